@@ -1,0 +1,96 @@
+use std::path::Path;
+
+use git2::{ObjectType, Repository, TreeWalkMode, TreeWalkResult};
+use olo_schema::snapshot::is_tracked;
+use olo_schema::Snapshot;
+
+use crate::{Error, Result};
+
+const MODE_LINK: i32 = 0o120000;
+
+/// Reads the tracked files of one commit straight from git objects (never the working tree), so
+/// a commit is seen whole or not at all. `rev` is anything `git rev-parse` accepts.
+pub fn from_commit(repo_path: &Path, rev: &str) -> Result<Snapshot> {
+    let repo = Repository::discover(repo_path).map_err(|source| Error::OpenRepo {
+        path: repo_path.display().to_string(),
+        source,
+    })?;
+    let commit = repo
+        .revparse_single(rev)
+        .and_then(|o| o.peel_to_commit())
+        .map_err(|source| Error::Revision {
+            rev: rev.to_string(),
+            source,
+        })?;
+    // When PATH is a sub-folder of the git repository, read the config repo below it.
+    let prefix = sub_path(&repo, repo_path);
+    let mut tree = commit.tree().map_err(|source| Error::Revision {
+        rev: rev.to_string(),
+        source,
+    })?;
+    if !prefix.is_empty() {
+        let entry = tree
+            .get_path(Path::new(&prefix))
+            .map_err(|source| Error::ReadObject {
+                path: prefix.clone(),
+                source,
+            })?;
+        tree = repo
+            .find_tree(entry.id())
+            .map_err(|source| Error::ReadObject {
+                path: prefix.clone(),
+                source,
+            })?;
+    }
+    let mut snapshot = Snapshot::new(Some(commit.id().to_string()));
+    let mut failure = None;
+    tree.walk(TreeWalkMode::PreOrder, |dir, entry| {
+        let Ok(name) = entry.name() else {
+            return TreeWalkResult::Ok;
+        };
+        let path = format!("{dir}{name}");
+        if entry.kind() == Some(ObjectType::Tree) {
+            let wanted = path == "workspaces" || path.starts_with("workspaces/");
+            return if wanted {
+                TreeWalkResult::Ok
+            } else {
+                TreeWalkResult::Skip
+            };
+        }
+        if entry.kind() != Some(ObjectType::Blob) || !is_tracked(&path) {
+            return TreeWalkResult::Ok;
+        }
+        match repo.find_blob(entry.id()) {
+            Ok(blob) => {
+                if entry.filemode() == MODE_LINK {
+                    snapshot
+                        .insert_symlink(path, String::from_utf8_lossy(blob.content()).into_owned());
+                } else {
+                    snapshot.insert_file(path, blob.content().to_vec());
+                }
+                TreeWalkResult::Ok
+            }
+            Err(source) => {
+                failure = Some(Error::ReadObject { path, source });
+                TreeWalkResult::Abort
+            }
+        }
+    })
+    .ok();
+    match failure {
+        Some(e) => Err(e),
+        None => Ok(snapshot),
+    }
+}
+
+fn sub_path(repo: &Repository, path: &Path) -> String {
+    let (Some(workdir), Ok(path)) = (repo.workdir(), path.canonicalize()) else {
+        return String::new();
+    };
+    let Ok(workdir) = workdir.canonicalize() else {
+        return String::new();
+    };
+    path.strip_prefix(&workdir)
+        .map(|p| p.to_string_lossy().replace('\\', "/"))
+        .unwrap_or_default()
+}

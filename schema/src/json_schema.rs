@@ -1,0 +1,431 @@
+//! The JSON Schema files (draft 2020-12), compiled once, and their errors turned into positioned
+//! diagnostics that read like a compiler's rather than like a validator's internals.
+
+use std::sync::OnceLock;
+
+use jsonschema::error::{TypeKind, ValidationErrorKind};
+use jsonschema::paths::LocationSegment;
+use jsonschema::Validator;
+use serde_json::Value as J;
+
+use crate::diagnostic::Diagnostic;
+use crate::duration::Duration;
+use crate::name::Name;
+use crate::yaml::{Node, Pos, Value};
+
+pub const WORKSPACE_SCHEMA: &str = include_str!("../json/workspace.schema.json");
+pub const JOB_SCHEMA: &str = include_str!("../json/job.schema.json");
+pub const REPOSITORY_SCHEMA: &str = include_str!("../json/repository.schema.json");
+
+/// Which document a file must hold, decided by where it is in the repository.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DocKind {
+    Repository,
+    Workspace,
+    Job,
+}
+
+impl DocKind {
+    pub fn kind_name(self) -> &'static str {
+        match self {
+            DocKind::Repository => "Repository",
+            DocKind::Workspace => "Workspace",
+            DocKind::Job => "Job",
+        }
+    }
+
+    pub fn schema_source(self) -> &'static str {
+        match self {
+            DocKind::Repository => REPOSITORY_SCHEMA,
+            DocKind::Workspace => WORKSPACE_SCHEMA,
+            DocKind::Job => JOB_SCHEMA,
+        }
+    }
+
+    fn compiled(self) -> &'static Compiled {
+        static CELLS: [OnceLock<Compiled>; 3] = [OnceLock::new(), OnceLock::new(), OnceLock::new()];
+        let i = self as usize;
+        CELLS[i].get_or_init(|| Compiled::new(self.schema_source()))
+    }
+}
+
+struct Compiled {
+    schema: J,
+    validator: Validator,
+}
+
+impl Compiled {
+    fn new(source: &str) -> Compiled {
+        let schema: J = serde_json::from_str(source).expect("embedded schema is valid JSON");
+        let validator = jsonschema::options()
+            .with_draft(jsonschema::Draft::Draft202012)
+            .build(&schema)
+            .expect("embedded schema compiles");
+        Compiled { schema, validator }
+    }
+}
+
+/// Validates one document against its kind's schema; every violation becomes a diagnostic at the
+/// key or value it concerns.
+pub fn check(kind: DocKind, path: &str, doc: &Node, json: &J) -> Vec<Diagnostic> {
+    let compiled = kind.compiled();
+    let mut out = Vec::new();
+    for error in compiled.validator.iter_errors(json) {
+        let segments: Vec<String> = error
+            .instance_path()
+            .segments()
+            .map(|s| match s {
+                LocationSegment::Property(p) => p.into_owned(),
+                LocationSegment::Index(i) => i.to_string(),
+            })
+            .collect();
+        let instance = error.instance();
+        let value_pos = || value_pos(doc, &segments);
+        let field = segments.last().map(String::as_str).unwrap_or("document");
+        match error.kind() {
+            ValidationErrorKind::AdditionalProperties { unexpected } => {
+                let allowed = allowed_fields(&compiled.schema, &segments);
+                for key in unexpected {
+                    let mut key_path = segments.clone();
+                    key_path.push(key.clone());
+                    let pos = doc.key_pos(&key_path).unwrap_or_else(value_pos);
+                    let hint = suggestion(key, &allowed);
+                    out.push(Diagnostic::error(
+                        path,
+                        pos,
+                        format!(
+                            "unknown field `{}` in {}{hint}",
+                            key.escape_debug(),
+                            describe(&segments)
+                        ),
+                    ));
+                }
+            }
+            ValidationErrorKind::Required { property } => {
+                let name = property.as_str().unwrap_or_default();
+                out.push(Diagnostic::error(
+                    path,
+                    key_or_root(doc, &segments),
+                    format!("missing required field `{name}` in {}", describe(&segments)),
+                ));
+            }
+            ValidationErrorKind::Type { kind } => {
+                let expected = match kind {
+                    TypeKind::Single(t) => t.to_string(),
+                    TypeKind::Multiple(ts) => ts
+                        .iter()
+                        .map(|t| t.to_string())
+                        .collect::<Vec<_>>()
+                        .join(" or "),
+                };
+                out.push(Diagnostic::error(
+                    path,
+                    value_pos(),
+                    format!(
+                        "`{field}` must be {}, found {}",
+                        article(&expected),
+                        json_type(instance)
+                    ),
+                ));
+            }
+            ValidationErrorKind::Constant { expected_value } => {
+                let msg = if segments.len() == 1 && segments[0] == "kind" {
+                    format!(
+                        "this file must hold a `{}` document, found kind {}",
+                        kind.kind_name(),
+                        short(instance)
+                    )
+                } else {
+                    format!(
+                        "`{field}` must be {}, found {}",
+                        short(expected_value),
+                        short(instance)
+                    )
+                };
+                out.push(Diagnostic::error(path, value_pos(), msg));
+            }
+            ValidationErrorKind::Enum { options } => {
+                let choices = options
+                    .as_array()
+                    .map(|a| a.iter().map(short).collect::<Vec<_>>().join(", "))
+                    .unwrap_or_default();
+                out.push(Diagnostic::error(
+                    path,
+                    value_pos(),
+                    format!(
+                        "`{field}` must be one of {choices}; found {}",
+                        short(instance)
+                    ),
+                ));
+            }
+            ValidationErrorKind::Pattern { pattern } => {
+                out.push(Diagnostic::error(
+                    path,
+                    value_pos(),
+                    pattern_message(field, pattern, instance),
+                ));
+            }
+            ValidationErrorKind::PropertyNames { .. } => {
+                // The error is reported for the object; find the offending keys ourselves.
+                out.push(Diagnostic::error(
+                    path,
+                    key_or_root(doc, &segments),
+                    format!("invalid key in `{field}`: {error}"),
+                ));
+            }
+            ValidationErrorKind::OneOfNotValid { .. }
+            | ValidationErrorKind::OneOfMultipleValid { .. } => {
+                let kinds = ["bash", "python", "spark", "sql", "dbt"];
+                let present: Vec<&str> = kinds
+                    .iter()
+                    .copied()
+                    .filter(|k| instance.get(*k).is_some())
+                    .collect();
+                let msg = if present.is_empty() {
+                    "a task needs exactly one of `bash`, `python`, `spark`, `sql` or `dbt`"
+                        .to_string()
+                } else {
+                    format!(
+                        "a task has exactly one kind, but this one has {}: keep one",
+                        present
+                            .iter()
+                            .map(|k| format!("`{k}`"))
+                            .collect::<Vec<_>>()
+                            .join(" and ")
+                    )
+                };
+                out.push(Diagnostic::error(path, key_or_root(doc, &segments), msg));
+            }
+            ValidationErrorKind::UniqueItems => {
+                let msg = duplicate_item(instance)
+                    .map(|d| format!("`{field}` lists {d} more than once"))
+                    .unwrap_or_else(|| format!("`{field}` has duplicate items"));
+                out.push(Diagnostic::error(path, value_pos(), msg));
+            }
+            _ => out.push(Diagnostic::error(
+                path,
+                value_pos(),
+                format!("`{field}`: {error}"),
+            )),
+        }
+    }
+    out
+}
+
+/// Position of the value at `segments`: scalars at their first character, collections at the
+/// key that holds them (where the eye looks first).
+fn value_pos(doc: &Node, segments: &[String]) -> Pos {
+    match doc.lookup(segments) {
+        Some(Node {
+            value: Value::Map(_) | Value::Seq(_),
+            ..
+        }) => key_or_root(doc, segments),
+        Some(n) => n.pos,
+        None => key_or_root(doc, segments),
+    }
+}
+
+fn key_or_root(doc: &Node, segments: &[String]) -> Pos {
+    if segments.is_empty() {
+        return Pos { line: 1, col: 1 };
+    }
+    doc.key_pos(segments)
+        .or_else(|| doc.lookup(segments).map(|n| n.pos))
+        .unwrap_or(Pos { line: 1, col: 1 })
+}
+
+fn describe(segments: &[String]) -> String {
+    if segments.is_empty() {
+        return "the document".to_string();
+    }
+    let mut s = String::new();
+    for seg in segments {
+        if seg.bytes().all(|b| b.is_ascii_digit()) {
+            s.push_str(&format!("[{seg}]"));
+        } else {
+            if !s.is_empty() {
+                s.push('.');
+            }
+            s.push_str(seg);
+        }
+    }
+    format!("`{s}`")
+}
+
+fn article(t: &str) -> String {
+    match t.chars().next() {
+        Some('a' | 'e' | 'i' | 'o' | 'u') => format!("an {t}"),
+        Some('n') if t == "null" => t.to_string(),
+        _ => format!("a {t}"),
+    }
+}
+
+fn json_type(v: &J) -> &'static str {
+    match v {
+        J::Null => "null",
+        J::Bool(_) => "a boolean",
+        J::Number(n) if n.is_f64() => "a number",
+        J::Number(_) => "an integer",
+        J::String(_) => "a string",
+        J::Array(_) => "a list",
+        J::Object(_) => "a mapping",
+    }
+}
+
+/// A value as a short, escaped snippet for messages.
+fn short(v: &J) -> String {
+    let s = v.to_string();
+    if s.chars().count() > 60 {
+        let cut: String = s.chars().take(57).collect();
+        format!("{cut}...")
+    } else {
+        s
+    }
+}
+
+fn duplicate_item(v: &J) -> Option<String> {
+    let items = v.as_array()?;
+    for (i, a) in items.iter().enumerate() {
+        if items[..i].contains(a) {
+            return Some(short(a));
+        }
+    }
+    None
+}
+
+fn pattern_message(field: &str, pattern: &str, instance: &J) -> String {
+    let text = instance.as_str().unwrap_or_default();
+    if pattern == "^[a-z][a-z0-9_]{0,62}$" {
+        if let Err(e) = Name::parse(text) {
+            return e;
+        }
+    }
+    if pattern.contains("[0-9]+d") {
+        if let Err(e) = Duration::parse(text) {
+            return e;
+        }
+    }
+    if pattern.starts_with("^(group|user):") {
+        return format!(
+            "`{}` is not a principal: write `group:<name>` or `user:<name>`",
+            text.escape_debug()
+        );
+    }
+    if pattern.starts_with("^[0-9]{4}-") {
+        return format!("`{}` is not a date: write YYYY-MM-DD", text.escape_debug());
+    }
+    if pattern.starts_with("^(s3|s3a|gs|abfss|file)://") {
+        return format!(
+            "`{}` is not a warehouse location: write s3://bucket/prefix (or s3a://, gs://, abfss://, file://)",
+            text.escape_debug()
+        );
+    }
+    if field == "module" {
+        return format!(
+            "`{}` is not a Python module name (dotted identifiers, e.g. forecast.train)",
+            text.escape_debug()
+        );
+    }
+    format!(
+        "`{field}` value {} does not match `{pattern}`",
+        short(instance)
+    )
+}
+
+/// The property names the schema allows for the object at `segments` (for "did you mean").
+fn allowed_fields(schema: &J, segments: &[String]) -> Vec<String> {
+    let mut node = schema;
+    for seg in segments {
+        node = resolve(schema, node);
+        let next = node
+            .get("properties")
+            .and_then(|p| p.get(seg))
+            .or_else(|| node.get("items"))
+            .or_else(|| node.get("additionalProperties").filter(|a| a.is_object()));
+        match next {
+            Some(n) => node = n,
+            None => return Vec::new(),
+        }
+    }
+    let node = resolve(schema, node);
+    node.get("properties")
+        .and_then(J::as_object)
+        .map(|p| p.keys().cloned().collect())
+        .unwrap_or_default()
+}
+
+fn resolve<'a>(root: &'a J, mut node: &'a J) -> &'a J {
+    for _ in 0..16 {
+        let Some(r) = node.get("$ref").and_then(J::as_str) else {
+            break;
+        };
+        let Some(ptr) = r.strip_prefix('#') else {
+            break;
+        };
+        match root.pointer(ptr) {
+            Some(n) => node = n,
+            None => break,
+        }
+    }
+    node
+}
+
+fn suggestion(key: &str, allowed: &[String]) -> String {
+    let best = allowed
+        .iter()
+        .map(|a| (edit_distance(key, a), a))
+        .filter(|(d, a)| *d <= 2.max(a.len() / 3 + 1))
+        .min();
+    match best {
+        Some((_, a)) => format!("; did you mean `{a}`?"),
+        None if !allowed.is_empty() => format!(
+            "; expected one of {}",
+            allowed
+                .iter()
+                .map(|a| format!("`{a}`"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+        None => String::new(),
+    }
+}
+
+fn edit_distance(a: &str, b: &str) -> usize {
+    let a: Vec<char> = a.chars().collect();
+    let b: Vec<char> = b.chars().collect();
+    if a.len() > 64 || b.len() > 64 {
+        return usize::MAX;
+    }
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.iter().enumerate() {
+        let mut cur = vec![i + 1; b.len() + 1];
+        for (j, cb) in b.iter().enumerate() {
+            let cost = usize::from(ca != cb);
+            cur[j + 1] = (prev[j] + cost).min(prev[j + 1] + 1).min(cur[j] + 1);
+        }
+        prev = cur;
+    }
+    prev[b.len()]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn schemas_compile() {
+        for k in [DocKind::Repository, DocKind::Workspace, DocKind::Job] {
+            let _ = k.compiled();
+        }
+    }
+
+    #[test]
+    fn did_you_mean() {
+        let allowed = vec!["schedule".to_string(), "start_date".to_string()];
+        assert_eq!(
+            suggestion("schedul", &allowed),
+            "; did you mean `schedule`?"
+        );
+        assert!(suggestion("zzzzzzzz", &allowed).starts_with("; expected one of"));
+    }
+}

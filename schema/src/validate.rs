@@ -1,0 +1,669 @@
+//! Semantic checks over the whole repository, all in one pass, and the validated [`Repo`].
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use chrono::NaiveDate;
+use rayon::prelude::*;
+
+use crate::diagnostic::{self, Diagnostic};
+use crate::load::{self, Loaded, Role};
+use crate::model::{JobDoc, RepositoryDoc, RepositorySpec, TaskKind, WorkspaceDoc};
+use crate::name::Name;
+use crate::schedule::Schedule;
+use crate::snapshot::{ResolveError, Snapshot};
+use crate::yaml::{Node, Pos};
+
+const TOP: Pos = Pos { line: 1, col: 1 };
+
+/// A repository that passed every check: what render and plan work from.
+#[derive(Debug, Clone)]
+pub struct Repo {
+    pub snapshot: Snapshot,
+    pub settings: RepositorySpec,
+    pub workspaces: BTreeMap<Name, Workspace>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Workspace {
+    pub name: Name,
+    /// `workspaces/<name>/workspace.yaml`
+    pub path: String,
+    pub doc: WorkspaceDoc,
+    pub jobs: BTreeMap<Name, Job>,
+}
+
+impl Workspace {
+    /// The workspace folder, `workspaces/<name>`.
+    pub fn folder(&self) -> String {
+        format!("workspaces/{}", self.name)
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Job {
+    pub name: Name,
+    pub workspace: Name,
+    /// `workspaces/<ws>/jobs/<name>.yaml`
+    pub path: String,
+    pub doc: JobDoc,
+    pub schedule: Schedule,
+    /// `<workspace>__<job>`
+    pub dag_id: String,
+}
+
+/// The outcome of validating a snapshot: a repo when there is no error, and every diagnostic
+/// (warnings too) sorted by file and position.
+#[derive(Debug)]
+pub struct Validation {
+    pub repo: Option<Repo>,
+    pub diagnostics: Vec<Diagnostic>,
+}
+
+impl Validation {
+    pub fn errors(&self) -> usize {
+        self.diagnostics.iter().filter(|d| d.is_error()).count()
+    }
+}
+
+/// Validates a whole snapshot: YAML, schema and semantic checks; every problem at once.
+pub fn validate(snapshot: Snapshot) -> Validation {
+    let (files, mut diags) = load::classify(&snapshot);
+    let mut repo_files = Vec::new();
+    let mut ws_files = Vec::new();
+    let mut job_files = Vec::new();
+    for (path, role) in files {
+        match role {
+            Role::Repository => repo_files.push((path, role)),
+            Role::Workspace { .. } => ws_files.push((path, role)),
+            Role::Job { .. } => job_files.push((path, role)),
+        }
+    }
+    let (repo_docs, d) = load::load_many::<RepositoryDoc>(&snapshot, repo_files);
+    diags.extend(d);
+    let (ws_docs, d) = load::load_many::<WorkspaceDoc>(&snapshot, ws_files);
+    diags.extend(d);
+    let (job_docs, d) = load::load_many::<JobDoc>(&snapshot, job_files);
+    diags.extend(d);
+
+    // Folders that have a workspace.yaml, whether or not it validated (so a broken workspace file
+    // does not also make every job of the workspace an error).
+    let ws_folders: BTreeSet<&str> = snapshot
+        .files
+        .keys()
+        .filter_map(|p| {
+            p.strip_prefix("workspaces/")?
+                .strip_suffix("/workspace.yaml")
+        })
+        .collect();
+
+    let settings = repo_docs
+        .into_iter()
+        .next()
+        .map(|l| l.doc.spec)
+        .unwrap_or_default();
+
+    let mut workspaces: BTreeMap<Name, Workspace> = BTreeMap::new();
+    let mut warehouses: HashMap<String, String> = HashMap::new();
+    for l in ws_docs {
+        let Role::Workspace { folder } = &l.role else {
+            continue;
+        };
+        diags.extend(check_workspace(&l, folder));
+        let name = l.doc.metadata.name.clone();
+        if let Some(other) =
+            warehouses.insert(l.doc.spec.lakehouse.warehouse.clone(), name.to_string())
+        {
+            diags.push(Diagnostic::error(
+                &l.path,
+                pos(&l.node, &["spec", "lakehouse", "warehouse"]),
+                format!("warehouse is also the warehouse of workspace `{other}`; each workspace needs its own location"),
+            ));
+        }
+        if Name::parse(folder).is_ok() && folder == name.as_str() {
+            workspaces.insert(
+                name.clone(),
+                Workspace {
+                    name,
+                    path: l.path.clone(),
+                    doc: l.doc,
+                    jobs: BTreeMap::new(),
+                },
+            );
+        }
+    }
+
+    // Per-job checks are independent of each other: run them in parallel.
+    let ctx = Context {
+        snapshot: &snapshot,
+        workspaces: &workspaces,
+        ws_folders: &ws_folders,
+    };
+    let job_results: Vec<(Option<Job>, Vec<Diagnostic>)> = job_docs
+        .into_par_iter()
+        .map(|l| check_job(&ctx, l))
+        .collect();
+
+    let mut dag_ids: HashMap<String, String> = HashMap::new();
+    for (job, d) in job_results {
+        diags.extend(d);
+        let Some(job) = job else { continue };
+        if let Some(other) = dag_ids.insert(job.dag_id.clone(), job.path.clone()) {
+            diags.push(Diagnostic::error(
+                &job.path,
+                TOP,
+                format!("DAG id `{}` is also the DAG id of {other}; rename one of the jobs or workspaces", job.dag_id),
+            ));
+            continue;
+        }
+        if let Some(ws) = workspaces.get_mut(&job.workspace) {
+            ws.jobs.insert(job.name.clone(), job);
+        }
+    }
+
+    diagnostic::sort(&mut diags);
+    let ok = !diags.iter().any(Diagnostic::is_error);
+    Validation {
+        repo: ok.then_some(Repo {
+            snapshot,
+            settings,
+            workspaces,
+        }),
+        diagnostics: diags,
+    }
+}
+
+struct Context<'a> {
+    snapshot: &'a Snapshot,
+    workspaces: &'a BTreeMap<Name, Workspace>,
+    ws_folders: &'a BTreeSet<&'a str>,
+}
+
+fn pos(node: &Node, path: &[&str]) -> Pos {
+    node.lookup(path).map(|n| n.pos).unwrap_or(TOP)
+}
+
+fn check_workspace(l: &Loaded<WorkspaceDoc>, folder: &str) -> Vec<Diagnostic> {
+    let mut out = Vec::new();
+    let name = l.doc.metadata.name.as_str();
+    if let Err(e) = Name::parse(folder) {
+        out.push(Diagnostic::error(
+            &l.path,
+            TOP,
+            format!("workspace folder name: {e}"),
+        ));
+    } else if name != folder {
+        out.push(Diagnostic::error(
+            &l.path,
+            pos(&l.node, &["metadata", "name"]),
+            format!("workspace name `{name}` differs from its folder `workspaces/{folder}`; they must be equal"),
+        ));
+    }
+    check_defaults(
+        &l.path,
+        &l.node,
+        &["spec", "defaults"],
+        &l.doc.spec.defaults.timeout,
+        &mut out,
+    );
+    out
+}
+
+fn check_defaults(
+    path: &str,
+    node: &Node,
+    at: &[&str],
+    timeout: &Option<crate::duration::Duration>,
+    out: &mut Vec<Diagnostic>,
+) {
+    if timeout.is_some_and(|t| t.as_secs() == 0) {
+        let mut p = at.to_vec();
+        p.push("timeout");
+        out.push(Diagnostic::error(
+            path,
+            pos(node, &p),
+            "timeout must be longer than 0s",
+        ));
+    }
+}
+
+fn check_job(ctx: &Context<'_>, l: Loaded<JobDoc>) -> (Option<Job>, Vec<Diagnostic>) {
+    let mut out = Vec::new();
+    let path = l.path.as_str();
+    let node = &l.node;
+    let spec = &l.doc.spec;
+    let Role::Job { folder, stem } = l.role.clone() else {
+        return (None, out);
+    };
+    let (folder, stem) = (&folder, &stem);
+    let name = l.doc.metadata.name.clone();
+    let name = &name;
+
+    // Where the job is.
+    let stem_ok = match Name::parse(stem) {
+        Ok(_) => true,
+        Err(e) => {
+            out.push(Diagnostic::error(path, TOP, format!("job file name: {e}")));
+            false
+        }
+    };
+    if stem_ok && name.as_str() != stem {
+        out.push(Diagnostic::error(
+            path,
+            pos(node, &["metadata", "name"]),
+            format!(
+                "job name `{name}` differs from its file name `{stem}.yaml`; they must be equal"
+            ),
+        ));
+    }
+    let workspace = ctx.workspaces.get(folder.as_str());
+    if !ctx.ws_folders.contains(folder.as_str()) {
+        out.push(Diagnostic::error(
+            path,
+            TOP,
+            format!("workspace folder `workspaces/{folder}` has no workspace.yaml"),
+        ));
+    }
+
+    // Schedule and dates.
+    let schedule = match Schedule::parse(spec.schedule.as_deref()) {
+        Ok(s) => Some(s),
+        Err(e) => {
+            out.push(Diagnostic::error(path, pos(node, &["spec", "schedule"]), e));
+            None
+        }
+    };
+    let start = check_date(
+        path,
+        node,
+        "start_date",
+        spec.start_date.as_deref(),
+        &mut out,
+    );
+    let end = check_date(path, node, "end_date", spec.end_date.as_deref(), &mut out);
+    if let (Some(s), Some(e)) = (start, end) {
+        if e < s {
+            out.push(Diagnostic::error(
+                path,
+                pos(node, &["spec", "end_date"]),
+                format!("end_date {e} is before start_date {s}"),
+            ));
+        }
+    }
+    if matches!(schedule, Some(Schedule::Cron(_) | Schedule::Preset(_)))
+        && spec.start_date.is_none()
+    {
+        out.push(Diagnostic::error(
+            path,
+            pos(node, &["spec", "schedule"]),
+            "a scheduled job needs a `start_date` (YYYY-MM-DD)",
+        ));
+    }
+    if spec.run_timeout.is_some_and(|t| t.as_secs() == 0) {
+        out.push(Diagnostic::error(
+            path,
+            pos(node, &["spec", "run_timeout"]),
+            "run_timeout must be longer than 0s",
+        ));
+    }
+    check_defaults(
+        path,
+        node,
+        &["spec", "defaults"],
+        &spec.defaults.timeout,
+        &mut out,
+    );
+
+    // Params: defaults and choices of the declared type.
+    for (pname, param) in &spec.params {
+        let at = ["spec", "params", pname.as_str()];
+        if let Some(d) = &param.default {
+            if !d.is_null() && !param.kind.accepts(d) {
+                out.push(Diagnostic::error(
+                    path,
+                    pos(node, &[at[0], at[1], at[2], "default"]),
+                    format!(
+                        "default of param `{pname}` is not of type {}",
+                        param.kind.as_str()
+                    ),
+                ));
+            }
+            if let Some(choices) = &param.choices {
+                if !d.is_null() && !choices.contains(d) {
+                    out.push(Diagnostic::error(
+                        path,
+                        pos(node, &[at[0], at[1], at[2], "default"]),
+                        format!("default of param `{pname}` is not one of its `enum` values"),
+                    ));
+                }
+            }
+        }
+        if let Some(choices) = &param.choices {
+            for (i, c) in choices.iter().enumerate() {
+                if !param.kind.accepts(c) {
+                    let idx = i.to_string();
+                    out.push(Diagnostic::error(
+                        path,
+                        pos(node, &[at[0], at[1], at[2], "enum", &idx]),
+                        format!(
+                            "`enum` value of param `{pname}` is not of type {}",
+                            param.kind.as_str()
+                        ),
+                    ));
+                }
+            }
+        }
+    }
+
+    // Tasks: unique ids, dependencies, cycles, files, lineage.
+    let mut index: HashMap<&str, usize> = HashMap::new();
+    for (i, t) in spec.tasks.iter().enumerate() {
+        let idx = i.to_string();
+        if let Some(first) = index.insert(t.id.as_str(), i) {
+            out.push(Diagnostic::error(
+                path,
+                pos(node, &["spec", "tasks", &idx, "id"]),
+                format!(
+                    "task id `{}` is used twice (first by task #{})",
+                    t.id,
+                    first + 1
+                ),
+            ));
+            index.insert(t.id.as_str(), first);
+        }
+    }
+    for (i, t) in spec.tasks.iter().enumerate() {
+        let idx = i.to_string();
+        for (j, dep) in t.depends_on.iter().enumerate() {
+            let jdx = j.to_string();
+            let at = pos(node, &["spec", "tasks", &idx, "depends_on", &jdx]);
+            if dep == &t.id {
+                out.push(Diagnostic::error(
+                    path,
+                    at,
+                    format!("task `{}` depends on itself", t.id),
+                ));
+            } else if !index.contains_key(dep.as_str()) {
+                let known: Vec<&str> = spec.tasks.iter().map(|t| t.id.as_str()).collect();
+                out.push(Diagnostic::error(
+                    path,
+                    at,
+                    format!(
+                        "task `{}` depends on `{dep}`, which is not a task of this job (tasks: {})",
+                        t.id,
+                        known.join(", ")
+                    ),
+                ));
+            }
+        }
+        if t.timeout.is_some_and(|d| d.as_secs() == 0) {
+            out.push(Diagnostic::error(
+                path,
+                pos(node, &["spec", "tasks", &idx, "timeout"]),
+                "timeout must be longer than 0s",
+            ));
+        }
+        for key in t.env.keys() {
+            if key.starts_with("OLO_") {
+                out.push(Diagnostic::error(
+                    path,
+                    node.key_pos(&["spec", "tasks", &idx, "env", key]).unwrap_or(TOP),
+                    format!("environment variable `{key}`: the OLO_ prefix is reserved for what olo sets"),
+                ));
+            }
+        }
+        if t.mlflow.is_some() && t.sql.is_some() {
+            out.push(Diagnostic::error(
+                path,
+                node.key_pos(&["spec", "tasks", &idx, "mlflow"])
+                    .unwrap_or(TOP),
+                "`mlflow` applies to bash, python, spark and dbt tasks, not to sql tasks",
+            ));
+        }
+        let ws_dir = format!("workspaces/{folder}");
+        match t.kind() {
+            TaskKind::Sql(s) => check_file(
+                ctx,
+                path,
+                node,
+                &["spec", "tasks", &idx, "sql", "file"],
+                &ws_dir,
+                &s.file,
+                &mut out,
+            ),
+            TaskKind::Spark(s) => check_file(
+                ctx,
+                path,
+                node,
+                &["spec", "tasks", &idx, "spark", "application"],
+                &ws_dir,
+                &s.application,
+                &mut out,
+            ),
+            TaskKind::Dbt(d) => {
+                let project = format!("{}/dbt_project.yml", d.project_dir.trim_end_matches('/'));
+                let at = ["spec", "tasks", &idx, "dbt", "project_dir"];
+                check_file(ctx, path, node, &at, &ws_dir, &project, &mut out);
+            }
+            TaskKind::Bash(_) | TaskKind::Python(_) => {}
+        }
+        if let Some(ws) = workspace {
+            for (field, list) in [("inputs", &t.inputs), ("outputs", &t.outputs)] {
+                for (j, ds) in list.iter().enumerate() {
+                    let jdx = j.to_string();
+                    if let Err(e) = check_dataset(ctx, ws, ds) {
+                        out.push(Diagnostic::error(
+                            path,
+                            pos(node, &["spec", "tasks", &idx, field, &jdx]),
+                            e,
+                        ));
+                    }
+                }
+            }
+        }
+    }
+    if let Some(cycle) = find_cycle(
+        &spec
+            .tasks
+            .iter()
+            .map(|t| {
+                (
+                    t.id.as_str(),
+                    t.depends_on.iter().map(Name::as_str).collect(),
+                )
+            })
+            .collect::<Vec<_>>(),
+    ) {
+        let first = index.get(cycle[0]).copied().unwrap_or(0).to_string();
+        out.push(Diagnostic::error(
+            path,
+            node.key_pos(&["spec", "tasks", &first, "depends_on"])
+                .unwrap_or(TOP),
+            format!("dependency cycle: {}", cycle.join(" -> ")),
+        ));
+    }
+
+    let ok = out.is_empty() && workspace.is_some() && schedule.is_some();
+    let job = ok.then(|| Job {
+        dag_id: format!("{folder}__{name}"),
+        name: name.clone(),
+        workspace: workspace.map(|w| w.name.clone()).expect("checked"),
+        path: l.path.clone(),
+        schedule: schedule.expect("checked"),
+        doc: l.doc,
+    });
+    (job, out)
+}
+
+fn check_date(
+    path: &str,
+    node: &Node,
+    field: &str,
+    value: Option<&str>,
+    out: &mut Vec<Diagnostic>,
+) -> Option<NaiveDate> {
+    let v = value?;
+    match NaiveDate::parse_from_str(v, "%Y-%m-%d") {
+        Ok(d) => Some(d),
+        Err(_) => {
+            out.push(Diagnostic::error(
+                path,
+                pos(node, &["spec", field]),
+                format!("`{field}` {v} is not a calendar date"),
+            ));
+            None
+        }
+    }
+}
+
+/// A path in a job that names a file of its workspace: relative, no `..`, present in the same
+/// snapshot, and (following symbolic links) inside the workspace folder.
+fn check_file(
+    ctx: &Context<'_>,
+    path: &str,
+    node: &Node,
+    at: &[&str],
+    ws_dir: &str,
+    rel: &str,
+    out: &mut Vec<Diagnostic>,
+) {
+    let p = pos(node, at);
+    let field = at.last().copied().unwrap_or("file");
+    if rel.starts_with('/')
+        || rel.contains('\\')
+        || rel.split('/').any(|s| s == ".." || s == ".")
+        || rel.contains("//")
+        || rel.contains('\0')
+    {
+        out.push(Diagnostic::error(
+            path,
+            p,
+            format!("`{field}` must be a plain path relative to the workspace folder (no leading /, no `..` or `.`), got `{}`", rel.escape_debug()),
+        ));
+        return;
+    }
+    let full = format!("{ws_dir}/{rel}");
+    match ctx.snapshot.resolve(&full, &format!("{ws_dir}/")) {
+        Ok(_) => {}
+        Err(ResolveError::Missing(m)) => out.push(Diagnostic::error(
+            path,
+            p,
+            format!("`{m}` does not exist in this revision"),
+        )),
+        Err(ResolveError::Escapes(t)) => out.push(Diagnostic::error(
+            path,
+            p,
+            format!(
+                "`{full}` is a symbolic link that leaves the workspace folder (to `{}`)",
+                t.escape_debug()
+            ),
+        )),
+        Err(ResolveError::Loop(_)) => out.push(Diagnostic::error(
+            path,
+            p,
+            format!("`{full}`: too many levels of symbolic links"),
+        )),
+    }
+}
+
+/// `namespace.table` (this workspace) or `workspace.namespace.table`.
+fn check_dataset(ctx: &Context<'_>, ws: &Workspace, ds: &str) -> Result<(), String> {
+    let parts: Vec<&str> = ds.split('.').collect();
+    let (ws, ns) = match parts.as_slice() {
+        [ns, _] => (ws, *ns),
+        [w, ns, _] => match ctx.workspaces.get(*w) {
+            Some(w) => (w, *ns),
+            // A workspace whose file failed validation is reported there, not again here.
+            None if ctx.ws_folders.contains(*w) => return Ok(()),
+            None => return Err(format!("dataset `{ds}`: there is no workspace `{w}`")),
+        },
+        _ => {
+            return Err(format!(
+                "dataset `{ds}` must be namespace.table or workspace.namespace.table"
+            ))
+        }
+    };
+    if ws
+        .doc
+        .spec
+        .lakehouse
+        .namespaces
+        .iter()
+        .any(|n| n.as_str() == ns)
+    {
+        Ok(())
+    } else {
+        Err(format!(
+            "dataset `{ds}`: workspace `{}` declares no namespace `{ns}` (it has: {})",
+            ws.name,
+            ws.doc
+                .spec
+                .lakehouse
+                .namespaces
+                .iter()
+                .map(Name::as_str)
+                .collect::<Vec<_>>()
+                .join(", ")
+        ))
+    }
+}
+
+/// Finds one dependency cycle (as `a -> b -> a`) in a task graph, if any. Iterative DFS.
+pub fn find_cycle<'a>(tasks: &[(&'a str, Vec<&'a str>)]) -> Option<Vec<&'a str>> {
+    let index: HashMap<&str, usize> = tasks
+        .iter()
+        .enumerate()
+        .map(|(i, (id, _))| (*id, i))
+        .collect();
+    let mut state = vec![0u8; tasks.len()]; // 0 new, 1 on stack, 2 done
+    for start in 0..tasks.len() {
+        if state[start] != 0 {
+            continue;
+        }
+        let mut stack: Vec<(usize, usize)> = vec![(start, 0)];
+        state[start] = 1;
+        while let Some(&mut (node, ref mut next)) = stack.last_mut() {
+            let deps = &tasks[node].1;
+            if *next < deps.len() {
+                let dep = deps[*next];
+                *next += 1;
+                let Some(&d) = index.get(dep) else { continue };
+                match state[d] {
+                    0 => {
+                        state[d] = 1;
+                        stack.push((d, 0));
+                    }
+                    1 => {
+                        let from = stack.iter().position(|(n, _)| *n == d).unwrap_or(0);
+                        let mut cycle: Vec<&str> =
+                            stack[from..].iter().map(|(n, _)| tasks[*n].0).collect();
+                        cycle.push(tasks[d].0);
+                        return Some(cycle);
+                    }
+                    _ => {}
+                }
+            } else {
+                state[node] = 2;
+                stack.pop();
+            }
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cycles_are_found_with_their_path() {
+        let g = vec![
+            ("a", vec![]),
+            ("b", vec!["a", "d"]),
+            ("c", vec!["b"]),
+            ("d", vec!["c"]),
+        ];
+        assert_eq!(find_cycle(&g), Some(vec!["b", "d", "c", "b"]));
+        let dag = vec![("a", vec![]), ("b", vec!["a"]), ("c", vec!["a", "b"])];
+        assert_eq!(find_cycle(&dag), None);
+    }
+}

@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# Creates (once) and caches the Python virtualenvs the test suite and benchmarks use.
+#
+#   scripts/python-env.sh airflow     -> Apache Airflow 3.3 + the providers the rendered DAGs import
+#   scripts/python-env.sh bench       -> check-jsonschema, dag-factory (peers measured in BENCHMARKS.md)
+#
+# Prints the venv's path on stdout. Venvs live under $OLO_CACHE (default ~/.cache/olo) so a fresh
+# clone on the same machine reuses them; a stamp file records the exact requirement set, and a venv
+# whose stamp differs is rebuilt.
+set -euo pipefail
+
+cache="${OLO_CACHE:-$HOME/.cache/olo}"
+kind="${1:?usage: scripts/python-env.sh airflow|bench}"
+
+case "$kind" in
+  airflow)
+    reqs=(
+      "apache-airflow==3.3.2"
+      "apache-airflow-providers-standard"
+      "apache-airflow-providers-apache-spark"
+      "apache-airflow-providers-common-sql"
+      "apache-airflow-providers-trino"
+      "apache-airflow-providers-openlineage"
+      "dag-factory==1.1.0"
+    )
+    ;;
+  bench)
+    reqs=("check-jsonschema==0.39.0" "ruamel.yaml.clib")
+    ;;
+  *)
+    echo "unknown environment '$kind' (expected airflow or bench)" >&2
+    exit 2
+    ;;
+esac
+
+venv="$cache/venv-$kind"
+stamp="$venv/.olo-stamp"
+want="$(printf '%s\n' "${reqs[@]}")"
+
+if [[ -f "$stamp" && "$(cat "$stamp")" == "$want" ]]; then
+  echo "$venv"
+  exit 0
+fi
+
+echo "creating $venv (first run only; this takes a few minutes)" >&2
+rm -rf "$venv"
+mkdir -p "$cache"
+python3 -m venv "$venv"
+"$venv/bin/pip" install --quiet --disable-pip-version-check --upgrade pip >&2
+"$venv/bin/pip" install --quiet --disable-pip-version-check "${reqs[@]}" >&2
+printf '%s' "$want" >"$stamp"
+echo "$venv"
