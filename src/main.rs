@@ -8,6 +8,8 @@ use clap::{Parser, Subcommand, ValueEnum};
 use olo_schema::json_schema::DocKind;
 use olo_schema::{Snapshot, Validation};
 
+mod output;
+
 #[derive(Parser)]
 #[command(
     name = "olo",
@@ -39,6 +41,25 @@ enum Command {
         /// Output format: text (one line per diagnostic) or json (an array).
         #[arg(long, value_enum, default_value_t = Format::Text)]
         format: Format,
+    },
+    /// Render a valid config repository into the files the platform runs on.
+    ///
+    /// Writes DIR/dags/<workspace>__<job>.py (one Airflow DAG per job) with the files its tasks
+    /// run under DIR/dags/olo_assets/, DIR/trino/catalog/<catalog>.properties, DIR/trino/rules.json,
+    /// DIR/iceberg/namespaces.json and DIR/manifest.json. The same revision always renders the
+    /// same bytes. An invalid repository renders nothing (exit 1, with the diagnostics of
+    /// `olo validate`).
+    Render {
+        /// The config repository folder.
+        #[arg(default_value = ".")]
+        path: PathBuf,
+        /// Render this git revision, read from git objects.
+        #[arg(long)]
+        rev: Option<String>,
+        /// Output folder (created if missing; a folder from an earlier render is updated and its
+        /// stale files removed; any other non-empty folder is refused).
+        #[arg(long)]
+        out: PathBuf,
     },
     /// Print the JSON Schema (draft 2020-12) of a document kind, for editors and other tools.
     Schema {
@@ -81,6 +102,34 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             print_diagnostics(&validation, format)?;
             summarize(&path, &validation);
             Ok(exit_for(&validation))
+        }
+        Command::Render { path, rev, out } => {
+            let snapshot = read_snapshot(&path, rev.as_deref())?;
+            let validation = olo_schema::validate(snapshot);
+            let Some(repo) = &validation.repo else {
+                print_diagnostics(&validation, Format::Text)?;
+                summarize(&path, &validation);
+                return Ok(ExitCode::from(1));
+            };
+            print_diagnostics(&validation, Format::Text)?;
+            let rendered = olo_templates::render(repo, &olo_templates::RenderSettings::default())
+                .context("could not render the repository")?;
+            let written = output::write_tree(&out, &rendered.files)?;
+            eprintln!(
+                "rendered {} files into {} ({} DAGs, {} changed, {} removed)",
+                rendered.files.len(),
+                out.display(),
+                rendered
+                    .files
+                    .keys()
+                    .filter(|p| p.starts_with("dags/")
+                        && p.ends_with(".py")
+                        && !p.starts_with("dags/olo_assets/"))
+                    .count(),
+                written.changed,
+                written.removed
+            );
+            Ok(ExitCode::SUCCESS)
         }
         Command::Schema { kind } => {
             let kind = match kind {

@@ -314,8 +314,16 @@ fn check_job(ctx: &Context<'_>, l: Loaded<JobDoc>) -> (Option<Job>, Vec<Diagnost
     );
 
     // Params: defaults and choices of the declared type.
+    let scheduled = matches!(schedule, Some(Schedule::Cron(_) | Schedule::Preset(_)));
     for (pname, param) in &spec.params {
         let at = ["spec", "params", pname.as_str()];
+        if scheduled && param.default.is_none() {
+            out.push(Diagnostic::error(
+                path,
+                node.key_pos(&at).unwrap_or(TOP),
+                format!("param `{pname}` has no default, but the job is scheduled and scheduled runs cannot ask for it: give it a default or set `schedule: null`"),
+            ));
+        }
         if let Some(d) = &param.default {
             if !d.is_null() && !param.kind.accepts(d) {
                 out.push(Diagnostic::error(
