@@ -9,6 +9,7 @@ use olo_schema::json_schema::DocKind;
 use olo_schema::{Snapshot, Validation};
 
 mod output;
+mod serve;
 
 #[derive(Parser)]
 #[command(
@@ -60,6 +61,23 @@ enum Command {
         /// stale files removed; any other non-empty folder is refused).
         #[arg(long)]
         out: PathBuf,
+    },
+    /// Run the daemon: watch a config repository, validate every change, and render each valid
+    /// state into the state folder (DAGs in STATE_DIR/dags, Trino files in STATE_DIR/trino,
+    /// Iceberg namespaces in STATE_DIR/iceberg). An invalid change is reported and never applied.
+    Serve {
+        /// The config repository to watch.
+        #[arg(long, default_value = "examples-repo", env = "OLO_REPO")]
+        repo: PathBuf,
+        /// Where olo keeps its state and rendered files.
+        #[arg(long, default_value = ".olo", env = "OLO_STATE_DIR")]
+        state_dir: PathBuf,
+        /// How often to look for changes, in seconds.
+        #[arg(long, default_value_t = 2, env = "OLO_POLL_SECONDS")]
+        poll_seconds: u64,
+        /// Reconcile once and exit (exit 1 when the repository is invalid).
+        #[arg(long)]
+        once: bool,
     },
     /// Print the JSON Schema (draft 2020-12) of a document kind, for editors and other tools.
     Schema {
@@ -130,6 +148,21 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 written.removed
             );
             Ok(ExitCode::SUCCESS)
+        }
+        Command::Serve {
+            repo,
+            state_dir,
+            poll_seconds,
+            once,
+        } => {
+            let opts = serve::ServeOptions {
+                repo,
+                state_dir,
+                interval: std::time::Duration::from_secs(poll_seconds.max(1)),
+                once,
+            };
+            let healthy = serve::run(&opts)?;
+            Ok(if healthy { ExitCode::SUCCESS } else { ExitCode::from(1) })
         }
         Command::Schema { kind } => {
             let kind = match kind {
