@@ -162,7 +162,11 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 once,
             };
             let healthy = serve::run(&opts)?;
-            Ok(if healthy { ExitCode::SUCCESS } else { ExitCode::from(1) })
+            Ok(if healthy {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            })
         }
         Command::Schema { kind } => {
             let kind = match kind {

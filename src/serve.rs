@@ -44,7 +44,10 @@ pub fn run(opts: &ServeOptions) -> anyhow::Result<bool> {
 fn reconcile(snapshot: olo_schema::Snapshot, out: &Path, id: &str) -> anyhow::Result<bool> {
     let validation = olo_schema::validate(snapshot);
     let Some(repo) = &validation.repo else {
-        print!("{}", olo_schema::diagnostic::to_text(&validation.diagnostics));
+        print!(
+            "{}",
+            olo_schema::diagnostic::to_text(&validation.diagnostics)
+        );
         eprintln!(
             "state {id}: Stalled: {} errors; the last valid state stays live",
             validation.errors()

@@ -70,6 +70,34 @@ impl Compiled {
 pub fn check(kind: DocKind, path: &str, doc: &Node, json: &J) -> Vec<Diagnostic> {
     let compiled = kind.compiled();
     let mut out = Vec::new();
+    // A document of the wrong kind fails everywhere; say that once, not once per field.
+    if json
+        .get("kind")
+        .and_then(J::as_str)
+        .is_some_and(|k| k != kind.kind_name())
+    {
+        let pos = doc
+            .lookup(&["kind"])
+            .map(|n| n.pos)
+            .unwrap_or(Pos { line: 1, col: 1 });
+        let found = json["kind"].as_str().unwrap_or_default();
+        let hint = match found {
+            "Workspace" => " (a Workspace belongs in workspaces/<name>/workspace.yaml)",
+            "Job" => " (a Job belongs in workspaces/<workspace>/jobs/<name>.yaml)",
+            "Repository" => " (a Repository belongs in olo.yaml)",
+            _ => "",
+        };
+        out.push(Diagnostic::error(
+            path,
+            pos,
+            format!(
+                "this file must hold a `{}` document, found kind {}{hint}",
+                kind.kind_name(),
+                short(&json["kind"])
+            ),
+        ));
+        return out;
+    }
     for error in compiled.validator.iter_errors(json) {
         let segments: Vec<String> = error
             .instance_path()
@@ -81,7 +109,8 @@ pub fn check(kind: DocKind, path: &str, doc: &Node, json: &J) -> Vec<Diagnostic>
             .collect();
         let instance = error.instance();
         let value_pos = || value_pos(doc, &segments);
-        let field = segments.last().map(String::as_str).unwrap_or("document");
+        let field = field_name(&segments);
+        let field = field.as_str();
         match error.kind() {
             ValidationErrorKind::AdditionalProperties { unexpected } => {
                 let allowed = allowed_fields(&compiled.schema, &segments);
@@ -165,16 +194,26 @@ pub fn check(kind: DocKind, path: &str, doc: &Node, json: &J) -> Vec<Diagnostic>
                     pattern_message(field, pattern, instance),
                 ));
             }
-            ValidationErrorKind::PropertyNames { .. } => {
-                // The error is reported for the object; find the offending keys ourselves.
-                out.push(Diagnostic::error(
-                    path,
-                    key_or_root(doc, &segments),
-                    format!("invalid key in `{field}`: {error}"),
-                ));
+            ValidationErrorKind::PropertyNames { error: inner } => {
+                // The error is reported for the object; the inner error holds the bad key.
+                let key = inner.instance().as_str().unwrap_or_default().to_string();
+                let mut key_path = segments.clone();
+                key_path.push(key.clone());
+                let pos = doc
+                    .key_pos(&key_path)
+                    .unwrap_or_else(|| key_or_root(doc, &segments));
+                let msg = match inner.kind() {
+                    ValidationErrorKind::Pattern { pattern } => {
+                        pattern_message(&format!("{field} key"), pattern, inner.instance())
+                    }
+                    _ => format!("invalid key `{}` in `{field}`: {inner}", key.escape_debug()),
+                };
+                out.push(Diagnostic::error(path, pos, msg));
             }
             ValidationErrorKind::OneOfNotValid { .. }
-            | ValidationErrorKind::OneOfMultipleValid { .. } => {
+            | ValidationErrorKind::OneOfMultipleValid { .. }
+                if instance.is_object() =>
+            {
                 let kinds = ["bash", "python", "spark", "sql", "dbt"];
                 let present: Vec<&str> = kinds
                     .iter()
@@ -202,6 +241,52 @@ pub fn check(kind: DocKind, path: &str, doc: &Node, json: &J) -> Vec<Diagnostic>
                     .unwrap_or_else(|| format!("`{field}` has duplicate items"));
                 out.push(Diagnostic::error(path, value_pos(), msg));
             }
+            ValidationErrorKind::OneOfNotValid { .. }
+            | ValidationErrorKind::OneOfMultipleValid { .. } => {
+                // Not a mapping at all: the type error for the same value says it better.
+            }
+            ValidationErrorKind::Minimum { limit } => out.push(Diagnostic::error(
+                path,
+                value_pos(),
+                format!(
+                    "`{field}` must be at least {limit}, found {}",
+                    short(instance)
+                ),
+            )),
+            ValidationErrorKind::Maximum { limit } => out.push(Diagnostic::error(
+                path,
+                value_pos(),
+                format!(
+                    "`{field}` must be at most {limit}, found {}",
+                    short(instance)
+                ),
+            )),
+            ValidationErrorKind::MinItems { limit } => out.push(Diagnostic::error(
+                path,
+                value_pos(),
+                format!(
+                    "`{field}` needs at least {limit} item{}",
+                    if *limit == 1 { "" } else { "s" }
+                ),
+            )),
+            ValidationErrorKind::MaxItems { limit } => out.push(Diagnostic::error(
+                path,
+                value_pos(),
+                format!("`{field}` allows at most {limit} items"),
+            )),
+            ValidationErrorKind::MinLength { limit } => out.push(Diagnostic::error(
+                path,
+                value_pos(),
+                format!(
+                    "`{field}` must be at least {limit} character{} long",
+                    if *limit == 1 { "" } else { "s" }
+                ),
+            )),
+            ValidationErrorKind::MaxLength { limit } => out.push(Diagnostic::error(
+                path,
+                value_pos(),
+                format!("`{field}` must be at most {limit} characters long"),
+            )),
             _ => out.push(Diagnostic::error(
                 path,
                 value_pos(),
@@ -232,6 +317,17 @@ fn key_or_root(doc: &Node, segments: &[String]) -> Pos {
     doc.key_pos(segments)
         .or_else(|| doc.lookup(segments).map(|n| n.pos))
         .unwrap_or(Pos { line: 1, col: 1 })
+}
+
+/// The field a value belongs to: `depends_on[0]` for `spec.tasks[2].depends_on[0]`.
+fn field_name(segments: &[String]) -> String {
+    match segments {
+        [] => "document".to_string(),
+        [.., parent, last] if last.bytes().all(|b| b.is_ascii_digit()) => {
+            format!("{parent}[{last}]")
+        }
+        [.., last] => last.clone(),
+    }
 }
 
 fn describe(segments: &[String]) -> String {
@@ -320,9 +416,27 @@ fn pattern_message(field: &str, pattern: &str, instance: &J) -> String {
             text.escape_debug()
         );
     }
-    if field == "module" {
+    if pattern.ends_with("{0,62}){1,2}$") {
+        return format!(
+            "dataset `{}` must be namespace.table or workspace.namespace.table (lowercase names)",
+            text.escape_debug()
+        );
+    }
+    if field.starts_with("module") {
         return format!(
             "`{}` is not a Python module name (dotted identifiers, e.g. forecast.train)",
+            text.escape_debug()
+        );
+    }
+    if pattern.starts_with("^[A-Za-z_][A-Za-z0-9_]") {
+        return format!(
+            "`{}` is not an environment variable name: letters, digits and _, not starting with a digit",
+            text.escape_debug()
+        );
+    }
+    if let Some(parent) = field.strip_suffix(" key") {
+        return format!(
+            "key `{}` in `{parent}` does not match `{pattern}`",
             text.escape_debug()
         );
     }

@@ -68,7 +68,13 @@ pub fn classify(snapshot: &Snapshot) -> (Vec<(String, Role)>, Vec<Diagnostic>) {
             continue;
         };
         let parts: Vec<&str> = rest.split('/').collect();
+        let is_link = matches!(snapshot.files.get(path), Some(Entry::Symlink(_)));
         match parts.as_slice() {
+            [_] | [_, "jobs"] if is_link => diags.push(Diagnostic::error(
+                path,
+                TOP,
+                "this folder is a symbolic link; olo reads config files only from real folders",
+            )),
             [_] => {}
             [folder, "workspace.yaml"] => files.push((
                 path.clone(),

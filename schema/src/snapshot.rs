@@ -51,7 +51,10 @@ impl Snapshot {
                 return Err(ResolveError::Escapes(current));
             }
             match self.files.get(&current) {
-                None => return Err(ResolveError::Missing(current)),
+                None => match self.through_linked_folder(&current) {
+                    Some(next) => current = next.ok_or(ResolveError::Escapes(current.clone()))?,
+                    None => return Err(ResolveError::Missing(current)),
+                },
                 Some(Entry::File(bytes)) => return Ok((current, bytes)),
                 Some(Entry::Symlink(target)) => {
                     let dir = current.rsplit_once('/').map_or("", |(d, _)| d);
@@ -61,6 +64,22 @@ impl Snapshot {
             }
         }
         Err(ResolveError::Loop(path.to_string()))
+    }
+
+    /// When a folder on the way to `path` is a symbolic link: the path through the link's target
+    /// (`Some(None)` when the target climbs above the repository root).
+    fn through_linked_folder(&self, path: &str) -> Option<Option<String>> {
+        let mut end = 0;
+        while let Some(i) = path[end..].find('/') {
+            let prefix = &path[..end + i];
+            if let Some(Entry::Symlink(target)) = self.files.get(prefix) {
+                let dir = prefix.rsplit_once('/').map_or("", |(d, _)| d);
+                let rest = &path[end + i + 1..];
+                return Some(join_normalized(dir, target).map(|t| format!("{t}/{rest}")));
+            }
+            end += i + 1;
+        }
+        None
     }
 
     /// Paths of the files (and links) below `folder/`.
@@ -128,6 +147,25 @@ mod tests {
         assert!(matches!(
             s.resolve("workspaces/a/sql/none.sql", "workspaces/a/"),
             Err(ResolveError::Missing(_))
+        ));
+    }
+
+    #[test]
+    fn resolve_follows_linked_folders() {
+        let mut s = Snapshot::new(None);
+        s.insert_file("workspaces/a/sql/x.sql", "select 1");
+        s.insert_symlink("workspaces/a/queries", "sql");
+        s.insert_symlink("workspaces/a/out", "../b");
+        s.insert_file("workspaces/b/x.sql", "select 2");
+        assert_eq!(
+            s.resolve("workspaces/a/queries/x.sql", "workspaces/a/")
+                .unwrap()
+                .1,
+            b"select 1"
+        );
+        assert!(matches!(
+            s.resolve("workspaces/a/out/x.sql", "workspaces/a/"),
+            Err(ResolveError::Escapes(_))
         ));
     }
 

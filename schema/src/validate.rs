@@ -96,6 +96,10 @@ pub fn validate(snapshot: Snapshot) -> Validation {
         })
         .collect();
 
+    if let Some(l) = repo_docs.first() {
+        let timeout = &l.doc.spec.defaults.timeout;
+        check_defaults(&l.path, &l.node, &["spec", "defaults"], timeout, &mut diags);
+    }
     let settings = repo_docs
         .into_iter()
         .next()
@@ -298,6 +302,15 @@ fn check_job(ctx: &Context<'_>, l: Loaded<JobDoc>) -> (Option<Job>, Vec<Diagnost
             "a scheduled job needs a `start_date` (YYYY-MM-DD)",
         ));
     }
+    if matches!(&schedule, Some(Schedule::Preset(p)) if p == "@continuous")
+        && spec.max_active_runs != Some(1)
+    {
+        out.push(Diagnostic::error(
+            path,
+            pos(node, &["spec", "schedule"]),
+            "a `@continuous` job runs one run at a time: set `max_active_runs: 1`",
+        ));
+    }
     if spec.run_timeout.is_some_and(|t| t.as_secs() == 0) {
         out.push(Diagnostic::error(
             path,
@@ -391,7 +404,9 @@ fn check_job(ctx: &Context<'_>, l: Loaded<JobDoc>) -> (Option<Job>, Vec<Diagnost
                     format!("task `{}` depends on itself", t.id),
                 ));
             } else if !index.contains_key(dep.as_str()) {
-                let known: Vec<&str> = spec.tasks.iter().map(|t| t.id.as_str()).collect();
+                let mut known: Vec<&str> = spec.tasks.iter().map(|t| t.id.as_str()).collect();
+                known.sort_unstable();
+                known.dedup();
                 out.push(Diagnostic::error(
                     path,
                     at,
@@ -448,9 +463,17 @@ fn check_job(ctx: &Context<'_>, l: Loaded<JobDoc>) -> (Option<Job>, Vec<Diagnost
                 &mut out,
             ),
             TaskKind::Dbt(d) => {
-                let project = format!("{}/dbt_project.yml", d.project_dir.trim_end_matches('/'));
-                let at = ["spec", "tasks", &idx, "dbt", "project_dir"];
-                check_file(ctx, path, node, &at, &ws_dir, &project, &mut out);
+                let dir = d.project_dir.trim_end_matches('/');
+                let written = ["spec", "tasks", &idx, "dbt", "project_dir"];
+                let at: &[&str] = if node.lookup(&written).is_some() {
+                    &written
+                } else {
+                    &written[..4]
+                };
+                if check_relative(path, node, at, dir, &mut out) {
+                    let project = format!("{dir}/dbt_project.yml");
+                    check_file(ctx, path, node, at, &ws_dir, &project, &mut out);
+                }
             }
             TaskKind::Bash(_) | TaskKind::Python(_) => {}
         }
@@ -535,18 +558,7 @@ fn check_file(
     out: &mut Vec<Diagnostic>,
 ) {
     let p = pos(node, at);
-    let field = at.last().copied().unwrap_or("file");
-    if rel.starts_with('/')
-        || rel.contains('\\')
-        || rel.split('/').any(|s| s == ".." || s == ".")
-        || rel.contains("//")
-        || rel.contains('\0')
-    {
-        out.push(Diagnostic::error(
-            path,
-            p,
-            format!("`{field}` must be a plain path relative to the workspace folder (no leading /, no `..` or `.`), got `{}`", rel.escape_debug()),
-        ));
+    if !check_relative(path, node, at, rel, out) {
         return;
     }
     let full = format!("{ws_dir}/{rel}");
@@ -571,6 +583,35 @@ fn check_file(
             format!("`{full}`: too many levels of symbolic links"),
         )),
     }
+}
+
+/// A path written in a job: relative to the workspace folder, plain (no `..`, `.`, leading `/`).
+fn check_relative(
+    path: &str,
+    node: &Node,
+    at: &[&str],
+    rel: &str,
+    out: &mut Vec<Diagnostic>,
+) -> bool {
+    let plain = !(rel.is_empty()
+        || rel.starts_with('/')
+        || rel.contains('\\')
+        || rel.contains('\0')
+        || rel
+            .split('/')
+            .any(|s| s.is_empty() || s == ".." || s == "."));
+    if !plain {
+        let field = at.last().copied().unwrap_or("file");
+        out.push(Diagnostic::error(
+            path,
+            pos(node, at),
+            format!(
+                "`{field}` must be a plain path relative to the workspace folder (no leading /, no `..` or `.`), got `{}`",
+                rel.escape_debug()
+            ),
+        ));
+    }
+    plain
 }
 
 /// `namespace.table` (this workspace) or `workspace.namespace.table`.
@@ -600,17 +641,16 @@ fn check_dataset(ctx: &Context<'_>, ws: &Workspace, ds: &str) -> Result<(), Stri
     {
         Ok(())
     } else {
+        let declared = &ws.doc.spec.lakehouse.namespaces;
+        let has = if declared.is_empty() {
+            "it declares none".to_string()
+        } else {
+            let names: Vec<&str> = declared.iter().map(Name::as_str).collect();
+            format!("it has: {}", names.join(", "))
+        };
         Err(format!(
-            "dataset `{ds}`: workspace `{}` declares no namespace `{ns}` (it has: {})",
-            ws.name,
-            ws.doc
-                .spec
-                .lakehouse
-                .namespaces
-                .iter()
-                .map(Name::as_str)
-                .collect::<Vec<_>>()
-                .join(", ")
+            "dataset `{ds}`: workspace `{}` declares no namespace `{ns}` ({has})",
+            ws.name
         ))
     }
 }
@@ -635,6 +675,9 @@ pub fn find_cycle<'a>(tasks: &[(&'a str, Vec<&'a str>)]) -> Option<Vec<&'a str>>
                 let dep = deps[*next];
                 *next += 1;
                 let Some(&d) = index.get(dep) else { continue };
+                if d == node {
+                    continue; // a self-dependency is reported on its own
+                }
                 match state[d] {
                     0 => {
                         state[d] = 1;

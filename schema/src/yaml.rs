@@ -108,6 +108,8 @@ impl Node {
             Value::Null => J::Null,
             Value::Bool(b) => J::Bool(*b),
             Value::Int(i) => J::from(*i),
+            // JSON Schema counts 2.0 as an integer; so does the model.
+            Value::Float(f) if f.fract() == 0.0 && f.abs() < 9.0e15 => J::from(*f as i64),
             Value::Float(f) => serde_json::Number::from_f64(*f).map_or(J::Null, J::Number),
             Value::Str(s) => J::String(s.clone()),
             Value::Seq(items) => J::Array(items.iter().map(Node::to_json).collect()),
@@ -151,6 +153,11 @@ pub fn parse(source: &str) -> Result<Vec<Node>, YamlError> {
             pos: Pos::from_marker(e.marker()),
             message: if e.info().contains("recursion limit") {
                 format!("nesting too deep: olo allows at most {MAX_DEPTH} levels")
+            } else if e.info().contains("unknown anchor") {
+                format!(
+                    "invalid YAML: {} (a value starting with `*` is an alias: quote it, e.g. schedule: \"*/5 * * * *\")",
+                    e.info()
+                )
             } else {
                 format!("invalid YAML: {}", e.info())
             },
