@@ -270,3 +270,59 @@ fn hostile_strings_reach_airflow_exactly_and_never_run() {
     assert_loads_as_specified(&root, values, Some(&marker));
     assert!(!marker.exists(), "a payload ran");
 }
+
+#[test]
+fn the_example_smoke_test_job_really_runs_in_airflow() {
+    let work = tempfile::tempdir().unwrap();
+    let out = work.path().join("out");
+    render_with_cli(
+        &Path::new(env!("CARGO_MANIFEST_DIR")).join("examples-repo"),
+        &out,
+    );
+    let home = work.path().join("airflow-home");
+    let python = airflow_python();
+    let airflow = python.with_file_name("airflow");
+    let env = |c: &mut Command| {
+        c.env("AIRFLOW_HOME", &home)
+            .env("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
+            .env("AIRFLOW__CORE__DAGS_FOLDER", out.join("dags"))
+            .env("AIRFLOW__LOGGING__LOGGING_LEVEL", "WARNING");
+    };
+    let mut migrate = Command::new(&airflow);
+    migrate.args(["db", "migrate"]);
+    env(&mut migrate);
+    let m = migrate.output().expect("airflow db migrate runs");
+    assert!(
+        m.status.success(),
+        "airflow db migrate failed: {}",
+        String::from_utf8_lossy(&m.stderr)
+    );
+
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/airflow/run_dag.py");
+    let mut run = Command::new(&python);
+    run.arg(&script)
+        .arg(out.join("dags"))
+        .arg("platform__smoke_test");
+    env(&mut run);
+    let output = run.output().expect("python runs");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "run failed:\n{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let v: Value = serde_json::from_str(stdout.lines().last().unwrap_or_default()).unwrap();
+    assert_eq!(
+        v,
+        json!({
+            "state": "success",
+            "tasks": {
+                "hello": "success",
+                "python_platform": "success",
+                "python_calendar": "success",
+                "python_timeit": "success",
+                "check": "success"
+            }
+        })
+    );
+}
