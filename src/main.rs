@@ -8,8 +8,12 @@ use clap::{Parser, Subcommand, ValueEnum};
 use olo_schema::json_schema::DocKind;
 use olo_schema::{Snapshot, Validation};
 
+mod commands;
 mod output;
 mod serve;
+mod settings;
+
+use settings::Settings;
 
 #[derive(Parser)]
 #[command(
@@ -17,8 +21,10 @@ mod serve;
     version,
     about = "OpenLake Orchestrator: a GitOps control plane for a lakehouse",
     long_about = "OpenLake Orchestrator keeps every lakehouse workspace, job, Iceberg namespace and \
-access rule as YAML in one Git repository, validates every commit, and renders it into Airflow DAGs \
-and Trino/Iceberg configuration.\n\nExit codes: 0 success, 1 invalid configuration, 2 usage or I/O error."
+access rule as YAML in one Git repository, validates every commit, renders it into Airflow DAGs \
+and Trino/Iceberg configuration, and applies it with an audit trail.\n\n\
+Settings come from defaults, then the --config TOML file, then OLO_ environment variables \
+(OLO_SOURCE__URL, OLO_APPLY__PRUNE, ...); see docs/settings.md."
 )]
 struct Cli {
     #[command(subcommand)]
@@ -62,22 +68,66 @@ enum Command {
         #[arg(long)]
         out: PathBuf,
     },
-    /// Run the daemon: watch a config repository, validate every change, and render each valid
-    /// state into the state folder (DAGs in STATE_DIR/dags, Trino files in STATE_DIR/trino,
-    /// Iceberg namespaces in STATE_DIR/iceberg). An invalid change is reported and never applied.
+    /// Show what applying a config repository would change in the live state, without changing it.
+    ///
+    /// Compares the rendered repository with the configured DAG folder / rendered branch and
+    /// olo's inventory. Exit code 0 when nothing would change, 2 when something would, 1 on error
+    /// (like `terraform plan -detailed-exitcode`).
+    Plan {
+        /// The config repository folder (default: the configured source path).
+        path: Option<PathBuf>,
+        /// Plan this git revision, read from git objects.
+        #[arg(long)]
+        rev: Option<String>,
+        /// Settings file (TOML).
+        #[arg(long, env = "OLO_CONFIG")]
+        config: Option<PathBuf>,
+        /// text (summary and diffs), markdown (as on pull requests) or json.
+        #[arg(long, value_enum, default_value_t = PlanFormat::Text)]
+        format: PlanFormat,
+    },
+    /// Run one reconcile of the configured source (newest commit of the tracked branch) and exit.
+    ///
+    /// Exit code 0 when the branch is Ready afterwards, 1 when the commit is invalid or the apply
+    /// failed.
+    Apply {
+        /// Settings file (TOML).
+        #[arg(long, env = "OLO_CONFIG")]
+        config: Option<PathBuf>,
+    },
+    /// Run the daemon: follow the tracked branch (polling, and file changes for a local path),
+    /// validate every new commit, and apply each valid one. An invalid commit is recorded and
+    /// never applied; the last good state stays live.
+    ///
+    /// With no settings: the bundled examples-repo, SQLite at ./.olo/state.db, DAGs in ./.olo/dags,
+    /// Trino files in ./.olo/trino.
     Serve {
-        /// The config repository to watch.
-        #[arg(long, default_value = "examples-repo", env = "OLO_REPO")]
-        repo: PathBuf,
-        /// Where olo keeps its state and rendered files.
-        #[arg(long, default_value = ".olo", env = "OLO_STATE_DIR")]
-        state_dir: PathBuf,
-        /// How often to look for changes, in seconds.
-        #[arg(long, default_value_t = 2, env = "OLO_POLL_SECONDS")]
-        poll_seconds: u64,
-        /// Reconcile once and exit (exit 1 when the repository is invalid).
+        /// Settings file (TOML).
+        #[arg(long, env = "OLO_CONFIG")]
+        config: Option<PathBuf>,
+        /// Reconcile once and exit (exit 1 when not Ready afterwards).
         #[arg(long)]
         once: bool,
+    },
+    /// Print the audit log: every applied revision (author, committer, signed, plan summary,
+    /// outcome) and every rejected commit, newest first.
+    Audit {
+        /// Settings file (TOML).
+        #[arg(long, env = "OLO_CONFIG")]
+        config: Option<PathBuf>,
+        /// How many entries.
+        #[arg(long, default_value_t = 50)]
+        limit: u32,
+        /// text or json (one JSON object per line, for export).
+        #[arg(long, value_enum, default_value_t = Format::Text)]
+        format: Format,
+    },
+    /// Print the sync status of the tracked branch: Ready, Reconciling or Stalled, with the last
+    /// attempted and last applied revisions.
+    Status {
+        /// Settings file (TOML).
+        #[arg(long, env = "OLO_CONFIG")]
+        config: Option<PathBuf>,
     },
     /// Print the JSON Schema (draft 2020-12) of a document kind, for editors and other tools.
     Schema {
@@ -91,6 +141,13 @@ enum Command {
 #[derive(Clone, Copy, ValueEnum)]
 enum Format {
     Text,
+    Json,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+pub enum PlanFormat {
+    Text,
+    Markdown,
     Json,
 }
 
@@ -110,6 +167,13 @@ fn main() -> ExitCode {
             ExitCode::from(2)
         }
     }
+}
+
+fn tokio() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("could not start the async runtime")
 }
 
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
@@ -133,40 +197,68 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let rendered = olo_templates::render(repo, &olo_templates::RenderSettings::default())
                 .context("could not render the repository")?;
             let written = output::write_tree(&out, &rendered.files)?;
+            let dags = rendered
+                .files
+                .keys()
+                .filter(|p| {
+                    p.starts_with("dags/")
+                        && p.ends_with(".py")
+                        && !p.starts_with("dags/olo_assets/")
+                })
+                .count();
             eprintln!(
-                "rendered {} files into {} ({} DAGs, {} changed, {} removed)",
+                "rendered {} files into {} ({dags} DAGs, {} changed, {} removed)",
                 rendered.files.len(),
                 out.display(),
-                rendered
-                    .files
-                    .keys()
-                    .filter(|p| p.starts_with("dags/")
-                        && p.ends_with(".py")
-                        && !p.starts_with("dags/olo_assets/"))
-                    .count(),
                 written.changed,
                 written.removed
             );
             Ok(ExitCode::SUCCESS)
         }
-        Command::Serve {
-            repo,
-            state_dir,
-            poll_seconds,
-            once,
+        Command::Plan {
+            path,
+            rev,
+            config,
+            format,
         } => {
-            let opts = serve::ServeOptions {
-                repo,
-                state_dir,
-                interval: std::time::Duration::from_secs(poll_seconds.max(1)),
-                once,
-            };
-            let healthy = serve::run(&opts)?;
-            Ok(if healthy {
+            let settings = Settings::load(config.as_deref())?;
+            let path = path.unwrap_or_else(|| settings.source.path.clone());
+            let snapshot = read_snapshot(&path, rev.as_deref())?;
+            tokio()?.block_on(commands::plan(&settings, snapshot, format))
+        }
+        Command::Apply { config } => {
+            let settings = Settings::load(config.as_deref())?;
+            let ready = tokio()?.block_on(serve::serve(&settings, true))?;
+            Ok(if ready {
                 ExitCode::SUCCESS
             } else {
                 ExitCode::from(1)
             })
+        }
+        Command::Serve { config, once } => {
+            let settings = Settings::load(config.as_deref())?;
+            let ready = tokio()?.block_on(serve::serve(&settings, once))?;
+            Ok(if ready {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            })
+        }
+        Command::Audit {
+            config,
+            limit,
+            format,
+        } => {
+            let settings = Settings::load(config.as_deref())?;
+            tokio()?.block_on(commands::audit(
+                &settings,
+                limit,
+                matches!(format, Format::Json),
+            ))
+        }
+        Command::Status { config } => {
+            let settings = Settings::load(config.as_deref())?;
+            tokio()?.block_on(commands::status(&settings))
         }
         Command::Schema { kind } => {
             let kind = match kind {
@@ -203,29 +295,24 @@ fn print_diagnostics(validation: &Validation, format: Format) -> anyhow::Result<
 fn summarize(path: &Path, validation: &Validation) {
     let errors = validation.errors();
     let warnings = validation.diagnostics.len() - errors;
+    let warn = if warnings > 0 {
+        format!(", {warnings} warnings")
+    } else {
+        String::new()
+    };
     match &validation.repo {
         Some(repo) => {
             let jobs: usize = repo.workspaces.values().map(|w| w.jobs.len()).sum();
             eprintln!(
-                "{}: valid ({} workspaces, {jobs} jobs{})",
+                "{}: valid ({} workspaces, {jobs} jobs{warn})",
                 path.display(),
-                repo.workspaces.len(),
-                if warnings > 0 {
-                    format!(", {warnings} warnings")
-                } else {
-                    String::new()
-                }
+                repo.workspaces.len()
             );
         }
         None => eprintln!(
-            "{}: invalid ({errors} error{}{})",
+            "{}: invalid ({errors} error{}{warn})",
             path.display(),
-            if errors == 1 { "" } else { "s" },
-            if warnings > 0 {
-                format!(", {warnings} warnings")
-            } else {
-                String::new()
-            }
+            if errors == 1 { "" } else { "s" }
         ),
     }
 }

@@ -122,20 +122,3 @@ fn schema_prints_the_embedded_json_schema() {
         serde_json::from_str(include_str!("../schema/json/job.schema.json")).unwrap();
     assert_eq!(printed, file);
 }
-
-#[test]
-fn serve_once_renders_a_valid_repo_and_keeps_the_last_good_state() {
-    let dir = repo_with_two_commits();
-    let d = dir.path();
-    std::fs::write(d.join("workspaces/w/jobs/j.yaml"), GOOD_JOB).unwrap();
-    let state = d.join("state");
-    let args = ["serve", "--repo", ".", "--state-dir", "state", "--once"];
-    assert_eq!(olo(&args, d).status.code(), Some(0));
-    let dag = std::fs::read(state.join("dags/w__j.py")).unwrap();
-    // An invalid change is reported and not applied.
-    std::fs::write(d.join("workspaces/w/jobs/j.yaml"), BAD_JOB).unwrap();
-    let out = olo(&args, d);
-    assert_eq!(out.status.code(), Some(1));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("Stalled"));
-    assert_eq!(std::fs::read(state.join("dags/w__j.py")).unwrap(), dag);
-}

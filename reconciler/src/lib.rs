@@ -1,7 +1,13 @@
-//! The reconciler: reading a config repository at one revision (snapshot), and, as the product
-//! grows, plan, apply, the state store and the forge.
+//! The reconciler: snapshot (git), plan (pure diff), apply (sinks), the state store, sources of
+//! commits, and the reconcile loop that ties them together.
 
+pub mod apply;
+pub mod engine;
+pub mod plan;
+pub mod report;
 pub mod snapshot;
+pub mod source;
+pub mod store;
 
 /// Errors of the reconciler crate.
 #[derive(Debug, thiserror::Error)]
@@ -30,6 +36,42 @@ pub enum Error {
         #[source]
         source: git2::Error,
     },
+    #[error("could not fetch {url}")]
+    Fetch {
+        url: String,
+        #[source]
+        source: git2::Error,
+    },
+    #[error("could not {action} {path}")]
+    Sink {
+        action: &'static str,
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("could not commit the rendered files to {branch}")]
+    RenderedBranch {
+        branch: String,
+        #[source]
+        source: git2::Error,
+    },
+    #[error("refusing to touch `{0}`: not a plain relative path")]
+    UnsafePath(String),
+    #[error("could not render the repository")]
+    Render(#[from] olo_templates::Error),
+    #[error(transparent)]
+    Store(#[from] store::StoreError),
+}
+
+impl Error {
+    /// Temporary errors are retried with backoff; permanent ones stall until the next commit.
+    pub fn is_temporary(&self) -> bool {
+        match self {
+            Error::Fetch { .. } | Error::Sink { .. } => true,
+            Error::Store(e) => e.is_temporary(),
+            _ => false,
+        }
+    }
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;

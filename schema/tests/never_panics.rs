@@ -75,7 +75,8 @@ fn yaml_value() -> impl Strategy<Value = String> {
     ];
     leaf.prop_recursive(5, 64, 6, |inner| {
         prop_oneof![
-            proptest::collection::vec(inner.clone(), 0..6).prop_map(|v| format!("[{}]", v.join(", "))),
+            proptest::collection::vec(inner.clone(), 0..6)
+                .prop_map(|v| format!("[{}]", v.join(", "))),
             proptest::collection::vec(
                 (
                     prop_oneof![

@@ -106,9 +106,9 @@ pub fn render(repo: &Repo, settings: &RenderSettings) -> Result<Rendered> {
     );
 
     let namespaces = iceberg::namespaces(repo);
+    // No revision inside: a file changes only when what it says changes (manifest.json has it).
     let ns_json = serde_json::to_string_pretty(&serde_json::json!({
         "generated_by": "olo",
-        "revision": revision,
         "namespaces": namespaces,
     }))
     .map_err(Error::Json)?

@@ -1,0 +1,341 @@
+//! apply(plan): acts on a plan computed beforehand, through a sink (the DAG folder, or a rendered
+//! branch that Airflow's GitDagBundle tracks). Ordered (the plan's order), idempotent (a write of
+//! the same bytes changes nothing), and safe to re-run after a crash: ownership is recorded
+//! before a file is written, so a restart re-plans and finishes the job without losing track of
+//! anything olo created.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::io::Write as _;
+use std::path::{Component, Path, PathBuf};
+
+use git2::{Repository, Signature};
+
+use crate::plan::{Action, Plan};
+use crate::store::{InventoryItem, Store};
+use crate::{Error, Result};
+
+/// Where rendered files go. Implementations: [`FolderSink`], [`BranchSink`].
+pub trait Sink: Send {
+    /// The inventory target name of this sink.
+    fn target(&self) -> &str;
+    /// The current bytes of each named resource that exists.
+    fn observe(&self, names: &mut dyn Iterator<Item = &str>) -> Result<BTreeMap<String, Vec<u8>>>;
+    fn write(&mut self, name: &str, bytes: &[u8]) -> Result<()>;
+    fn delete(&mut self, name: &str) -> Result<()>;
+    /// Makes the writes visible together where the sink can (a commit); no-op for folders.
+    fn finish(&mut self, message: &str) -> Result<()>;
+}
+
+/// Rendered path prefixes and the folders they live in.
+#[derive(Debug, Clone)]
+pub struct Layout {
+    pub dags: PathBuf,
+    pub trino: PathBuf,
+    pub iceberg: PathBuf,
+}
+
+impl Layout {
+    /// Everything under one folder: `<root>/dags`, `<root>/trino`, `<root>/iceberg`.
+    pub fn under(root: &Path) -> Layout {
+        Layout {
+            dags: root.join("dags"),
+            trino: root.join("trino"),
+            iceberg: root.join("iceberg"),
+        }
+    }
+
+    fn path_of(&self, name: &str) -> Result<PathBuf> {
+        let (head, rest) = name
+            .split_once('/')
+            .ok_or_else(|| Error::UnsafePath(name.into()))?;
+        let base = match head {
+            "dags" => &self.dags,
+            "trino" => &self.trino,
+            "iceberg" => &self.iceberg,
+            _ => return Err(Error::UnsafePath(name.into())),
+        };
+        let rel = Path::new(rest);
+        if rest.is_empty() || !rel.components().all(|c| matches!(c, Component::Normal(_))) {
+            return Err(Error::UnsafePath(name.into()));
+        }
+        Ok(base.join(rel))
+    }
+}
+
+/// Files in folders: atomic writes (temporary file, fsync, rename), so Airflow's DAG processor
+/// sees the old file or the new one, never half of one.
+pub struct FolderSink {
+    layout: Layout,
+}
+
+impl FolderSink {
+    pub fn new(layout: Layout) -> FolderSink {
+        FolderSink { layout }
+    }
+}
+
+fn io_err<'a>(action: &'static str, path: &'a Path) -> impl FnOnce(std::io::Error) -> Error + 'a {
+    move |source| Error::Sink {
+        action,
+        path: path.display().to_string(),
+        source,
+    }
+}
+
+impl Sink for FolderSink {
+    fn target(&self) -> &str {
+        "files"
+    }
+
+    fn observe(&self, names: &mut dyn Iterator<Item = &str>) -> Result<BTreeMap<String, Vec<u8>>> {
+        let mut out = BTreeMap::new();
+        for name in names {
+            let path = self.layout.path_of(name)?;
+            match fs::read(&path) {
+                Ok(bytes) => {
+                    out.insert(name.to_string(), bytes);
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(io_err("read", &path)(e)),
+            }
+        }
+        Ok(out)
+    }
+
+    fn write(&mut self, name: &str, bytes: &[u8]) -> Result<()> {
+        let path = self.layout.path_of(name)?;
+        let dir = path
+            .parent()
+            .ok_or_else(|| Error::UnsafePath(name.into()))?;
+        fs::create_dir_all(dir).map_err(io_err("create", dir))?;
+        let file_name = path.file_name().and_then(|n| n.to_str()).unwrap_or("file");
+        let tmp = dir.join(format!(".{file_name}.olo-tmp"));
+        let mut f = fs::File::create(&tmp).map_err(io_err("write", &tmp))?;
+        f.write_all(bytes).map_err(io_err("write", &tmp))?;
+        f.sync_all().map_err(io_err("write", &tmp))?;
+        fs::rename(&tmp, &path).map_err(io_err("write", &path))?;
+        Ok(())
+    }
+
+    fn delete(&mut self, name: &str) -> Result<()> {
+        let path = self.layout.path_of(name)?;
+        match fs::remove_file(&path) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(io_err("delete", &path)(e)),
+        }
+    }
+
+    fn finish(&mut self, _message: &str) -> Result<()> {
+        Ok(())
+    }
+}
+
+/// A branch of a git repository holding the rendered files (`dags/…`, `trino/…`, `iceberg/…`),
+/// one commit per apply whose message names the config commit: every Airflow DAG version
+/// (GitDagBundle) maps to a config commit.
+pub struct BranchSink {
+    repo: PathBuf,
+    branch: String,
+    pending: BTreeMap<String, Option<Vec<u8>>>,
+}
+
+impl BranchSink {
+    pub fn new(repo: &Path, branch: &str) -> Result<BranchSink> {
+        if Repository::open(repo).is_err() {
+            Repository::init_bare(repo).map_err(|source| Error::OpenRepo {
+                path: repo.display().to_string(),
+                source,
+            })?;
+        }
+        Ok(BranchSink {
+            repo: repo.to_path_buf(),
+            branch: branch.to_string(),
+            pending: BTreeMap::new(),
+        })
+    }
+
+    fn open(&self) -> Result<Repository> {
+        Repository::open(&self.repo).map_err(|source| Error::OpenRepo {
+            path: self.repo.display().to_string(),
+            source,
+        })
+    }
+
+    fn git_err(&self) -> impl Fn(git2::Error) -> Error + '_ {
+        |source| Error::RenderedBranch {
+            branch: self.branch.clone(),
+            source,
+        }
+    }
+}
+
+impl Sink for BranchSink {
+    fn target(&self) -> &str {
+        "rendered-branch"
+    }
+
+    fn observe(&self, names: &mut dyn Iterator<Item = &str>) -> Result<BTreeMap<String, Vec<u8>>> {
+        let repo = self.open()?;
+        let mut out = BTreeMap::new();
+        let Ok(tip) = repo
+            .find_reference(&format!("refs/heads/{}", self.branch))
+            .and_then(|r| r.peel_to_tree())
+        else {
+            return Ok(out);
+        };
+        for name in names {
+            if let Ok(entry) = tip.get_path(Path::new(name)) {
+                let blob = repo.find_blob(entry.id()).map_err(self.git_err())?;
+                out.insert(name.to_string(), blob.content().to_vec());
+            }
+        }
+        Ok(out)
+    }
+
+    fn write(&mut self, name: &str, bytes: &[u8]) -> Result<()> {
+        Layout::under(Path::new("/")).path_of(name)?;
+        self.pending.insert(name.to_string(), Some(bytes.to_vec()));
+        Ok(())
+    }
+
+    fn delete(&mut self, name: &str) -> Result<()> {
+        Layout::under(Path::new("/")).path_of(name)?;
+        self.pending.insert(name.to_string(), None);
+        Ok(())
+    }
+
+    fn finish(&mut self, message: &str) -> Result<()> {
+        if self.pending.is_empty() {
+            return Ok(());
+        }
+        let repo = self.open()?;
+        let refname = format!("refs/heads/{}", self.branch);
+        let parent = repo
+            .find_reference(&refname)
+            .ok()
+            .and_then(|r| r.peel_to_commit().ok());
+        let base = parent
+            .as_ref()
+            .map(|c| c.tree())
+            .transpose()
+            .map_err(self.git_err())?;
+        let mut index = git2::Index::new().map_err(self.git_err())?;
+        if let Some(tree) = &base {
+            index.read_tree(tree).map_err(self.git_err())?;
+        }
+        for (name, content) in std::mem::take(&mut self.pending) {
+            match content {
+                Some(bytes) => {
+                    let oid = repo.blob(&bytes).map_err(self.git_err())?;
+                    let entry = git2::IndexEntry {
+                        ctime: git2::IndexTime::new(0, 0),
+                        mtime: git2::IndexTime::new(0, 0),
+                        dev: 0,
+                        ino: 0,
+                        mode: 0o100644,
+                        uid: 0,
+                        gid: 0,
+                        file_size: bytes.len() as u32,
+                        id: oid,
+                        flags: 0,
+                        flags_extended: 0,
+                        path: name.into_bytes(),
+                    };
+                    index.add(&entry).map_err(self.git_err())?;
+                }
+                None => {
+                    let _ = index.remove_path(Path::new(&name));
+                }
+            }
+        }
+        let tree_id = index.write_tree_to(&repo).map_err(self.git_err())?;
+        if base.as_ref().map(|t| t.id()) == Some(tree_id) {
+            return Ok(());
+        }
+        let tree = repo.find_tree(tree_id).map_err(self.git_err())?;
+        let sig = Signature::now("olo", "olo@localhost").map_err(self.git_err())?;
+        let parents: Vec<&git2::Commit<'_>> = parent.iter().collect();
+        repo.commit(Some(&refname), &sig, &sig, message, &tree, &parents)
+            .map_err(self.git_err())?;
+        Ok(())
+    }
+}
+
+/// Progress of an apply, for people watching a long one.
+pub type Progress<'a> = &'a (dyn Fn(usize, usize) + Sync);
+
+/// Applies `plan` (computed from `desired` against this sink and its inventory `owned`).
+pub async fn apply(
+    plan: &Plan,
+    desired: &BTreeMap<String, Vec<u8>>,
+    owned: &[InventoryItem],
+    sink: &mut dyn Sink,
+    store: &dyn Store,
+    progress: Progress<'_>,
+) -> Result<()> {
+    let revision = plan
+        .revision
+        .clone()
+        .unwrap_or_else(|| "working-tree".into());
+    let target = sink.target().to_string();
+    // 1. Claim ownership of everything desired before writing it, so that a crash between a
+    //    write and its record can never leave a file olo created but does not know it owns.
+    let known: BTreeMap<&str, &str> = owned
+        .iter()
+        .map(|i| (i.name.as_str(), i.hash.as_str()))
+        .collect();
+    let claims: Vec<InventoryItem> = desired
+        .iter()
+        .filter_map(|(name, bytes)| {
+            let hash = crate::plan::content_hash(bytes);
+            (known.get(name.as_str()) != Some(&hash.as_str())).then(|| InventoryItem {
+                target: target.clone(),
+                name: name.clone(),
+                hash,
+                revision: revision.clone(),
+            })
+        })
+        .collect();
+    store.upsert_inventory_many(&claims).await?;
+
+    // 2. Act, in the plan's order.
+    let steps: Vec<_> = plan
+        .changes
+        .iter()
+        .filter(|c| matches!(c.action, Action::Create | Action::Update | Action::Delete))
+        .collect();
+    let mut deleted = Vec::new();
+    for (i, change) in steps.iter().enumerate() {
+        match change.action {
+            Action::Create | Action::Update => {
+                let bytes = desired
+                    .get(&change.name)
+                    .ok_or_else(|| Error::UnsafePath(change.name.clone()))?;
+                sink.write(&change.name, bytes)?;
+            }
+            Action::Delete => {
+                sink.delete(&change.name)?;
+                deleted.push(change.name.clone());
+            }
+            Action::Keep | Action::Unchanged => {}
+        }
+        progress(i + 1, steps.len());
+    }
+    sink.finish(&format!("olo: apply {revision}"))?;
+
+    // 3. Forget what is gone: deleted now, or owned but already absent and not desired.
+    for item in owned {
+        if !desired.contains_key(&item.name) && !deleted.contains(&item.name) {
+            let still_there = sink
+                .observe(&mut std::iter::once(item.name.as_str()))?
+                .contains_key(&item.name);
+            if !still_there {
+                deleted.push(item.name.clone());
+            }
+        }
+    }
+    store.remove_inventory_many(&target, &deleted).await?;
+    Ok(())
+}

@@ -1,0 +1,113 @@
+use std::path::{Path, PathBuf};
+
+use git2::{Cred, CredentialType, FetchOptions, RemoteCallbacks, Repository};
+
+use super::{commit_revision, Source, Tip};
+use crate::{Error, Result};
+
+/// How to authenticate to a remote repository. Secrets are read from the environment variable
+/// or file the settings name, when needed, and never logged.
+#[derive(Debug, Clone, Default)]
+pub enum Credentials {
+    #[default]
+    None,
+    /// HTTPS with a token (GitHub: a PAT or an installation token) as the password.
+    Token { username: String, token: String },
+    /// SSH with a private key file (and optional passphrase).
+    SshKey {
+        username: String,
+        key: PathBuf,
+        passphrase: Option<String>,
+    },
+}
+
+/// A remote repository (https, ssh or file://) mirrored into a bare repository under the state
+/// folder; `latest` fetches the tracked branch.
+pub struct RemoteSource {
+    url: String,
+    branch: String,
+    mirror: PathBuf,
+    credentials: Credentials,
+}
+
+impl RemoteSource {
+    pub fn new(
+        url: &str,
+        branch: &str,
+        state_dir: &Path,
+        credentials: Credentials,
+    ) -> RemoteSource {
+        RemoteSource {
+            url: url.to_string(),
+            branch: branch.to_string(),
+            mirror: state_dir.join("remote-source.git"),
+            credentials,
+        }
+    }
+
+    fn fetch(&self, repo: &Repository) -> std::result::Result<(), git2::Error> {
+        let mut callbacks = RemoteCallbacks::new();
+        let creds = self.credentials.clone();
+        let mut attempts = 0;
+        callbacks.credentials(move |_url, username, allowed| {
+            attempts += 1;
+            if attempts > 3 {
+                return Err(git2::Error::from_str("authentication failed"));
+            }
+            match &creds {
+                Credentials::Token { username, token }
+                    if allowed.contains(CredentialType::USER_PASS_PLAINTEXT) =>
+                {
+                    Cred::userpass_plaintext(username, token)
+                }
+                Credentials::SshKey {
+                    username: u,
+                    key,
+                    passphrase,
+                } if allowed.contains(CredentialType::SSH_KEY) => {
+                    Cred::ssh_key(username.unwrap_or(u), None, key, passphrase.as_deref())
+                }
+                _ => Cred::default(),
+            }
+        });
+        let mut options = FetchOptions::new();
+        options.remote_callbacks(callbacks);
+        let refspec = format!("+refs/heads/{0}:refs/heads/{0}", self.branch);
+        let mut remote = repo.remote_anonymous(&self.url)?;
+        remote.fetch(&[refspec.as_str()], Some(&mut options), None)
+    }
+}
+
+impl Source for RemoteSource {
+    fn latest(&mut self) -> Result<Tip> {
+        let open_err = |source| Error::OpenRepo {
+            path: self.mirror.display().to_string(),
+            source,
+        };
+        let repo = match Repository::open_bare(&self.mirror) {
+            Ok(r) => r,
+            Err(_) => Repository::init_bare(&self.mirror).map_err(open_err)?,
+        };
+        self.fetch(&repo).map_err(|source| Error::Fetch {
+            url: self.url.clone(),
+            source,
+        })?;
+        let oid = repo
+            .revparse_single(&format!("refs/heads/{}", self.branch))
+            .and_then(|o| o.peel_to_commit())
+            .map_err(|source| Error::Revision {
+                rev: self.branch.clone(),
+                source,
+            })?
+            .id();
+        let revision = commit_revision(&repo, &oid.to_string(), &self.branch)?;
+        Ok(Tip {
+            repo: self.mirror.clone(),
+            revision,
+        })
+    }
+
+    fn describe(&self) -> String {
+        format!("remote {} ({})", self.url, self.branch)
+    }
+}

@@ -1,0 +1,295 @@
+//! The state store: what olo remembers between reconciles. Two backends behind one trait:
+//! SQLite (the embedded default, one file) and PostgreSQL (production, several replicas), each
+//! with its own migrations under `reconciler/migrations/<backend>/`. One contract test suite
+//! (`reconciler/tests/store_contract.rs`) runs against both.
+//!
+//! The repository is the source of truth for desired state: losing the store loses history
+//! (revisions, plans, audit), never configuration.
+
+mod postgres;
+mod sqlite;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+pub use postgres::PostgresStore;
+pub use sqlite::SqliteStore;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("could not open the state store at {url}")]
+    Open {
+        url: String,
+        #[source]
+        source: sqlx::Error,
+    },
+    #[error("could not migrate the state store")]
+    Migrate(#[source] sqlx::migrate::MigrateError),
+    #[error("state store query failed: {what}")]
+    Query {
+        what: &'static str,
+        #[source]
+        source: sqlx::Error,
+    },
+    #[error("unsupported state store URL `{0}` (expected sqlite:… or postgres://…)")]
+    Url(String),
+}
+
+impl StoreError {
+    /// Temporary errors (connection lost, pool timeout) are retried; the rest are not.
+    pub fn is_temporary(&self) -> bool {
+        match self {
+            StoreError::Open { source, .. } | StoreError::Query { source, .. } => matches!(
+                source,
+                sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed
+            ),
+            _ => false,
+        }
+    }
+}
+
+pub type StoreResult<T> = std::result::Result<T, StoreError>;
+
+/// A git identity with its timestamp.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Person {
+    pub name: String,
+    pub email: String,
+    pub time: DateTime<Utc>,
+}
+
+/// A commit olo has seen on a tracked branch.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Revision {
+    pub sha: String,
+    pub branch: String,
+    pub author: Person,
+    pub committer: Person,
+    pub message: String,
+    /// Whether the commit carries a signature (gpgsig header); not whether it verifies.
+    pub signed: bool,
+}
+
+/// What happened to a revision.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RevisionStatus {
+    /// Seen, not yet judged.
+    Seen,
+    /// Failed validation: never applied.
+    Invalid,
+    /// Valid; its plan is being applied.
+    Applying,
+    /// Its plan was applied completely.
+    Applied,
+    /// Applying failed part-way; the next reconcile retries.
+    Failed,
+    /// Superseded by a newer commit before it was applied.
+    Skipped,
+}
+
+impl RevisionStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RevisionStatus::Seen => "seen",
+            RevisionStatus::Invalid => "invalid",
+            RevisionStatus::Applying => "applying",
+            RevisionStatus::Applied => "applied",
+            RevisionStatus::Failed => "failed",
+            RevisionStatus::Skipped => "skipped",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<RevisionStatus> {
+        Some(match s {
+            "seen" => RevisionStatus::Seen,
+            "invalid" => RevisionStatus::Invalid,
+            "applying" => RevisionStatus::Applying,
+            "applied" => RevisionStatus::Applied,
+            "failed" => RevisionStatus::Failed,
+            "skipped" => RevisionStatus::Skipped,
+            _ => return None,
+        })
+    }
+}
+
+/// A stored revision with its status and, for invalid ones, the diagnostics (JSON array).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RevisionRow {
+    pub revision: Revision,
+    pub status: RevisionStatus,
+    pub diagnostics: Value,
+    pub seen_at: DateTime<Utc>,
+}
+
+/// A plan computed for a revision, and (once applied) its outcome.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PlanRow {
+    pub id: i64,
+    pub branch: String,
+    pub sha: String,
+    /// Counts per action, e.g. `{"create": 2, "update": 1, "delete": 0, "unchanged": 40}`.
+    pub summary: Value,
+    /// The whole plan (JSON form of `plan::Plan`).
+    pub body: Value,
+    pub created_at: DateTime<Utc>,
+    /// `None` while not applied; then "applied" or "failed".
+    pub outcome: Option<String>,
+    pub error: Option<String>,
+    pub finished_at: Option<DateTime<Utc>>,
+}
+
+/// A resource olo created and owns in a target (only these are ever pruned).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InventoryItem {
+    /// The target, e.g. "dags" (the DAG folder) or "files".
+    pub target: String,
+    /// Resource id inside the target, e.g. "dags/sales__orders_daily.py".
+    pub name: String,
+    /// Content hash last applied.
+    pub hash: String,
+    /// The revision that last wrote it.
+    pub revision: String,
+}
+
+/// One entry of the append-only audit log.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AuditEntry {
+    pub id: i64,
+    pub at: DateTime<Utc>,
+    /// Who: "Ada Lovelace <ada@example.com>" (commit author) or an API identity.
+    pub actor: String,
+    /// What: "apply", "invalid_commit", "run_trigger", "reconcile_request", "denied", ...
+    pub action: String,
+    /// On what: a branch, a job, ...
+    pub target: String,
+    pub revision: Option<String>,
+    pub details: Value,
+}
+
+/// An audit entry to append (id and time are assigned by the store).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NewAudit {
+    pub actor: String,
+    pub action: String,
+    pub target: String,
+    pub revision: Option<String>,
+    pub details: Value,
+}
+
+/// Ready / Reconciling / Stalled, per tracked branch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum SyncState {
+    Ready,
+    Reconciling,
+    Stalled,
+}
+
+impl SyncState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SyncState::Ready => "Ready",
+            SyncState::Reconciling => "Reconciling",
+            SyncState::Stalled => "Stalled",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<SyncState> {
+        Some(match s {
+            "Ready" => SyncState::Ready,
+            "Reconciling" => SyncState::Reconciling,
+            "Stalled" => SyncState::Stalled,
+            _ => return None,
+        })
+    }
+}
+
+/// The status of a tracked branch: what was last attempted and what is live.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BranchStatus {
+    pub branch: String,
+    pub state: SyncState,
+    pub last_attempted: Option<String>,
+    pub last_applied: Option<String>,
+    /// Why it is Stalled (or the last error), for people.
+    pub message: Option<String>,
+    /// Diagnostics of the last attempted revision when it was invalid (JSON array).
+    pub diagnostics: Value,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// Everything olo persists. Implementations must be safe to share across tasks.
+#[async_trait::async_trait]
+pub trait Store: Send + Sync {
+    /// Records a revision (idempotent on `sha` + `branch`: a second call changes nothing).
+    async fn record_revision(&self, revision: &Revision) -> StoreResult<()>;
+    async fn set_revision_status(
+        &self,
+        branch: &str,
+        sha: &str,
+        status: RevisionStatus,
+        diagnostics: &Value,
+    ) -> StoreResult<()>;
+    async fn revision(&self, branch: &str, sha: &str) -> StoreResult<Option<RevisionRow>>;
+    /// Newest first; `limit` rows at most, older than `before` (a seen_at) when given.
+    async fn revisions(
+        &self,
+        branch: &str,
+        limit: u32,
+        before: Option<DateTime<Utc>>,
+    ) -> StoreResult<Vec<RevisionRow>>;
+
+    async fn insert_plan(
+        &self,
+        branch: &str,
+        sha: &str,
+        summary: &Value,
+        body: &Value,
+    ) -> StoreResult<i64>;
+    async fn finish_plan(&self, id: i64, outcome: &str, error: Option<&str>) -> StoreResult<()>;
+    /// Plans of a revision, newest first.
+    async fn plans(&self, branch: &str, sha: &str) -> StoreResult<Vec<PlanRow>>;
+
+    /// Owned resources of a target, sorted by name.
+    async fn inventory(&self, target: &str) -> StoreResult<Vec<InventoryItem>>;
+    async fn upsert_inventory(&self, item: &InventoryItem) -> StoreResult<()>;
+    async fn remove_inventory(&self, target: &str, name: &str) -> StoreResult<()>;
+    /// Upserts many items at once (one transaction where the backend allows).
+    async fn upsert_inventory_many(&self, items: &[InventoryItem]) -> StoreResult<()> {
+        for item in items {
+            self.upsert_inventory(item).await?;
+        }
+        Ok(())
+    }
+    /// Removes many items of a target at once (one transaction where the backend allows).
+    async fn remove_inventory_many(&self, target: &str, names: &[String]) -> StoreResult<()> {
+        for name in names {
+            self.remove_inventory(target, name).await?;
+        }
+        Ok(())
+    }
+
+    /// Appends to the audit log (never updated or deleted); returns the new id.
+    async fn append_audit(&self, entry: &NewAudit) -> StoreResult<i64>;
+    /// Newest first; `limit` rows at most, with id < `before_id` when given.
+    async fn audit(&self, limit: u32, before_id: Option<i64>) -> StoreResult<Vec<AuditEntry>>;
+
+    async fn branch_status(&self, branch: &str) -> StoreResult<Option<BranchStatus>>;
+    async fn set_branch_status(&self, status: &BranchStatus) -> StoreResult<()>;
+
+    /// Records a webhook delivery id; `true` when it was new, `false` for a repeat.
+    async fn record_delivery(&self, delivery_id: &str, event: &str) -> StoreResult<bool>;
+}
+
+/// Opens the store a URL names (`sqlite:path/to/state.db` or `postgres://…`), creating the
+/// SQLite file if needed, and runs pending migrations.
+pub async fn open(url: &str) -> StoreResult<Box<dyn Store>> {
+    if url.starts_with("sqlite:") {
+        Ok(Box::new(SqliteStore::open(url).await?))
+    } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        Ok(Box::new(PostgresStore::open(url).await?))
+    } else {
+        Err(StoreError::Url(url.to_string()))
+    }
+}

@@ -1,0 +1,450 @@
+//! PostgreSQL backend: production, shared by several replicas.
+//!
+//! Timestamps are TIMESTAMPTZ (microseconds); the times the store assigns come from the
+//! database's clock, so every replica agrees on them. JSON values are JSONB.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use chrono::{DateTime, SubsecRound, Utc};
+use serde_json::Value;
+use sqlx::migrate::Migrator;
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow};
+use sqlx::Row;
+
+use super::{
+    AuditEntry, BranchStatus, InventoryItem, NewAudit, Person, PlanRow, Revision, RevisionRow,
+    RevisionStatus, Store, StoreError, StoreResult, SyncState,
+};
+
+static MIGRATOR: Migrator = sqlx::migrate!("./migrations/postgres");
+
+/// The state store in a PostgreSQL database.
+#[derive(Debug, Clone)]
+pub struct PostgresStore {
+    pool: PgPool,
+}
+
+impl PostgresStore {
+    /// Connects to the database a `postgres://` URL names and runs pending migrations (the
+    /// migrator takes an advisory lock, so replicas starting together migrate once).
+    pub async fn open(url: &str) -> StoreResult<PostgresStore> {
+        if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
+            return Err(StoreError::Url(redacted(url)));
+        }
+        let open_error = |source| StoreError::Open {
+            url: redacted(url),
+            source,
+        };
+        let options = PgConnectOptions::from_str(url).map_err(open_error)?;
+        let pool = PgPoolOptions::new()
+            .max_connections(10)
+            .acquire_timeout(Duration::from_secs(10))
+            .connect_with(options)
+            .await
+            .map_err(open_error)?;
+        MIGRATOR.run(&pool).await.map_err(StoreError::Migrate)?;
+        Ok(PostgresStore { pool })
+    }
+}
+
+/// The URL with its password replaced by `***`, fit for error messages and logs.
+fn redacted(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_string();
+    };
+    // Up to the last `@` before the query, so that a password with an unescaped `/` or `@`
+    // is hidden too.
+    let query_start = rest.find('?').unwrap_or(rest.len());
+    let Some(at) = rest[..query_start].rfind('@') else {
+        return url.to_string();
+    };
+    let (userinfo, host_and_rest) = rest.split_at(at);
+    match userinfo.split_once(':') {
+        Some((user, _password)) => format!("{scheme}://{user}:***{host_and_rest}"),
+        None => url.to_string(),
+    }
+}
+
+fn query_error(what: &'static str) -> impl FnOnce(sqlx::Error) -> StoreError {
+    move |source| StoreError::Query { what, source }
+}
+
+fn decode_error(message: String) -> sqlx::Error {
+    sqlx::Error::Decode(message.into())
+}
+
+/// TIMESTAMPTZ keeps microseconds: truncate here so both backends store the same instant.
+fn micros(time: DateTime<Utc>) -> DateTime<Utc> {
+    time.trunc_subsecs(6)
+}
+
+const REVISION_COLUMNS: &str = "branch, sha, author_name, author_email, author_time, \
+     committer_name, committer_email, committer_time, message, signed, status, diagnostics, seen_at";
+
+fn revision_row(row: &PgRow) -> Result<RevisionRow, sqlx::Error> {
+    let status: String = row.try_get("status")?;
+    Ok(RevisionRow {
+        revision: Revision {
+            sha: row.try_get("sha")?,
+            branch: row.try_get("branch")?,
+            author: Person {
+                name: row.try_get("author_name")?,
+                email: row.try_get("author_email")?,
+                time: row.try_get("author_time")?,
+            },
+            committer: Person {
+                name: row.try_get("committer_name")?,
+                email: row.try_get("committer_email")?,
+                time: row.try_get("committer_time")?,
+            },
+            message: row.try_get("message")?,
+            signed: row.try_get("signed")?,
+        },
+        status: RevisionStatus::parse(&status)
+            .ok_or_else(|| decode_error(format!("unknown revision status `{status}`")))?,
+        diagnostics: row.try_get("diagnostics")?,
+        seen_at: row.try_get("seen_at")?,
+    })
+}
+
+const PLAN_COLUMNS: &str =
+    "id, branch, sha, summary, body, created_at, outcome, error, finished_at";
+
+fn plan_row(row: &PgRow) -> Result<PlanRow, sqlx::Error> {
+    Ok(PlanRow {
+        id: row.try_get("id")?,
+        branch: row.try_get("branch")?,
+        sha: row.try_get("sha")?,
+        summary: row.try_get("summary")?,
+        body: row.try_get("body")?,
+        created_at: row.try_get("created_at")?,
+        outcome: row.try_get("outcome")?,
+        error: row.try_get("error")?,
+        finished_at: row.try_get("finished_at")?,
+    })
+}
+
+fn inventory_item(row: &PgRow) -> Result<InventoryItem, sqlx::Error> {
+    Ok(InventoryItem {
+        target: row.try_get("target")?,
+        name: row.try_get("name")?,
+        hash: row.try_get("hash")?,
+        revision: row.try_get("revision")?,
+    })
+}
+
+const AUDIT_COLUMNS: &str = "id, at, actor, action, target, revision, details";
+
+fn audit_entry(row: &PgRow) -> Result<AuditEntry, sqlx::Error> {
+    Ok(AuditEntry {
+        id: row.try_get("id")?,
+        at: row.try_get("at")?,
+        actor: row.try_get("actor")?,
+        action: row.try_get("action")?,
+        target: row.try_get("target")?,
+        revision: row.try_get("revision")?,
+        details: row.try_get("details")?,
+    })
+}
+
+fn branch_status_row(row: &PgRow) -> Result<BranchStatus, sqlx::Error> {
+    let state: String = row.try_get("state")?;
+    Ok(BranchStatus {
+        branch: row.try_get("branch")?,
+        state: SyncState::parse(&state)
+            .ok_or_else(|| decode_error(format!("unknown sync state `{state}`")))?,
+        last_attempted: row.try_get("last_attempted")?,
+        last_applied: row.try_get("last_applied")?,
+        message: row.try_get("message")?,
+        diagnostics: row.try_get("diagnostics")?,
+        updated_at: row.try_get("updated_at")?,
+    })
+}
+
+#[async_trait::async_trait]
+impl Store for PostgresStore {
+    async fn record_revision(&self, revision: &Revision) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO revisions (branch, sha, author_name, author_email, author_time, \
+             committer_name, committer_email, committer_time, message, signed, seen_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, now()) \
+             ON CONFLICT (branch, sha) DO NOTHING",
+        )
+        .bind(&revision.branch)
+        .bind(&revision.sha)
+        .bind(&revision.author.name)
+        .bind(&revision.author.email)
+        .bind(micros(revision.author.time))
+        .bind(&revision.committer.name)
+        .bind(&revision.committer.email)
+        .bind(micros(revision.committer.time))
+        .bind(&revision.message)
+        .bind(revision.signed)
+        .execute(&self.pool)
+        .await
+        .map_err(query_error("record_revision"))?;
+        Ok(())
+    }
+
+    async fn set_revision_status(
+        &self,
+        branch: &str,
+        sha: &str,
+        status: RevisionStatus,
+        diagnostics: &Value,
+    ) -> StoreResult<()> {
+        let done = sqlx::query(
+            "UPDATE revisions SET status = $1, diagnostics = $2 WHERE branch = $3 AND sha = $4",
+        )
+        .bind(status.as_str())
+        .bind(diagnostics)
+        .bind(branch)
+        .bind(sha)
+        .execute(&self.pool)
+        .await
+        .map_err(query_error("set_revision_status"))?;
+        if done.rows_affected() == 0 {
+            return Err(query_error("set_revision_status")(sqlx::Error::RowNotFound));
+        }
+        Ok(())
+    }
+
+    async fn revision(&self, branch: &str, sha: &str) -> StoreResult<Option<RevisionRow>> {
+        let row = sqlx::query(&format!(
+            "SELECT {REVISION_COLUMNS} FROM revisions WHERE branch = $1 AND sha = $2"
+        ))
+        .bind(branch)
+        .bind(sha)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(query_error("revision"))?;
+        row.as_ref()
+            .map(revision_row)
+            .transpose()
+            .map_err(query_error("revision"))
+    }
+
+    async fn revisions(
+        &self,
+        branch: &str,
+        limit: u32,
+        before: Option<DateTime<Utc>>,
+    ) -> StoreResult<Vec<RevisionRow>> {
+        let rows = sqlx::query(&format!(
+            "SELECT {REVISION_COLUMNS} FROM revisions \
+             WHERE branch = $1 AND ($2::timestamptz IS NULL OR seen_at < $2) \
+             ORDER BY seen_at DESC, id DESC LIMIT $3"
+        ))
+        .bind(branch)
+        .bind(before.map(micros))
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(query_error("revisions"))?;
+        rows.iter()
+            .map(revision_row)
+            .collect::<Result<_, _>>()
+            .map_err(query_error("revisions"))
+    }
+
+    async fn insert_plan(
+        &self,
+        branch: &str,
+        sha: &str,
+        summary: &Value,
+        body: &Value,
+    ) -> StoreResult<i64> {
+        sqlx::query_scalar(
+            "INSERT INTO plans (branch, sha, summary, body, created_at) \
+             VALUES ($1, $2, $3, $4, now()) RETURNING id",
+        )
+        .bind(branch)
+        .bind(sha)
+        .bind(summary)
+        .bind(body)
+        .fetch_one(&self.pool)
+        .await
+        .map_err(query_error("insert_plan"))
+    }
+
+    async fn finish_plan(&self, id: i64, outcome: &str, error: Option<&str>) -> StoreResult<()> {
+        let done = sqlx::query(
+            "UPDATE plans SET outcome = $1, error = $2, finished_at = now() WHERE id = $3",
+        )
+        .bind(outcome)
+        .bind(error)
+        .bind(id)
+        .execute(&self.pool)
+        .await
+        .map_err(query_error("finish_plan"))?;
+        if done.rows_affected() == 0 {
+            return Err(query_error("finish_plan")(sqlx::Error::RowNotFound));
+        }
+        Ok(())
+    }
+
+    async fn plans(&self, branch: &str, sha: &str) -> StoreResult<Vec<PlanRow>> {
+        let rows = sqlx::query(&format!(
+            "SELECT {PLAN_COLUMNS} FROM plans WHERE branch = $1 AND sha = $2 ORDER BY id DESC"
+        ))
+        .bind(branch)
+        .bind(sha)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(query_error("plans"))?;
+        rows.iter()
+            .map(plan_row)
+            .collect::<Result<_, _>>()
+            .map_err(query_error("plans"))
+    }
+
+    async fn inventory(&self, target: &str) -> StoreResult<Vec<InventoryItem>> {
+        // The columns are COLLATE "C": byte order, as in SQLite, whatever the locale.
+        let rows = sqlx::query(
+            "SELECT target, name, hash, revision FROM inventory WHERE target = $1 ORDER BY name",
+        )
+        .bind(target)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(query_error("inventory"))?;
+        rows.iter()
+            .map(inventory_item)
+            .collect::<Result<_, _>>()
+            .map_err(query_error("inventory"))
+    }
+
+    async fn upsert_inventory(&self, item: &InventoryItem) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO inventory (target, name, hash, revision, updated_at) \
+             VALUES ($1, $2, $3, $4, now()) \
+             ON CONFLICT (target, name) DO UPDATE SET \
+             hash = excluded.hash, revision = excluded.revision, updated_at = excluded.updated_at",
+        )
+        .bind(&item.target)
+        .bind(&item.name)
+        .bind(&item.hash)
+        .bind(&item.revision)
+        .execute(&self.pool)
+        .await
+        .map_err(query_error("upsert_inventory"))?;
+        Ok(())
+    }
+
+    async fn remove_inventory(&self, target: &str, name: &str) -> StoreResult<()> {
+        sqlx::query("DELETE FROM inventory WHERE target = $1 AND name = $2")
+            .bind(target)
+            .bind(name)
+            .execute(&self.pool)
+            .await
+            .map_err(query_error("remove_inventory"))?;
+        Ok(())
+    }
+
+    async fn append_audit(&self, entry: &NewAudit) -> StoreResult<i64> {
+        sqlx::query_scalar(
+            "INSERT INTO audit_log (at, actor, action, target, revision, details) \
+             VALUES (now(), $1, $2, $3, $4, $5) RETURNING id",
+        )
+        .bind(&entry.actor)
+        .bind(&entry.action)
+        .bind(&entry.target)
+        .bind(&entry.revision)
+        .bind(&entry.details)
+        .fetch_one(&self.pool)
+        .await
+        .map_err(query_error("append_audit"))
+    }
+
+    async fn audit(&self, limit: u32, before_id: Option<i64>) -> StoreResult<Vec<AuditEntry>> {
+        let rows = sqlx::query(&format!(
+            "SELECT {AUDIT_COLUMNS} FROM audit_log \
+             WHERE ($1::bigint IS NULL OR id < $1) ORDER BY id DESC LIMIT $2"
+        ))
+        .bind(before_id)
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(query_error("audit"))?;
+        rows.iter()
+            .map(audit_entry)
+            .collect::<Result<_, _>>()
+            .map_err(query_error("audit"))
+    }
+
+    async fn branch_status(&self, branch: &str) -> StoreResult<Option<BranchStatus>> {
+        let row = sqlx::query(
+            "SELECT branch, state, last_attempted, last_applied, message, diagnostics, updated_at \
+             FROM branch_status WHERE branch = $1",
+        )
+        .bind(branch)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(query_error("branch_status"))?;
+        row.as_ref()
+            .map(branch_status_row)
+            .transpose()
+            .map_err(query_error("branch_status"))
+    }
+
+    async fn set_branch_status(&self, status: &BranchStatus) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO branch_status \
+             (branch, state, last_attempted, last_applied, message, diagnostics, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7) \
+             ON CONFLICT (branch) DO UPDATE SET \
+             state = excluded.state, last_attempted = excluded.last_attempted, \
+             last_applied = excluded.last_applied, message = excluded.message, \
+             diagnostics = excluded.diagnostics, updated_at = excluded.updated_at",
+        )
+        .bind(&status.branch)
+        .bind(status.state.as_str())
+        .bind(&status.last_attempted)
+        .bind(&status.last_applied)
+        .bind(&status.message)
+        .bind(&status.diagnostics)
+        .bind(micros(status.updated_at))
+        .execute(&self.pool)
+        .await
+        .map_err(query_error("set_branch_status"))?;
+        Ok(())
+    }
+
+    async fn record_delivery(&self, delivery_id: &str, event: &str) -> StoreResult<bool> {
+        let done = sqlx::query(
+            "INSERT INTO webhook_deliveries (delivery_id, event, received_at) \
+             VALUES ($1, $2, now()) ON CONFLICT (delivery_id) DO NOTHING",
+        )
+        .bind(delivery_id)
+        .bind(event)
+        .execute(&self.pool)
+        .await
+        .map_err(query_error("record_delivery"))?;
+        Ok(done.rows_affected() == 1)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::redacted;
+
+    #[test]
+    fn redacted_hides_only_the_password() {
+        assert_eq!(
+            redacted("postgres://olo:s3cr:et@db.internal:5432/olo?sslmode=require"),
+            "postgres://olo:***@db.internal:5432/olo?sslmode=require"
+        );
+        assert_eq!(
+            redacted("postgres://olo:a/b@c@db/olo"),
+            "postgres://olo:***@db/olo"
+        );
+        assert_eq!(
+            redacted("postgres://olo@db:5432/olo"),
+            "postgres://olo@db:5432/olo"
+        );
+        assert_eq!(
+            redacted("postgres:///olo?host=/run"),
+            "postgres:///olo?host=/run"
+        );
+    }
+}

@@ -1,0 +1,488 @@
+//! SQLite backend: the embedded default, one file.
+//!
+//! Timestamps are TEXT in RFC 3339 UTC with exactly six fractional digits
+//! (`2024-05-01T12:00:00.000000Z`), always written by this file, so text order is time order and
+//! the precision matches PostgreSQL's. JSON values are TEXT.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use chrono::{DateTime, SubsecRound, Utc};
+use serde_json::Value;
+use sqlx::migrate::Migrator;
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
+};
+use sqlx::Row;
+
+use super::{
+    AuditEntry, BranchStatus, InventoryItem, NewAudit, Person, PlanRow, Revision, RevisionRow,
+    RevisionStatus, Store, StoreError, StoreResult, SyncState,
+};
+
+static MIGRATOR: Migrator = sqlx::migrate!("./migrations/sqlite");
+
+/// How long a statement waits for another connection's write lock before failing.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The state store in one SQLite file.
+#[derive(Debug, Clone)]
+pub struct SqliteStore {
+    pool: SqlitePool,
+}
+
+impl SqliteStore {
+    /// Opens (creating the file and its folder if needed) the database a `sqlite:path` URL
+    /// names, and runs pending migrations. `sqlite::memory:` opens a private in-memory store.
+    pub async fn open(url: &str) -> StoreResult<SqliteStore> {
+        if !url.starts_with("sqlite:") {
+            return Err(StoreError::Url(url.to_string()));
+        }
+        let open_error = |source| StoreError::Open {
+            url: url.to_string(),
+            source,
+        };
+        let options = SqliteConnectOptions::from_str(url)
+            .map_err(open_error)?
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .busy_timeout(BUSY_TIMEOUT)
+            .foreign_keys(true);
+
+        let in_memory = url.contains(":memory:") || url.contains("mode=memory");
+        let pool_options = if in_memory {
+            // An in-memory database lives as long as a connection to it: keep exactly one.
+            SqlitePoolOptions::new()
+                .max_connections(1)
+                .min_connections(1)
+                .idle_timeout(None)
+                .max_lifetime(None)
+        } else {
+            if let Some(folder) = options.get_filename().parent() {
+                if !folder.as_os_str().is_empty() {
+                    tokio::fs::create_dir_all(folder)
+                        .await
+                        .map_err(|e| open_error(sqlx::Error::Io(e)))?;
+                }
+            }
+            SqlitePoolOptions::new().max_connections(4)
+        };
+        let pool = pool_options
+            .acquire_timeout(Duration::from_secs(10))
+            .connect_with(options)
+            .await
+            .map_err(open_error)?;
+
+        MIGRATOR.run(&pool).await.map_err(StoreError::Migrate)?;
+        Ok(SqliteStore { pool })
+    }
+}
+
+fn query_error(what: &'static str) -> impl FnOnce(sqlx::Error) -> StoreError {
+    move |source| StoreError::Query { what, source }
+}
+
+fn decode_error(message: String) -> sqlx::Error {
+    sqlx::Error::Decode(message.into())
+}
+
+/// The one text form of a timestamp in this database.
+fn time_text(time: DateTime<Utc>) -> String {
+    time.trunc_subsecs(6)
+        .format("%Y-%m-%dT%H:%M:%S%.6fZ")
+        .to_string()
+}
+
+fn now_text() -> String {
+    time_text(Utc::now())
+}
+
+fn parse_time(text: &str) -> Result<DateTime<Utc>, sqlx::Error> {
+    DateTime::parse_from_rfc3339(text)
+        .map(|t| t.with_timezone(&Utc))
+        .map_err(|e| decode_error(format!("bad timestamp `{text}`: {e}")))
+}
+
+fn get_time(row: &SqliteRow, column: &str) -> Result<DateTime<Utc>, sqlx::Error> {
+    parse_time(&row.try_get::<String, _>(column)?)
+}
+
+fn get_optional_time(row: &SqliteRow, column: &str) -> Result<Option<DateTime<Utc>>, sqlx::Error> {
+    row.try_get::<Option<String>, _>(column)?
+        .as_deref()
+        .map(parse_time)
+        .transpose()
+}
+
+fn json_text(value: &Value) -> String {
+    value.to_string()
+}
+
+fn get_json(row: &SqliteRow, column: &str) -> Result<Value, sqlx::Error> {
+    let text: String = row.try_get(column)?;
+    serde_json::from_str(&text).map_err(|e| decode_error(format!("bad JSON in {column}: {e}")))
+}
+
+const REVISION_COLUMNS: &str = "branch, sha, author_name, author_email, author_time, \
+     committer_name, committer_email, committer_time, message, signed, status, diagnostics, seen_at";
+
+fn revision_row(row: &SqliteRow) -> Result<RevisionRow, sqlx::Error> {
+    let status: String = row.try_get("status")?;
+    Ok(RevisionRow {
+        revision: Revision {
+            sha: row.try_get("sha")?,
+            branch: row.try_get("branch")?,
+            author: Person {
+                name: row.try_get("author_name")?,
+                email: row.try_get("author_email")?,
+                time: get_time(row, "author_time")?,
+            },
+            committer: Person {
+                name: row.try_get("committer_name")?,
+                email: row.try_get("committer_email")?,
+                time: get_time(row, "committer_time")?,
+            },
+            message: row.try_get("message")?,
+            signed: row.try_get("signed")?,
+        },
+        status: RevisionStatus::parse(&status)
+            .ok_or_else(|| decode_error(format!("unknown revision status `{status}`")))?,
+        diagnostics: get_json(row, "diagnostics")?,
+        seen_at: get_time(row, "seen_at")?,
+    })
+}
+
+const PLAN_COLUMNS: &str =
+    "id, branch, sha, summary, body, created_at, outcome, error, finished_at";
+
+fn plan_row(row: &SqliteRow) -> Result<PlanRow, sqlx::Error> {
+    Ok(PlanRow {
+        id: row.try_get("id")?,
+        branch: row.try_get("branch")?,
+        sha: row.try_get("sha")?,
+        summary: get_json(row, "summary")?,
+        body: get_json(row, "body")?,
+        created_at: get_time(row, "created_at")?,
+        outcome: row.try_get("outcome")?,
+        error: row.try_get("error")?,
+        finished_at: get_optional_time(row, "finished_at")?,
+    })
+}
+
+fn inventory_item(row: &SqliteRow) -> Result<InventoryItem, sqlx::Error> {
+    Ok(InventoryItem {
+        target: row.try_get("target")?,
+        name: row.try_get("name")?,
+        hash: row.try_get("hash")?,
+        revision: row.try_get("revision")?,
+    })
+}
+
+const AUDIT_COLUMNS: &str = "id, at, actor, action, target, revision, details";
+
+fn audit_entry(row: &SqliteRow) -> Result<AuditEntry, sqlx::Error> {
+    Ok(AuditEntry {
+        id: row.try_get("id")?,
+        at: get_time(row, "at")?,
+        actor: row.try_get("actor")?,
+        action: row.try_get("action")?,
+        target: row.try_get("target")?,
+        revision: row.try_get("revision")?,
+        details: get_json(row, "details")?,
+    })
+}
+
+fn branch_status_row(row: &SqliteRow) -> Result<BranchStatus, sqlx::Error> {
+    let state: String = row.try_get("state")?;
+    Ok(BranchStatus {
+        branch: row.try_get("branch")?,
+        state: SyncState::parse(&state)
+            .ok_or_else(|| decode_error(format!("unknown sync state `{state}`")))?,
+        last_attempted: row.try_get("last_attempted")?,
+        last_applied: row.try_get("last_applied")?,
+        message: row.try_get("message")?,
+        diagnostics: get_json(row, "diagnostics")?,
+        updated_at: get_time(row, "updated_at")?,
+    })
+}
+
+#[async_trait::async_trait]
+impl Store for SqliteStore {
+    async fn record_revision(&self, revision: &Revision) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO revisions (branch, sha, author_name, author_email, author_time, \
+             committer_name, committer_email, committer_time, message, signed, seen_at) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) \
+             ON CONFLICT (branch, sha) DO NOTHING",
+        )
+        .bind(&revision.branch)
+        .bind(&revision.sha)
+        .bind(&revision.author.name)
+        .bind(&revision.author.email)
+        .bind(time_text(revision.author.time))
+        .bind(&revision.committer.name)
+        .bind(&revision.committer.email)
+        .bind(time_text(revision.committer.time))
+        .bind(&revision.message)
+        .bind(revision.signed)
+        .bind(now_text())
+        .execute(&self.pool)
+        .await
+        .map_err(query_error("record_revision"))?;
+        Ok(())
+    }
+
+    async fn set_revision_status(
+        &self,
+        branch: &str,
+        sha: &str,
+        status: RevisionStatus,
+        diagnostics: &Value,
+    ) -> StoreResult<()> {
+        let done = sqlx::query(
+            "UPDATE revisions SET status = ?, diagnostics = ? WHERE branch = ? AND sha = ?",
+        )
+        .bind(status.as_str())
+        .bind(json_text(diagnostics))
+        .bind(branch)
+        .bind(sha)
+        .execute(&self.pool)
+        .await
+        .map_err(query_error("set_revision_status"))?;
+        if done.rows_affected() == 0 {
+            return Err(query_error("set_revision_status")(sqlx::Error::RowNotFound));
+        }
+        Ok(())
+    }
+
+    async fn revision(&self, branch: &str, sha: &str) -> StoreResult<Option<RevisionRow>> {
+        let row = sqlx::query(&format!(
+            "SELECT {REVISION_COLUMNS} FROM revisions WHERE branch = ? AND sha = ?"
+        ))
+        .bind(branch)
+        .bind(sha)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(query_error("revision"))?;
+        row.as_ref()
+            .map(revision_row)
+            .transpose()
+            .map_err(query_error("revision"))
+    }
+
+    async fn revisions(
+        &self,
+        branch: &str,
+        limit: u32,
+        before: Option<DateTime<Utc>>,
+    ) -> StoreResult<Vec<RevisionRow>> {
+        // Two statements rather than `? IS NULL OR ...`, so each walks the index.
+        let sql = match before {
+            None => format!(
+                "SELECT {REVISION_COLUMNS} FROM revisions WHERE branch = ? \
+                 ORDER BY seen_at DESC, id DESC LIMIT ?"
+            ),
+            Some(_) => format!(
+                "SELECT {REVISION_COLUMNS} FROM revisions WHERE branch = ? AND seen_at < ? \
+                 ORDER BY seen_at DESC, id DESC LIMIT ?"
+            ),
+        };
+        let mut query = sqlx::query(&sql).bind(branch);
+        if let Some(before) = before {
+            query = query.bind(time_text(before));
+        }
+        let rows = query
+            .bind(i64::from(limit))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(query_error("revisions"))?;
+        rows.iter()
+            .map(revision_row)
+            .collect::<Result<_, _>>()
+            .map_err(query_error("revisions"))
+    }
+
+    async fn insert_plan(
+        &self,
+        branch: &str,
+        sha: &str,
+        summary: &Value,
+        body: &Value,
+    ) -> StoreResult<i64> {
+        sqlx::query_scalar(
+            "INSERT INTO plans (branch, sha, summary, body, created_at) \
+             VALUES (?, ?, ?, ?, ?) RETURNING id",
+        )
+        .bind(branch)
+        .bind(sha)
+        .bind(json_text(summary))
+        .bind(json_text(body))
+        .bind(now_text())
+        .fetch_one(&self.pool)
+        .await
+        .map_err(query_error("insert_plan"))
+    }
+
+    async fn finish_plan(&self, id: i64, outcome: &str, error: Option<&str>) -> StoreResult<()> {
+        let done =
+            sqlx::query("UPDATE plans SET outcome = ?, error = ?, finished_at = ? WHERE id = ?")
+                .bind(outcome)
+                .bind(error)
+                .bind(now_text())
+                .bind(id)
+                .execute(&self.pool)
+                .await
+                .map_err(query_error("finish_plan"))?;
+        if done.rows_affected() == 0 {
+            return Err(query_error("finish_plan")(sqlx::Error::RowNotFound));
+        }
+        Ok(())
+    }
+
+    async fn plans(&self, branch: &str, sha: &str) -> StoreResult<Vec<PlanRow>> {
+        let rows = sqlx::query(&format!(
+            "SELECT {PLAN_COLUMNS} FROM plans WHERE branch = ? AND sha = ? ORDER BY id DESC"
+        ))
+        .bind(branch)
+        .bind(sha)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(query_error("plans"))?;
+        rows.iter()
+            .map(plan_row)
+            .collect::<Result<_, _>>()
+            .map_err(query_error("plans"))
+    }
+
+    async fn inventory(&self, target: &str) -> StoreResult<Vec<InventoryItem>> {
+        let rows = sqlx::query(
+            "SELECT target, name, hash, revision FROM inventory WHERE target = ? ORDER BY name",
+        )
+        .bind(target)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(query_error("inventory"))?;
+        rows.iter()
+            .map(inventory_item)
+            .collect::<Result<_, _>>()
+            .map_err(query_error("inventory"))
+    }
+
+    async fn upsert_inventory(&self, item: &InventoryItem) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO inventory (target, name, hash, revision, updated_at) \
+             VALUES (?, ?, ?, ?, ?) \
+             ON CONFLICT (target, name) DO UPDATE SET \
+             hash = excluded.hash, revision = excluded.revision, updated_at = excluded.updated_at",
+        )
+        .bind(&item.target)
+        .bind(&item.name)
+        .bind(&item.hash)
+        .bind(&item.revision)
+        .bind(now_text())
+        .execute(&self.pool)
+        .await
+        .map_err(query_error("upsert_inventory"))?;
+        Ok(())
+    }
+
+    async fn remove_inventory(&self, target: &str, name: &str) -> StoreResult<()> {
+        sqlx::query("DELETE FROM inventory WHERE target = ? AND name = ?")
+            .bind(target)
+            .bind(name)
+            .execute(&self.pool)
+            .await
+            .map_err(query_error("remove_inventory"))?;
+        Ok(())
+    }
+
+    async fn append_audit(&self, entry: &NewAudit) -> StoreResult<i64> {
+        sqlx::query_scalar(
+            "INSERT INTO audit_log (at, actor, action, target, revision, details) \
+             VALUES (?, ?, ?, ?, ?, ?) RETURNING id",
+        )
+        .bind(now_text())
+        .bind(&entry.actor)
+        .bind(&entry.action)
+        .bind(&entry.target)
+        .bind(&entry.revision)
+        .bind(json_text(&entry.details))
+        .fetch_one(&self.pool)
+        .await
+        .map_err(query_error("append_audit"))
+    }
+
+    async fn audit(&self, limit: u32, before_id: Option<i64>) -> StoreResult<Vec<AuditEntry>> {
+        let sql = match before_id {
+            None => format!("SELECT {AUDIT_COLUMNS} FROM audit_log ORDER BY id DESC LIMIT ?"),
+            Some(_) => format!(
+                "SELECT {AUDIT_COLUMNS} FROM audit_log WHERE id < ? ORDER BY id DESC LIMIT ?"
+            ),
+        };
+        let mut query = sqlx::query(&sql);
+        if let Some(before_id) = before_id {
+            query = query.bind(before_id);
+        }
+        let rows = query
+            .bind(i64::from(limit))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(query_error("audit"))?;
+        rows.iter()
+            .map(audit_entry)
+            .collect::<Result<_, _>>()
+            .map_err(query_error("audit"))
+    }
+
+    async fn branch_status(&self, branch: &str) -> StoreResult<Option<BranchStatus>> {
+        let row = sqlx::query(
+            "SELECT branch, state, last_attempted, last_applied, message, diagnostics, updated_at \
+             FROM branch_status WHERE branch = ?",
+        )
+        .bind(branch)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(query_error("branch_status"))?;
+        row.as_ref()
+            .map(branch_status_row)
+            .transpose()
+            .map_err(query_error("branch_status"))
+    }
+
+    async fn set_branch_status(&self, status: &BranchStatus) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO branch_status \
+             (branch, state, last_attempted, last_applied, message, diagnostics, updated_at) \
+             VALUES (?, ?, ?, ?, ?, ?, ?) \
+             ON CONFLICT (branch) DO UPDATE SET \
+             state = excluded.state, last_attempted = excluded.last_attempted, \
+             last_applied = excluded.last_applied, message = excluded.message, \
+             diagnostics = excluded.diagnostics, updated_at = excluded.updated_at",
+        )
+        .bind(&status.branch)
+        .bind(status.state.as_str())
+        .bind(&status.last_attempted)
+        .bind(&status.last_applied)
+        .bind(&status.message)
+        .bind(json_text(&status.diagnostics))
+        .bind(time_text(status.updated_at))
+        .execute(&self.pool)
+        .await
+        .map_err(query_error("set_branch_status"))?;
+        Ok(())
+    }
+
+    async fn record_delivery(&self, delivery_id: &str, event: &str) -> StoreResult<bool> {
+        let done = sqlx::query(
+            "INSERT INTO webhook_deliveries (delivery_id, event, received_at) VALUES (?, ?, ?) \
+             ON CONFLICT (delivery_id) DO NOTHING",
+        )
+        .bind(delivery_id)
+        .bind(event)
+        .bind(now_text())
+        .execute(&self.pool)
+        .await
+        .map_err(query_error("record_delivery"))?;
+        Ok(done.rows_affected() == 1)
+    }
+}

@@ -1,0 +1,1160 @@
+//! The state store contract: one suite of checks, written once against `&dyn Store`, run on
+//! SQLite (a file in a temp folder) and on PostgreSQL (a fresh database per test, created on the
+//! server whose admin URL is in `OLO_TEST_POSTGRES_URL`; `scripts/test.sh` starts one).
+//!
+//! Test names are `sqlite::<check>` and `postgres::<check>`. A failed PostgreSQL test leaves its
+//! database (`olo_test_…`) behind for inspection; a passing one drops it.
+
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::Duration;
+
+use chrono::{DateTime, TimeZone, Utc};
+use olo_reconciler::store::{
+    self, BranchStatus, InventoryItem, NewAudit, Person, PostgresStore, Revision, RevisionStatus,
+    SqliteStore, Store, StoreError, SyncState,
+};
+use serde_json::json;
+use sqlx::{Connection, PgConnection, SqliteConnection};
+
+const POSTGRES_URL_VAR: &str = "OLO_TEST_POSTGRES_URL";
+
+// ---------------------------------------------------------------------------------------------
+// The harness: a database per test.
+
+/// One test's database, and the way to clean it up.
+struct TestDb {
+    url: String,
+    kind: Kind,
+}
+
+enum Kind {
+    /// The temp folder goes when the test ends, pass or fail.
+    Sqlite {
+        _dir: tempfile::TempDir,
+    },
+    Postgres {
+        admin_url: String,
+        name: String,
+    },
+}
+
+fn postgres_admin_url() -> String {
+    std::env::var(POSTGRES_URL_VAR).unwrap_or_else(|_| {
+        panic!(
+            "{POSTGRES_URL_VAR} is not set: the PostgreSQL half of the store contract needs a \
+             server. Run scripts/test.sh (it starts one), or start one yourself with \
+             `export {POSTGRES_URL_VAR}=$(scripts/postgres.sh)` and run cargo test again."
+        )
+    })
+}
+
+/// `postgres://user@host:port/db?params` with the database replaced by `name`.
+fn with_database(url: &str, name: &str) -> String {
+    let (base, query) = match url.split_once('?') {
+        Some((base, query)) => (base, format!("?{query}")),
+        None => (url, String::new()),
+    };
+    let (scheme, rest) = base
+        .split_once("://")
+        .unwrap_or_else(|| panic!("{POSTGRES_URL_VAR} is not a postgres:// URL: {url}"));
+    let authority = rest
+        .split_once('/')
+        .map_or(rest, |(authority, _)| authority);
+    format!("{scheme}://{authority}/{name}{query}")
+}
+
+impl TestDb {
+    async fn sqlite() -> TestDb {
+        let dir = tempfile::tempdir().expect("temp folder");
+        let url = format!("sqlite:{}", dir.path().join("state.db").display());
+        TestDb {
+            url,
+            kind: Kind::Sqlite { _dir: dir },
+        }
+    }
+
+    async fn postgres() -> TestDb {
+        static SEQ: AtomicU32 = AtomicU32::new(0);
+        let admin_url = postgres_admin_url();
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .subsec_nanos();
+        let name = format!(
+            "olo_test_{}_{}_{nanos}",
+            std::process::id(),
+            SEQ.fetch_add(1, Ordering::Relaxed)
+        );
+        let mut admin = PgConnection::connect(&admin_url).await.unwrap_or_else(|e| {
+            panic!(
+                "could not connect to PostgreSQL at {POSTGRES_URL_VAR}={admin_url} ({e}); \
+                 is it running? scripts/test.sh starts one"
+            )
+        });
+        sqlx::query(&format!("CREATE DATABASE \"{name}\""))
+            .execute(&mut admin)
+            .await
+            .unwrap_or_else(|e| panic!("could not create the test database {name}: {e}"));
+        admin.close().await.ok();
+        TestDb {
+            url: with_database(&admin_url, &name),
+            kind: Kind::Postgres { admin_url, name },
+        }
+    }
+
+    async fn open(&self) -> Box<dyn Store> {
+        store::open(&self.url)
+            .await
+            .unwrap_or_else(|e| panic!("could not open the store at {}: {e:?}", self.url))
+    }
+
+    /// Runs one SQL statement on a connection of its own, beside the store.
+    async fn execute(&self, sql: &str) -> Result<u64, sqlx::Error> {
+        let done = match self.kind {
+            Kind::Sqlite { .. } => {
+                let mut conn = SqliteConnection::connect(&self.url).await?;
+                sqlx::query(sql).execute(&mut conn).await?.rows_affected()
+            }
+            Kind::Postgres { .. } => {
+                let mut conn = PgConnection::connect(&self.url).await?;
+                sqlx::query(sql).execute(&mut conn).await?.rows_affected()
+            }
+        };
+        Ok(done)
+    }
+
+    /// How many migrations this backend has (files in `reconciler/migrations/<backend>/`).
+    fn migration_files(&self) -> u64 {
+        let backend = match self.kind {
+            Kind::Sqlite { .. } => "sqlite",
+            Kind::Postgres { .. } => "postgres",
+        };
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("migrations")
+            .join(backend);
+        let files = std::fs::read_dir(&dir).expect("migrations folder");
+        files
+            .filter(|f| f.as_ref().unwrap().path().extension() == Some("sql".as_ref()))
+            .count() as u64
+    }
+
+    /// Drops a PostgreSQL test database (only reached when the test passed).
+    async fn finish(self) {
+        if let Kind::Postgres { admin_url, name } = &self.kind {
+            let mut admin = PgConnection::connect(admin_url)
+                .await
+                .expect("connect to drop the test database");
+            sqlx::query(&format!("DROP DATABASE \"{name}\" WITH (FORCE)"))
+                .execute(&mut admin)
+                .await
+                .unwrap_or_else(|e| panic!("could not drop the test database {name}: {e}"));
+        }
+    }
+}
+
+/// Declares every check once per backend: `store` checks take a `&dyn Store` on a fresh
+/// database, `database` checks take the `TestDb` (to reopen it or to reach it with raw SQL).
+macro_rules! contract {
+    (store: [$($check:ident),* $(,)?], database: [$($db_check:ident),* $(,)?] $(,)?) => {
+        contract!(@backend sqlite, sqlite, [$($check),*], [$($db_check),*]);
+        contract!(@backend postgres, postgres, [$($check),*], [$($db_check),*]);
+    };
+    (@backend $module:ident, $new:ident, [$($check:ident),*], [$($db_check:ident),*]) => {
+        mod $module {
+            $(
+                #[tokio::test]
+                async fn $check() {
+                    let db = super::TestDb::$new().await;
+                    let store = db.open().await;
+                    super::$check(&*store).await;
+                    drop(store);
+                    db.finish().await;
+                }
+            )*
+            $(
+                #[tokio::test]
+                async fn $db_check() {
+                    let db = super::TestDb::$new().await;
+                    super::$db_check(&db).await;
+                    db.finish().await;
+                }
+            )*
+        }
+    };
+}
+
+contract! {
+    store: [
+        record_revision_stores_every_field,
+        record_revision_is_idempotent_and_keeps_first_seen_at_and_status,
+        same_sha_on_two_branches_is_two_revisions,
+        unknown_revision_is_none,
+        set_revision_status_sets_status_and_diagnostics,
+        set_revision_status_of_unknown_revision_fails,
+        revisions_are_newest_first_with_limit_and_before_cursor,
+        revisions_are_per_branch,
+        timestamps_keep_microseconds,
+        insert_plan_returns_increasing_ids_and_plans_are_newest_first,
+        finish_plan_sets_outcome_error_and_finished_at,
+        finish_plan_of_unknown_plan_fails,
+        finish_plan_refuses_unknown_outcome,
+        insert_plan_for_unrecorded_revision_fails,
+        plans_are_per_revision,
+        json_values_round_trip,
+        inventory_is_per_target_and_sorted_by_name_bytewise,
+        upsert_inventory_replaces_hash_and_revision,
+        remove_inventory_deletes_one_item_and_is_idempotent,
+        append_audit_returns_increasing_ids,
+        audit_is_newest_first_with_limit_and_before_id,
+        audit_keeps_every_field,
+        branch_status_is_none_until_set,
+        set_branch_status_upserts,
+        branch_status_is_per_branch,
+        record_delivery_is_true_once_per_delivery_id,
+        record_delivery_is_race_safe,
+    ],
+    database: [
+        reopening_runs_migrations_once_and_keeps_data,
+        revisions_with_equal_seen_at_are_newest_inserted_first,
+        audit_log_refuses_update_and_delete,
+        schema_holds_runs_task_instances_lineage_and_lease,
+    ],
+}
+
+// ---------------------------------------------------------------------------------------------
+// Fixtures.
+
+fn at(second: u32) -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2024, 5, 1, 12, 0, second).unwrap()
+}
+
+fn revision(branch: &str, sha: &str) -> Revision {
+    Revision {
+        sha: sha.to_string(),
+        branch: branch.to_string(),
+        author: Person {
+            name: "Ada Lovelace".to_string(),
+            email: "ada@example.com".to_string(),
+            time: at(1),
+        },
+        committer: Person {
+            name: "Grace Hopper".to_string(),
+            email: "grace@example.com".to_string(),
+            time: at(2),
+        },
+        message: format!("Change {sha}\n\nWith a body."),
+        signed: false,
+    }
+}
+
+fn item(target: &str, name: &str, hash: &str, revision: &str) -> InventoryItem {
+    InventoryItem {
+        target: target.to_string(),
+        name: name.to_string(),
+        hash: hash.to_string(),
+        revision: revision.to_string(),
+    }
+}
+
+fn audit_entry(action: &str, target: &str) -> NewAudit {
+    NewAudit {
+        actor: "Ada Lovelace <ada@example.com>".to_string(),
+        action: action.to_string(),
+        target: target.to_string(),
+        revision: None,
+        details: json!({}),
+    }
+}
+
+fn branch_status(branch: &str, state: SyncState) -> BranchStatus {
+    BranchStatus {
+        branch: branch.to_string(),
+        state,
+        last_attempted: None,
+        last_applied: None,
+        message: None,
+        diagnostics: json!([]),
+        updated_at: at(30),
+    }
+}
+
+/// Asserts `time` is the store's clock reading of about now (same machine: a few seconds).
+fn assert_recent(time: DateTime<Utc>, what: &str) {
+    let drift = (Utc::now() - time).num_seconds().abs();
+    assert!(drift < 30, "{what} = {time} is not about now");
+}
+
+/// Lets the clock move on, so consecutive writes get distinct timestamps.
+async fn tick() {
+    tokio::time::sleep(Duration::from_millis(3)).await;
+}
+
+fn shas(rows: &[store::RevisionRow]) -> Vec<&str> {
+    rows.iter().map(|r| r.revision.sha.as_str()).collect()
+}
+
+fn assert_query_error<T: std::fmt::Debug>(result: store::StoreResult<T>, method: &str) {
+    match result {
+        Err(StoreError::Query { what, .. }) => assert_eq!(what, method),
+        other => panic!("expected StoreError::Query from {method}, got {other:?}"),
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Revisions.
+
+async fn record_revision_stores_every_field(store: &dyn Store) {
+    let mut rev = revision("main", "a1");
+    rev.signed = true;
+    store.record_revision(&rev).await.unwrap();
+
+    let row = store
+        .revision("main", "a1")
+        .await
+        .unwrap()
+        .expect("recorded");
+    assert_eq!(row.revision, rev);
+    assert_eq!(row.status, RevisionStatus::Seen);
+    assert_eq!(row.diagnostics, json!([]));
+    assert_recent(row.seen_at, "seen_at");
+}
+
+async fn record_revision_is_idempotent_and_keeps_first_seen_at_and_status(store: &dyn Store) {
+    let rev = revision("main", "a1");
+    store.record_revision(&rev).await.unwrap();
+    let first = store.revision("main", "a1").await.unwrap().unwrap();
+    store
+        .set_revision_status("main", "a1", RevisionStatus::Applied, &json!([]))
+        .await
+        .unwrap();
+
+    tick().await;
+    let mut again = rev.clone();
+    again.message = "a different message".to_string();
+    store.record_revision(&again).await.unwrap();
+
+    let row = store.revision("main", "a1").await.unwrap().unwrap();
+    assert_eq!(row.seen_at, first.seen_at);
+    assert_eq!(row.status, RevisionStatus::Applied);
+    assert_eq!(row.revision, rev, "the first record wins");
+    assert_eq!(store.revisions("main", 10, None).await.unwrap().len(), 1);
+}
+
+async fn same_sha_on_two_branches_is_two_revisions(store: &dyn Store) {
+    store
+        .record_revision(&revision("main", "a1"))
+        .await
+        .unwrap();
+    store
+        .record_revision(&revision("staging", "a1"))
+        .await
+        .unwrap();
+    store
+        .set_revision_status("staging", "a1", RevisionStatus::Invalid, &json!(["bad"]))
+        .await
+        .unwrap();
+
+    let main = store.revision("main", "a1").await.unwrap().unwrap();
+    let staging = store.revision("staging", "a1").await.unwrap().unwrap();
+    assert_eq!(main.revision.branch, "main");
+    assert_eq!(main.status, RevisionStatus::Seen);
+    assert_eq!(staging.revision.branch, "staging");
+    assert_eq!(staging.status, RevisionStatus::Invalid);
+}
+
+async fn unknown_revision_is_none(store: &dyn Store) {
+    store
+        .record_revision(&revision("main", "a1"))
+        .await
+        .unwrap();
+    assert_eq!(store.revision("main", "b2").await.unwrap(), None);
+    assert_eq!(store.revision("other", "a1").await.unwrap(), None);
+}
+
+async fn set_revision_status_sets_status_and_diagnostics(store: &dyn Store) {
+    store
+        .record_revision(&revision("main", "a1"))
+        .await
+        .unwrap();
+    let diagnostics = json!([
+        {"file": "jobs/orders.yaml", "line": 3, "column": 7, "message": "unknown field `shedule`"}
+    ]);
+    store
+        .set_revision_status("main", "a1", RevisionStatus::Invalid, &diagnostics)
+        .await
+        .unwrap();
+    let row = store.revision("main", "a1").await.unwrap().unwrap();
+    assert_eq!(row.status, RevisionStatus::Invalid);
+    assert_eq!(row.diagnostics, diagnostics);
+
+    for status in [
+        RevisionStatus::Applying,
+        RevisionStatus::Failed,
+        RevisionStatus::Skipped,
+        RevisionStatus::Applied,
+        RevisionStatus::Seen,
+    ] {
+        store
+            .set_revision_status("main", "a1", status, &json!([]))
+            .await
+            .unwrap();
+        let row = store.revision("main", "a1").await.unwrap().unwrap();
+        assert_eq!(row.status, status);
+        assert_eq!(row.diagnostics, json!([]));
+    }
+}
+
+async fn set_revision_status_of_unknown_revision_fails(store: &dyn Store) {
+    let result = store
+        .set_revision_status("main", "nope", RevisionStatus::Applied, &json!([]))
+        .await;
+    assert_query_error(result, "set_revision_status");
+}
+
+async fn revisions_are_newest_first_with_limit_and_before_cursor(store: &dyn Store) {
+    for sha in ["a", "b", "c", "d", "e"] {
+        store.record_revision(&revision("main", sha)).await.unwrap();
+        tick().await;
+    }
+
+    let all = store.revisions("main", 10, None).await.unwrap();
+    assert_eq!(shas(&all), ["e", "d", "c", "b", "a"]);
+    assert!(all.windows(2).all(|w| w[0].seen_at > w[1].seen_at));
+
+    let page1 = store.revisions("main", 2, None).await.unwrap();
+    assert_eq!(shas(&page1), ["e", "d"]);
+    let page2 = store
+        .revisions("main", 2, Some(page1[1].seen_at))
+        .await
+        .unwrap();
+    assert_eq!(shas(&page2), ["c", "b"]);
+    let page3 = store
+        .revisions("main", 2, Some(page2[1].seen_at))
+        .await
+        .unwrap();
+    assert_eq!(shas(&page3), ["a"]);
+    let page4 = store
+        .revisions("main", 2, Some(page3[0].seen_at))
+        .await
+        .unwrap();
+    assert!(page4.is_empty());
+
+    assert!(store.revisions("main", 0, None).await.unwrap().is_empty());
+}
+
+async fn revisions_are_per_branch(store: &dyn Store) {
+    store
+        .record_revision(&revision("main", "m1"))
+        .await
+        .unwrap();
+    store
+        .record_revision(&revision("staging", "s1"))
+        .await
+        .unwrap();
+    store
+        .record_revision(&revision("main", "m2"))
+        .await
+        .unwrap();
+
+    let main = store.revisions("main", 10, None).await.unwrap();
+    assert_eq!(shas(&main), ["m2", "m1"]);
+    let staging = store.revisions("staging", 10, None).await.unwrap();
+    assert_eq!(shas(&staging), ["s1"]);
+    assert!(store.revisions("nope", 10, None).await.unwrap().is_empty());
+}
+
+async fn timestamps_keep_microseconds(store: &dyn Store) {
+    let mut rev = revision("main", "a1");
+    rev.author.time = Utc.timestamp_opt(1_714_564_801, 123_456_789).unwrap();
+    rev.committer.time = Utc.timestamp_opt(1_714_564_802, 999_999_999).unwrap();
+    store.record_revision(&rev).await.unwrap();
+
+    let row = store.revision("main", "a1").await.unwrap().unwrap();
+    assert_eq!(
+        row.revision.author.time,
+        Utc.timestamp_opt(1_714_564_801, 123_456_000).unwrap()
+    );
+    assert_eq!(
+        row.revision.committer.time,
+        Utc.timestamp_opt(1_714_564_802, 999_999_000).unwrap()
+    );
+
+    let mut status = branch_status("main", SyncState::Ready);
+    status.updated_at = Utc.timestamp_opt(1_714_564_803, 5_000).unwrap();
+    store.set_branch_status(&status).await.unwrap();
+    let read = store.branch_status("main").await.unwrap().unwrap();
+    assert_eq!(read.updated_at, status.updated_at);
+
+    // What the store returns it takes back: a cursor read from a row excludes exactly that row.
+    let rows = store
+        .revisions("main", 10, Some(row.seen_at))
+        .await
+        .unwrap();
+    assert!(rows.is_empty());
+}
+
+// ---------------------------------------------------------------------------------------------
+// Plans.
+
+async fn insert_plan_returns_increasing_ids_and_plans_are_newest_first(store: &dyn Store) {
+    store
+        .record_revision(&revision("main", "a1"))
+        .await
+        .unwrap();
+    let mut ids = Vec::new();
+    for n in 0..3 {
+        let summary = json!({"create": n, "update": 0, "delete": 0, "unchanged": 1});
+        let body = json!({"actions": [], "n": n});
+        ids.push(
+            store
+                .insert_plan("main", "a1", &summary, &body)
+                .await
+                .unwrap(),
+        );
+        tick().await;
+    }
+    assert!(ids.windows(2).all(|w| w[0] < w[1]), "ids {ids:?}");
+
+    let plans = store.plans("main", "a1").await.unwrap();
+    let listed: Vec<i64> = plans.iter().map(|p| p.id).collect();
+    assert_eq!(listed, ids.iter().rev().copied().collect::<Vec<_>>());
+    assert!(plans.windows(2).all(|w| w[0].created_at >= w[1].created_at));
+
+    let newest = &plans[0];
+    assert_eq!(newest.branch, "main");
+    assert_eq!(newest.sha, "a1");
+    assert_eq!(
+        newest.summary,
+        json!({"create": 2, "update": 0, "delete": 0, "unchanged": 1})
+    );
+    assert_eq!(newest.body, json!({"actions": [], "n": 2}));
+    assert_recent(newest.created_at, "created_at");
+    assert_eq!(newest.outcome, None);
+    assert_eq!(newest.error, None);
+    assert_eq!(newest.finished_at, None);
+}
+
+async fn finish_plan_sets_outcome_error_and_finished_at(store: &dyn Store) {
+    store
+        .record_revision(&revision("main", "a1"))
+        .await
+        .unwrap();
+    let failed = store
+        .insert_plan("main", "a1", &json!({}), &json!({}))
+        .await
+        .unwrap();
+    let applied = store
+        .insert_plan("main", "a1", &json!({}), &json!({}))
+        .await
+        .unwrap();
+    tick().await;
+    store
+        .finish_plan(
+            failed,
+            "failed",
+            Some("could not deploy DAG sales__orders_daily"),
+        )
+        .await
+        .unwrap();
+    store.finish_plan(applied, "applied", None).await.unwrap();
+
+    let plans = store.plans("main", "a1").await.unwrap();
+    let get = |id| plans.iter().find(|p| p.id == id).unwrap();
+    let failed = get(failed);
+    assert_eq!(failed.outcome.as_deref(), Some("failed"));
+    assert_eq!(
+        failed.error.as_deref(),
+        Some("could not deploy DAG sales__orders_daily")
+    );
+    let finished_at = failed.finished_at.expect("finished_at set");
+    assert!(finished_at > failed.created_at);
+    assert_recent(finished_at, "finished_at");
+
+    let applied = get(applied);
+    assert_eq!(applied.outcome.as_deref(), Some("applied"));
+    assert_eq!(applied.error, None);
+    assert!(applied.finished_at.is_some());
+}
+
+async fn finish_plan_of_unknown_plan_fails(store: &dyn Store) {
+    assert_query_error(
+        store.finish_plan(424242, "applied", None).await,
+        "finish_plan",
+    );
+}
+
+async fn finish_plan_refuses_unknown_outcome(store: &dyn Store) {
+    store
+        .record_revision(&revision("main", "a1"))
+        .await
+        .unwrap();
+    let id = store
+        .insert_plan("main", "a1", &json!({}), &json!({}))
+        .await
+        .unwrap();
+    assert_query_error(store.finish_plan(id, "exploded", None).await, "finish_plan");
+    let plans = store.plans("main", "a1").await.unwrap();
+    assert_eq!(plans[0].outcome, None);
+}
+
+async fn insert_plan_for_unrecorded_revision_fails(store: &dyn Store) {
+    let result = store
+        .insert_plan("main", "never-recorded", &json!({}), &json!({}))
+        .await;
+    assert_query_error(result, "insert_plan");
+}
+
+async fn plans_are_per_revision(store: &dyn Store) {
+    for (branch, sha) in [("main", "a1"), ("main", "b2"), ("staging", "a1")] {
+        store.record_revision(&revision(branch, sha)).await.unwrap();
+    }
+    let a1 = store
+        .insert_plan("main", "a1", &json!({}), &json!({}))
+        .await
+        .unwrap();
+    let b2 = store
+        .insert_plan("main", "b2", &json!({}), &json!({}))
+        .await
+        .unwrap();
+
+    let ids = |plans: Vec<store::PlanRow>| plans.iter().map(|p| p.id).collect::<Vec<_>>();
+    assert_eq!(ids(store.plans("main", "a1").await.unwrap()), [a1]);
+    assert_eq!(ids(store.plans("main", "b2").await.unwrap()), [b2]);
+    assert!(store.plans("staging", "a1").await.unwrap().is_empty());
+}
+
+async fn json_values_round_trip(store: &dyn Store) {
+    store
+        .record_revision(&revision("main", "a1"))
+        .await
+        .unwrap();
+    let body = json!({
+        "text": "naïve — \"quoted\" \\ back\nslash ✓ 🦀",
+        "empty": "",
+        "null": null,
+        "flags": [true, false],
+        "numbers": [0, -7, 9_007_199_254_740_993_i64, 1.5, -0.25],
+        "nested": {"a": {"b": [[], {}, [1, [2, [3]]]]}},
+    });
+    let id = store
+        .insert_plan("main", "a1", &json!({"create": 1}), &body)
+        .await
+        .unwrap();
+    let plan = store.plans("main", "a1").await.unwrap();
+    assert_eq!(plan[0].id, id);
+    assert_eq!(plan[0].body, body);
+
+    let entry = NewAudit {
+        details: body.clone(),
+        ..audit_entry("apply", "main")
+    };
+    store.append_audit(&entry).await.unwrap();
+    assert_eq!(store.audit(1, None).await.unwrap()[0].details, body);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Inventory.
+
+async fn inventory_is_per_target_and_sorted_by_name_bytewise(store: &dyn Store) {
+    let names = [
+        "dags/sales__orders_daily.py",
+        "dags/B.py",
+        "dags/a_b.py",
+        "dags/a-b.py",
+        "dags/a.py",
+        "dags/ä.py",
+        "dags/Z.py",
+    ];
+    for name in names {
+        store
+            .upsert_inventory(&item("dags", name, "h1", "a1"))
+            .await
+            .unwrap();
+    }
+    store
+        .upsert_inventory(&item("files", "data/seed.csv", "h2", "a1"))
+        .await
+        .unwrap();
+
+    let dags = store.inventory("dags").await.unwrap();
+    let mut expected: Vec<&str> = names.to_vec();
+    expected.sort(); // byte order, whatever the database's locale
+    let listed: Vec<&str> = dags.iter().map(|i| i.name.as_str()).collect();
+    assert_eq!(listed, expected);
+    assert!(dags.iter().all(|i| i.target == "dags"));
+
+    assert_eq!(
+        store.inventory("files").await.unwrap(),
+        [item("files", "data/seed.csv", "h2", "a1")]
+    );
+    assert!(store.inventory("nope").await.unwrap().is_empty());
+}
+
+async fn upsert_inventory_replaces_hash_and_revision(store: &dyn Store) {
+    store
+        .upsert_inventory(&item("dags", "dags/x.py", "h1", "a1"))
+        .await
+        .unwrap();
+    store
+        .upsert_inventory(&item("dags", "dags/x.py", "h2", "b2"))
+        .await
+        .unwrap();
+    assert_eq!(
+        store.inventory("dags").await.unwrap(),
+        [item("dags", "dags/x.py", "h2", "b2")]
+    );
+}
+
+async fn remove_inventory_deletes_one_item_and_is_idempotent(store: &dyn Store) {
+    for name in ["dags/x.py", "dags/y.py"] {
+        store
+            .upsert_inventory(&item("dags", name, "h", "a1"))
+            .await
+            .unwrap();
+    }
+    store
+        .upsert_inventory(&item("files", "dags/x.py", "h", "a1"))
+        .await
+        .unwrap();
+
+    store.remove_inventory("dags", "dags/x.py").await.unwrap();
+    assert_eq!(
+        store.inventory("dags").await.unwrap(),
+        [item("dags", "dags/y.py", "h", "a1")]
+    );
+    assert_eq!(store.inventory("files").await.unwrap().len(), 1);
+
+    // Removing what is already gone (a retried prune) is not an error.
+    store.remove_inventory("dags", "dags/x.py").await.unwrap();
+    assert_eq!(store.inventory("dags").await.unwrap().len(), 1);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Audit log.
+
+async fn append_audit_returns_increasing_ids(store: &dyn Store) {
+    let mut ids = Vec::new();
+    for n in 0..4 {
+        ids.push(
+            store
+                .append_audit(&audit_entry("apply", &format!("job{n}")))
+                .await
+                .unwrap(),
+        );
+    }
+    assert!(ids.windows(2).all(|w| w[0] < w[1]), "ids {ids:?}");
+}
+
+async fn audit_is_newest_first_with_limit_and_before_id(store: &dyn Store) {
+    let mut ids = Vec::new();
+    for n in 0..5 {
+        ids.push(
+            store
+                .append_audit(&audit_entry("apply", &format!("t{n}")))
+                .await
+                .unwrap(),
+        );
+        tick().await;
+    }
+    let targets = |entries: &[store::AuditEntry]| {
+        entries.iter().map(|e| e.target.clone()).collect::<Vec<_>>()
+    };
+
+    let all = store.audit(100, None).await.unwrap();
+    assert_eq!(targets(&all), ["t4", "t3", "t2", "t1", "t0"]);
+    assert!(all.windows(2).all(|w| w[0].at >= w[1].at));
+
+    let page1 = store.audit(2, None).await.unwrap();
+    assert_eq!(targets(&page1), ["t4", "t3"]);
+    let page2 = store.audit(2, Some(page1[1].id)).await.unwrap();
+    assert_eq!(targets(&page2), ["t2", "t1"]);
+    let page3 = store.audit(2, Some(page2[1].id)).await.unwrap();
+    assert_eq!(targets(&page3), ["t0"]);
+    assert!(store.audit(2, Some(ids[0])).await.unwrap().is_empty());
+    assert!(store.audit(0, None).await.unwrap().is_empty());
+}
+
+async fn audit_keeps_every_field(store: &dyn Store) {
+    let entry = NewAudit {
+        actor: "api:deploy-bot".to_string(),
+        action: "run_trigger".to_string(),
+        target: "sales/orders_daily".to_string(),
+        revision: Some("a1b2c3".to_string()),
+        details: json!({"conf": {"full_refresh": true}}),
+    };
+    let id = store.append_audit(&entry).await.unwrap();
+    store
+        .append_audit(&audit_entry("denied", "main"))
+        .await
+        .unwrap();
+
+    let entries = store.audit(10, None).await.unwrap();
+    let read = entries.iter().find(|e| e.id == id).unwrap();
+    assert_eq!(read.actor, entry.actor);
+    assert_eq!(read.action, entry.action);
+    assert_eq!(read.target, entry.target);
+    assert_eq!(read.revision, entry.revision);
+    assert_eq!(read.details, entry.details);
+    assert_recent(read.at, "at");
+    assert_eq!(entries[0].revision, None);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Branch status.
+
+async fn branch_status_is_none_until_set(store: &dyn Store) {
+    assert_eq!(store.branch_status("main").await.unwrap(), None);
+    let status = branch_status("main", SyncState::Reconciling);
+    store.set_branch_status(&status).await.unwrap();
+    assert_eq!(store.branch_status("main").await.unwrap(), Some(status));
+}
+
+async fn set_branch_status_upserts(store: &dyn Store) {
+    let mut status = branch_status("main", SyncState::Ready);
+    status.last_attempted = Some("a1".to_string());
+    status.last_applied = Some("a1".to_string());
+    store.set_branch_status(&status).await.unwrap();
+
+    let stalled = BranchStatus {
+        branch: "main".to_string(),
+        state: SyncState::Stalled,
+        last_attempted: Some("b2".to_string()),
+        last_applied: Some("a1".to_string()),
+        message: Some("jobs/orders.yaml:3:7: error: unknown field `shedule`".to_string()),
+        diagnostics: json!([{"file": "jobs/orders.yaml", "line": 3}]),
+        updated_at: at(45),
+    };
+    store.set_branch_status(&stalled).await.unwrap();
+    assert_eq!(
+        store.branch_status("main").await.unwrap(),
+        Some(stalled.clone())
+    );
+
+    // Fields go back to empty too: the row is replaced, not merged.
+    let ready = BranchStatus {
+        state: SyncState::Ready,
+        message: None,
+        diagnostics: json!([]),
+        last_attempted: None,
+        ..stalled
+    };
+    store.set_branch_status(&ready).await.unwrap();
+    assert_eq!(store.branch_status("main").await.unwrap(), Some(ready));
+}
+
+async fn branch_status_is_per_branch(store: &dyn Store) {
+    let main = branch_status("main", SyncState::Ready);
+    let staging = branch_status("staging", SyncState::Stalled);
+    store.set_branch_status(&main).await.unwrap();
+    store.set_branch_status(&staging).await.unwrap();
+    assert_eq!(store.branch_status("main").await.unwrap(), Some(main));
+    assert_eq!(store.branch_status("staging").await.unwrap(), Some(staging));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Webhook deliveries.
+
+async fn record_delivery_is_true_once_per_delivery_id(store: &dyn Store) {
+    assert!(store.record_delivery("d-1", "push").await.unwrap());
+    assert!(!store.record_delivery("d-1", "push").await.unwrap());
+    assert!(!store.record_delivery("d-1", "pull_request").await.unwrap());
+    assert!(store.record_delivery("d-2", "push").await.unwrap());
+}
+
+async fn record_delivery_is_race_safe(store: &dyn Store) {
+    for round in 0..5 {
+        let id = format!("race-{round}");
+        let id = id.as_str();
+        let results = tokio::join!(
+            store.record_delivery(id, "push"),
+            store.record_delivery(id, "push"),
+            store.record_delivery(id, "push"),
+            store.record_delivery(id, "push"),
+            store.record_delivery(id, "push"),
+            store.record_delivery(id, "push"),
+            store.record_delivery(id, "push"),
+            store.record_delivery(id, "push"),
+        );
+        let results = [
+            results.0, results.1, results.2, results.3, results.4, results.5, results.6, results.7,
+        ];
+        let new = results
+            .into_iter()
+            .map(|r| r.expect("record_delivery"))
+            .filter(|&new| new)
+            .count();
+        assert_eq!(
+            new, 1,
+            "exactly one of 8 concurrent deliveries of {id} is new"
+        );
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Checks that reopen the database or reach it with raw SQL.
+
+async fn reopening_runs_migrations_once_and_keeps_data(db: &TestDb) {
+    let first = db.open().await;
+    first
+        .record_revision(&revision("main", "a1"))
+        .await
+        .unwrap();
+    let audit_id = first
+        .append_audit(&audit_entry("apply", "main"))
+        .await
+        .unwrap();
+    drop(first);
+
+    let second = db.open().await;
+    let third = db.open().await;
+    assert!(second.revision("main", "a1").await.unwrap().is_some());
+    assert_eq!(third.audit(10, None).await.unwrap()[0].id, audit_id);
+    let next = third
+        .append_audit(&audit_entry("apply", "main"))
+        .await
+        .unwrap();
+    assert!(next > audit_id);
+
+    // A no-op UPDATE counts the rows of sqlx's bookkeeping table on both backends.
+    let applied = db
+        .execute("UPDATE _sqlx_migrations SET description = description")
+        .await
+        .expect("the migrations table exists");
+    assert_eq!(applied, db.migration_files(), "each migration applied once");
+}
+
+async fn revisions_with_equal_seen_at_are_newest_inserted_first(db: &TestDb) {
+    let store = db.open().await;
+    for sha in ["a", "b", "c"] {
+        store.record_revision(&revision("main", sha)).await.unwrap();
+        tick().await;
+    }
+    db.execute(
+        "UPDATE revisions SET seen_at = (SELECT seen_at FROM revisions WHERE sha = 'a') \
+         WHERE sha IN ('b', 'c')",
+    )
+    .await
+    .expect("set equal seen_at");
+
+    let all = store.revisions("main", 10, None).await.unwrap();
+    assert_eq!(shas(&all), ["c", "b", "a"]);
+    assert!(all.iter().all(|r| r.seen_at == all[0].seen_at));
+    assert_eq!(
+        shas(&store.revisions("main", 2, None).await.unwrap()),
+        ["c", "b"]
+    );
+}
+
+async fn audit_log_refuses_update_and_delete(db: &TestDb) {
+    let store = db.open().await;
+    store
+        .append_audit(&audit_entry("apply", "main"))
+        .await
+        .unwrap();
+
+    let update = db.execute("UPDATE audit_log SET actor = 'mallory'").await;
+    assert!(update.is_err(), "UPDATE audit_log was allowed: {update:?}");
+    let delete = db.execute("DELETE FROM audit_log").await;
+    assert!(
+        delete.is_err(),
+        "DELETE FROM audit_log was allowed: {delete:?}"
+    );
+
+    let entries = store.audit(10, None).await.unwrap();
+    assert_eq!(entries.len(), 1);
+    assert_eq!(entries[0].actor, "Ada Lovelace <ada@example.com>");
+}
+
+/// The tables later features write (no trait methods yet) exist, with their keys and checks.
+async fn schema_holds_runs_task_instances_lineage_and_lease(db: &TestDb) {
+    drop(db.open().await);
+    let run = "INSERT INTO runs (workspace, job, dag_id, airflow_run_id, state, \"trigger\", \
+               triggered_by, revision, logical_date, started_at, updated_at) \
+               VALUES ('sales', 'orders_daily', 'sales__orders_daily', 'manual__1', 'running', \
+               'api', 'ada', 'a1', '2024-05-01T00:00:00.000000Z', \
+               '2024-05-01T00:00:01.000000Z', '2024-05-01T00:00:01.000000Z')";
+    assert_eq!(db.execute(run).await.unwrap(), 1);
+    assert!(
+        db.execute(run).await.is_err(),
+        "(dag_id, airflow_run_id) is unique"
+    );
+    let bad_trigger = run
+        .replace("'api'", "'cron'")
+        .replace("manual__1", "manual__2");
+    assert!(
+        db.execute(&bad_trigger).await.is_err(),
+        "trigger is api|commit|schedule"
+    );
+
+    let task = "INSERT INTO task_instances (run_id, task_id, try_number, state, started_at, \
+                ended_at, duration_seconds, updated_at) \
+                SELECT id, 'extract', 1, 'success', '2024-05-01T00:00:01.000000Z', \
+                '2024-05-01T00:00:03.500000Z', 2.5, '2024-05-01T00:00:04.000000Z' FROM runs";
+    assert_eq!(db.execute(task).await.unwrap(), 1);
+    assert!(
+        db.execute(task).await.is_err(),
+        "one row per (run, task, map index, try)"
+    );
+    assert!(
+        db.execute(
+            "INSERT INTO task_instances (run_id, task_id, try_number, updated_at) \
+             VALUES (999999, 'orphan', 1, '2024-05-01T00:00:04.000000Z')"
+        )
+        .await
+        .is_err(),
+        "task instances belong to a run"
+    );
+
+    let event = "INSERT INTO lineage_events (dedupe_key, event_id, run_id, event_type, \
+                 event_time, job_namespace, job_name, raw, received_at) \
+                 VALUES ('k1', 'e1', 'r1', 'COMPLETE', '2024-05-01T00:00:05.000000Z', 'olo', \
+                 'sales.orders_daily', '{\"eventType\": \"COMPLETE\"}', \
+                 '2024-05-01T00:00:06.000000Z')";
+    assert_eq!(db.execute(event).await.unwrap(), 1);
+    assert!(db.execute(event).await.is_err(), "dedupe_key is unique");
+
+    let edge = |direction: &str, source: &str| {
+        format!(
+            "INSERT INTO lineage_edges (job_namespace, job_name, dataset_namespace, dataset_name, \
+             direction, source, first_seen_at, last_seen_at) \
+             VALUES ('olo', 'sales.orders_daily', 's3://lake', 'sales/orders', '{direction}', \
+             '{source}', '2024-05-01T00:00:05.000000Z', '2024-05-01T00:00:05.000000Z')"
+        )
+    };
+    assert_eq!(db.execute(&edge("out", "declared")).await.unwrap(), 1);
+    assert_eq!(db.execute(&edge("out", "observed")).await.unwrap(), 1);
+    assert!(
+        db.execute(&edge("out", "declared")).await.is_err(),
+        "edges are unique"
+    );
+    assert!(db.execute(&edge("sideways", "declared")).await.is_err());
+    assert!(db.execute(&edge("in", "guessed")).await.is_err());
+
+    let lease = "INSERT INTO leader_lease (name, holder, acquired_at, renewed_at, expires_at) \
+                 VALUES ('reconciler', 'replica-1', '2024-05-01T00:00:00.000000Z', \
+                 '2024-05-01T00:00:00.000000Z', '2024-05-01T00:00:15.000000Z')";
+    assert_eq!(db.execute(lease).await.unwrap(), 1);
+    assert!(
+        db.execute(lease).await.is_err(),
+        "one holder per lease name"
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Opening.
+
+mod open {
+    use super::*;
+
+    #[tokio::test]
+    async fn unsupported_url_is_a_url_error() {
+        for url in [
+            "mysql://localhost/olo",
+            "state.db",
+            "",
+            "sqlite",
+            "postgres:/x",
+        ] {
+            match store::open(url).await {
+                Err(StoreError::Url(u)) => assert_eq!(u, url),
+                Err(other) => panic!("{url}: expected StoreError::Url, got {other:?}"),
+                Ok(_) => panic!("{url}: expected StoreError::Url, got a store"),
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn each_backend_refuses_the_other_scheme() {
+        assert!(matches!(
+            SqliteStore::open("postgres://localhost/olo").await,
+            Err(StoreError::Url(_))
+        ));
+        assert!(matches!(
+            PostgresStore::open("sqlite:state.db").await,
+            Err(StoreError::Url(_))
+        ));
+    }
+
+    #[tokio::test]
+    async fn sqlite_bad_url_is_an_open_error_naming_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite:{}?mode=bogus", dir.path().join("s.db").display());
+        match SqliteStore::open(&url).await {
+            Err(err @ StoreError::Open { .. }) => {
+                assert!(err.to_string().contains(&url), "{err}");
+                assert!(!err.is_temporary());
+            }
+            other => panic!("expected StoreError::Open, got {other:?}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn sqlite_creates_missing_folders_and_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("a/b/state.db");
+        let store = store::open(&format!("sqlite:{}", path.display()))
+            .await
+            .unwrap();
+        store
+            .record_revision(&revision("main", "a1"))
+            .await
+            .unwrap();
+        assert!(path.is_file());
+    }
+
+    #[tokio::test]
+    async fn sqlite_in_memory_keeps_data_across_calls() {
+        let store = store::open("sqlite::memory:").await.unwrap();
+        for sha in ["a", "b", "c", "d", "e", "f"] {
+            store.record_revision(&revision("main", sha)).await.unwrap();
+        }
+        let (a, b) = tokio::join!(
+            store.revisions("main", 10, None),
+            store.record_delivery("d", "push")
+        );
+        assert_eq!(a.unwrap().len(), 6);
+        assert!(b.unwrap());
+    }
+
+    #[tokio::test]
+    async fn postgres_open_error_hides_the_password() {
+        let admin_url = postgres_admin_url();
+        let (scheme, rest) = admin_url.split_once("://").unwrap();
+        let host_and_path = rest.rsplit_once('@').map_or(rest, |(_, host)| host);
+        let url = with_database(
+            &format!("{scheme}://olo:hunter2@{host_and_path}"),
+            "no_such_database",
+        );
+        let err = match PostgresStore::open(&url).await {
+            Err(err) => err,
+            Ok(_) => panic!("opened a database that does not exist"),
+        };
+        assert!(matches!(err, StoreError::Open { .. }), "{err:?}");
+        let mut messages = vec![err.to_string()];
+        let mut source = std::error::Error::source(&err);
+        while let Some(cause) = source {
+            messages.push(cause.to_string());
+            source = cause.source();
+        }
+        let text = messages.join(": ");
+        assert!(!text.contains("hunter2"), "{text}");
+        assert!(text.contains("olo:***@"), "{text}");
+        assert!(
+            !err.is_temporary(),
+            "a missing database is not worth retrying"
+        );
+    }
+}
+
+#[test]
+fn with_database_replaces_only_the_database() {
+    assert_eq!(
+        with_database("postgres://postgres@127.0.0.1:55432/postgres", "t1"),
+        "postgres://postgres@127.0.0.1:55432/t1"
+    );
+    assert_eq!(
+        with_database("postgres://u:p@h:1/db?sslmode=disable", "t2"),
+        "postgres://u:p@h:1/t2?sslmode=disable"
+    );
+    assert_eq!(with_database("postgres://h", "t3"), "postgres://h/t3");
+}

@@ -1,0 +1,100 @@
+//! `olo plan`, `olo audit`, `olo status`: read-only views of the live state.
+
+use std::process::ExitCode;
+
+use olo_reconciler::engine::{desired, plan_against, Desired};
+use olo_reconciler::report;
+use olo_schema::Snapshot;
+
+use crate::serve::{make_sink, open_store};
+use crate::settings::Settings;
+use crate::PlanFormat;
+
+pub async fn plan(
+    settings: &Settings,
+    snapshot: Snapshot,
+    format: PlanFormat,
+) -> anyhow::Result<ExitCode> {
+    let revision = snapshot.revision.clone();
+    let files = match desired(snapshot, &settings.render)? {
+        Desired::Invalid { diagnostics } => {
+            print!("{}", olo_schema::diagnostic::to_text(&diagnostics));
+            eprintln!("the repository is invalid: nothing to plan");
+            return Ok(ExitCode::from(1));
+        }
+        Desired::Valid { files } => files,
+    };
+    let store = open_store(settings).await?;
+    let sink = make_sink(settings)?;
+    let (plan, _) = plan_against(
+        revision.as_deref(),
+        &files,
+        sink.as_ref(),
+        store.as_ref(),
+        settings.apply.prune,
+    )
+    .await?;
+    match format {
+        PlanFormat::Text => print!("{}", report::text(&plan, true)),
+        PlanFormat::Markdown => print!("{}", report::markdown(&plan)),
+        PlanFormat::Json => println!("{}", serde_json::to_string_pretty(&plan)?),
+    }
+    Ok(if plan.has_changes() {
+        ExitCode::from(2)
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+pub async fn audit(settings: &Settings, limit: u32, json: bool) -> anyhow::Result<ExitCode> {
+    let store = open_store(settings).await?;
+    for e in store.audit(limit, None).await? {
+        if json {
+            println!("{}", serde_json::to_string(&e)?);
+        } else {
+            let rev = e
+                .revision
+                .as_deref()
+                .map(olo_reconciler::engine::short)
+                .unwrap_or("-");
+            println!(
+                "{}  {:<15} {:<12} {}  {}  {}",
+                e.at.format("%Y-%m-%d %H:%M:%S"),
+                e.action,
+                rev,
+                e.target,
+                e.actor,
+                e.details
+            );
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub async fn status(settings: &Settings) -> anyhow::Result<ExitCode> {
+    let store = open_store(settings).await?;
+    let branch = settings
+        .source
+        .branch
+        .clone()
+        .unwrap_or_else(|| "main".into());
+    match store.branch_status(&branch).await? {
+        None => println!("{branch}: never reconciled"),
+        Some(s) => {
+            println!("{branch}: {}", s.state.as_str());
+            println!(
+                "  last attempted: {}",
+                s.last_attempted.as_deref().unwrap_or("-")
+            );
+            println!(
+                "  last applied:   {}",
+                s.last_applied.as_deref().unwrap_or("-")
+            );
+            println!("  updated:        {}", s.updated_at.to_rfc3339());
+            if let Some(m) = s.message {
+                println!("  {m}");
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,182 @@
+//! olo's own settings: one typed struct, from defaults, then a TOML file, then `OLO_` environment
+//! variables (`OLO_SOURCE__URL`, `OLO_APPLY__PRUNE`, …: sections and keys joined by `__`).
+//! Validated once at start and passed down; nothing reads the environment later.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context as _};
+use figment::providers::{Env, Format as _, Serialized, Toml};
+use figment::Figment;
+use olo_templates::RenderSettings;
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct Settings {
+    pub source: SourceSettings,
+    pub state: StateSettings,
+    pub apply: ApplySettings,
+    pub render: RenderSettings,
+}
+
+/// Where the config repository comes from: a local path, or a remote URL.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SourceSettings {
+    /// A local folder: a git repository (its branch's commits are followed) or a plain folder
+    /// (imported as a commit whenever it changes). Used when `url` is not set.
+    pub path: PathBuf,
+    /// A remote repository (https://, ssh://, git@…, file://).
+    pub url: Option<String>,
+    /// The tracked branch (default: the local repository's current branch, or `main`).
+    pub branch: Option<String>,
+    /// Seconds between polls for new commits (webhooks and local file changes also trigger).
+    pub poll_seconds: u64,
+    /// Environment variable holding an HTTPS token for `url`.
+    pub token_env: Option<String>,
+    /// User name sent with the token (GitHub: `x-access-token`).
+    pub token_username: String,
+    /// Private key file for ssh `url`s, and the variable holding its passphrase.
+    pub ssh_key: Option<PathBuf>,
+    pub ssh_passphrase_env: Option<String>,
+}
+
+impl Default for SourceSettings {
+    fn default() -> Self {
+        SourceSettings {
+            path: PathBuf::from("examples-repo"),
+            url: None,
+            branch: None,
+            poll_seconds: 30,
+            token_env: None,
+            token_username: "x-access-token".into(),
+            ssh_key: None,
+            ssh_passphrase_env: None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StateSettings {
+    /// olo's folder: state database (SQLite default), source mirrors, rendered files.
+    pub dir: PathBuf,
+    /// State store URL: `sqlite:PATH` or `postgres://…` (default `sqlite:<dir>/state.db`).
+    pub database: Option<String>,
+}
+
+impl Default for StateSettings {
+    fn default() -> Self {
+        StateSettings {
+            dir: PathBuf::from(".olo"),
+            database: None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SinkKind {
+    /// Files in folders (`dags_folder`, `trino_folder`, `iceberg_folder`).
+    Folder,
+    /// A branch of a git repository that Airflow's GitDagBundle tracks.
+    Branch,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ApplySettings {
+    /// Delete resources olo created when they leave the repository.
+    pub prune: bool,
+    pub sink: SinkKind,
+    /// Airflow's DAG folder (default `<state.dir>/dags`).
+    pub dags_folder: Option<PathBuf>,
+    /// Folder Trino reads catalogs and rules.json from (default `<state.dir>/trino`).
+    pub trino_folder: Option<PathBuf>,
+    /// Folder for the Iceberg namespace description (default `<state.dir>/iceberg`).
+    pub iceberg_folder: Option<PathBuf>,
+    /// For `sink = "branch"`: the repository (created bare if missing) and branch.
+    pub rendered_repo: Option<PathBuf>,
+    pub rendered_branch: String,
+}
+
+impl Default for ApplySettings {
+    fn default() -> Self {
+        ApplySettings {
+            prune: true,
+            sink: SinkKind::Folder,
+            dags_folder: None,
+            trino_folder: None,
+            iceberg_folder: None,
+            rendered_repo: None,
+            rendered_branch: "olo/rendered".into(),
+        }
+    }
+}
+
+const SECTIONS: &[&str] = &["source", "state", "apply", "render"];
+
+impl Settings {
+    /// Defaults, then `file` (if given), then `OLO_` environment variables.
+    pub fn load(file: Option<&Path>) -> anyhow::Result<Settings> {
+        let mut figment = Figment::from(Serialized::defaults(Settings::default()));
+        if let Some(file) = file {
+            if !file.exists() {
+                bail!("settings file {} does not exist", file.display());
+            }
+            figment = figment.merge(Toml::file(file));
+        }
+        figment = figment.merge(
+            Env::prefixed("OLO_")
+                .filter(|k| {
+                    let k = k.as_str().to_ascii_lowercase();
+                    SECTIONS.iter().any(|s| k.starts_with(&format!("{s}__")))
+                })
+                .split("__"),
+        );
+        let settings: Settings = figment
+            .extract()
+            .map_err(|e| anyhow::anyhow!("{e}"))
+            .context("invalid settings")?;
+        settings.check()?;
+        Ok(settings)
+    }
+
+    fn check(&self) -> anyhow::Result<()> {
+        if self.source.poll_seconds == 0 {
+            bail!("source.poll_seconds must be at least 1");
+        }
+        if self.apply.sink == SinkKind::Branch && self.apply.rendered_repo.is_none() {
+            bail!("apply.sink = \"branch\" needs apply.rendered_repo");
+        }
+        Ok(())
+    }
+
+    pub fn database_url(&self) -> String {
+        self.state
+            .database
+            .clone()
+            .unwrap_or_else(|| format!("sqlite:{}", self.state.dir.join("state.db").display()))
+    }
+
+    pub fn layout(&self) -> olo_reconciler::apply::Layout {
+        let d = &self.state.dir;
+        olo_reconciler::apply::Layout {
+            dags: self
+                .apply
+                .dags_folder
+                .clone()
+                .unwrap_or_else(|| d.join("dags")),
+            trino: self
+                .apply
+                .trino_folder
+                .clone()
+                .unwrap_or_else(|| d.join("trino")),
+            iceberg: self
+                .apply
+                .iceberg_folder
+                .clone()
+                .unwrap_or_else(|| d.join("iceberg")),
+        }
+    }
+}

@@ -1,0 +1,453 @@
+//! End to end: the `olo` binary reconciling real git repositories into a DAG folder and a
+//! SQLite state store. Commits by different authors, an invalid commit between two valid ones,
+//! a revert, a deleted job with and without pruning, a rendered branch, a remote (file://)
+//! source, and a kill -9 in the middle of an apply followed by a restart.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+struct Repo {
+    dir: tempfile::TempDir,
+}
+
+const WORKSPACE: &str = "apiVersion: olo/v1\nkind: Workspace\nmetadata: {name: w}\nspec:\n  lakehouse: {catalog: lake, warehouse: 's3://b/w', namespaces: [raw]}\n";
+
+fn job(name: &str, command: &str) -> String {
+    format!("apiVersion: olo/v1\nkind: Job\nmetadata: {{name: {name}}}\nspec:\n  tasks:\n    - id: a\n      bash: {{command: \"{command}\"}}\n")
+}
+
+impl Repo {
+    fn new() -> Repo {
+        let dir = tempfile::tempdir().unwrap();
+        let r = Repo { dir };
+        r.git(&["init", "-q", "-b", "main"], ("Init", "init@example.com"));
+        r.write("workspaces/w/workspace.yaml", WORKSPACE);
+        r
+    }
+
+    fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    fn git(&self, args: &[&str], who: (&str, &str)) -> String {
+        let out = Command::new("git")
+            .args(args)
+            .current_dir(self.path())
+            .env("GIT_AUTHOR_NAME", who.0)
+            .env("GIT_AUTHOR_EMAIL", who.1)
+            .env("GIT_COMMITTER_NAME", "Merge Bot")
+            .env("GIT_COMMITTER_EMAIL", "bot@example.com")
+            .output()
+            .expect("git runs");
+        assert!(
+            out.status.success(),
+            "git {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    }
+
+    fn write(&self, rel: &str, text: &str) {
+        let p = self.path().join(rel);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, text).unwrap();
+    }
+
+    fn commit(&self, message: &str, who: (&str, &str)) -> String {
+        self.git(&["add", "-A"], who);
+        self.git(&["commit", "-q", "-m", message], who);
+        self.git(&["rev-parse", "HEAD"], who)
+    }
+}
+
+struct Olo {
+    state: tempfile::TempDir,
+    env: Vec<(String, String)>,
+}
+
+impl Olo {
+    fn new(source: &str) -> Olo {
+        let state = tempfile::tempdir().unwrap();
+        let env = vec![
+            ("OLO_SOURCE__PATH".to_string(), source.to_string()),
+            (
+                "OLO_STATE__DIR".to_string(),
+                state.path().display().to_string(),
+            ),
+        ];
+        Olo { state, env }
+    }
+
+    fn set(mut self, key: &str, value: &str) -> Olo {
+        self.env.push((key.to_string(), value.to_string()));
+        self
+    }
+
+    fn command(&self, args: &[&str]) -> Command {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_olo"));
+        c.args(args);
+        for (k, v) in &self.env {
+            c.env(k, v);
+        }
+        c
+    }
+
+    fn run(&self, args: &[&str]) -> Output {
+        self.command(args).output().expect("olo runs")
+    }
+
+    fn apply(&self) -> Output {
+        self.run(&["apply"])
+    }
+
+    fn dags(&self) -> PathBuf {
+        self.state.path().join("dags")
+    }
+
+    fn dag_files(&self) -> Vec<String> {
+        let mut v: Vec<String> = std::fs::read_dir(self.dags())
+            .map(|rd| {
+                rd.filter_map(|e| e.ok())
+                    .map(|e| e.file_name().to_string_lossy().into_owned())
+                    .filter(|n| n.ends_with(".py"))
+                    .collect()
+            })
+            .unwrap_or_default();
+        v.sort();
+        v
+    }
+
+    fn audit(&self) -> Vec<serde_json::Value> {
+        let out = self.run(&["audit", "--format", "json", "--limit", "100"]);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    }
+
+    fn status(&self) -> String {
+        String::from_utf8_lossy(&self.run(&["status"]).stdout).into_owned()
+    }
+}
+
+fn ok(out: &Output) {
+    assert!(
+        out.status.success(),
+        "olo failed ({:?}):\n{}\n{}",
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn commits_invalid_commit_revert_and_audit() {
+    let repo = Repo::new();
+    repo.write("workspaces/w/jobs/one.yaml", &job("one", "echo 1"));
+    let c1 = repo.commit("add one", ("Ada", "ada@example.com"));
+    let olo = Olo::new(&repo.path().display().to_string());
+    ok(&olo.apply());
+    assert_eq!(olo.dag_files(), vec!["w__one.py"]);
+
+    // A second author adds a job.
+    repo.write("workspaces/w/jobs/two.yaml", &job("two", "echo 2"));
+    let c2 = repo.commit("add two", ("Grace", "grace@example.com"));
+    ok(&olo.apply());
+    assert_eq!(olo.dag_files(), vec!["w__one.py", "w__two.py"]);
+    let two_before = std::fs::read(olo.dags().join("w__two.py")).unwrap();
+
+    // An invalid commit: refused, live state untouched, branch Stalled.
+    repo.write(
+        "workspaces/w/jobs/two.yaml",
+        &job("two", "echo 2").replace("tasks:", "taskz:"),
+    );
+    let c3 = repo.commit("break two", ("Mallory", "mallory@example.com"));
+    let out = olo.apply();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("workspaces/w/jobs/two.yaml:"));
+    assert_eq!(
+        std::fs::read(olo.dags().join("w__two.py")).unwrap(),
+        two_before
+    );
+    let status = olo.status();
+    assert!(status.starts_with("main: Stalled"), "{status}");
+    assert!(
+        status.contains(&format!("last attempted: {c3}")),
+        "{status}"
+    );
+    assert!(
+        status.contains(&format!("last applied:   {c2}")),
+        "{status}"
+    );
+
+    // The revert recovers.
+    repo.git(
+        &["revert", "--no-edit", "HEAD"],
+        ("Grace", "grace@example.com"),
+    );
+    let c4 = repo.git(&["rev-parse", "HEAD"], ("Grace", "grace@example.com"));
+    ok(&olo.apply());
+    assert!(olo.status().starts_with("main: Ready"));
+    assert_eq!(
+        std::fs::read(olo.dags().join("w__two.py")).unwrap().len(),
+        two_before.len()
+    );
+
+    // The audit trail, newest first: who did what at which commit.
+    let audit = olo.audit();
+    let rows: Vec<(String, String, String)> = audit
+        .iter()
+        .map(|e| {
+            (
+                e["action"].as_str().unwrap().to_string(),
+                e["actor"].as_str().unwrap().to_string(),
+                e["revision"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        rows,
+        vec![
+            (
+                "apply".into(),
+                "Grace <grace@example.com>".into(),
+                c4.clone()
+            ),
+            (
+                "invalid_commit".into(),
+                "Mallory <mallory@example.com>".into(),
+                c3
+            ),
+            ("apply".into(), "Grace <grace@example.com>".into(), c2),
+            ("apply".into(), "Ada <ada@example.com>".into(), c1),
+        ]
+    );
+    assert_eq!(
+        audit[0]["details"]["committer"],
+        "Merge Bot <bot@example.com>"
+    );
+    assert_eq!(audit[0]["details"]["signed"], false);
+    // The invalid commit never went live, so the revert had nothing left to change.
+    assert_eq!(audit[0]["details"]["plan"]["update"], 0);
+    assert_eq!(audit[2]["details"]["plan"]["create"], 1);
+
+    // Applying the same commit again changes nothing and records nothing new.
+    ok(&olo.apply());
+    assert_eq!(olo.audit().len(), 4);
+}
+
+#[test]
+fn a_deleted_job_is_pruned_only_when_pruning_is_on() {
+    for prune in [true, false] {
+        let repo = Repo::new();
+        repo.write("workspaces/w/jobs/one.yaml", &job("one", "echo 1"));
+        repo.write("workspaces/w/jobs/two.yaml", &job("two", "echo 2"));
+        repo.commit("two jobs", ("Ada", "ada@example.com"));
+        let olo = Olo::new(&repo.path().display().to_string())
+            .set("OLO_APPLY__PRUNE", &prune.to_string());
+        ok(&olo.apply());
+        // A DAG file olo did not write is never touched.
+        std::fs::write(olo.dags().join("hand_made.py"), "# not olo's\n").unwrap();
+        std::fs::remove_file(repo.path().join("workspaces/w/jobs/two.yaml")).unwrap();
+        repo.commit("drop two", ("Ada", "ada@example.com"));
+
+        let plan = olo.run(&["plan", &repo.path().display().to_string()]);
+        let text = String::from_utf8_lossy(&plan.stdout);
+        if prune {
+            assert_eq!(plan.status.code(), Some(2), "{text}");
+            assert!(text.contains("- delete dags/w__two.py"), "{text}");
+        } else {
+            assert_eq!(plan.status.code(), Some(0), "{text}");
+            assert!(
+                text.contains(
+                    "= keep   dags/w__two.py  (no longer in the repository; pruning is off)"
+                ),
+                "{text}"
+            );
+        }
+        ok(&olo.apply());
+        let want: Vec<&str> = if prune {
+            vec!["hand_made.py", "w__one.py"]
+        } else {
+            vec!["hand_made.py", "w__one.py", "w__two.py"]
+        };
+        assert_eq!(olo.dag_files(), want, "prune = {prune}");
+    }
+}
+
+#[test]
+fn plan_exit_codes_and_formats() {
+    let repo = Repo::new();
+    repo.write("workspaces/w/jobs/one.yaml", &job("one", "echo 1"));
+    repo.commit("one", ("Ada", "ada@example.com"));
+    let olo = Olo::new(&repo.path().display().to_string());
+    let path = repo.path().display().to_string();
+
+    let before = olo.run(&["plan", &path, "--format", "json"]);
+    assert_eq!(before.status.code(), Some(2));
+    let plan: serde_json::Value = serde_json::from_slice(&before.stdout).unwrap();
+    let names: Vec<&str> = plan["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        vec![
+            "iceberg/namespaces.json",
+            "trino/catalog/lake.properties",
+            "trino/rules.json",
+            "dags/.airflowignore",
+            "dags/w__one.py"
+        ]
+    );
+
+    ok(&olo.apply());
+    let after = olo.run(&["plan", &path]);
+    assert_eq!(after.status.code(), Some(0));
+    assert!(String::from_utf8_lossy(&after.stdout).contains("No changes."));
+
+    repo.write("workspaces/w/jobs/one.yaml", &job("one", "echo changed"));
+    let md = olo.run(&["plan", &path, "--format", "markdown"]);
+    assert_eq!(md.status.code(), Some(2));
+    let text = String::from_utf8_lossy(&md.stdout);
+    assert!(text.contains("| ~ | `dags/w__one.py` | update |"), "{text}");
+    assert!(
+        text.contains("-        bash_command='echo 1',\n+        bash_command='echo changed',"),
+        "{text}"
+    );
+
+    repo.write("workspaces/w/jobs/one.yaml", "kind: [");
+    assert_eq!(olo.run(&["plan", &path]).status.code(), Some(1));
+}
+
+#[test]
+fn a_rendered_branch_gets_one_commit_per_apply() {
+    let repo = Repo::new();
+    repo.write("workspaces/w/jobs/one.yaml", &job("one", "echo 1"));
+    let c1 = repo.commit("one", ("Ada", "ada@example.com"));
+    let rendered = tempfile::tempdir().unwrap();
+    let bare = rendered.path().join("rendered.git");
+    let olo = Olo::new(&repo.path().display().to_string())
+        .set("OLO_APPLY__SINK", "branch")
+        .set("OLO_APPLY__RENDERED_REPO", &bare.display().to_string());
+    ok(&olo.apply());
+    ok(&olo.apply());
+    let log = Command::new("git")
+        .args([
+            "--git-dir",
+            &bare.display().to_string(),
+            "log",
+            "--format=%s",
+            "olo/rendered",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&log.stdout),
+        format!("olo: apply {c1}\n")
+    );
+    let files = Command::new("git")
+        .args([
+            "--git-dir",
+            &bare.display().to_string(),
+            "ls-tree",
+            "-r",
+            "--name-only",
+            "olo/rendered",
+        ])
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&files.stdout).contains("dags/w__one.py\n"));
+    assert!(!olo.dags().exists(), "the folder sink is not used");
+}
+
+#[test]
+fn a_remote_repository_is_fetched_over_file_urls() {
+    let repo = Repo::new();
+    repo.write("workspaces/w/jobs/one.yaml", &job("one", "echo 1"));
+    repo.commit("one", ("Ada", "ada@example.com"));
+    let url = format!("file://{}", repo.path().display());
+    let olo = Olo::new("unused")
+        .set("OLO_SOURCE__URL", &url)
+        .set("OLO_SOURCE__BRANCH", "main");
+    ok(&olo.apply());
+    assert_eq!(olo.dag_files(), vec!["w__one.py"]);
+    repo.write("workspaces/w/jobs/two.yaml", &job("two", "echo 2"));
+    repo.commit("two", ("Ada", "ada@example.com"));
+    ok(&olo.apply());
+    assert_eq!(olo.dag_files(), vec!["w__one.py", "w__two.py"]);
+}
+
+#[test]
+fn kill_9_during_an_apply_then_a_restart_converges() {
+    // Big enough that the apply (an fsync per file) is still running when it is killed.
+    let repo = Repo::new();
+    let opts = olo_bench::SynthOptions {
+        workspaces: 4,
+        jobs_per_workspace: 500,
+        seed: 9,
+        bash_only: true,
+    };
+    olo_bench::write_files(repo.path(), &olo_bench::generate(&opts)).unwrap();
+    let sha = repo.commit("two thousand jobs", ("Ada", "ada@example.com"));
+    let olo = Olo::new(&repo.path().display().to_string());
+
+    let mut child = olo.command(&["apply"]).spawn().unwrap();
+    let dags = olo.dags();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    let count = |p: &Path| std::fs::read_dir(p).map(|d| d.count()).unwrap_or(0);
+    while count(&dags) < 50 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "apply never started writing"
+        );
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "apply finished before it could be killed"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+    let written_before = count(&dags);
+    assert!(
+        written_before < 2001,
+        "the kill came too late to interrupt the apply ({written_before} files)"
+    );
+    assert!(
+        olo.status().starts_with("main: Reconciling"),
+        "{}",
+        olo.status()
+    );
+
+    // Restart: the same commit is applied to the end, nothing is lost, nothing recorded twice.
+    ok(&olo.apply());
+    assert_eq!(olo.dag_files().len(), 2000);
+    let leftovers: Vec<_> = std::fs::read_dir(&dags)
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_string_lossy().ends_with(".olo-tmp"))
+        .collect();
+    assert!(
+        leftovers.is_empty() || leftovers.len() == 1,
+        "temporary files left: {leftovers:?}"
+    );
+    let audit = olo.audit();
+    assert_eq!(audit.len(), 1);
+    assert_eq!(audit[0]["revision"], sha);
+    assert!(olo.status().starts_with("main: Ready"));
+    let plan = olo.run(&["plan", &repo.path().display().to_string()]);
+    assert_eq!(
+        plan.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&plan.stdout)
+    );
+}
