@@ -162,8 +162,48 @@ pub async fn reconcile_once(rt: &mut Runtime) -> anyhow::Result<bool> {
     }
 }
 
+/// Holds the per-branch reconcile lock of a state folder: never two reconciles of one branch at
+/// once, also across processes (`olo apply` while `olo serve` runs). Released when dropped (and
+/// by the OS when the process dies, so a kill -9 never leaves it stuck).
+pub struct BranchLock {
+    _file: std::fs::File,
+}
+
+pub fn lock_branch(settings: &Settings) -> anyhow::Result<BranchLock> {
+    let branch = settings
+        .source
+        .branch
+        .clone()
+        .unwrap_or_else(|| "main".into());
+    let safe: String = branch
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    std::fs::create_dir_all(&settings.state.dir)?;
+    let path = settings.state.dir.join(format!("reconcile-{safe}.lock"));
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .with_context(|| format!("could not open {}", path.display()))?;
+    if file.try_lock().is_err() {
+        eprintln!("another olo is reconciling {branch} with this state folder; waiting for it");
+        file.lock()
+            .with_context(|| format!("could not lock {}", path.display()))?;
+    }
+    Ok(BranchLock { _file: file })
+}
+
 /// The daemon loop (or one reconcile with `once`).
 pub async fn serve(settings: &Settings, once: bool) -> anyhow::Result<bool> {
+    let _lock = lock_branch(settings)?;
     let mut rt = runtime(settings).await?;
     let describe = rt.source.lock().expect("source lock").describe();
     eprintln!(

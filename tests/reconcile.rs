@@ -451,3 +451,79 @@ fn kill_9_during_an_apply_then_a_restart_converges() {
         String::from_utf8_lossy(&plan.stdout)
     );
 }
+
+#[test]
+fn a_burst_of_commits_collapses_into_few_reconciles_of_the_newest() {
+    let repo = Repo::new();
+    repo.write("workspaces/w/jobs/one.yaml", &job("one", "echo 0"));
+    repo.commit("start", ("Ada", "ada@example.com"));
+    let olo = Olo::new(&repo.path().display().to_string()).set("OLO_SOURCE__POLL_SECONDS", "1");
+    let mut serve = olo
+        .command(&["serve"])
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let wait_for = |sha: &str| {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        while !olo.status().contains(&format!("last applied:   {sha}")) {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "serve never applied {sha}:\n{}",
+                olo.status()
+            );
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+    };
+    wait_for(&repo.git(&["rev-parse", "HEAD"], ("Ada", "ada@example.com")));
+
+    // Twenty commits in a quick burst.
+    let script = "for i in $(seq 1 20); do printf 'apiVersion: olo/v1\\nkind: Job\\nmetadata: {name: one}\\nspec:\\n  tasks:\\n    - id: a\\n      bash: {command: \"echo %s\"}\\n' $i > workspaces/w/jobs/one.yaml; git commit -qam \"burst $i\"; done";
+    let out = Command::new("sh")
+        .args(["-c", script])
+        .current_dir(repo.path())
+        .env("GIT_AUTHOR_NAME", "Ada")
+        .env("GIT_AUTHOR_EMAIL", "ada@example.com")
+        .env("GIT_COMMITTER_NAME", "Ada")
+        .env("GIT_COMMITTER_EMAIL", "ada@example.com")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let newest = repo.git(&["rev-parse", "HEAD"], ("Ada", "ada@example.com"));
+    wait_for(&newest);
+
+    // While serve holds the branch, a second reconcile of the same state waits for it.
+    let mut second = olo
+        .command(&["apply"])
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    assert!(
+        second.try_wait().unwrap().is_none(),
+        "a second reconcile ran beside serve"
+    );
+    serve.kill().unwrap();
+    serve.wait().unwrap();
+    let second = second.wait_with_output().unwrap();
+    assert!(second.status.success());
+    assert!(String::from_utf8_lossy(&second.stderr).contains("another olo is reconciling main"));
+
+    let applies = olo
+        .audit()
+        .iter()
+        .filter(|e| e["action"] == "apply")
+        .count();
+    assert!(
+        applies < 1 + 20,
+        "every commit of the burst was reconciled ({applies} applies)"
+    );
+    let dag = std::fs::read_to_string(olo.dags().join("w__one.py")).unwrap();
+    assert!(
+        dag.contains("bash_command='echo 20'"),
+        "the newest commit is live"
+    );
+}
