@@ -32,6 +32,8 @@ pub async fn plan(
         sink.as_ref(),
         store.as_ref(),
         settings.apply.prune,
+        olo_reconciler::plan::Diffs::All,
+        olo_reconciler::engine::Observe::Full,
     )
     .await?;
     match format {

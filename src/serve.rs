@@ -95,6 +95,8 @@ pub async fn runtime(settings: &Settings) -> anyhow::Result<Runtime> {
             sink: make_sink(settings)?,
             render: settings.render.clone(),
             prune: settings.apply.prune,
+            last_full_observe: None,
+            memo: None,
         },
         source: Arc::new(Mutex::new(make_source(settings)?)),
     })
@@ -111,13 +113,14 @@ async fn latest(source: &Arc<Mutex<Box<dyn Source>>>) -> anyhow::Result<Tip> {
 }
 
 fn progress(done: usize, total: usize) {
-    if total >= 200 && (done % (total / 10).max(1) == 0 || done == total) {
+    if total >= 200 && (done.is_multiple_of((total / 10).max(1)) || done == total) {
         eprintln!("  applied {done}/{total} changes");
     }
 }
 
 /// One reconcile of the branch tip. Returns whether the branch is Ready afterwards.
 pub async fn reconcile_once(rt: &mut Runtime) -> anyhow::Result<bool> {
+    let started = std::time::Instant::now();
     let tip = latest(&rt.source).await?;
     let rev = &tip.revision;
     eprintln!(
@@ -132,14 +135,15 @@ pub async fn reconcile_once(rt: &mut Runtime) -> anyhow::Result<bool> {
         Outcome::Applied { plan } => {
             let s = plan.summary();
             eprintln!(
-                "{} {}: Ready ({} created, {} updated, {} deleted, {} kept, {} unchanged)",
+                "{} {}: Ready ({} created, {} updated, {} deleted, {} kept, {} unchanged) in {} ms",
                 rev.branch,
                 short(&rev.sha),
                 s.create,
                 s.update,
                 s.delete,
                 s.keep,
-                s.unchanged
+                s.unchanged,
+                started.elapsed().as_millis()
             );
             Ok(true)
         }

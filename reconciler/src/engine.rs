@@ -52,6 +52,16 @@ pub fn desired(snapshot: olo_schema::Snapshot, settings: &RenderSettings) -> Res
     })
 }
 
+/// How much of the sink to read back before planning.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Observe {
+    /// Read every desired and owned resource (finds drift: files changed or removed by hand).
+    Full,
+    /// Read only what the inventory does not vouch for: resources whose desired hash differs
+    /// from the hash olo last applied, and owned resources no longer desired.
+    Incremental,
+}
+
 /// Plans `files` against what the sink holds and what olo owns there.
 pub async fn plan_against(
     revision: Option<&str>,
@@ -59,14 +69,35 @@ pub async fn plan_against(
     sink: &dyn Sink,
     store: &dyn Store,
     prune: bool,
+    diffs: plan::Diffs,
+    observe: Observe,
 ) -> Result<(Plan, Vec<crate::store::InventoryItem>)> {
     let owned = store.inventory(sink.target()).await?;
+    let mut trusted = std::collections::BTreeSet::new();
+    if observe == Observe::Incremental {
+        let applied: std::collections::HashMap<&str, &str> = owned
+            .iter()
+            .map(|i| (i.name.as_str(), i.hash.as_str()))
+            .collect();
+        for (name, bytes) in files {
+            if applied.get(name.as_str()) == Some(&plan::content_hash(bytes).as_str()) {
+                trusted.insert(name.as_str());
+            }
+        }
+    }
     let mut names = files
         .keys()
         .map(String::as_str)
-        .chain(owned.iter().map(|i| i.name.as_str()));
+        .filter(|n| !trusted.contains(n))
+        .chain(
+            owned
+                .iter()
+                .map(|i| i.name.as_str())
+                .filter(|n| !files.contains_key(*n)),
+        );
     let observed = sink.observe(&mut names)?;
-    Ok((plan::diff(revision, files, &observed, &owned, prune), owned))
+    let plan = plan::diff_trusting(revision, files, &observed, &trusted, &owned, prune, diffs);
+    Ok((plan, owned))
 }
 
 pub struct Engine {
@@ -74,7 +105,104 @@ pub struct Engine {
     pub sink: Box<dyn Sink>,
     pub render: RenderSettings,
     pub prune: bool,
+    /// When the sink was last read back whole (drift check); `None`: never in this process.
+    pub last_full_observe: Option<std::time::Instant>,
+    /// What the previous reconcile computed, so the next one redoes only what changed.
+    pub memo: Option<Memo>,
 }
+
+/// The previous reconcile's snapshot, validation cache and rendered files. A commit that changes
+/// one job re-reads, re-parses, re-checks and re-renders that job only.
+pub struct Memo {
+    repo: std::path::PathBuf,
+    snapshot: olo_schema::Snapshot,
+    validation: olo_schema::Cache,
+    /// The desired files of the last valid commit.
+    files: BTreeMap<String, Vec<u8>>,
+    /// Which job each DAG file was rendered from (shared with the validation cache: the same
+    /// `Arc` means the same job file, workspace, settings and referenced files).
+    dag_jobs: std::collections::HashMap<String, Arc<olo_schema::Job>>,
+    /// Paths rendered by `render_shared` last time.
+    shared: Vec<String>,
+}
+
+impl Memo {
+    fn new(repo: &std::path::Path) -> Memo {
+        Memo {
+            repo: repo.to_path_buf(),
+            snapshot: olo_schema::Snapshot::default(),
+            validation: olo_schema::Cache::default(),
+            files: BTreeMap::new(),
+            dag_jobs: std::collections::HashMap::new(),
+            shared: Vec::new(),
+        }
+    }
+
+    /// Reads `sha`, validates it and updates the desired files, reusing all that did not change.
+    /// `Err(diagnostics)` for an invalid commit (the files stay those of the last valid one).
+    fn update(
+        &mut self,
+        repo_path: &std::path::Path,
+        sha: &str,
+        settings: &RenderSettings,
+    ) -> Result<std::result::Result<(), Vec<olo_schema::Diagnostic>>> {
+        let snapshot = if self.repo == repo_path && self.snapshot.revision.is_some() {
+            crate::snapshot::from_commit_since(repo_path, &self.snapshot, sha)?
+        } else {
+            crate::snapshot::from_commit(repo_path, sha)?
+        };
+        self.repo = repo_path.to_path_buf();
+        self.snapshot = snapshot.clone();
+        let validation = olo_schema::validate_with(snapshot, &mut self.validation);
+        let Some(repo) = validation.repo else {
+            return Ok(Err(validation.diagnostics));
+        };
+        // DAG files: keep those whose job is the very same (shared) job as last time.
+        let mut dag_jobs = std::collections::HashMap::new();
+        let mut stale: Vec<(&olo_schema::Workspace, &Arc<olo_schema::Job>)> = Vec::new();
+        for ws in repo.workspaces.values() {
+            for job in ws.jobs.values() {
+                let path = format!("dags/{}.py", job.dag_id);
+                let same = self
+                    .dag_jobs
+                    .get(&path)
+                    .is_some_and(|j| Arc::ptr_eq(j, job));
+                if !same || !self.files.contains_key(&path) {
+                    stale.push((ws, job));
+                }
+                dag_jobs.insert(path, job.clone());
+            }
+        }
+        let rendered: Vec<(String, Vec<u8>)> = {
+            use rayon::prelude::*;
+            stale
+                .par_iter()
+                .map(|(ws, job)| olo_templates::render::render_dag_file(&repo, ws, job, settings))
+                .collect::<std::result::Result<_, _>>()?
+        };
+        self.files.retain(|path, _| {
+            !path.starts_with("dags/")
+                || path.starts_with("dags/olo_assets/")
+                || dag_jobs.contains_key(path)
+                || path == "dags/.airflowignore"
+        });
+        for (path, bytes) in rendered {
+            self.files.insert(path, bytes);
+        }
+        for path in std::mem::take(&mut self.shared) {
+            self.files.remove(&path);
+        }
+        for (path, (_, bytes)) in olo_templates::render::render_shared(&repo, settings)? {
+            self.shared.push(path.clone());
+            self.files.insert(path, bytes);
+        }
+        self.dag_jobs = dag_jobs;
+        Ok(Ok(()))
+    }
+}
+
+/// How often the daemon reads the whole sink back to find drift.
+pub const FULL_OBSERVE_EVERY: std::time::Duration = std::time::Duration::from_secs(600);
 
 fn actor(p: &crate::store::Person) -> String {
     format!("{} <{}>", p.name, p.email)
@@ -98,9 +226,12 @@ impl Engine {
         )
         .await?;
 
-        let snapshot = crate::snapshot::from_commit(&tip.repo, &rev.sha)?;
-        let files = match desired(snapshot, &self.render)? {
-            Desired::Invalid { diagnostics } => {
+        let mut memo = self.memo.take().unwrap_or_else(|| Memo::new(&tip.repo));
+        // On an error the memo is dropped: the next reconcile starts afresh.
+        let updated = memo.update(&tip.repo, &rev.sha, &self.render)?;
+        if let Err(diagnostics) = updated {
+            {
+                self.memo = Some(memo);
                 let errors = diagnostics.iter().filter(|d| d.is_error()).count();
                 let diags = serde_json::to_value(&diagnostics).unwrap_or_default();
                 store
@@ -135,17 +266,26 @@ impl Engine {
                 .await?;
                 return Ok(Outcome::Invalid { errors });
             }
-            Desired::Valid { files } => files,
-        };
+        }
+        let files = &memo.files;
 
+        let observe = match self.last_full_observe {
+            Some(t) if t.elapsed() < FULL_OBSERVE_EVERY => Observe::Incremental,
+            _ => Observe::Full,
+        };
         let (plan, owned) = plan_against(
             Some(&rev.sha),
-            &files,
+            files,
             self.sink.as_ref(),
             store.as_ref(),
             self.prune,
+            plan::Diffs::Updates,
+            observe,
         )
         .await?;
+        if observe == Observe::Full {
+            self.last_full_observe = Some(std::time::Instant::now());
+        }
         let summary = serde_json::to_value(plan.summary()).unwrap_or_default();
         let plan_id = store
             .insert_plan(
@@ -160,13 +300,14 @@ impl Engine {
             .await?;
         let result = apply::apply(
             &plan,
-            &files,
+            files,
             &owned,
             self.sink.as_mut(),
             store.as_ref(),
             progress,
         )
         .await;
+        self.memo = Some(memo);
         if let Err(e) = result {
             store
                 .finish_plan(plan_id, "failed", Some(&format!("{e:#}")))

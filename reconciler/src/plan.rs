@@ -117,6 +117,16 @@ fn apply_rank(name: &str) -> u8 {
     }
 }
 
+/// Which changes carry a unified diff.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Diffs {
+    /// Every create, update and delete (for people: `olo plan`, pull request comments).
+    All,
+    /// Updates only (the reconcile path: a new file's "diff" is the whole file, and a cold start
+    /// would compute one for every file).
+    Updates,
+}
+
 /// Computes the plan. `observed` holds the current bytes of every desired or owned resource that
 /// exists in the target; `owned` is olo's inventory of the target.
 pub fn diff(
@@ -125,17 +135,50 @@ pub fn diff(
     observed: &BTreeMap<String, Vec<u8>>,
     owned: &[InventoryItem],
     prune: bool,
+    diffs: Diffs,
 ) -> Plan {
+    diff_trusting(
+        revision,
+        desired,
+        observed,
+        &BTreeSet::new(),
+        owned,
+        prune,
+        diffs,
+    )
+}
+
+/// [`diff`], where the resources named in `trusted` are known to hold what is desired (their
+/// inventory hash equals the desired hash and nothing has touched them since: the incremental
+/// path, which does not read them back).
+pub fn diff_trusting(
+    revision: Option<&str>,
+    desired: &BTreeMap<String, Vec<u8>>,
+    observed: &BTreeMap<String, Vec<u8>>,
+    trusted: &BTreeSet<&str>,
+    owned: &[InventoryItem],
+    prune: bool,
+    diffs: Diffs,
+) -> Plan {
+    let all = diffs == Diffs::All;
     let mut changes = Vec::new();
     let mut unchanged = 0;
     for (name, want) in desired {
+        if trusted.contains(name.as_str()) {
+            unchanged += 1;
+            continue;
+        }
         let hash = content_hash(want);
         match observed.get(name) {
             None => changes.push(Change {
                 name: name.clone(),
                 action: Action::Create,
                 hash,
-                diff: text_diff(name, b"", want),
+                diff: if all {
+                    text_diff(name, b"", want)
+                } else {
+                    None
+                },
                 reason: None,
             }),
             Some(have) if content_hash(have) == hash => unchanged += 1,
@@ -161,7 +204,11 @@ pub fn diff(
                 name: name.to_string(),
                 action: Action::Delete,
                 hash: String::new(),
-                diff: text_diff(name, have, b""),
+                diff: if all {
+                    text_diff(name, have, b"")
+                } else {
+                    None
+                },
                 reason: None,
             });
         } else {
@@ -251,6 +298,7 @@ mod tests {
                 "dags/olo_assets/w/old.py",
             ]),
             true,
+            Diffs::All,
         );
         let got: Vec<(&str, Action)> = plan
             .changes
@@ -285,6 +333,7 @@ mod tests {
             &files(&[("dags/old.py", "o\n")]),
             &owned(&["dags/old.py"]),
             false,
+            Diffs::All,
         );
         assert_eq!(plan.changes.len(), 1);
         assert_eq!(plan.changes[0].action, Action::Keep);
@@ -303,6 +352,7 @@ mod tests {
             &files(&[("dags/a.py", a)]),
             &[],
             true,
+            Diffs::All,
         );
         assert!(plan.changes.is_empty());
         assert_eq!(plan.unchanged, 1);

@@ -17,4 +17,4 @@ pub mod yaml;
 pub use diagnostic::{Diagnostic, Severity};
 pub use name::Name;
 pub use snapshot::{Entry, Snapshot};
-pub use validate::{validate, Job, Repo, Validation, Workspace};
+pub use validate::{validate, validate_with, Cache, Job, Repo, Validation, Workspace};

@@ -2,6 +2,9 @@
 //! document each, every schema violation collected. Files are independent here, so they are
 //! parsed in parallel.
 
+use std::collections::HashMap;
+use std::sync::Arc;
+
 use rayon::prelude::*;
 use serde::de::DeserializeOwned;
 
@@ -228,4 +231,73 @@ fn byte_pos(bytes: &[u8], offset: usize) -> Pos {
         .count() as u32
         + 1;
     Pos { line, col }
+}
+
+/// A parsed, schema-checked file, or its diagnostics.
+pub type LoadResult<T> = Result<Loaded<T>, Vec<Diagnostic>>;
+
+/// Load results by path, each with the bytes it was computed from: a file whose bytes are the
+/// same (shared with the previous snapshot, or equal) is not parsed again.
+pub struct DocCache<T> {
+    entries: HashMap<String, Cached<T>>,
+}
+
+/// A load result and the bytes it was computed from.
+type Cached<T> = (Arc<[u8]>, Arc<LoadResult<T>>);
+
+impl<T> Default for DocCache<T> {
+    fn default() -> Self {
+        DocCache {
+            entries: HashMap::new(),
+        }
+    }
+}
+
+/// Whether two shared byte buffers hold the same bytes (pointer first, then content).
+pub fn same_bytes(a: &Arc<[u8]>, b: &Arc<[u8]>) -> bool {
+    Arc::ptr_eq(a, b) || a[..] == b[..]
+}
+
+/// [`load_many`] through a cache: only new or changed files are parsed (in parallel).
+pub fn load_many_cached<T: DeserializeOwned + Send + Sync>(
+    snapshot: &Snapshot,
+    files: Vec<(String, Role)>,
+    cache: &mut DocCache<T>,
+) -> Vec<Arc<LoadResult<T>>> {
+    let bytes_of = |path: &str| match snapshot.files.get(path) {
+        Some(Entry::File(b)) => Some(b.clone()),
+        _ => None,
+    };
+    let mut results: Vec<Option<Arc<LoadResult<T>>>> = Vec::with_capacity(files.len());
+    let mut misses = Vec::new();
+    for (i, (path, _)) in files.iter().enumerate() {
+        let hit = match (cache.entries.get(path), bytes_of(path)) {
+            (Some((cached, r)), Some(now)) if same_bytes(cached, &now) => Some(r.clone()),
+            _ => None,
+        };
+        if hit.is_none() {
+            misses.push(i);
+        }
+        results.push(hit);
+    }
+    let computed: Vec<(usize, Arc<LoadResult<T>>)> = misses
+        .into_par_iter()
+        .map(|i| {
+            let (path, role) = &files[i];
+            (i, Arc::new(load_one::<T>(snapshot, path, role.clone())))
+        })
+        .collect();
+    for (i, r) in computed {
+        results[i] = Some(r);
+    }
+    let mut entries = HashMap::with_capacity(files.len());
+    let results: Vec<Arc<LoadResult<T>>> =
+        results.into_iter().map(|r| r.expect("filled")).collect();
+    for ((path, _), r) in files.iter().zip(&results) {
+        if let Some(b) = bytes_of(path) {
+            entries.insert(path.clone(), (b, r.clone()));
+        }
+    }
+    cache.entries = entries;
+    results
 }

@@ -4,6 +4,7 @@
 //! works on a [`Snapshot`], so a commit is judged whole, and tests build snapshots in memory.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 /// The paths olo reads: `olo.yaml` and everything under `workspaces/`.
 pub fn is_tracked(path: &str) -> bool {
@@ -12,7 +13,9 @@ pub fn is_tracked(path: &str) -> bool {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Entry {
-    File(Vec<u8>),
+    /// Shared bytes: snapshots of successive commits share the files that did not change, and
+    /// caches recognise them without hashing.
+    File(Arc<[u8]>),
     /// A symbolic link and its target, exactly as stored (never followed by readers).
     Symlink(String),
 }
@@ -34,7 +37,9 @@ impl Snapshot {
     }
 
     pub fn insert_file(&mut self, path: impl Into<String>, bytes: impl Into<Vec<u8>>) {
-        self.files.insert(path.into(), Entry::File(bytes.into()));
+        let bytes: Vec<u8> = bytes.into();
+        self.files
+            .insert(path.into(), Entry::File(Arc::from(bytes)));
     }
 
     pub fn insert_symlink(&mut self, path: impl Into<String>, target: impl Into<String>) {

@@ -6,11 +6,13 @@ use chrono::NaiveDate;
 use rayon::prelude::*;
 
 use crate::diagnostic::{self, Diagnostic};
-use crate::load::{self, Loaded, Role};
+use std::sync::Arc;
+
+use crate::load::{self, same_bytes, DocCache, LoadResult, Loaded, Role};
 use crate::model::{JobDoc, RepositoryDoc, RepositorySpec, TaskKind, WorkspaceDoc};
 use crate::name::Name;
 use crate::schedule::Schedule;
-use crate::snapshot::{ResolveError, Snapshot};
+use crate::snapshot::{Entry, ResolveError, Snapshot};
 use crate::yaml::{Node, Pos};
 
 const TOP: Pos = Pos { line: 1, col: 1 };
@@ -29,7 +31,8 @@ pub struct Workspace {
     /// `workspaces/<name>/workspace.yaml`
     pub path: String,
     pub doc: WorkspaceDoc,
-    pub jobs: BTreeMap<Name, Job>,
+    /// Shared, so that successive validations reuse the jobs that did not change.
+    pub jobs: BTreeMap<Name, Arc<Job>>,
 }
 
 impl Workspace {
@@ -67,6 +70,34 @@ impl Validation {
 
 /// Validates a whole snapshot: YAML, schema and semantic checks; every problem at once.
 pub fn validate(snapshot: Snapshot) -> Validation {
+    validate_with(snapshot, &mut Cache::default())
+}
+
+/// What validating one snapshot leaves for the next: parsed files by content, and per-job check
+/// results while everything a job check reads besides the job file (workspaces, olo.yaml, the
+/// files jobs reference) is unchanged. A daemon that validates commit after commit re-parses and
+/// re-checks only what changed.
+#[derive(Default)]
+pub struct Cache {
+    repository: DocCache<RepositoryDoc>,
+    workspaces: DocCache<WorkspaceDoc>,
+    jobs: DocCache<JobDoc>,
+    context: Vec<(String, Entry)>,
+    checked: HashMap<String, (Arc<LoadResult<JobDoc>>, Arc<JobCheck>)>,
+}
+
+type JobCheck = (Option<Arc<Job>>, Vec<Diagnostic>);
+
+fn same_entry(a: &Entry, b: &Entry) -> bool {
+    match (a, b) {
+        (Entry::File(x), Entry::File(y)) => same_bytes(x, y),
+        (Entry::Symlink(x), Entry::Symlink(y)) => x == y,
+        _ => false,
+    }
+}
+
+/// [`validate`] with a cache from earlier snapshots.
+pub fn validate_with(snapshot: Snapshot, cache: &mut Cache) -> Validation {
     let (files, mut diags) = load::classify(&snapshot);
     let mut repo_files = Vec::new();
     let mut ws_files = Vec::new();
@@ -78,12 +109,32 @@ pub fn validate(snapshot: Snapshot) -> Validation {
             Role::Job { .. } => job_files.push((path, role)),
         }
     }
-    let (repo_docs, d) = load::load_many::<RepositoryDoc>(&snapshot, repo_files);
-    diags.extend(d);
-    let (ws_docs, d) = load::load_many::<WorkspaceDoc>(&snapshot, ws_files);
-    diags.extend(d);
-    let (job_docs, d) = load::load_many::<JobDoc>(&snapshot, job_files);
-    diags.extend(d);
+    // Everything a job check may read besides its own file.
+    let job_paths: BTreeSet<&str> = job_files.iter().map(|(p, _)| p.as_str()).collect();
+    let context: Vec<(String, Entry)> = snapshot
+        .files
+        .iter()
+        .filter(|(p, _)| !job_paths.contains(p.as_str()))
+        .map(|(p, e)| (p.clone(), e.clone()))
+        .collect();
+    let context_same = context.len() == cache.context.len()
+        && context
+            .iter()
+            .zip(&cache.context)
+            .all(|((p, e), (q, f))| p == q && same_entry(e, f));
+    cache.context = context;
+    if !context_same {
+        cache.checked.clear();
+    }
+
+    let repo_docs =
+        load::load_many_cached::<RepositoryDoc>(&snapshot, repo_files, &mut cache.repository);
+    let ws_docs =
+        load::load_many_cached::<WorkspaceDoc>(&snapshot, ws_files, &mut cache.workspaces);
+    let job_docs = load::load_many_cached::<JobDoc>(&snapshot, job_files, &mut cache.jobs);
+    collect_errors(&repo_docs, &mut diags);
+    collect_errors(&ws_docs, &mut diags);
+    collect_errors(&job_docs, &mut diags);
 
     // Folders that have a workspace.yaml, whether or not it validated (so a broken workspace file
     // does not also make every job of the workspace an error).
@@ -96,23 +147,20 @@ pub fn validate(snapshot: Snapshot) -> Validation {
         })
         .collect();
 
-    if let Some(l) = repo_docs.first() {
+    let repo_doc = repo_docs.iter().find_map(|r| r.as_ref().as_ref().ok());
+    if let Some(l) = repo_doc {
         let timeout = &l.doc.spec.defaults.timeout;
         check_defaults(&l.path, &l.node, &["spec", "defaults"], timeout, &mut diags);
     }
-    let settings = repo_docs
-        .into_iter()
-        .next()
-        .map(|l| l.doc.spec)
-        .unwrap_or_default();
+    let settings = repo_doc.map(|l| l.doc.spec.clone()).unwrap_or_default();
 
     let mut workspaces: BTreeMap<Name, Workspace> = BTreeMap::new();
     let mut warehouses: HashMap<String, String> = HashMap::new();
-    for l in ws_docs {
+    for l in ws_docs.iter().filter_map(|r| r.as_ref().as_ref().ok()) {
         let Role::Workspace { folder } = &l.role else {
             continue;
         };
-        diags.extend(check_workspace(&l, folder));
+        diags.extend(check_workspace(l, folder));
         let name = l.doc.metadata.name.clone();
         if let Some(other) =
             warehouses.insert(l.doc.spec.lakehouse.warehouse.clone(), name.to_string())
@@ -129,29 +177,48 @@ pub fn validate(snapshot: Snapshot) -> Validation {
                 Workspace {
                     name,
                     path: l.path.clone(),
-                    doc: l.doc,
+                    doc: l.doc.clone(),
                     jobs: BTreeMap::new(),
                 },
             );
         }
     }
 
-    // Per-job checks are independent of each other: run them in parallel.
+    // Per-job checks are independent of each other: reuse what the cache holds, run the rest in
+    // parallel.
     let ctx = Context {
         snapshot: &snapshot,
         workspaces: &workspaces,
         ws_folders: &ws_folders,
     };
-    let job_results: Vec<(Option<Job>, Vec<Diagnostic>)> = job_docs
+    let loaded: Vec<&Arc<LoadResult<JobDoc>>> = job_docs.iter().filter(|r| r.is_ok()).collect();
+    let job_results: Vec<(String, Arc<LoadResult<JobDoc>>, Arc<JobCheck>)> = loaded
         .into_par_iter()
-        .map(|l| check_job(&ctx, l))
+        .map(|r| {
+            let l = r.as_ref().as_ref().expect("filtered");
+            let cached = cache
+                .checked
+                .get(&l.path)
+                .filter(|(doc, _)| Arc::ptr_eq(doc, r))
+                .map(|(_, check)| check.clone());
+            let check = cached.unwrap_or_else(|| {
+                let (job, d) = check_job(&ctx, l);
+                Arc::new((job.map(Arc::new), d))
+            });
+            (l.path.clone(), r.clone(), check)
+        })
+        .collect();
+    cache.checked = job_results
+        .iter()
+        .map(|(p, doc, check)| (p.clone(), (doc.clone(), check.clone())))
         .collect();
 
-    let mut dag_ids: HashMap<String, String> = HashMap::new();
-    for (job, d) in job_results {
-        diags.extend(d);
-        let Some(job) = job else { continue };
-        if let Some(other) = dag_ids.insert(job.dag_id.clone(), job.path.clone()) {
+    let mut dag_ids: HashMap<&str, &str> = HashMap::new();
+    let mut accepted: Vec<Arc<Job>> = Vec::new();
+    for (_, _, check) in &job_results {
+        diags.extend(check.1.iter().cloned());
+        let Some(job) = &check.0 else { continue };
+        if let Some(other) = dag_ids.insert(&job.dag_id, &job.path) {
             diags.push(Diagnostic::error(
                 &job.path,
                 TOP,
@@ -159,6 +226,9 @@ pub fn validate(snapshot: Snapshot) -> Validation {
             ));
             continue;
         }
+        accepted.push(job.clone());
+    }
+    for job in accepted {
         if let Some(ws) = workspaces.get_mut(&job.workspace) {
             ws.jobs.insert(job.name.clone(), job);
         }
@@ -173,6 +243,14 @@ pub fn validate(snapshot: Snapshot) -> Validation {
             workspaces,
         }),
         diagnostics: diags,
+    }
+}
+
+fn collect_errors<T>(docs: &[Arc<LoadResult<T>>], diags: &mut Vec<Diagnostic>) {
+    for d in docs {
+        if let Err(e) = d.as_ref() {
+            diags.extend(e.iter().cloned());
+        }
     }
 }
 
@@ -230,7 +308,7 @@ fn check_defaults(
     }
 }
 
-fn check_job(ctx: &Context<'_>, l: Loaded<JobDoc>) -> (Option<Job>, Vec<Diagnostic>) {
+fn check_job(ctx: &Context<'_>, l: &Loaded<JobDoc>) -> (Option<Job>, Vec<Diagnostic>) {
     let mut out = Vec::new();
     let path = l.path.as_str();
     let node = &l.node;
@@ -520,7 +598,7 @@ fn check_job(ctx: &Context<'_>, l: Loaded<JobDoc>) -> (Option<Job>, Vec<Diagnost
         workspace: workspace.map(|w| w.name.clone()).expect("checked"),
         path: l.path.clone(),
         schedule: schedule.expect("checked"),
-        doc: l.doc,
+        doc: l.doc.clone(),
     });
     (job, out)
 }

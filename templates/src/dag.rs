@@ -34,11 +34,10 @@ fn environment() -> &'static Environment<'static> {
         env.set_undefined_behavior(UndefinedBehavior::Strict);
         // The one escaping path: every expression is written as a Python literal.
         env.set_formatter(|out, _state, value| {
-            let json = serde_json::to_value(value).map_err(|e| {
-                minijinja::Error::new(minijinja::ErrorKind::BadSerialization, e.to_string())
-            })?;
-            out.write_str(&crate::python::literal(&json))
-                .map_err(minijinja::Error::from)
+            let mut literal = String::new();
+            crate::python::write_template_value(&mut literal, value)
+                .map_err(|e| minijinja::Error::new(minijinja::ErrorKind::BadSerialization, e))?;
+            out.write_str(&literal).map_err(minijinja::Error::from)
         });
         env.add_template("dag.py", DAG_TEMPLATE)
             .expect("DAG template parses");

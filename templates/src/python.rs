@@ -58,6 +58,54 @@ fn write_literal(out: &mut String, value: &Value) {
     }
 }
 
+/// The same literal, straight from a template value (no detour through JSON): what the DAG
+/// template's formatter calls for every expression.
+pub fn write_template_value(out: &mut String, value: &minijinja::Value) -> Result<(), String> {
+    use minijinja::value::ValueKind;
+    match value.kind() {
+        ValueKind::None | ValueKind::Undefined => out.push_str("None"),
+        ValueKind::Bool => out.push_str(if value.is_true() { "True" } else { "False" }),
+        ValueKind::Number => {
+            if let Some(i) = value.as_i64() {
+                let _ = write!(out, "{i}");
+            } else if value.is_integer() {
+                let _ = write!(out, "{value}");
+            } else {
+                let f = f64::try_from(value.clone()).map_err(|e| e.to_string())?;
+                let _ = write!(out, "{f:?}");
+            }
+        }
+        ValueKind::String => write_str(out, value.as_str().unwrap_or_default()),
+        ValueKind::Seq => {
+            out.push('[');
+            let items = value.try_iter().map_err(|e| e.to_string())?;
+            for (i, item) in items.enumerate() {
+                if i > 0 {
+                    out.push_str(", ");
+                }
+                write_template_value(out, &item)?;
+            }
+            out.push(']');
+        }
+        ValueKind::Map => {
+            out.push('{');
+            let keys = value.try_iter().map_err(|e| e.to_string())?;
+            for (i, key) in keys.enumerate() {
+                if i > 0 {
+                    out.push_str(", ");
+                }
+                write_str(out, key.as_str().ok_or("map keys must be strings")?);
+                out.push_str(": ");
+                let v = value.get_item(&key).map_err(|e| e.to_string())?;
+                write_template_value(out, &v)?;
+            }
+            out.push('}');
+        }
+        other => return Err(format!("cannot write a {other:?} as a Python literal")),
+    }
+    Ok(())
+}
+
 /// A single-quoted Python string literal, ASCII-only.
 pub fn write_str(out: &mut String, s: &str) {
     out.push('\'');
@@ -87,6 +135,18 @@ pub fn write_str(out: &mut String, s: &str) {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn template_values_match_json_literals() {
+        let v = json!({"a": [1, 2.5, "x'\n", null, true], "b": {"c": -3}, "d": 1e300});
+        let mut out = String::new();
+        write_template_value(
+            &mut out,
+            &minijinja::Value::from(minijinja::value::Serde(&v)),
+        )
+        .unwrap();
+        assert_eq!(out, literal(&v));
+    }
 
     #[test]
     fn literals() {

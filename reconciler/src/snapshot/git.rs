@@ -94,3 +94,70 @@ fn sub_path(repo: &Repository, path: &Path) -> String {
         .map(|p| p.to_string_lossy().replace('\\', "/"))
         .unwrap_or_default()
 }
+
+/// The snapshot of commit `rev`, built from the snapshot of an earlier commit of the same
+/// repository (`previous.revision`) by reading only the files git says changed between the two
+/// trees. Files that did not change keep sharing their bytes with `previous`, which is what the
+/// validation and render caches recognise. Falls back to a full read when there is no usable
+/// previous snapshot.
+pub fn from_commit_since(repo_path: &Path, previous: &Snapshot, rev: &str) -> Result<Snapshot> {
+    let Some(prev_sha) = previous.revision.as_deref() else {
+        return from_commit(repo_path, rev);
+    };
+    let repo = Repository::open(repo_path).map_err(|source| Error::OpenRepo {
+        path: repo_path.display().to_string(),
+        source,
+    })?;
+    let rev_err = |r: &str| {
+        let r = r.to_string();
+        move |source| Error::Revision { rev: r, source }
+    };
+    let new = repo
+        .revparse_single(rev)
+        .and_then(|o| o.peel_to_commit())
+        .map_err(rev_err(rev))?;
+    let Ok(old) = repo
+        .revparse_single(prev_sha)
+        .and_then(|o| o.peel_to_commit())
+    else {
+        return from_commit(repo_path, rev);
+    };
+    let (old_tree, new_tree) = (
+        old.tree().map_err(rev_err(prev_sha))?,
+        new.tree().map_err(rev_err(rev))?,
+    );
+    let diff = repo
+        .diff_tree_to_tree(Some(&old_tree), Some(&new_tree), None)
+        .map_err(rev_err(rev))?;
+    let mut snapshot = previous.clone();
+    snapshot.revision = Some(new.id().to_string());
+    for delta in diff.deltas() {
+        if let Some(old_path) = delta.old_file().path().and_then(|p| p.to_str()) {
+            if is_tracked(old_path) {
+                snapshot.files.remove(old_path);
+            }
+        }
+        let file = delta.new_file();
+        let Some(path) = file.path().and_then(|p| p.to_str()) else {
+            continue;
+        };
+        if !is_tracked(path) || !file.exists() {
+            continue;
+        }
+        let blob = repo
+            .find_blob(file.id())
+            .map_err(|source| Error::ReadObject {
+                path: path.to_string(),
+                source,
+            })?;
+        if file.mode() == git2::FileMode::Link {
+            snapshot.insert_symlink(path, String::from_utf8_lossy(blob.content()).into_owned());
+        } else if matches!(
+            file.mode(),
+            git2::FileMode::Blob | git2::FileMode::BlobExecutable
+        ) {
+            snapshot.insert_file(path, blob.content().to_vec());
+        }
+    }
+    Ok(snapshot)
+}

@@ -331,6 +331,59 @@ impl Store for PostgresStore {
         Ok(())
     }
 
+    async fn upsert_inventory_many(&self, items: &[InventoryItem]) -> StoreResult<()> {
+        if items.is_empty() {
+            return Ok(());
+        }
+        let mut tx = self
+            .pool
+            .begin()
+            .await
+            .map_err(query_error("upsert_inventory_many"))?;
+        for item in items {
+            sqlx::query(
+                "INSERT INTO inventory (target, name, hash, revision, updated_at) \
+                 VALUES ($1, $2, $3, $4, now()) \
+                 ON CONFLICT (target, name) DO UPDATE SET \
+                 hash = excluded.hash, revision = excluded.revision, updated_at = excluded.updated_at",
+            )
+            .bind(&item.target)
+            .bind(&item.name)
+            .bind(&item.hash)
+            .bind(&item.revision)
+            .execute(&mut *tx)
+            .await
+            .map_err(query_error("upsert_inventory_many"))?;
+        }
+        tx.commit()
+            .await
+            .map_err(query_error("upsert_inventory_many"))?;
+        Ok(())
+    }
+
+    async fn remove_inventory_many(&self, target: &str, names: &[String]) -> StoreResult<()> {
+        if names.is_empty() {
+            return Ok(());
+        }
+        let mut tx = self
+            .pool
+            .begin()
+            .await
+            .map_err(query_error("remove_inventory_many"))?;
+        for name in names {
+            sqlx::query("DELETE FROM inventory WHERE target = $1 AND name = $2")
+                .bind(target)
+                .bind(name)
+                .execute(&mut *tx)
+                .await
+                .map_err(query_error("remove_inventory_many"))?;
+        }
+        tx.commit()
+            .await
+            .map_err(query_error("remove_inventory_many"))?;
+        Ok(())
+    }
+
     async fn remove_inventory(&self, target: &str, name: &str) -> StoreResult<()> {
         sqlx::query("DELETE FROM inventory WHERE target = $1 AND name = $2")
             .bind(target)

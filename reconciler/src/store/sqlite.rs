@@ -46,6 +46,9 @@ impl SqliteStore {
             .map_err(open_error)?
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
+            // WAL + NORMAL: a commit survives a process crash (kill -9); only a power loss can
+            // drop the last transactions, never corrupt the file. SQLite's recommended pairing.
+            .synchronous(sqlx::sqlite::SqliteSynchronous::Normal)
             .busy_timeout(BUSY_TIMEOUT)
             .foreign_keys(true);
 
@@ -383,6 +386,61 @@ impl Store for SqliteStore {
         .execute(&self.pool)
         .await
         .map_err(query_error("upsert_inventory"))?;
+        Ok(())
+    }
+
+    async fn upsert_inventory_many(&self, items: &[InventoryItem]) -> StoreResult<()> {
+        if items.is_empty() {
+            return Ok(());
+        }
+        let now = now_text();
+        let mut tx = self
+            .pool
+            .begin()
+            .await
+            .map_err(query_error("upsert_inventory_many"))?;
+        for item in items {
+            sqlx::query(
+                "INSERT INTO inventory (target, name, hash, revision, updated_at) \
+                 VALUES (?, ?, ?, ?, ?) \
+                 ON CONFLICT (target, name) DO UPDATE SET \
+                 hash = excluded.hash, revision = excluded.revision, updated_at = excluded.updated_at",
+            )
+            .bind(&item.target)
+            .bind(&item.name)
+            .bind(&item.hash)
+            .bind(&item.revision)
+            .bind(&now)
+            .execute(&mut *tx)
+            .await
+            .map_err(query_error("upsert_inventory_many"))?;
+        }
+        tx.commit()
+            .await
+            .map_err(query_error("upsert_inventory_many"))?;
+        Ok(())
+    }
+
+    async fn remove_inventory_many(&self, target: &str, names: &[String]) -> StoreResult<()> {
+        if names.is_empty() {
+            return Ok(());
+        }
+        let mut tx = self
+            .pool
+            .begin()
+            .await
+            .map_err(query_error("remove_inventory_many"))?;
+        for name in names {
+            sqlx::query("DELETE FROM inventory WHERE target = ? AND name = ?")
+                .bind(target)
+                .bind(name)
+                .execute(&mut *tx)
+                .await
+                .map_err(query_error("remove_inventory_many"))?;
+        }
+        tx.commit()
+            .await
+            .map_err(query_error("remove_inventory_many"))?;
         Ok(())
     }
 
