@@ -97,6 +97,7 @@ pub async fn runtime(settings: &Settings) -> anyhow::Result<Runtime> {
             prune: settings.apply.prune,
             last_full_observe: None,
             memo: None,
+            inventory: None,
         },
         source: Arc::new(Mutex::new(make_source(settings)?)),
     })

@@ -135,6 +135,20 @@ impl Olo {
     }
 }
 
+/// A change made to the config repository between two reconciles.
+type Step = Box<dyn Fn(&Repo)>;
+
+/// A spawned `olo` that is killed when the test ends, also when it panics (an orphan would keep
+/// the test harness waiting on its output).
+struct Running(std::process::Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 fn ok(out: &Output) {
     assert!(
         out.status.success(),
@@ -399,7 +413,7 @@ fn kill_9_during_an_apply_then_a_restart_converges() {
     let sha = repo.commit("two thousand jobs", ("Ada", "ada@example.com"));
     let olo = Olo::new(&repo.path().display().to_string());
 
-    let mut child = olo.command(&["apply"]).spawn().unwrap();
+    let mut child = Running(olo.command(&["apply"]).spawn().unwrap());
     let dags = olo.dags();
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
     let count = |p: &Path| std::fs::read_dir(p).map(|d| d.count()).unwrap_or(0);
@@ -409,13 +423,13 @@ fn kill_9_during_an_apply_then_a_restart_converges() {
             "apply never started writing"
         );
         assert!(
-            child.try_wait().unwrap().is_none(),
+            child.0.try_wait().unwrap().is_none(),
             "apply finished before it could be killed"
         );
         std::thread::sleep(std::time::Duration::from_millis(5));
     }
-    child.kill().unwrap(); // SIGKILL
-    child.wait().unwrap();
+    child.0.kill().unwrap(); // SIGKILL
+    child.0.wait().unwrap();
     let written_before = count(&dags);
     assert!(
         written_before < 2001,
@@ -458,11 +472,12 @@ fn a_burst_of_commits_collapses_into_few_reconciles_of_the_newest() {
     repo.write("workspaces/w/jobs/one.yaml", &job("one", "echo 0"));
     repo.commit("start", ("Ada", "ada@example.com"));
     let olo = Olo::new(&repo.path().display().to_string()).set("OLO_SOURCE__POLL_SECONDS", "1");
-    let mut serve = olo
-        .command(&["serve"])
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut serve = Running(
+        olo.command(&["serve"])
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
     let wait_for = |sha: &str| {
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
         while !olo.status().contains(&format!("last applied:   {sha}")) {
@@ -506,8 +521,8 @@ fn a_burst_of_commits_collapses_into_few_reconciles_of_the_newest() {
         second.try_wait().unwrap().is_none(),
         "a second reconcile ran beside serve"
     );
-    serve.kill().unwrap();
-    serve.wait().unwrap();
+    serve.0.kill().unwrap();
+    serve.0.wait().unwrap();
     let second = second.wait_with_output().unwrap();
     assert!(second.status.success());
     assert!(String::from_utf8_lossy(&second.stderr).contains("another olo is reconciling main"));
@@ -525,5 +540,118 @@ fn a_burst_of_commits_collapses_into_few_reconciles_of_the_newest() {
     assert!(
         dag.contains("bash_command='echo 20'"),
         "the newest commit is live"
+    );
+}
+
+#[test]
+fn the_daemons_incremental_reconciles_match_a_cold_plan() {
+    let repo = Repo::new();
+    repo.write("workspaces/w/jobs/one.yaml", &job("one", "echo 1"));
+    repo.write("workspaces/w/jobs/two.yaml", &job("two", "echo 2"));
+    repo.write("workspaces/w/sql/q.sql", "select 1\n");
+    repo.write(
+        "workspaces/w/jobs/three.yaml",
+        "apiVersion: olo/v1\nkind: Job\nmetadata: {name: three}\nspec:\n  tasks:\n    - id: q\n      sql: {file: sql/q.sql}\n",
+    );
+    repo.commit("start", ("Ada", "ada@example.com"));
+    let path = repo.path().display().to_string();
+    let olo = Olo::new(&path).set("OLO_SOURCE__POLL_SECONDS", "1");
+    let mut serve = Running(
+        olo.command(&["serve"])
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let settle = |sha: &str| {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        loop {
+            let s = olo.status();
+            if s.contains(&format!("last attempted: {sha}")) && !s.starts_with("main: Reconciling")
+            {
+                return s;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "serve never reconciled {sha}:\n{s}"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+    };
+    let cold_plan_is_empty = |what: &str| {
+        let plan = olo.run(&["plan", &path]);
+        assert_eq!(
+            plan.status.code(),
+            Some(0),
+            "after {what}, a cold plan still finds changes:\n{}",
+            String::from_utf8_lossy(&plan.stdout)
+        );
+    };
+    let head = |r: &Repo| r.git(&["rev-parse", "HEAD"], ("Ada", "ada@example.com"));
+    settle(&head(&repo));
+    cold_plan_is_empty("the first reconcile");
+
+    let steps: Vec<(&str, Step)> = vec![
+        (
+            "changing a job",
+            Box::new(|r: &Repo| r.write("workspaces/w/jobs/one.yaml", &job("one", "echo 1b"))),
+        ),
+        (
+            "adding a job",
+            Box::new(|r: &Repo| r.write("workspaces/w/jobs/four.yaml", &job("four", "echo 4"))),
+        ),
+        (
+            "deleting a job",
+            Box::new(|r: &Repo| {
+                std::fs::remove_file(r.path().join("workspaces/w/jobs/two.yaml")).unwrap()
+            }),
+        ),
+        (
+            "changing a referenced SQL file",
+            Box::new(|r: &Repo| r.write("workspaces/w/sql/q.sql", "select 2\n")),
+        ),
+        (
+            "changing workspace defaults (every DAG)",
+            Box::new(|r: &Repo| {
+                r.write(
+                    "workspaces/w/workspace.yaml",
+                    &format!("{WORKSPACE}  defaults: {{retries: 7}}\n"),
+                )
+            }),
+        ),
+        (
+            "an invalid commit",
+            Box::new(|r: &Repo| {
+                r.write(
+                    "workspaces/w/jobs/one.yaml",
+                    "apiVersion: olo/v1\nkind: Job\n",
+                )
+            }),
+        ),
+        (
+            "the fix",
+            Box::new(|r: &Repo| r.write("workspaces/w/jobs/one.yaml", &job("one", "echo 1c"))),
+        ),
+    ];
+    for (what, change) in steps {
+        change(&repo);
+        repo.commit(what, ("Ada", "ada@example.com"));
+        let status = settle(&head(&repo));
+        if what == "an invalid commit" {
+            assert!(status.starts_with("main: Stalled"), "{status}");
+        } else {
+            assert!(status.starts_with("main: Ready"), "after {what}: {status}");
+            cold_plan_is_empty(what);
+        }
+    }
+    serve.0.kill().unwrap();
+    serve.0.wait().unwrap();
+    assert_eq!(
+        olo.dag_files(),
+        vec!["w__four.py", "w__one.py", "w__three.py"]
+    );
+    let three = std::fs::read_to_string(olo.dags().join("w__three.py")).unwrap();
+    assert!(
+        three.contains("sql='select 2\\n'") && three.contains("\"retries\": 7"),
+        "{three}"
     );
 }

@@ -274,7 +274,7 @@ pub async fn apply(
     sink: &mut dyn Sink,
     store: &dyn Store,
     progress: Progress<'_>,
-) -> Result<()> {
+) -> Result<InventoryChange> {
     let revision = plan
         .revision
         .clone()
@@ -337,5 +337,31 @@ pub async fn apply(
         }
     }
     store.remove_inventory_many(&target, &deleted).await?;
-    Ok(())
+    Ok(InventoryChange {
+        upserted: claims,
+        removed: deleted,
+    })
+}
+
+/// What an apply changed in the inventory (so a caller holding it in memory can follow).
+#[derive(Debug, Default)]
+pub struct InventoryChange {
+    pub upserted: Vec<InventoryItem>,
+    pub removed: Vec<String>,
+}
+
+impl InventoryChange {
+    /// Applies the change to an inventory list (kept sorted by name).
+    pub fn update(self, inventory: &mut Vec<InventoryItem>) {
+        let removed: std::collections::HashSet<String> = self.removed.into_iter().collect();
+        let mut by_name: BTreeMap<String, InventoryItem> = std::mem::take(inventory)
+            .into_iter()
+            .filter(|i| !removed.contains(&i.name))
+            .map(|i| (i.name.clone(), i))
+            .collect();
+        for item in self.upserted {
+            by_name.insert(item.name.clone(), item);
+        }
+        *inventory = by_name.into_values().collect();
+    }
 }

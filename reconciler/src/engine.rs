@@ -73,6 +73,20 @@ pub async fn plan_against(
     observe: Observe,
 ) -> Result<(Plan, Vec<crate::store::InventoryItem>)> {
     let owned = store.inventory(sink.target()).await?;
+    let plan = plan_owned(revision, files, sink, &owned, prune, diffs, observe)?;
+    Ok((plan, owned))
+}
+
+/// [`plan_against`] with the inventory already at hand.
+pub fn plan_owned(
+    revision: Option<&str>,
+    files: &BTreeMap<String, Vec<u8>>,
+    sink: &dyn Sink,
+    owned: &[crate::store::InventoryItem],
+    prune: bool,
+    diffs: plan::Diffs,
+    observe: Observe,
+) -> Result<Plan> {
     let mut trusted = std::collections::BTreeSet::new();
     if observe == Observe::Incremental {
         let applied: std::collections::HashMap<&str, &str> = owned
@@ -96,8 +110,9 @@ pub async fn plan_against(
                 .filter(|n| !files.contains_key(*n)),
         );
     let observed = sink.observe(&mut names)?;
-    let plan = plan::diff_trusting(revision, files, &observed, &trusted, &owned, prune, diffs);
-    Ok((plan, owned))
+    Ok(plan::diff_trusting(
+        revision, files, &observed, &trusted, owned, prune, diffs,
+    ))
 }
 
 pub struct Engine {
@@ -109,6 +124,9 @@ pub struct Engine {
     pub last_full_observe: Option<std::time::Instant>,
     /// What the previous reconcile computed, so the next one redoes only what changed.
     pub memo: Option<Memo>,
+    /// olo's inventory of the sink, held in memory between reconciles (this engine is the only
+    /// writer of its branch); reloaded from the store on every full observe.
+    pub inventory: Option<Vec<crate::store::InventoryItem>>,
 }
 
 /// The previous reconcile's snapshot, validation cache and rendered files. A commit that changes
@@ -273,16 +291,19 @@ impl Engine {
             Some(t) if t.elapsed() < FULL_OBSERVE_EVERY => Observe::Incremental,
             _ => Observe::Full,
         };
-        let (plan, owned) = plan_against(
+        let mut owned = match (observe, self.inventory.take()) {
+            (Observe::Incremental, Some(inventory)) => inventory,
+            _ => store.inventory(self.sink.target()).await?,
+        };
+        let plan = plan_owned(
             Some(&rev.sha),
             files,
             self.sink.as_ref(),
-            store.as_ref(),
+            &owned,
             self.prune,
             plan::Diffs::Updates,
             observe,
-        )
-        .await?;
+        )?;
         if observe == Observe::Full {
             self.last_full_observe = Some(std::time::Instant::now());
         }
@@ -308,6 +329,10 @@ impl Engine {
         )
         .await;
         self.memo = Some(memo);
+        let result = result.map(|change| {
+            change.update(&mut owned);
+            self.inventory = Some(owned);
+        });
         if let Err(e) = result {
             store
                 .finish_plan(plan_id, "failed", Some(&format!("{e:#}")))
