@@ -63,15 +63,27 @@ impl Layout {
     }
 }
 
-/// Files in folders: atomic writes (temporary file, fsync, rename), so Airflow's DAG processor
-/// sees the old file or the new one, never half of one.
+/// Files in folders. Writes go to temporary files beside their targets; `finish` flushes them to
+/// disk, then renames them into place in plan order, then flushes the folders: Airflow's DAG
+/// processor sees the old file or the new one, never half of one, and a power loss cannot leave
+/// an empty file behind a completed rename. (Flushing once per batch rather than once per file
+/// is what makes a 10,000-file apply take seconds rather than minutes.)
 pub struct FolderSink {
     layout: Layout,
+    pending: Vec<FolderOp>,
+}
+
+enum FolderOp {
+    Write { tmp: PathBuf, dest: PathBuf },
+    Delete(PathBuf),
 }
 
 impl FolderSink {
     pub fn new(layout: Layout) -> FolderSink {
-        FolderSink { layout }
+        FolderSink {
+            layout,
+            pending: Vec::new(),
+        }
     }
 }
 
@@ -104,32 +116,82 @@ impl Sink for FolderSink {
     }
 
     fn write(&mut self, name: &str, bytes: &[u8]) -> Result<()> {
-        let path = self.layout.path_of(name)?;
-        let dir = path
+        let dest = self.layout.path_of(name)?;
+        let dir = dest
             .parent()
             .ok_or_else(|| Error::UnsafePath(name.into()))?;
         fs::create_dir_all(dir).map_err(io_err("create", dir))?;
-        let file_name = path.file_name().and_then(|n| n.to_str()).unwrap_or("file");
+        let file_name = dest.file_name().and_then(|n| n.to_str()).unwrap_or("file");
         let tmp = dir.join(format!(".{file_name}.olo-tmp"));
         let mut f = fs::File::create(&tmp).map_err(io_err("write", &tmp))?;
         f.write_all(bytes).map_err(io_err("write", &tmp))?;
-        f.sync_all().map_err(io_err("write", &tmp))?;
-        fs::rename(&tmp, &path).map_err(io_err("write", &path))?;
+        self.pending.push(FolderOp::Write { tmp, dest });
         Ok(())
     }
 
     fn delete(&mut self, name: &str) -> Result<()> {
         let path = self.layout.path_of(name)?;
-        match fs::remove_file(&path) {
-            Ok(()) => Ok(()),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-            Err(e) => Err(io_err("delete", &path)(e)),
-        }
+        self.pending.push(FolderOp::Delete(path));
+        Ok(())
     }
 
     fn finish(&mut self, _message: &str) -> Result<()> {
+        let ops = std::mem::take(&mut self.pending);
+        let temps: Vec<&Path> = ops
+            .iter()
+            .filter_map(|op| match op {
+                FolderOp::Write { tmp, .. } => Some(tmp.as_path()),
+                FolderOp::Delete(_) => None,
+            })
+            .collect();
+        flush(&temps)?;
+        let mut dirs = std::collections::BTreeSet::new();
+        for op in ops {
+            match op {
+                FolderOp::Write { tmp, dest } => {
+                    fs::rename(&tmp, &dest).map_err(io_err("write", &dest))?;
+                    if let Some(d) = dest.parent() {
+                        dirs.insert(d.to_path_buf());
+                    }
+                }
+                FolderOp::Delete(path) => match fs::remove_file(&path) {
+                    Ok(()) => {
+                        if let Some(d) = path.parent() {
+                            dirs.insert(d.to_path_buf());
+                        }
+                    }
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                    Err(e) => return Err(io_err("delete", &path)(e)),
+                },
+            }
+        }
+        for dir in dirs {
+            // Makes the renames durable; not every filesystem allows it, which is not an error.
+            if let Ok(d) = fs::File::open(&dir) {
+                let _ = d.sync_all();
+            }
+        }
         Ok(())
     }
+}
+
+/// Forces the contents of freshly written files to disk before they are renamed into place:
+/// one `syncfs` of their filesystem (one call instead of thousands of fsyncs), or, where that is
+/// not available, an fsync per file.
+pub fn flush(files: &[&Path]) -> Result<()> {
+    let Some(first) = files.first() else {
+        return Ok(());
+    };
+    let file = fs::File::open(first).map_err(io_err("write", first))?;
+    if rustix::fs::syncfs(&file).is_ok() {
+        return Ok(());
+    }
+    for path in files {
+        fs::File::open(path)
+            .and_then(|f| f.sync_all())
+            .map_err(io_err("write", path))?;
+    }
+    Ok(())
 }
 
 /// A branch of a git repository holding the rendered files (`dags/…`, `trino/…`, `iceberg/…`),

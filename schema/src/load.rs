@@ -187,11 +187,15 @@ pub fn load_one<T: DeserializeOwned>(
     if !errors.is_empty() {
         return Err(errors);
     }
+    let mut node = node;
     match serde_json::from_value::<T>(json) {
         Ok(doc) => Ok(Loaded {
             path: path.to_string(),
             role,
-            node,
+            node: {
+                node.strip_text();
+                node
+            },
             doc,
         }),
         Err(e) => one(TOP, format!("invalid document: {e}")),

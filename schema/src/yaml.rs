@@ -122,6 +122,18 @@ impl Node {
         }
     }
 
+    /// Drops the text of string scalars, keeping every key and position: once a document has
+    /// been checked against its schema and turned into typed data, later checks only need to know
+    /// where things are, and the text is most of a tree's memory.
+    pub fn strip_text(&mut self) {
+        match &mut self.value {
+            Value::Str(s) => *s = String::new(),
+            Value::Seq(items) => items.iter_mut().for_each(Node::strip_text),
+            Value::Map(entries) => entries.iter_mut().for_each(|(_, v)| v.strip_text()),
+            _ => {}
+        }
+    }
+
     fn count(&self) -> usize {
         match &self.value {
             Value::Seq(items) => 1 + items.iter().map(Node::count).sum::<usize>(),
