@@ -282,9 +282,9 @@ pub async fn serve(settings: &Settings, once: bool) -> anyhow::Result<bool> {
                     tokio::time::sleep(backoff + jitter).await;
                     backoff = (backoff * 2).min(Duration::from_secs(60));
                     let _ = tx.try_send(());
-                } else {
-                    last = Some(tip.revision.sha.clone());
                 }
+                // A permanent error is tried again at the next trigger (poll or change), never
+                // left behind for good: `last` stays unset.
             }
         }
     }

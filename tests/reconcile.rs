@@ -472,19 +472,21 @@ fn a_burst_of_commits_collapses_into_few_reconciles_of_the_newest() {
     repo.write("workspaces/w/jobs/one.yaml", &job("one", "echo 0"));
     repo.commit("start", ("Ada", "ada@example.com"));
     let olo = Olo::new(&repo.path().display().to_string()).set("OLO_SOURCE__POLL_SECONDS", "1");
+    let log = olo.state.path().join("serve.log");
     let mut serve = Running(
         olo.command(&["serve"])
-            .stderr(std::process::Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap())
             .spawn()
             .unwrap(),
     );
     let wait_for = |sha: &str| {
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
         while !olo.status().contains(&format!("last applied:   {sha}")) {
             assert!(
                 std::time::Instant::now() < deadline,
-                "serve never applied {sha}:\n{}",
-                olo.status()
+                "serve never applied {sha}:\n{}\n{}",
+                olo.status(),
+                std::fs::read_to_string(&log).unwrap_or_default()
             );
             std::thread::sleep(std::time::Duration::from_millis(100));
         }
@@ -563,7 +565,7 @@ fn the_daemons_incremental_reconciles_match_a_cold_plan() {
             .unwrap(),
     );
     let settle = |sha: &str| {
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
         loop {
             let s = olo.status();
             if s.contains(&format!("last attempted: {sha}")) && !s.starts_with("main: Reconciling")
