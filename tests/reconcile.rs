@@ -558,9 +558,10 @@ fn the_daemons_incremental_reconciles_match_a_cold_plan() {
     repo.commit("start", ("Ada", "ada@example.com"));
     let path = repo.path().display().to_string();
     let olo = Olo::new(&path).set("OLO_SOURCE__POLL_SECONDS", "1");
+    let log = olo.state.path().join("serve.log");
     let mut serve = Running(
         olo.command(&["serve"])
-            .stderr(std::process::Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap())
             .spawn()
             .unwrap(),
     );
@@ -574,7 +575,8 @@ fn the_daemons_incremental_reconciles_match_a_cold_plan() {
             }
             assert!(
                 std::time::Instant::now() < deadline,
-                "serve never reconciled {sha}:\n{s}"
+                "serve never reconciled {sha}:\n{s}\n{}",
+                std::fs::read_to_string(&log).unwrap_or_default()
             );
             std::thread::sleep(std::time::Duration::from_millis(100));
         }
@@ -656,4 +658,28 @@ fn the_daemons_incremental_reconciles_match_a_cold_plan() {
         three.contains("sql='select 2\\n'") && three.contains("\"retries\": 7"),
         "{three}"
     );
+}
+
+#[test]
+fn processes_opening_a_new_state_store_at_once_all_succeed() {
+    for _ in 0..3 {
+        let olo = Olo::new("unused");
+        let children: Vec<_> = (0..4)
+            .map(|_| {
+                Running(
+                    olo.command(&["status"])
+                        .stdout(std::process::Stdio::null())
+                        .stderr(std::process::Stdio::piped())
+                        .spawn()
+                        .unwrap(),
+                )
+            })
+            .collect();
+        for mut c in children {
+            let status = c.0.wait().unwrap();
+            let mut err = String::new();
+            std::io::Read::read_to_string(c.0.stderr.as_mut().unwrap(), &mut err).unwrap();
+            assert!(status.success(), "olo status failed on a new store: {err}");
+        }
+    }
 }

@@ -285,6 +285,21 @@ pub trait Store: Send + Sync {
 /// Opens the store a URL names (`sqlite:path/to/state.db` or `postgres://…`), creating the
 /// SQLite file if needed, and runs pending migrations.
 pub async fn open(url: &str) -> StoreResult<Box<dyn Store>> {
+    // Two processes opening a new store at once (`olo serve` and `olo status`) race to migrate
+    // it; the loser sees the winner's tables. Its next attempt finds the migration recorded.
+    let mut attempt = 0;
+    loop {
+        match open_once(url).await {
+            Err(StoreError::Migrate(_)) if attempt < 5 => {
+                attempt += 1;
+                tokio::time::sleep(std::time::Duration::from_millis(100 * attempt)).await;
+            }
+            other => return other,
+        }
+    }
+}
+
+async fn open_once(url: &str) -> StoreResult<Box<dyn Store>> {
     if url.starts_with("sqlite:") {
         Ok(Box::new(SqliteStore::open(url).await?))
     } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
