@@ -81,12 +81,16 @@ pub fn validate(snapshot: Snapshot) -> Validation {
 pub struct Cache {
     repository: DocCache<RepositoryDoc>,
     workspaces: DocCache<WorkspaceDoc>,
-    jobs: DocCache<JobDoc>,
     context: Vec<(String, Entry)>,
-    checked: HashMap<String, (Arc<LoadResult<JobDoc>>, Arc<JobCheck>)>,
+    /// Per job file: the bytes it was checked from and the outcome. The parsed YAML tree is not
+    /// kept (it is most of the memory of a large repository); a job is parsed again only when
+    /// its file or its context changes.
+    checked: HashMap<String, (Arc<[u8]>, Arc<JobCheck>)>,
 }
 
 type JobCheck = (Option<Arc<Job>>, Vec<Diagnostic>);
+/// A job file's path, the bytes it was checked from, and the outcome.
+type JobOutcome = (String, Option<Arc<[u8]>>, Arc<JobCheck>);
 
 fn same_entry(a: &Entry, b: &Entry) -> bool {
     match (a, b) {
@@ -131,10 +135,8 @@ pub fn validate_with(snapshot: Snapshot, cache: &mut Cache) -> Validation {
         load::load_many_cached::<RepositoryDoc>(&snapshot, repo_files, &mut cache.repository);
     let ws_docs =
         load::load_many_cached::<WorkspaceDoc>(&snapshot, ws_files, &mut cache.workspaces);
-    let job_docs = load::load_many_cached::<JobDoc>(&snapshot, job_files, &mut cache.jobs);
     collect_errors(&repo_docs, &mut diags);
     collect_errors(&ws_docs, &mut diags);
-    collect_errors(&job_docs, &mut diags);
 
     // Folders that have a workspace.yaml, whether or not it validated (so a broken workspace file
     // does not also make every job of the workspace an error).
@@ -191,26 +193,34 @@ pub fn validate_with(snapshot: Snapshot, cache: &mut Cache) -> Validation {
         workspaces: &workspaces,
         ws_folders: &ws_folders,
     };
-    let loaded: Vec<&Arc<LoadResult<JobDoc>>> = job_docs.iter().filter(|r| r.is_ok()).collect();
-    let job_results: Vec<(String, Arc<LoadResult<JobDoc>>, Arc<JobCheck>)> = loaded
+    // Each job file is parsed, checked and its tree dropped in one step, so trees never pile
+    // up; unchanged files in an unchanged context reuse their outcome.
+    let job_results: Vec<JobOutcome> = job_files
         .into_par_iter()
-        .map(|r| {
-            let l = r.as_ref().as_ref().expect("filtered");
-            let cached = cache
-                .checked
-                .get(&l.path)
-                .filter(|(doc, _)| Arc::ptr_eq(doc, r))
-                .map(|(_, check)| check.clone());
+        .map(|(path, role)| {
+            let bytes = match snapshot.files.get(&path) {
+                Some(Entry::File(b)) => Some(b.clone()),
+                _ => None,
+            };
+            let cached = match (&bytes, cache.checked.get(&path)) {
+                (Some(now), Some((then, check))) if same_bytes(now, then) => Some(check.clone()),
+                _ => None,
+            };
             let check = cached.unwrap_or_else(|| {
-                let (job, d) = check_job(&ctx, l);
-                Arc::new((job.map(Arc::new), d))
+                Arc::new(match load::load_one::<JobDoc>(&snapshot, &path, role) {
+                    Ok(loaded) => {
+                        let (job, d) = check_job(&ctx, &loaded);
+                        (job.map(Arc::new), d)
+                    }
+                    Err(d) => (None, d),
+                })
             });
-            (l.path.clone(), r.clone(), check)
+            (path, bytes, check)
         })
         .collect();
     cache.checked = job_results
         .iter()
-        .map(|(p, doc, check)| (p.clone(), (doc.clone(), check.clone())))
+        .filter_map(|(p, bytes, check)| Some((p.clone(), (bytes.clone()?, check.clone()))))
         .collect();
 
     let mut dag_ids: HashMap<&str, &str> = HashMap::new();
