@@ -3,6 +3,7 @@
 //!
 //! Pure: no I/O beyond what a [`Snapshot`] already holds.
 
+mod checks;
 pub mod diagnostic;
 pub mod duration;
 pub mod json_schema;
