@@ -100,12 +100,16 @@ enum Command {
         #[arg(long, env = "OLO_CONFIG")]
         config: Option<PathBuf>,
     },
-    /// Run the daemon: follow the tracked branch (polling, and file changes for a local path),
-    /// validate every new commit, and apply each valid one. An invalid commit is recorded and
-    /// never applied; the last good state stays live.
+    /// Run the daemon: follow the tracked branch (polling, GitHub push webhooks, the API, and
+    /// file changes for a local path), validate every new commit, and apply each valid one. An
+    /// invalid commit is recorded and never applied; the last good state stays live. Pull
+    /// requests (GitHub webhook) get a plan comment and an `olo/plan` commit status.
+    ///
+    /// Serves on server.listen (default 127.0.0.1:8080): POST /webhooks/github, the REST API
+    /// under /api/v1 (OpenAPI at /api/v1/openapi.json), /healthz, /readyz and /metrics.
     ///
     /// With no settings: the bundled examples-repo, SQLite at ./.olo/state.db, DAGs in ./.olo/dags,
-    /// Trino files in ./.olo/trino.
+    /// Trino files in ./.olo/trino; no Airflow, no GitHub.
     Serve {
         /// Settings file (TOML).
         #[arg(long, env = "OLO_CONFIG")]
@@ -113,6 +117,13 @@ enum Command {
         /// Reconcile once and exit (exit 1 when not Ready afterwards).
         #[arg(long)]
         once: bool,
+    },
+    /// Make an API token: prints the token (give it to the caller, once) and the settings entry
+    /// with its SHA-256 (olo keeps only the hash).
+    Token {
+        /// Who will hold it: the identity recorded in the audit log for its calls.
+        #[arg(long)]
+        name: String,
     },
     /// Print the audit log: every applied revision (author, committer, signed, plan summary,
     /// outcome) and every rejected commit, newest first.
@@ -248,6 +259,12 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             } else {
                 ExitCode::from(1)
             })
+        }
+        Command::Token { name } => {
+            let (token, sha256) = olo_server::auth::new_token();
+            println!("token (give it to {name}; it is not stored anywhere):\n  {token}\n");
+            println!("settings entry:\n[[api.tokens]]\nname = {name:?}\nsha256 = \"{sha256}\"");
+            Ok(ExitCode::SUCCESS)
         }
         Command::Audit {
             config,

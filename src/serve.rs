@@ -1,24 +1,32 @@
 //! `olo serve` and `olo apply`: the reconcile loop. One worker per tracked branch, so two
-//! reconciles of a branch never overlap; triggers (poll interval, local file changes, later
-//! webhooks and the API) only wake the worker, so a burst of them collapses into one reconcile
-//! of the newest commit. Temporary errors are retried with capped, jittered backoff; an invalid
-//! commit stalls the branch until the next commit.
+//! reconciles of a branch never overlap; triggers (poll interval, local file changes, webhooks
+//! and the API) only put work on the server's queue, so a burst of them collapses into one
+//! reconcile of the newest commit. Pull requests are planned by the same worker, between
+//! reconciles. Temporary errors are retried with capped, jittered backoff; an invalid commit
+//! stalls the branch until the next commit.
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anyhow::Context as _;
 use olo_reconciler::apply::{BranchSink, FolderSink, Sink};
-use olo_reconciler::engine::{short, Engine, Outcome};
+use olo_reconciler::engine::{short, Engine, Outcome, Preview};
+use olo_reconciler::forge::{self, Forge};
 use olo_reconciler::source::{Credentials, LocalSource, RemoteSource, Source, Tip};
-use olo_reconciler::store::Store;
-use tokio::sync::mpsc;
+use olo_reconciler::store::{RunTrigger, Store};
+use olo_reconciler::targets::airflow::{Airflow, AirflowClient};
+use olo_reconciler::targets::dags::AirflowDags;
+use olo_server::metrics::OutcomeLabels;
+use olo_server::queue::PullRequestPlan;
+use olo_server::AppState;
+use secrecy::ExposeSecret as _;
 
 use crate::settings::{Settings, SinkKind};
 
 pub struct Runtime {
     pub engine: Engine,
     pub source: Arc<Mutex<Box<dyn Source>>>,
+    pub airflow: Option<Arc<dyn Airflow>>,
 }
 
 pub async fn open_store(settings: &Settings) -> anyhow::Result<Arc<dyn Store>> {
@@ -48,12 +56,7 @@ pub fn make_sink(settings: &Settings) -> anyhow::Result<Box<dyn Sink>> {
 fn make_source(settings: &Settings) -> anyhow::Result<Box<dyn Source>> {
     let s = &settings.source;
     let secret = |var: &Option<String>| -> anyhow::Result<Option<String>> {
-        match var {
-            None => Ok(None),
-            Some(v) => std::env::var(v).map(Some).with_context(|| {
-                format!("environment variable {v} (named in the settings) is not set")
-            }),
-        }
+        Ok(Settings::secret(var)?.map(|s| s.expose_secret().to_string()))
     };
     Ok(match &s.url {
         Some(url) => {
@@ -87,8 +90,61 @@ fn make_source(settings: &Settings) -> anyhow::Result<Box<dyn Source>> {
     })
 }
 
+pub fn make_airflow(settings: &Settings) -> anyhow::Result<Option<Arc<dyn Airflow>>> {
+    let a = &settings.airflow;
+    let Some(url) = &a.url else {
+        return Ok(None);
+    };
+    let password = Settings::secret(&a.password_env)?.context("airflow.password_env")?;
+    let client = AirflowClient::new(olo_reconciler::targets::airflow::AirflowSettings {
+        url: url
+            .parse()
+            .with_context(|| format!("airflow.url = {url:?} is not a URL"))?,
+        username: a.username.clone(),
+        password,
+        timeout: Duration::from_secs(a.timeout_seconds),
+    })
+    .context("could not set up the Airflow client")?;
+    Ok(Some(Arc::new(client)))
+}
+
+pub fn make_forge(settings: &Settings) -> anyhow::Result<Option<Arc<dyn Forge>>> {
+    let g = &settings.github;
+    let auth = if let Some(token) = Settings::secret(&g.token_env)? {
+        forge::GitHubAuth::Token(token)
+    } else if let (Some(app_id), Some(installation_id), Some(key)) =
+        (g.app_id, g.installation_id, &g.private_key_file)
+    {
+        let pem = std::fs::read_to_string(key)
+            .with_context(|| format!("could not read github.private_key_file {}", key.display()))?;
+        forge::GitHubAuth::App {
+            app_id,
+            private_key_pem: pem.into(),
+            installation_id,
+        }
+    } else {
+        return Ok(None);
+    };
+    let github = forge::GitHub::new(forge::GitHubSettings {
+        api_url: g
+            .api_url
+            .parse()
+            .with_context(|| format!("github.api_url = {:?} is not a URL", g.api_url))?,
+        auth,
+    })
+    .context("could not set up the GitHub client")?;
+    Ok(Some(Arc::new(github)))
+}
+
 pub async fn runtime(settings: &Settings) -> anyhow::Result<Runtime> {
     let store = open_store(settings).await?;
+    let airflow = make_airflow(settings)?;
+    let after_apply = airflow.clone().map(|a| {
+        Arc::new(AirflowDags::new(
+            a,
+            Duration::from_secs(settings.airflow.parse_timeout_seconds),
+        )) as Arc<dyn olo_reconciler::engine::AfterApply>
+    });
     Ok(Runtime {
         engine: Engine {
             store,
@@ -98,8 +154,10 @@ pub async fn runtime(settings: &Settings) -> anyhow::Result<Runtime> {
             last_full_observe: None,
             memo: None,
             inventory: None,
+            after_apply,
         },
         source: Arc::new(Mutex::new(make_source(settings)?)),
+        airflow,
     })
 }
 
@@ -119,8 +177,9 @@ fn progress(done: usize, total: usize) {
     }
 }
 
-/// One reconcile of the branch tip. Returns whether the branch is Ready afterwards.
-pub async fn reconcile_once(rt: &mut Runtime) -> anyhow::Result<bool> {
+/// One reconcile of the branch tip. Returns whether the branch is Ready afterwards, and the
+/// outcome.
+pub async fn reconcile_once(rt: &mut Runtime) -> anyhow::Result<(bool, Tip, Outcome)> {
     let started = std::time::Instant::now();
     let tip = latest(&rt.source).await?;
     let rev = &tip.revision;
@@ -132,7 +191,8 @@ pub async fn reconcile_once(rt: &mut Runtime) -> anyhow::Result<bool> {
         rev.author.email,
         rev.message.lines().next().unwrap_or_default()
     );
-    match rt.engine.reconcile(&tip, &progress).await? {
+    let outcome = rt.engine.reconcile(&tip, &progress).await?;
+    let ready = match &outcome {
         Outcome::Applied { plan } => {
             let s = plan.summary();
             eprintln!(
@@ -146,7 +206,15 @@ pub async fn reconcile_once(rt: &mut Runtime) -> anyhow::Result<bool> {
                 s.unchanged,
                 started.elapsed().as_millis()
             );
-            Ok(true)
+            true
+        }
+        Outcome::Failed { error, .. } => {
+            eprintln!(
+                "{} {}: Stalled: the files were written but a target refused them:\n{error}",
+                rev.branch,
+                short(&rev.sha)
+            );
+            false
         }
         Outcome::Invalid { .. } => {
             let status = rt.engine.store.branch_status(&rev.branch).await?;
@@ -162,9 +230,10 @@ pub async fn reconcile_once(rt: &mut Runtime) -> anyhow::Result<bool> {
                     status.message.unwrap_or_default()
                 );
             }
-            Ok(false)
+            false
         }
-    }
+    };
+    Ok((ready, tip, outcome))
 }
 
 /// Holds the per-branch reconcile lock of a state folder: never two reconciles of one branch at
@@ -218,84 +287,338 @@ pub async fn serve(settings: &Settings, once: bool) -> anyhow::Result<bool> {
         settings.layout().dags.display()
     );
     if once {
-        return reconcile_once(&mut rt).await;
+        let (ready, tip, outcome) = reconcile_once(&mut rt).await?;
+        if let (Some(airflow), Outcome::Applied { .. }) = (&rt.airflow, &outcome) {
+            trigger_trailer_runs(&rt, airflow, &tip).await;
+        }
+        return Ok(ready);
     }
 
-    // Triggers: a channel of capacity 1, so a burst leaves one pending wake-up.
-    let (tx, mut rx) = mpsc::channel::<()>(1);
+    let forge = make_forge(settings)?;
+    let branch = match latest(&rt.source).await {
+        Ok(tip) => tip.revision.branch,
+        Err(_) => settings.tracked_branch(),
+    };
+    let config = olo_server::ServerConfig {
+        branch,
+        webhook_secret: Settings::secret(&settings.github.webhook_secret_env)?,
+        repository: settings.github.repository.clone(),
+        tokens: settings.api.tokens.clone(),
+        read_requires_token: settings.api.read_requires_token,
+    };
+    let state = Arc::new(AppState::new(
+        rt.engine.store.clone(),
+        config,
+        rt.airflow.clone(),
+    ));
+    let listener = tokio::net::TcpListener::bind(&settings.server.listen)
+        .await
+        .with_context(|| format!("could not listen on {}", settings.server.listen))?;
+    eprintln!(
+        "olo serve: listening on http://{} (API /api/v1, webhook /webhooks/github, /healthz, /readyz, /metrics)",
+        listener.local_addr()?
+    );
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let server = tokio::spawn(olo_server::serve(listener, state.clone(), {
+        let mut stop = stop_rx.clone();
+        async move {
+            let _ = stop.wait_for(|s| *s).await;
+        }
+    }));
+
+    // Triggers only put work on the queue.
     let poll = Duration::from_secs(settings.source.poll_seconds);
-    let ticker = tx.clone();
+    let ticker = state.queue.clone();
     tokio::spawn(async move {
         let mut interval = tokio::time::interval(poll);
         loop {
             interval.tick().await;
-            let _ = ticker.try_send(());
+            ticker.reconcile("poll");
         }
     });
     let _watcher = if settings.source.url.is_none() {
-        watch(&settings.source.path, tx.clone())
+        watch(&settings.source.path, state.queue.clone())
     } else {
         None
     };
+    if let Some(airflow) = &rt.airflow {
+        tokio::spawn(olo_server::runs::follow(
+            state.store.clone(),
+            airflow.clone(),
+            Duration::from_secs(settings.airflow.poll_seconds),
+        ));
+    }
 
     let mut last: Option<String> = None;
     let mut healthy = false;
     let mut backoff = Duration::from_secs(1);
     loop {
-        tokio::select! {
+        let mut pending = tokio::select! {
             _ = tokio::signal::ctrl_c() => {
                 eprintln!("olo serve: stopping");
+                let _ = stop_tx.send(true);
+                let _ = server.await;
                 return Ok(healthy);
             }
-            woke = rx.recv() => if woke.is_none() { return Ok(healthy) },
-        }
-        // Debounce: let a burst of file events settle, then take the newest commit.
-        tokio::time::sleep(Duration::from_millis(300)).await;
-        while rx.try_recv().is_ok() {}
-        let tip = match latest(&rt.source).await {
-            Ok(t) => t,
-            Err(e) => {
-                eprintln!("error: {e:#}");
-                continue;
-            }
+            pending = state.queue.next() => pending,
         };
-        if last.as_deref() == Some(tip.revision.sha.as_str()) {
-            continue; // nothing new since the last reconcile (temporary failures leave `last` unset)
-        }
-        match reconcile_once(&mut rt).await {
-            Ok(ok) => {
-                healthy = ok;
-                last = Some(tip.revision.sha.clone());
-                backoff = Duration::from_secs(1);
-            }
-            Err(e) => {
-                let temporary = e
-                    .downcast_ref::<olo_reconciler::Error>()
-                    .is_some_and(olo_reconciler::Error::is_temporary);
-                eprintln!("error: {e:#}");
-                healthy = false;
-                if temporary {
-                    // Capped, jittered backoff, then try again.
-                    let jitter = Duration::from_millis(
-                        u64::from(chrono::Utc::now().timestamp_subsec_millis()) % 500,
-                    );
-                    tokio::time::sleep(backoff + jitter).await;
-                    backoff = (backoff * 2).min(Duration::from_secs(60));
-                    let _ = tx.try_send(());
+        // Debounce: let a burst of events settle, then take the newest commit.
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let more = state.queue.take();
+        pending.reconcile = pending.reconcile.or(more.reconcile);
+        pending.pulls.extend(more.pulls);
+
+        if let Some(reason) = pending.reconcile {
+            let tip = match latest(&rt.source).await {
+                Ok(t) => Some(t),
+                Err(e) => {
+                    eprintln!("error: {e:#}");
+                    None
                 }
-                // A permanent error is tried again at the next trigger (poll or change), never
-                // left behind for good: `last` stays unset.
+            };
+            let same = tip.as_ref().map(|t| t.revision.sha.as_str()) == last.as_deref();
+            if tip.is_some() && (!same || reason == "api") {
+                let started = std::time::Instant::now();
+                let result = reconcile_once(&mut rt).await;
+                state
+                    .metrics
+                    .reconcile_seconds
+                    .observe(started.elapsed().as_secs_f64());
+                state.set_catalog(rt.engine.catalog());
+                let label = match &result {
+                    Ok((_, _, Outcome::Applied { .. })) => "applied",
+                    Ok((_, _, Outcome::Invalid { .. })) => "invalid",
+                    Ok((_, _, Outcome::Failed { .. })) => "target_refused",
+                    Err(e) if is_temporary(e) => "temporary_error",
+                    Err(_) => "permanent_error",
+                };
+                state
+                    .metrics
+                    .reconciles
+                    .get_or_create(&OutcomeLabels { outcome: label })
+                    .inc();
+                match result {
+                    Ok((ok, tip, outcome)) => {
+                        healthy = ok;
+                        last = Some(tip.revision.sha.clone());
+                        backoff = Duration::from_secs(1);
+                        if let (Some(airflow), Outcome::Applied { .. }) = (&rt.airflow, &outcome) {
+                            trigger_trailer_runs_for(&state, airflow, &tip).await;
+                        }
+                    }
+                    Err(e) => {
+                        eprintln!("error: {e:#}");
+                        healthy = false;
+                        if is_temporary(&e) {
+                            // Capped, jittered backoff, then try again.
+                            let jitter = Duration::from_millis(
+                                u64::from(chrono::Utc::now().timestamp_subsec_millis()) % 500,
+                            );
+                            let queue = state.queue.clone();
+                            let wait = backoff + jitter;
+                            tokio::spawn(async move {
+                                tokio::time::sleep(wait).await;
+                                queue.reconcile("retry");
+                            });
+                            backoff = (backoff * 2).min(Duration::from_secs(60));
+                        }
+                        // A permanent error is tried again at the next trigger (poll or
+                        // change), never left behind for good: `last` stays unset.
+                    }
+                }
+                state.set_ready();
+            } else if tip.is_some() {
+                state.set_ready();
+            }
+        }
+
+        for pr in pending.pulls.into_values() {
+            let outcome = plan_pull_request(&rt, forge.as_deref(), &pr).await;
+            let label = match &outcome {
+                Ok(true) => "planned",
+                Ok(false) => "invalid",
+                Err(_) => "error",
+            };
+            state
+                .metrics
+                .pull_request_plans
+                .get_or_create(&OutcomeLabels { outcome: label })
+                .inc();
+            if let Err(e) = outcome {
+                eprintln!("pull request #{} of {}: {e:#}", pr.number, pr.repository);
             }
         }
     }
 }
 
+fn is_temporary(e: &anyhow::Error) -> bool {
+    e.downcast_ref::<olo_reconciler::Error>()
+        .is_some_and(olo_reconciler::Error::is_temporary)
+}
+
+/// `olo apply`: trailers of the applied commit trigger runs too.
+async fn trigger_trailer_runs(rt: &Runtime, airflow: &Arc<dyn Airflow>, tip: &Tip) {
+    let state = AppState::new(
+        rt.engine.store.clone(),
+        olo_server::ServerConfig::default(),
+        Some(airflow.clone()),
+    );
+    state.set_catalog(rt.engine.catalog());
+    trigger_trailer_runs_for(&state, airflow, tip).await;
+}
+
+/// `Olo-Run: <workspace>/<job>` trailers of an applied commit trigger runs (once per commit:
+/// a revision that already has runs from trailers is not triggered again after a restart).
+async fn trigger_trailer_runs_for(state: &AppState, _airflow: &Arc<dyn Airflow>, tip: &Tip) {
+    let rev = &tip.revision;
+    for (ws, job) in olo_server::runs::trailer_runs(&rev.message) {
+        let done = state
+            .store
+            .runs(
+                &olo_reconciler::store::RunFilter {
+                    workspace: Some(ws.clone()),
+                    job: Some(job.clone()),
+                    state: None,
+                },
+                50,
+                None,
+            )
+            .await
+            .map(|runs| {
+                runs.iter().any(|r| {
+                    r.trigger == RunTrigger::Commit && r.revision.as_deref() == Some(&rev.sha)
+                })
+            })
+            .unwrap_or(false);
+        if done {
+            continue;
+        }
+        let actor = format!("{} <{}>", rev.author.name, rev.author.email);
+        match olo_server::runs::trigger(
+            state,
+            &ws,
+            &job,
+            serde_json::json!({}),
+            olo_server::runs::Trigger {
+                kind: RunTrigger::Commit,
+                actor: &actor,
+                revision: Some(&rev.sha),
+            },
+        )
+        .await
+        {
+            Ok(run) => eprintln!(
+                "{} {}: Olo-Run {ws}/{job}: triggered run {} ({})",
+                rev.branch,
+                short(&rev.sha),
+                run.id,
+                run.airflow_run_id
+            ),
+            Err(e) => eprintln!(
+                "{} {}: Olo-Run {ws}/{job}: could not trigger: {}",
+                rev.branch,
+                short(&rev.sha),
+                e.message
+            ),
+        }
+    }
+}
+
+/// Plans a pull request's head against the live state and reports it on the pull request
+/// (one upserted comment, a commit status). `Ok(false)` when the head is invalid.
+async fn plan_pull_request(
+    rt: &Runtime,
+    forge: Option<&dyn Forge>,
+    pr: &PullRequestPlan,
+) -> anyhow::Result<bool> {
+    let repo_ref = forge::RepoRef::parse(&pr.repository)
+        .with_context(|| format!("`{}` is not owner/name", pr.repository))?;
+    if let Some(f) = forge {
+        f.set_status(
+            &repo_ref,
+            &pr.head_sha,
+            forge::StatusState::Pending,
+            "olo is planning this commit",
+            None,
+        )
+        .await?;
+    }
+    let repo_path = {
+        let source = rt.source.clone();
+        let sha = pr.head_sha.clone();
+        let refs = vec![format!("refs/pull/{}/head", pr.number)];
+        tokio::task::spawn_blocking(move || {
+            source
+                .lock()
+                .expect("source lock")
+                .fetch_commit(&sha, &refs)
+        })
+        .await?
+    };
+    let preview = match repo_path {
+        Ok(path) => rt
+            .engine
+            .preview(&path, &pr.head_sha)
+            .await
+            .map_err(anyhow::Error::from),
+        Err(e) => Err(anyhow::Error::from(e)),
+    };
+    let empty = std::collections::BTreeMap::new();
+    let (valid, owners, message);
+    let outcome = match &preview {
+        Ok(Preview::Valid { plan, catalog, .. }) => {
+            valid = true;
+            owners = catalog.owners();
+            forge::PlanOutcome::Valid { plan }
+        }
+        Ok(Preview::Invalid { diagnostics }) => {
+            valid = false;
+            owners = empty.clone();
+            forge::PlanOutcome::Invalid { diagnostics }
+        }
+        Err(e) => {
+            valid = false;
+            owners = empty.clone();
+            message = format!("{e:#}");
+            forge::PlanOutcome::Error { message: &message }
+        }
+    };
+    let (state, description) = forge::comment::status(&outcome, &owners);
+    eprintln!(
+        "pull request #{} ({}) at {}: {description}",
+        pr.number,
+        pr.repository,
+        short(&pr.head_sha)
+    );
+    if let Some(f) = forge {
+        let bodies = forge::comment::render(
+            &forge::PlanComment {
+                head_sha: &pr.head_sha,
+                base_branch: &pr.base_ref,
+                repo_html_url: &pr.html_url,
+                outcome,
+                owners: &owners,
+            },
+            forge::comment::GITHUB_COMMENT_LIMIT,
+        );
+        f.upsert_plan_comments(&repo_ref, pr.number, &bodies)
+            .await?;
+        f.set_status(&repo_ref, &pr.head_sha, state, &description, None)
+            .await?;
+    }
+    preview?;
+    Ok(valid)
+}
+
 /// Wakes the loop when files under a local source change.
-fn watch(path: &std::path::Path, tx: mpsc::Sender<()>) -> Option<notify::RecommendedWatcher> {
+fn watch(
+    path: &std::path::Path,
+    queue: Arc<olo_server::queue::Queue>,
+) -> Option<notify::RecommendedWatcher> {
     use notify::Watcher as _;
     let mut watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
         if event.is_ok() {
-            let _ = tx.try_send(());
+            queue.reconcile("change");
         }
     })
     .ok()?;

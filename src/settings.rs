@@ -17,6 +17,99 @@ pub struct Settings {
     pub state: StateSettings,
     pub apply: ApplySettings,
     pub render: RenderSettings,
+    pub server: ServerSettings,
+    pub api: ApiSettings,
+    pub github: GitHubSettings,
+    pub airflow: AirflowSettings,
+}
+
+/// The HTTP server of `olo serve` (webhook, API, health, metrics).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerSettings {
+    /// Address to listen on (`0.0.0.0:8080` to accept connections from other hosts).
+    pub listen: String,
+}
+
+impl Default for ServerSettings {
+    fn default() -> Self {
+        ServerSettings {
+            listen: "127.0.0.1:8080".into(),
+        }
+    }
+}
+
+/// The REST API's tokens. Only SHA-256 hashes are configured (`olo token new` makes a token
+/// and prints its hash); writes (trigger, reconcile) always need a token.
+#[derive(Debug, Clone, Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct ApiSettings {
+    pub tokens: Vec<olo_server::ApiToken>,
+    /// Whether reads need a token too.
+    pub read_requires_token: bool,
+}
+
+/// GitHub: the webhook secret, and how olo posts plan comments and commit statuses.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct GitHubSettings {
+    /// Environment variable holding the webhook secret (without it the webhook refuses all).
+    pub webhook_secret_env: Option<String>,
+    /// `owner/name`: deliveries about other repositories are ignored.
+    pub repository: Option<String>,
+    /// API base URL (GitHub Enterprise: `https://HOST/api/v3`).
+    pub api_url: String,
+    /// Environment variable holding a token that may comment and set statuses.
+    pub token_env: Option<String>,
+    /// Or a GitHub App: its id, installation id and private key file (PEM).
+    pub app_id: Option<u64>,
+    pub installation_id: Option<u64>,
+    pub private_key_file: Option<PathBuf>,
+}
+
+impl Default for GitHubSettings {
+    fn default() -> Self {
+        GitHubSettings {
+            webhook_secret_env: None,
+            repository: None,
+            api_url: "https://api.github.com".into(),
+            token_env: None,
+            app_id: None,
+            installation_id: None,
+            private_key_file: None,
+        }
+    }
+}
+
+/// The Airflow 3 that runs the rendered DAGs (runs, task logs, pause state, import errors).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AirflowSettings {
+    /// Base URL, e.g. `http://127.0.0.1:8080` (unset: olo writes DAG files and nothing else).
+    pub url: Option<String>,
+    pub username: String,
+    /// Environment variable holding the password.
+    pub password_env: Option<String>,
+    /// Seconds between polls of active runs.
+    pub poll_seconds: u64,
+    /// After an apply, how long to wait for Airflow to parse changed DAG files (import errors
+    /// fail the apply; new DAGs get their pause state).
+    pub parse_timeout_seconds: u64,
+    /// Seconds per HTTP request.
+    pub timeout_seconds: u64,
+}
+
+impl Default for AirflowSettings {
+    fn default() -> Self {
+        AirflowSettings {
+            url: None,
+            username: "admin".into(),
+            password_env: None,
+            poll_seconds: 5,
+            parse_timeout_seconds: 120,
+            timeout_seconds: 30,
+        }
+    }
 }
 
 /// Where the config repository comes from: a local path, or a remote URL.
@@ -114,7 +207,9 @@ impl Default for ApplySettings {
     }
 }
 
-const SECTIONS: &[&str] = &["source", "state", "apply", "render"];
+const SECTIONS: &[&str] = &[
+    "source", "state", "apply", "render", "server", "api", "github", "airflow",
+];
 
 impl Settings {
     /// Defaults, then `file` (if given), then `OLO_` environment variables.
@@ -149,7 +244,48 @@ impl Settings {
         if self.apply.sink == SinkKind::Branch && self.apply.rendered_repo.is_none() {
             bail!("apply.sink = \"branch\" needs apply.rendered_repo");
         }
+        if self.server.listen.parse::<std::net::SocketAddr>().is_err() {
+            bail!(
+                "server.listen = {:?} is not an address such as 127.0.0.1:8080",
+                self.server.listen
+            );
+        }
+        for t in &self.api.tokens {
+            if t.sha256.len() != 64 || !t.sha256.bytes().all(|b| b.is_ascii_hexdigit()) {
+                bail!(
+                    "api.tokens: the token `{}` needs `sha256` = 64 hex digits (`olo token new` prints one)",
+                    t.name
+                );
+            }
+        }
+        if self.airflow.url.is_some() && self.airflow.password_env.is_none() {
+            bail!("airflow.url is set: set airflow.password_env too (the variable holding the password)");
+        }
+        if self.airflow.poll_seconds == 0 {
+            bail!("airflow.poll_seconds must be at least 1");
+        }
+        if self.github.app_id.is_some()
+            && (self.github.installation_id.is_none() || self.github.private_key_file.is_none())
+        {
+            bail!("github.app_id needs github.installation_id and github.private_key_file");
+        }
         Ok(())
+    }
+
+    /// Reads a secret from the environment variable a setting names.
+    pub fn secret(var: &Option<String>) -> anyhow::Result<Option<secrecy::SecretString>> {
+        match var {
+            None => Ok(None),
+            Some(v) => std::env::var(v)
+                .map(|s| Some(secrecy::SecretString::from(s)))
+                .with_context(|| {
+                    format!("environment variable {v} (named in the settings) is not set")
+                }),
+        }
+    }
+
+    pub fn tracked_branch(&self) -> String {
+        self.source.branch.clone().unwrap_or_else(|| "main".into())
     }
 
     pub fn database_url(&self) -> String {

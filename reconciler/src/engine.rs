@@ -12,6 +12,7 @@ use olo_templates::RenderSettings;
 use serde_json::json;
 
 use crate::apply::{self, Progress, Sink};
+use crate::catalog::Catalog;
 use crate::plan::{self, Plan};
 use crate::source::Tip;
 use crate::store::{BranchStatus, NewAudit, RevisionStatus, Store, SyncState};
@@ -24,6 +25,22 @@ pub enum Outcome {
     Applied { plan: Plan },
     /// The commit failed validation; nothing was applied.
     Invalid { errors: usize },
+    /// The files were written but a target refused them (e.g. Airflow could not import a DAG):
+    /// the plan's outcome is "failed" with `error`, and the branch is Stalled until a new commit.
+    Failed { plan: Plan, error: String },
+}
+
+/// A check run after the sink was written and before the apply counts as done: e.g. Airflow
+/// parsed every changed DAG without an import error (and new DAGs got their pause state).
+/// `Err` carries what people need to fix it (the stack trace).
+#[async_trait::async_trait]
+pub trait AfterApply: Send + Sync {
+    async fn after_apply(
+        &self,
+        plan: &Plan,
+        catalog: &Catalog,
+        applied_since: chrono::DateTime<Utc>,
+    ) -> std::result::Result<(), String>;
 }
 
 /// The desired state of a snapshot: validated and rendered, or the diagnostics.
@@ -127,6 +144,8 @@ pub struct Engine {
     /// olo's inventory of the sink, held in memory between reconciles (this engine is the only
     /// writer of its branch); reloaded from the store on every full observe.
     pub inventory: Option<Vec<crate::store::InventoryItem>>,
+    /// Checked after each apply that changed something (Airflow's import errors).
+    pub after_apply: Option<Arc<dyn AfterApply>>,
 }
 
 /// The previous reconcile's snapshot, validation cache and rendered files. A commit that changes
@@ -142,6 +161,8 @@ pub struct Memo {
     dag_jobs: std::collections::HashMap<String, Arc<olo_schema::Job>>,
     /// Paths rendered by `render_shared` last time.
     shared: Vec<String>,
+    /// Workspaces and jobs of the last valid commit.
+    catalog: Option<Arc<Catalog>>,
 }
 
 impl Memo {
@@ -153,6 +174,7 @@ impl Memo {
             files: BTreeMap::new(),
             dag_jobs: std::collections::HashMap::new(),
             shared: Vec::new(),
+            catalog: None,
         }
     }
 
@@ -175,6 +197,7 @@ impl Memo {
         let Some(repo) = validation.repo else {
             return Ok(Err(validation.diagnostics));
         };
+        self.catalog = Some(Arc::new(Catalog::from_repo(&repo, Some(sha))));
         // DAG files: keep those whose job is the very same (shared) job as last time.
         let mut dag_jobs = std::collections::HashMap::new();
         let mut stale: Vec<(&olo_schema::Workspace, &Arc<olo_schema::Job>)> = Vec::new();
@@ -226,7 +249,59 @@ fn actor(p: &crate::store::Person) -> String {
     format!("{} <{}>", p.name, p.email)
 }
 
+/// The plan of a commit that is not applied (a pull request's head).
+#[derive(Debug, Clone)]
+pub enum Preview {
+    Valid {
+        plan: Plan,
+        catalog: Catalog,
+        /// Warnings of the validation.
+        diagnostics: Vec<olo_schema::Diagnostic>,
+    },
+    Invalid {
+        diagnostics: Vec<olo_schema::Diagnostic>,
+    },
+}
+
 impl Engine {
+    /// Workspaces and jobs of the last valid commit this engine read (`None` before the first).
+    pub fn catalog(&self) -> Option<Arc<Catalog>> {
+        self.memo.as_ref().and_then(|m| m.catalog.clone())
+    }
+
+    /// Plans commit `sha` of the repository at `repo_path` against the live state, with diffs,
+    /// and changes nothing (neither the sink, nor the store, nor this engine's memo).
+    pub async fn preview(&self, repo_path: &std::path::Path, sha: &str) -> Result<Preview> {
+        let snapshot = crate::snapshot::from_commit(repo_path, sha)?;
+        let validation = olo_schema::validate(snapshot);
+        let Some(repo) = validation.repo else {
+            return Ok(Preview::Invalid {
+                diagnostics: validation.diagnostics,
+            });
+        };
+        let catalog = Catalog::from_repo(&repo, Some(sha));
+        let mut rendered = olo_templates::render(&repo, &self.render)?;
+        rendered.files.remove("manifest.json");
+        let owned = match &self.inventory {
+            Some(inventory) => inventory.clone(),
+            None => self.store.inventory(self.sink.target()).await?,
+        };
+        let plan = plan_owned(
+            Some(sha),
+            &rendered.files,
+            self.sink.as_ref(),
+            &owned,
+            self.prune,
+            plan::Diffs::All,
+            Observe::Incremental,
+        )?;
+        Ok(Preview::Valid {
+            plan,
+            catalog,
+            diagnostics: validation.diagnostics,
+        })
+    }
+
     /// Reconciles one commit of a branch.
     pub async fn reconcile(&mut self, tip: &Tip, progress: Progress<'_>) -> Result<Outcome> {
         let rev = &tip.revision;
@@ -319,6 +394,7 @@ impl Engine {
         store
             .set_revision_status(&rev.branch, &rev.sha, RevisionStatus::Applying, &json!([]))
             .await?;
+        let applying_since = Utc::now();
         let result = apply::apply(
             &plan,
             files,
@@ -351,6 +427,48 @@ impl Engine {
             )
             .await?;
             return Err(e);
+        }
+        let checked = match (&self.after_apply, self.catalog()) {
+            (Some(check), Some(catalog)) if plan.has_changes() => {
+                check.after_apply(&plan, &catalog, applying_since).await
+            }
+            _ => Ok(()),
+        };
+        if let Err(error) = checked {
+            store.finish_plan(plan_id, "failed", Some(&error)).await?;
+            store
+                .set_revision_status(&rev.branch, &rev.sha, RevisionStatus::Failed, &json!([]))
+                .await?;
+            store
+                .append_audit(&NewAudit {
+                    actor: actor(&rev.author),
+                    action: "apply".into(),
+                    target: rev.branch.clone(),
+                    revision: Some(rev.sha.clone()),
+                    details: json!({
+                        "committer": actor(&rev.committer),
+                        "message": rev.message.lines().next().unwrap_or_default(),
+                        "signed": rev.signed,
+                        "plan": summary,
+                        "outcome": "failed",
+                        "error": error.lines().next().unwrap_or_default(),
+                    }),
+                })
+                .await?;
+            let first = error.lines().next().unwrap_or_default().to_string();
+            self.set_status(
+                &rev.branch,
+                SyncState::Stalled,
+                Some(&rev.sha),
+                Some(rev.sha.clone()),
+                Some(format!(
+                    "{} was written but failed: {first}",
+                    short(&rev.sha)
+                )),
+                json!([]),
+            )
+            .await?;
+            return Ok(Outcome::Failed { plan, error });
         }
         store.finish_plan(plan_id, "applied", None).await?;
         store

@@ -2,12 +2,15 @@
 //! commits, and the reconcile loop that ties them together.
 
 pub mod apply;
+pub mod catalog;
 pub mod engine;
+pub mod forge;
 pub mod plan;
 pub mod report;
 pub mod snapshot;
 pub mod source;
 pub mod store;
+pub mod targets;
 
 /// Errors of the reconciler crate.
 #[derive(Debug, thiserror::Error)]

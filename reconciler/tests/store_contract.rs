@@ -10,10 +10,12 @@ use std::time::Duration;
 
 use chrono::{DateTime, TimeZone, Utc};
 use olo_reconciler::store::{
-    self, BranchStatus, InventoryItem, NewAudit, Person, PostgresStore, Revision, RevisionStatus,
-    SqliteStore, Store, StoreError, SyncState,
+    self, is_terminal_run_state, BranchStatus, InventoryItem, NewAudit, NewRun, Person,
+    PostgresStore, Revision, RevisionStatus, Run, RunFilter, RunTrigger, RunUpdate, SqliteStore,
+    Store, StoreError, SyncState, TaskInstanceRow,
 };
 use serde_json::json;
+use sqlx::sqlite::SqliteConnectOptions;
 use sqlx::{Connection, PgConnection, SqliteConnection};
 
 const POSTGRES_URL_VAR: &str = "OLO_TEST_POSTGRES_URL";
@@ -123,19 +125,54 @@ impl TestDb {
         Ok(done)
     }
 
-    /// How many migrations this backend has (files in `reconciler/migrations/<backend>/`).
-    fn migration_files(&self) -> u64 {
+    /// This backend's migrations folder, `reconciler/migrations/<backend>/`.
+    fn migrations_dir(&self) -> std::path::PathBuf {
         let backend = match self.kind {
             Kind::Sqlite { .. } => "sqlite",
             Kind::Postgres { .. } => "postgres",
         };
-        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
             .join("migrations")
-            .join(backend);
-        let files = std::fs::read_dir(&dir).expect("migrations folder");
+            .join(backend)
+    }
+
+    /// How many migrations this backend has (files in `reconciler/migrations/<backend>/`).
+    fn migration_files(&self) -> u64 {
+        let files = std::fs::read_dir(self.migrations_dir()).expect("migrations folder");
         files
             .filter(|f| f.as_ref().unwrap().path().extension() == Some("sql".as_ref()))
             .count() as u64
+    }
+
+    /// Applies the migrations up to `version` only, leaving the database as an older olo did.
+    async fn migrate_up_to(&self, version: i64) {
+        let mut migrator = sqlx::migrate::Migrator::new(self.migrations_dir())
+            .await
+            .expect("read the migrations");
+        let older: Vec<_> = migrator
+            .migrations
+            .iter()
+            .filter(|m| m.version <= version)
+            .cloned()
+            .collect();
+        assert!(!older.is_empty(), "no migration up to {version}");
+        migrator.migrations = older.into();
+        let done = match self.kind {
+            Kind::Sqlite { .. } => {
+                let options: SqliteConnectOptions = self.url.parse().expect("SQLite URL");
+                let mut conn = SqliteConnection::connect_with(&options.create_if_missing(true))
+                    .await
+                    .expect("create the SQLite file");
+                migrator.run(&mut conn).await
+            }
+            Kind::Postgres { .. } => {
+                let mut conn = PgConnection::connect(&self.url)
+                    .await
+                    .expect("connect to the test database");
+                migrator.run(&mut conn).await
+            }
+        };
+        done.unwrap_or_else(|e| panic!("could not migrate up to {version}: {e}"));
     }
 
     /// Drops a PostgreSQL test database (only reached when the test passed).
@@ -212,12 +249,27 @@ contract! {
         branch_status_is_per_branch,
         record_delivery_is_true_once_per_delivery_id,
         record_delivery_is_race_safe,
+        insert_run_stores_every_field,
+        insert_run_is_idempotent_on_dag_id_and_airflow_run_id,
+        insert_run_refuses_a_conf_that_is_not_an_object,
+        unknown_run_is_none,
+        update_run_replaces_state_and_times,
+        update_run_of_unknown_run_fails,
+        runs_are_newest_first_with_limit_and_before_id,
+        runs_filters_are_anded,
+        active_runs_are_the_non_terminal_ones_oldest_first,
+        run_counts_are_per_state_sorted_bytewise,
+        upsert_task_instances_updates_a_try_and_adds_new_ones,
+        upsert_task_instances_of_unknown_run_fails_and_writes_nothing,
+        task_instances_are_sorted_by_start_then_task_map_index_and_try,
+        ping_answers,
     ],
     database: [
         reopening_runs_migrations_once_and_keeps_data,
         revisions_with_equal_seen_at_are_newest_inserted_first,
         audit_log_refuses_update_and_delete,
         schema_holds_runs_task_instances_lineage_and_lease,
+        migration_0002_keeps_runs_and_task_instances_and_their_ids,
     ],
 }
 
@@ -291,6 +343,53 @@ async fn tick() {
 
 fn shas(rows: &[store::RevisionRow]) -> Vec<&str> {
     rows.iter().map(|r| r.revision.sha.as_str()).collect()
+}
+
+/// A queued API run of `workspace`/`job`, DAG `<workspace>__<job>`.
+fn new_run(workspace: &str, job: &str, airflow_run_id: &str) -> NewRun {
+    NewRun {
+        workspace: workspace.to_string(),
+        job: job.to_string(),
+        dag_id: format!("{workspace}__{job}"),
+        airflow_run_id: airflow_run_id.to_string(),
+        state: "queued".to_string(),
+        trigger: RunTrigger::Api,
+        triggered_by: Some("api:deploy-bot".to_string()),
+        revision: Some("a1".to_string()),
+        conf: json!({}),
+    }
+}
+
+/// A run of `sales`/`orders` in `state`.
+async fn run_in_state(store: &dyn Store, airflow_run_id: &str, state: &str) -> Run {
+    let run = store
+        .insert_run(&new_run("sales", "orders", airflow_run_id))
+        .await
+        .unwrap();
+    let update = RunUpdate {
+        state: state.to_string(),
+        logical_date: None,
+        started_at: None,
+        ended_at: None,
+    };
+    store.update_run(run.id, &update).await.unwrap();
+    store.run(run.id).await.unwrap().unwrap()
+}
+
+fn run_ids(runs: &[Run]) -> Vec<&str> {
+    runs.iter().map(|r| r.airflow_run_id.as_str()).collect()
+}
+
+fn task_instance(task_id: &str, map_index: i64, try_number: i64) -> TaskInstanceRow {
+    TaskInstanceRow {
+        task_id: task_id.to_string(),
+        map_index,
+        try_number,
+        state: None,
+        started_at: None,
+        ended_at: None,
+        duration_seconds: None,
+    }
 }
 
 fn assert_query_error<T: std::fmt::Debug>(result: store::StoreResult<T>, method: &str) {
@@ -891,6 +990,493 @@ async fn record_delivery_is_race_safe(store: &dyn Store) {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Runs and task instances.
+
+async fn insert_run_stores_every_field(store: &dyn Store) {
+    let conf = json!({
+        "full_refresh": true,
+        "date": "2024-05-01",
+        "tables": ["orders", "refunds"],
+        "limits": {"rows": 9_007_199_254_740_993_i64, "ratio": 0.25},
+        "note": "naïve — \"quoted\" ✓",
+    });
+    let new = NewRun {
+        trigger: RunTrigger::Commit,
+        triggered_by: Some("Ada Lovelace <ada@example.com>".to_string()),
+        revision: Some("b2c3".to_string()),
+        conf: conf.clone(),
+        ..new_run("sales", "orders", "manual__2024-05-01T12:00:00+00:00")
+    };
+    let run = store.insert_run(&new).await.unwrap();
+
+    assert_eq!(run.workspace, "sales");
+    assert_eq!(run.job, "orders");
+    assert_eq!(run.dag_id, "sales__orders");
+    assert_eq!(run.airflow_run_id, "manual__2024-05-01T12:00:00+00:00");
+    assert_eq!(run.state, "queued");
+    assert_eq!(run.trigger, RunTrigger::Commit);
+    assert_eq!(run.triggered_by, new.triggered_by);
+    assert_eq!(run.revision, new.revision);
+    assert_eq!(run.conf, conf);
+    assert_eq!(
+        (run.logical_date, run.started_at, run.ended_at),
+        (None, None, None)
+    );
+    assert_recent(run.created_at, "created_at");
+    assert_eq!(run.updated_at, run.created_at);
+    assert_eq!(store.run(run.id).await.unwrap(), Some(run.clone()));
+
+    let scheduled = NewRun {
+        trigger: RunTrigger::Schedule,
+        triggered_by: None,
+        revision: None,
+        ..new_run("sales", "orders", "scheduled__2024-05-01T00:00:00+00:00")
+    };
+    let second = store.insert_run(&scheduled).await.unwrap();
+    assert!(second.id > run.id, "ids {} then {}", run.id, second.id);
+    let read = store.run(second.id).await.unwrap().unwrap();
+    assert_eq!(read.trigger, RunTrigger::Schedule);
+    assert_eq!(read.triggered_by, None);
+    assert_eq!(read.revision, None);
+    assert_eq!(read.conf, json!({}));
+
+    let api = store
+        .insert_run(&new_run("sales", "orders", "manual__3"))
+        .await
+        .unwrap();
+    assert_eq!(api.trigger, RunTrigger::Api);
+}
+
+async fn insert_run_is_idempotent_on_dag_id_and_airflow_run_id(store: &dyn Store) {
+    let first = store
+        .insert_run(&new_run("sales", "orders", "manual__1"))
+        .await
+        .unwrap();
+    let running = RunUpdate {
+        state: "running".to_string(),
+        logical_date: Some(at(5)),
+        started_at: Some(at(6)),
+        ended_at: None,
+    };
+    store.update_run(first.id, &running).await.unwrap();
+    let stored = store.run(first.id).await.unwrap().unwrap();
+
+    tick().await;
+    let again = NewRun {
+        workspace: "ops".to_string(),
+        job: "other".to_string(),
+        state: "success".to_string(),
+        trigger: RunTrigger::Schedule,
+        triggered_by: None,
+        revision: Some("ffff".to_string()),
+        conf: json!({"full_refresh": true}),
+        ..new_run("sales", "orders", "manual__1")
+    };
+    assert_eq!(store.insert_run(&again).await.unwrap(), stored);
+    assert_eq!(store.run(first.id).await.unwrap(), Some(stored));
+    assert_eq!(
+        store
+            .runs(&RunFilter::default(), 10, None)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+
+    // The same Airflow run id in another DAG is another run.
+    let other_dag = store
+        .insert_run(&new_run("sales", "refunds", "manual__1"))
+        .await
+        .unwrap();
+    assert_ne!(other_dag.id, first.id);
+    assert_eq!(other_dag.dag_id, "sales__refunds");
+    assert_eq!(other_dag.state, "queued");
+}
+
+async fn insert_run_refuses_a_conf_that_is_not_an_object(store: &dyn Store) {
+    for conf in [json!([1, 2]), json!("x"), json!(null), json!(3)] {
+        let run = NewRun {
+            conf: conf.clone(),
+            ..new_run("sales", "orders", "manual__1")
+        };
+        assert_query_error(store.insert_run(&run).await, "insert_run");
+    }
+    assert!(store
+        .runs(&RunFilter::default(), 10, None)
+        .await
+        .unwrap()
+        .is_empty());
+}
+
+async fn unknown_run_is_none(store: &dyn Store) {
+    let run = store
+        .insert_run(&new_run("sales", "orders", "manual__1"))
+        .await
+        .unwrap();
+    assert_eq!(store.run(run.id + 1).await.unwrap(), None);
+    assert_eq!(store.run(-1).await.unwrap(), None);
+}
+
+async fn update_run_replaces_state_and_times(store: &dyn Store) {
+    let run = store
+        .insert_run(&new_run("sales", "orders", "manual__1"))
+        .await
+        .unwrap();
+    let other = store
+        .insert_run(&new_run("sales", "orders", "manual__2"))
+        .await
+        .unwrap();
+    tick().await;
+
+    let running = RunUpdate {
+        state: "running".to_string(),
+        logical_date: Some(at(0)),
+        // Stored to the microsecond, as every timestamp.
+        started_at: Some(Utc.timestamp_opt(1_714_564_801, 123_456_789).unwrap()),
+        ended_at: None,
+    };
+    store.update_run(run.id, &running).await.unwrap();
+    let read = store.run(run.id).await.unwrap().unwrap();
+    assert_eq!(read.state, "running");
+    assert_eq!(read.logical_date, Some(at(0)));
+    assert_eq!(
+        read.started_at,
+        Some(Utc.timestamp_opt(1_714_564_801, 123_456_000).unwrap())
+    );
+    assert_eq!(read.ended_at, None);
+    assert_eq!(read.created_at, run.created_at);
+    assert!(read.updated_at > run.updated_at, "updated_at moved on");
+    assert_recent(read.updated_at, "updated_at");
+    // Everything else is as inserted.
+    let unchanged = Run {
+        state: run.state.clone(),
+        logical_date: None,
+        started_at: None,
+        updated_at: run.updated_at,
+        ..read.clone()
+    };
+    assert_eq!(unchanged, run);
+
+    tick().await;
+    let succeeded = RunUpdate {
+        state: "success".to_string(),
+        ended_at: Some(at(9)),
+        ..running.clone()
+    };
+    store.update_run(run.id, &succeeded).await.unwrap();
+    let done = store.run(run.id).await.unwrap().unwrap();
+    assert_eq!(done.state, "success");
+    assert_eq!(done.ended_at, Some(at(9)));
+    assert!(done.updated_at > read.updated_at);
+
+    // The update replaces: times it leaves out are cleared.
+    let cleared = RunUpdate {
+        state: "queued".to_string(),
+        logical_date: None,
+        started_at: None,
+        ended_at: None,
+    };
+    store.update_run(run.id, &cleared).await.unwrap();
+    let done = store.run(run.id).await.unwrap().unwrap();
+    assert_eq!(done.state, "queued");
+    assert_eq!(
+        (done.logical_date, done.started_at, done.ended_at),
+        (None, None, None)
+    );
+
+    assert_eq!(store.run(other.id).await.unwrap(), Some(other));
+}
+
+async fn update_run_of_unknown_run_fails(store: &dyn Store) {
+    let update = RunUpdate {
+        state: "running".to_string(),
+        logical_date: None,
+        started_at: None,
+        ended_at: None,
+    };
+    assert_query_error(store.update_run(424242, &update).await, "update_run");
+}
+
+async fn runs_are_newest_first_with_limit_and_before_id(store: &dyn Store) {
+    for n in 0..5 {
+        store
+            .insert_run(&new_run("sales", "orders", &format!("r{n}")))
+            .await
+            .unwrap();
+    }
+    let all = RunFilter::default();
+
+    let listed = store.runs(&all, 10, None).await.unwrap();
+    assert_eq!(run_ids(&listed), ["r4", "r3", "r2", "r1", "r0"]);
+    assert!(listed.windows(2).all(|w| w[0].id > w[1].id));
+
+    let page1 = store.runs(&all, 2, None).await.unwrap();
+    assert_eq!(run_ids(&page1), ["r4", "r3"]);
+    let page2 = store.runs(&all, 2, Some(page1[1].id)).await.unwrap();
+    assert_eq!(run_ids(&page2), ["r2", "r1"]);
+    let page3 = store.runs(&all, 2, Some(page2[1].id)).await.unwrap();
+    assert_eq!(run_ids(&page3), ["r0"]);
+    assert!(store
+        .runs(&all, 2, Some(page3[0].id))
+        .await
+        .unwrap()
+        .is_empty());
+    assert!(store.runs(&all, 0, None).await.unwrap().is_empty());
+}
+
+async fn runs_filters_are_anded(store: &dyn Store) {
+    let runs = [
+        ("sales", "orders", "s-o-1", "success"),
+        ("sales", "refunds", "s-r-1", "failed"),
+        ("ops", "orders", "o-o-1", "success"),
+        ("sales", "orders", "s-o-2", "running"),
+        ("ops", "cleanup", "o-c-1", "running"),
+        ("sales", "orders", "s-o-3", "success"),
+    ];
+    for (workspace, job, airflow_run_id, state) in runs {
+        let run = store
+            .insert_run(&new_run(workspace, job, airflow_run_id))
+            .await
+            .unwrap();
+        let update = RunUpdate {
+            state: state.to_string(),
+            logical_date: None,
+            started_at: None,
+            ended_at: None,
+        };
+        store.update_run(run.id, &update).await.unwrap();
+    }
+    let filter = |workspace: Option<&str>, job: Option<&str>, state: Option<&str>| RunFilter {
+        workspace: workspace.map(str::to_string),
+        job: job.map(str::to_string),
+        state: state.map(str::to_string),
+    };
+    let list = |filter: RunFilter| async move { store.runs(&filter, 10, None).await.unwrap() };
+
+    assert_eq!(
+        run_ids(&list(filter(Some("sales"), None, None)).await),
+        ["s-o-3", "s-o-2", "s-r-1", "s-o-1"]
+    );
+    assert_eq!(
+        run_ids(&list(filter(Some("sales"), Some("orders"), None)).await),
+        ["s-o-3", "s-o-2", "s-o-1"]
+    );
+    // A job name alone matches it in every workspace.
+    assert_eq!(
+        run_ids(&list(filter(None, Some("orders"), None)).await),
+        ["s-o-3", "s-o-2", "o-o-1", "s-o-1"]
+    );
+    assert_eq!(
+        run_ids(&list(filter(None, None, Some("running"))).await),
+        ["o-c-1", "s-o-2"]
+    );
+    assert_eq!(
+        run_ids(&list(filter(Some("sales"), Some("orders"), Some("success"))).await),
+        ["s-o-3", "s-o-1"]
+    );
+    assert_eq!(
+        run_ids(&list(filter(Some("ops"), None, Some("success"))).await),
+        ["o-o-1"]
+    );
+    assert!(list(filter(Some("ops"), Some("refunds"), None))
+        .await
+        .is_empty());
+    assert!(list(filter(Some("Sales"), None, None)).await.is_empty());
+
+    // The cursor pages within the filter.
+    let sales_orders = filter(Some("sales"), Some("orders"), None);
+    let page1 = store.runs(&sales_orders, 2, None).await.unwrap();
+    assert_eq!(run_ids(&page1), ["s-o-3", "s-o-2"]);
+    let page2 = store
+        .runs(&sales_orders, 2, Some(page1[1].id))
+        .await
+        .unwrap();
+    assert_eq!(run_ids(&page2), ["s-o-1"]);
+}
+
+async fn active_runs_are_the_non_terminal_ones_oldest_first(store: &dyn Store) {
+    assert!(store.active_runs().await.unwrap().is_empty());
+    let states = ["running", "success", "queued", "failed", "", "running"];
+    let mut runs = Vec::new();
+    for (n, state) in states.into_iter().enumerate() {
+        runs.push(run_in_state(store, &format!("r{n}"), state).await);
+    }
+
+    let active = store.active_runs().await.unwrap();
+    assert_eq!(run_ids(&active), ["r0", "r2", "r4", "r5"]);
+    assert!(active.iter().all(|r| !is_terminal_run_state(&r.state)));
+    assert_eq!(active[0], runs[0], "whole rows");
+
+    // A run that ends is no longer followed.
+    let ended = RunUpdate {
+        state: "failed".to_string(),
+        logical_date: None,
+        started_at: Some(at(1)),
+        ended_at: Some(at(2)),
+    };
+    store.update_run(runs[2].id, &ended).await.unwrap();
+    assert_eq!(
+        run_ids(&store.active_runs().await.unwrap()),
+        ["r0", "r4", "r5"]
+    );
+}
+
+async fn run_counts_are_per_state_sorted_bytewise(store: &dyn Store) {
+    assert!(store.run_counts().await.unwrap().is_empty());
+    // "Unknown" sorts before "failed" by bytes, after "success" in an ICU locale.
+    let states = [
+        "success", "running", "success", "failed", "queued", "Unknown", "running", "", "success",
+    ];
+    for (n, state) in states.into_iter().enumerate() {
+        run_in_state(store, &format!("r{n}"), state).await;
+    }
+
+    let counts = store.run_counts().await.unwrap();
+    let expected: Vec<(String, i64)> = [
+        ("", 1),
+        ("Unknown", 1),
+        ("failed", 1),
+        ("queued", 1),
+        ("running", 2),
+        ("success", 3),
+    ]
+    .into_iter()
+    .map(|(state, n)| (state.to_string(), n))
+    .collect();
+    assert_eq!(counts, expected);
+}
+
+async fn upsert_task_instances_updates_a_try_and_adds_new_ones(store: &dyn Store) {
+    let run = store
+        .insert_run(&new_run("sales", "orders", "manual__1"))
+        .await
+        .unwrap();
+    let other = store
+        .insert_run(&new_run("sales", "orders", "manual__2"))
+        .await
+        .unwrap();
+
+    let extract = TaskInstanceRow {
+        state: Some("running".to_string()),
+        started_at: Some(at(1)),
+        ..task_instance("extract", -1, 1)
+    };
+    let load = task_instance("load", -1, 1);
+    store
+        .upsert_task_instances(run.id, &[extract.clone(), load.clone()])
+        .await
+        .unwrap();
+    store
+        .upsert_task_instances(other.id, &[task_instance("extract", -1, 1)])
+        .await
+        .unwrap();
+    assert_eq!(
+        store.task_instances(run.id).await.unwrap(),
+        [extract.clone(), load.clone()]
+    );
+
+    // The first try failed (updated in place) and a second one started (added).
+    let failed = TaskInstanceRow {
+        state: Some("failed".to_string()),
+        ended_at: Some(Utc.timestamp_opt(1_714_564_803, 500_000_999).unwrap()),
+        duration_seconds: Some(2.5),
+        ..extract.clone()
+    };
+    let retry = TaskInstanceRow {
+        try_number: 2,
+        started_at: Some(at(4)),
+        ..extract.clone()
+    };
+    store
+        .upsert_task_instances(run.id, &[failed.clone(), retry.clone()])
+        .await
+        .unwrap();
+
+    let read = store.task_instances(run.id).await.unwrap();
+    let failed_read = TaskInstanceRow {
+        ended_at: Some(Utc.timestamp_opt(1_714_564_803, 500_000_000).unwrap()),
+        ..failed
+    };
+    assert_eq!(read, [failed_read, retry, load]);
+
+    // Fields go back to empty too: the row is replaced, not merged.
+    let reset = task_instance("extract", -1, 1);
+    store
+        .upsert_task_instances(run.id, std::slice::from_ref(&reset))
+        .await
+        .unwrap();
+    let read = store.task_instances(run.id).await.unwrap();
+    assert_eq!(read.len(), 3);
+    assert!(read.contains(&reset), "{read:?}");
+
+    // Nothing to write is not an error; other runs are untouched.
+    store.upsert_task_instances(run.id, &[]).await.unwrap();
+    assert_eq!(store.task_instances(run.id).await.unwrap().len(), 3);
+    assert_eq!(
+        store.task_instances(other.id).await.unwrap(),
+        [task_instance("extract", -1, 1)]
+    );
+}
+
+async fn upsert_task_instances_of_unknown_run_fails_and_writes_nothing(store: &dyn Store) {
+    let tis = [
+        task_instance("extract", -1, 1),
+        task_instance("load", -1, 1),
+    ];
+    assert_query_error(
+        store.upsert_task_instances(424242, &tis).await,
+        "upsert_task_instances",
+    );
+    assert!(store.task_instances(424242).await.unwrap().is_empty());
+}
+
+async fn task_instances_are_sorted_by_start_then_task_map_index_and_try(store: &dyn Store) {
+    let run = store
+        .insert_run(&new_run("sales", "orders", "manual__1"))
+        .await
+        .unwrap();
+    let started = |task_id: &str, map_index, try_number, second| TaskInstanceRow {
+        started_at: Some(at(second)),
+        ..task_instance(task_id, map_index, try_number)
+    };
+    // In the order they are expected back.
+    let expected = [
+        started("transform", -1, 1, 1),
+        started("extract", -1, 2, 2),
+        started("load", -1, 1, 2),
+        started("map", 2, 1, 2),
+        started("map", 10, 1, 2),
+        task_instance("B_report", -1, 1),
+        task_instance("a_notify", -1, 1),
+        task_instance("map", -1, 1),
+        task_instance("map", 3, 1),
+        task_instance("map", 3, 2),
+        task_instance("map", 3, 10),
+        task_instance("ä_archive", -1, 1),
+    ];
+    let mut scrambled = expected.to_vec();
+    scrambled.reverse();
+    scrambled.swap(0, 5);
+    scrambled.swap(2, 9);
+    store
+        .upsert_task_instances(run.id, &scrambled)
+        .await
+        .unwrap();
+
+    assert_eq!(store.task_instances(run.id).await.unwrap(), expected);
+}
+
+async fn ping_answers(store: &dyn Store) {
+    store.ping().await.expect("a fresh store answers");
+    let run = store
+        .insert_run(&new_run("sales", "orders", "manual__1"))
+        .await
+        .unwrap();
+    store.ping().await.expect("the store answers after a write");
+    assert!(store.run(run.id).await.unwrap().is_some());
+}
+
+// ---------------------------------------------------------------------------------------------
 // Checks that reopen the database or reach it with raw SQL.
 
 async fn reopening_runs_migrations_once_and_keeps_data(db: &TestDb) {
@@ -1038,6 +1624,71 @@ async fn schema_holds_runs_task_instances_lineage_and_lease(db: &TestDb) {
         db.execute(lease).await.is_err(),
         "one holder per lease name"
     );
+}
+
+/// Runs and task instances an older olo recorded survive migration 0002 (SQLite rebuilds the
+/// table), and ids of deleted runs are not given again.
+async fn migration_0002_keeps_runs_and_task_instances_and_their_ids(db: &TestDb) {
+    db.migrate_up_to(1).await;
+    for (airflow_run_id, started_at) in [
+        ("manual__1", "'2024-05-01T00:00:01.000000Z'"),
+        ("manual__2", "NULL"),
+        ("manual__3", "NULL"),
+    ] {
+        let insert = format!(
+            "INSERT INTO runs (workspace, job, dag_id, airflow_run_id, state, \"trigger\", \
+             triggered_by, revision, logical_date, started_at, updated_at) \
+             VALUES ('sales', 'orders', 'sales__orders', '{airflow_run_id}', 'running', 'api', \
+             'ada', 'a1', '2024-05-01T00:00:00.000000Z', {started_at}, \
+             '2024-05-01T00:00:05.000000Z')"
+        );
+        assert_eq!(db.execute(&insert).await.unwrap(), 1);
+    }
+    let task = "INSERT INTO task_instances (run_id, task_id, try_number, state, started_at, \
+                duration_seconds, updated_at) \
+                SELECT id, 'extract', 1, 'success', '2024-05-01T00:00:01.000000Z', 2.5, \
+                '2024-05-01T00:00:04.000000Z' FROM runs WHERE airflow_run_id = 'manual__1'";
+    assert_eq!(db.execute(task).await.unwrap(), 1);
+    let deleted = "DELETE FROM runs WHERE airflow_run_id = 'manual__3'";
+    assert_eq!(db.execute(deleted).await.unwrap(), 1);
+
+    let store = db.open().await;
+    let runs = store.runs(&RunFilter::default(), 10, None).await.unwrap();
+    assert_eq!(run_ids(&runs), ["manual__2", "manual__1"]);
+    let (second, first) = (&runs[0], &runs[1]);
+    assert_eq!(first.conf, json!({}));
+    assert_eq!(first.trigger, RunTrigger::Api);
+    assert_eq!(first.triggered_by.as_deref(), Some("ada"));
+    let midnight = |second| Utc.with_ymd_and_hms(2024, 5, 1, 0, 0, second).unwrap();
+    assert_eq!(first.logical_date, Some(midnight(0)));
+    // Created no later than it started; without a start, when it was last updated.
+    assert_eq!(first.created_at, first.started_at.unwrap());
+    assert_eq!(second.created_at, second.updated_at);
+    assert_eq!(
+        store.task_instances(first.id).await.unwrap(),
+        [TaskInstanceRow {
+            state: Some("success".to_string()),
+            started_at: Some(midnight(1)),
+            duration_seconds: Some(2.5),
+            ..task_instance("extract", -1, 1)
+        }]
+    );
+
+    let next = store
+        .insert_run(&new_run("sales", "orders", "manual__4"))
+        .await
+        .unwrap();
+    assert!(
+        next.id > second.id + 1,
+        "run id {} was given again (the deleted run had id {})",
+        next.id,
+        second.id + 1
+    );
+    assert_recent(next.created_at, "created_at");
+    // The task instances still belong to their run.
+    let deleted = "DELETE FROM runs WHERE airflow_run_id = 'manual__1'";
+    assert_eq!(db.execute(deleted).await.unwrap(), 1);
+    assert!(store.task_instances(first.id).await.unwrap().is_empty());
 }
 
 // ---------------------------------------------------------------------------------------------

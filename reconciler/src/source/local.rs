@@ -2,7 +2,7 @@ use std::path::{Path, PathBuf};
 
 use git2::Repository;
 
-use super::{commit_revision, import_worktree, Source, Tip};
+use super::{commit_revision, has_commit, import_worktree, missing_commit, Source, Tip};
 use crate::{Error, Result};
 
 /// A local config repository. When the path is the root of a git repository, olo follows the
@@ -74,5 +74,24 @@ impl Source for LocalSource {
 
     fn describe(&self) -> String {
         format!("local {}", self.path.display())
+    }
+
+    fn fetch_commit(&mut self, sha: &str, _refs: &[String]) -> Result<PathBuf> {
+        // A local repository holds every commit it will be asked about; an imported folder
+        // has no pull requests.
+        let path = if self.is_repo_root() {
+            self.path.clone()
+        } else {
+            self.import_repo.clone()
+        };
+        let repo = Repository::open(&path).map_err(|source| Error::OpenRepo {
+            path: path.display().to_string(),
+            source,
+        })?;
+        if has_commit(&repo, sha) {
+            Ok(path)
+        } else {
+            Err(missing_commit(sha))
+        }
     }
 }

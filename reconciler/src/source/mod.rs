@@ -29,4 +29,23 @@ pub trait Source: Send {
     fn latest(&mut self) -> Result<Tip>;
     /// A short description for logs and status ("local /path (main)").
     fn describe(&self) -> String;
+    /// Makes commit `sha` readable (fetching `refs` from a remote when it is not there yet,
+    /// e.g. `refs/pull/7/head` for a pull request from a fork) and returns the repository that
+    /// holds it.
+    fn fetch_commit(&mut self, sha: &str, refs: &[String]) -> Result<PathBuf>;
+}
+
+/// Whether `repo` holds commit `sha`.
+fn has_commit(repo: &git2::Repository, sha: &str) -> bool {
+    git2::Oid::from_str(sha)
+        .ok()
+        .and_then(|oid| repo.find_commit(oid).ok())
+        .is_some()
+}
+
+fn missing_commit(sha: &str) -> crate::Error {
+    crate::Error::Revision {
+        rev: sha.to_string(),
+        source: git2::Error::from_str("commit not found in the source repository"),
+    }
 }

@@ -2,7 +2,7 @@ use std::path::{Path, PathBuf};
 
 use git2::{Cred, CredentialType, FetchOptions, RemoteCallbacks, Repository};
 
-use super::{commit_revision, Source, Tip};
+use super::{commit_revision, has_commit, missing_commit, Source, Tip};
 use crate::{Error, Result};
 
 /// How to authenticate to a remote repository. Secrets are read from the environment variable
@@ -45,7 +45,26 @@ impl RemoteSource {
         }
     }
 
+    fn open(&self) -> Result<Repository> {
+        match Repository::open_bare(&self.mirror) {
+            Ok(r) => Ok(r),
+            Err(_) => Repository::init_bare(&self.mirror).map_err(|source| Error::OpenRepo {
+                path: self.mirror.display().to_string(),
+                source,
+            }),
+        }
+    }
+
     fn fetch(&self, repo: &Repository) -> std::result::Result<(), git2::Error> {
+        let refspec = format!("+refs/heads/{0}:refs/heads/{0}", self.branch);
+        self.fetch_refspecs(repo, &[refspec])
+    }
+
+    fn fetch_refspecs(
+        &self,
+        repo: &Repository,
+        refspecs: &[String],
+    ) -> std::result::Result<(), git2::Error> {
         let mut callbacks = RemoteCallbacks::new();
         let creds = self.credentials.clone();
         let mut attempts = 0;
@@ -72,22 +91,14 @@ impl RemoteSource {
         });
         let mut options = FetchOptions::new();
         options.remote_callbacks(callbacks);
-        let refspec = format!("+refs/heads/{0}:refs/heads/{0}", self.branch);
         let mut remote = repo.remote_anonymous(&self.url)?;
-        remote.fetch(&[refspec.as_str()], Some(&mut options), None)
+        remote.fetch(refspecs, Some(&mut options), None)
     }
 }
 
 impl Source for RemoteSource {
     fn latest(&mut self) -> Result<Tip> {
-        let open_err = |source| Error::OpenRepo {
-            path: self.mirror.display().to_string(),
-            source,
-        };
-        let repo = match Repository::open_bare(&self.mirror) {
-            Ok(r) => r,
-            Err(_) => Repository::init_bare(&self.mirror).map_err(open_err)?,
-        };
+        let repo = self.open()?;
         self.fetch(&repo).map_err(|source| Error::Fetch {
             url: self.url.clone(),
             source,
@@ -109,5 +120,29 @@ impl Source for RemoteSource {
 
     fn describe(&self) -> String {
         format!("remote {} ({})", self.url, self.branch)
+    }
+
+    fn fetch_commit(&mut self, sha: &str, refs: &[String]) -> Result<PathBuf> {
+        let repo = self.open()?;
+        if !has_commit(&repo, sha) {
+            // Fetched under refs/olo/ so they never shadow the tracked branch.
+            let refspecs: Vec<String> = refs
+                .iter()
+                .filter(|r| r.starts_with("refs/") && !r.contains(':') && !r.contains(".."))
+                .map(|r| format!("+{r}:refs/olo/{}", r.trim_start_matches("refs/")))
+                .collect();
+            if !refspecs.is_empty() {
+                self.fetch_refspecs(&repo, &refspecs)
+                    .map_err(|source| Error::Fetch {
+                        url: self.url.clone(),
+                        source,
+                    })?;
+            }
+        }
+        if has_commit(&repo, sha) {
+            Ok(self.mirror.clone())
+        } else {
+            Err(missing_commit(sha))
+        }
     }
 }

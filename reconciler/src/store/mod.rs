@@ -219,6 +219,111 @@ pub struct BranchStatus {
     pub updated_at: DateTime<Utc>,
 }
 
+/// What started an Airflow DAG run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RunTrigger {
+    /// Someone asked for it through the REST API.
+    Api,
+    /// A commit asked for it (a job set to run on deploy).
+    Commit,
+    /// Airflow's scheduler started it.
+    Schedule,
+}
+
+impl RunTrigger {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RunTrigger::Api => "api",
+            RunTrigger::Commit => "commit",
+            RunTrigger::Schedule => "schedule",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<RunTrigger> {
+        Some(match s {
+            "api" => RunTrigger::Api,
+            "commit" => RunTrigger::Commit,
+            "schedule" => RunTrigger::Schedule,
+            _ => return None,
+        })
+    }
+}
+
+/// Whether an Airflow DAG run state is final: "success" and "failed" are; "queued", "running"
+/// and a state Airflow has not reported yet ("") are not. The runs migrations hold the same
+/// list (the index behind `Store::active_runs`).
+pub fn is_terminal_run_state(state: &str) -> bool {
+    matches!(state, "success" | "failed")
+}
+
+/// A DAG run to record (id and timestamps are assigned by the store).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NewRun {
+    pub workspace: String,
+    pub job: String,
+    pub dag_id: String,
+    pub airflow_run_id: String,
+    /// Airflow's DAG run state as last seen.
+    pub state: String,
+    pub trigger: RunTrigger,
+    /// Who asked for it (an API identity or a commit author), when someone did.
+    pub triggered_by: Option<String>,
+    /// The revision live when it was triggered.
+    pub revision: Option<String>,
+    /// The run's `conf` (a JSON object).
+    pub conf: Value,
+}
+
+/// A DAG run of an olo job, as olo last saw it in Airflow.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Run {
+    pub id: i64,
+    pub workspace: String,
+    pub job: String,
+    pub dag_id: String,
+    pub airflow_run_id: String,
+    pub state: String,
+    pub trigger: RunTrigger,
+    pub triggered_by: Option<String>,
+    pub revision: Option<String>,
+    pub conf: Value,
+    pub logical_date: Option<DateTime<Utc>>,
+    pub started_at: Option<DateTime<Utc>>,
+    pub ended_at: Option<DateTime<Utc>>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// What Airflow reports about a run; replaces the stored values.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RunUpdate {
+    pub state: String,
+    pub logical_date: Option<DateTime<Utc>>,
+    pub started_at: Option<DateTime<Utc>>,
+    pub ended_at: Option<DateTime<Utc>>,
+}
+
+/// Which runs to list: every field given must match.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RunFilter {
+    pub workspace: Option<String>,
+    pub job: Option<String>,
+    pub state: Option<String>,
+}
+
+/// One try of one task instance of a run (`map_index` -1 for an unmapped task).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TaskInstanceRow {
+    pub task_id: String,
+    pub map_index: i64,
+    pub try_number: i64,
+    pub state: Option<String>,
+    pub started_at: Option<DateTime<Utc>>,
+    pub ended_at: Option<DateTime<Utc>>,
+    pub duration_seconds: Option<f64>,
+}
+
 /// Everything olo persists. Implementations must be safe to share across tasks.
 #[async_trait::async_trait]
 pub trait Store: Send + Sync {
@@ -280,6 +385,36 @@ pub trait Store: Send + Sync {
 
     /// Records a webhook delivery id; `true` when it was new, `false` for a repeat.
     async fn record_delivery(&self, delivery_id: &str, event: &str) -> StoreResult<bool>;
+
+    /// Inserts a run; idempotent on (dag_id, airflow_run_id): a second insert returns the
+    /// existing row unchanged.
+    async fn insert_run(&self, run: &NewRun) -> StoreResult<Run>;
+    /// Replaces the state and times of a run (and sets updated_at to now).
+    async fn update_run(&self, id: i64, update: &RunUpdate) -> StoreResult<()>;
+    async fn run(&self, id: i64) -> StoreResult<Option<Run>>;
+    /// Newest first (id descending), `limit` rows at most, id < `before_id` when given; the
+    /// filter's fields are ANDed.
+    async fn runs(
+        &self,
+        filter: &RunFilter,
+        limit: u32,
+        before_id: Option<i64>,
+    ) -> StoreResult<Vec<Run>>;
+    /// Runs not in a terminal state (see `is_terminal_run_state`), oldest first: the ones to
+    /// follow in Airflow.
+    async fn active_runs(&self) -> StoreResult<Vec<Run>>;
+    /// Number of runs per state (for metrics), sorted by state.
+    async fn run_counts(&self) -> StoreResult<Vec<(String, i64)>>;
+
+    /// Upserts task instances of a run (keyed by task_id, map_index, try_number), in one
+    /// transaction.
+    async fn upsert_task_instances(&self, run_id: i64, tis: &[TaskInstanceRow]) -> StoreResult<()>;
+    /// Task instances of a run sorted by started_at (not started last), task_id, map_index,
+    /// try_number.
+    async fn task_instances(&self, run_id: i64) -> StoreResult<Vec<TaskInstanceRow>>;
+
+    /// A cheap query proving the store answers (the readiness probe).
+    async fn ping(&self) -> StoreResult<()>;
 }
 
 /// Opens the store a URL names (`sqlite:path/to/state.db` or `postgres://…`), creating the
@@ -306,5 +441,32 @@ async fn open_once(url: &str) -> StoreResult<Box<dyn Store>> {
         Ok(Box::new(PostgresStore::open(url).await?))
     } else {
         Err(StoreError::Url(url.to_string()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{is_terminal_run_state, RunTrigger};
+
+    #[test]
+    fn run_trigger_text_round_trips_and_matches_serde() {
+        for trigger in [RunTrigger::Api, RunTrigger::Commit, RunTrigger::Schedule] {
+            assert_eq!(RunTrigger::parse(trigger.as_str()), Some(trigger));
+            assert_eq!(
+                serde_json::to_value(trigger).unwrap(),
+                serde_json::Value::from(trigger.as_str())
+            );
+        }
+        assert_eq!(RunTrigger::parse("cron"), None);
+        assert_eq!(RunTrigger::parse("API"), None);
+    }
+
+    #[test]
+    fn only_success_and_failed_are_terminal() {
+        assert!(is_terminal_run_state("success"));
+        assert!(is_terminal_run_state("failed"));
+        for active in ["queued", "running", "", "Success", "up_for_retry"] {
+            assert!(!is_terminal_run_state(active), "{active:?}");
+        }
     }
 }

@@ -10,11 +10,12 @@ use chrono::{DateTime, SubsecRound, Utc};
 use serde_json::Value;
 use sqlx::migrate::Migrator;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow};
-use sqlx::Row;
+use sqlx::{Postgres, QueryBuilder, Row};
 
 use super::{
-    AuditEntry, BranchStatus, InventoryItem, NewAudit, Person, PlanRow, Revision, RevisionRow,
-    RevisionStatus, Store, StoreError, StoreResult, SyncState,
+    AuditEntry, BranchStatus, InventoryItem, NewAudit, NewRun, Person, PlanRow, Revision,
+    RevisionRow, RevisionStatus, Run, RunFilter, RunTrigger, RunUpdate, Store, StoreError,
+    StoreResult, SyncState, TaskInstanceRow,
 };
 
 static MIGRATOR: Migrator = sqlx::migrate!("./migrations/postgres");
@@ -159,6 +160,44 @@ fn branch_status_row(row: &PgRow) -> Result<BranchStatus, sqlx::Error> {
         message: row.try_get("message")?,
         diagnostics: row.try_get("diagnostics")?,
         updated_at: row.try_get("updated_at")?,
+    })
+}
+
+const RUN_COLUMNS: &str = "id, workspace, job, dag_id, airflow_run_id, state, \"trigger\", \
+     triggered_by, revision, conf, logical_date, started_at, ended_at, created_at, updated_at";
+
+fn run_row(row: &PgRow) -> Result<Run, sqlx::Error> {
+    let trigger: String = row.try_get("trigger")?;
+    Ok(Run {
+        id: row.try_get("id")?,
+        workspace: row.try_get("workspace")?,
+        job: row.try_get("job")?,
+        dag_id: row.try_get("dag_id")?,
+        airflow_run_id: row.try_get("airflow_run_id")?,
+        state: row.try_get("state")?,
+        trigger: RunTrigger::parse(&trigger)
+            .ok_or_else(|| decode_error(format!("unknown run trigger `{trigger}`")))?,
+        triggered_by: row.try_get("triggered_by")?,
+        revision: row.try_get("revision")?,
+        conf: row.try_get("conf")?,
+        logical_date: row.try_get("logical_date")?,
+        started_at: row.try_get("started_at")?,
+        ended_at: row.try_get("ended_at")?,
+        created_at: row.try_get("created_at")?,
+        updated_at: row.try_get("updated_at")?,
+    })
+}
+
+fn task_instance_row(row: &PgRow) -> Result<TaskInstanceRow, sqlx::Error> {
+    // map_index and try_number are INTEGER columns.
+    Ok(TaskInstanceRow {
+        task_id: row.try_get("task_id")?,
+        map_index: i64::from(row.try_get::<i32, _>("map_index")?),
+        try_number: i64::from(row.try_get::<i32, _>("try_number")?),
+        state: row.try_get("state")?,
+        started_at: row.try_get("started_at")?,
+        ended_at: row.try_get("ended_at")?,
+        duration_seconds: row.try_get("duration_seconds")?,
     })
 }
 
@@ -474,6 +513,193 @@ impl Store for PostgresStore {
         .await
         .map_err(query_error("record_delivery"))?;
         Ok(done.rows_affected() == 1)
+    }
+
+    async fn insert_run(&self, run: &NewRun) -> StoreResult<Run> {
+        let inserted = sqlx::query(&format!(
+            "INSERT INTO runs (workspace, job, dag_id, airflow_run_id, state, \"trigger\", \
+             triggered_by, revision, conf, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, now(), now()) \
+             ON CONFLICT (dag_id, airflow_run_id) DO NOTHING RETURNING {RUN_COLUMNS}"
+        ))
+        .bind(&run.workspace)
+        .bind(&run.job)
+        .bind(&run.dag_id)
+        .bind(&run.airflow_run_id)
+        .bind(&run.state)
+        .bind(run.trigger.as_str())
+        .bind(&run.triggered_by)
+        .bind(&run.revision)
+        .bind(&run.conf)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(query_error("insert_run"))?;
+        // Already recorded: the first insert wins. A statement of its own, so that it sees the
+        // row of a concurrent insert that committed after this one's snapshot.
+        let row = match inserted {
+            Some(row) => row,
+            None => sqlx::query(&format!(
+                "SELECT {RUN_COLUMNS} FROM runs WHERE dag_id = $1 AND airflow_run_id = $2"
+            ))
+            .bind(&run.dag_id)
+            .bind(&run.airflow_run_id)
+            .fetch_one(&self.pool)
+            .await
+            .map_err(query_error("insert_run"))?,
+        };
+        run_row(&row).map_err(query_error("insert_run"))
+    }
+
+    async fn update_run(&self, id: i64, update: &RunUpdate) -> StoreResult<()> {
+        let done = sqlx::query(
+            "UPDATE runs SET state = $1, logical_date = $2, started_at = $3, ended_at = $4, \
+             updated_at = now() WHERE id = $5",
+        )
+        .bind(&update.state)
+        .bind(update.logical_date.map(micros))
+        .bind(update.started_at.map(micros))
+        .bind(update.ended_at.map(micros))
+        .bind(id)
+        .execute(&self.pool)
+        .await
+        .map_err(query_error("update_run"))?;
+        if done.rows_affected() == 0 {
+            return Err(query_error("update_run")(sqlx::Error::RowNotFound));
+        }
+        Ok(())
+    }
+
+    async fn run(&self, id: i64) -> StoreResult<Option<Run>> {
+        let row = sqlx::query(&format!("SELECT {RUN_COLUMNS} FROM runs WHERE id = $1"))
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(query_error("run"))?;
+        row.as_ref()
+            .map(run_row)
+            .transpose()
+            .map_err(query_error("run"))
+    }
+
+    async fn runs(
+        &self,
+        filter: &RunFilter,
+        limit: u32,
+        before_id: Option<i64>,
+    ) -> StoreResult<Vec<Run>> {
+        // Only the conditions given (not `$1 IS NULL OR ...`), so that each combination walks
+        // an index whatever plan the server caches for the statement.
+        let mut query =
+            QueryBuilder::<Postgres>::new(format!("SELECT {RUN_COLUMNS} FROM runs WHERE TRUE"));
+        if let Some(workspace) = &filter.workspace {
+            query.push(" AND workspace = ").push_bind(workspace);
+        }
+        if let Some(job) = &filter.job {
+            query.push(" AND job = ").push_bind(job);
+        }
+        if let Some(state) = &filter.state {
+            query.push(" AND state = ").push_bind(state);
+        }
+        if let Some(before_id) = before_id {
+            query.push(" AND id < ").push_bind(before_id);
+        }
+        query
+            .push(" ORDER BY id DESC LIMIT ")
+            .push_bind(i64::from(limit));
+        let rows = query
+            .build()
+            .fetch_all(&self.pool)
+            .await
+            .map_err(query_error("runs"))?;
+        rows.iter()
+            .map(run_row)
+            .collect::<Result<_, _>>()
+            .map_err(query_error("runs"))
+    }
+
+    async fn active_runs(&self) -> StoreResult<Vec<Run>> {
+        // The condition of the partial index `runs_active`.
+        let rows = sqlx::query(&format!(
+            "SELECT {RUN_COLUMNS} FROM runs WHERE state NOT IN ('success', 'failed') ORDER BY id"
+        ))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(query_error("active_runs"))?;
+        rows.iter()
+            .map(run_row)
+            .collect::<Result<_, _>>()
+            .map_err(query_error("active_runs"))
+    }
+
+    async fn run_counts(&self) -> StoreResult<Vec<(String, i64)>> {
+        // COLLATE "C": byte order, as in SQLite, whatever the database's locale.
+        sqlx::query_as(
+            "SELECT state, COUNT(*) FROM runs GROUP BY state ORDER BY state COLLATE \"C\"",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .map_err(query_error("run_counts"))
+    }
+
+    async fn upsert_task_instances(&self, run_id: i64, tis: &[TaskInstanceRow]) -> StoreResult<()> {
+        if tis.is_empty() {
+            return Ok(());
+        }
+        let mut tx = self
+            .pool
+            .begin()
+            .await
+            .map_err(query_error("upsert_task_instances"))?;
+        for ti in tis {
+            sqlx::query(
+                "INSERT INTO task_instances (run_id, task_id, map_index, try_number, state, \
+                 started_at, ended_at, duration_seconds, updated_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, now()) \
+                 ON CONFLICT (run_id, task_id, map_index, try_number) DO UPDATE SET \
+                 state = excluded.state, started_at = excluded.started_at, \
+                 ended_at = excluded.ended_at, duration_seconds = excluded.duration_seconds, \
+                 updated_at = excluded.updated_at",
+            )
+            .bind(run_id)
+            .bind(&ti.task_id)
+            .bind(ti.map_index)
+            .bind(ti.try_number)
+            .bind(&ti.state)
+            .bind(ti.started_at.map(micros))
+            .bind(ti.ended_at.map(micros))
+            .bind(ti.duration_seconds)
+            .execute(&mut *tx)
+            .await
+            .map_err(query_error("upsert_task_instances"))?;
+        }
+        tx.commit()
+            .await
+            .map_err(query_error("upsert_task_instances"))?;
+        Ok(())
+    }
+
+    async fn task_instances(&self, run_id: i64) -> StoreResult<Vec<TaskInstanceRow>> {
+        let rows = sqlx::query(
+            "SELECT task_id, map_index, try_number, state, started_at, ended_at, \
+             duration_seconds FROM task_instances WHERE run_id = $1 \
+             ORDER BY started_at NULLS LAST, task_id COLLATE \"C\", map_index, try_number",
+        )
+        .bind(run_id)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(query_error("task_instances"))?;
+        rows.iter()
+            .map(task_instance_row)
+            .collect::<Result<_, _>>()
+            .map_err(query_error("task_instances"))
+    }
+
+    async fn ping(&self) -> StoreResult<()> {
+        sqlx::query("SELECT 1")
+            .execute(&self.pool)
+            .await
+            .map_err(query_error("ping"))?;
+        Ok(())
     }
 }
 

@@ -13,11 +13,12 @@ use sqlx::migrate::Migrator;
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
 };
-use sqlx::Row;
+use sqlx::{QueryBuilder, Row, Sqlite};
 
 use super::{
-    AuditEntry, BranchStatus, InventoryItem, NewAudit, Person, PlanRow, Revision, RevisionRow,
-    RevisionStatus, Store, StoreError, StoreResult, SyncState,
+    AuditEntry, BranchStatus, InventoryItem, NewAudit, NewRun, Person, PlanRow, Revision,
+    RevisionRow, RevisionStatus, Run, RunFilter, RunTrigger, RunUpdate, Store, StoreError,
+    StoreResult, SyncState, TaskInstanceRow,
 };
 
 static MIGRATOR: Migrator = sqlx::migrate!("./migrations/sqlite");
@@ -206,6 +207,43 @@ fn branch_status_row(row: &SqliteRow) -> Result<BranchStatus, sqlx::Error> {
         message: row.try_get("message")?,
         diagnostics: get_json(row, "diagnostics")?,
         updated_at: get_time(row, "updated_at")?,
+    })
+}
+
+const RUN_COLUMNS: &str = "id, workspace, job, dag_id, airflow_run_id, state, \"trigger\", \
+     triggered_by, revision, conf, logical_date, started_at, ended_at, created_at, updated_at";
+
+fn run_row(row: &SqliteRow) -> Result<Run, sqlx::Error> {
+    let trigger: String = row.try_get("trigger")?;
+    Ok(Run {
+        id: row.try_get("id")?,
+        workspace: row.try_get("workspace")?,
+        job: row.try_get("job")?,
+        dag_id: row.try_get("dag_id")?,
+        airflow_run_id: row.try_get("airflow_run_id")?,
+        state: row.try_get("state")?,
+        trigger: RunTrigger::parse(&trigger)
+            .ok_or_else(|| decode_error(format!("unknown run trigger `{trigger}`")))?,
+        triggered_by: row.try_get("triggered_by")?,
+        revision: row.try_get("revision")?,
+        conf: get_json(row, "conf")?,
+        logical_date: get_optional_time(row, "logical_date")?,
+        started_at: get_optional_time(row, "started_at")?,
+        ended_at: get_optional_time(row, "ended_at")?,
+        created_at: get_time(row, "created_at")?,
+        updated_at: get_time(row, "updated_at")?,
+    })
+}
+
+fn task_instance_row(row: &SqliteRow) -> Result<TaskInstanceRow, sqlx::Error> {
+    Ok(TaskInstanceRow {
+        task_id: row.try_get("task_id")?,
+        map_index: row.try_get("map_index")?,
+        try_number: row.try_get("try_number")?,
+        state: row.try_get("state")?,
+        started_at: get_optional_time(row, "started_at")?,
+        ended_at: get_optional_time(row, "ended_at")?,
+        duration_seconds: row.try_get("duration_seconds")?,
     })
 }
 
@@ -542,5 +580,194 @@ impl Store for SqliteStore {
         .await
         .map_err(query_error("record_delivery"))?;
         Ok(done.rows_affected() == 1)
+    }
+
+    async fn insert_run(&self, run: &NewRun) -> StoreResult<Run> {
+        let now = now_text();
+        let inserted = sqlx::query(&format!(
+            "INSERT INTO runs (workspace, job, dag_id, airflow_run_id, state, \"trigger\", \
+             triggered_by, revision, conf, created_at, updated_at) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) \
+             ON CONFLICT (dag_id, airflow_run_id) DO NOTHING RETURNING {RUN_COLUMNS}"
+        ))
+        .bind(&run.workspace)
+        .bind(&run.job)
+        .bind(&run.dag_id)
+        .bind(&run.airflow_run_id)
+        .bind(&run.state)
+        .bind(run.trigger.as_str())
+        .bind(&run.triggered_by)
+        .bind(&run.revision)
+        .bind(json_text(&run.conf))
+        .bind(&now)
+        .bind(&now)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(query_error("insert_run"))?;
+        // Already recorded: the first insert wins.
+        let row = match inserted {
+            Some(row) => row,
+            None => sqlx::query(&format!(
+                "SELECT {RUN_COLUMNS} FROM runs WHERE dag_id = ? AND airflow_run_id = ?"
+            ))
+            .bind(&run.dag_id)
+            .bind(&run.airflow_run_id)
+            .fetch_one(&self.pool)
+            .await
+            .map_err(query_error("insert_run"))?,
+        };
+        run_row(&row).map_err(query_error("insert_run"))
+    }
+
+    async fn update_run(&self, id: i64, update: &RunUpdate) -> StoreResult<()> {
+        let done = sqlx::query(
+            "UPDATE runs SET state = ?, logical_date = ?, started_at = ?, ended_at = ?, \
+             updated_at = ? WHERE id = ?",
+        )
+        .bind(&update.state)
+        .bind(update.logical_date.map(time_text))
+        .bind(update.started_at.map(time_text))
+        .bind(update.ended_at.map(time_text))
+        .bind(now_text())
+        .bind(id)
+        .execute(&self.pool)
+        .await
+        .map_err(query_error("update_run"))?;
+        if done.rows_affected() == 0 {
+            return Err(query_error("update_run")(sqlx::Error::RowNotFound));
+        }
+        Ok(())
+    }
+
+    async fn run(&self, id: i64) -> StoreResult<Option<Run>> {
+        let row = sqlx::query(&format!("SELECT {RUN_COLUMNS} FROM runs WHERE id = ?"))
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(query_error("run"))?;
+        row.as_ref()
+            .map(run_row)
+            .transpose()
+            .map_err(query_error("run"))
+    }
+
+    async fn runs(
+        &self,
+        filter: &RunFilter,
+        limit: u32,
+        before_id: Option<i64>,
+    ) -> StoreResult<Vec<Run>> {
+        // Only the conditions given, so that each combination walks an index.
+        let mut query =
+            QueryBuilder::<Sqlite>::new(format!("SELECT {RUN_COLUMNS} FROM runs WHERE TRUE"));
+        if let Some(workspace) = &filter.workspace {
+            query.push(" AND workspace = ").push_bind(workspace);
+        }
+        if let Some(job) = &filter.job {
+            query.push(" AND job = ").push_bind(job);
+        }
+        if let Some(state) = &filter.state {
+            query.push(" AND state = ").push_bind(state);
+        }
+        if let Some(before_id) = before_id {
+            query.push(" AND id < ").push_bind(before_id);
+        }
+        query
+            .push(" ORDER BY id DESC LIMIT ")
+            .push_bind(i64::from(limit));
+        let rows = query
+            .build()
+            .fetch_all(&self.pool)
+            .await
+            .map_err(query_error("runs"))?;
+        rows.iter()
+            .map(run_row)
+            .collect::<Result<_, _>>()
+            .map_err(query_error("runs"))
+    }
+
+    async fn active_runs(&self) -> StoreResult<Vec<Run>> {
+        // The condition of the partial index `runs_active`, word for word: SQLite uses the index
+        // only then.
+        let rows = sqlx::query(&format!(
+            "SELECT {RUN_COLUMNS} FROM runs WHERE state NOT IN ('success', 'failed') ORDER BY id"
+        ))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(query_error("active_runs"))?;
+        rows.iter()
+            .map(run_row)
+            .collect::<Result<_, _>>()
+            .map_err(query_error("active_runs"))
+    }
+
+    async fn run_counts(&self) -> StoreResult<Vec<(String, i64)>> {
+        sqlx::query_as("SELECT state, COUNT(*) FROM runs GROUP BY state ORDER BY state")
+            .fetch_all(&self.pool)
+            .await
+            .map_err(query_error("run_counts"))
+    }
+
+    async fn upsert_task_instances(&self, run_id: i64, tis: &[TaskInstanceRow]) -> StoreResult<()> {
+        if tis.is_empty() {
+            return Ok(());
+        }
+        let now = now_text();
+        let mut tx = self
+            .pool
+            .begin()
+            .await
+            .map_err(query_error("upsert_task_instances"))?;
+        for ti in tis {
+            sqlx::query(
+                "INSERT INTO task_instances (run_id, task_id, map_index, try_number, state, \
+                 started_at, ended_at, duration_seconds, updated_at) \
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) \
+                 ON CONFLICT (run_id, task_id, map_index, try_number) DO UPDATE SET \
+                 state = excluded.state, started_at = excluded.started_at, \
+                 ended_at = excluded.ended_at, duration_seconds = excluded.duration_seconds, \
+                 updated_at = excluded.updated_at",
+            )
+            .bind(run_id)
+            .bind(&ti.task_id)
+            .bind(ti.map_index)
+            .bind(ti.try_number)
+            .bind(&ti.state)
+            .bind(ti.started_at.map(time_text))
+            .bind(ti.ended_at.map(time_text))
+            .bind(ti.duration_seconds)
+            .bind(&now)
+            .execute(&mut *tx)
+            .await
+            .map_err(query_error("upsert_task_instances"))?;
+        }
+        tx.commit()
+            .await
+            .map_err(query_error("upsert_task_instances"))?;
+        Ok(())
+    }
+
+    async fn task_instances(&self, run_id: i64) -> StoreResult<Vec<TaskInstanceRow>> {
+        let rows = sqlx::query(
+            "SELECT task_id, map_index, try_number, state, started_at, ended_at, \
+             duration_seconds FROM task_instances WHERE run_id = ? \
+             ORDER BY started_at NULLS LAST, task_id, map_index, try_number",
+        )
+        .bind(run_id)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(query_error("task_instances"))?;
+        rows.iter()
+            .map(task_instance_row)
+            .collect::<Result<_, _>>()
+            .map_err(query_error("task_instances"))
+    }
+
+    async fn ping(&self) -> StoreResult<()> {
+        sqlx::query("SELECT 1")
+            .execute(&self.pool)
+            .await
+            .map_err(query_error("ping"))?;
+        Ok(())
     }
 }

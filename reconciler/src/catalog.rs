@@ -1,0 +1,209 @@
+//! The desired state as people read it: workspaces and their jobs, taken from the last valid
+//! commit. The REST API and the dashboard serve it; PR comments use it to group resources by
+//! workspace. Pure: built from a validated repository, no I/O.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Catalog {
+    /// The commit it was read from.
+    pub revision: Option<String>,
+    pub workspaces: Vec<WorkspaceView>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WorkspaceView {
+    pub name: String,
+    pub description: Option<String>,
+    /// `workspaces/<name>/workspace.yaml`
+    pub path: String,
+    pub owners: Vec<String>,
+    pub catalog: String,
+    pub warehouse: String,
+    pub namespaces: Vec<String>,
+    pub jobs: Vec<JobView>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct JobView {
+    pub name: String,
+    pub workspace: String,
+    pub dag_id: String,
+    /// `workspaces/<ws>/jobs/<name>.yaml`
+    pub path: String,
+    pub description: Option<String>,
+    pub schedule: Option<String>,
+    pub paused: bool,
+    pub tags: Vec<String>,
+    pub params: Vec<String>,
+    pub tasks: Vec<TaskView>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TaskView {
+    pub id: String,
+    /// bash, python, spark, sql or dbt
+    pub kind: String,
+    pub depends_on: Vec<String>,
+    pub inputs: Vec<String>,
+    pub outputs: Vec<String>,
+}
+
+fn task_kind(task: &olo_schema::model::Task) -> &'static str {
+    if task.bash.is_some() {
+        "bash"
+    } else if task.python.is_some() {
+        "python"
+    } else if task.spark.is_some() {
+        "spark"
+    } else if task.sql.is_some() {
+        "sql"
+    } else if task.dbt.is_some() {
+        "dbt"
+    } else {
+        "unknown"
+    }
+}
+
+impl Catalog {
+    pub fn from_repo(repo: &olo_schema::Repo, revision: Option<&str>) -> Catalog {
+        let workspaces = repo
+            .workspaces
+            .values()
+            .map(|ws| {
+                let spec = &ws.doc.spec;
+                WorkspaceView {
+                    name: ws.name.to_string(),
+                    description: spec
+                        .description
+                        .clone()
+                        .or_else(|| ws.doc.metadata.description.clone()),
+                    path: ws.path.clone(),
+                    owners: ws.doc.metadata.owners.clone(),
+                    catalog: spec.lakehouse.catalog.to_string(),
+                    warehouse: spec.lakehouse.warehouse.clone(),
+                    namespaces: spec
+                        .lakehouse
+                        .namespaces
+                        .iter()
+                        .map(|n| n.to_string())
+                        .collect(),
+                    jobs: ws
+                        .jobs
+                        .values()
+                        .map(|job| {
+                            let spec = &job.doc.spec;
+                            JobView {
+                                name: job.name.to_string(),
+                                workspace: job.workspace.to_string(),
+                                dag_id: job.dag_id.clone(),
+                                path: job.path.clone(),
+                                description: spec
+                                    .description
+                                    .clone()
+                                    .or_else(|| job.doc.metadata.description.clone()),
+                                schedule: spec.schedule.clone(),
+                                paused: spec.paused,
+                                tags: spec.tags.clone(),
+                                params: spec.params.keys().cloned().collect(),
+                                tasks: spec
+                                    .tasks
+                                    .iter()
+                                    .map(|t| TaskView {
+                                        id: t.id.to_string(),
+                                        kind: task_kind(t).into(),
+                                        depends_on: t
+                                            .depends_on
+                                            .iter()
+                                            .map(|d| d.to_string())
+                                            .collect(),
+                                        inputs: t.inputs.clone(),
+                                        outputs: t.outputs.clone(),
+                                    })
+                                    .collect(),
+                            }
+                        })
+                        .collect(),
+                }
+            })
+            .collect();
+        Catalog {
+            revision: revision.map(str::to_string),
+            workspaces,
+        }
+    }
+
+    pub fn workspace(&self, name: &str) -> Option<&WorkspaceView> {
+        self.workspaces.iter().find(|w| w.name == name)
+    }
+
+    pub fn job(&self, workspace: &str, job: &str) -> Option<&JobView> {
+        self.workspace(workspace)?
+            .jobs
+            .iter()
+            .find(|j| j.name == job)
+    }
+
+    /// The job a DAG id belongs to.
+    pub fn job_by_dag_id(&self, dag_id: &str) -> Option<&JobView> {
+        self.workspaces
+            .iter()
+            .flat_map(|w| w.jobs.iter())
+            .find(|j| j.dag_id == dag_id)
+    }
+
+    /// Which workspace each rendered resource belongs to (DAG files and Trino catalog files);
+    /// shared resources (rules.json, namespaces.json, assets) are absent.
+    pub fn owners(&self) -> BTreeMap<String, String> {
+        let mut owners = BTreeMap::new();
+        for ws in &self.workspaces {
+            owners.insert(
+                format!("trino/catalog/{}.properties", ws.catalog),
+                ws.name.clone(),
+            );
+            for job in &ws.jobs {
+                owners.insert(format!("dags/{}.py", job.dag_id), ws.name.clone());
+            }
+        }
+        owners
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_example_repository_reads_as_workspaces_and_jobs() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples-repo");
+        let snapshot = crate::snapshot::from_worktree(&root).unwrap();
+        let repo = olo_schema::validate(snapshot)
+            .repo
+            .expect("example repo is valid");
+        let catalog = Catalog::from_repo(&repo, Some("abc"));
+        let names: Vec<_> = catalog.workspaces.iter().map(|w| w.name.as_str()).collect();
+        assert_eq!(names, ["marketing", "platform", "sales"]);
+        let smoke = catalog.job("platform", "smoke_test").unwrap();
+        assert_eq!(smoke.dag_id, "platform__smoke_test");
+        assert_eq!(smoke.schedule, None);
+        assert_eq!(smoke.tasks.len(), 5);
+        assert_eq!(smoke.tasks[1].kind, "python");
+        assert_eq!(smoke.tasks[4].depends_on.len(), 3);
+        assert_eq!(
+            catalog
+                .job_by_dag_id("sales__orders_daily")
+                .map(|j| j.name.as_str()),
+            Some("orders_daily")
+        );
+        assert_eq!(
+            catalog
+                .owners()
+                .get("dags/sales__orders_daily.py")
+                .map(String::as_str),
+            Some("sales")
+        );
+        assert!(catalog.job("sales", "nope").is_none());
+    }
+}

@@ -1,0 +1,1258 @@
+//! What a pull request shows about a commit: the plan comment (Markdown, split into parts that fit
+//! GitHub's limit) and the one-line commit status. Pure: data in, strings out.
+//!
+//! Everything that comes from the commit (file names, diagnostic messages, diffs, branch names) is
+//! escaped for the place it lands in: Markdown text, HTML inside `<summary>`, a code span, or a
+//! code fence longer than any backtick run in its content. Nothing a commit contains can close a
+//! fence or a `<details>` block, inject HTML, or mention a person or team.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+
+use olo_schema::{Diagnostic, Severity};
+
+use crate::plan::{Action, Change, Plan};
+
+/// The first line of every comment olo owns; the forge finds its earlier comments by it.
+pub const MARKER: &str = "<!-- olo-plan -->";
+
+/// GitHub's maximum comment length, in characters.
+pub const GITHUB_COMMENT_LIMIT: usize = 65_536;
+
+/// GitHub's maximum commit status description length, in characters.
+pub const STATUS_DESCRIPTION_LIMIT: usize = 140;
+
+/// The smallest part size [`render`] works with; a smaller `limit` is raised to this.
+pub const MIN_LIMIT: usize = 1_000;
+
+/// Longest diagnostic message shown; longer ones are cut (they are never that long in practice).
+const MAX_MESSAGE_CHARS: usize = 2_000;
+
+/// Everything the plan comment of one pull request commit is made from.
+#[derive(Debug, Clone, Copy)]
+pub struct PlanComment<'a> {
+    pub head_sha: &'a str,
+    pub base_branch: &'a str,
+    /// `https://github.com/owner/repo` (the payload's `repository.html_url`).
+    pub repo_html_url: &'a str,
+    pub outcome: PlanOutcome<'a>,
+    /// Which workspace each planned resource belongs to (`dags/sales__orders_daily.py` ->
+    /// `sales`); resources absent here are grouped under "shared".
+    pub owners: &'a BTreeMap<String, String>,
+}
+
+/// How planning the commit ended.
+#[derive(Debug, Clone, Copy)]
+pub enum PlanOutcome<'a> {
+    /// The commit validates; this is what merging it would change.
+    Valid { plan: &'a Plan },
+    /// The commit does not validate: nothing can be planned.
+    Invalid { diagnostics: &'a [Diagnostic] },
+    /// Planning failed for a reason that is not the commit's (e.g. a target was unreachable).
+    Error { message: &'a str },
+}
+
+/// The state of the `olo/plan` commit status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StatusState {
+    Pending,
+    Success,
+    Failure,
+    Error,
+}
+
+impl StatusState {
+    /// The value GitHub's API takes.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StatusState::Pending => "pending",
+            StatusState::Success => "success",
+            StatusState::Failure => "failure",
+            StatusState::Error => "error",
+        }
+    }
+}
+
+/// The comment bodies, in order. Each is at most `limit` characters (pass
+/// [`GITHUB_COMMENT_LIMIT`]; a `limit` below [`MIN_LIMIT`] is raised to it) and starts with
+/// [`MARKER`] and then `<!-- olo-plan part i/n -->`, so the forge can find and order them.
+///
+/// Parts are split between sections, never inside a code fence or a `<details>` block; a single
+/// section too large for a part is cut at a line boundary, with a visible note saying so.
+pub fn render(comment: &PlanComment, limit: usize) -> Vec<String> {
+    let limit = limit.max(MIN_LIMIT);
+    let blocks = blocks(comment);
+    let sha = short_sha(comment.head_sha);
+    // The part header and trailer depend on the number of parts: guess, split, and split again
+    // with room for a longer header until the guess holds. More room for the header only ever
+    // means more parts, and there are never more parts than blocks, so this ends.
+    let mut guess = 1;
+    loop {
+        let overhead = (1..=guess)
+            .map(|i| len(&part_header(i, guess, sha)) + len(&part_trailer(i, guess)))
+            .max()
+            .unwrap_or(0);
+        let groups = pack(&blocks, limit.saturating_sub(overhead));
+        let n = groups.len();
+        if n <= guess {
+            return groups
+                .into_iter()
+                .enumerate()
+                .map(|(i, body)| {
+                    format!(
+                        "{}{body}{}",
+                        part_header(i + 1, n, sha),
+                        part_trailer(i + 1, n)
+                    )
+                })
+                .collect();
+        }
+        guess = n;
+    }
+}
+
+/// The commit status: its state and a one-line description of at most
+/// [`STATUS_DESCRIPTION_LIMIT`] characters. `owners` is [`PlanComment::owners`].
+pub fn status(outcome: &PlanOutcome, owners: &BTreeMap<String, String>) -> (StatusState, String) {
+    let (state, text) = match outcome {
+        PlanOutcome::Valid { plan } => (StatusState::Success, plan_status(plan, owners)),
+        PlanOutcome::Invalid { diagnostics } => {
+            let errors = diagnostics.iter().filter(|d| d.is_error()).count();
+            let warnings = diagnostics.len() - errors;
+            let first = diagnostics
+                .iter()
+                .filter(|d| d.is_error())
+                .min()
+                .or_else(|| diagnostics.iter().min());
+            let counted = if errors > 0 {
+                plural(errors, "error")
+            } else {
+                plural(warnings, "warning")
+            };
+            let text = match first {
+                Some(d) => format!(
+                    "invalid: {counted}, first: {}:{}:{} {}",
+                    d.path, d.line, d.column, d.message
+                ),
+                None => format!("invalid: {counted}"),
+            };
+            (StatusState::Failure, text)
+        }
+        PlanOutcome::Error { message } => {
+            (StatusState::Error, format!("could not plan: {message}"))
+        }
+    };
+    (state, cut(&one_line(&text), STATUS_DESCRIPTION_LIMIT))
+}
+
+fn plan_status(plan: &Plan, owners: &BTreeMap<String, String>) -> String {
+    let s = plan.summary();
+    let kept = if s.keep > 0 {
+        format!("; {} kept, not deleted", s.keep)
+    } else {
+        String::new()
+    };
+    if !plan.has_changes() {
+        return format!(
+            "no changes; {} up to date{kept}",
+            plural(s.unchanged, "resource")
+        );
+    }
+    let groups = group_changes(plan, owners);
+    let changed: Vec<Group> = groups
+        .iter()
+        .filter(|(_, cs)| cs.iter().any(|c| is_change(c.action)))
+        .map(|(g, _)| *g)
+        .collect();
+    let workspaces = changed
+        .iter()
+        .filter(|g| matches!(g, Group::Workspace(_)))
+        .count();
+    let shared = changed.contains(&Group::Shared);
+    let place = match (workspaces, shared) {
+        (0, _) => "shared resources".to_string(),
+        (n, false) => plural(n, "workspace"),
+        (n, true) => format!("{} and shared resources", plural(n, "workspace")),
+    };
+    format!(
+        "{} to create, {} to change, {} to delete in {place}{kept}",
+        s.create, s.update, s.delete
+    )
+}
+
+// ---------------------------------------------------------------------------------------------
+// Blocks: the units a comment is split between.
+
+/// One section of a comment: `head`, then `body` lines, then `close` (what `head` opened, such
+/// as a code fence), then `end`. When the block does not fit, body lines are dropped from the
+/// end and `note(dropped)` goes between `close` and `end`.
+struct Block {
+    head: String,
+    body: Vec<String>,
+    close: String,
+    end: String,
+    note: fn(usize) -> String,
+}
+
+impl Block {
+    fn text(head: String) -> Block {
+        Block {
+            head,
+            body: Vec::new(),
+            close: String::new(),
+            end: String::new(),
+            note: |_| String::new(),
+        }
+    }
+
+    fn full(&self) -> String {
+        let mut out = self.head.clone();
+        for line in &self.body {
+            out.push_str(line);
+        }
+        out.push_str(&self.close);
+        out.push_str(&self.end);
+        out
+    }
+
+    /// The block in at most `budget` characters, cut if it must be; `None` if even its fixed
+    /// parts do not fit.
+    fn fit(&self, budget: usize) -> Option<String> {
+        let full = self.full();
+        if len(&full) <= budget {
+            return Some(full);
+        }
+        let total = self.body.len();
+        // The note is longest when it counts every line.
+        let fixed = len(&self.head) + len(&self.close) + len(&(self.note)(total)) + len(&self.end);
+        let mut room = budget.checked_sub(fixed)?;
+        let mut kept = 0;
+        for line in &self.body {
+            let l = len(line);
+            if l > room {
+                break;
+            }
+            room -= l;
+            kept += 1;
+        }
+        let mut out = self.head.clone();
+        for line in &self.body[..kept] {
+            out.push_str(line);
+        }
+        out.push_str(&self.close);
+        out.push_str(&(self.note)(total - kept));
+        out.push_str(&self.end);
+        Some(out)
+    }
+}
+
+/// Stands in for a block that cannot fit a part even when cut.
+const LEFT_OUT: &str =
+    "_(a section too large for a comment was left out; run `olo plan` locally to see it)_\n";
+
+/// Packs blocks into groups of at most `budget` characters, blocks separated by a blank line.
+fn pack(blocks: &[Block], budget: usize) -> Vec<String> {
+    let mut parts = Vec::new();
+    let mut current = String::new();
+    let mut current_len = 0;
+    for block in blocks {
+        let full = block.full();
+        let full_len = len(&full);
+        let sep = usize::from(current_len > 0);
+        if current_len + sep + full_len <= budget {
+            if sep == 1 {
+                current.push('\n');
+            }
+            current.push_str(&full);
+            current_len += sep + full_len;
+            continue;
+        }
+        if full_len > budget {
+            // Cut either way: fill the current part when at least half of it is left, rather
+            // than leave it nearly empty.
+            let room = budget.saturating_sub(current_len + sep);
+            if current_len > 0 && room >= budget / 2 {
+                if let Some(cut) = block.fit(room) {
+                    current.push('\n');
+                    current.push_str(&cut);
+                    parts.push(std::mem::take(&mut current));
+                    current_len = 0;
+                    continue;
+                }
+            }
+        }
+        if current_len > 0 {
+            parts.push(std::mem::take(&mut current));
+        }
+        current = if full_len <= budget {
+            full
+        } else {
+            block.fit(budget).unwrap_or_else(|| LEFT_OUT.to_string())
+        };
+        current_len = len(&current);
+    }
+    if current_len > 0 || parts.is_empty() {
+        parts.push(current);
+    }
+    parts
+}
+
+fn part_header(i: usize, n: usize, short_sha: &str) -> String {
+    let mut out = format!("{MARKER}\n<!-- olo-plan part {i}/{n} -->\n");
+    if i > 1 {
+        let _ = writeln!(
+            out,
+            "_olo plan for {}, continued (part {i} of {n})_\n",
+            code_span(short_sha)
+        );
+    }
+    out
+}
+
+fn part_trailer(i: usize, n: usize) -> String {
+    if i < n {
+        format!("\n_(continued in part {} of {n})_\n", i + 1)
+    } else {
+        String::new()
+    }
+}
+
+fn blocks(c: &PlanComment) -> Vec<Block> {
+    match c.outcome {
+        PlanOutcome::Valid { plan } => plan_blocks(c, plan),
+        PlanOutcome::Invalid { diagnostics } => invalid_blocks(c, diagnostics),
+        PlanOutcome::Error { message } => error_blocks(c, message),
+    }
+}
+
+fn commit_link(c: &PlanComment) -> String {
+    format!(
+        "[{}]({}/commit/{})",
+        code_span(short_sha(c.head_sha)),
+        link_destination(c.repo_html_url.trim_end_matches('/')),
+        encode_path(c.head_sha)
+    )
+}
+
+fn plan_blocks(c: &PlanComment, plan: &Plan) -> Vec<Block> {
+    let s = plan.summary();
+    let groups = group_changes(plan, c.owners);
+    let mut title = format!(
+        "### olo plan for {} into {}\n\n",
+        commit_link(c),
+        code_span(c.base_branch)
+    );
+    if !plan.has_changes() {
+        let _ = writeln!(
+            title,
+            "**No changes.** Merging this leaves the platform as it is ({} unchanged).",
+            plural(s.unchanged, "resource")
+        );
+    } else {
+        let _ = writeln!(
+            title,
+            "**{} to create, {} to change, {} to delete**; {} unchanged.",
+            s.create, s.update, s.delete, s.unchanged
+        );
+    }
+    let mut out = vec![Block::text(title)];
+
+    if plan.has_changes() {
+        let with_keep = s.keep > 0;
+        let mut head = String::from("| workspace | to create | to change | to delete |");
+        if with_keep {
+            head.push_str(" kept, not deleted |");
+        }
+        head.push_str("\n|---|--:|--:|--:|");
+        if with_keep {
+            head.push_str("--:|");
+        }
+        head.push('\n');
+        let body = groups
+            .iter()
+            .map(|(g, cs)| {
+                let count = |a: Action| cs.iter().filter(|c| c.action == a).count();
+                let mut row = format!(
+                    "| {} | {} | {} | {} |",
+                    g.table_label(),
+                    count(Action::Create),
+                    count(Action::Update),
+                    count(Action::Delete)
+                );
+                if with_keep {
+                    let _ = write!(row, " {} |", count(Action::Keep));
+                }
+                row.push('\n');
+                row
+            })
+            .collect();
+        out.push(Block {
+            head,
+            body,
+            close: String::new(),
+            end: String::new(),
+            note: |n| format!("\n_(and {})_\n", plural(n, "more workspace")),
+        });
+    }
+
+    let kept: Vec<String> = groups
+        .iter()
+        .flat_map(|(g, cs)| cs.iter().map(move |c| (g, c)))
+        .filter(|(_, c)| c.action == Action::Keep)
+        .map(|(g, c)| {
+            let reason = c
+                .reason
+                .as_deref()
+                .map(|r| format!(": {}", escape_markdown_with_code(r)))
+                .unwrap_or_default();
+            format!(
+                "- {} ({}){reason}\n",
+                code_span(&c.name),
+                escape_markdown(g.name())
+            )
+        })
+        .collect();
+    if !kept.is_empty() {
+        out.push(Block {
+            head: "**Kept, not deleted:**\n\n".to_string(),
+            body: kept,
+            close: String::new(),
+            end: String::new(),
+            note: |n| format!("\n_(and {} more)_\n", n),
+        });
+    }
+
+    for (g, cs) in &groups {
+        for change in cs.iter().filter(|c| is_change(c.action)) {
+            out.push(change_block(*g, change));
+        }
+    }
+    out
+}
+
+fn change_block(group: Group, change: &Change) -> Block {
+    let verb = match change.action {
+        Action::Create => "+ create",
+        Action::Update => "~ change",
+        Action::Delete => "- delete",
+        Action::Keep => "= keep",
+        Action::Unchanged => "unchanged",
+    };
+    let Some(diff) = change.diff.as_deref() else {
+        return Block::text(format!(
+            "<details><summary>{verb} <code>{}</code> ({})</summary>\n\n\
+             _No text diff (binary content)._\n\n</details>\n",
+            escape_html(&change.name),
+            escape_html(group.name()),
+        ));
+    };
+    let (added, removed) = diff_stat(diff);
+    let fence = fence_for(diff);
+    let mut body: Vec<String> = diff.split_inclusive('\n').map(str::to_string).collect();
+    if let Some(last) = body.last_mut() {
+        if !last.ends_with('\n') {
+            last.push('\n');
+        }
+    }
+    Block {
+        head: format!(
+            "<details><summary>{verb} <code>{}</code> ({}, +{added} −{removed})</summary>\n\n\
+             {fence}diff\n",
+            escape_html(&change.name),
+            escape_html(group.name()),
+        ),
+        body,
+        close: format!("{fence}\n"),
+        end: "\n</details>\n".to_string(),
+        note: |n| {
+            format!(
+                "\n_(diff truncated: {}; run `olo plan` locally for the full diff)_\n",
+                plural(n, "more line")
+            )
+        },
+    }
+}
+
+fn invalid_blocks(c: &PlanComment, diagnostics: &[Diagnostic]) -> Vec<Block> {
+    let mut sorted = diagnostics.to_vec();
+    olo_schema::diagnostic::sort(&mut sorted);
+    let errors = sorted.iter().filter(|d| d.is_error()).count();
+    let warnings = sorted.len() - errors;
+    let mut counts = plural(errors, "error");
+    if warnings > 0 {
+        let _ = write!(counts, ", {}", plural(warnings, "warning"));
+    }
+    let title = format!(
+        "### olo: {} does not validate\n\n\
+         **{counts}.** Nothing can be planned until the configuration validates.\n",
+        commit_link(c)
+    );
+    let mut out = vec![Block::text(title)];
+    let base = link_destination(c.repo_html_url.trim_end_matches('/'));
+    let sha = encode_path(c.head_sha);
+    let mut by_file: BTreeMap<&str, Vec<&Diagnostic>> = BTreeMap::new();
+    for d in &sorted {
+        by_file.entry(d.path.as_str()).or_default().push(d);
+    }
+    for (path, ds) in by_file {
+        let body = ds
+            .iter()
+            .map(|d| {
+                let severity = match d.severity {
+                    Severity::Error => "error",
+                    Severity::Warning => "warning",
+                };
+                format!(
+                    "- [{}:{}:{}]({base}/blob/{sha}/{}#L{}) **{severity}**: {}\n",
+                    escape_markdown(&d.path),
+                    d.line,
+                    d.column,
+                    encode_path(&d.path),
+                    d.line,
+                    escape_markdown_with_code(&cut(&d.message, MAX_MESSAGE_CHARS)),
+                )
+            })
+            .collect();
+        out.push(Block {
+            head: format!("**{}**\n\n", code_span(path)),
+            body,
+            close: String::new(),
+            end: String::new(),
+            note: |n| {
+                format!(
+                    "\n_(and {}; run `olo validate` locally for all of them)_\n",
+                    plural(n, "more diagnostic")
+                )
+            },
+        });
+    }
+    out
+}
+
+fn error_blocks(c: &PlanComment, message: &str) -> Vec<Block> {
+    let title = format!(
+        "### olo could not plan {}\n\n\
+         The configuration validates, but computing the plan failed. Nothing was decided about \
+         this change; push again, or ask the platform team if this persists.\n",
+        commit_link(c)
+    );
+    let fence = fence_for(message);
+    let mut body: Vec<String> = message.split_inclusive('\n').map(str::to_string).collect();
+    if let Some(last) = body.last_mut() {
+        if !last.ends_with('\n') {
+            last.push('\n');
+        }
+    }
+    vec![
+        Block::text(title),
+        Block {
+            head: format!("{fence}text\n"),
+            body,
+            close: format!("{fence}\n"),
+            end: String::new(),
+            note: |n| format!("\n_(message truncated: {})_\n", plural(n, "more line")),
+        },
+    ]
+}
+
+// ---------------------------------------------------------------------------------------------
+// Grouping by workspace.
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Group<'a> {
+    Workspace(&'a str),
+    /// Resources no workspace owns (sorted last).
+    Shared,
+}
+
+impl<'a> Group<'a> {
+    /// The name as it is, for escaping where it lands.
+    fn name(self) -> &'a str {
+        match self {
+            Group::Workspace(w) => w,
+            Group::Shared => "shared",
+        }
+    }
+
+    fn table_label(self) -> String {
+        match self {
+            Group::Workspace(w) => escape_markdown(w),
+            Group::Shared => "_shared_".to_string(),
+        }
+    }
+}
+
+fn group_changes<'a>(
+    plan: &'a Plan,
+    owners: &'a BTreeMap<String, String>,
+) -> BTreeMap<Group<'a>, Vec<&'a Change>> {
+    let mut groups: BTreeMap<Group, Vec<&Change>> = BTreeMap::new();
+    for c in &plan.changes {
+        let g = owners
+            .get(&c.name)
+            .map_or(Group::Shared, |w| Group::Workspace(w.as_str()));
+        groups.entry(g).or_default().push(c);
+    }
+    groups
+}
+
+fn is_change(a: Action) -> bool {
+    matches!(a, Action::Create | Action::Update | Action::Delete)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Escaping and small text helpers.
+
+fn len(s: &str) -> usize {
+    s.chars().count()
+}
+
+fn plural(n: usize, word: &str) -> String {
+    if n == 1 {
+        format!("1 {word}")
+    } else {
+        format!("{n} {word}s")
+    }
+}
+
+fn short_sha(sha: &str) -> &str {
+    sha.char_indices().nth(7).map_or(sha, |(i, _)| &sha[..i])
+}
+
+/// At most `max` characters, ending in `…` when cut.
+pub(super) fn cut(s: &str, max: usize) -> String {
+    if len(s) <= max {
+        return s.to_string();
+    }
+    let mut out: String = s.chars().take(max.saturating_sub(1)).collect();
+    out.push('…');
+    out
+}
+
+/// Line breaks and runs of whitespace become single spaces.
+fn one_line(s: &str) -> String {
+    s.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// Text for Markdown: no HTML, no links, no emphasis, no mentions, on one line.
+fn escape_markdown(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for ch in s.chars() {
+        match ch {
+            '\n' | '\r' => out.push(' '),
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            // A zero-width space after `@` keeps `@team` from notifying anyone.
+            '@' => out.push_str("@&#8203;"),
+            '\\' | '`' | '*' | '_' | '[' | ']' | '(' | ')' | '#' | '|' | '~' | '!' | '{' | '}' => {
+                out.push('\\');
+                out.push(ch);
+            }
+            _ => out.push(ch),
+        }
+    }
+    out
+}
+
+/// Text for Markdown like [`escape_markdown`], except that `code` in backticks (as olo's
+/// messages quote names and values) stays a code span.
+fn escape_markdown_with_code(s: &str) -> String {
+    let chars: Vec<char> = s.chars().collect();
+    let run_at = |i: usize| chars[i..].iter().take_while(|&&c| c == '`').count();
+    let mut out = String::with_capacity(s.len());
+    let mut text = String::new();
+    let mut i = 0;
+    while i < chars.len() {
+        if chars[i] != '`' {
+            text.push(chars[i]);
+            i += 1;
+            continue;
+        }
+        let n = run_at(i);
+        let mut j = i + n;
+        let mut close = None;
+        while j < chars.len() {
+            if chars[j] != '`' {
+                j += 1;
+                continue;
+            }
+            let m = run_at(j);
+            if m == n {
+                close = Some(j);
+                break;
+            }
+            j += m;
+        }
+        match close {
+            Some(j) => {
+                out.push_str(&escape_markdown(&text));
+                text.clear();
+                let code: String = chars[i + n..j].iter().collect();
+                out.push_str(&code_span(&code));
+                i = j + n;
+            }
+            None => {
+                text.extend(&chars[i..i + n]);
+                i += n;
+            }
+        }
+    }
+    out.push_str(&escape_markdown(&text));
+    out
+}
+
+/// Text for HTML (inside `<summary>`), on one line.
+fn escape_html(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for ch in s.chars() {
+        match ch {
+            '\n' | '\r' => out.push(' '),
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            _ => out.push(ch),
+        }
+    }
+    out
+}
+
+fn longest_backtick_run(s: &str) -> usize {
+    let (mut longest, mut run) = (0, 0);
+    for ch in s.chars() {
+        if ch == '`' {
+            run += 1;
+            longest = longest.max(run);
+        } else {
+            run = 0;
+        }
+    }
+    longest
+}
+
+/// A backtick fence longer than any backtick run in `content`, so no line of it can close the
+/// fence.
+fn fence_for(content: &str) -> String {
+    "`".repeat((longest_backtick_run(content) + 1).max(3))
+}
+
+/// An inline code span that holds `s` whatever backticks it contains.
+fn code_span(s: &str) -> String {
+    let s = one_line(s);
+    let delimiter = "`".repeat(longest_backtick_run(&s) + 1);
+    if s.starts_with('`') || s.ends_with('`') {
+        format!("{delimiter} {s} {delimiter}")
+    } else {
+        format!("{delimiter}{s}{delimiter}")
+    }
+}
+
+/// Percent-encodes a repository path (or sha) for a URL, keeping `/` between segments.
+fn encode_path(path: &str) -> String {
+    let mut out = String::with_capacity(path.len());
+    for b in path.bytes() {
+        match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' | b'/' => {
+                out.push(char::from(b))
+            }
+            _ => {
+                let _ = write!(out, "%{b:02X}");
+            }
+        }
+    }
+    out
+}
+
+/// A URL made safe as a Markdown link destination: no spaces, parentheses or angle brackets.
+fn link_destination(url: &str) -> String {
+    let mut out = String::with_capacity(url.len());
+    for ch in url.chars() {
+        if ch.is_ascii_graphic() && !matches!(ch, '(' | ')' | '<' | '>' | '"' | '`' | '\\') {
+            out.push(ch);
+        } else {
+            let mut buf = [0; 4];
+            for b in ch.encode_utf8(&mut buf).bytes() {
+                let _ = write!(out, "%{b:02X}");
+            }
+        }
+    }
+    out
+}
+
+/// Lines added and removed by a unified diff (the `---`/`+++` file header is not counted).
+fn diff_stat(diff: &str) -> (usize, usize) {
+    let mut added = 0;
+    let mut removed = 0;
+    let mut in_hunk = false;
+    for line in diff.lines() {
+        if line.starts_with("@@") {
+            in_hunk = true;
+        } else if in_hunk && line.starts_with('+') {
+            added += 1;
+        } else if in_hunk && line.starts_with('-') {
+            removed += 1;
+        }
+    }
+    (added, removed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plan::{diff, Diffs};
+    use crate::store::InventoryItem;
+
+    const SHA: &str = "0123456789abcdef0123456789abcdef01234567";
+    const REPO: &str = "https://github.com/acme/lakehouse-config";
+
+    fn files(pairs: &[(&str, &str)]) -> BTreeMap<String, Vec<u8>> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.as_bytes().to_vec()))
+            .collect()
+    }
+
+    fn owned(names: &[&str]) -> Vec<InventoryItem> {
+        names
+            .iter()
+            .map(|n| InventoryItem {
+                target: "dags".into(),
+                name: n.to_string(),
+                hash: String::new(),
+                revision: "r".into(),
+            })
+            .collect()
+    }
+
+    fn owners(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    fn comment<'a>(
+        outcome: PlanOutcome<'a>,
+        owners: &'a BTreeMap<String, String>,
+    ) -> PlanComment<'a> {
+        PlanComment {
+            head_sha: SHA,
+            base_branch: "main",
+            repo_html_url: REPO,
+            outcome,
+            owners,
+        }
+    }
+
+    fn diagnostic(path: &str, line: u32, column: u32, message: &str) -> Diagnostic {
+        Diagnostic {
+            path: path.into(),
+            line,
+            column,
+            severity: Severity::Error,
+            message: message.into(),
+        }
+    }
+
+    /// All parts, as a reviewer reads them one after the other.
+    fn joined(parts: &[String]) -> String {
+        parts.join("\n=============== next comment ===============\n")
+    }
+
+    /// Every code fence a part opens is closed in it, and so is every `<details>` outside
+    /// fences: nothing a part contains can swallow what GitHub shows after it.
+    fn assert_well_formed(part: &str) {
+        let mut fence: Option<usize> = None;
+        let mut details = 0i64;
+        for line in part.lines() {
+            let ticks = line.chars().take_while(|&c| c == '`').count();
+            match fence {
+                Some(open) => {
+                    if ticks >= open && line.trim_end().chars().all(|c| c == '`') {
+                        fence = None;
+                    }
+                }
+                None if ticks >= 3 => fence = Some(ticks),
+                None => {
+                    let line = without_code_spans(line);
+                    details += line.matches("<details>").count() as i64;
+                    details -= line.matches("</details>").count() as i64;
+                    assert!(details >= 0, "</details> without <details> in:\n{part}");
+                }
+            }
+        }
+        assert_eq!(fence, None, "unclosed code fence in:\n{part}");
+        assert_eq!(details, 0, "unclosed <details> in:\n{part}");
+    }
+
+    /// The line with its code spans (whose content is never HTML) taken out: a run of n
+    /// backticks opens a span that the next run of exactly n backticks closes.
+    fn without_code_spans(line: &str) -> String {
+        let chars: Vec<char> = line.chars().collect();
+        let run_at = |i: usize| chars[i..].iter().take_while(|&&c| c == '`').count();
+        let mut out = String::new();
+        let mut i = 0;
+        while i < chars.len() {
+            if chars[i] != '`' {
+                out.push(chars[i]);
+                i += 1;
+                continue;
+            }
+            let n = run_at(i);
+            let mut j = i + n;
+            let mut closed = None;
+            while j < chars.len() {
+                if chars[j] == '`' {
+                    let m = run_at(j);
+                    if m == n {
+                        closed = Some(j + m);
+                        break;
+                    }
+                    j += m;
+                } else {
+                    j += 1;
+                }
+            }
+            match closed {
+                Some(end) => i = end,
+                None => {
+                    out.extend(&chars[i..i + n]);
+                    i += n;
+                }
+            }
+        }
+        out
+    }
+
+    fn assert_parts(parts: &[String], limit: usize) {
+        let n = parts.len();
+        for (i, part) in parts.iter().enumerate() {
+            assert!(
+                len(part) <= limit,
+                "part {} has {} chars, limit {limit}",
+                i + 1,
+                len(part)
+            );
+            let marker = format!("{MARKER}\n<!-- olo-plan part {}/{n} -->\n", i + 1);
+            assert!(part.starts_with(&marker), "part {} starts:\n{part}", i + 1);
+            assert_well_formed(part);
+        }
+    }
+
+    const ORDERS_V1: &str = "from airflow.sdk import DAG\n\nwith DAG(\n    dag_id='sales__orders_daily',\n    schedule='0 3 * * *',\n) as dag:\n    ingest = BashOperator(task_id='ingest')\n";
+    const ORDERS_V2: &str = "from airflow.sdk import DAG\n\nwith DAG(\n    dag_id='sales__orders_daily',\n    schedule='0 4 * * *',\n) as dag:\n    ingest = BashOperator(task_id='ingest')\n";
+
+    fn two_workspace_plan() -> Plan {
+        diff(
+            Some(SHA),
+            &files(&[
+                ("dags/sales__orders_daily.py", ORDERS_V2),
+                (
+                    "dags/marketing__campaign_report.py",
+                    "with DAG(dag_id='marketing__campaign_report') as dag:\n    pass\n",
+                ),
+                ("dags/sales__customers_hourly.py", "unchanged\n"),
+                ("trino/rules.json", "{\"catalogs\": []}\n"),
+            ]),
+            &files(&[
+                ("dags/sales__orders_daily.py", ORDERS_V1),
+                ("dags/sales__customers_hourly.py", "unchanged\n"),
+                (
+                    "dags/sales__refunds.py",
+                    "-- refunds\nwith DAG(dag_id='sales__refunds'):\n    pass\n",
+                ),
+            ]),
+            &owned(&[
+                "dags/sales__orders_daily.py",
+                "dags/sales__customers_hourly.py",
+                "dags/sales__refunds.py",
+            ]),
+            true,
+            Diffs::All,
+        )
+    }
+
+    fn two_workspace_owners() -> BTreeMap<String, String> {
+        owners(&[
+            ("dags/sales__orders_daily.py", "sales"),
+            ("dags/sales__customers_hourly.py", "sales"),
+            ("dags/sales__refunds.py", "sales"),
+            ("dags/marketing__campaign_report.py", "marketing"),
+        ])
+    }
+
+    #[test]
+    fn valid_plan_in_two_workspaces() {
+        let plan = two_workspace_plan();
+        let owners = two_workspace_owners();
+        let outcome = PlanOutcome::Valid { plan: &plan };
+        let parts = render(&comment(outcome, &owners), GITHUB_COMMENT_LIMIT);
+        assert_parts(&parts, GITHUB_COMMENT_LIMIT);
+        assert_eq!(parts.len(), 1);
+        insta::assert_snapshot!("valid_plan_in_two_workspaces", joined(&parts));
+        assert_eq!(
+            status(&outcome, &owners),
+            (
+                StatusState::Success,
+                "2 to create, 1 to change, 1 to delete in 2 workspaces and shared resources"
+                    .to_string()
+            )
+        );
+    }
+
+    #[test]
+    fn status_counts_only_workspaces_with_changes() {
+        let plan = diff(
+            None,
+            &files(&[
+                ("dags/sales__orders_daily.py", ORDERS_V2),
+                ("dags/m.py", "m\n"),
+            ]),
+            &files(&[
+                ("dags/sales__orders_daily.py", ORDERS_V1),
+                ("dags/m.py", "m\n"),
+            ]),
+            &[],
+            true,
+            Diffs::All,
+        );
+        let owners = owners(&[
+            ("dags/sales__orders_daily.py", "sales"),
+            ("dags/m.py", "marketing"),
+        ]);
+        assert_eq!(
+            status(&PlanOutcome::Valid { plan: &plan }, &owners),
+            (
+                StatusState::Success,
+                "0 to create, 1 to change, 0 to delete in 1 workspace".to_string()
+            )
+        );
+    }
+
+    #[test]
+    fn no_changes() {
+        let plan = diff(
+            Some(SHA),
+            &files(&[("dags/sales__orders_daily.py", ORDERS_V1)]),
+            &files(&[
+                ("dags/sales__orders_daily.py", ORDERS_V1),
+                ("dags/sales__refunds.py", "r\n"),
+            ]),
+            &owned(&["dags/sales__orders_daily.py", "dags/sales__refunds.py"]),
+            false,
+            Diffs::All,
+        );
+        let owners = owners(&[
+            ("dags/sales__orders_daily.py", "sales"),
+            ("dags/sales__refunds.py", "sales"),
+        ]);
+        let outcome = PlanOutcome::Valid { plan: &plan };
+        let parts = render(&comment(outcome, &owners), GITHUB_COMMENT_LIMIT);
+        assert_parts(&parts, GITHUB_COMMENT_LIMIT);
+        insta::assert_snapshot!("no_changes", joined(&parts));
+        assert_eq!(
+            status(&outcome, &owners),
+            (
+                StatusState::Success,
+                "no changes; 1 resource up to date; 1 kept, not deleted".to_string()
+            )
+        );
+    }
+
+    #[test]
+    fn invalid_commit() {
+        let diagnostics = vec![
+            diagnostic(
+                "workspaces/sales/jobs/b.yaml",
+                12,
+                7,
+                "task `clean` depends on unknown task `ingest2`",
+            ),
+            diagnostic(
+                "workspaces/sales/jobs/a.yaml",
+                3,
+                5,
+                "unknown field `shedule`, expected one of `schedule`, `start_date`",
+            ),
+            Diagnostic {
+                severity: Severity::Warning,
+                ..diagnostic("workspaces/sales/workspace.yaml", 1, 1, "`owners` is empty")
+            },
+            diagnostic(
+                "workspaces/sales/jobs/a.yaml",
+                9,
+                11,
+                "cron `0 25 * * *`: hour 25 is out of range 0-23",
+            ),
+        ];
+        let owners = BTreeMap::new();
+        let outcome = PlanOutcome::Invalid {
+            diagnostics: &diagnostics,
+        };
+        let parts = render(&comment(outcome, &owners), GITHUB_COMMENT_LIMIT);
+        assert_parts(&parts, GITHUB_COMMENT_LIMIT);
+        insta::assert_snapshot!("invalid_commit", joined(&parts));
+        assert_eq!(
+            status(&outcome, &owners),
+            (
+                StatusState::Failure,
+                "invalid: 3 errors, first: workspaces/sales/jobs/a.yaml:3:5 unknown field \
+                 `shedule`, expected one of `schedule`, `start_date`"
+                    .to_string()
+            )
+        );
+    }
+
+    #[test]
+    fn planning_error() {
+        let owners = BTreeMap::new();
+        let outcome = PlanOutcome::Error {
+            message: "could not list the DAG folder\ncaused by: connection refused",
+        };
+        let parts = render(&comment(outcome, &owners), GITHUB_COMMENT_LIMIT);
+        assert_parts(&parts, GITHUB_COMMENT_LIMIT);
+        insta::assert_snapshot!("planning_error", joined(&parts));
+        assert_eq!(
+            status(&outcome, &owners),
+            (
+                StatusState::Error,
+                "could not plan: could not list the DAG folder caused by: connection refused"
+                    .to_string()
+            )
+        );
+    }
+
+    #[test]
+    fn status_description_fits_githubs_limit() {
+        let message = "é".repeat(500);
+        let (state, text) = status(&PlanOutcome::Error { message: &message }, &BTreeMap::new());
+        assert_eq!(state, StatusState::Error);
+        assert_eq!(len(&text), STATUS_DESCRIPTION_LIMIT);
+        assert!(text.ends_with('…'));
+    }
+
+    #[test]
+    fn hostile_strings_stay_inside_their_blocks() {
+        let hostile_file = "print('x')\n```\n</details>\n````\n@acme/admins please approve\n<script>alert(1)</script>\n";
+        let name = "dags/<img src=x onerror=alert(1)>.py";
+        let plan = diff(
+            Some(SHA),
+            &files(&[(name, hostile_file)]),
+            &files(&[]),
+            &[],
+            true,
+            Diffs::All,
+        );
+        let owners = owners(&[(name, "sales|<b>")]);
+        let outcome = PlanOutcome::Valid { plan: &plan };
+        let c = PlanComment {
+            base_branch: "feat`x`</details>",
+            ..comment(outcome, &owners)
+        };
+        let parts = render(&c, GITHUB_COMMENT_LIMIT);
+        assert_parts(&parts, GITHUB_COMMENT_LIMIT);
+        insta::assert_snapshot!("hostile_plan", joined(&parts));
+
+        let diagnostics = vec![diagnostic(
+            "workspaces/sales/jobs/x (1).yaml",
+            2,
+            1,
+            "bad value `</details>`\n\n# Approved [click](https://evil.example) <b>now</b> @acme/admins ![i](x) *",
+        )];
+        let outcome = PlanOutcome::Invalid {
+            diagnostics: &diagnostics,
+        };
+        let parts = render(&comment(outcome, &owners), GITHUB_COMMENT_LIMIT);
+        assert_parts(&parts, GITHUB_COMMENT_LIMIT);
+        insta::assert_snapshot!("hostile_diagnostics", joined(&parts));
+    }
+
+    #[test]
+    fn long_plan_is_split_into_numbered_parts() {
+        let limit = 1_500;
+        let mut desired = Vec::new();
+        for i in 0..12 {
+            let body: String = (0..8)
+                .map(|l| format!("    task_{l} = BashOperator(task_id='t{l}')  # dag {i}\n"))
+                .collect();
+            desired.push((format!("dags/sales__job_{i:02}.py"), body));
+        }
+        let pairs: Vec<(&str, &str)> = desired
+            .iter()
+            .map(|(n, b)| (n.as_str(), b.as_str()))
+            .collect();
+        let plan = diff(
+            Some(SHA),
+            &files(&pairs),
+            &files(&[]),
+            &[],
+            true,
+            Diffs::All,
+        );
+        let owners: BTreeMap<String, String> = desired
+            .iter()
+            .map(|(n, _)| (n.clone(), "sales".to_string()))
+            .collect();
+        let parts = render(&comment(PlanOutcome::Valid { plan: &plan }, &owners), limit);
+        assert!(
+            parts.len() > 2,
+            "expected several parts, got {}",
+            parts.len()
+        );
+        assert_parts(&parts, limit);
+        // Nothing is lost: every resource's section is in exactly one part.
+        for (name, _) in &desired {
+            let holding = parts
+                .iter()
+                .filter(|p| p.contains(&format!("<code>{name}</code>")))
+                .count();
+            assert_eq!(holding, 1, "{name}");
+        }
+        assert!(!joined(&parts).contains("truncated"));
+        insta::assert_snapshot!("split_plan", joined(&parts));
+    }
+
+    #[test]
+    fn a_diff_larger_than_a_part_is_cut_with_a_note() {
+        let limit = 1_200;
+        let body: String = (0..200).map(|l| format!("line {l}\n")).collect();
+        let plan = diff(
+            Some(SHA),
+            &files(&[("dags/sales__big.py", &body)]),
+            &files(&[]),
+            &[],
+            true,
+            Diffs::All,
+        );
+        let owners = BTreeMap::new();
+        let parts = render(&comment(PlanOutcome::Valid { plan: &plan }, &owners), limit);
+        assert_parts(&parts, limit);
+        // The cut diff fills the first comment rather than leaving it with just the table.
+        assert_eq!(parts.len(), 1);
+        insta::assert_snapshot!("truncated_diff", joined(&parts));
+        let last = parts.last().unwrap();
+        assert!(
+            last.contains("more lines; run `olo plan` locally for the full diff)"),
+            "{last}"
+        );
+    }
+
+    #[test]
+    fn fences_outgrow_the_backticks_they_hold() {
+        assert_eq!(fence_for("no ticks"), "```");
+        assert_eq!(fence_for("a ``` b"), "````");
+        assert_eq!(fence_for("`````"), "``````");
+        assert_eq!(code_span("a`b"), "``a`b``");
+        assert_eq!(code_span("`x"), "`` `x ``");
+    }
+
+    #[test]
+    fn tiny_limits_are_raised_to_the_minimum() {
+        let plan = two_workspace_plan();
+        let owners = two_workspace_owners();
+        let parts = render(&comment(PlanOutcome::Valid { plan: &plan }, &owners), 10);
+        assert_parts(&parts, MIN_LIMIT);
+    }
+}

@@ -1,0 +1,4 @@
+//! External targets olo talks to over HTTP (one file per system).
+
+pub mod airflow;
+pub mod dags;

@@ -1,0 +1,127 @@
+#!/usr/bin/env bash
+# A throwaway Apache Airflow 3.3 for the end-to-end tests, on 127.0.0.1.
+#
+#   scripts/airflow.sh [start]   start it (or reuse the one running); prints `URL DAGS_FOLDER`
+#   scripts/airflow.sh status    exit 0 when its API answers
+#   scripts/airflow.sh password  print the admin password (simple auth manager)
+#   scripts/airflow.sh stop      stop it and delete its folder
+#
+# Runs Airflow's separate components (api-server, scheduler, dag-processor; `airflow standalone`
+# does not stop cleanly on SIGTERM) from the cached venv of scripts/python-env.sh, with SQLite as
+# its metadata database and the LocalExecutor, in ${OLO_AIRFLOW_DIR:-/tmp/olo-airflow}. The DAG
+# processor looks for new files every 3 s so a DAG written by olo shows up within seconds. The
+# API port is the first free one from ${OLO_AIRFLOW_PORT:-58080}; the worker log server port is
+# moved off Airflow's default 8793. Only `URL DAGS_FOLDER` goes to stdout.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+dir="${OLO_AIRFLOW_DIR:-/tmp/olo-airflow}"
+first_port="${OLO_AIRFLOW_PORT:-58080}"
+say() { echo "airflow.sh: $*" >&2; }
+
+venv="$(scripts/python-env.sh airflow)"
+
+env_for() {
+    local port="$1"
+    export PATH="$venv/bin:$PATH"
+    export AIRFLOW_HOME="$dir/home"
+    export AIRFLOW__CORE__DAGS_FOLDER="$dir/dags"
+    export AIRFLOW__CORE__LOAD_EXAMPLES=False
+    export AIRFLOW__CORE__EXECUTOR=LocalExecutor
+    export AIRFLOW__CORE__PARALLELISM=4
+    export AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS="admin:admin"
+    export AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE="$dir/home/passwords.json"
+    export AIRFLOW__CORE__EXECUTION_API_SERVER_URL="http://127.0.0.1:$port/execution/"
+    export AIRFLOW__API__BASE_URL="http://127.0.0.1:$port"
+    export AIRFLOW__API__HOST=127.0.0.1
+    export AIRFLOW__API__PORT="$port"
+    export AIRFLOW__API_AUTH__JWT_SECRET="olo-test-only-secret-olo-test-only-secret"
+    export AIRFLOW__API_AUTH__JWT_EXPIRATION_TIME=3600
+    export AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL=3
+    export AIRFLOW__DAG_PROCESSOR__MIN_FILE_PROCESS_INTERVAL=3
+    export AIRFLOW__SCHEDULER__SCHEDULER_HEARTBEAT_SEC=1
+    export AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT=$((port + 1))
+    export AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT=$((port + 2))
+    export AIRFLOW__DATABASE__SQL_ALCHEMY_CONN="sqlite:///$dir/home/airflow.db"
+}
+
+port_of() { cat "$dir/port" 2>/dev/null; }
+
+answers() {
+    local port
+    port="$(port_of)" || return 1
+    [ -n "$port" ] && curl -fsS -o /dev/null "http://127.0.0.1:$port/api/v2/monitor/health" 2>/dev/null
+}
+
+free_port() {
+    local p="$first_port"
+    while (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null || (exec 3<>"/dev/tcp/127.0.0.1/$((p + 1))") 2>/dev/null; do
+        p=$((p + 10))
+    done
+    echo "$p"
+}
+
+stop() {
+    for pidfile in "$dir"/*.pid; do
+        [ -f "$pidfile" ] || continue
+        local pid
+        pid="$(cat "$pidfile")"
+        # Each component was started in its own process group: stop the group.
+        kill -TERM -- "-$pid" 2>/dev/null || true
+    done
+    for pidfile in "$dir"/*.pid; do
+        [ -f "$pidfile" ] || continue
+        local pid
+        pid="$(cat "$pidfile")"
+        for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.2; done
+        kill -KILL -- "-$pid" 2>/dev/null || true
+        rm -f "$pidfile"
+    done
+    rm -rf "$dir"
+}
+
+start() {
+    if answers; then
+        echo "http://127.0.0.1:$(port_of) $dir/dags"
+        return
+    fi
+    stop
+    mkdir -p "$dir/home" "$dir/dags" "$dir/logs"
+    local port
+    port="$(free_port)"
+    echo "$port" >"$dir/port"
+    env_for "$port"
+    say "migrating the metadata database"
+    airflow db migrate >"$dir/logs/migrate.log" 2>&1 || { tail -n 40 "$dir/logs/migrate.log" >&2; exit 1; }
+    for component in api-server scheduler dag-processor; do
+        setsid airflow "$component" >"$dir/logs/$component.log" 2>&1 &
+        echo $! >"$dir/$component.pid"
+    done
+    say "waiting for the API on 127.0.0.1:$port"
+    for _ in $(seq 1 180); do
+        if answers; then
+            echo "http://127.0.0.1:$port $dir/dags"
+            return
+        fi
+        for component in api-server scheduler dag-processor; do
+            if ! kill -0 "$(cat "$dir/$component.pid")" 2>/dev/null; then
+                say "$component exited; its log:"
+                tail -n 60 "$dir/logs/$component.log" >&2
+                exit 1
+            fi
+        done
+        sleep 1
+    done
+    say "the API did not answer within 180 s; api-server log:"
+    tail -n 60 "$dir/logs/api-server.log" >&2
+    exit 1
+}
+
+case "${1:-start}" in
+  start) start ;;
+  status) answers ;;
+  password)
+    python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["admin"])' "$dir/home/passwords.json" ;;
+  stop) stop ;;
+  *) say "usage: scripts/airflow.sh [start|status|password|stop]"; exit 2 ;;
+esac

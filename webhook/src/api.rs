@@ -1,0 +1,465 @@
+//! REST API `/api/v1`: JSON, one error shape ([`ApiError`]), cursor pagination on lists
+//! (`?limit=&cursor=` → `{"items": [...], "next_cursor": ...}`). Documented in `openapi.json`
+//! (served at `/api/v1/openapi.json`); a test keeps the two in step.
+
+use std::sync::Arc;
+
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use chrono::{DateTime, Utc};
+use olo_reconciler::catalog::{JobView, WorkspaceView};
+use olo_reconciler::store::{RunFilter, RunTrigger};
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+
+use crate::error::ApiError;
+use crate::runs::{self, Trigger};
+use crate::{auth, AppState};
+
+pub const OPENAPI: &str = include_str!("../openapi.json");
+
+pub fn routes() -> Router<Arc<AppState>> {
+    Router::new()
+        .route("/openapi.json", get(openapi))
+        .route("/status", get(status))
+        .route("/workspaces", get(workspaces))
+        .route("/workspaces/{ws}", get(workspace))
+        .route("/workspaces/{ws}/jobs", get(jobs))
+        .route("/workspaces/{ws}/jobs/{job}", get(job))
+        .route("/workspaces/{ws}/jobs/{job}/runs", post(trigger_run))
+        .route("/revisions", get(revisions))
+        .route("/revisions/{sha}", get(revision))
+        .route("/audit", get(audit))
+        .route("/runs", get(list_runs))
+        .route("/runs/{id}", get(run))
+        .route("/runs/{id}/tasks", get(run_tasks))
+        .route("/runs/{id}/tasks/{task}/logs/{try_number}", get(task_log))
+        .route("/reconcile", post(reconcile))
+}
+
+#[derive(Debug, Serialize)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    pub next_cursor: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PageQuery {
+    pub limit: Option<u32>,
+    pub cursor: Option<String>,
+}
+
+const DEFAULT_LIMIT: u32 = 50;
+const MAX_LIMIT: u32 = 500;
+
+fn limit(q: Option<u32>) -> Result<u32, ApiError> {
+    match q.unwrap_or(DEFAULT_LIMIT) {
+        0 => Err(ApiError::bad_request("limit must be at least 1")),
+        n => Ok(n.min(MAX_LIMIT)),
+    }
+}
+
+/// Pages a sorted in-memory list by name: the cursor is the last name of the previous page.
+fn page_by_name<T: Clone>(
+    all: &[T],
+    name: impl Fn(&T) -> &str,
+    q: &PageQuery,
+) -> Result<Page<T>, ApiError> {
+    let limit = limit(q.limit)? as usize;
+    let start = match &q.cursor {
+        Some(c) => all.partition_point(|x| name(x) <= c.as_str()),
+        None => 0,
+    };
+    let items: Vec<T> = all.iter().skip(start).take(limit).cloned().collect();
+    let next_cursor = (start + items.len() < all.len())
+        .then(|| items.last().map(|x| name(x).to_string()))
+        .flatten();
+    Ok(Page { items, next_cursor })
+}
+
+fn read_access(state: &AppState, headers: &HeaderMap) -> Result<(), ApiError> {
+    if state.config.read_requires_token && auth::caller(&state.config.tokens, headers).is_none() {
+        return Err(ApiError::unauthorized(
+            "this server requires an API token for reads: send Authorization: Bearer <token>",
+        ));
+    }
+    Ok(())
+}
+
+/// Writes need a known token; returns its holder's name for the audit log.
+fn write_access(state: &AppState, headers: &HeaderMap) -> Result<String, ApiError> {
+    auth::caller(&state.config.tokens, headers).ok_or_else(|| {
+        ApiError::unauthorized("send Authorization: Bearer <token> with an API token configured in olo's settings ([[api.tokens]])")
+    })
+}
+
+async fn openapi() -> Response {
+    (
+        [(axum::http::header::CONTENT_TYPE, "application/json")],
+        OPENAPI,
+    )
+        .into_response()
+}
+
+async fn status(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+) -> Result<Json<Value>, ApiError> {
+    read_access(&state, &headers)?;
+    let status = state.store.branch_status(&state.config.branch).await?;
+    let catalog = state.catalog();
+    Ok(Json(json!({
+        "branch": state.config.branch,
+        "ready": state.is_ready(),
+        "sync": status,
+        "catalog_revision": catalog.as_ref().and_then(|c| c.revision.clone()),
+    })))
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct WorkspaceSummary {
+    pub name: String,
+    pub description: Option<String>,
+    pub catalog: String,
+    pub jobs: usize,
+}
+
+fn live(state: &AppState) -> Result<Arc<olo_reconciler::catalog::Catalog>, ApiError> {
+    state.catalog().ok_or_else(|| {
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "not_ready",
+            "no valid commit has been read yet; see GET /api/v1/status",
+        )
+    })
+}
+
+async fn workspaces(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    Query(q): Query<PageQuery>,
+) -> Result<Json<Page<WorkspaceSummary>>, ApiError> {
+    read_access(&state, &headers)?;
+    let catalog = live(&state)?;
+    let all: Vec<WorkspaceSummary> = catalog
+        .workspaces
+        .iter()
+        .map(|w| WorkspaceSummary {
+            name: w.name.clone(),
+            description: w.description.clone(),
+            catalog: w.catalog.clone(),
+            jobs: w.jobs.len(),
+        })
+        .collect();
+    Ok(Json(page_by_name(&all, |w| &w.name, &q)?))
+}
+
+fn find_workspace<'c>(
+    catalog: &'c olo_reconciler::catalog::Catalog,
+    ws: &str,
+) -> Result<&'c WorkspaceView, ApiError> {
+    catalog.workspace(ws).ok_or_else(|| {
+        ApiError::not_found(format!("no workspace `{ws}` in the live configuration"))
+    })
+}
+
+async fn workspace(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    Path(ws): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    read_access(&state, &headers)?;
+    let catalog = live(&state)?;
+    let w = find_workspace(&catalog, &ws)?;
+    let mut v = serde_json::to_value(w).map_err(|e| ApiError::internal(&e))?;
+    v["revision"] = json!(catalog.revision);
+    Ok(Json(v))
+}
+
+async fn jobs(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    Path(ws): Path<String>,
+    Query(q): Query<PageQuery>,
+) -> Result<Json<Page<JobView>>, ApiError> {
+    read_access(&state, &headers)?;
+    let catalog = live(&state)?;
+    let w = find_workspace(&catalog, &ws)?;
+    Ok(Json(page_by_name(&w.jobs, |j| &j.name, &q)?))
+}
+
+async fn job(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    Path((ws, job)): Path<(String, String)>,
+) -> Result<Json<Value>, ApiError> {
+    read_access(&state, &headers)?;
+    let catalog = live(&state)?;
+    let j = catalog.job(&ws, &job).ok_or_else(|| {
+        ApiError::not_found(format!("no job `{ws}/{job}` in the live configuration"))
+    })?;
+    let recent = state
+        .store
+        .runs(
+            &RunFilter {
+                workspace: Some(ws.clone()),
+                job: Some(job.clone()),
+                state: None,
+            },
+            10,
+            None,
+        )
+        .await?;
+    let mut v = serde_json::to_value(j).map_err(|e| ApiError::internal(&e))?;
+    v["revision"] = json!(catalog.revision);
+    v["recent_runs"] = json!(recent);
+    Ok(Json(v))
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TriggerBody {
+    #[serde(default)]
+    pub conf: Option<Value>,
+}
+
+async fn trigger_run(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    Path((ws, job)): Path<(String, String)>,
+    body: axum::body::Bytes,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let actor = write_access(&state, &headers)?;
+    let body: TriggerBody = if body.is_empty() {
+        TriggerBody::default()
+    } else {
+        serde_json::from_slice(&body)
+            .map_err(|e| ApiError::bad_request(format!("invalid JSON body: {e}")))?
+    };
+    let revision = state.catalog().and_then(|c| c.revision.clone());
+    let run = runs::trigger(
+        &state,
+        &ws,
+        &job,
+        body.conf.unwrap_or_else(|| json!({})),
+        Trigger {
+            kind: RunTrigger::Api,
+            actor: &actor,
+            revision: revision.as_deref(),
+        },
+    )
+    .await?;
+    Ok((StatusCode::CREATED, Json(json!(run))))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RevisionsQuery {
+    pub limit: Option<u32>,
+    pub cursor: Option<String>,
+}
+
+async fn revisions(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    Query(q): Query<RevisionsQuery>,
+) -> Result<Json<Value>, ApiError> {
+    read_access(&state, &headers)?;
+    let limit = limit(q.limit)?;
+    let before = match &q.cursor {
+        Some(c) => Some(
+            DateTime::parse_from_rfc3339(c)
+                .map_err(|_| ApiError::bad_request("cursor is not one this API gave out"))?
+                .with_timezone(&Utc),
+        ),
+        None => None,
+    };
+    let rows = state
+        .store
+        .revisions(&state.config.branch, limit, before)
+        .await?;
+    let next_cursor = (rows.len() as u32 == limit)
+        .then(|| rows.last().map(|r| r.seen_at.to_rfc3339()))
+        .flatten();
+    Ok(Json(json!({ "items": rows, "next_cursor": next_cursor })))
+}
+
+async fn revision(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    Path(sha): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    read_access(&state, &headers)?;
+    let row = state
+        .store
+        .revision(&state.config.branch, &sha)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("olo has not seen revision `{sha}`")))?;
+    let plans = state.store.plans(&state.config.branch, &sha).await?;
+    let mut v = json!(row);
+    v["plans"] = json!(plans);
+    Ok(Json(v))
+}
+
+fn id_cursor(cursor: &Option<String>) -> Result<Option<i64>, ApiError> {
+    cursor
+        .as_deref()
+        .map(|c| {
+            c.parse::<i64>()
+                .map_err(|_| ApiError::bad_request("cursor is not one this API gave out"))
+        })
+        .transpose()
+}
+
+async fn audit(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    Query(q): Query<PageQuery>,
+) -> Result<Json<Value>, ApiError> {
+    read_access(&state, &headers)?;
+    let limit = limit(q.limit)?;
+    let rows = state.store.audit(limit, id_cursor(&q.cursor)?).await?;
+    let next_cursor = (rows.len() as u32 == limit)
+        .then(|| rows.last().map(|r| r.id.to_string()))
+        .flatten();
+    Ok(Json(json!({ "items": rows, "next_cursor": next_cursor })))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RunsQuery {
+    pub workspace: Option<String>,
+    pub job: Option<String>,
+    pub state: Option<String>,
+    pub limit: Option<u32>,
+    pub cursor: Option<String>,
+}
+
+async fn list_runs(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    Query(q): Query<RunsQuery>,
+) -> Result<Json<Value>, ApiError> {
+    read_access(&state, &headers)?;
+    let limit = limit(q.limit)?;
+    let filter = RunFilter {
+        workspace: q.workspace,
+        job: q.job,
+        state: q.state,
+    };
+    let rows = state
+        .store
+        .runs(&filter, limit, id_cursor(&q.cursor)?)
+        .await?;
+    let next_cursor = (rows.len() as u32 == limit)
+        .then(|| rows.last().map(|r| r.id.to_string()))
+        .flatten();
+    Ok(Json(json!({ "items": rows, "next_cursor": next_cursor })))
+}
+
+async fn find_run(state: &AppState, id: i64) -> Result<olo_reconciler::store::Run, ApiError> {
+    state
+        .store
+        .run(id)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("no run {id}")))
+}
+
+async fn run(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    Path(id): Path<i64>,
+) -> Result<Json<Value>, ApiError> {
+    read_access(&state, &headers)?;
+    let run = find_run(&state, id).await?;
+    let tasks = state.store.task_instances(id).await?;
+    let mut v = json!(run);
+    v["task_instances"] = json!(tasks);
+    Ok(Json(v))
+}
+
+async fn run_tasks(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    Path(id): Path<i64>,
+) -> Result<Json<Value>, ApiError> {
+    read_access(&state, &headers)?;
+    find_run(&state, id).await?;
+    let tasks = state.store.task_instances(id).await?;
+    Ok(Json(json!({ "items": tasks, "next_cursor": null })))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogQuery {
+    pub map_index: Option<i64>,
+}
+
+async fn task_log(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    Path((id, task, try_number)): Path<(i64, String, i64)>,
+    Query(q): Query<LogQuery>,
+) -> Result<Response, ApiError> {
+    read_access(&state, &headers)?;
+    let run = find_run(&state, id).await?;
+    if try_number < 1 {
+        return Err(ApiError::bad_request("tries are numbered from 1"));
+    }
+    let airflow = state.airflow.as_ref().ok_or_else(|| {
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "airflow_not_configured",
+            "Airflow is not configured; task logs are read from Airflow",
+        )
+    })?;
+    let text = airflow
+        .task_log(
+            &run.dag_id,
+            &run.airflow_run_id,
+            &task,
+            try_number,
+            q.map_index.unwrap_or(-1),
+        )
+        .await
+        .map_err(|e| match e {
+            olo_reconciler::targets::airflow::AirflowError::NotFound { .. } => ApiError::not_found(
+                format!("Airflow has no log for task `{task}` try {try_number} of run {id}"),
+            ),
+            e => runs::airflow_error(e),
+        })?;
+    Ok((
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "text/plain; charset=utf-8",
+        )],
+        text,
+    )
+        .into_response())
+}
+
+async fn reconcile(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let actor = write_access(&state, &headers)?;
+    state
+        .store
+        .append_audit(&olo_reconciler::store::NewAudit {
+            actor,
+            action: "reconcile_request".into(),
+            target: state.config.branch.clone(),
+            revision: None,
+            details: json!({}),
+        })
+        .await?;
+    state.queue.reconcile("api");
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(json!({ "result": "reconcile queued", "branch": state.config.branch })),
+    ))
+}

@@ -1,0 +1,290 @@
+//! olo's one axum server: the GitHub webhook receiver, the REST API (`/api/v1`, documented in
+//! `openapi.json`), health, readiness and Prometheus metrics.
+//!
+//! Requests never reconcile: the webhook verifies, records the delivery, puts the work on the
+//! [`queue::Queue`] and answers 202; the branch's one worker (in the `olo` binary) does the rest.
+
+pub mod api;
+pub mod auth;
+pub mod error;
+pub mod github;
+pub mod metrics;
+pub mod queue;
+pub mod runs;
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, RwLock};
+
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use olo_reconciler::catalog::Catalog;
+use olo_reconciler::store::Store;
+use olo_reconciler::targets::airflow::Airflow;
+use secrecy::{ExposeSecret as _, SecretString};
+use serde_json::json;
+
+pub use auth::ApiToken;
+use metrics::{DeliveryLabels, Metrics};
+use queue::{PullRequestPlan, Queue};
+
+/// What the server needs from olo's settings.
+#[derive(Debug, Clone, Default)]
+pub struct ServerConfig {
+    /// The tracked branch: pushes to it reconcile, pull requests against it are planned.
+    pub branch: String,
+    /// The GitHub webhook secret; without it the webhook endpoint refuses every delivery.
+    pub webhook_secret: Option<SecretString>,
+    /// `owner/name`: deliveries about other repositories are ignored (any when unset).
+    pub repository: Option<String>,
+    pub tokens: Vec<ApiToken>,
+    /// Whether reads (GET) need a token too; writes always do.
+    pub read_requires_token: bool,
+}
+
+pub struct AppState {
+    pub store: Arc<dyn Store>,
+    pub queue: Arc<Queue>,
+    pub metrics: Arc<Metrics>,
+    pub config: ServerConfig,
+    pub airflow: Option<Arc<dyn Airflow>>,
+    /// Workspaces and jobs of the last valid commit (set by the worker).
+    catalog: RwLock<Option<Arc<Catalog>>>,
+    /// Set once the first reconcile has finished.
+    ready: AtomicBool,
+}
+
+impl AppState {
+    pub fn new(
+        store: Arc<dyn Store>,
+        config: ServerConfig,
+        airflow: Option<Arc<dyn Airflow>>,
+    ) -> AppState {
+        AppState {
+            store,
+            queue: Arc::new(Queue::default()),
+            metrics: Arc::new(Metrics::default()),
+            config,
+            airflow,
+            catalog: RwLock::new(None),
+            ready: AtomicBool::new(false),
+        }
+    }
+
+    pub fn catalog(&self) -> Option<Arc<Catalog>> {
+        self.catalog.read().expect("catalog lock").clone()
+    }
+
+    pub fn set_catalog(&self, catalog: Option<Arc<Catalog>>) {
+        *self.catalog.write().expect("catalog lock") = catalog;
+    }
+
+    pub fn set_ready(&self) {
+        self.ready.store(true, Ordering::Release);
+    }
+
+    pub fn is_ready(&self) -> bool {
+        self.ready.load(Ordering::Acquire)
+    }
+}
+
+pub fn router(state: Arc<AppState>) -> Router {
+    Router::new()
+        .route(
+            "/webhooks/github",
+            post(github_webhook).layer(DefaultBodyLimit::max(github::MAX_BODY)),
+        )
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics_text))
+        .nest("/api/v1", api::routes())
+        .with_state(state)
+}
+
+/// Serves until the future `shutdown` completes.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    state: Arc<AppState>,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, router(state))
+        .with_graceful_shutdown(shutdown)
+        .await
+}
+
+async fn healthz() -> &'static str {
+    "ok\n"
+}
+
+async fn readyz(State(state): State<Arc<AppState>>) -> Response {
+    if let Err(e) = state.store.ping().await {
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("not ready: state store unreachable ({e})\n"),
+        )
+            .into_response();
+    }
+    if !state.is_ready() {
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "not ready: the first reconcile has not finished\n",
+        )
+            .into_response();
+    }
+    "ready\n".into_response()
+}
+
+async fn metrics_text(State(state): State<Arc<AppState>>) -> Response {
+    if let Ok(counts) = state.store.run_counts().await {
+        state.metrics.runs.clear();
+        for (s, n) in counts {
+            state
+                .metrics
+                .runs
+                .get_or_create(&metrics::StateLabels { state: s })
+                .set(n);
+        }
+    }
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        state.metrics.encode(),
+    )
+        .into_response()
+}
+
+fn header<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
+    headers.get(name).and_then(|v| v.to_str().ok())
+}
+
+fn answer(status: StatusCode, delivery: &str, result: &str) -> Response {
+    (
+        status,
+        Json(json!({ "delivery": delivery, "result": result })),
+    )
+        .into_response()
+}
+
+/// `POST /webhooks/github`: verify, record, enqueue, 202.
+async fn github_webhook(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let count = |event: &'static str, result: &'static str| {
+        state
+            .metrics
+            .webhook_deliveries
+            .get_or_create(&DeliveryLabels { event, result })
+            .inc();
+    };
+    let Some(secret) = &state.config.webhook_secret else {
+        return error::ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "webhook_not_configured",
+            "the GitHub webhook secret is not configured (github.webhook_secret_env)",
+        )
+        .into_response();
+    };
+    // Signature first: nothing of an unsigned body is parsed or stored.
+    if !github::signature_ok(
+        secret.expose_secret().as_bytes(),
+        &body,
+        header(&headers, "x-hub-signature-256"),
+    ) {
+        count("other", "bad_signature");
+        return error::ApiError::unauthorized(
+            "X-Hub-Signature-256 is missing or does not match the body and the webhook secret",
+        )
+        .into_response();
+    }
+    let event = header(&headers, "x-github-event").unwrap_or_default();
+    let delivery = header(&headers, "x-github-delivery").unwrap_or_default();
+    let event_label: &'static str = match event {
+        "ping" => "ping",
+        "push" => "push",
+        "pull_request" => "pull_request",
+        _ => "other",
+    };
+    if delivery.is_empty() || delivery.len() > 100 || event.is_empty() {
+        count(event_label, "bad_payload");
+        return error::ApiError::bad_request("X-GitHub-Event and X-GitHub-Delivery are required")
+            .into_response();
+    }
+    match state.store.record_delivery(delivery, event).await {
+        Ok(true) => {}
+        Ok(false) => {
+            count(event_label, "duplicate");
+            return answer(StatusCode::OK, delivery, "duplicate delivery, ignored");
+        }
+        Err(e) => return error::ApiError::from(e).into_response(),
+    }
+    let parsed = match github::parse(event, &body) {
+        Ok(p) => p,
+        Err(e) => {
+            count(event_label, "bad_payload");
+            return error::ApiError::bad_request(format!("unreadable {event} payload: {e}"))
+                .into_response();
+        }
+    };
+    let other_repo = |full_name: &str| {
+        state
+            .config
+            .repository
+            .as_deref()
+            .is_some_and(|r| !r.eq_ignore_ascii_case(full_name))
+    };
+    let tracked = format!("refs/heads/{}", state.config.branch);
+    let (status, result, label) = match parsed {
+        github::Event::Ping => (StatusCode::OK, "pong", "queued"),
+        github::Event::Other(_) => (StatusCode::ACCEPTED, "event ignored", "ignored"),
+        github::Event::Push(push) => {
+            if other_repo(&push.repository.full_name) {
+                (StatusCode::ACCEPTED, "other repository, ignored", "ignored")
+            } else if push.git_ref != tracked || push.deleted {
+                (
+                    StatusCode::ACCEPTED,
+                    "not the tracked branch, ignored",
+                    "ignored",
+                )
+            } else {
+                state.queue.reconcile("push");
+                (StatusCode::ACCEPTED, "reconcile queued", "queued")
+            }
+        }
+        github::Event::PullRequest(pr) => {
+            let wanted = matches!(pr.action.as_str(), "opened" | "synchronize" | "reopened");
+            if other_repo(&pr.repository.full_name) {
+                (StatusCode::ACCEPTED, "other repository, ignored", "ignored")
+            } else if !wanted || pr.pull_request.base.git_ref != state.config.branch {
+                (
+                    StatusCode::ACCEPTED,
+                    "action or base branch not planned, ignored",
+                    "ignored",
+                )
+            } else if !github::is_sha(&pr.pull_request.head.sha) {
+                (
+                    StatusCode::BAD_REQUEST,
+                    "head sha is not a sha",
+                    "bad_payload",
+                )
+            } else {
+                state.queue.plan_pull(PullRequestPlan {
+                    repository: pr.repository.full_name,
+                    html_url: pr.repository.html_url,
+                    number: pr.number,
+                    head_sha: pr.pull_request.head.sha,
+                    base_ref: pr.pull_request.base.git_ref,
+                });
+                (StatusCode::ACCEPTED, "plan queued", "queued")
+            }
+        }
+    };
+    count(event_label, label);
+    answer(status, delivery, result)
+}

@@ -1,0 +1,97 @@
+//! Prometheus metrics with bounded label sets (outcome kinds, event types, run states: never a
+//! label per job or run).
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::registry::Registry;
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct OutcomeLabels {
+    /// applied, invalid, temporary_error, permanent_error
+    pub outcome: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct DeliveryLabels {
+    /// ping, push, pull_request, other
+    pub event: &'static str,
+    /// queued, ignored, duplicate, bad_signature, bad_payload
+    pub result: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct StateLabels {
+    pub state: String,
+}
+
+pub struct Metrics {
+    registry: Registry,
+    pub reconciles: Family<OutcomeLabels, Counter>,
+    pub reconcile_seconds: Histogram,
+    pub webhook_deliveries: Family<DeliveryLabels, Counter>,
+    pub pull_request_plans: Family<OutcomeLabels, Counter>,
+    pub runs_triggered: Counter,
+    /// Set at scrape time from the state store.
+    pub runs: Family<StateLabels, Gauge>,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        let mut registry = Registry::with_prefix("olo");
+        let reconciles = Family::<OutcomeLabels, Counter>::default();
+        registry.register(
+            "reconciles",
+            "Reconciles of the tracked branch, by outcome",
+            reconciles.clone(),
+        );
+        let reconcile_seconds = Histogram::new([
+            0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0,
+        ]);
+        registry.register(
+            "reconcile_duration_seconds",
+            "Duration of reconciles",
+            reconcile_seconds.clone(),
+        );
+        let webhook_deliveries = Family::<DeliveryLabels, Counter>::default();
+        registry.register(
+            "webhook_deliveries",
+            "GitHub webhook deliveries, by event and result",
+            webhook_deliveries.clone(),
+        );
+        let pull_request_plans = Family::<OutcomeLabels, Counter>::default();
+        registry.register(
+            "pull_request_plans",
+            "Plans of pull requests, by outcome",
+            pull_request_plans.clone(),
+        );
+        let runs_triggered = Counter::default();
+        registry.register(
+            "runs_triggered",
+            "Airflow DAG runs triggered by olo",
+            runs_triggered.clone(),
+        );
+        let runs = Family::<StateLabels, Gauge>::default();
+        registry.register("runs", "Runs olo knows of, by state", runs.clone());
+        Metrics {
+            registry,
+            reconciles,
+            reconcile_seconds,
+            webhook_deliveries,
+            pull_request_plans,
+            runs_triggered,
+            runs,
+        }
+    }
+}
+
+impl Metrics {
+    pub fn encode(&self) -> String {
+        let mut out = String::new();
+        prometheus_client::encoding::text::encode(&mut out, &self.registry)
+            .expect("writing to a String cannot fail");
+        out
+    }
+}
