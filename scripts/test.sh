@@ -5,7 +5,9 @@
 #   - a Python venv with Apache Airflow 3.3.2 and the providers the rendered DAGs import
 #     (the DAG tests load every rendered DAG in Airflow's own DagBag);
 #   - PostgreSQL (Debian package), started for the run by scripts/postgres.sh and stopped after it
-#     (the state store contract runs against it as well as SQLite).
+#     (the state store contract runs against it as well as SQLite);
+#   - a running Apache Airflow 3.3 (api-server, scheduler, dag-processor from the same venv),
+#     started by scripts/airflow.sh and stopped after the run (tests/airflow_e2e.rs drives it).
 # A component that cannot be installed makes the run fail; no test is skipped for lack of one.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -16,16 +18,28 @@ venv="$(scripts/python-env.sh airflow)"
 export OLO_AIRFLOW_PYTHON="$venv/bin/python"
 "$OLO_AIRFLOW_PYTHON" -c "import airflow; print('    airflow', airflow.__version__)"
 
+cleanup=()
+trap 'for c in "${cleanup[@]}"; do $c || true; done' EXIT
+
 echo "==> PostgreSQL for the state store contract tests (throwaway)"
 if scripts/postgres.sh status; then
     # Someone started it by hand: use it and leave it running.
     OLO_TEST_POSTGRES_URL="$(scripts/postgres.sh url)"
 else
-    trap 'scripts/postgres.sh stop' EXIT
+    cleanup+=("scripts/postgres.sh stop")
     OLO_TEST_POSTGRES_URL="$(scripts/postgres.sh start)"
 fi
 export OLO_TEST_POSTGRES_URL
 echo "    $OLO_TEST_POSTGRES_URL"
+
+echo "==> Apache Airflow 3.3 for the end-to-end test (throwaway)"
+if ! scripts/airflow.sh status; then
+    cleanup+=("scripts/airflow.sh stop")
+fi
+read -r OLO_TEST_AIRFLOW_URL OLO_TEST_AIRFLOW_DAGS < <(scripts/airflow.sh start)
+OLO_TEST_AIRFLOW_PASSWORD="$(scripts/airflow.sh password)"
+export OLO_TEST_AIRFLOW_URL OLO_TEST_AIRFLOW_DAGS OLO_TEST_AIRFLOW_PASSWORD
+echo "    $OLO_TEST_AIRFLOW_URL, DAG folder $OLO_TEST_AIRFLOW_DAGS"
 
 echo "==> cargo test"
 cargo test --workspace --all-targets --locked "$@"

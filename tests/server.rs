@@ -4,194 +4,11 @@
 
 mod common;
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use common::{job, Olo, Repo, Running};
+use common::daemon::{assert_error_shape, fixture, push_payload, sign, Daemon, TOKEN, WHO};
+use common::{job, Repo};
 use serde_json::{json, Value};
-
-const SECRET: &str = "test webhook secret";
-const TOKEN: &str = "olo_test_token_for_writes";
-const WHO: (&str, &str) = ("Ada", "ada@example.com");
-
-/// A running `olo serve` and its address.
-struct Daemon {
-    olo: Olo,
-    _process: Running,
-    base: String,
-    http: reqwest::Client,
-}
-
-fn sha256_hex(s: &str) -> String {
-    use sha2::Digest as _;
-    hex::encode(sha2::Sha256::digest(s.as_bytes()))
-}
-
-fn sign(body: &[u8]) -> String {
-    use hmac::{KeyInit as _, Mac as _};
-    let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(SECRET.as_bytes()).unwrap();
-    mac.update(body);
-    format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
-}
-
-impl Daemon {
-    /// Starts `olo serve` on a `file://` remote of `repo` (tracked branch main, polling once an
-    /// hour: only webhooks and the API trigger), with a webhook secret and one API token.
-    async fn start(repo: &Repo, extra: &[(&str, &str)]) -> Daemon {
-        let url = format!("file://{}", repo.path().display());
-        let mut olo = Olo::new("unused")
-            .set("OLO_SOURCE__URL", &url)
-            .set("OLO_SOURCE__BRANCH", "main")
-            .set("OLO_SOURCE__POLL_SECONDS", "3600")
-            .set("OLO_GITHUB__WEBHOOK_SECRET_ENV", "TEST_WEBHOOK_SECRET")
-            .set("TEST_WEBHOOK_SECRET", SECRET)
-            .set("OLO_GITHUB__REPOSITORY", "Codertocat/Hello-World");
-        for (k, v) in extra {
-            olo = olo.set(k, v);
-        }
-        let settings = olo.state.path().join("olo.toml");
-        std::fs::write(
-            &settings,
-            format!(
-                "[[api.tokens]]\nname = \"ci-bot\"\nsha256 = \"{}\"\n",
-                sha256_hex(TOKEN)
-            ),
-        )
-        .unwrap();
-        olo = olo.set("OLO_CONFIG", &settings.display().to_string());
-        let log = olo.state.path().join("serve.log");
-        let process = Running(
-            olo.command(&["serve"])
-                .stderr(std::fs::File::create(&log).unwrap())
-                .spawn()
-                .unwrap(),
-        );
-        let deadline = Instant::now() + Duration::from_secs(60);
-        let base = loop {
-            let text = std::fs::read_to_string(&log).unwrap_or_default();
-            if let Some(rest) = text.split("listening on ").nth(1) {
-                break rest.split_whitespace().next().unwrap().to_string();
-            }
-            assert!(
-                Instant::now() < deadline,
-                "olo serve did not start:\n{text}"
-            );
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        };
-        let d = Daemon {
-            olo,
-            _process: process,
-            base,
-            http: reqwest::Client::new(),
-        };
-        d.wait_until("ready", |d| async move {
-            d.http
-                .get(format!("{}/readyz", d.base))
-                .send()
-                .await
-                .is_ok_and(|r| r.status() == 200)
-        })
-        .await;
-        d
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(self.olo.state.path().join("serve.log")).unwrap_or_default()
-    }
-
-    async fn wait_until<'a, F, Fut>(&'a self, what: &str, check: F)
-    where
-        F: Fn(&'a Daemon) -> Fut,
-        Fut: std::future::Future<Output = bool>,
-    {
-        let deadline = Instant::now() + Duration::from_secs(60);
-        while !check(self).await {
-            assert!(
-                Instant::now() < deadline,
-                "timed out waiting for {what}; olo's log:\n{}",
-                self.log()
-            );
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-    }
-
-    async fn deliver(
-        &self,
-        event: &str,
-        delivery: &str,
-        body: &[u8],
-        signature: &str,
-    ) -> (u16, Value) {
-        let r = self
-            .http
-            .post(format!("{}/webhooks/github", self.base))
-            .header("X-GitHub-Event", event)
-            .header("X-GitHub-Delivery", delivery)
-            .header("X-Hub-Signature-256", signature)
-            .header("Content-Type", "application/json")
-            .body(body.to_vec())
-            .send()
-            .await
-            .unwrap();
-        let status = r.status().as_u16();
-        (status, r.json().await.unwrap_or(Value::Null))
-    }
-
-    async fn get(&self, path: &str) -> (u16, Value) {
-        let r = self
-            .http
-            .get(format!("{}{path}", self.base))
-            .send()
-            .await
-            .unwrap();
-        let status = r.status().as_u16();
-        (status, r.json().await.unwrap_or(Value::Null))
-    }
-
-    async fn post(&self, path: &str, token: Option<&str>, body: Value) -> (u16, Value) {
-        let mut r = self.http.post(format!("{}{path}", self.base)).json(&body);
-        if let Some(t) = token {
-            r = r.bearer_auth(t);
-        }
-        let r = r.send().await.unwrap();
-        let status = r.status().as_u16();
-        (status, r.json().await.unwrap_or(Value::Null))
-    }
-
-    async fn last_applied(&self) -> Option<String> {
-        let (_, status) = self.get("/api/v1/status").await;
-        status["sync"]["last_applied"].as_str().map(str::to_string)
-    }
-}
-
-fn fixture(name: &str) -> Value {
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures/github-webhooks")
-        .join(name);
-    serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap()
-}
-
-/// GitHub's real push payload, pointed at our branch and commit.
-fn push_payload(git_ref: &str, after: &str) -> Vec<u8> {
-    let mut p = fixture("push-payload.json");
-    p["ref"] = json!(git_ref);
-    p["after"] = json!(after);
-    p["deleted"] = json!(false);
-    p["created"] = json!(false);
-    serde_json::to_vec(&p).unwrap()
-}
-
-fn assert_error_shape(body: &Value, code: &str) {
-    assert_eq!(body["error"]["code"], code, "{body}");
-    assert!(
-        body["error"]["id"]
-            .as_str()
-            .is_some_and(|id| id.starts_with("err_")),
-        "{body}"
-    );
-    assert!(body["error"]["message"]
-        .as_str()
-        .is_some_and(|m| !m.is_empty()));
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_signed_push_applies_and_forged_or_repeated_deliveries_change_nothing() {
@@ -388,4 +205,166 @@ async fn reads_can_require_a_token() {
     assert_eq!(r.status(), 200);
     // Health and metrics stay open for probes and scrapers.
     assert_eq!(d.get("/healthz").await.0, 200);
+}
+
+/// GitHub's real pull_request payload, pointed at our repository's pull request 2.
+fn pull_request_payload(action: &str, head_sha: &str) -> Vec<u8> {
+    let mut p = fixture("pull_request-opened.json");
+    p["action"] = json!(action);
+    p["number"] = json!(2);
+    p["pull_request"]["number"] = json!(2);
+    p["pull_request"]["head"]["sha"] = json!(head_sha);
+    p["pull_request"]["base"]["ref"] = json!("main");
+    serde_json::to_vec(&p).unwrap()
+}
+
+async fn github_calls(server: &wiremock::MockServer, verb: &str, path_end: &str) -> Vec<Value> {
+    server
+        .received_requests()
+        .await
+        .unwrap_or_default()
+        .iter()
+        .filter(|r| r.method.as_str() == verb && r.url.path().ends_with(path_end))
+        .map(|r| serde_json::from_slice(&r.body).unwrap_or(Value::Null))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pull_request_gets_one_plan_comment_kept_up_to_date_and_a_status() {
+    use wiremock::matchers::{header, method, path, path_regex};
+    use wiremock::{Mock, MockServer, ResponseTemplate};
+
+    let repo = Repo::new();
+    repo.write("workspaces/w/jobs/one.yaml", &job("one", "echo 1"));
+    repo.commit("one", WHO);
+    // The pull request: changes `one`, adds `three`; GitHub keeps its head at refs/pull/2/head.
+    repo.git(&["checkout", "-q", "-b", "feature"], WHO);
+    repo.write("workspaces/w/jobs/one.yaml", &job("one", "echo 2"));
+    repo.write("workspaces/w/jobs/three.yaml", &job("three", "echo 3"));
+    let head1 = repo.commit("change one, add three", WHO);
+    repo.git(&["update-ref", "refs/pull/2/head", &head1], WHO);
+
+    let github = MockServer::start().await;
+    let comments = "/repos/Codertocat/Hello-World/issues/2/comments";
+    Mock::given(method("GET"))
+        .and(path(comments))
+        .and(header("authorization", "Bearer ghp_test"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!([])))
+        .up_to_n_times(1)
+        .with_priority(1)
+        .mount(&github)
+        .await;
+    Mock::given(method("POST"))
+        .and(path(comments))
+        .respond_with(ResponseTemplate::new(201).set_body_json(json!({"id": 11, "body": ""})))
+        .expect(1)
+        .mount(&github)
+        .await;
+    Mock::given(method("POST"))
+        .and(path_regex(
+            "^/repos/Codertocat/Hello-World/statuses/[0-9a-f]{40}$",
+        ))
+        .respond_with(ResponseTemplate::new(201).set_body_json(json!({"id": 1})))
+        .mount(&github)
+        .await;
+
+    let d = Daemon::start(
+        &repo,
+        &[
+            ("OLO_GITHUB__API_URL", &github.uri()),
+            ("OLO_GITHUB__TOKEN_ENV", "TEST_GITHUB_TOKEN"),
+            ("TEST_GITHUB_TOKEN", "ghp_test"),
+        ],
+    )
+    .await;
+    let one_before = std::fs::read(d.olo.dags().join("w__one.py")).unwrap();
+
+    let body = pull_request_payload("opened", &head1);
+    let (status, ack) = d.deliver("pull_request", "pr-1", &body, &sign(&body)).await;
+    assert_eq!((status, ack["result"].as_str()), (202, Some("plan queued")));
+    d.wait_until("the plan's final status", |_| async {
+        github_calls(&github, "POST", &format!("/statuses/{head1}"))
+            .await
+            .len()
+            == 2
+    })
+    .await;
+    let statuses = github_calls(&github, "POST", &format!("/statuses/{head1}")).await;
+    assert_eq!(statuses[0]["state"], "pending");
+    assert_eq!(statuses[1]["state"], "success");
+    assert_eq!(statuses[1]["context"], "olo/plan");
+    assert_eq!(
+        statuses[1]["description"],
+        "1 to create, 1 to change, 0 to delete in 1 workspace"
+    );
+    let posted = github_calls(&github, "POST", comments).await;
+    let text = posted[0]["body"].as_str().unwrap();
+    assert!(text.starts_with("<!-- olo-plan -->"), "{text}");
+    assert!(
+        text.contains("dags/w__three.py") && text.contains("dags/w__one.py"),
+        "{text}"
+    );
+    assert!(
+        text.contains("-        bash_command='echo 1',")
+            && text.contains("+        bash_command='echo 2',"),
+        "{text}"
+    );
+    // Planning changed nothing live.
+    assert_eq!(
+        std::fs::read(d.olo.dags().join("w__one.py")).unwrap(),
+        one_before
+    );
+    assert!(!d.olo.dags().join("w__three.py").exists());
+
+    // A new push to the pull request, now invalid: the same comment is edited, not re-posted.
+    Mock::given(method("GET"))
+        .and(path(comments))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!([
+            {"id": 5, "body": "LGTM", "user": {"login": "grace"}},
+            {"id": 11, "body": text, "user": {"login": "olo[bot]"}}
+        ])))
+        .with_priority(2)
+        .mount(&github)
+        .await;
+    Mock::given(method("PATCH"))
+        .and(path("/repos/Codertocat/Hello-World/issues/comments/11"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"id": 11, "body": ""})))
+        .expect(1)
+        .mount(&github)
+        .await;
+    repo.write(
+        "workspaces/w/jobs/three.yaml",
+        "apiVersion: olo/v1\nkind: Job\nmetadata: {name: three}\nspec:\n  shedule: '@daily'\n  tasks:\n    - id: a\n      bash: {command: echo}\n",
+    );
+    let head2 = repo.commit("typo", WHO);
+    repo.git(&["update-ref", "refs/pull/2/head", &head2], WHO);
+    let body = pull_request_payload("synchronize", &head2);
+    let (status, _) = d.deliver("pull_request", "pr-2", &body, &sign(&body)).await;
+    assert_eq!(status, 202);
+    d.wait_until("the invalid plan's final status", |_| async {
+        github_calls(&github, "POST", &format!("/statuses/{head2}"))
+            .await
+            .len()
+            == 2
+    })
+    .await;
+    let statuses = github_calls(&github, "POST", &format!("/statuses/{head2}")).await;
+    assert_eq!(statuses[1]["state"], "failure");
+    let description = statuses[1]["description"].as_str().unwrap();
+    assert!(
+        description.contains("workspaces/w/jobs/three.yaml:5:3"),
+        "{description}"
+    );
+    let edited = github_calls(&github, "PATCH", "/issues/comments/11").await;
+    let text = edited[0]["body"].as_str().unwrap();
+    assert!(
+        text.contains(&format!(
+            "https://github.com/Codertocat/Hello-World/blob/{head2}/workspaces/w/jobs/three.yaml#L5"
+        )),
+        "{text}"
+    );
+    assert_eq!(github_calls(&github, "POST", comments).await.len(), 1);
+    assert!(github_calls(&github, "PATCH", "/issues/comments/5")
+        .await
+        .is_empty());
 }

@@ -1,6 +1,8 @@
 //! Helpers of the end-to-end tests: real git repositories and the `olo` binary.
 #![allow(dead_code)]
 
+pub mod daemon;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 

@@ -155,7 +155,9 @@ pub async fn follow_once(store: &dyn Store, airflow: &dyn Airflow) -> Result<usi
             .map(|t| TaskInstanceRow {
                 task_id: t.task_id,
                 map_index: t.map_index,
-                try_number: t.try_number,
+                // Airflow says try 0 until a task's first try starts: that is try 1 to come,
+                // not a try of its own (else a placeholder row would outlive the real one).
+                try_number: t.try_number.max(1),
                 state: t.state,
                 started_at: t.start_date,
                 ended_at: t.end_date,

@@ -1,4 +1,7 @@
 //! The forge (GitHub): plan comments on pull requests and commit statuses.
+//!
+//! [`comment`] is pure (plan, diagnostics or error in; Markdown bodies and a status line out);
+//! [`github`] is the one adapter that talks to GitHub, behind the [`Forge`] trait.
 
 pub mod comment;
 pub mod github;
@@ -6,4 +9,6 @@ pub mod github;
 pub use comment::{
     render, status, PlanComment, PlanOutcome, StatusState, GITHUB_COMMENT_LIMIT, MARKER,
 };
-pub use github::{Forge, ForgeError, GitHub, GitHubAuth, GitHubSettings, RepoRef};
+pub use github::{
+    Forge, ForgeError, GitHub, GitHubAuth, GitHubSettings, RepoRef, GITHUB_API_URL, STATUS_CONTEXT,
+};

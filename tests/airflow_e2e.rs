@@ -1,0 +1,251 @@
+//! End to end in a real Apache Airflow 3.3 (started by `scripts/test.sh` through
+//! `scripts/airflow.sh`): a commit adds a job, olo writes its DAG into Airflow's DAG folder and
+//! waits until Airflow parsed it; a run triggered through olo's API succeeds; olo's API shows the
+//! run and its task instances and serves the task log; a commit whose DAG Airflow cannot import
+//! is a failed apply carrying Airflow's stack trace; a signed push webhook drives the same path,
+//! and an `Olo-Run:` trailer triggers a run; a forged webhook changes nothing.
+//!
+//! Needs OLO_TEST_AIRFLOW_URL, OLO_TEST_AIRFLOW_DAGS (the folder that Airflow reads, which this
+//! test owns: it empties it) and OLO_TEST_AIRFLOW_PASSWORD. Without them it fails; it never
+//! skips.
+
+mod common;
+
+use std::time::Duration;
+
+use common::daemon::{push_payload, sign, Daemon, TOKEN, WHO};
+use common::Repo;
+use serde_json::{json, Value};
+
+fn env(name: &str) -> String {
+    std::env::var(name).unwrap_or_else(|_| {
+        panic!("{name} is not set: run the tests with scripts/test.sh, which starts Airflow")
+    })
+}
+
+fn hello_job(name: &str) -> String {
+    format!(
+        "apiVersion: olo/v1\nkind: Job\nmetadata: {{name: {name}}}\nspec:\n  paused: false\n  params:\n    greeting: {{type: string, default: hi}}\n  tasks:\n    - id: hello\n      bash: {{command: 'echo \"greeting={{{{ params.greeting }}}}\"'}}\n    - id: calendar\n      python: {{module: calendar, args: ['2026', '1']}}\n      depends_on: [hello]\n"
+    )
+}
+
+/// Valid for olo, refused by Airflow's cron parser when it imports the DAG (`5L`: the last
+/// Friday of the month, which croniter does not take in the day-of-week field).
+fn broken_job(name: &str) -> String {
+    format!(
+        "apiVersion: olo/v1\nkind: Job\nmetadata: {{name: {name}}}\nspec:\n  schedule: '0 0 * * 5L'\n  start_date: 2026-01-01\n  tasks:\n    - id: a\n      bash: {{command: echo}}\n"
+    )
+}
+
+async fn airflow_dag(airflow: &str, password: &str, dag_id: &str) -> Value {
+    let http = reqwest::Client::new();
+    let token: Value = http
+        .post(format!("{airflow}/auth/token"))
+        .json(&json!({"username": "admin", "password": password}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    http.get(format!("{airflow}/api/v2/dags/{dag_id}"))
+        .bearer_auth(token["access_token"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn commits_become_dags_runs_and_logs_in_a_real_airflow() {
+    let airflow = env("OLO_TEST_AIRFLOW_URL");
+    let dags = env("OLO_TEST_AIRFLOW_DAGS");
+    let password = env("OLO_TEST_AIRFLOW_PASSWORD");
+    for entry in std::fs::read_dir(&dags).expect("the Airflow DAG folder exists") {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            std::fs::remove_dir_all(&path).unwrap();
+        } else {
+            std::fs::remove_file(&path).unwrap();
+        }
+    }
+    // Airflow's database outlives a test run: fresh job names every time.
+    let suffix = &uuid::Uuid::new_v4().simple().to_string()[..8];
+    let hello = format!("hello_{suffix}");
+    let broken = format!("broken_{suffix}");
+    let dag_id = format!("e2e__{hello}");
+
+    let repo = Repo::new();
+    repo.write(
+        "workspaces/e2e/workspace.yaml",
+        "apiVersion: olo/v1\nkind: Workspace\nmetadata: {name: e2e}\nspec:\n  lakehouse: {catalog: e2e, warehouse: 's3://b/e2e', namespaces: [raw]}\n",
+    );
+    std::fs::remove_dir_all(repo.path().join("workspaces/w")).unwrap();
+    repo.write(
+        &format!("workspaces/e2e/jobs/{hello}.yaml"),
+        &hello_job(&hello),
+    );
+    let c1 = repo.commit("add the hello job", WHO);
+
+    let d = Daemon::start(
+        &repo,
+        &[
+            ("OLO_APPLY__DAGS_FOLDER", dags.as_str()),
+            ("OLO_AIRFLOW__URL", airflow.as_str()),
+            ("OLO_AIRFLOW__PASSWORD_ENV", "TEST_AIRFLOW_PASSWORD"),
+            ("TEST_AIRFLOW_PASSWORD", password.as_str()),
+            ("OLO_AIRFLOW__POLL_SECONDS", "1"),
+            ("OLO_AIRFLOW__PARSE_TIMEOUT_SECONDS", "150"),
+        ],
+    )
+    .await;
+    // Ready only after Airflow parsed the new DAG without an import error.
+    let (_, status) = d.get("/api/v1/status").await;
+    assert_eq!(status["sync"]["state"], "Ready", "{status}\n{}", d.log());
+    assert_eq!(status["sync"]["last_applied"], c1.as_str());
+    let dag = airflow_dag(&airflow, &password, &dag_id).await;
+    assert_eq!(dag["dag_id"], dag_id.as_str(), "{dag}");
+    assert_eq!(
+        dag["is_paused"], false,
+        "`paused: false` is live in Airflow"
+    );
+
+    // A run through olo's API.
+    let (code, run) = d
+        .post(
+            &format!("/api/v1/workspaces/e2e/jobs/{hello}/runs"),
+            Some(TOKEN),
+            json!({"conf": {"greeting": "from-olo"}}),
+        )
+        .await;
+    assert_eq!(code, 201, "{run}\n{}", d.log());
+    assert_eq!(run["dag_id"], dag_id.as_str());
+    assert_eq!(run["trigger"], "api");
+    assert_eq!(run["triggered_by"], "ci-bot");
+    let id = run["id"].as_i64().unwrap();
+    d.wait_within(
+        "the run to succeed",
+        Duration::from_secs(180),
+        |d| async move {
+            let (_, run) = d.get(&format!("/api/v1/runs/{id}")).await;
+            assert_ne!(run["state"], "failed", "{run}");
+            run["state"] == "success"
+        },
+    )
+    .await;
+    let (_, run) = d.get(&format!("/api/v1/runs/{id}")).await;
+    let tasks: Vec<(String, String)> = run["task_instances"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| {
+            (
+                t["task_id"].as_str().unwrap().to_string(),
+                t["state"].as_str().unwrap_or("").to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        tasks,
+        [
+            ("hello".to_string(), "success".to_string()),
+            ("calendar".to_string(), "success".to_string())
+        ],
+        "{run}"
+    );
+    let log = d
+        .http
+        .get(format!("{}/api/v1/runs/{id}/tasks/hello/logs/1", d.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(log.status(), 200);
+    let log = log.text().await.unwrap();
+    assert!(log.contains("greeting=from-olo"), "task log:\n{log}");
+    let (code, _) = d
+        .http
+        .get(format!("{}/api/v1/runs/{id}/tasks/nope/logs/1", d.base))
+        .send()
+        .await
+        .map(|r| (r.status().as_u16(), ()))
+        .unwrap();
+    assert_eq!(code, 404);
+
+    // A commit Airflow cannot import: pushed through a signed webhook; a forged one first.
+    repo.write(
+        &format!("workspaces/e2e/jobs/{broken}.yaml"),
+        &broken_job(&broken),
+    );
+    let c2 = repo.commit("add a job Airflow refuses", WHO);
+    let body = push_payload("refs/heads/main", &c2);
+    let (code, _) = d.deliver("push", "e2e-forged", &body, "sha256=1234").await;
+    assert_eq!(code, 401);
+    let (code, _) = d.deliver("push", "e2e-1", &body, &sign(&body)).await;
+    assert_eq!(code, 202);
+    d.wait_within("the failed apply", Duration::from_secs(200), |d| {
+        let c2 = c2.clone();
+        async move {
+            let (_, s) = d.get("/api/v1/status").await;
+            s["sync"]["last_attempted"] == c2.as_str() && s["sync"]["state"] == "Stalled"
+        }
+    })
+    .await;
+    let (_, rev) = d.get(&format!("/api/v1/revisions/{c2}")).await;
+    assert_eq!(rev["status"], "failed", "{rev}");
+    let error = rev["plans"][0]["error"].as_str().unwrap_or_default();
+    assert_eq!(rev["plans"][0]["outcome"], "failed");
+    assert!(
+        error.contains(&format!("Airflow could not import DAG e2e__{broken}"))
+            && error.contains("AirflowTimetableInvalid: [0 0 * * 5l] is not acceptable"),
+        "the plan outcome carries Airflow's import error:\n{error}"
+    );
+    let (_, audit) = d.get("/api/v1/audit?limit=1").await;
+    assert_eq!(audit["items"][0]["details"]["outcome"], "failed");
+
+    // The fix, with a trailer that asks for a run.
+    std::fs::remove_file(
+        repo.path()
+            .join(format!("workspaces/e2e/jobs/{broken}.yaml")),
+    )
+    .unwrap();
+    let c3 = repo.commit(
+        &format!("remove the broken job\n\nOlo-Run: e2e/{hello}\n"),
+        ("Grace", "grace@example.com"),
+    );
+    let body = push_payload("refs/heads/main", &c3);
+    let (code, _) = d.deliver("push", "e2e-2", &body, &sign(&body)).await;
+    assert_eq!(code, 202);
+    d.wait_within("the fix to be applied", Duration::from_secs(200), |d| {
+        let c3 = c3.clone();
+        async move {
+            let (_, s) = d.get("/api/v1/status").await;
+            s["sync"]["last_applied"] == c3.as_str() && s["sync"]["state"] == "Ready"
+        }
+    })
+    .await;
+    d.wait_within(
+        "the trailer's run to succeed",
+        Duration::from_secs(180),
+        |d| async move {
+            let (_, runs) = d.get("/api/v1/runs?state=success").await;
+            runs["items"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|r| r["trigger"] == "commit")
+        },
+    )
+    .await;
+    let (_, runs) = d.get("/api/v1/runs").await;
+    let by_commit = runs["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["trigger"] == "commit")
+        .unwrap();
+    assert_eq!(by_commit["revision"], c3.as_str());
+    assert_eq!(by_commit["triggered_by"], "Grace <grace@example.com>");
+    assert_eq!(runs["items"].as_array().unwrap().len(), 2);
+}

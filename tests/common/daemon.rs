@@ -1,0 +1,199 @@
+//! `olo serve` as a process, driven over HTTP: start it, deliver signed webhooks, call the API.
+
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+
+use super::{Olo, Repo, Running};
+
+pub const SECRET: &str = "test webhook secret";
+pub const TOKEN: &str = "olo_test_token_for_writes";
+pub const WHO: (&str, &str) = ("Ada", "ada@example.com");
+
+/// A running `olo serve` and its address.
+pub struct Daemon {
+    pub olo: Olo,
+    _process: Running,
+    pub base: String,
+    pub http: reqwest::Client,
+}
+
+fn sha256_hex(s: &str) -> String {
+    use sha2::Digest as _;
+    hex::encode(sha2::Sha256::digest(s.as_bytes()))
+}
+
+pub fn sign(body: &[u8]) -> String {
+    use hmac::{KeyInit as _, Mac as _};
+    let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(SECRET.as_bytes()).unwrap();
+    mac.update(body);
+    format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
+}
+
+impl Daemon {
+    /// Starts `olo serve` on a `file://` remote of `repo` (tracked branch main, polling once an
+    /// hour: only webhooks and the API trigger), with a webhook secret and one API token.
+    pub async fn start(repo: &Repo, extra: &[(&str, &str)]) -> Daemon {
+        let url = format!("file://{}", repo.path().display());
+        let mut olo = Olo::new("unused")
+            .set("OLO_SOURCE__URL", &url)
+            .set("OLO_SOURCE__BRANCH", "main")
+            .set("OLO_SOURCE__POLL_SECONDS", "3600")
+            .set("OLO_GITHUB__WEBHOOK_SECRET_ENV", "TEST_WEBHOOK_SECRET")
+            .set("TEST_WEBHOOK_SECRET", SECRET)
+            .set("OLO_GITHUB__REPOSITORY", "Codertocat/Hello-World");
+        for (k, v) in extra {
+            olo = olo.set(k, v);
+        }
+        let settings = olo.state.path().join("olo.toml");
+        std::fs::write(
+            &settings,
+            format!(
+                "[[api.tokens]]\nname = \"ci-bot\"\nsha256 = \"{}\"\n",
+                sha256_hex(TOKEN)
+            ),
+        )
+        .unwrap();
+        olo = olo.set("OLO_CONFIG", &settings.display().to_string());
+        let log = olo.state.path().join("serve.log");
+        let process = Running(
+            olo.command(&["serve"])
+                .stderr(std::fs::File::create(&log).unwrap())
+                .spawn()
+                .unwrap(),
+        );
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let base = loop {
+            let text = std::fs::read_to_string(&log).unwrap_or_default();
+            if let Some(rest) = text.split("listening on ").nth(1) {
+                break rest.split_whitespace().next().unwrap().to_string();
+            }
+            assert!(
+                Instant::now() < deadline,
+                "olo serve did not start:\n{text}"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        };
+        let d = Daemon {
+            olo,
+            _process: process,
+            base,
+            http: reqwest::Client::new(),
+        };
+        d.wait_within("ready", Duration::from_secs(240), |d| async move {
+            d.http
+                .get(format!("{}/readyz", d.base))
+                .send()
+                .await
+                .is_ok_and(|r| r.status() == 200)
+        })
+        .await;
+        d
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.olo.state.path().join("serve.log")).unwrap_or_default()
+    }
+
+    pub async fn wait_until<'a, F, Fut>(&'a self, what: &str, check: F)
+    where
+        F: Fn(&'a Daemon) -> Fut,
+        Fut: std::future::Future<Output = bool>,
+    {
+        self.wait_within(what, Duration::from_secs(60), check).await
+    }
+
+    pub async fn wait_within<'a, F, Fut>(&'a self, what: &str, within: Duration, check: F)
+    where
+        F: Fn(&'a Daemon) -> Fut,
+        Fut: std::future::Future<Output = bool>,
+    {
+        let deadline = Instant::now() + within;
+        while !check(self).await {
+            assert!(
+                Instant::now() < deadline,
+                "timed out waiting for {what}; olo's log:\n{}",
+                self.log()
+            );
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+    }
+
+    pub async fn deliver(
+        &self,
+        event: &str,
+        delivery: &str,
+        body: &[u8],
+        signature: &str,
+    ) -> (u16, Value) {
+        let r = self
+            .http
+            .post(format!("{}/webhooks/github", self.base))
+            .header("X-GitHub-Event", event)
+            .header("X-GitHub-Delivery", delivery)
+            .header("X-Hub-Signature-256", signature)
+            .header("Content-Type", "application/json")
+            .body(body.to_vec())
+            .send()
+            .await
+            .unwrap();
+        let status = r.status().as_u16();
+        (status, r.json().await.unwrap_or(Value::Null))
+    }
+
+    pub async fn get(&self, path: &str) -> (u16, Value) {
+        let r = self
+            .http
+            .get(format!("{}{path}", self.base))
+            .send()
+            .await
+            .unwrap();
+        let status = r.status().as_u16();
+        (status, r.json().await.unwrap_or(Value::Null))
+    }
+
+    pub async fn post(&self, path: &str, token: Option<&str>, body: Value) -> (u16, Value) {
+        let mut r = self.http.post(format!("{}{path}", self.base)).json(&body);
+        if let Some(t) = token {
+            r = r.bearer_auth(t);
+        }
+        let r = r.send().await.unwrap();
+        let status = r.status().as_u16();
+        (status, r.json().await.unwrap_or(Value::Null))
+    }
+
+    pub async fn last_applied(&self) -> Option<String> {
+        let (_, status) = self.get("/api/v1/status").await;
+        status["sync"]["last_applied"].as_str().map(str::to_string)
+    }
+}
+
+pub fn fixture(name: &str) -> Value {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/github-webhooks")
+        .join(name);
+    serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap()
+}
+
+/// GitHub's real push payload, pointed at our branch and commit.
+pub fn push_payload(git_ref: &str, after: &str) -> Vec<u8> {
+    let mut p = fixture("push-payload.json");
+    p["ref"] = json!(git_ref);
+    p["after"] = json!(after);
+    p["deleted"] = json!(false);
+    p["created"] = json!(false);
+    serde_json::to_vec(&p).unwrap()
+}
+
+pub fn assert_error_shape(body: &Value, code: &str) {
+    assert_eq!(body["error"]["code"], code, "{body}");
+    assert!(
+        body["error"]["id"]
+            .as_str()
+            .is_some_and(|id| id.starts_with("err_")),
+        "{body}"
+    );
+    assert!(body["error"]["message"]
+        .as_str()
+        .is_some_and(|m| !m.is_empty()));
+}
