@@ -39,7 +39,7 @@ impl Default for ServerSettings {
     }
 }
 
-/// The REST API's tokens. Only SHA-256 hashes are configured (`olo token new` makes a token
+/// The REST API's tokens. Only SHA-256 hashes are configured (`olo token --name NAME` makes a token
 /// and prints its hash); writes (trigger, reconcile) always need a token.
 #[derive(Debug, Clone, Serialize, Deserialize, Default)]
 #[serde(deny_unknown_fields, default)]
@@ -253,7 +253,7 @@ impl Settings {
         for t in &self.api.tokens {
             if t.sha256.len() != 64 || !t.sha256.bytes().all(|b| b.is_ascii_hexdigit()) {
                 bail!(
-                    "api.tokens: the token `{}` needs `sha256` = 64 hex digits (`olo token new` prints one)",
+                    "api.tokens: the token `{}` needs `sha256` = 64 hex digits (`olo token --name NAME` prints one)",
                     t.name
                 );
             }

@@ -368,3 +368,43 @@ async fn a_pull_request_gets_one_plan_comment_kept_up_to_date_and_a_status() {
         .await
         .is_empty());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dead_airflow_stalls_the_apply_and_refuses_runs_with_a_clear_error() {
+    let repo = Repo::new();
+    repo.write("workspaces/w/jobs/one.yaml", &job("one", "echo 1"));
+    let c1 = repo.commit("one", WHO);
+    // Nothing listens on port 9 of this host (discard; closed here).
+    let d = Daemon::start(
+        &repo,
+        &[
+            ("OLO_AIRFLOW__URL", "http://127.0.0.1:9"),
+            ("OLO_AIRFLOW__PASSWORD_ENV", "TEST_AIRFLOW_PASSWORD"),
+            ("TEST_AIRFLOW_PASSWORD", "x"),
+            ("OLO_AIRFLOW__PARSE_TIMEOUT_SECONDS", "2"),
+            ("OLO_AIRFLOW__TIMEOUT_SECONDS", "2"),
+        ],
+    )
+    .await;
+    // The DAG file is written, but the apply is not done until Airflow parsed it.
+    assert!(d.olo.dags().join("w__one.py").exists());
+    let (_, status) = d.get("/api/v1/status").await;
+    assert_eq!(status["sync"]["state"], "Stalled", "{status}");
+    let message = status["sync"]["message"].as_str().unwrap();
+    assert!(
+        message
+            .contains("Airflow did not parse this DAG within 2 s: w__one (Airflow did not answer"),
+        "{message}"
+    );
+    let (_, rev) = d.get(&format!("/api/v1/revisions/{c1}")).await;
+    assert_eq!(rev["plans"][0]["outcome"], "failed");
+
+    let (code, err) = d
+        .post("/api/v1/workspaces/w/jobs/one/runs", Some(TOKEN), json!({}))
+        .await;
+    assert_eq!(code, 503);
+    assert_error_shape(&err, "airflow_unavailable");
+    let (_, runs) = d.get("/api/v1/runs").await;
+    assert_eq!(runs["items"], json!([]), "a refused trigger records no run");
+    assert_eq!(d.get("/healthz").await.0, 200);
+}

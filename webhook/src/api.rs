@@ -463,3 +463,55 @@ async fn reconcile(
         Json(json!({ "result": "reconcile queued", "branch": state.config.branch })),
     ))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every route of [`routes`] (read from this file's source) is in the OpenAPI document with
+    /// the same methods, and the document has no path the router lacks.
+    #[test]
+    fn the_openapi_document_matches_the_routes() {
+        let source = include_str!("api.rs");
+        let body = &source[source.find("pub fn routes()").unwrap()
+            ..source.find("#[derive(Debug, Serialize)]").unwrap()];
+        let mut routed = std::collections::BTreeSet::new();
+        for line in body
+            .lines()
+            .map(str::trim)
+            .filter(|l| l.starts_with(".route(\""))
+        {
+            let path = line.split('"').nth(1).unwrap().to_string();
+            for verb in ["get", "post", "put", "patch", "delete"] {
+                if line.contains(&format!(" {verb}(")) || line.contains(&format!("({verb}(")) {
+                    routed.insert((path.clone(), verb.to_string()));
+                }
+            }
+        }
+        let doc: Value = serde_json::from_str(OPENAPI).unwrap();
+        let mut documented = std::collections::BTreeSet::new();
+        for (path, ops) in doc["paths"].as_object().unwrap() {
+            for verb in ops.as_object().unwrap().keys() {
+                documented.insert((path.clone(), verb.clone()));
+            }
+        }
+        assert_eq!(routed.len(), 15, "routes read from the source: {routed:?}");
+        assert_eq!(routed, documented);
+    }
+
+    #[test]
+    fn pages_by_name_follow_the_cursor() {
+        let all: Vec<String> = ["a", "b", "c"].iter().map(|s| s.to_string()).collect();
+        let q = |limit, cursor: Option<&str>| PageQuery {
+            limit: Some(limit),
+            cursor: cursor.map(str::to_string),
+        };
+        let p = page_by_name(&all, |s| s, &q(2, None)).unwrap();
+        assert_eq!((p.items.len(), p.next_cursor.as_deref()), (2, Some("b")));
+        let p = page_by_name(&all, |s| s, &q(2, Some("b"))).unwrap();
+        assert_eq!((p.items, p.next_cursor), (vec!["c".to_string()], None));
+        let p = page_by_name(&all, |s| s, &q(5, None)).unwrap();
+        assert_eq!((p.items.len(), p.next_cursor), (3, None));
+        assert!(page_by_name(&all, |s| s, &q(0, None)).is_err());
+    }
+}

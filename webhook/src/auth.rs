@@ -1,4 +1,4 @@
-//! API bearer tokens. Settings hold only SHA-256 hashes of tokens (`olo token new` prints a
+//! API bearer tokens. Settings hold only SHA-256 hashes of tokens (`olo token --name NAME` prints a
 //! token and its hash); a presented token is hashed and compared in constant time. Tokens are
 //! never logged.
 

@@ -67,6 +67,7 @@ impl AirflowDags {
         dag_id: &str,
         since: DateTime<Utc>,
         errors: &[ImportError],
+        unreachable: &mut Option<String>,
     ) -> Result<Option<Seen>, String> {
         if let Some(e) = import_error_of(errors, dag_id, since) {
             return Ok(Some(Seen::Broken(e.stack_trace.clone())));
@@ -78,7 +79,10 @@ impl AirflowDags {
                 }))
             }
             Ok(_) => Ok(None),
-            Err(e) if e.is_temporary() => Ok(None),
+            Err(e) if e.is_temporary() => {
+                *unreachable = Some(e.to_string());
+                Ok(None)
+            }
             Err(e) => Err(format!("Airflow refused to describe DAG {dag_id}: {e}")),
         }
     }
@@ -92,15 +96,20 @@ impl AirflowDags {
         let mut waiting = changed_dags(plan);
         let mut broken: Vec<(String, String)> = Vec::new();
         let deadline = tokio::time::Instant::now() + self.timeout;
+        // The last temporary error, if Airflow did not answer.
+        let mut unreachable: Option<String> = None;
         while !waiting.is_empty() {
             let errors = match self.airflow.import_errors().await {
                 Ok(e) => e,
-                Err(e) if e.is_temporary() => Vec::new(),
+                Err(e) if e.is_temporary() => {
+                    unreachable = Some(e.to_string());
+                    Vec::new()
+                }
                 Err(e) => return Err(format!("Airflow refused to list import errors: {e}")),
             };
             let mut still = Vec::new();
             for dag_id in waiting {
-                match self.look(&dag_id, since, &errors).await? {
+                match self.look(&dag_id, since, &errors, &mut unreachable).await? {
                     None => still.push(dag_id),
                     Some(Seen::Broken(trace)) => broken.push((dag_id, trace)),
                     Some(Seen::Parsed { paused }) => {
@@ -127,9 +136,17 @@ impl AirflowDags {
             ));
         }
         if !waiting.is_empty() {
+            let why = match &unreachable {
+                Some(e) => format!("Airflow did not answer: {e}"),
+                None => "is its DAG processor running and reading this DAG folder?".to_string(),
+            };
             out.push_str(&format!(
-                "Airflow did not parse {} within {} s: {} (is its DAG processor running and reading this DAG folder?)\n",
-                if waiting.len() == 1 { "this DAG" } else { "these DAGs" },
+                "Airflow did not parse {} within {} s: {} ({why})\n",
+                if waiting.len() == 1 {
+                    "this DAG"
+                } else {
+                    "these DAGs"
+                },
                 self.timeout.as_secs(),
                 waiting.join(", ")
             ));
