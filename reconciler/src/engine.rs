@@ -249,6 +249,33 @@ fn actor(p: &crate::store::Person) -> String {
     format!("{} <{}>", p.name, p.email)
 }
 
+/// The audit entry of an apply: who, the commit, the plan summary and the outcome.
+fn apply_audit(
+    rev: &crate::store::Revision,
+    summary: &serde_json::Value,
+    outcome: std::result::Result<(), &str>,
+) -> NewAudit {
+    let mut details = json!({
+        "committer": actor(&rev.committer),
+        "authored_at": rev.author.time,
+        "committed_at": rev.committer.time,
+        "message": rev.message.lines().next().unwrap_or_default(),
+        "signed": rev.signed,
+        "plan": summary,
+        "outcome": if outcome.is_ok() { "applied" } else { "failed" },
+    });
+    if let Err(error) = outcome {
+        details["error"] = json!(error);
+    }
+    NewAudit {
+        actor: actor(&rev.author),
+        action: "apply".into(),
+        target: rev.branch.clone(),
+        revision: Some(rev.sha.clone()),
+        details,
+    }
+}
+
 /// The plan of a commit that is not applied (a pull request's head).
 #[derive(Debug, Clone)]
 pub enum Preview {
@@ -440,20 +467,11 @@ impl Engine {
                 .set_revision_status(&rev.branch, &rev.sha, RevisionStatus::Failed, &json!([]))
                 .await?;
             store
-                .append_audit(&NewAudit {
-                    actor: actor(&rev.author),
-                    action: "apply".into(),
-                    target: rev.branch.clone(),
-                    revision: Some(rev.sha.clone()),
-                    details: json!({
-                        "committer": actor(&rev.committer),
-                        "message": rev.message.lines().next().unwrap_or_default(),
-                        "signed": rev.signed,
-                        "plan": summary,
-                        "outcome": "failed",
-                        "error": error.lines().next().unwrap_or_default(),
-                    }),
-                })
+                .append_audit(&apply_audit(
+                    rev,
+                    &summary,
+                    Err(error.lines().next().unwrap_or_default()),
+                ))
                 .await?;
             let first = error.lines().next().unwrap_or_default().to_string();
             self.set_status(
@@ -476,21 +494,7 @@ impl Engine {
             .await?;
         if plan.has_changes() || last_applied.as_deref() != Some(rev.sha.as_str()) {
             store
-                .append_audit(&NewAudit {
-                    actor: actor(&rev.author),
-                    action: "apply".into(),
-                    target: rev.branch.clone(),
-                    revision: Some(rev.sha.clone()),
-                    details: json!({
-                        "committer": actor(&rev.committer),
-                        "authored_at": rev.author.time,
-                        "committed_at": rev.committer.time,
-                        "message": rev.message.lines().next().unwrap_or_default(),
-                        "signed": rev.signed,
-                        "plan": summary,
-                        "outcome": "applied",
-                    }),
-                })
+                .append_audit(&apply_audit(rev, &summary, Ok(())))
                 .await?;
         }
         self.set_status(

@@ -250,17 +250,17 @@ fn text_diff(name: &str, old: &[u8], new: &[u8]) -> Option<String> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    fn files(pairs: &[(&str, &str)]) -> BTreeMap<String, Vec<u8>> {
+    pub(crate) fn files(pairs: &[(&str, &str)]) -> BTreeMap<String, Vec<u8>> {
         pairs
             .iter()
             .map(|(k, v)| (k.to_string(), v.as_bytes().to_vec()))
             .collect()
     }
 
-    fn owned(names: &[&str]) -> Vec<InventoryItem> {
+    pub(crate) fn owned(names: &[&str]) -> Vec<InventoryItem> {
         names
             .iter()
             .map(|n| InventoryItem {

@@ -801,30 +801,11 @@ fn diff_stat(diff: &str) -> (usize, usize) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::plan::tests::{files, owned};
     use crate::plan::{diff, Diffs};
-    use crate::store::InventoryItem;
 
     const SHA: &str = "0123456789abcdef0123456789abcdef01234567";
     const REPO: &str = "https://github.com/acme/lakehouse-config";
-
-    fn files(pairs: &[(&str, &str)]) -> BTreeMap<String, Vec<u8>> {
-        pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.as_bytes().to_vec()))
-            .collect()
-    }
-
-    fn owned(names: &[&str]) -> Vec<InventoryItem> {
-        names
-            .iter()
-            .map(|n| InventoryItem {
-                target: "dags".into(),
-                name: n.to_string(),
-                hash: String::new(),
-                revision: "r".into(),
-            })
-            .collect()
-    }
 
     fn owners(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
         pairs
