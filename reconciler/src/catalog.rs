@@ -2,7 +2,8 @@
 //! commit. The REST API and the dashboard serve it; PR comments use it to group resources by
 //! workspace. Pure: built from a validated repository, no I/O.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
@@ -23,7 +24,8 @@ pub struct WorkspaceView {
     pub catalog: String,
     pub warehouse: String,
     pub namespaces: Vec<String>,
-    pub jobs: Vec<JobView>,
+    /// Shared between successive catalogs while the job's file is unchanged.
+    pub jobs: Vec<Arc<JobView>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -67,8 +69,52 @@ fn task_kind(task: &olo_schema::model::Task) -> &'static str {
     }
 }
 
+/// Job views of the previous catalog, by job file, with the validated job they were made from:
+/// an unchanged job (the same `Arc`) keeps its view.
+pub type ViewCache = HashMap<String, (Arc<olo_schema::Job>, Arc<JobView>)>;
+
+fn job_view(job: &olo_schema::Job) -> JobView {
+    let spec = &job.doc.spec;
+    JobView {
+        name: job.name.to_string(),
+        workspace: job.workspace.to_string(),
+        dag_id: job.dag_id.clone(),
+        path: job.path.clone(),
+        description: spec
+            .description
+            .clone()
+            .or_else(|| job.doc.metadata.description.clone()),
+        schedule: spec.schedule.clone(),
+        paused: spec.paused,
+        tags: spec.tags.clone(),
+        params: spec.params.keys().cloned().collect(),
+        tasks: spec
+            .tasks
+            .iter()
+            .map(|t| TaskView {
+                id: t.id.to_string(),
+                kind: task_kind(t).into(),
+                depends_on: t.depends_on.iter().map(|d| d.to_string()).collect(),
+                inputs: t.inputs.clone(),
+                outputs: t.outputs.clone(),
+            })
+            .collect(),
+    }
+}
+
 impl Catalog {
     pub fn from_repo(repo: &olo_schema::Repo, revision: Option<&str>) -> Catalog {
+        Catalog::from_repo_cached(repo, revision, &mut ViewCache::new())
+    }
+
+    /// [`Catalog::from_repo`], reusing the views of jobs that did not change since `cache` was
+    /// filled (and leaving in it the views of this catalog).
+    pub fn from_repo_cached(
+        repo: &olo_schema::Repo,
+        revision: Option<&str>,
+        cache: &mut ViewCache,
+    ) -> Catalog {
+        let mut next = ViewCache::with_capacity(cache.len());
         let workspaces = repo
             .workspaces
             .values()
@@ -94,41 +140,18 @@ impl Catalog {
                         .jobs
                         .values()
                         .map(|job| {
-                            let spec = &job.doc.spec;
-                            JobView {
-                                name: job.name.to_string(),
-                                workspace: job.workspace.to_string(),
-                                dag_id: job.dag_id.clone(),
-                                path: job.path.clone(),
-                                description: spec
-                                    .description
-                                    .clone()
-                                    .or_else(|| job.doc.metadata.description.clone()),
-                                schedule: spec.schedule.clone(),
-                                paused: spec.paused,
-                                tags: spec.tags.clone(),
-                                params: spec.params.keys().cloned().collect(),
-                                tasks: spec
-                                    .tasks
-                                    .iter()
-                                    .map(|t| TaskView {
-                                        id: t.id.to_string(),
-                                        kind: task_kind(t).into(),
-                                        depends_on: t
-                                            .depends_on
-                                            .iter()
-                                            .map(|d| d.to_string())
-                                            .collect(),
-                                        inputs: t.inputs.clone(),
-                                        outputs: t.outputs.clone(),
-                                    })
-                                    .collect(),
-                            }
+                            let view = match cache.remove(&job.path) {
+                                Some((seen, view)) if Arc::ptr_eq(&seen, job) => view,
+                                _ => Arc::new(job_view(job)),
+                            };
+                            next.insert(job.path.clone(), (job.clone(), view.clone()));
+                            view
                         })
                         .collect(),
                 }
             })
             .collect();
+        *cache = next;
         Catalog {
             revision: revision.map(str::to_string),
             workspaces,
@@ -144,6 +167,7 @@ impl Catalog {
             .jobs
             .iter()
             .find(|j| j.name == job)
+            .map(|j| j.as_ref())
     }
 
     /// The job a DAG id belongs to.
@@ -152,6 +176,7 @@ impl Catalog {
             .iter()
             .flat_map(|w| w.jobs.iter())
             .find(|j| j.dag_id == dag_id)
+            .map(|j| j.as_ref())
     }
 
     /// Which workspace each rendered resource belongs to (DAG files and Trino catalog files);
@@ -205,5 +230,34 @@ mod tests {
             Some("sales")
         );
         assert!(catalog.job("sales", "nope").is_none());
+    }
+
+    #[test]
+    fn unchanged_jobs_keep_their_views() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples-repo");
+        let mut validation = olo_schema::Cache::default();
+        let mut views = ViewCache::new();
+        let snapshot = crate::snapshot::from_worktree(&root).unwrap();
+        let repo = olo_schema::validate_with(snapshot.clone(), &mut validation)
+            .repo
+            .unwrap();
+        let first = Catalog::from_repo_cached(&repo, Some("a"), &mut views);
+        let repo = olo_schema::validate_with(snapshot, &mut validation)
+            .repo
+            .unwrap();
+        let second = Catalog::from_repo_cached(&repo, Some("b"), &mut views);
+        assert_eq!(first.workspaces, second.workspaces);
+        assert!(Arc::ptr_eq(
+            &first.workspaces[0].jobs[0],
+            &second.workspaces[0].jobs[0]
+        ));
+        assert_eq!(views.len(), 4);
+        // A fresh cache makes new views of equal content.
+        let third = Catalog::from_repo(&repo, Some("b"));
+        assert!(!Arc::ptr_eq(
+            &first.workspaces[0].jobs[0],
+            &third.workspaces[0].jobs[0]
+        ));
+        assert_eq!(first.workspaces, third.workspaces);
     }
 }

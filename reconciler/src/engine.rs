@@ -104,6 +104,22 @@ pub fn plan_owned(
     diffs: plan::Diffs,
     observe: Observe,
 ) -> Result<Plan> {
+    plan_owned_hashed(revision, files, None, sink, owned, prune, diffs, observe)
+}
+
+/// [`plan_owned`] with the content hashes of (some of) `files` already known, so that an
+/// incremental plan does not hash every desired file again.
+#[allow(clippy::too_many_arguments)]
+pub fn plan_owned_hashed(
+    revision: Option<&str>,
+    files: &BTreeMap<String, Vec<u8>>,
+    hashes: Option<&std::collections::HashMap<String, String>>,
+    sink: &dyn Sink,
+    owned: &[crate::store::InventoryItem],
+    prune: bool,
+    diffs: plan::Diffs,
+    observe: Observe,
+) -> Result<Plan> {
     let mut trusted = std::collections::BTreeSet::new();
     if observe == Observe::Incremental {
         let applied: std::collections::HashMap<&str, &str> = owned
@@ -111,7 +127,14 @@ pub fn plan_owned(
             .map(|i| (i.name.as_str(), i.hash.as_str()))
             .collect();
         for (name, bytes) in files {
-            if applied.get(name.as_str()) == Some(&plan::content_hash(bytes).as_str()) {
+            let Some(applied) = applied.get(name.as_str()) else {
+                continue;
+            };
+            let same = match hashes.and_then(|h| h.get(name)) {
+                Some(known) => known == applied,
+                None => plan::content_hash(bytes) == *applied,
+            };
+            if same {
                 trusted.insert(name.as_str());
             }
         }
@@ -156,6 +179,8 @@ pub struct Memo {
     validation: olo_schema::Cache,
     /// The desired files of the last valid commit.
     files: BTreeMap<String, Vec<u8>>,
+    /// Content hash of each of `files`, computed when it was rendered.
+    hashes: std::collections::HashMap<String, String>,
     /// Which job each DAG file was rendered from (shared with the validation cache: the same
     /// `Arc` means the same job file, workspace, settings and referenced files).
     dag_jobs: std::collections::HashMap<String, Arc<olo_schema::Job>>,
@@ -163,6 +188,8 @@ pub struct Memo {
     shared: Vec<String>,
     /// Workspaces and jobs of the last valid commit.
     catalog: Option<Arc<Catalog>>,
+    /// The job views of that catalog, reused for unchanged jobs.
+    views: crate::catalog::ViewCache,
 }
 
 impl Memo {
@@ -172,9 +199,11 @@ impl Memo {
             snapshot: olo_schema::Snapshot::default(),
             validation: olo_schema::Cache::default(),
             files: BTreeMap::new(),
+            hashes: std::collections::HashMap::new(),
             dag_jobs: std::collections::HashMap::new(),
             shared: Vec::new(),
             catalog: None,
+            views: crate::catalog::ViewCache::new(),
         }
     }
 
@@ -197,7 +226,11 @@ impl Memo {
         let Some(repo) = validation.repo else {
             return Ok(Err(validation.diagnostics));
         };
-        self.catalog = Some(Arc::new(Catalog::from_repo(&repo, Some(sha))));
+        self.catalog = Some(Arc::new(Catalog::from_repo_cached(
+            &repo,
+            Some(sha),
+            &mut self.views,
+        )));
         // DAG files: keep those whose job is the very same (shared) job as last time.
         let mut dag_jobs = std::collections::HashMap::new();
         let mut stale: Vec<(&olo_schema::Workspace, &Arc<olo_schema::Job>)> = Vec::new();
@@ -214,27 +247,42 @@ impl Memo {
                 dag_jobs.insert(path, job.clone());
             }
         }
-        let rendered: Vec<(String, Vec<u8>)> = {
+        let rendered: Vec<(String, Vec<u8>, String)> = {
             use rayon::prelude::*;
             stale
                 .par_iter()
-                .map(|(ws, job)| olo_templates::render::render_dag_file(&repo, ws, job, settings))
+                .map(|(ws, job)| {
+                    olo_templates::render::render_dag_file(&repo, ws, job, settings).map(
+                        |(path, bytes)| {
+                            let hash = plan::content_hash(&bytes);
+                            (path, bytes, hash)
+                        },
+                    )
+                })
                 .collect::<std::result::Result<_, _>>()?
         };
+        let hashes = &mut self.hashes;
         self.files.retain(|path, _| {
-            !path.starts_with("dags/")
+            let keep = !path.starts_with("dags/")
                 || path.starts_with("dags/olo_assets/")
                 || dag_jobs.contains_key(path)
-                || path == "dags/.airflowignore"
+                || path == "dags/.airflowignore";
+            if !keep {
+                hashes.remove(path);
+            }
+            keep
         });
-        for (path, bytes) in rendered {
+        for (path, bytes, hash) in rendered {
+            self.hashes.insert(path.clone(), hash);
             self.files.insert(path, bytes);
         }
         for path in std::mem::take(&mut self.shared) {
             self.files.remove(&path);
+            self.hashes.remove(&path);
         }
         for (path, (_, bytes)) in olo_templates::render::render_shared(&repo, settings)? {
             self.shared.push(path.clone());
+            self.hashes.insert(path.clone(), plan::content_hash(&bytes));
             self.files.insert(path, bytes);
         }
         self.dag_jobs = dag_jobs;
@@ -388,6 +436,7 @@ impl Engine {
             }
         }
         let files = &memo.files;
+        let hashes = &memo.hashes;
 
         let observe = match self.last_full_observe {
             Some(t) if t.elapsed() < FULL_OBSERVE_EVERY => Observe::Incremental,
@@ -397,9 +446,10 @@ impl Engine {
             (Observe::Incremental, Some(inventory)) => inventory,
             _ => store.inventory(self.sink.target()).await?,
         };
-        let plan = plan_owned(
+        let plan = plan_owned_hashed(
             Some(&rev.sha),
             files,
+            Some(hashes),
             self.sink.as_ref(),
             &owned,
             self.prune,

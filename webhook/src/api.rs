@@ -185,7 +185,7 @@ async fn jobs(
     headers: HeaderMap,
     Path(ws): Path<String>,
     Query(q): Query<PageQuery>,
-) -> Result<Json<Page<JobView>>, ApiError> {
+) -> Result<Json<Page<Arc<JobView>>>, ApiError> {
     read_access(&state, &headers)?;
     let catalog = live(&state)?;
     let w = find_workspace(&catalog, &ws)?;
