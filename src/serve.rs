@@ -362,8 +362,12 @@ pub async fn serve(settings: &Settings, once: bool) -> anyhow::Result<bool> {
             }
             pending = state.queue.next() => pending,
         };
-        // Debounce: let a burst of events settle, then take the newest commit.
-        tokio::time::sleep(Duration::from_millis(300)).await;
+        // Local file changes come in bursts (an editor's save, a checkout): let them settle
+        // before reading the commit. Webhooks and API calls name a commit that exists already;
+        // requests arriving during a reconcile collapse into the next one anyway.
+        if pending.reconcile == Some("change") {
+            tokio::time::sleep(Duration::from_millis(300)).await;
+        }
         let more = state.queue.take();
         pending.reconcile = pending.reconcile.or(more.reconcile);
         pending.pulls.extend(more.pulls);
