@@ -7,7 +7,8 @@
 #   - PostgreSQL (Debian package), started for the run by scripts/postgres.sh and stopped after it
 #     (the state store contract runs against it as well as SQLite);
 #   - a running Apache Airflow 3.3 (api-server, scheduler, dag-processor from the same venv),
-#     started by scripts/airflow.sh and stopped after the run (tests/airflow_e2e.rs drives it).
+#     started by scripts/airflow.sh and stopped after the run (tests/airflow_e2e.rs drives it);
+#   - Debian's chromium and chromium-driver (scripts/chromium.sh) for the dashboard test.
 # A component that cannot be installed makes the run fail; no test is skipped for lack of one.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -40,6 +41,11 @@ read -r OLO_TEST_AIRFLOW_URL OLO_TEST_AIRFLOW_DAGS < <(scripts/airflow.sh start)
 OLO_TEST_AIRFLOW_PASSWORD="$(scripts/airflow.sh password)"
 export OLO_TEST_AIRFLOW_URL OLO_TEST_AIRFLOW_DAGS OLO_TEST_AIRFLOW_PASSWORD
 echo "    $OLO_TEST_AIRFLOW_URL, DAG folder $OLO_TEST_AIRFLOW_DAGS"
+
+echo "==> Headless Chromium and chromedriver for the dashboard test (Debian packages)"
+OLO_TEST_CHROMEDRIVER="$(scripts/chromium.sh)"
+export OLO_TEST_CHROMEDRIVER
+echo "    $OLO_TEST_CHROMEDRIVER"
 
 echo "==> cargo test"
 cargo test --workspace --all-targets --locked "$@"
