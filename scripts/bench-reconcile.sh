@@ -17,7 +17,7 @@ git -C "$repo" init -q -b main
 git -C "$repo" add -A
 git -C "$repo" -c user.name=Bench -c user.email=bench@example.com commit -qm "generated"
 
-OLO_SOURCE__PATH="$repo" OLO_STATE__DIR="$state" OLO_SOURCE__POLL_SECONDS=1 \
+OLO_SOURCE__PATH="$repo" OLO_STATE__DIR="$state" OLO_SOURCE__POLL_SECONDS=1 OLO_SERVER__LISTEN=127.0.0.1:0 \
   /usr/bin/time -v -o "$work/time.txt" target/release/olo serve 2>"$log" &
 serve_pid=$!
 wait_ready() { # $1: how many Ready lines to wait for
