@@ -155,6 +155,32 @@ async fn commits_become_dags_runs_and_logs_in_a_real_airflow() {
         ],
         "{run}"
     );
+    // Airflow's own record of the run names who triggered it.
+    let token: Value = reqwest::Client::new()
+        .post(format!("{airflow}/auth/token"))
+        .json(&json!({"username": "admin", "password": password}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let airflow_run: Value = reqwest::Client::new()
+        .get(format!(
+            "{airflow}/api/v2/dags/{dag_id}/dagRuns/{}",
+            run["airflow_run_id"].as_str().unwrap()
+        ))
+        .bearer_auth(token["access_token"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(airflow_run["conf"]["greeting"], "from-olo");
+    assert_eq!(airflow_run["conf"]["olo"]["triggered_by"], "ci-bot");
+    assert_eq!(airflow_run["conf"]["olo"]["trigger"], "api");
+    assert_eq!(airflow_run["conf"]["olo"]["revision"], c1.as_str());
     let log = d
         .http
         .get(format!("{}/api/v1/runs/{id}/tasks/hello/logs/1", d.base))

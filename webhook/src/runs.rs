@@ -91,8 +91,16 @@ pub async fn trigger(
         chrono::Utc::now().format("%Y%m%dT%H%M%SZ"),
         &uuid::Uuid::new_v4().simple().to_string()[..8]
     );
+    // The trigger's identity travels with the run in Airflow too (`dag_run.conf["olo"]`);
+    // olo's own record keeps the caller's conf as given.
+    let mut sent = conf.clone();
+    sent["olo"] = json!({
+        "triggered_by": by.actor,
+        "trigger": by.kind.as_str(),
+        "revision": by.revision,
+    });
     let dag_run = airflow
-        .trigger_run(&dag_id, &run_id, &conf)
+        .trigger_run(&dag_id, &run_id, &sent)
         .await
         .map_err(airflow_error)?;
     let run = state
