@@ -181,9 +181,13 @@ pub struct Memo {
     files: BTreeMap<String, Vec<u8>>,
     /// Content hash of each of `files`, computed when it was rendered.
     hashes: std::collections::HashMap<String, String>,
-    /// Which job each DAG file was rendered from (shared with the validation cache: the same
-    /// `Arc` means the same job file, workspace, settings and referenced files).
-    dag_jobs: std::collections::HashMap<String, Arc<olo_schema::Job>>,
+    /// Per job file: the job its DAG file was rendered from (shared with the validation cache:
+    /// the same `Arc` means the same job file, workspace, settings and referenced files), the
+    /// DAG file's path, and the last update that saw the job. Updated in place, so an unchanged
+    /// job costs one lookup per reconcile.
+    dag_jobs: std::collections::HashMap<String, (Arc<olo_schema::Job>, String, u64)>,
+    /// Counts updates (marks which jobs the current one saw).
+    round: u64,
     /// Paths rendered by `render_shared` last time.
     shared: Vec<String>,
     /// Workspaces and jobs of the last valid commit.
@@ -201,6 +205,7 @@ impl Memo {
             files: BTreeMap::new(),
             hashes: std::collections::HashMap::new(),
             dag_jobs: std::collections::HashMap::new(),
+            round: 0,
             shared: Vec::new(),
             catalog: None,
             views: crate::catalog::ViewCache::new(),
@@ -232,19 +237,41 @@ impl Memo {
             &mut self.views,
         )));
         // DAG files: keep those whose job is the very same (shared) job as last time.
-        let mut dag_jobs = std::collections::HashMap::new();
+        self.round += 1;
+        let round = self.round;
         let mut stale: Vec<(&olo_schema::Workspace, &Arc<olo_schema::Job>)> = Vec::new();
         for ws in repo.workspaces.values() {
             for job in ws.jobs.values() {
-                let path = format!("dags/{}.py", job.dag_id);
-                let same = self
-                    .dag_jobs
-                    .get(&path)
-                    .is_some_and(|j| Arc::ptr_eq(j, job));
-                if !same || !self.files.contains_key(&path) {
-                    stale.push((ws, job));
+                match self.dag_jobs.get_mut(&job.path) {
+                    Some(entry) => {
+                        if !Arc::ptr_eq(&entry.0, job) || !self.files.contains_key(&entry.1) {
+                            stale.push((ws, job));
+                            entry.0 = job.clone();
+                            entry.1 = format!("dags/{}.py", job.dag_id);
+                        }
+                        entry.2 = round;
+                    }
+                    None => {
+                        stale.push((ws, job));
+                        self.dag_jobs.insert(
+                            job.path.clone(),
+                            (job.clone(), format!("dags/{}.py", job.dag_id), round),
+                        );
+                    }
                 }
-                dag_jobs.insert(path, job.clone());
+            }
+        }
+        // Jobs that are gone take their DAG files with them.
+        let gone: Vec<String> = self
+            .dag_jobs
+            .iter()
+            .filter(|(_, entry)| entry.2 != round)
+            .map(|(path, _)| path.clone())
+            .collect();
+        for path in gone {
+            if let Some((_, file, _)) = self.dag_jobs.remove(&path) {
+                self.files.remove(&file);
+                self.hashes.remove(&file);
             }
         }
         let rendered: Vec<(String, Vec<u8>, String)> = {
@@ -261,17 +288,6 @@ impl Memo {
                 })
                 .collect::<std::result::Result<_, _>>()?
         };
-        let hashes = &mut self.hashes;
-        self.files.retain(|path, _| {
-            let keep = !path.starts_with("dags/")
-                || path.starts_with("dags/olo_assets/")
-                || dag_jobs.contains_key(path)
-                || path == "dags/.airflowignore";
-            if !keep {
-                hashes.remove(path);
-            }
-            keep
-        });
         for (path, bytes, hash) in rendered {
             self.hashes.insert(path.clone(), hash);
             self.files.insert(path, bytes);
@@ -285,7 +301,6 @@ impl Memo {
             self.hashes.insert(path.clone(), plan::content_hash(&bytes));
             self.files.insert(path, bytes);
         }
-        self.dag_jobs = dag_jobs;
         Ok(Ok(()))
     }
 }
