@@ -319,6 +319,24 @@ pub async fn serve(settings: &Settings, once: bool) -> anyhow::Result<bool> {
         listener.local_addr()?
     );
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    // One long-lived listener for SIGINT (Ctrl-C) and SIGTERM (what `kill` and Kubernetes send):
+    // stop taking work, let the server finish its requests, exit.
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        let mut interrupt =
+            signal(SignalKind::interrupt()).context("could not listen for SIGINT")?;
+        let mut terminate =
+            signal(SignalKind::terminate()).context("could not listen for SIGTERM")?;
+        let stop_tx = stop_tx.clone();
+        tokio::spawn(async move {
+            tokio::select! {
+                _ = interrupt.recv() => {}
+                _ = terminate.recv() => {}
+            }
+            let _ = stop_tx.send(true);
+        });
+    }
+    let mut stopping = stop_rx.clone();
     let server = tokio::spawn(olo_server::serve(listener, state.clone(), {
         let mut stop = stop_rx.clone();
         async move {
@@ -354,9 +372,8 @@ pub async fn serve(settings: &Settings, once: bool) -> anyhow::Result<bool> {
     let mut backoff = Duration::from_secs(1);
     loop {
         let mut pending = tokio::select! {
-            _ = tokio::signal::ctrl_c() => {
+            _ = stopping.wait_for(|s| *s) => {
                 eprintln!("olo serve: stopping");
-                let _ = stop_tx.send(true);
                 let _ = server.await;
                 return Ok(healthy);
             }

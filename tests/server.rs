@@ -408,3 +408,50 @@ async fn a_dead_airflow_stalls_the_apply_and_refuses_runs_with_a_clear_error() {
     assert_eq!(runs["items"], json!([]), "a refused trigger records no run");
     assert_eq!(d.get("/healthz").await.0, 200);
 }
+
+#[test]
+fn sigint_and_sigterm_stop_the_daemon() {
+    for signal in ["-INT", "-TERM"] {
+        let repo = Repo::new();
+        repo.write("workspaces/w/jobs/one.yaml", &job("one", "echo 1"));
+        repo.commit("one", WHO);
+        let olo = common::Olo::new(&repo.path().display().to_string())
+            .set("OLO_SOURCE__POLL_SECONDS", "1");
+        let log = olo.state.path().join("serve.log");
+        let mut child = olo
+            .command(&["serve"])
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .unwrap();
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        while !std::fs::read_to_string(&log)
+            .unwrap_or_default()
+            .contains(": Ready")
+        {
+            assert!(std::time::Instant::now() < deadline, "never Ready");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        // Signals arriving while the loop is busy must not be lost: let polls run meanwhile.
+        std::thread::sleep(Duration::from_millis(1500));
+        let sent = std::process::Command::new("kill")
+            .args([signal, &child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(sent.success());
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        let status = loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                break status;
+            }
+            if std::time::Instant::now() > deadline {
+                let _ = child.kill();
+                panic!("olo serve ignored kill {signal}");
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        };
+        assert!(status.success(), "{signal}: {status:?}");
+        assert!(std::fs::read_to_string(&log)
+            .unwrap()
+            .contains("olo serve: stopping"));
+    }
+}
