@@ -39,6 +39,35 @@ pub async fn open_store(settings: &Settings) -> anyhow::Result<Arc<dyn Store>> {
     Ok(Arc::from(store))
 }
 
+/// The dashboard's view of the config repository (git objects of the source's local repository)
+/// and of the sink (its own handle: reads only).
+struct DashboardFiles {
+    repo: std::path::PathBuf,
+    sink: Mutex<Box<dyn Sink>>,
+}
+
+/// Largest file the dashboard shows (the validator refuses larger config files anyway).
+const SHOWN_FILE_MAX: usize = 1 << 20;
+
+impl olo_server::Files for DashboardFiles {
+    fn spec(&self, revision: &str, path: &str) -> Option<String> {
+        olo_reconciler::snapshot::read_file(&self.repo, revision, path, SHOWN_FILE_MAX)
+            .ok()
+            .flatten()
+            .and_then(|b| String::from_utf8(b).ok())
+    }
+
+    fn deployed(&self, name: &str) -> Option<String> {
+        let sink = self.sink.lock().ok()?;
+        let mut names = std::iter::once(name);
+        let mut found = sink.observe(&mut names).ok()?;
+        found
+            .remove(name)
+            .filter(|b| b.len() <= SHOWN_FILE_MAX)
+            .and_then(|b| String::from_utf8(b).ok())
+    }
+}
+
 pub fn make_sink(settings: &Settings) -> anyhow::Result<Box<dyn Sink>> {
     Ok(match settings.apply.sink {
         SinkKind::Folder => Box::new(FolderSink::new(settings.layout())),
@@ -295,9 +324,9 @@ pub async fn serve(settings: &Settings, once: bool) -> anyhow::Result<bool> {
     }
 
     let forge = make_forge(settings)?;
-    let branch = match latest(&rt.source).await {
-        Ok(tip) => tip.revision.branch,
-        Err(_) => settings.tracked_branch(),
+    let (branch, repo) = match latest(&rt.source).await {
+        Ok(tip) => (tip.revision.branch, Some(tip.repo)),
+        Err(_) => (settings.tracked_branch(), None),
     };
     let config = olo_server::ServerConfig {
         branch,
@@ -305,12 +334,20 @@ pub async fn serve(settings: &Settings, once: bool) -> anyhow::Result<bool> {
         repository: settings.github.repository.clone(),
         tokens: settings.api.tokens.clone(),
         read_requires_token: settings.api.read_requires_token,
+        airflow_ui: settings
+            .airflow
+            .ui_url
+            .clone()
+            .or_else(|| settings.airflow.url.clone()),
     };
-    let state = Arc::new(AppState::new(
-        rt.engine.store.clone(),
-        config,
-        rt.airflow.clone(),
-    ));
+    let mut state = AppState::new(rt.engine.store.clone(), config, rt.airflow.clone());
+    if let Some(repo) = repo {
+        state = state.with_files(Arc::new(DashboardFiles {
+            repo,
+            sink: Mutex::new(make_sink(settings)?),
+        }));
+    }
+    let state = Arc::new(state);
     let listener = tokio::net::TcpListener::bind(&settings.server.listen)
         .await
         .with_context(|| format!("could not listen on {}", settings.server.listen))?;
@@ -500,6 +537,7 @@ async fn trigger_trailer_runs_for(state: &AppState, _airflow: &Arc<dyn Airflow>,
                     workspace: Some(ws.clone()),
                     job: Some(job.clone()),
                     state: None,
+                    since: None,
                 },
                 50,
                 None,

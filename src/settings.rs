@@ -87,6 +87,8 @@ impl Default for GitHubSettings {
 pub struct AirflowSettings {
     /// Base URL, e.g. `http://127.0.0.1:8080` (unset: olo writes DAG files and nothing else).
     pub url: Option<String>,
+    /// Airflow's web UI as people reach it, for the dashboard's links (default: `url`).
+    pub ui_url: Option<String>,
     pub username: String,
     /// Environment variable holding the password.
     pub password_env: Option<String>,
@@ -103,6 +105,7 @@ impl Default for AirflowSettings {
     fn default() -> Self {
         AirflowSettings {
             url: None,
+            ui_url: None,
             username: "admin".into(),
             password_env: None,
             poll_seconds: 5,

@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 use chrono::Utc;
 use common::daemon::{push_payload, sign, Daemon, WHO};
 use common::{Repo, Running};
-use olo_reconciler::store::{NewRun, RunTrigger, RunUpdate, TaskInstanceRow};
+use olo_reconciler::store::{NewAudit, NewRun, RunTrigger, RunUpdate, TaskInstanceRow};
 use serde_json::{json, Value};
 
 const WORKSPACE: &str = "apiVersion: olo/v1\nkind: Workspace\nmetadata: {name: w, owners: [data-eng@example.com]}\nspec:\n  description: The test lakehouse.\n  lakehouse: {catalog: lake, warehouse: 's3://b/w', namespaces: [raw, gold]}\n";
@@ -182,6 +182,18 @@ async fn seeded() -> Seeded {
         .await
         .unwrap();
 
+    // A drift repair, as the engine records it (tests/reconcile.rs makes a real one).
+    store
+        .append_audit(&NewAudit {
+            actor: "olo".into(),
+            action: "drift_repaired".into(),
+            target: "files".into(),
+            revision: Some(c2.clone()),
+            details: json!({"count": 1, "resources": ["dags/w__orders.py"]}),
+        })
+        .await
+        .unwrap();
+
     Seeded {
         d,
         _repo: repo,
@@ -268,6 +280,37 @@ async fn pages_answer_with_the_right_status_and_escape_what_users_wrote() {
     }
     let (status, _, body) = page(d, "/runs?cursor=yesterday").await;
     assert_eq!(status, 400, "{body}");
+    let (status, _, body) = page(d, "/runs?since=2h").await;
+    assert_eq!(status, 400, "{body}");
+    assert!(body.contains("1h, 24h, 7d, 30d"), "{body}");
+    let (status, _, body) = page(d, "/runs?since=24h&state=failed").await;
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains(&format!("#{}", s.failed_run)), "{body}");
+    assert!(!body.contains(&format!("#{}", s.ok_run)), "{body}");
+    let (status, v) = d.get("/api/v1/runs?since=yesterday").await;
+    assert_eq!(
+        (status, v["error"]["code"].as_str()),
+        (400, Some("bad_request")),
+        "{v}"
+    );
+    let (status, v) = d.get("/api/v1/runs?since=2000-01-01T00:00:00Z").await;
+    assert_eq!(
+        (status, v["items"].as_array().map(Vec::len)),
+        (200, Some(3)),
+        "{v}"
+    );
+    let (status, v) = d.get("/api/v1/runs?since=2999-01-01T00:00:00Z").await;
+    assert_eq!(
+        (status, v["items"].as_array().map(Vec::len)),
+        (200, Some(0)),
+        "{v}"
+    );
+    let (_, v) = d.get("/api/v1/status").await;
+    assert_eq!(
+        v["last_drift_repair"]["details"]["resources"],
+        json!(["dags/w__orders.py"]),
+        "{v}"
+    );
 
     // What users wrote is text, not markup.
     let (_, _, job) = page(d, "/workspaces/w/jobs/orders").await;
@@ -488,6 +531,15 @@ impl Browser {
         let el = found
             .first()
             .unwrap_or_else(|| panic!("no element {css} on the page"));
+        // As a person would: scrolled to the middle of the window, clear of the sticky top bar.
+        self.post(
+            "/execute/sync",
+            json!({
+                "script": "arguments[0].scrollIntoView({block: 'center'})",
+                "args": [{ ELEMENT: el }],
+            }),
+        )
+        .await;
         self.post(&format!("/element/{el}/click"), json!({})).await;
     }
 
@@ -628,6 +680,14 @@ async fn every_page_shows_the_seeded_state_in_headless_chromium() {
     assert_eq!(count("workspace-count").await, "1");
     assert_eq!(count("job-count").await, "2");
     assert_eq!(count("failed-count").await, "1");
+    assert_eq!(count("drift").await, "just now");
+    let drift = b
+        .js("return document.getElementById('drift-card').innerText")
+        .await;
+    assert!(
+        drift.as_str().unwrap().contains("dags/w__orders.py"),
+        "{drift}"
+    );
 
     // Dark mode follows the system.
     let light_bg = b
@@ -712,6 +772,36 @@ async fn every_page_shows_the_seeded_state_in_headless_chromium() {
     assert!(text.contains(&format!("#{}", s.ok_run)), "{text}");
     assert!(text.contains(&format!("#{}", s.failed_run)), "{text}");
     assert!(!text.contains(&format!("#{}", s.running_run)), "{text}");
+    // Schedule and next run (04:30 UTC, today or tomorrow), the spec as written at the live
+    // commit, and the DAG file as deployed (folded until opened).
+    let next = b
+        .js("return document.querySelector('#next-run time').dateTime")
+        .await;
+    let next = chrono::DateTime::parse_from_rfc3339(next.as_str().unwrap()).unwrap();
+    let ahead = next.with_timezone(&Utc) - Utc::now();
+    assert!(
+        ahead > chrono::Duration::zero() && ahead <= chrono::Duration::hours(24),
+        "{next}"
+    );
+    assert_eq!(next.format("%H:%M:%S").to_string(), "04:30:00");
+    let spec = b
+        .js("return document.getElementById('spec-source').textContent")
+        .await;
+    assert_eq!(spec.as_str().unwrap(), orders("30 4 * * *"));
+    assert_eq!(
+        b.js("return document.getElementById('dag-source').checkVisibility()")
+            .await,
+        false
+    );
+    b.click("#dag-details summary").await;
+    let dag = b
+        .js("return document.getElementById('dag-source').textContent")
+        .await;
+    let dag = dag.as_str().unwrap();
+    assert!(dag.starts_with("# Generated by olo"), "{dag}");
+    assert!(dag.contains("dag_id='w__orders'"), "{dag}");
+    assert!(dag.contains("schedule='30 4 * * *'"), "{dag}");
+    b.screenshot("job-dag-source").await;
 
     // The job's runs, then the state filter of the runs page.
     b.click("#all-job-runs").await;
@@ -727,12 +817,22 @@ async fn every_page_shows_the_seeded_state_in_headless_chromium() {
     }
     b.click("#filter-state option[value='failed']").await;
     b.click("#filter-apply").await;
-    b.wait_for_url("state=failed").await;
+    b.wait_for_url("state=failed&since=").await;
     let text = check_page(&b, &base, "runs-failed").await;
     let shown = b
         .js("return [...document.querySelectorAll('table.grid tbody tr td:first-child')].map(c => c.innerText)")
         .await;
     assert_eq!(shown, json!([format!("#{}", s.failed_run)]), "{text}");
+    // The time window keeps the other filters: every seeded run is from the last hour.
+    b.click("#filter-since option[value='1h']").await;
+    b.click("#filter-apply").await;
+    b.wait_for_url("state=failed&since=1h").await;
+    check_page(&b, &base, "runs-failed-last-hour").await;
+    let shown = b
+        .js("return [...document.querySelectorAll('table.grid tbody tr td:first-child')].map(c => c.innerText)")
+        .await;
+    assert_eq!(shown, json!([format!("#{}", s.failed_run)]));
+    assert!(b.url().await.contains("state=failed"));
 
     // A run: task instances, the timeline, and the way to a log.
     b.click(&format!("a[href='/runs/{}']", s.failed_run)).await;

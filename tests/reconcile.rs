@@ -107,6 +107,45 @@ fn commits_invalid_commit_revert_and_audit() {
 }
 
 #[test]
+fn a_dag_file_changed_or_removed_by_hand_is_put_back_and_audited_as_drift() {
+    let repo = Repo::new();
+    repo.write("workspaces/w/jobs/one.yaml", &job("one", "echo 1"));
+    repo.write("workspaces/w/jobs/two.yaml", &job("two", "echo 2"));
+    let sha = repo.commit("add one and two", ("Ada", "ada@example.com"));
+    let olo = Olo::new(&repo.path().display().to_string());
+    ok(&olo.apply());
+    let one = std::fs::read(olo.dags().join("w__one.py")).unwrap();
+    let two = std::fs::read(olo.dags().join("w__two.py")).unwrap();
+
+    std::fs::write(
+        olo.dags().join("w__one.py"),
+        "# edited on the Airflow host\n",
+    )
+    .unwrap();
+    std::fs::remove_file(olo.dags().join("w__two.py")).unwrap();
+    // The same commit: nothing changed in Git, so every change the apply makes is drift.
+    ok(&olo.apply());
+    assert_eq!(std::fs::read(olo.dags().join("w__one.py")).unwrap(), one);
+    assert_eq!(std::fs::read(olo.dags().join("w__two.py")).unwrap(), two);
+
+    let audit = olo.audit();
+    assert_eq!(audit[0]["action"], "drift_repaired", "{audit:#?}");
+    assert_eq!(audit[0]["actor"], "olo");
+    assert_eq!(audit[0]["revision"], sha.as_str());
+    assert_eq!(audit[0]["details"]["count"], 2);
+    assert_eq!(
+        audit[0]["details"]["resources"],
+        serde_json::json!(["dags/w__one.py", "dags/w__two.py"])
+    );
+    assert_eq!(audit[1]["details"]["plan"]["drift"], 2, "{audit:#?}");
+
+    // Nothing drifted since: another apply records nothing new.
+    let entries = audit.len();
+    ok(&olo.apply());
+    assert_eq!(olo.audit().len(), entries);
+}
+
+#[test]
 fn a_deleted_job_is_pruned_only_when_pruning_is_on() {
     for prune in [true, false] {
         let repo = Repo::new();
@@ -304,9 +343,16 @@ fn kill_9_during_an_apply_then_a_restart_converges() {
         leftovers.is_empty() || leftovers.len() == 1,
         "temporary files left: {leftovers:?}"
     );
+    // One apply entry, and no `drift_repaired`: the files the killed apply had claimed but not
+    // written yet are its unfinished work, not changes made by hand.
     let audit = olo.audit();
-    assert_eq!(audit.len(), 1);
+    assert_eq!(audit.len(), 1, "{audit:#?}");
+    assert_eq!(audit[0]["action"], "apply");
     assert_eq!(audit[0]["revision"], sha);
+    assert!(
+        audit[0]["details"]["plan"].get("drift").is_none(),
+        "{audit:#?}"
+    );
     assert!(olo.status().starts_with("main: Ready"));
     let plan = olo.run(&["plan", &repo.path().display().to_string()]);
     assert_eq!(

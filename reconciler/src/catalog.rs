@@ -37,6 +37,9 @@ pub struct JobView {
     pub path: String,
     pub description: Option<String>,
     pub schedule: Option<String>,
+    /// `YYYY-MM-DD` (UTC) as written.
+    pub start_date: Option<String>,
+    pub end_date: Option<String>,
     pub paused: bool,
     pub tags: Vec<String>,
     pub params: Vec<String>,
@@ -85,6 +88,8 @@ fn job_view(job: &olo_schema::Job) -> JobView {
             .clone()
             .or_else(|| job.doc.metadata.description.clone()),
         schedule: spec.schedule.clone(),
+        start_date: spec.start_date.clone(),
+        end_date: spec.end_date.clone(),
         paused: spec.paused,
         tags: spec.tags.clone(),
         params: spec.params.keys().cloned().collect(),
@@ -99,6 +104,22 @@ fn job_view(job: &olo_schema::Job) -> JobView {
                 outputs: t.outputs.clone(),
             })
             .collect(),
+    }
+}
+
+impl JobView {
+    /// When Airflow will next start a scheduled run of this job (`None`: manual, `@once`,
+    /// `@continuous`, paused, or past its end date).
+    pub fn next_run(
+        &self,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Option<chrono::DateTime<chrono::Utc>> {
+        if self.paused {
+            return None;
+        }
+        let schedule = olo_schema::schedule::Schedule::parse(self.schedule.as_deref()).ok()?;
+        let date = |d: &Option<String>| d.as_deref().and_then(olo_schema::schedule::parse_date);
+        schedule.next_run(now, date(&self.start_date), date(&self.end_date))
     }
 }
 

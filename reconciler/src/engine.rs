@@ -305,6 +305,11 @@ impl Memo {
     }
 }
 
+/// The audit action of a reconcile that put back resources changed in the target by hand.
+pub const DRIFT_REPAIRED: &str = "drift_repaired";
+/// Resources named in that audit entry (the count is always whole).
+const DRIFT_LISTED: usize = 50;
+
 /// How often the daemon reads the whole sink back to find drift.
 pub const FULL_OBSERVE_EVERY: std::time::Duration = std::time::Duration::from_secs(600);
 
@@ -399,6 +404,15 @@ impl Engine {
         store.record_revision(rev).await?;
         let previous = store.branch_status(&rev.branch).await?;
         let last_applied = previous.as_ref().and_then(|s| s.last_applied.clone());
+        // Whether the last reconcile ended cleanly: Ready, or Stalled on an invalid commit (which
+        // applied nothing). After a crash or a failed apply the inventory holds claims of files
+        // that were never written, so a missing or old file says nothing about hands in the
+        // target: no drift is reported then.
+        let clean_start = previous.as_ref().is_none_or(|s| {
+            s.state == SyncState::Ready
+                || (s.state == SyncState::Stalled
+                    && s.diagnostics.as_array().is_some_and(|d| !d.is_empty()))
+        });
         self.set_status(
             &rev.branch,
             SyncState::Reconciling,
@@ -461,7 +475,7 @@ impl Engine {
             (Observe::Incremental, Some(inventory)) => inventory,
             _ => store.inventory(self.sink.target()).await?,
         };
-        let plan = plan_owned_hashed(
+        let mut plan = plan_owned_hashed(
             Some(&rev.sha),
             files,
             Some(hashes),
@@ -471,6 +485,9 @@ impl Engine {
             plan::Diffs::Updates,
             observe,
         )?;
+        if !clean_start {
+            plan.forget_drift();
+        }
         if observe == Observe::Full {
             self.last_full_observe = Some(std::time::Instant::now());
         }
@@ -560,6 +577,27 @@ impl Engine {
         if plan.has_changes() || last_applied.as_deref() != Some(rev.sha.as_str()) {
             store
                 .append_audit(&apply_audit(rev, &summary, Ok(())))
+                .await?;
+        }
+        let drifted: Vec<&str> = plan
+            .changes
+            .iter()
+            .filter(|c| c.is_drift())
+            .map(|c| c.name.as_str())
+            .collect();
+        if !drifted.is_empty() {
+            // Resources someone changed or removed in the target by hand, put back.
+            store
+                .append_audit(&NewAudit {
+                    actor: "olo".into(),
+                    action: DRIFT_REPAIRED.into(),
+                    target: self.sink.target().to_string(),
+                    revision: Some(rev.sha.clone()),
+                    details: json!({
+                        "count": drifted.len(),
+                        "resources": drifted.iter().take(DRIFT_LISTED).collect::<Vec<_>>(),
+                    }),
+                })
                 .await?;
         }
         self.set_status(

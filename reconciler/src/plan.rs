@@ -61,6 +61,24 @@ pub struct Summary {
     pub delete: usize,
     pub keep: usize,
     pub unchanged: usize,
+    /// Creates and updates that undo changes made in the target by hand (counted in `create`
+    /// and `update` too).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub drift: usize,
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
+}
+
+/// How a change's `reason` starts when it repairs drift.
+pub const DRIFT: &str = "drift";
+
+impl Change {
+    /// Whether this change undoes a change made in the target by hand.
+    pub fn is_drift(&self) -> bool {
+        self.reason.as_deref().is_some_and(|r| r.starts_with(DRIFT))
+    }
 }
 
 impl Plan {
@@ -70,6 +88,9 @@ impl Plan {
             ..Summary::default()
         };
         for c in &self.changes {
+            if c.is_drift() {
+                s.drift += 1;
+            }
             match c.action {
                 Action::Create => s.create += 1,
                 Action::Update => s.update += 1,
@@ -79,6 +100,16 @@ impl Plan {
             }
         }
         s
+    }
+
+    /// Drops the drift marks (when the inventory cannot be trusted to tell drift apart from an
+    /// interrupted apply).
+    pub fn forget_drift(&mut self) {
+        for c in &mut self.changes {
+            if c.is_drift() {
+                c.reason = None;
+            }
+        }
     }
 
     /// Whether applying would change anything.
@@ -161,6 +192,15 @@ pub fn diff_trusting(
     diffs: Diffs,
 ) -> Plan {
     let all = diffs == Diffs::All;
+    // What olo last applied, by resource: a desired file olo already applied with this very
+    // content, yet missing or different in the target, was changed there by hand (drift).
+    let applied: std::collections::HashMap<&str, &str> = owned
+        .iter()
+        .map(|i| (i.name.as_str(), i.hash.as_str()))
+        .collect();
+    let drifted = |name: &str, hash: &str, what: &str| {
+        (applied.get(name) == Some(&hash)).then(|| format!("{DRIFT}: {what} outside olo"))
+    };
     let mut changes = Vec::new();
     let mut unchanged = 0;
     for (name, want) in desired {
@@ -173,21 +213,21 @@ pub fn diff_trusting(
             None => changes.push(Change {
                 name: name.clone(),
                 action: Action::Create,
+                reason: drifted(name, &hash, "deleted"),
                 hash,
                 diff: if all {
                     text_diff(name, b"", want)
                 } else {
                     None
                 },
-                reason: None,
             }),
             Some(have) if content_hash(have) == hash => unchanged += 1,
             Some(have) => changes.push(Change {
                 name: name.clone(),
                 action: Action::Update,
+                reason: drifted(name, &hash, "changed"),
                 hash,
                 diff: text_diff(name, have, want),
-                reason: None,
             }),
         }
     }
@@ -356,5 +396,63 @@ pub(crate) mod tests {
         );
         assert!(plan.changes.is_empty());
         assert_eq!(plan.unchanged, 1);
+    }
+
+    #[test]
+    fn a_change_made_by_hand_to_an_applied_file_is_drift() {
+        let inventory = |name: &str, body: &str| InventoryItem {
+            target: "files".into(),
+            name: name.into(),
+            hash: content_hash(body.as_bytes()),
+            revision: "r".into(),
+        };
+        let owned = vec![
+            inventory("dags/edited.py", "a\n"),
+            inventory("dags/removed.py", "b\n"),
+            inventory("dags/changed_in_git.py", "old\n"),
+        ];
+        let plan = diff(
+            None,
+            &files(&[
+                ("dags/edited.py", "a\n"),
+                ("dags/removed.py", "b\n"),
+                ("dags/changed_in_git.py", "new\n"),
+                ("dags/new.py", "n\n"),
+            ]),
+            &files(&[
+                ("dags/edited.py", "hand edit\n"),
+                ("dags/changed_in_git.py", "old\n"),
+            ]),
+            &owned,
+            true,
+            Diffs::All,
+        );
+        let got: Vec<(&str, Action, Option<&str>)> = plan
+            .changes
+            .iter()
+            .map(|c| (c.name.as_str(), c.action, c.reason.as_deref()))
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                ("dags/changed_in_git.py", Action::Update, None),
+                (
+                    "dags/edited.py",
+                    Action::Update,
+                    Some("drift: changed outside olo")
+                ),
+                ("dags/new.py", Action::Create, None),
+                (
+                    "dags/removed.py",
+                    Action::Create,
+                    Some("drift: deleted outside olo")
+                ),
+            ]
+        );
+        let summary = plan.summary();
+        assert_eq!((summary.drift, summary.create, summary.update), (2, 2, 2));
+        // No drift, no `drift` key: plans without it serialize as before.
+        let quiet = serde_json::to_value(Summary::default()).unwrap();
+        assert!(quiet.get("drift").is_none(), "{quiet}");
     }
 }

@@ -244,6 +244,7 @@ contract! {
         append_audit_returns_increasing_ids,
         audit_is_newest_first_with_limit_and_before_id,
         audit_keeps_every_field,
+        last_audit_is_the_newest_entry_of_an_action,
         branch_status_is_none_until_set,
         set_branch_status_upserts,
         branch_status_is_per_branch,
@@ -257,6 +258,7 @@ contract! {
         update_run_of_unknown_run_fails,
         runs_are_newest_first_with_limit_and_before_id,
         runs_filters_are_anded,
+        runs_since_is_a_lower_bound_on_created_at,
         active_runs_are_the_non_terminal_ones_oldest_first,
         run_counts_are_per_state_sorted_bytewise,
         upsert_task_instances_updates_a_try_and_adds_new_ones,
@@ -873,6 +875,29 @@ async fn audit_is_newest_first_with_limit_and_before_id(store: &dyn Store) {
     assert!(store.audit(0, None).await.unwrap().is_empty());
 }
 
+async fn last_audit_is_the_newest_entry_of_an_action(store: &dyn Store) {
+    assert_eq!(store.last_audit("drift_repaired").await.unwrap(), None);
+    store
+        .append_audit(&audit_entry("drift_repaired", "a"))
+        .await
+        .unwrap();
+    let newest = store
+        .append_audit(&audit_entry("drift_repaired", "b"))
+        .await
+        .unwrap();
+    store
+        .append_audit(&audit_entry("apply", "c"))
+        .await
+        .unwrap();
+    let last = store.last_audit("drift_repaired").await.unwrap().unwrap();
+    assert_eq!((last.id, last.target.as_str()), (newest, "b"));
+    assert_eq!(
+        store.last_audit("apply").await.unwrap().unwrap().target,
+        "c"
+    );
+    assert_eq!(store.last_audit("Apply").await.unwrap(), None);
+}
+
 async fn audit_keeps_every_field(store: &dyn Store) {
     let entry = NewAudit {
         actor: "api:deploy-bot".to_string(),
@@ -1250,6 +1275,7 @@ async fn runs_filters_are_anded(store: &dyn Store) {
         workspace: workspace.map(str::to_string),
         job: job.map(str::to_string),
         state: state.map(str::to_string),
+        since: None,
     };
     let list = |filter: RunFilter| async move { store.runs(&filter, 10, None).await.unwrap() };
 
@@ -1292,6 +1318,64 @@ async fn runs_filters_are_anded(store: &dyn Store) {
         .await
         .unwrap();
     assert_eq!(run_ids(&page2), ["s-o-1"]);
+}
+
+async fn runs_since_is_a_lower_bound_on_created_at(store: &dyn Store) {
+    for n in 0..2 {
+        store
+            .insert_run(&new_run("sales", "orders", &format!("old{n}")))
+            .await
+            .unwrap();
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    let boundary = Utc::now();
+    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    for n in 0..2 {
+        store
+            .insert_run(&new_run("sales", "orders", &format!("new{n}")))
+            .await
+            .unwrap();
+    }
+    let since = |t: DateTime<Utc>, state: Option<&str>| RunFilter {
+        since: Some(t),
+        state: state.map(str::to_string),
+        ..RunFilter::default()
+    };
+    let listed = store.runs(&since(boundary, None), 10, None).await.unwrap();
+    assert_eq!(run_ids(&listed), ["new1", "new0"]);
+    assert!(listed.iter().all(|r| r.created_at >= boundary));
+    let all = store
+        .runs(
+            &since(boundary - chrono::Duration::hours(1), None),
+            10,
+            None,
+        )
+        .await
+        .unwrap();
+    assert_eq!(run_ids(&all), ["new1", "new0", "old1", "old0"]);
+    let future = boundary + chrono::Duration::hours(1);
+    assert!(store
+        .runs(&since(future, None), 10, None)
+        .await
+        .unwrap()
+        .is_empty());
+    // ANDed with the other fields, and paged within the window.
+    assert!(store
+        .runs(&since(boundary, Some("failed")), 10, None)
+        .await
+        .unwrap()
+        .is_empty());
+    let page1 = store.runs(&since(boundary, None), 1, None).await.unwrap();
+    let page2 = store
+        .runs(&since(boundary, None), 1, Some(page1[0].id))
+        .await
+        .unwrap();
+    assert_eq!(run_ids(&page2), ["new0"]);
+    assert!(store
+        .runs(&since(boundary, None), 1, Some(page2[0].id))
+        .await
+        .unwrap()
+        .is_empty());
 }
 
 async fn active_runs_are_the_non_terminal_ones_oldest_first(store: &dyn Store) {

@@ -2,6 +2,7 @@
 
 use std::str::FromStr;
 
+use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 /// Presets Airflow 3 accepts as a `schedule`.
@@ -52,6 +53,30 @@ impl Schedule {
             .map_err(|e| format!("invalid cron expression `{}`: {e}", s.escape_debug()))
     }
 
+    /// When Airflow will next start a run of this schedule: the first cron time at or after
+    /// `now` and `start` (Airflow 3 runs a cron schedule at its fire times, in UTC here since olo
+    /// renders `start_date` in UTC), no later than `end`. `None` for manual, `@once` and
+    /// `@continuous` schedules, and once `end` has passed.
+    pub fn next_run(
+        &self,
+        now: DateTime<Utc>,
+        start: Option<DateTime<Utc>>,
+        end: Option<DateTime<Utc>>,
+    ) -> Option<DateTime<Utc>> {
+        let expr = match self {
+            Schedule::Manual => return None,
+            Schedule::Preset(p) => preset_cron(p)?,
+            Schedule::Cron(c) => c.as_str(),
+        };
+        let cron = croner::Cron::from_str(expr).ok()?;
+        let from = start.map_or(now, |s| s.max(now));
+        let next = cron.find_next_occurrence(&from, true).ok()?;
+        match end {
+            Some(end) if next > end => None,
+            _ => Some(next),
+        }
+    }
+
     /// The value of the DAG's `schedule` argument, or `None` for manual runs.
     pub fn as_airflow(&self) -> Option<&str> {
         match self {
@@ -61,9 +86,86 @@ impl Schedule {
     }
 }
 
+/// The cron expression of a time-based preset (Airflow's own table).
+fn preset_cron(preset: &str) -> Option<&'static str> {
+    Some(match preset {
+        "@hourly" => "0 * * * *",
+        "@daily" => "0 0 * * *",
+        "@weekly" => "0 0 * * 0",
+        "@monthly" => "0 0 1 * *",
+        "@quarterly" => "0 0 1 */3 *",
+        "@yearly" => "0 0 1 1 *",
+        _ => return None,
+    })
+}
+
+/// A date or date-time of a job's `start_date`/`end_date` (`2026-01-31` or RFC 3339), in UTC.
+pub fn parse_date(s: &str) -> Option<DateTime<Utc>> {
+    if let Ok(t) = DateTime::parse_from_rfc3339(s) {
+        return Some(t.with_timezone(&Utc));
+    }
+    chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d")
+        .ok()
+        .and_then(|d| d.and_hms_opt(0, 0, 0))
+        .map(|t| t.and_utc())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn t(s: &str) -> DateTime<Utc> {
+        parse_date(s).unwrap()
+    }
+
+    #[test]
+    fn next_run_is_the_next_fire_time_within_start_and_end() {
+        let now = t("2026-11-27T10:15:00Z");
+        let daily = Schedule::parse(Some("@daily")).unwrap();
+        assert_eq!(
+            daily.next_run(now, None, None),
+            Some(t("2026-11-28T00:00:00Z"))
+        );
+        let cron = Schedule::parse(Some("30 10 * * *")).unwrap();
+        assert_eq!(
+            cron.next_run(now, None, None),
+            Some(t("2026-11-27T10:30:00Z"))
+        );
+        // A fire time equal to now is the next run (Airflow has not started it yet).
+        let quarter = Schedule::parse(Some("*/15 * * * *")).unwrap();
+        assert_eq!(quarter.next_run(now, None, None), Some(now));
+        // Not before the start date, never after the end date.
+        assert_eq!(
+            daily.next_run(now, Some(t("2027-01-01")), None),
+            Some(t("2027-01-01T00:00:00Z"))
+        );
+        assert_eq!(
+            daily.next_run(now, None, Some(t("2026-11-27T23:00:00Z"))),
+            None
+        );
+        assert_eq!(
+            Schedule::parse(Some("@quarterly"))
+                .unwrap()
+                .next_run(now, None, None),
+            Some(t("2027-01-01T00:00:00Z"))
+        );
+        for none in [None, Some("@once"), Some("@continuous")] {
+            assert_eq!(
+                Schedule::parse(none).unwrap().next_run(now, None, None),
+                None
+            );
+        }
+    }
+
+    #[test]
+    fn dates_and_date_times_parse_as_utc() {
+        assert_eq!(t("2026-01-31").to_rfc3339(), "2026-01-31T00:00:00+00:00");
+        assert_eq!(
+            t("2026-01-31T05:00:00+02:00").to_rfc3339(),
+            "2026-01-31T03:00:00+00:00"
+        );
+        assert_eq!(parse_date("31/01/2026"), None);
+    }
 
     #[test]
     fn cron_presets_and_manual() {

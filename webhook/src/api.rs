@@ -112,11 +112,16 @@ async fn status(
     read_access(&state, &headers)?;
     let status = state.store.branch_status(&state.config.branch).await?;
     let catalog = state.catalog();
+    let drift = state
+        .store
+        .last_audit(olo_reconciler::engine::DRIFT_REPAIRED)
+        .await?;
     Ok(Json(json!({
         "branch": state.config.branch,
         "ready": state.is_ready(),
         "sync": status,
         "catalog_revision": catalog.as_ref().and_then(|c| c.revision.clone()),
+        "last_drift_repair": drift,
     })))
 }
 
@@ -209,6 +214,7 @@ async fn job(
                 workspace: Some(ws.clone()),
                 job: Some(job.clone()),
                 state: None,
+                since: None,
             },
             10,
             None,
@@ -335,6 +341,8 @@ pub struct RunsQuery {
     pub workspace: Option<String>,
     pub job: Option<String>,
     pub state: Option<String>,
+    /// RFC 3339.
+    pub since: Option<String>,
     pub limit: Option<u32>,
     pub cursor: Option<String>,
 }
@@ -346,10 +354,24 @@ async fn list_runs(
 ) -> Result<Json<Value>, ApiError> {
     read_access(&state, &headers)?;
     let limit = limit(q.limit)?;
+    let since = q
+        .since
+        .as_deref()
+        .map(|s| {
+            chrono::DateTime::parse_from_rfc3339(s)
+                .map(|t| t.with_timezone(&chrono::Utc))
+                .map_err(|_| {
+                    ApiError::bad_request(format!(
+                        "`since` must be an RFC 3339 time such as 2026-11-27T00:00:00Z, not `{s}`"
+                    ))
+                })
+        })
+        .transpose()?;
     let filter = RunFilter {
         workspace: q.workspace,
         job: q.job,
         state: q.state,
+        since,
     };
     let rows = state
         .store

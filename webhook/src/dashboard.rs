@@ -65,8 +65,13 @@ static ENV: LazyLock<Environment<'static>> = LazyLock::new(|| {
     env.add_filter("datetime", |s: String| {
         parse_time(&s).map_or(s, |t| t.format("%Y-%m-%d %H:%M:%S UTC").to_string())
     });
-    env.add_filter("ago", |s: String| {
-        parse_time(&s).map_or_else(String::new, |t| ago(t, Utc::now()))
+    // Relative to the page's `now` (set by `render`), so one page says one time throughout.
+    env.add_filter("ago", |state: &minijinja::State, s: String| {
+        let now = state
+            .lookup("now")
+            .and_then(|v| v.as_str().and_then(parse_time))
+            .unwrap_or_else(Utc::now);
+        parse_time(&s).map_or_else(String::new, |t| ago(t, now))
     });
     env.add_filter("duration", |secs: Option<f64>| {
         secs.map_or_else(|| "—".to_string(), duration)
@@ -303,10 +308,15 @@ fn ser<T: Serialize>(value: &T) -> Value {
 }
 
 fn render(template: &str, ctx: Value) -> PageResult {
+    render_at(template, ctx, Utc::now())
+}
+
+/// [`render`] as of `now` (what relative times count from).
+fn render_at(template: &str, ctx: Value, now: DateTime<Utc>) -> PageResult {
     let tmpl = ENV
         .get_template(template)
         .map_err(|e| PageError::internal(&e))?;
-    tmpl.render(ctx)
+    tmpl.render(context! { now => now.to_rfc3339(), ..ctx })
         .map(Html)
         .map_err(|e| PageError::internal(&format!("template {template}: {e:#}")))
 }
@@ -325,6 +335,16 @@ fn read_access(state: &AppState, headers: &HeaderMap) -> Result<(), PageError> {
     Ok(())
 }
 
+/// Airflow's UI base URL without a trailing slash, for links.
+fn airflow_ui(state: &AppState) -> Option<String> {
+    state
+        .config
+        .airflow_ui
+        .as_deref()
+        .map(|u| u.trim_end_matches('/').to_string())
+        .filter(|u| u.starts_with("http://") || u.starts_with("https://"))
+}
+
 fn live(state: &AppState) -> Result<Arc<Catalog>, PageError> {
     state.catalog().ok_or_else(PageError::not_ready)
 }
@@ -336,6 +356,8 @@ pub struct ListQuery {
     pub workspace: Option<String>,
     pub job: Option<String>,
     pub state: Option<String>,
+    /// A time window of the runs page (`24h`).
+    pub since: Option<String>,
 }
 
 fn given(v: &Option<String>) -> Option<String> {
@@ -381,9 +403,9 @@ async fn overview(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Pag
             c.workspaces.iter().map(|w| w.jobs.len()).sum::<usize>(),
         )
     });
-    let since = Utc::now() - Duration::hours(24);
     let failed_filter = RunFilter {
         state: Some("failed".into()),
+        since: Some(Utc::now() - Duration::hours(24)),
         ..RunFilter::default()
     };
     let mut failed = Vec::new();
@@ -393,15 +415,8 @@ async fn overview(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Pag
         let rows = state.store.runs(&failed_filter, PAGE_MAX, before).await?;
         let full = rows.len() as u32 == PAGE_MAX;
         before = rows.last().map(|r| r.id);
-        let mut older = false;
-        for r in rows {
-            if r.created_at >= since {
-                failed.push(r);
-            } else {
-                older = true;
-            }
-        }
-        if older || !full {
+        failed.extend(rows);
+        if !full {
             break;
         }
         if page + 1 == FAILED_SCAN_PAGES {
@@ -409,6 +424,10 @@ async fn overview(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Pag
             break;
         }
     }
+    let drift = state
+        .store
+        .last_audit(olo_reconciler::engine::DRIFT_REPAIRED)
+        .await?;
     let failed_count = failed.len();
     failed.truncate(10);
     let recent = state.store.runs(&RunFilter::default(), 10, None).await?;
@@ -426,6 +445,8 @@ async fn overview(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Pag
             failed_capped => capped,
             failed => ser(&failed),
             recent => ser(&recent),
+            drift_recent => drift.as_ref().is_some_and(|d| d.at >= Utc::now() - Duration::hours(24)),
+            drift => ser(&drift),
         },
     )
 }
@@ -630,22 +651,78 @@ async fn job(
                 workspace: Some(ws.clone()),
                 job: Some(job.clone()),
                 state: None,
+                since: None,
             },
             JOB_RUNS,
             None,
         )
         .await?;
     let repository = state.config.repository.as_deref();
+    let (spec, dag_source) = match (&state.files, &catalog.revision) {
+        (Some(files), Some(rev)) => {
+            let (files, rev, path) = (files.clone(), rev.clone(), j.path.clone());
+            let dag = format!("dags/{}.py", j.dag_id);
+            tokio::task::spawn_blocking(move || (files.spec(&rev, &path), files.deployed(&dag)))
+                .await
+                .map_err(|e| PageError::internal(&e))?
+        }
+        _ => (None, None),
+    };
     render(
         "job.html",
-        context! {
-            nav => "workspaces",
-            job => ser(j),
-            revision => catalog.revision.clone(),
-            file_url => file_url(repository, catalog.revision.as_deref(), &j.path),
-            recent => ser(&recent),
-        },
+        job_page(&JobPage {
+            job: j,
+            revision: catalog.revision.as_deref(),
+            repository,
+            airflow_ui: airflow_ui(&state).as_deref(),
+            spec: spec.as_deref(),
+            dag_source: dag_source.as_deref(),
+            recent: &recent,
+            now: Utc::now(),
+        }),
     )
+}
+
+/// What the job page shows.
+pub struct JobPage<'a> {
+    pub job: &'a olo_reconciler::catalog::JobView,
+    pub revision: Option<&'a str>,
+    pub repository: Option<&'a str>,
+    pub airflow_ui: Option<&'a str>,
+    pub spec: Option<&'a str>,
+    pub dag_source: Option<&'a str>,
+    pub recent: &'a [olo_reconciler::store::Run],
+    pub now: DateTime<Utc>,
+}
+
+fn job_page(p: &JobPage<'_>) -> Value {
+    context! {
+        nav => "workspaces",
+        job => ser(p.job),
+        revision => p.revision,
+        file_url => file_url(p.repository, p.revision, &p.job.path),
+        next_run => p.job.next_run(p.now).map(|t| t.to_rfc3339()),
+        airflow_ui => p.airflow_ui,
+        spec => p.spec,
+        dag_source => p.dag_source,
+        recent => ser(&p.recent),
+    }
+}
+
+/// The time windows offered by the runs filter: query value, label, length in hours.
+const WINDOWS: &[(&str, &str, i64)] = &[
+    ("1h", "last hour", 1),
+    ("24h", "last 24 hours", 24),
+    ("7d", "last 7 days", 24 * 7),
+    ("30d", "last 30 days", 24 * 30),
+];
+
+/// The length of a runs filter time window (`24h`), `None` for one the page does not offer.
+pub fn since_window(w: &str) -> Option<Duration> {
+    WINDOWS
+        .iter()
+        .find(|(k, _, _)| *k == w)
+        .map(|(_, _, hours)| Duration::hours(*hours))
 }
 
 /// The run states offered by the filter (Airflow's DAG run states).
@@ -658,10 +735,30 @@ async fn runs(
 ) -> PageResult {
     read_access(&state, &headers)?;
     let before = id_cursor(&q)?;
+    let window = given(&q.since);
+    let since = match window.as_deref() {
+        None => None,
+        Some(w) => Some(
+            Utc::now()
+                - since_window(w).ok_or_else(|| PageError {
+                    status: StatusCode::BAD_REQUEST,
+                    title: "Bad request",
+                    message: format!(
+                        "Unknown time window {w:?}; choose one of {}.",
+                        WINDOWS
+                            .iter()
+                            .map(|(k, _, _)| *k)
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
+                })?,
+        ),
+    };
     let filter = RunFilter {
         workspace: given(&q.workspace),
         job: given(&q.job),
         state: given(&q.state),
+        since,
     };
     let rows = state.store.runs(&filter, PAGE, before).await?;
     let next = (rows.len() as u32 == PAGE)
@@ -679,6 +776,8 @@ async fn runs(
             next => next,
             first_page => before.is_none(),
             filter => ser(&filter),
+            window => window,
+            windows => WINDOWS.iter().map(|(k, label, _)| (*k, *label)).collect::<Vec<_>>(),
             workspaces => workspaces,
             states => ser(&RUN_STATES),
         },
@@ -707,24 +806,33 @@ async fn run(
     read_access(&state, &headers)?;
     let run = find_run(&state, &id).await?;
     let tis = state.store.task_instances(run.id).await?;
-    let (bars, total) = timeline(&tis, Utc::now());
+    render(
+        "run.html",
+        run_page(&run, &tis, airflow_ui(&state).as_deref(), Utc::now()),
+    )
+}
+
+fn run_page(
+    run: &olo_reconciler::store::Run,
+    tis: &[TaskInstanceRow],
+    airflow_ui: Option<&str>,
+    now: DateTime<Utc>,
+) -> Value {
+    let (bars, total) = timeline(tis, now);
     let conf = match &run.conf {
         serde_json::Value::Object(m) if m.is_empty() => String::new(),
         c => serde_json::to_string_pretty(c).unwrap_or_default(),
     };
-    let finished = is_terminal_run_state(&run.state);
-    render(
-        "run.html",
-        context! {
-            nav => "runs",
-            run => ser(&run),
-            tasks => ser(&tis),
-            bars => ser(&bars),
-            total_seconds => total,
-            conf => conf,
-            finished => finished,
-        },
-    )
+    context! {
+        nav => "runs",
+        run => ser(run),
+        tasks => ser(&tis),
+        bars => ser(&bars),
+        total_seconds => total,
+        conf => conf,
+        finished => is_terminal_run_state(&run.state),
+        airflow_ui => airflow_ui,
+    }
 }
 
 async fn task_log(
@@ -880,6 +988,14 @@ mod tests {
     }
 
     #[test]
+    fn time_windows_are_the_offered_ones() {
+        assert_eq!(since_window("24h"), Some(Duration::hours(24)));
+        assert_eq!(since_window("7d"), Some(Duration::days(7)));
+        assert_eq!(since_window("2h"), None);
+        assert_eq!(since_window("'; drop"), None);
+    }
+
+    #[test]
     fn file_links_need_a_repository_and_a_revision() {
         assert_eq!(
             file_url(Some("o/r"), Some("abc"), "workspaces/w/jobs/j.yaml").as_deref(),
@@ -887,6 +1003,113 @@ mod tests {
         );
         assert_eq!(file_url(None, Some("abc"), "x"), None);
         assert_eq!(file_url(Some("o/r"), None, "x"), None);
+    }
+
+    fn snapshot_job() -> olo_reconciler::catalog::JobView {
+        use olo_reconciler::catalog::{JobView, TaskView};
+        let task = |id: &str, deps: &[&str], inputs: &[&str], outputs: &[&str]| TaskView {
+            id: id.into(),
+            kind: "bash".into(),
+            depends_on: deps.iter().map(|s| s.to_string()).collect(),
+            inputs: inputs.iter().map(|s| s.to_string()).collect(),
+            outputs: outputs.iter().map(|s| s.to_string()).collect(),
+        };
+        JobView {
+            name: "orders".into(),
+            workspace: "sales".into(),
+            dag_id: "sales__orders".into(),
+            path: "workspaces/sales/jobs/orders.yaml".into(),
+            description: Some("Orders <b>& refunds</b>".into()),
+            schedule: Some("30 4 * * *".into()),
+            start_date: Some("2026-01-01".into()),
+            end_date: None,
+            paused: false,
+            tags: vec!["sales".into()],
+            params: vec!["day".into()],
+            tasks: vec![
+                task("extract", &[], &[], &["raw.orders"]),
+                task("load", &["extract"], &["raw.orders"], &["gold.orders"]),
+            ],
+        }
+    }
+
+    fn snapshot_run(id: i64, state: &str) -> olo_reconciler::store::Run {
+        olo_reconciler::store::Run {
+            id,
+            workspace: "sales".into(),
+            job: "orders".into(),
+            dag_id: "sales__orders".into(),
+            airflow_run_id: format!("olo__2026-11-27T04:30:00+00:00_{id}"),
+            state: state.into(),
+            trigger: olo_reconciler::store::RunTrigger::Api,
+            triggered_by: Some("ci-bot".into()),
+            revision: Some("0123456789abcdef0123456789abcdef01234567".into()),
+            conf: serde_json::json!({"day": "2026-11-26"}),
+            logical_date: Some(at(0)),
+            started_at: Some(at(5)),
+            ended_at: (state != "running").then(|| at(185)),
+            created_at: at(0),
+            updated_at: at(190),
+        }
+    }
+
+    #[test]
+    fn the_job_page_as_people_read_it() {
+        let job = snapshot_job();
+        let recent = [snapshot_run(2, "failed"), snapshot_run(1, "success")];
+        let html = render_at(
+            "job.html",
+            job_page(&JobPage {
+                job: &job,
+                revision: Some("0123456789abcdef0123456789abcdef01234567"),
+                repository: Some("acme/lakehouse-config"),
+                airflow_ui: Some("https://airflow.example.com"),
+                spec: Some("apiVersion: olo/v1\nkind: Job\nmetadata: {name: orders}\n"),
+                dag_source: Some(
+                    "# Generated by olo\nwith DAG(dag_id='sales__orders'):\n    pass\n",
+                ),
+                recent: &recent,
+                now: at(3600),
+            }),
+            at(3600),
+        )
+        .unwrap()
+        .0;
+        insta::assert_snapshot!(main_of(&html));
+    }
+
+    #[test]
+    fn the_run_page_as_people_read_it() {
+        let ti = |task: &str, try_number, state: &str, s: i64, e: Option<i64>| TaskInstanceRow {
+            task_id: task.into(),
+            map_index: -1,
+            try_number,
+            state: Some(state.into()),
+            started_at: Some(at(s)),
+            ended_at: e.map(at),
+            duration_seconds: e.map(|e| (e - s) as f64),
+        };
+        let tis = [
+            ti("extract", 1, "success", 5, Some(65)),
+            ti("load", 1, "failed", 65, Some(95)),
+            ti("load", 2, "success", 125, Some(185)),
+        ];
+        let run = snapshot_run(7, "success");
+        let html = render_at(
+            "run.html",
+            run_page(&run, &tis, Some("https://airflow.example.com"), at(3600)),
+            at(3600),
+        )
+        .unwrap()
+        .0;
+        insta::assert_snapshot!(main_of(&html));
+    }
+
+    /// The page's `<main>`: what changes per page (the frame is the same on every page).
+    fn main_of(html: &str) -> &str {
+        let start = html.find("<main").expect("a <main>");
+        let end = html.rfind("</main>").expect("a </main>") + "</main>".len();
+        &html[start..end]
     }
 
     #[test]

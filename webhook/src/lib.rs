@@ -44,6 +44,17 @@ pub struct ServerConfig {
     pub tokens: Vec<ApiToken>,
     /// Whether reads (GET) need a token too; writes always do.
     pub read_requires_token: bool,
+    /// Airflow's web UI (the dashboard links DAG runs there); unset: no links.
+    pub airflow_ui: Option<String>,
+}
+
+/// Files the dashboard shows beside the catalog. Blocking (git objects, files); the dashboard
+/// calls it off the async threads.
+pub trait Files: Send + Sync {
+    /// A file of the config repository at a commit (a path from the catalog), as text.
+    fn spec(&self, revision: &str, path: &str) -> Option<String>;
+    /// A rendered resource as deployed in the sink (`dags/<dag_id>.py`), as text.
+    fn deployed(&self, name: &str) -> Option<String>;
 }
 
 pub struct AppState {
@@ -52,6 +63,8 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     pub config: ServerConfig,
     pub airflow: Option<Arc<dyn Airflow>>,
+    /// Spec and deployed files for the job page (unset: the page says they are not available).
+    pub files: Option<Arc<dyn Files>>,
     /// Workspaces and jobs of the last valid commit (set by the worker).
     catalog: RwLock<Option<Arc<Catalog>>>,
     /// Set once the first reconcile has finished.
@@ -70,9 +83,15 @@ impl AppState {
             metrics: Arc::new(Metrics::default()),
             config,
             airflow,
+            files: None,
             catalog: RwLock::new(None),
             ready: AtomicBool::new(false),
         }
+    }
+
+    pub fn with_files(mut self, files: Arc<dyn Files>) -> AppState {
+        self.files = Some(files);
+        self
     }
 
     pub fn catalog(&self) -> Option<Arc<Catalog>> {

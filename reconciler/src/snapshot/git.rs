@@ -83,6 +83,48 @@ pub fn from_commit(repo_path: &Path, rev: &str) -> Result<Snapshot> {
     }
 }
 
+/// The bytes of one file of commit `rev` (a path relative to the config repo, which may be a
+/// sub-folder of the git repository), read from git objects; `Ok(None)` when the commit has no
+/// such file. Files larger than `max_bytes` are refused as missing.
+pub fn read_file(
+    repo_path: &Path,
+    rev: &str,
+    path: &str,
+    max_bytes: usize,
+) -> Result<Option<Vec<u8>>> {
+    let repo = Repository::discover(repo_path).map_err(|source| Error::OpenRepo {
+        path: repo_path.display().to_string(),
+        source,
+    })?;
+    let commit = repo
+        .revparse_single(rev)
+        .and_then(|o| o.peel_to_commit())
+        .map_err(|source| Error::Revision {
+            rev: rev.to_string(),
+            source,
+        })?;
+    let tree = commit.tree().map_err(|source| Error::Revision {
+        rev: rev.to_string(),
+        source,
+    })?;
+    let prefix = sub_path(&repo, repo_path);
+    let full = if prefix.is_empty() {
+        path.to_string()
+    } else {
+        format!("{prefix}/{path}")
+    };
+    let Ok(entry) = tree.get_path(Path::new(&full)) else {
+        return Ok(None);
+    };
+    if entry.kind() != Some(ObjectType::Blob) || entry.filemode() == MODE_LINK {
+        return Ok(None);
+    }
+    let blob = repo
+        .find_blob(entry.id())
+        .map_err(|source| Error::ReadObject { path: full, source })?;
+    Ok((blob.size() <= max_bytes).then(|| blob.content().to_vec()))
+}
+
 fn sub_path(repo: &Repository, path: &Path) -> String {
     let (Some(workdir), Ok(path)) = (repo.workdir(), path.canonicalize()) else {
         return String::new();

@@ -4,5 +4,5 @@
 mod git;
 mod worktree;
 
-pub use git::{from_commit, from_commit_since};
+pub use git::{from_commit, from_commit_since, read_file};
 pub use worktree::from_worktree;

@@ -310,6 +310,9 @@ pub struct RunFilter {
     pub workspace: Option<String>,
     pub job: Option<String>,
     pub state: Option<String>,
+    /// Runs created at or after this time.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub since: Option<DateTime<Utc>>,
 }
 
 /// One try of one task instance of a run (`map_index` -1 for an unmapped task).
@@ -379,6 +382,8 @@ pub trait Store: Send + Sync {
     async fn append_audit(&self, entry: &NewAudit) -> StoreResult<i64>;
     /// Newest first; `limit` rows at most, with id < `before_id` when given.
     async fn audit(&self, limit: u32, before_id: Option<i64>) -> StoreResult<Vec<AuditEntry>>;
+    /// The newest audit entry with this action.
+    async fn last_audit(&self, action: &str) -> StoreResult<Option<AuditEntry>>;
 
     async fn branch_status(&self, branch: &str) -> StoreResult<Option<BranchStatus>>;
     async fn set_branch_status(&self, status: &BranchStatus) -> StoreResult<()>;

@@ -464,6 +464,20 @@ impl Store for PostgresStore {
             .map_err(query_error("audit"))
     }
 
+    async fn last_audit(&self, action: &str) -> StoreResult<Option<AuditEntry>> {
+        let row = sqlx::query(&format!(
+            "SELECT {AUDIT_COLUMNS} FROM audit_log WHERE action = $1 ORDER BY id DESC LIMIT 1"
+        ))
+        .bind(action)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(query_error("last_audit"))?;
+        row.as_ref()
+            .map(audit_entry)
+            .transpose()
+            .map_err(query_error("last_audit"))
+    }
+
     async fn branch_status(&self, branch: &str) -> StoreResult<Option<BranchStatus>> {
         let row = sqlx::query(
             "SELECT branch, state, last_attempted, last_applied, message, diagnostics, updated_at \
@@ -599,6 +613,9 @@ impl Store for PostgresStore {
         }
         if let Some(state) = &filter.state {
             query.push(" AND state = ").push_bind(state);
+        }
+        if let Some(since) = filter.since {
+            query.push(" AND created_at >= ").push_bind(since);
         }
         if let Some(before_id) = before_id {
             query.push(" AND id < ").push_bind(before_id);

@@ -530,6 +530,20 @@ impl Store for SqliteStore {
             .map_err(query_error("audit"))
     }
 
+    async fn last_audit(&self, action: &str) -> StoreResult<Option<AuditEntry>> {
+        let row = sqlx::query(&format!(
+            "SELECT {AUDIT_COLUMNS} FROM audit_log WHERE action = ? ORDER BY id DESC LIMIT 1"
+        ))
+        .bind(action)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(query_error("last_audit"))?;
+        row.as_ref()
+            .map(audit_entry)
+            .transpose()
+            .map_err(query_error("last_audit"))
+    }
+
     async fn branch_status(&self, branch: &str) -> StoreResult<Option<BranchStatus>> {
         let row = sqlx::query(
             "SELECT branch, state, last_attempted, last_applied, message, diagnostics, updated_at \
@@ -668,6 +682,11 @@ impl Store for SqliteStore {
         }
         if let Some(state) = &filter.state {
             query.push(" AND state = ").push_bind(state);
+        }
+        if let Some(since) = filter.since {
+            query
+                .push(" AND created_at >= ")
+                .push_bind(time_text(since));
         }
         if let Some(before_id) = before_id {
             query.push(" AND id < ").push_bind(before_id);

@@ -1,0 +1,4 @@
+-- The dashboard's queries: the newest audit entry of an action (the overview's last drift
+-- repair) and runs created since a time (the runs page's time filter).
+CREATE INDEX audit_log_by_action ON audit_log (action, id DESC);
+CREATE INDEX runs_by_created_at ON runs (created_at, id);
