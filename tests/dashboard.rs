@@ -280,6 +280,17 @@ async fn pages_answer_with_the_right_status_and_escape_what_users_wrote() {
     }
     let (status, _, body) = page(d, "/runs?cursor=yesterday").await;
     assert_eq!(status, 400, "{body}");
+    for bad_page in [
+        "/workspaces/w?page=0",
+        "/workspaces/w?page=2",
+        "/workspaces/w?page=x",
+    ] {
+        let (status, _, body) = page(d, bad_page).await;
+        assert_eq!(status, 400, "{bad_page}: {body}");
+    }
+    let (status, _, body) = page(d, "/workspaces/w?page=1").await;
+    assert_eq!(status, 200, "{body}");
+    assert!(!body.contains("job-pages"), "one page of jobs has no pager");
     let (status, _, body) = page(d, "/runs?since=2h").await;
     assert_eq!(status, 400, "{body}");
     assert!(body.contains("1h, 24h, 7d, 30d"), "{body}");
@@ -370,6 +381,41 @@ async fn the_dashboard_is_closed_when_reads_need_a_token() {
         assert_eq!(status, 401, "{path}: {body}");
         assert!(body.contains("requires an API token"), "{body}");
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_workspace_with_many_jobs_is_paged() {
+    let repo = Repo::new();
+    for n in 0..201 {
+        let name = format!("j{n:03}");
+        repo.write(
+            &format!("workspaces/w/jobs/{name}.yaml"),
+            &common::job(&name, "echo 1"),
+        );
+    }
+    repo.commit("201 jobs", WHO);
+    let d = Daemon::start(&repo, &[]).await;
+    let rows = |body: &str| body.matches("<td class=\"mono\">w__j").count();
+
+    let (status, _, first) = page(&d, "/workspaces/w").await;
+    assert_eq!(status, 200, "{first}");
+    assert_eq!(rows(&first), 200);
+    assert!(first.contains("201, page 1 of 2"), "{first}");
+    assert!(first.contains("w__j000") && first.contains("w__j199"));
+    assert!(
+        first.contains(r#"<a rel="next" href="/workspaces/w?page=2">"#),
+        "{first}"
+    );
+    let (status, _, second) = page(&d, "/workspaces/w?page=2").await;
+    assert_eq!(status, 200, "{second}");
+    assert_eq!(rows(&second), 1);
+    assert!(second.contains("w__j200") && !second.contains("w__j199"));
+    assert!(
+        second.contains(r#"href="/workspaces/w?page=1">"#),
+        "{second}"
+    );
+    let (_, _, list) = page(&d, "/workspaces").await;
+    assert!(list.contains(r#"<td class="num">201</td>"#), "{list}");
 }
 
 // ---------------------------------------------------------------------------------------------

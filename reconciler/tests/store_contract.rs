@@ -1309,6 +1309,29 @@ async fn runs_filters_are_anded(store: &dyn Store) {
         .is_empty());
     assert!(list(filter(Some("Sales"), None, None)).await.is_empty());
 
+    // Counts follow the same filter.
+    assert_eq!(
+        store
+            .count_runs(&filter(Some("sales"), None, None))
+            .await
+            .unwrap(),
+        4
+    );
+    assert_eq!(
+        store
+            .count_runs(&filter(None, Some("orders"), Some("success")))
+            .await
+            .unwrap(),
+        3
+    );
+    assert_eq!(
+        store
+            .count_runs(&filter(Some("nope"), None, None))
+            .await
+            .unwrap(),
+        0
+    );
+
     // The cursor pages within the filter.
     let sales_orders = filter(Some("sales"), Some("orders"), None);
     let page1 = store.runs(&sales_orders, 2, None).await.unwrap();
@@ -1365,6 +1388,9 @@ async fn runs_since_is_a_lower_bound_on_created_at(store: &dyn Store) {
         .await
         .unwrap()
         .is_empty());
+    assert_eq!(store.count_runs(&since(boundary, None)).await.unwrap(), 2);
+    assert_eq!(store.count_runs(&RunFilter::default()).await.unwrap(), 4);
+    assert_eq!(store.count_runs(&since(future, None)).await.unwrap(), 0);
     let page1 = store.runs(&since(boundary, None), 1, None).await.unwrap();
     let page2 = store
         .runs(&since(boundary, None), 1, Some(page1[0].id))

@@ -32,9 +32,6 @@ const PAGE: u32 = 50;
 const JOB_RUNS: u32 = 10;
 /// Seconds between reloads of a log page while its run is not finished.
 const LOG_REFRESH_SECONDS: u32 = 5;
-/// Failed runs counted on the overview before it says "N+" (pages of `PAGE_MAX` rows).
-const FAILED_SCAN_PAGES: usize = 10;
-const PAGE_MAX: u32 = 500;
 
 const TEMPLATES: &[(&str, &str)] = &[
     ("base.html", include_str!("dashboard/base.html")),
@@ -408,28 +405,12 @@ async fn overview(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Pag
         since: Some(Utc::now() - Duration::hours(24)),
         ..RunFilter::default()
     };
-    let mut failed = Vec::new();
-    let mut before = None;
-    let mut capped = false;
-    for page in 0.. {
-        let rows = state.store.runs(&failed_filter, PAGE_MAX, before).await?;
-        let full = rows.len() as u32 == PAGE_MAX;
-        before = rows.last().map(|r| r.id);
-        failed.extend(rows);
-        if !full {
-            break;
-        }
-        if page + 1 == FAILED_SCAN_PAGES {
-            capped = true;
-            break;
-        }
-    }
+    let failed_count = state.store.count_runs(&failed_filter).await?;
+    let failed = state.store.runs(&failed_filter, 10, None).await?;
     let drift = state
         .store
         .last_audit(olo_reconciler::engine::DRIFT_REPAIRED)
         .await?;
-    let failed_count = failed.len();
-    failed.truncate(10);
     let recent = state.store.runs(&RunFilter::default(), 10, None).await?;
     render(
         "overview.html",
@@ -442,7 +423,6 @@ async fn overview(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Pag
             workspaces => workspaces,
             jobs => jobs,
             failed_count => failed_count,
-            failed_capped => capped,
             failed => ser(&failed),
             recent => ser(&recent),
             drift_recent => drift.as_ref().is_some_and(|d| d.at >= Utc::now() - Duration::hours(24)),
@@ -595,23 +575,66 @@ async fn audit(
     )
 }
 
+/// A workspace in the list: its facts and a job count (not its jobs).
+#[derive(Debug, Serialize)]
+struct WorkspaceRow<'a> {
+    name: &'a str,
+    description: Option<&'a str>,
+    catalog: &'a str,
+    namespaces: &'a [String],
+    owners: &'a [String],
+    jobs: usize,
+}
+
 async fn workspaces(State(state): State<Arc<AppState>>, headers: HeaderMap) -> PageResult {
     read_access(&state, &headers)?;
     let catalog = live(&state)?;
+    let rows: Vec<WorkspaceRow<'_>> = catalog
+        .workspaces
+        .iter()
+        .map(|w| WorkspaceRow {
+            name: &w.name,
+            description: w.description.as_deref(),
+            catalog: &w.catalog,
+            namespaces: &w.namespaces,
+            owners: &w.owners,
+            jobs: w.jobs.len(),
+        })
+        .collect();
     render(
         "workspaces.html",
         context! {
             nav => "workspaces",
             revision => catalog.revision.clone(),
-            workspaces => ser(&catalog.workspaces),
+            workspaces => ser(&rows),
         },
     )
+}
+
+/// Jobs per page of a workspace.
+const JOBS_PAGE: usize = 200;
+
+/// A job in a workspace's list.
+#[derive(Debug, Serialize)]
+struct JobRow<'a> {
+    name: &'a str,
+    dag_id: &'a str,
+    schedule: Option<&'a str>,
+    paused: bool,
+    tasks: usize,
+    description: Option<&'a str>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct PageQuery {
+    pub page: Option<String>,
 }
 
 async fn workspace(
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,
     Path(ws): Path<String>,
+    Query(q): Query<PageQuery>,
 ) -> PageResult {
     read_access(&state, &headers)?;
     let catalog = live(&state)?;
@@ -620,12 +643,51 @@ async fn workspace(
             "There is no workspace {ws} in the live configuration."
         ))
     })?;
+    let pages = w.jobs.len().div_ceil(JOBS_PAGE).max(1);
+    let page = match given(&q.page) {
+        None => 1,
+        Some(p) => p
+            .parse::<usize>()
+            .ok()
+            .filter(|n| (1..=pages).contains(n))
+            .ok_or_else(|| PageError {
+                status: StatusCode::BAD_REQUEST,
+                title: "Bad request",
+                message: format!("This workspace has job pages 1 to {pages}."),
+            })?,
+    };
+    let jobs: Vec<JobRow<'_>> = w
+        .jobs
+        .iter()
+        .skip((page - 1) * JOBS_PAGE)
+        .take(JOBS_PAGE)
+        .map(|j| JobRow {
+            name: &j.name,
+            dag_id: &j.dag_id,
+            schedule: j.schedule.as_deref(),
+            paused: j.paused,
+            tasks: j.tasks.len(),
+            description: j.description.as_deref(),
+        })
+        .collect();
     let repository = state.config.repository.as_deref();
     render(
         "workspace.html",
         context! {
             nav => "workspaces",
-            ws => ser(w),
+            ws => context! {
+                name => &w.name,
+                description => &w.description,
+                catalog => &w.catalog,
+                warehouse => &w.warehouse,
+                namespaces => &w.namespaces,
+                owners => &w.owners,
+                path => &w.path,
+            },
+            jobs => ser(&jobs),
+            job_count => w.jobs.len(),
+            page => page,
+            pages => pages,
             revision => catalog.revision.clone(),
             file_url => file_url(repository, catalog.revision.as_deref(), &w.path),
         },

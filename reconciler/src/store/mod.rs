@@ -405,6 +405,8 @@ pub trait Store: Send + Sync {
         limit: u32,
         before_id: Option<i64>,
     ) -> StoreResult<Vec<Run>>;
+    /// How many runs match the filter.
+    async fn count_runs(&self, filter: &RunFilter) -> StoreResult<u64>;
     /// Runs not in a terminal state (see `is_terminal_run_state`), oldest first: the ones to
     /// follow in Airflow.
     async fn active_runs(&self) -> StoreResult<Vec<Run>>;

@@ -601,22 +601,8 @@ impl Store for PostgresStore {
         limit: u32,
         before_id: Option<i64>,
     ) -> StoreResult<Vec<Run>> {
-        // Only the conditions given (not `$1 IS NULL OR ...`), so that each combination walks
-        // an index whatever plan the server caches for the statement.
-        let mut query =
-            QueryBuilder::<Postgres>::new(format!("SELECT {RUN_COLUMNS} FROM runs WHERE TRUE"));
-        if let Some(workspace) = &filter.workspace {
-            query.push(" AND workspace = ").push_bind(workspace);
-        }
-        if let Some(job) = &filter.job {
-            query.push(" AND job = ").push_bind(job);
-        }
-        if let Some(state) = &filter.state {
-            query.push(" AND state = ").push_bind(state);
-        }
-        if let Some(since) = filter.since {
-            query.push(" AND created_at >= ").push_bind(since);
-        }
+        let mut query = QueryBuilder::<Postgres>::new(format!("SELECT {RUN_COLUMNS} FROM runs"));
+        push_run_filter(&mut query, filter);
         if let Some(before_id) = before_id {
             query.push(" AND id < ").push_bind(before_id);
         }
@@ -632,6 +618,17 @@ impl Store for PostgresStore {
             .map(run_row)
             .collect::<Result<_, _>>()
             .map_err(query_error("runs"))
+    }
+
+    async fn count_runs(&self, filter: &RunFilter) -> StoreResult<u64> {
+        let mut query = QueryBuilder::<Postgres>::new("SELECT COUNT(*) FROM runs");
+        push_run_filter(&mut query, filter);
+        let n: i64 = query
+            .build_query_scalar()
+            .fetch_one(&self.pool)
+            .await
+            .map_err(query_error("count_runs"))?;
+        Ok(u64::try_from(n).unwrap_or(0))
     }
 
     async fn active_runs(&self) -> StoreResult<Vec<Run>> {
@@ -742,5 +739,23 @@ mod tests {
             redacted("postgres:///olo?host=/run"),
             "postgres:///olo?host=/run"
         );
+    }
+}
+
+/// The WHERE clause of a run filter: only the conditions given (not `? IS NULL OR ...`), so that
+/// each combination walks an index whatever plan the database caches for the statement.
+fn push_run_filter<'a>(query: &mut QueryBuilder<'a, Postgres>, filter: &'a RunFilter) {
+    query.push(" WHERE TRUE");
+    if let Some(workspace) = &filter.workspace {
+        query.push(" AND workspace = ").push_bind(workspace);
+    }
+    if let Some(job) = &filter.job {
+        query.push(" AND job = ").push_bind(job);
+    }
+    if let Some(state) = &filter.state {
+        query.push(" AND state = ").push_bind(state);
+    }
+    if let Some(since) = filter.since {
+        query.push(" AND created_at >= ").push_bind(since);
     }
 }
