@@ -672,7 +672,7 @@ impl Store for SqliteStore {
         before_id: Option<i64>,
     ) -> StoreResult<Vec<Run>> {
         let mut query = QueryBuilder::<Sqlite>::new(format!("SELECT {RUN_COLUMNS} FROM runs"));
-        push_run_filter(&mut query, filter);
+        push_run_filter(&mut query, filter, Walk::NewestFirst);
         if let Some(before_id) = before_id {
             query.push(" AND id < ").push_bind(before_id);
         }
@@ -692,7 +692,7 @@ impl Store for SqliteStore {
 
     async fn count_runs(&self, filter: &RunFilter) -> StoreResult<u64> {
         let mut query = QueryBuilder::<Sqlite>::new("SELECT COUNT(*) FROM runs");
-        push_run_filter(&mut query, filter);
+        push_run_filter(&mut query, filter, Walk::Count);
         let n: i64 = query
             .build_query_scalar()
             .fetch_one(&self.pool)
@@ -787,9 +787,22 @@ impl Store for SqliteStore {
     }
 }
 
+/// How a run query reads the table.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Walk {
+    /// Newest first with a LIMIT: walk an `(…, id DESC)` index and stop early.
+    NewestFirst,
+    /// Every match: a `(state, created_at)` index range answers a count on its own.
+    Count,
+}
+
 /// The WHERE clause of a run filter: only the conditions given (not `? IS NULL OR ...`), so that
-/// each combination walks an index whatever plan the database caches for the statement.
-fn push_run_filter<'a>(query: &mut QueryBuilder<'a, Sqlite>, filter: &'a RunFilter) {
+/// each combination walks an index.
+///
+/// For a newest-first page the time check is kept from the planner (`+created_at`), so that
+/// SQLite walks an `(…, id DESC)` index from the newest run and stops after a page; otherwise it
+/// reads every run of the window through the `(state, created_at)` index and sorts them all.
+fn push_run_filter<'a>(query: &mut QueryBuilder<'a, Sqlite>, filter: &'a RunFilter, walk: Walk) {
     query.push(" WHERE TRUE");
     if let Some(workspace) = &filter.workspace {
         query.push(" AND workspace = ").push_bind(workspace);
@@ -801,8 +814,17 @@ fn push_run_filter<'a>(query: &mut QueryBuilder<'a, Sqlite>, filter: &'a RunFilt
         query.push(" AND state = ").push_bind(state);
     }
     if let Some(since) = filter.since {
-        query
-            .push(" AND created_at >= ")
-            .push_bind(time_text(since));
+        match walk {
+            Walk::Count => {
+                query
+                    .push(" AND created_at >= ")
+                    .push_bind(time_text(since));
+            }
+            Walk::NewestFirst => {
+                query
+                    .push(" AND +created_at >= ")
+                    .push_bind(time_text(since));
+            }
+        }
     }
 }
