@@ -19,7 +19,7 @@ use common::{Repo, Running};
 use olo_reconciler::store::{NewAudit, NewRun, RunTrigger, RunUpdate, TaskInstanceRow};
 use serde_json::{json, Value};
 
-const WORKSPACE: &str = "apiVersion: olo/v1\nkind: Workspace\nmetadata: {name: w, owners: [data-eng@example.com]}\nspec:\n  description: The test lakehouse.\n  lakehouse: {catalog: lake, warehouse: 's3://b/w', namespaces: [raw, gold]}\n";
+const WORKSPACE: &str = "apiVersion: olo/v1\nkind: Workspace\nmetadata: {name: w, owners: [data-eng@example.com]}\nspec:\n  description: The test lakehouse.\n  lakehouse: {catalog: lake, warehouse: 's3://b/w', namespaces: [raw, gold]}\n  access: {admin: ['group:platform'], viewer: ['group:analysts', 'user:ada@example.com']}\n";
 
 /// A job whose description carries markup that must reach the page as text.
 fn orders(schedule: &str) -> String {
@@ -772,6 +772,13 @@ async fn every_page_shows_the_seeded_state_in_headless_chromium() {
         .js("return document.getElementById('namespaces').innerText")
         .await;
     assert_eq!(namespaces, "raw gold");
+    let roles = b
+        .js("return document.getElementById('roles').innerText")
+        .await;
+    assert_eq!(
+        roles,
+        "admin: group:platform\noperator: —\nviewer: group:analysts user:ada@example.com"
+    );
     assert!(
         text.contains("w__orders") && text.contains("w__loader"),
         "{text}"

@@ -24,8 +24,17 @@ pub struct WorkspaceView {
     pub catalog: String,
     pub warehouse: String,
     pub namespaces: Vec<String>,
+    /// Access roles (`spec.access`): who may administer, operate and view the workspace's data.
+    pub roles: Roles,
     /// Shared between successive catalogs while the job's file is unchanged.
     pub jobs: Vec<Arc<JobView>>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Roles {
+    pub admin: Vec<String>,
+    pub operator: Vec<String>,
+    pub viewer: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -157,6 +166,11 @@ impl Catalog {
                         .iter()
                         .map(|n| n.to_string())
                         .collect(),
+                    roles: Roles {
+                        admin: spec.access.admin.clone(),
+                        operator: spec.access.operator.clone(),
+                        viewer: spec.access.viewer.clone(),
+                    },
                     jobs: ws
                         .jobs
                         .values()

@@ -682,6 +682,7 @@ async fn workspace(
                 warehouse => &w.warehouse,
                 namespaces => &w.namespaces,
                 owners => &w.owners,
+                roles => ser(&w.roles),
                 path => &w.path,
             },
             jobs => ser(&jobs),
