@@ -5,6 +5,8 @@ pub mod apply;
 pub mod catalog;
 pub mod engine;
 pub mod forge;
+pub mod lineage;
+pub mod openlineage;
 pub mod plan;
 pub mod report;
 pub mod snapshot;

@@ -10,9 +10,9 @@ use std::time::Duration;
 
 use chrono::{DateTime, TimeZone, Utc};
 use olo_reconciler::store::{
-    self, is_terminal_run_state, BranchStatus, InventoryItem, NewAudit, NewRun, Person,
-    PostgresStore, Revision, RevisionStatus, Run, RunFilter, RunTrigger, RunUpdate, SqliteStore,
-    Store, StoreError, SyncState, TaskInstanceRow,
+    self, is_terminal_run_state, BranchStatus, InventoryItem, NewAudit, NewLineageEvent, NewRun,
+    ObservedEdge, Person, PostgresStore, Revision, RevisionStatus, Run, RunFilter, RunTrigger,
+    RunUpdate, SqliteStore, Store, StoreError, SyncState, TaskInstanceRow,
 };
 use serde_json::json;
 use sqlx::sqlite::SqliteConnectOptions;
@@ -264,6 +264,7 @@ contract! {
         upsert_task_instances_updates_a_try_and_adds_new_ones,
         upsert_task_instances_of_unknown_run_fails_and_writes_nothing,
         task_instances_are_sorted_by_start_then_task_map_index_and_try,
+        record_lineage_keeps_each_event_once_and_its_edges,
         ping_answers,
     ],
     database: [
@@ -1402,6 +1403,70 @@ async fn runs_since_is_a_lower_bound_on_created_at(store: &dyn Store) {
         .await
         .unwrap()
         .is_empty());
+}
+
+fn lineage_event(key: &str, edges: &[(&str, &str, &str)]) -> NewLineageEvent {
+    NewLineageEvent {
+        dedupe_key: key.to_string(),
+        run_id: "01930f5e-7b7e-7c4c-9a52-4c1a5e0f2b11".to_string(),
+        event_type: Some("COMPLETE".to_string()),
+        event_time: at(3),
+        job_namespace: "default".to_string(),
+        job_name: "sales__orders.load".to_string(),
+        raw: serde_json::json!({"eventType": "COMPLETE", "key": key, "text": "naïve ✓"}),
+        edges: edges
+            .iter()
+            .map(|(job, dataset, direction)| ObservedEdge {
+                job_namespace: "sales".to_string(),
+                job_name: job.to_string(),
+                dataset_namespace: "sales".to_string(),
+                dataset_name: dataset.to_string(),
+                direction: direction.to_string(),
+            })
+            .collect(),
+    }
+}
+
+async fn record_lineage_keeps_each_event_once_and_its_edges(store: &dyn Store) {
+    assert_eq!(store.record_lineage(&[]).await.unwrap(), Vec::<bool>::new());
+    assert!(store.observed_edges().await.unwrap().is_empty());
+    let first = [
+        lineage_event(
+            "a",
+            &[
+                ("orders", "raw.orders", "in"),
+                ("orders", "gold.orders", "out"),
+            ],
+        ),
+        lineage_event("b", &[("orders", "raw.orders", "in")]),
+        // The same event twice in one batch: the second is a repeat.
+        lineage_event("a", &[("orders", "raw.refunds", "in")]),
+    ];
+    assert_eq!(
+        store.record_lineage(&first).await.unwrap(),
+        [true, true, false]
+    );
+    // Sent again later: nothing new, and the repeat's edges are not recorded.
+    let again = [
+        lineage_event("b", &[("orders", "raw.other", "in")]),
+        lineage_event("c", &[]),
+    ];
+    assert_eq!(store.record_lineage(&again).await.unwrap(), [false, true]);
+    assert_eq!(store.lineage_event_count().await.unwrap(), 3);
+    let edges: Vec<(String, String)> = store
+        .observed_edges()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| (e.dataset_name, e.direction))
+        .collect();
+    assert_eq!(
+        edges,
+        [
+            ("raw.orders".to_string(), "in".to_string()),
+            ("gold.orders".to_string(), "out".to_string()),
+        ]
+    );
 }
 
 async fn active_runs_are_the_non_terminal_ones_oldest_first(store: &dyn Store) {

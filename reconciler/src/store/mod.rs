@@ -315,6 +315,32 @@ pub struct RunFilter {
     pub since: Option<DateTime<Utc>>,
 }
 
+/// An OpenLineage event to record, with the job → dataset edges it shows (olo's names).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NewLineageEvent {
+    /// The same event sent again has the same key (see `openlineage::RunEvent::dedupe_key`).
+    pub dedupe_key: String,
+    pub run_id: String,
+    pub event_type: Option<String>,
+    pub event_time: DateTime<Utc>,
+    pub job_namespace: String,
+    pub job_name: String,
+    /// The event as received.
+    pub raw: Value,
+    pub edges: Vec<ObservedEdge>,
+}
+
+/// A job read (`in`) or wrote (`out`) a dataset, as lineage events showed.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct ObservedEdge {
+    pub job_namespace: String,
+    pub job_name: String,
+    pub dataset_namespace: String,
+    pub dataset_name: String,
+    /// `in` or `out`.
+    pub direction: String,
+}
+
 /// One try of one task instance of a run (`map_index` -1 for an unmapped task).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TaskInstanceRow {
@@ -419,6 +445,14 @@ pub trait Store: Send + Sync {
     /// Task instances of a run sorted by started_at (not started last), task_id, map_index,
     /// try_number.
     async fn task_instances(&self, run_id: i64) -> StoreResult<Vec<TaskInstanceRow>>;
+
+    /// Records lineage events and their edges in one transaction. Per event, `true` when it was
+    /// new; a repeat (same dedupe key) changes nothing.
+    async fn record_lineage(&self, events: &[NewLineageEvent]) -> StoreResult<Vec<bool>>;
+    /// Every observed edge, in the order first seen.
+    async fn observed_edges(&self) -> StoreResult<Vec<ObservedEdge>>;
+    /// Number of lineage events recorded.
+    async fn lineage_event_count(&self) -> StoreResult<u64>;
 
     /// A cheap query proving the store answers (the readiness probe).
     async fn ping(&self) -> StoreResult<()>;

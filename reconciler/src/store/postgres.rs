@@ -13,9 +13,9 @@ use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow};
 use sqlx::{Postgres, QueryBuilder, Row};
 
 use super::{
-    AuditEntry, BranchStatus, InventoryItem, NewAudit, NewRun, Person, PlanRow, Revision,
-    RevisionRow, RevisionStatus, Run, RunFilter, RunTrigger, RunUpdate, Store, StoreError,
-    StoreResult, SyncState, TaskInstanceRow,
+    AuditEntry, BranchStatus, InventoryItem, NewAudit, NewLineageEvent, NewRun, ObservedEdge,
+    Person, PlanRow, Revision, RevisionRow, RevisionStatus, Run, RunFilter, RunTrigger, RunUpdate,
+    Store, StoreError, StoreResult, SyncState, TaskInstanceRow,
 };
 
 static MIGRATOR: Migrator = sqlx::migrate!("./migrations/postgres");
@@ -706,6 +706,93 @@ impl Store for PostgresStore {
             .map(task_instance_row)
             .collect::<Result<_, _>>()
             .map_err(query_error("task_instances"))
+    }
+
+    async fn record_lineage(&self, events: &[NewLineageEvent]) -> StoreResult<Vec<bool>> {
+        if events.is_empty() {
+            return Ok(Vec::new());
+        }
+        let now = micros(Utc::now());
+        let mut tx = self
+            .pool
+            .begin()
+            .await
+            .map_err(query_error("record_lineage"))?;
+        let mut new = Vec::with_capacity(events.len());
+        for e in events {
+            let done = sqlx::query(
+                "INSERT INTO lineage_events (dedupe_key, run_id, event_type, event_time, \
+                 job_namespace, job_name, raw, received_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
+                 ON CONFLICT (dedupe_key) DO NOTHING",
+            )
+            .bind(&e.dedupe_key)
+            .bind(&e.run_id)
+            .bind(&e.event_type)
+            .bind(micros(e.event_time))
+            .bind(&e.job_namespace)
+            .bind(&e.job_name)
+            .bind(&e.raw)
+            .bind(now)
+            .execute(&mut *tx)
+            .await
+            .map_err(query_error("record_lineage"))?;
+            let inserted = done.rows_affected() == 1;
+            new.push(inserted);
+            if !inserted {
+                continue;
+            }
+            for edge in &e.edges {
+                sqlx::query(
+                    "INSERT INTO lineage_edges (job_namespace, job_name, dataset_namespace, \
+                     dataset_name, direction, source, first_seen_at, last_seen_at) \
+                     VALUES ($1, $2, $3, $4, $5, 'observed', $6, $7) \
+                     ON CONFLICT (job_namespace, job_name, dataset_namespace, dataset_name, \
+                     direction, source) DO UPDATE SET last_seen_at = excluded.last_seen_at",
+                )
+                .bind(&edge.job_namespace)
+                .bind(&edge.job_name)
+                .bind(&edge.dataset_namespace)
+                .bind(&edge.dataset_name)
+                .bind(&edge.direction)
+                .bind(now)
+                .bind(now)
+                .execute(&mut *tx)
+                .await
+                .map_err(query_error("record_lineage"))?;
+            }
+        }
+        tx.commit().await.map_err(query_error("record_lineage"))?;
+        Ok(new)
+    }
+
+    async fn observed_edges(&self) -> StoreResult<Vec<ObservedEdge>> {
+        let rows = sqlx::query(
+            "SELECT job_namespace, job_name, dataset_namespace, dataset_name, direction \
+             FROM lineage_edges WHERE source = 'observed' ORDER BY id",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .map_err(query_error("observed_edges"))?;
+        rows.iter()
+            .map(|row| {
+                Ok(ObservedEdge {
+                    job_namespace: row.try_get("job_namespace")?,
+                    job_name: row.try_get("job_name")?,
+                    dataset_namespace: row.try_get("dataset_namespace")?,
+                    dataset_name: row.try_get("dataset_name")?,
+                    direction: row.try_get("direction")?,
+                })
+            })
+            .collect::<Result<_, sqlx::Error>>()
+            .map_err(query_error("observed_edges"))
+    }
+
+    async fn lineage_event_count(&self) -> StoreResult<u64> {
+        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM lineage_events")
+            .fetch_one(&self.pool)
+            .await
+            .map_err(query_error("lineage_event_count"))?;
+        Ok(u64::try_from(n).unwrap_or(0))
     }
 
     async fn ping(&self) -> StoreResult<()> {
