@@ -347,6 +347,14 @@ pub async fn serve(settings: &Settings, once: bool) -> anyhow::Result<bool> {
             sink: Mutex::new(make_sink(settings)?),
         }));
     }
+    let observed = state
+        .lineage
+        .load(state.store.as_ref())
+        .await
+        .context("could not read the lineage edges from the state store")?;
+    if observed > 0 {
+        eprintln!("olo serve: {observed} observed lineage edges loaded");
+    }
     let state = Arc::new(state);
     let listener = tokio::net::TcpListener::bind(&settings.server.listen)
         .await

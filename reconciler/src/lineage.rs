@@ -360,11 +360,13 @@ impl Graph {
             if layer.unsigned_abs() as usize >= depth {
                 continue;
             }
-            let next: Vec<u32> = if dir > 0 {
+            let mut next: Vec<u32> = if dir > 0 {
                 self.live_out(n).collect()
             } else {
                 self.live_in(n).collect()
             };
+            // By name, so that the answer does not depend on the order edges arrived in.
+            next.sort_unstable_by(|a, b| self.nodes[*a as usize].cmp(&self.nodes[*b as usize]));
             for m in next {
                 if layer_of.contains_key(&m) {
                     continue;

@@ -55,7 +55,20 @@ impl Daemon {
         )
         .unwrap();
         olo = olo.set("OLO_CONFIG", &settings.display().to_string());
+        Daemon::launch(olo).await
+    }
+
+    /// Stops this daemon and starts another on the same settings and state.
+    #[allow(dead_code)]
+    pub async fn restart(self) -> Daemon {
+        let Daemon { olo, _process, .. } = self;
+        drop(_process);
+        Daemon::launch(olo).await
+    }
+
+    async fn launch(olo: Olo) -> Daemon {
         let log = olo.state.path().join("serve.log");
+        let _ = std::fs::remove_file(&log);
         let process = Running(
             olo.command(&["serve"])
                 .stderr(std::fs::File::create(&log).unwrap())

@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use axum::extract::{Path, Query, State};
+use axum::extract::{DefaultBodyLimit, Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -17,7 +17,7 @@ use serde_json::{json, Value};
 
 use crate::error::ApiError;
 use crate::runs::{self, Trigger};
-use crate::{auth, AppState};
+use crate::{auth, lineage, AppState};
 
 pub const OPENAPI: &str = include_str!("../openapi.json");
 
@@ -30,6 +30,10 @@ pub fn routes() -> Router<Arc<AppState>> {
         .route("/workspaces/{ws}/jobs", get(jobs))
         .route("/workspaces/{ws}/jobs/{job}", get(job))
         .route("/workspaces/{ws}/jobs/{job}/runs", post(trigger_run))
+        .route(
+            "/workspaces/{ws}/jobs/{job}/lineage",
+            get(lineage::job_lineage),
+        )
         .route("/revisions", get(revisions))
         .route("/revisions/{sha}", get(revision))
         .route("/audit", get(audit))
@@ -38,6 +42,11 @@ pub fn routes() -> Router<Arc<AppState>> {
         .route("/runs/{id}/tasks", get(run_tasks))
         .route("/runs/{id}/tasks/{task}/logs/{try_number}", get(task_log))
         .route("/reconcile", post(reconcile))
+        .route("/lineage", get(lineage::graph))
+        .route(
+            "/lineage",
+            post(lineage::ingest).layer(DefaultBodyLimit::max(lineage::MAX_BODY)),
+        )
 }
 
 #[derive(Debug, Serialize)]
@@ -81,7 +90,7 @@ fn page_by_name<T: Clone>(
     Ok(Page { items, next_cursor })
 }
 
-fn read_access(state: &AppState, headers: &HeaderMap) -> Result<(), ApiError> {
+pub(crate) fn read_access(state: &AppState, headers: &HeaderMap) -> Result<(), ApiError> {
     if state.config.read_requires_token && auth::caller(&state.config.tokens, headers).is_none() {
         return Err(ApiError::unauthorized(
             "this server requires an API token for reads: send Authorization: Bearer <token>",
@@ -517,7 +526,7 @@ mod tests {
                 documented.insert((path.clone(), verb.clone()));
             }
         }
-        assert_eq!(routed.len(), 15, "routes read from the source: {routed:?}");
+        assert_eq!(routed.len(), 18, "routes read from the source: {routed:?}");
         assert_eq!(routed, documented);
     }
 

@@ -9,6 +9,7 @@ pub mod auth;
 pub mod dashboard;
 pub mod error;
 pub mod github;
+pub mod lineage;
 pub mod metrics;
 pub mod queue;
 pub mod runs;
@@ -63,6 +64,8 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     pub config: ServerConfig,
     pub airflow: Option<Arc<dyn Airflow>>,
+    /// The lineage graph (declared and observed) and its writer.
+    pub lineage: Arc<lineage::Lineage>,
     /// Spec and deployed files for the job page (unset: the page says they are not available).
     pub files: Option<Arc<dyn Files>>,
     /// Workspaces and jobs of the last valid commit (set by the worker).
@@ -83,6 +86,7 @@ impl AppState {
             metrics: Arc::new(Metrics::default()),
             config,
             airflow,
+            lineage: Arc::default(),
             files: None,
             catalog: RwLock::new(None),
             ready: AtomicBool::new(false),

@@ -9,6 +9,12 @@ use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ResultLabels {
+    /// recorded, duplicate, invalid, unauthorized
+    pub result: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct OutcomeLabels {
     /// applied, invalid, temporary_error, permanent_error
     pub outcome: &'static str,
@@ -34,6 +40,7 @@ pub struct Metrics {
     pub webhook_deliveries: Family<DeliveryLabels, Counter>,
     pub pull_request_plans: Family<OutcomeLabels, Counter>,
     pub runs_triggered: Counter,
+    pub lineage_events: Family<ResultLabels, Counter>,
     /// Set at scrape time from the state store.
     pub runs: Family<StateLabels, Gauge>,
 }
@@ -73,6 +80,12 @@ impl Default for Metrics {
             "Airflow DAG runs triggered by olo",
             runs_triggered.clone(),
         );
+        let lineage_events = Family::<ResultLabels, Counter>::default();
+        registry.register(
+            "lineage_events",
+            "OpenLineage events received, by result",
+            lineage_events.clone(),
+        );
         let runs = Family::<StateLabels, Gauge>::default();
         registry.register("runs", "Runs olo knows of, by state", runs.clone());
         Metrics {
@@ -82,6 +95,7 @@ impl Default for Metrics {
             webhook_deliveries,
             pull_request_plans,
             runs_triggered,
+            lineage_events,
             runs,
         }
     }

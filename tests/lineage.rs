@@ -1,0 +1,201 @@
+//! End to end: OpenLineage events posted to a real `olo serve` (SQLite state), the lineage graph
+//! in Marquez's shape, declared against observed lineage, and the graph surviving a restart.
+
+mod common;
+
+use common::daemon::{assert_error_shape, Daemon, TOKEN, WHO};
+use common::Repo;
+use serde_json::{json, Value};
+
+const WORKSPACE: &str = "apiVersion: olo/v1\nkind: Workspace\nmetadata: {name: w}\nspec:\n  lakehouse: {catalog: lake, warehouse: 's3://lake/w', namespaces: [raw, gold]}\n";
+
+fn job(name: &str, inputs: &str, outputs: &str) -> String {
+    format!("apiVersion: olo/v1\nkind: Job\nmetadata: {{name: {name}}}\nspec:\n  tasks:\n    - id: t\n      bash: {{command: 'echo {name}'}}\n      inputs: [{inputs}]\n      outputs: [{outputs}]\n")
+}
+
+/// What Airflow's OpenLineage provider sends for a task of `w__refine` that read raw.orders
+/// through Trino and wrote gold.revenue and a table the job does not declare.
+fn airflow_event(event_type: &str, time: &str) -> Value {
+    json!({
+        "eventType": event_type,
+        "eventTime": time,
+        "producer": "https://github.com/apache/airflow/tree/providers-openlineage/2.3.0",
+        "schemaURL": "https://openlineage.io/spec/2-0-2/OpenLineage.json#/$defs/RunEvent",
+        "run": {"runId": "01930f5e-7b7e-7c4c-9a52-4c1a5e0f2b11", "facets": {}},
+        "job": {"namespace": "default", "name": "w__refine.t"},
+        "inputs": [{"namespace": "trino://trino:8080", "name": "lake.raw.orders"}],
+        "outputs": [
+            {"namespace": "w", "name": "gold.revenue"},
+            {"namespace": "s3://lake", "name": "w/gold/scratch"}
+        ]
+    })
+}
+
+async fn post_event(d: &Daemon, event: &Value, token: Option<&str>) -> (u16, Value) {
+    d.post("/api/v1/lineage", token, event.clone()).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn events_become_observed_lineage_beside_the_declared_one() {
+    let repo = Repo::new();
+    repo.write("workspaces/w/workspace.yaml", WORKSPACE);
+    repo.write(
+        "workspaces/w/jobs/ingest.yaml",
+        &job("ingest", "", "raw.orders"),
+    );
+    repo.write(
+        "workspaces/w/jobs/refine.yaml",
+        &job("refine", "raw.orders", "gold.revenue, gold.daily"),
+    );
+    repo.commit("two jobs", WHO);
+    let d = Daemon::start(&repo, &[]).await;
+
+    // Declared lineage is there before any run.
+    let (status, g) = d.get("/api/v1/lineage?nodeId=job:w:refine&depth=2").await;
+    assert_eq!(status, 200, "{g}");
+    let ids: Vec<&str> = g["graph"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        ids,
+        [
+            "job:w:refine",
+            "dataset:w:gold.daily",
+            "dataset:w:gold.revenue",
+            "dataset:w:raw.orders",
+            "job:w:ingest"
+        ]
+    );
+    let (_, m) = d.get("/api/v1/workspaces/w/jobs/refine/lineage").await;
+    assert_eq!(m["mismatches"]["observed_any"], false, "{m}");
+    assert_eq!(
+        m["mismatches"]["declared_not_observed"]
+            .as_array()
+            .unwrap()
+            .len(),
+        3
+    );
+
+    // Bad events: refused with the reason, nothing recorded.
+    let (status, err) =
+        post_event(&d, &airflow_event("COMPLETE", "2026-11-27T04:30:00Z"), None).await;
+    assert_eq!(
+        status, 401,
+        "tokens are configured, so lineage needs one: {err}"
+    );
+    assert_error_shape(&err, "unauthorized");
+    let mut bad = airflow_event("COMPLETE", "2026-11-27T04:30:00Z");
+    bad["run"]["runId"] = json!("not-a-uuid");
+    let (status, err) = post_event(&d, &bad, Some(TOKEN)).await;
+    assert_eq!(status, 400, "{err}");
+    assert_error_shape(&err, "bad_request");
+    assert!(
+        err["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("`run.runId` must be a UUID"),
+        "{err}"
+    );
+    let r = d
+        .http
+        .post(format!("{}/api/v1/lineage", d.base))
+        .bearer_auth(TOKEN)
+        .header("content-type", "application/json")
+        .body("{\"eventTime\": ")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+
+    // A good event, and the same event again.
+    let start = airflow_event("START", "2026-11-27T04:29:00Z");
+    let complete = airflow_event("COMPLETE", "2026-11-27T04:30:00Z");
+    for (event, want) in [
+        (&start, "recorded"),
+        (&complete, "recorded"),
+        (&complete, "duplicate"),
+    ] {
+        let (status, v) = post_event(&d, event, Some(TOKEN)).await;
+        assert_eq!((status, v["status"].as_str()), (200, Some(want)), "{v}");
+    }
+
+    // Observed names were mapped onto olo's: the Trino table and the warehouse path.
+    let (status, g) = d
+        .get("/api/v1/lineage?nodeId=dataset:w:raw.orders&depth=1")
+        .await;
+    assert_eq!(status, 200, "{g}");
+    let orders = &g["graph"][0];
+    assert_eq!(orders["id"], "dataset:w:raw.orders");
+    let edge_to_refine = orders["outEdges"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["destination"] == "job:w:refine")
+        .unwrap();
+    assert_eq!(edge_to_refine["sources"], json!(["declared", "observed"]));
+
+    let (_, m) = d.get("/api/v1/workspaces/w/jobs/refine/lineage").await;
+    assert_eq!(
+        m["mismatches"],
+        json!({
+            "observed_any": true,
+            "declared_not_observed": [{"direction": "out", "dataset": "dataset:w:gold.daily"}],
+            "observed_not_declared": [{"direction": "out", "dataset": "dataset:w:gold.scratch"}],
+        })
+    );
+    let (_, ingest) = d.get("/api/v1/workspaces/w/jobs/ingest/lineage").await;
+    assert_eq!(
+        ingest["impact"],
+        json!({
+            "writes": ["dataset:w:raw.orders"],
+            "downstream_jobs": ["job:w:refine"],
+            "downstream_datasets": ["dataset:w:gold.daily", "dataset:w:gold.revenue", "dataset:w:gold.scratch"],
+        })
+    );
+
+    // Queries that cannot be answered.
+    for (path, status) in [
+        ("/api/v1/lineage", 400),
+        ("/api/v1/lineage?nodeId=table:w:x", 400),
+        ("/api/v1/lineage?nodeId=job:w:refine&depth=0", 400),
+        ("/api/v1/lineage?nodeId=job:w:nope", 404),
+        ("/api/v1/workspaces/w/jobs/nope/lineage", 404),
+    ] {
+        let (got, v) = d.get(path).await;
+        assert_eq!(got, status, "{path}: {v}");
+    }
+    let (_, metrics) = {
+        let r = d
+            .http
+            .get(format!("{}/metrics", d.base))
+            .send()
+            .await
+            .unwrap();
+        (r.status(), r.text().await.unwrap())
+    };
+    for line in [
+        "olo_lineage_events_total{result=\"recorded\"} 2",
+        "olo_lineage_events_total{result=\"duplicate\"} 1",
+        "olo_lineage_events_total{result=\"invalid\"} 2",
+        "olo_lineage_events_total{result=\"unauthorized\"} 1",
+    ] {
+        assert!(metrics.contains(line), "{line} not in\n{metrics}");
+    }
+
+    // After a restart the observed lineage is still there (read back from the state store).
+    let d = d.restart().await;
+    let (_, m) = d.get("/api/v1/workspaces/w/jobs/refine/lineage").await;
+    assert_eq!(
+        m["mismatches"]["observed_not_declared"],
+        json!([{"direction": "out", "dataset": "dataset:w:gold.scratch"}]),
+        "{m}"
+    );
+    assert!(
+        d.log().contains("observed lineage edges loaded"),
+        "{}",
+        d.log()
+    );
+}
