@@ -473,6 +473,9 @@ fn sorted_ids(g: &Graph, set: &BTreeSet<u32>) -> Vec<String> {
     v
 }
 
+/// Picks one end of an edge `(from, to, flags)`, or none.
+type EdgeEnd<'a> = &'a dyn Fn(&(usize, usize, u8)) -> Option<usize>;
+
 /// The subgraph in Marquez's `LineageGraph` shape (`{"graph": [GraphNode...]}`), with olo's
 /// additions: each edge's `sources` (declared, observed) and the `truncated` flag.
 pub fn marquez(sub: &Subgraph) -> Value {
@@ -503,7 +506,7 @@ pub fn marquez(sub: &Subgraph) -> Value {
                     "facets": {},
                 }),
                 Kind::Job => {
-                    let side = |pick: &dyn Fn(&(usize, usize, u8)) -> Option<usize>| -> Vec<Value> {
+                    let side = |pick: EdgeEnd<'_>| -> Vec<Value> {
                         sub.edges
                             .iter()
                             .filter_map(pick)
@@ -599,8 +602,8 @@ pub fn layout(sub: &Subgraph) -> Layout {
         v
     };
     for _ in 0..2 {
-        for c in 0..columns.len() {
-            let mut col = std::mem::take(&mut columns[c]);
+        for slot in columns.iter_mut() {
+            let mut col = std::mem::take(slot);
             let key = |i: &usize| {
                 let near: Vec<f64> = neighbours[*i]
                     .iter()
@@ -622,7 +625,7 @@ pub fn layout(sub: &Subgraph) -> Layout {
             for (r, i) in col.iter().enumerate() {
                 row[*i] = r as f64;
             }
-            columns[c] = col;
+            *slot = col;
         }
     }
     let tallest = columns.iter().map(Vec::len).max().unwrap_or(0) as u32;
