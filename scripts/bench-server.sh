@@ -6,7 +6,11 @@
 #   2. webhook throughput: 32 connections, 10 s of signed ~7 KB pushes for an untracked branch
 #      (verified, recorded, answered 202);
 #   3. GET /api/v1/runs over 1,000 stored runs at 500 requests/s, open loop, 10 s (p50/p99/max
-#      from each request's scheduled start).
+#      from each request's scheduled start);
+#   4. dashboard pages: each page 100 times in a row, checked for status and content (run with
+#      --workspaces 20 --jobs 500 --runs 100000 for the 10,000-job / 100,000-run figures);
+#   5. lineage: 25,000 OpenLineage events (4 edges each) over 32 connections, then 200 depth-5
+#      graph queries on the resulting 100,000-edge graph.
 # The client shares the machine with the daemon; the machine is described first.
 #
 #   scripts/bench-server.sh [olo-bench-server options]    (e.g. --json server.json; --help)

@@ -76,6 +76,13 @@ struct Args {
     /// Sequential requests per page of the dashboard benchmark (after 5 unmeasured ones).
     #[arg(long, default_value_t = 100)]
     page_requests: usize,
+    /// OpenLineage events of the lineage benchmark (each shows 4 edges: 25,000 events make a
+    /// graph of 100,000 edges).
+    #[arg(long, default_value_t = 25_000)]
+    lineage_events: usize,
+    /// Depth-5 graph queries of the lineage benchmark (one connection, in a row).
+    #[arg(long, default_value_t = 200)]
+    lineage_queries: usize,
     /// Folder for the repository, the state and the daemon's log (default: a new folder under
     /// the system's temporary folder, removed at the end unless --keep).
     #[arg(long)]
@@ -769,6 +776,117 @@ async fn api_rate(
     })
 }
 
+/// Event `k` of the lineage benchmark: job `bench.job{k}` reads `t{k}` and a far table, writes
+/// `t{2k+1}` and `t{2k+2}` (a connected, branching graph).
+fn lineage_event(k: usize, tables: usize) -> Value {
+    let t = |i: usize| json!({"namespace": "bench", "name": format!("db.t{}", i % tables)});
+    json!({
+        "eventType": "COMPLETE",
+        "eventTime": "2026-11-27T04:30:00Z",
+        "producer": "https://github.com/openlake/olo/bench",
+        "schemaURL": "https://openlineage.io/spec/2-0-2/OpenLineage.json#/$defs/RunEvent",
+        "run": {"runId": uuid::Uuid::new_v4().to_string()},
+        "job": {"namespace": "bench", "name": format!("job{k}")},
+        "inputs": [t(k), t(k.wrapping_mul(7919) + 13)],
+        "outputs": [t(2 * k + 1), t(2 * k + 2)],
+    })
+}
+
+struct LineageFigures {
+    events: usize,
+    seconds: f64,
+    errors: usize,
+    latency: Percentiles,
+    edges: u64,
+    query: Percentiles,
+    query_nodes: Percentiles,
+}
+
+/// Posts `--lineage-events` events over `--connections` connections, then asks for depth-5
+/// graphs around random jobs.
+async fn lineage_bench(args: &Args, daemon: &Daemon) -> anyhow::Result<LineageFigures> {
+    let n = args.lineage_events;
+    let tables = 2 * n + 3;
+    let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let start = Instant::now();
+    let mut workers = tokio::task::JoinSet::new();
+    for _ in 0..args.connections {
+        let (next, url) = (next.clone(), format!("{}/api/v1/lineage", daemon.base));
+        let client = reqwest::Client::builder()
+            .pool_max_idle_per_host(1)
+            .build()?;
+        workers.spawn(async move {
+            let (mut latency, mut errors) = (Vec::new(), 0usize);
+            loop {
+                let k = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                if k >= n {
+                    break;
+                }
+                let body = serde_json::to_vec(&lineage_event(k, tables)).unwrap_or_default();
+                let sent = Instant::now();
+                let ok = match client
+                    .post(&url)
+                    .header("content-type", "application/json")
+                    .body(body)
+                    .send()
+                    .await
+                {
+                    Ok(r) => r.status() == 200 && r.bytes().await.is_ok(),
+                    Err(_) => false,
+                };
+                latency.push(sent.elapsed());
+                if !ok {
+                    errors += 1;
+                }
+            }
+            (latency, errors)
+        });
+    }
+    let (mut latency, mut errors) = (Vec::with_capacity(n), 0);
+    while let Some(r) = workers.join_next().await {
+        let (l, e) = r?;
+        latency.extend(l);
+        errors += e;
+    }
+    let seconds = start.elapsed().as_secs_f64();
+    ensure!(errors == 0, "{errors} lineage events were not accepted");
+
+    let http = reqwest::Client::new();
+    let (mut query, mut nodes) = (Vec::new(), Vec::new());
+    let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+    for i in 0..args.lineage_queries + 5 {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        let k = (seed % n as u64) as usize;
+        let url = format!(
+            "{}/api/v1/lineage?nodeId=job:bench:job{k}&depth=5",
+            daemon.base
+        );
+        let sent = std::time::Instant::now();
+        let r = http.get(&url).send().await?;
+        ensure!(r.status() == 200, "GET {url} answered {}", r.status());
+        let v: Value = r.json().await?;
+        let took = sent.elapsed();
+        let count = v["graph"].as_array().map_or(0, Vec::len);
+        ensure!(count > 1, "the graph around job{k} has {count} nodes");
+        if i >= 5 {
+            query.push(took);
+            // Node counts through the same percentile code (1 ms = 1 node).
+            nodes.push(Duration::from_millis(count as u64));
+        }
+    }
+    Ok(LineageFigures {
+        events: n,
+        seconds,
+        errors,
+        latency: Percentiles::of(latency).context("no events")?,
+        edges: 4 * n as u64,
+        query: Percentiles::of(query).context("no queries")?,
+        query_nodes: Percentiles::of(nodes).context("no queries")?,
+    })
+}
+
 /// The dashboard pages measured, with a text each must contain (proof it shows the data).
 fn dashboard_pages(args: &Args) -> Vec<(String, String)> {
     let ws = workspace_name(0);
@@ -903,29 +1021,34 @@ async fn run(args: &Args, olo: &Path, work: &Path) -> anyhow::Result<()> {
     let mut daemon = Daemon::start(olo, &repo, &state, &http).await?;
 
     eprintln!(
-        "1/4 push to DAG: {} pushes, one job changed each",
+        "1/5 push to DAG: {} pushes, one job changed each",
         args.pushes
     );
     let push = push_to_dag(args, &repo, &daemon, &http).await?;
     tokio::time::sleep(Duration::from_secs(1)).await;
 
     eprintln!(
-        "2/4 webhook throughput: {} connections for {} s",
+        "2/5 webhook throughput: {} connections for {} s",
         args.connections, args.webhook_seconds
     );
     let hooks = webhook_throughput(args, &daemon).await?;
     tokio::time::sleep(Duration::from_secs(1)).await;
 
     eprintln!(
-        "3/4 GET /api/v1/runs at {} req/s for {} s (open loop)",
+        "3/5 GET /api/v1/runs at {} req/s for {} s (open loop)",
         args.rate, args.api_seconds
     );
     let api = api_rate(args, &daemon, &http).await?;
     eprintln!(
-        "4/4 dashboard pages, {} requests each in a row",
+        "4/5 dashboard pages, {} requests each in a row",
         args.page_requests
     );
     let pages = dashboard(args, &daemon, &http).await?;
+    eprintln!(
+        "5/5 lineage: {} OpenLineage events over {} connections, then {} depth-5 graph queries",
+        args.lineage_events, args.connections, args.lineage_queries
+    );
+    let lineage = lineage_bench(args, &daemon).await?;
     // It should still be running; it is stopped when dropped.
     let exited = daemon.child.try_wait()?;
     drop(daemon);
@@ -1032,6 +1155,29 @@ async fn run(args: &Args, olo: &Path, work: &Path) -> anyhow::Result<()> {
             p.bytes
         );
     }
+    let _ = writeln!(
+        out,
+        "5. lineage: {} OpenLineage RunEvents (4 edges each) over {} connections, SQLite",
+        lineage.events, args.connections
+    );
+    let _ = writeln!(
+        out,
+        "   {:.0} events/s ({} in {:.2} s, {} errors); latency {}",
+        lineage.events as f64 / lineage.seconds,
+        lineage.events,
+        lineage.seconds,
+        lineage.errors,
+        lineage.latency.text()
+    );
+    let _ = writeln!(
+        out,
+        "   depth-5 graph around a random job, graph of {} edges: {} ({} queries; nodes per answer p50 {:.0}, max {:.0})",
+        lineage.edges,
+        lineage.query.text(),
+        lineage.query.n,
+        lineage.query_nodes.p50,
+        lineage.query_nodes.max
+    );
     if let Some(status) = exited {
         let _ = writeln!(
             out,
@@ -1083,6 +1229,16 @@ async fn run(args: &Args, olo: &Path, work: &Path) -> anyhow::Result<()> {
                 "achieved_rate": api.ok as f64 / api.seconds,
                 "latency_from_schedule": api.latency.json(),
                 "service_time": api.service.json(),
+            },
+            "lineage": {
+                "events": lineage.events,
+                "seconds": lineage.seconds,
+                "events_per_second": lineage.events as f64 / lineage.seconds,
+                "errors": lineage.errors,
+                "latency": lineage.latency.json(),
+                "edges": lineage.edges,
+                "depth5_query": lineage.query.json(),
+                "depth5_nodes": lineage.query_nodes.json(),
             },
             "dashboard_pages": {
                 "runs_stored": args.runs,
