@@ -182,6 +182,27 @@ async fn seeded() -> Seeded {
         .await
         .unwrap();
 
+    // Observed lineage: orders' extract task wrote raw.orders (declared) and a table it does not
+    // declare.
+    let (status, v) = d
+        .post(
+            "/api/v1/lineage",
+            Some(common::daemon::TOKEN),
+            json!({
+                "eventType": "COMPLETE",
+                "eventTime": "2026-11-27T04:30:00Z",
+                "producer": "https://github.com/apache/airflow/tree/providers-openlineage/2.3.0",
+                "run": {"runId": "01930f5e-7b7e-7c4c-9a52-4c1a5e0f2b11"},
+                "job": {"namespace": "default", "name": "w__orders.extract"},
+                "outputs": [
+                    {"namespace": "w", "name": "raw.orders"},
+                    {"namespace": "w", "name": "raw.orders_rejected"}
+                ]
+            }),
+        )
+        .await;
+    assert_eq!(status, 200, "{v}");
+
     // A drift repair, as the engine records it (tests/reconcile.rs makes a real one).
     store
         .append_audit(&NewAudit {
@@ -855,6 +876,62 @@ async fn every_page_shows_the_seeded_state_in_headless_chromium() {
     assert!(dag.contains("dag_id='w__orders'"), "{dag}");
     assert!(dag.contains("schedule='30 4 * * *'"), "{dag}");
     b.screenshot("job-dag-source").await;
+
+    // Lineage: the job's card names the undeclared table; its graph is drawn as SVG.
+    let undeclared = b
+        .js("return document.getElementById('observed-not-declared').innerText")
+        .await;
+    assert_eq!(undeclared, "writes dataset:w:raw.orders_rejected");
+    let declared_only = b
+        .js("return document.getElementById('declared-not-observed').innerText")
+        .await;
+    assert_eq!(
+        declared_only,
+        // Task by task the job reads what its own earlier tasks write.
+        "reads dataset:w:gold.revenue\nreads dataset:w:raw.orders\nwrites dataset:w:gold.revenue"
+    );
+    b.click("#lineage-link").await;
+    b.wait_for_url("/lineage?node=job%3Aw%3Aorders").await;
+    check_page(&b, &base, "lineage").await;
+    let nodes = b
+        .js("return [...document.querySelectorAll('#lineage-graph a.node')].map(n => n.dataset.id)")
+        .await;
+    assert_eq!(
+        nodes,
+        json!([
+            "job:w:orders",
+            "dataset:w:gold.revenue",
+            "dataset:w:raw.orders",
+            "dataset:w:raw.orders_rejected"
+        ])
+    );
+    let edges = b
+        .js("return [...document.querySelectorAll('#lineage-graph path.edge')].map(e => e.classList[1]).sort()")
+        .await;
+    assert_eq!(
+        edges,
+        // orders → raw.orders (both), raw.orders → orders, orders ⇄ gold.revenue (declared),
+        // orders → raw.orders_rejected (observed).
+        json!([
+            "edge-both",
+            "edge-declared",
+            "edge-declared",
+            "edge-declared",
+            "edge-observed"
+        ])
+    );
+    // Upstream left of the job, downstream right of it.
+    let x = |id: &str| {
+        format!("return +document.querySelector(`a.node[data-id='{id}'] rect`).getAttribute('x')")
+    };
+    let job_x = b.js(&x("job:w:orders")).await.as_f64().unwrap();
+    assert!(b.js(&x("dataset:w:gold.revenue")).await.as_f64().unwrap() > job_x);
+    b.click("a.node[data-id='dataset:w:raw.orders_rejected']")
+        .await;
+    b.wait_for_url("node=dataset%3Aw%3Araw.orders_rejected")
+        .await;
+    check_page(&b, &base, "lineage-dataset").await;
+    b.goto(&format!("{base}/workspaces/w/jobs/orders")).await;
 
     // The job's runs, then the state filter of the runs page.
     b.click("#all-job-runs").await;

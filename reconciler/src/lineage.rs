@@ -659,15 +659,36 @@ pub fn layout(sub: &Subgraph) -> Layout {
         .edges
         .iter()
         .map(|(f, t, flags)| {
-            let (x1, y1) = (xy[*f].0 + NODE_W, xy[*f].1 + NODE_H / 2);
-            let (x2, y2) = (xy[*t].0, xy[*t].1 + NODE_H / 2);
-            let bend = (COL_GAP as i64).max((x2 as i64 - x1 as i64).abs() / 2);
-            Drawn {
-                path: format!(
+            let ((fx, fy), (tx, ty)) = (xy[*f], xy[*t]);
+            let (fx, fy, tx, ty) = (fx as i64, fy as i64, tx as i64, ty as i64);
+            let (w, mid) = (NODE_W as i64, NODE_H as i64 / 2);
+            let path = if tx > fx {
+                // Left to right: from the right side of one box to the left side of the next.
+                let (x1, y1, x2, y2) = (fx + w, fy + mid, tx, ty + mid);
+                let bend = (COL_GAP as i64).max((x2 - x1) / 2);
+                format!(
                     "M{x1},{y1} C{},{y1} {},{y2} {x2},{y2}",
-                    x1 as i64 + bend,
-                    x2 as i64 - bend
-                ),
+                    x1 + bend,
+                    x2 - bend
+                )
+            } else if tx < fx {
+                // Right to left (a job reading what it writes): left side to right side, a little
+                // below the middle so it does not cover the edge the other way.
+                let (x1, y1, x2, y2) = (fx, fy + mid + 8, tx + w, ty + mid + 8);
+                let bend = (COL_GAP as i64).max((x1 - x2) / 2);
+                format!(
+                    "M{x1},{y1} C{},{y1} {},{y2} {x2},{y2}",
+                    x1 - bend,
+                    x2 + bend
+                )
+            } else {
+                // Within one column: an arc on the right.
+                let (x, y1, y2) = (fx + w, fy + mid, ty + mid);
+                let out = x + COL_GAP as i64 / 2;
+                format!("M{x},{y1} C{out},{y1} {out},{y2} {x},{y2}")
+            };
+            Drawn {
+                path,
                 class: match (flags & DECLARED != 0, flags & OBSERVED != 0) {
                     (true, true) => "both",
                     (false, true) => "observed",
@@ -1001,5 +1022,46 @@ mod tests {
             .all(|e| e.path.starts_with('M') && e.class == "declared"));
         assert_eq!(l.width, 10 * 2 + 5 * (NODE_W + 90) - 90);
         assert!(l.nodes.iter().filter(|n| n.start).count() == 1);
+    }
+
+    #[test]
+    fn two_hundred_nodes_are_laid_out_without_overlap() {
+        // A job writing 60 tables, each read by a job writing one more table: 181 nodes, plus
+        // 19 upstream tables.
+        let mut g = Graph::default();
+        let hub = NodeRef::job("w", "hub");
+        for i in 0..19 {
+            g.add(&NodeRef::dataset("w", &format!("in.t{i}")), &hub, DECLARED);
+        }
+        for i in 0..60 {
+            let t = NodeRef::dataset("w", &format!("mid.t{i}"));
+            let reader = NodeRef::job("w", &format!("reader{i}"));
+            g.add(&hub, &t, DECLARED);
+            g.add(&t, &reader, OBSERVED);
+            g.add(
+                &reader,
+                &NodeRef::dataset("w", &format!("out.t{i}")),
+                DECLARED | OBSERVED,
+            );
+        }
+        let sub = g.walk(&hub, 3, 1000).unwrap();
+        assert_eq!(sub.nodes.len(), 200);
+        let l = layout(&sub);
+        for (i, a) in l.nodes.iter().enumerate() {
+            assert!(
+                a.x + NODE_W <= l.width && a.y + NODE_H <= l.height,
+                "{a:?} outside"
+            );
+            for b in &l.nodes[i + 1..] {
+                let apart = a.x + NODE_W <= b.x
+                    || b.x + NODE_W <= a.x
+                    || a.y + NODE_H <= b.y
+                    || b.y + NODE_H <= a.y;
+                assert!(apart, "{a:?} overlaps {b:?}");
+            }
+        }
+        // Five columns: inputs, the hub, its tables, their readers, the readers' outputs.
+        let columns: BTreeSet<u32> = l.nodes.iter().map(|n| n.x).collect();
+        assert_eq!(columns.len(), 5);
     }
 }

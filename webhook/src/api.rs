@@ -507,14 +507,18 @@ mod tests {
         let body = &source[source.find("pub fn routes()").unwrap()
             ..source.find("#[derive(Debug, Serialize)]").unwrap()];
         let mut routed = std::collections::BTreeSet::new();
-        for line in body
-            .lines()
-            .map(str::trim)
-            .filter(|l| l.starts_with(".route(\""))
-        {
-            let path = line.split('"').nth(1).unwrap().to_string();
+        // Each `.route(` call, however rustfmt wrapped it: the path, then the method routers.
+        for call in body.split(".route(").skip(1) {
+            let path = call.split('"').nth(1).unwrap().to_string();
             for verb in ["get", "post", "put", "patch", "delete"] {
-                if line.contains(&format!(" {verb}(")) || line.contains(&format!("({verb}(")) {
+                let called = call.match_indices(&format!("{verb}(")).any(|(i, _)| {
+                    i == 0
+                        || !call[..i]
+                            .chars()
+                            .next_back()
+                            .is_some_and(|c| c.is_alphanumeric() || c == '_' || c == ':')
+                });
+                if called {
                     routed.insert((path.clone(), verb.to_string()));
                 }
             }

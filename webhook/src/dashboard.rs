@@ -46,6 +46,7 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("runs.html", include_str!("dashboard/runs.html")),
     ("run.html", include_str!("dashboard/run.html")),
     ("log.html", include_str!("dashboard/log.html")),
+    ("lineage.html", include_str!("dashboard/lineage.html")),
     ("error.html", include_str!("dashboard/error.html")),
 ];
 
@@ -89,6 +90,7 @@ pub fn routes() -> Router<Arc<AppState>> {
         .route("/runs", get(runs))
         .route("/runs/{id}", get(run))
         .route("/runs/{id}/tasks/{task}/logs/{try_number}", get(task_log))
+        .route("/lineage", get(lineage_page))
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -731,9 +733,13 @@ async fn job(
         }
         _ => (None, None),
     };
+    state.lineage.sync(Some(&catalog));
+    let node = olo_reconciler::lineage::NodeRef::job(&j.workspace, &j.name);
+    let mismatches = state.lineage.read().mismatches(&node);
     render(
         "job.html",
         job_page(&JobPage {
+            lineage: &mismatches,
             job: j,
             revision: catalog.revision.as_deref(),
             repository,
@@ -755,6 +761,7 @@ pub struct JobPage<'a> {
     pub spec: Option<&'a str>,
     pub dag_source: Option<&'a str>,
     pub recent: &'a [olo_reconciler::store::Run],
+    pub lineage: &'a olo_reconciler::lineage::Mismatches,
     pub now: DateTime<Utc>,
 }
 
@@ -769,6 +776,14 @@ fn job_page(p: &JobPage<'_>) -> Value {
         spec => p.spec,
         dag_source => p.dag_source,
         recent => ser(&p.recent),
+        lineage => ser(p.lineage),
+        lineage_href => format!(
+            "/lineage?node={}",
+            url::form_urlencoded::byte_serialize(
+                olo_reconciler::lineage::NodeRef::job(&p.job.workspace, &p.job.name).id().as_bytes()
+            )
+            .collect::<String>()
+        ),
     }
 }
 
@@ -971,6 +986,142 @@ async fn task_log(
     Ok((status, html).into_response())
 }
 
+/// Depths offered on the lineage page.
+const LINEAGE_DEPTHS: &[usize] = &[1, 2, 3, 4, 5, 8];
+/// Most nodes drawn (the page stays readable; the API answers up to 5,000).
+pub const LINEAGE_MAX_NODES: usize = 300;
+/// Characters of a name shown in a node's box (the whole id is its tooltip).
+const LABEL_CHARS: usize = 30;
+
+/// A name cut to `max` characters with an ellipsis in the middle, so both ends stay readable.
+pub fn label(name: &str, max: usize) -> String {
+    let chars: Vec<char> = name.chars().collect();
+    if chars.len() <= max {
+        return name.to_string();
+    }
+    let head = (max - 1) / 2;
+    let tail = max - 1 - head;
+    let mut out: String = chars[..head].iter().collect();
+    out.push('…');
+    out.extend(&chars[chars.len() - tail..]);
+    out
+}
+
+/// Where a lineage node links: an olo job to its page, anything else to its own graph.
+fn node_href(catalog: Option<&Catalog>, node: &olo_reconciler::lineage::Placed) -> String {
+    let graph = format!(
+        "/lineage?node={}",
+        url::form_urlencoded::byte_serialize(node.id.as_bytes()).collect::<String>()
+    );
+    match (node.kind, catalog) {
+        (olo_reconciler::lineage::Kind::Job, Some(c))
+            if c.job(&node.namespace, &node.name).is_some() =>
+        {
+            let enc =
+                |s: &str| url::form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
+            format!(
+                "/workspaces/{}/jobs/{}",
+                enc(&node.namespace),
+                enc(&node.name)
+            )
+        }
+        _ => graph,
+    }
+}
+
+#[derive(Debug, Deserialize)]
+pub struct LineageQuery {
+    pub node: Option<String>,
+    pub depth: Option<String>,
+}
+
+async fn lineage_page(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    Query(q): Query<LineageQuery>,
+) -> Result<Response, PageError> {
+    read_access(&state, &headers)?;
+    let catalog = state.catalog();
+    state.lineage.sync(catalog.as_ref());
+    let depth = match given(&q.depth) {
+        None => 2,
+        Some(d) => d
+            .parse::<usize>()
+            .ok()
+            .filter(|d| LINEAGE_DEPTHS.contains(d))
+            .ok_or_else(|| PageError {
+                status: StatusCode::BAD_REQUEST,
+                title: "Bad request",
+                message: format!("Choose a depth of {LINEAGE_DEPTHS:?}."),
+            })?,
+    };
+    let start = given(&q.node);
+    let (status, graph, truncated, problem) = match &start {
+        None => (
+            StatusCode::OK,
+            None,
+            false,
+            Some("Name a job or a dataset, or open one from a job's page.".to_string()),
+        ),
+        Some(id) => {
+            let g = state.lineage.read();
+            match g.find(id).and_then(|n| g.walk(&n, depth, LINEAGE_MAX_NODES)) {
+                None => (
+                    StatusCode::NOT_FOUND,
+                    None,
+                    false,
+                    Some(format!(
+                        "olo knows no lineage of {id}: no job declares it and no event has shown it."
+                    )),
+                ),
+                Some(sub) => {
+                    let layout = olo_reconciler::lineage::layout(&sub);
+                    let nodes: Vec<Value> = layout
+                        .nodes
+                        .iter()
+                        .map(|n| {
+                            let short_ns = label(&n.namespace, 22);
+                            context! {
+                                id => &n.id,
+                                kind => ser(&n.kind),
+                                x => n.x,
+                                y => n.y,
+                                start => n.start,
+                                label => label(&n.name, LABEL_CHARS),
+                                short_namespace => short_ns,
+                                href => node_href(catalog.as_deref(), n),
+                            }
+                        })
+                        .collect();
+                    let graph = context! {
+                        width => layout.width,
+                        height => layout.height,
+                        nodes => nodes,
+                        edges => ser(&layout.edges),
+                    };
+                    (StatusCode::OK, Some(graph), sub.truncated, None)
+                }
+            }
+        }
+    };
+    let html = render(
+        "lineage.html",
+        context! {
+            nav => "lineage",
+            start => start,
+            depth => depth,
+            depths => LINEAGE_DEPTHS.to_vec(),
+            graph => graph,
+            truncated => truncated,
+            max_nodes => LINEAGE_MAX_NODES,
+            node_w => olo_reconciler::lineage::NODE_W,
+            node_h => olo_reconciler::lineage::NODE_H,
+            problem => problem,
+        },
+    )?;
+    Ok((status, html).into_response())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1048,6 +1199,13 @@ mod tests {
             ]
         );
         assert_eq!(timeline(&[], at(0)), (vec![], 0.0));
+    }
+
+    #[test]
+    fn long_names_are_cut_in_the_middle() {
+        assert_eq!(label("gold.revenue", 30), "gold.revenue");
+        assert_eq!(label("abcdefghij", 5), "ab…ij");
+        assert_eq!(label("ééééééé", 4), "é…éé");
     }
 
     #[test]
@@ -1132,6 +1290,17 @@ mod tests {
                     "# Generated by olo\nwith DAG(dag_id='sales__orders'):\n    pass\n",
                 ),
                 recent: &recent,
+                lineage: &olo_reconciler::lineage::Mismatches {
+                    observed_any: true,
+                    declared_not_observed: vec![olo_reconciler::lineage::DatasetEdge {
+                        direction: "out",
+                        dataset: "dataset:sales:gold.orders".into(),
+                    }],
+                    observed_not_declared: vec![olo_reconciler::lineage::DatasetEdge {
+                        direction: "in",
+                        dataset: "dataset:trino://t:8080:other.raw.x".into(),
+                    }],
+                },
                 now: at(3600),
             }),
             at(3600),
