@@ -499,7 +499,7 @@ pub async fn serve(settings: &Settings, once: bool) -> anyhow::Result<bool> {
         }
 
         for pr in pending.pulls.into_values() {
-            let outcome = plan_pull_request(&rt, forge.as_deref(), &pr).await;
+            let outcome = plan_pull_request(&rt, forge.as_deref(), &pr, &state).await;
             let label = match &outcome {
                 Ok(true) => "planned",
                 Ok(false) => "invalid",
@@ -597,6 +597,7 @@ async fn plan_pull_request(
     rt: &Runtime,
     forge: Option<&dyn Forge>,
     pr: &PullRequestPlan,
+    state: &AppState,
 ) -> anyhow::Result<bool> {
     let repo_ref = forge::RepoRef::parse(&pr.repository)
         .with_context(|| format!("`{}` is not owner/name", pr.repository))?;
@@ -632,10 +633,19 @@ async fn plan_pull_request(
     };
     let empty = std::collections::BTreeMap::new();
     let (valid, owners, message);
+    let mut impact = Vec::new();
     let outcome = match &preview {
         Ok(Preview::Valid { plan, catalog, .. }) => {
             valid = true;
             owners = catalog.owners();
+            let live = state.catalog();
+            state.lineage.sync(live.as_ref());
+            impact = olo_reconciler::lineage::plan_impact(
+                plan,
+                catalog,
+                live.as_deref(),
+                &state.lineage.read(),
+            );
             forge::PlanOutcome::Valid { plan }
         }
         Ok(Preview::Invalid { diagnostics }) => {
@@ -665,6 +675,7 @@ async fn plan_pull_request(
                 repo_html_url: &pr.html_url,
                 outcome,
                 owners: &owners,
+                impact: &impact,
             },
             forge::comment::GITHUB_COMMENT_LIMIT,
         );

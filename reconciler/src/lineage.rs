@@ -476,6 +476,57 @@ fn sorted_ids(g: &Graph, set: &BTreeSet<u32>) -> Vec<String> {
 /// Picks one end of an edge `(from, to, flags)`, or none.
 type EdgeEnd<'a> = &'a dyn Fn(&(usize, usize, u8)) -> Option<usize>;
 
+/// The lineage impact of one job a plan changes.
+#[derive(Debug, Clone, PartialEq)]
+pub struct JobImpact {
+    /// `workspace/job`
+    pub job: String,
+    pub action: crate::plan::Action,
+    pub impact: Impact,
+}
+
+/// How deep a pull request's impact looks downstream (in jobs).
+pub const IMPACT_DEPTH: usize = 5;
+
+/// The impact of each job whose DAG file `plan` creates, changes or deletes: on `graph` with the
+/// declared edges of the proposed commit (`proposed`) in place of the live ones, so a pull request
+/// shows what its own inputs and outputs would touch. Jobs a plan deletes are found in `live`.
+pub fn plan_impact(
+    plan: &crate::plan::Plan,
+    proposed: &Catalog,
+    live: Option<&Catalog>,
+    graph: &Graph,
+) -> Vec<JobImpact> {
+    use crate::plan::Action;
+    let changed: Vec<(&str, Action)> = plan
+        .changes
+        .iter()
+        .filter(|c| matches!(c.action, Action::Create | Action::Update | Action::Delete))
+        .filter_map(|c| {
+            let file = c.name.strip_prefix("dags/")?.strip_suffix(".py")?;
+            (!file.contains('/')).then_some((file, c.action))
+        })
+        .collect();
+    if changed.is_empty() {
+        return Vec::new();
+    }
+    let mut g = graph.clone();
+    g.set_declared(&declared_edges(proposed));
+    changed
+        .into_iter()
+        .filter_map(|(dag_id, action)| {
+            let job = proposed
+                .job_by_dag_id(dag_id)
+                .or_else(|| live.and_then(|l| l.job_by_dag_id(dag_id)))?;
+            Some(JobImpact {
+                job: format!("{}/{}", job.workspace, job.name),
+                action,
+                impact: g.impact(&NodeRef::job(&job.workspace, &job.name), IMPACT_DEPTH),
+            })
+        })
+        .collect()
+}
+
 /// The subgraph in Marquez's `LineageGraph` shape (`{"graph": [GraphNode...]}`), with olo's
 /// additions: each edge's `sources` (declared, observed) and the `truncated` flag.
 pub fn marquez(sub: &Subgraph) -> Value {
@@ -1063,5 +1114,67 @@ mod tests {
         // Five columns: inputs, the hub, its tables, their readers, the readers' outputs.
         let columns: BTreeSet<u32> = l.nodes.iter().map(|n| n.x).collect();
         assert_eq!(columns.len(), 5);
+    }
+
+    #[test]
+    fn a_plan_shows_the_impact_of_its_changed_jobs_with_the_proposed_lineage() {
+        use crate::plan::{Action, Change, Plan};
+        let live = catalog();
+        let mut g = graph();
+        // Observed: someone outside olo reads gold.revenue.
+        g.add(
+            &NodeRef::dataset("sales", "gold.revenue"),
+            &NodeRef::job("bi", "dashboard_refresh"),
+            OBSERVED,
+        );
+        // The proposed commit makes refine also write gold.refunds, read by nobody yet.
+        let mut proposed = catalog();
+        let sales = proposed
+            .workspaces
+            .iter_mut()
+            .find(|w| w.name == "sales")
+            .unwrap();
+        sales.jobs[1] = job(
+            "sales",
+            "refine",
+            &["raw.orders"],
+            &["gold.revenue", "gold.refunds"],
+        );
+        let change = |name: &str, action| Change {
+            name: name.into(),
+            action,
+            hash: String::new(),
+            diff: None,
+            reason: None,
+        };
+        let plan = Plan {
+            revision: None,
+            changes: vec![
+                change("dags/olo_assets/sales/x.py", Action::Update),
+                change("dags/sales__refine.py", Action::Update),
+                change("trino/rules.json", Action::Update),
+            ],
+            unchanged: 3,
+        };
+        let impact = plan_impact(&plan, &proposed, Some(&live), &g);
+        assert_eq!(impact.len(), 1);
+        assert_eq!(impact[0].job, "sales/refine");
+        assert_eq!(impact[0].action, Action::Update);
+        assert_eq!(
+            impact[0].impact.writes,
+            vec!["dataset:sales:gold.refunds", "dataset:sales:gold.revenue"]
+        );
+        assert_eq!(
+            impact[0].impact.downstream_jobs,
+            vec!["job:bi:dashboard_refresh", "job:marketing:report"]
+        );
+        // The live graph is untouched.
+        assert!(!g.contains(&NodeRef::dataset("sales", "gold.refunds")));
+        let none = Plan {
+            revision: None,
+            changes: vec![],
+            unchanged: 0,
+        };
+        assert!(plan_impact(&none, &proposed, None, &g).is_empty());
     }
 }

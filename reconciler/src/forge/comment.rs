@@ -39,7 +39,14 @@ pub struct PlanComment<'a> {
     /// Which workspace each planned resource belongs to (`dags/sales__orders_daily.py` ->
     /// `sales`); resources absent here are grouped under "shared".
     pub owners: &'a BTreeMap<String, String>,
+    /// What each changed job writes and what depends on it (declared and observed lineage).
+    pub impact: &'a [JobImpact],
 }
+
+pub use crate::lineage::JobImpact;
+
+/// Names listed per table cell before "and N more".
+const IMPACT_NAMES: usize = 8;
 
 /// How planning the commit ended.
 #[derive(Debug, Clone, Copy)]
@@ -392,6 +399,57 @@ fn plan_blocks(c: &PlanComment, plan: &Plan) -> Vec<Block> {
             close: String::new(),
             end: String::new(),
             note: |n| format!("\n_(and {})_\n", plural(n, "more workspace")),
+        });
+    }
+
+    if c.impact.iter().any(|i| !i.impact.writes.is_empty()) {
+        let cell = |names: &[String]| -> String {
+            if names.is_empty() {
+                return "—".to_string();
+            }
+            // `dataset:sales:gold.revenue` reads as `sales:gold.revenue`.
+            let shown: Vec<String> = names
+                .iter()
+                .take(IMPACT_NAMES)
+                .map(|n| {
+                    let short = n
+                        .strip_prefix("dataset:")
+                        .or_else(|| n.strip_prefix("job:"))
+                        .unwrap_or(n);
+                    escape_markdown(short)
+                })
+                .collect();
+            let more = names.len().saturating_sub(IMPACT_NAMES);
+            if more > 0 {
+                format!("{} and {more} more", shown.join(", "))
+            } else {
+                shown.join(", ")
+            }
+        };
+        let body = c
+            .impact
+            .iter()
+            .filter(|i| !i.impact.writes.is_empty())
+            .map(|i| {
+                format!(
+                    "| {} | {} | {} | {} | {} |\n",
+                    escape_markdown(&i.job),
+                    i.action.as_str(),
+                    cell(&i.impact.writes),
+                    cell(&i.impact.downstream_jobs),
+                    cell(&i.impact.downstream_datasets),
+                )
+            })
+            .collect();
+        out.push(Block {
+            head: "**Lineage impact** (declared and observed; downstream up to 5 jobs away):\n\n\
+                   | job | change | writes | downstream jobs | downstream datasets |\n\
+                   |---|---|---|---|---|\n"
+                .to_string(),
+            body,
+            close: String::new(),
+            end: String::new(),
+            note: |n| format!("\n_(and {})_\n", plural(n, "more job")),
         });
     }
 
@@ -824,6 +882,7 @@ mod tests {
             repo_html_url: REPO,
             outcome,
             owners,
+            impact: &[],
         }
     }
 
@@ -981,6 +1040,52 @@ mod tests {
                     .to_string()
             )
         );
+    }
+
+    #[test]
+    fn lineage_impact_of_changed_jobs() {
+        let plan = two_workspace_plan();
+        let owners = two_workspace_owners();
+        let names = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        let many: Vec<String> = (0..11).map(|i| format!("job:bi:refresh_{i:02}")).collect();
+        let impact = [
+            JobImpact {
+                job: "sales/orders_daily".into(),
+                action: Action::Update,
+                impact: crate::lineage::Impact {
+                    writes: names(&["dataset:sales:gold.orders"]),
+                    downstream_jobs: many,
+                    // A name from an OpenLineage event: hostile text stays text.
+                    downstream_datasets: names(&[
+                        "dataset:s3://x:a|b`c <script>@acme/admins",
+                        "dataset:sales:gold.revenue",
+                    ]),
+                },
+            },
+            // A job that writes nothing is not listed.
+            JobImpact {
+                job: "sales/notify".into(),
+                action: Action::Create,
+                impact: crate::lineage::Impact::default(),
+            },
+        ];
+        let c = PlanComment {
+            impact: &impact,
+            ..comment(PlanOutcome::Valid { plan: &plan }, &owners)
+        };
+        let parts = render(&c, GITHUB_COMMENT_LIMIT);
+        assert_parts(&parts, GITHUB_COMMENT_LIMIT);
+        let text = joined(&parts);
+        let section: String = text
+            .lines()
+            .skip_while(|l| !l.starts_with("**Lineage impact**"))
+            .take_while(|l| !l.is_empty() || !l.starts_with("<details>"))
+            .take(5)
+            .collect::<Vec<_>>()
+            .join("\n");
+        insta::assert_snapshot!("lineage_impact", section);
+        assert!(!text.contains("sales/notify"));
+        assert!(!text.contains("<script>") && !text.contains("@acme"));
     }
 
     #[test]

@@ -7,7 +7,7 @@ pub mod comment;
 pub mod github;
 
 pub use comment::{
-    render, status, PlanComment, PlanOutcome, StatusState, GITHUB_COMMENT_LIMIT, MARKER,
+    render, status, JobImpact, PlanComment, PlanOutcome, StatusState, GITHUB_COMMENT_LIMIT, MARKER,
 };
 pub use github::{
     Forge, ForgeError, GitHub, GitHubAuth, GitHubSettings, RepoRef, GITHUB_API_URL, STATUS_CONTEXT,
