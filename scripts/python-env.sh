@@ -3,6 +3,7 @@
 #
 #   scripts/python-env.sh airflow     -> Apache Airflow 3.3 + the providers the rendered DAGs import
 #   scripts/python-env.sh bench       -> check-jsonschema, dag-factory (peers measured in BENCHMARKS.md)
+#   scripts/python-env.sh mlflow      -> the MLflow tracking server (tests/mlflow_e2e.rs)
 #
 # Prints the venv's path on stdout. Venvs live under $OLO_CACHE (default ~/.cache/olo) so a fresh
 # clone on the same machine reuses them; a stamp file records the exact requirement set, and a venv
@@ -10,7 +11,7 @@
 set -euo pipefail
 
 cache="${OLO_CACHE:-$HOME/.cache/olo}"
-kind="${1:?usage: scripts/python-env.sh airflow|bench}"
+kind="${1:?usage: scripts/python-env.sh airflow|bench|mlflow}"
 
 case "$kind" in
   airflow)
@@ -27,8 +28,11 @@ case "$kind" in
   bench)
     reqs=("check-jsonschema==0.39.0" "ruamel.yaml.clib")
     ;;
+  mlflow)
+    reqs=("mlflow==3.18.0")
+    ;;
   *)
-    echo "unknown environment '$kind' (expected airflow or bench)" >&2
+    echo "unknown environment '$kind' (expected airflow, bench or mlflow)" >&2
     exit 2
     ;;
 esac

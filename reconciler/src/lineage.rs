@@ -77,11 +77,8 @@ pub fn sources(flags: u8) -> Vec<&'static str> {
 
 /// A dataset of the spec (`ns.table` of the job's workspace, or `ws.ns.table`) as a node.
 pub fn declared_dataset(workspace: &str, dataset: &str) -> NodeRef {
-    let parts: Vec<&str> = dataset.split('.').collect();
-    match parts.as_slice() {
-        [ws, ns, table] => NodeRef::dataset(ws, &format!("{ns}.{table}")),
-        _ => NodeRef::dataset(workspace, dataset),
-    }
+    let (namespace, name) = olo_schema::dataset::lineage_name(workspace, dataset);
+    NodeRef::dataset(&namespace, &name)
 }
 
 /// The declared edges of a catalog: `(from, to)`, dataset → job for inputs, job → dataset for

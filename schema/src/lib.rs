@@ -4,6 +4,7 @@
 //! Pure: no I/O beyond what a [`Snapshot`] already holds.
 
 mod checks;
+pub mod dataset;
 pub mod diagnostic;
 pub mod duration;
 pub mod json_schema;

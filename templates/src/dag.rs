@@ -94,6 +94,8 @@ struct Uses {
     spark: bool,
     sql: bool,
     dbt: bool,
+    /// Some task declares inputs or outputs (rendered as OpenLineage inlets and outlets).
+    lineage: bool,
 }
 
 /// Renders the DAG file body (without olo's header) of one job.
@@ -234,6 +236,19 @@ fn view(repo: &Repo, ws: &Workspace, job: &Job, settings: &RenderSettings) -> Re
         if let (Value::Object(v), Value::Object(extra)) = (&mut v, extra) {
             v.extend(extra);
         }
+        // Declared lineage, for the OpenLineage provider's manual lineage (operators without an
+        // extractor of their own report these tables).
+        let tables = |list: &[String]| -> Vec<(String, String)> {
+            list.iter()
+                .map(|d| olo_schema::dataset::lineage_name(ws.name.as_str(), d))
+                .collect()
+        };
+        let (inlets, outlets) = (tables(&t.inputs), tables(&t.outputs));
+        if !inlets.is_empty() || !outlets.is_empty() {
+            uses.lineage = true;
+        }
+        v["inlets"] = json!(inlets);
+        v["outlets"] = json!(outlets);
         tasks.push(v);
     }
     Ok(DagView {
