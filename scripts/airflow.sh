@@ -11,7 +11,9 @@
 # its metadata database and the LocalExecutor, in ${OLO_AIRFLOW_DIR:-/tmp/olo-airflow}. The DAG
 # processor looks for new files every 3 s so a DAG written by olo shows up within seconds. The
 # API port is the first free one from ${OLO_AIRFLOW_PORT:-58080}; the worker log server port is
-# moved off Airflow's default 8793. Only `URL DAGS_FOLDER` goes to stdout.
+# moved off Airflow's default 8793. Its OpenLineage provider sends to olo on 127.0.0.1 at
+# ${OLO_TEST_LINEAGE_PORT:-58070} with the API token ${OLO_TEST_LINEAGE_TOKEN}. Only
+# `URL DAGS_FOLDER` goes to stdout.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -43,7 +45,15 @@ env_for() {
     export AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT=$((port + 1))
     export AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT=$((port + 2))
     export AIRFLOW__DATABASE__SQL_ALCHEMY_CONN="sqlite:///$dir/home/airflow.db"
+    # The OpenLineage provider reports every task to olo's lineage endpoint (tests/airflow_e2e.rs
+    # runs olo on that port with that token); while nothing listens there it logs and goes on.
+    export AIRFLOW__OPENLINEAGE__NAMESPACE=airflow
+    export AIRFLOW__OPENLINEAGE__TRANSPORT="$transport"
 }
+
+lineage_port="${OLO_TEST_LINEAGE_PORT:-58070}"
+lineage_token="${OLO_TEST_LINEAGE_TOKEN:-olo-test-lineage-token}"
+transport="{\"type\": \"http\", \"url\": \"http://127.0.0.1:$lineage_port\", \"endpoint\": \"api/v1/lineage\", \"timeout\": 5, \"auth\": {\"type\": \"api_key\", \"apiKey\": \"$lineage_token\"}}"
 
 port_of() { cat "$dir/port" 2>/dev/null; }
 
@@ -81,7 +91,8 @@ stop() {
 }
 
 start() {
-    if answers; then
+    # Reuse a running Airflow only when it reports lineage where this run expects it.
+    if answers && [ "$(cat "$dir/transport" 2>/dev/null)" = "$transport" ]; then
         echo "http://127.0.0.1:$(port_of) $dir/dags"
         return
     fi
@@ -90,6 +101,7 @@ start() {
     local port
     port="$(free_port)"
     echo "$port" >"$dir/port"
+    echo "$transport" >"$dir/transport"
     env_for "$port"
     say "migrating the metadata database"
     airflow db migrate >"$dir/logs/migrate.log" 2>&1 || { tail -n 40 "$dir/logs/migrate.log" >&2; exit 1; }

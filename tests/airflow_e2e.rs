@@ -3,7 +3,9 @@
 //! waits until Airflow parsed it; a run triggered through olo's API succeeds; olo's API shows the
 //! run and its task instances and serves the task log; a commit whose DAG Airflow cannot import
 //! is a failed apply carrying Airflow's stack trace; a signed push webhook drives the same path,
-//! and an `Olo-Run:` trailer triggers a run; a forged webhook changes nothing.
+//! and an `Olo-Run:` trailer triggers a run; a forged webhook changes nothing. Airflow's
+//! OpenLineage provider reports the run's tasks to olo, and the declared tables come back as
+//! observed lineage.
 //!
 //! Needs OLO_TEST_AIRFLOW_URL, OLO_TEST_AIRFLOW_DAGS (the folder that Airflow reads, which this
 //! test owns: it empties it) and OLO_TEST_AIRFLOW_PASSWORD. Without them it fails; it never
@@ -25,7 +27,7 @@ fn env(name: &str) -> String {
 
 fn hello_job(name: &str) -> String {
     format!(
-        "apiVersion: olo/v1\nkind: Job\nmetadata: {{name: {name}}}\nspec:\n  paused: false\n  params:\n    greeting: {{type: string, default: hi}}\n  tasks:\n    - id: hello\n      bash: {{command: 'echo \"greeting={{{{ params.greeting }}}}\"'}}\n    - id: calendar\n      python: {{module: calendar, args: ['2026', '1']}}\n      depends_on: [hello]\n"
+        "apiVersion: olo/v1\nkind: Job\nmetadata: {{name: {name}}}\nspec:\n  paused: false\n  params:\n    greeting: {{type: string, default: hi}}\n  tasks:\n    - id: hello\n      bash: {{command: 'echo \"greeting={{{{ params.greeting }}}}\"'}}\n      outputs: [raw.greetings]\n    - id: calendar\n      python: {{module: calendar, args: ['2026', '1']}}\n      depends_on: [hello]\n      inputs: [raw.greetings]\n"
     )
 }
 
@@ -89,9 +91,14 @@ async fn commits_become_dags_runs_and_logs_in_a_real_airflow() {
     );
     let c1 = repo.commit("add the hello job", WHO);
 
-    let d = Daemon::start(
+    // Airflow's OpenLineage provider sends to this port with this token (scripts/airflow.sh).
+    let lineage_port = env("OLO_TEST_LINEAGE_PORT");
+    let lineage_token = env("OLO_TEST_LINEAGE_TOKEN");
+    let listen = format!("127.0.0.1:{lineage_port}");
+    let d = Daemon::start_with_tokens(
         &repo,
         &[
+            ("OLO_SERVER__LISTEN", listen.as_str()),
             ("OLO_APPLY__DAGS_FOLDER", dags.as_str()),
             ("OLO_AIRFLOW__URL", airflow.as_str()),
             ("OLO_AIRFLOW__PASSWORD_ENV", "TEST_AIRFLOW_PASSWORD"),
@@ -99,6 +106,7 @@ async fn commits_become_dags_runs_and_logs_in_a_real_airflow() {
             ("OLO_AIRFLOW__POLL_SECONDS", "1"),
             ("OLO_AIRFLOW__PARSE_TIMEOUT_SECONDS", "150"),
         ],
+        &[("airflow-openlineage", lineage_token.as_str())],
     )
     .await;
     // Ready only after Airflow parsed the new DAG without an import error.
@@ -190,6 +198,37 @@ async fn commits_become_dags_runs_and_logs_in_a_real_airflow() {
     assert_eq!(log.status(), 200);
     let log = log.text().await.unwrap();
     assert!(log.contains("greeting=from-olo"), "task log:\n{log}");
+
+    // Airflow's OpenLineage provider reported the run's tasks to olo, with the declared tables
+    // as the tasks' inlets and outlets: observed lineage now confirms the declared one.
+    let job_lineage = format!("/api/v1/workspaces/e2e/jobs/{hello}/lineage");
+    d.wait_within(
+        "OpenLineage events from Airflow",
+        Duration::from_secs(60),
+        |d| {
+            let path = job_lineage.clone();
+            async move {
+                let (_, l) = d.get(&path).await;
+                l["mismatches"]["observed_any"] == true
+                    && l["mismatches"]["declared_not_observed"]
+                        .as_array()
+                        .is_some_and(Vec::is_empty)
+            }
+        },
+    )
+    .await;
+    let (_, l) = d.get(&job_lineage).await;
+    assert_eq!(l["mismatches"]["observed_not_declared"], json!([]), "{l}");
+    let (_, graph) = d
+        .get("/api/v1/lineage?nodeId=dataset:e2e:raw.greetings&depth=1")
+        .await;
+    let greetings = &graph["graph"][0];
+    assert_eq!(greetings["id"], "dataset:e2e:raw.greetings", "{graph}");
+    for (edges, end) in [("inEdges", "origin"), ("outEdges", "destination")] {
+        let edge = &greetings[edges][0];
+        assert_eq!(edge[end], format!("job:e2e:{hello}").as_str(), "{graph}");
+        assert_eq!(edge["sources"], json!(["declared", "observed"]), "{graph}");
+    }
     let (code, _) = d
         .http
         .get(format!("{}/api/v1/runs/{id}/tasks/nope/logs/1", d.base))

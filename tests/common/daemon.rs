@@ -34,6 +34,15 @@ impl Daemon {
     /// Starts `olo serve` on a `file://` remote of `repo` (tracked branch main, polling once an
     /// hour: only webhooks and the API trigger), with a webhook secret and one API token.
     pub async fn start(repo: &Repo, extra: &[(&str, &str)]) -> Daemon {
+        Daemon::start_with_tokens(repo, extra, &[]).await
+    }
+
+    /// [`Daemon::start`] with more API tokens: `(name, token)`.
+    pub async fn start_with_tokens(
+        repo: &Repo,
+        extra: &[(&str, &str)],
+        tokens: &[(&str, &str)],
+    ) -> Daemon {
         let url = format!("file://{}", repo.path().display());
         let mut olo = Olo::new("unused")
             .set("OLO_SOURCE__URL", &url)
@@ -46,14 +55,14 @@ impl Daemon {
             olo = olo.set(k, v);
         }
         let settings = olo.state.path().join("olo.toml");
-        std::fs::write(
-            &settings,
-            format!(
-                "[[api.tokens]]\nname = \"ci-bot\"\nsha256 = \"{}\"\n",
-                sha256_hex(TOKEN)
-            ),
-        )
-        .unwrap();
+        let mut toml = String::new();
+        for (name, token) in [("ci-bot", TOKEN)].iter().chain(tokens) {
+            toml.push_str(&format!(
+                "[[api.tokens]]\nname = \"{name}\"\nsha256 = \"{}\"\n",
+                sha256_hex(token)
+            ));
+        }
+        std::fs::write(&settings, toml).unwrap();
         olo = olo.set("OLO_CONFIG", &settings.display().to_string());
         Daemon::launch(olo).await
     }
