@@ -29,7 +29,7 @@ case "$kind" in
     reqs=("check-jsonschema==0.39.0" "ruamel.yaml.clib")
     ;;
   mlflow)
-    reqs=("mlflow==3.18.0")
+    reqs=("mlflow==3.17.2")
     ;;
   *)
     echo "unknown environment '$kind' (expected airflow, bench or mlflow)" >&2

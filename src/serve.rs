@@ -341,6 +341,15 @@ pub async fn serve(settings: &Settings, once: bool) -> anyhow::Result<bool> {
             .or_else(|| settings.airflow.url.clone()),
     };
     let mut state = AppState::new(rt.engine.store.clone(), config, rt.airflow.clone());
+    if let Some(url) = &settings.mlflow.url {
+        let client = olo_reconciler::targets::mlflow::MlflowClient::new(
+            url,
+            settings.mlflow.ui_url.as_deref(),
+            Duration::from_secs(settings.mlflow.timeout_seconds),
+        )
+        .context("[mlflow] url")?;
+        state = state.with_mlflow(Arc::new(client));
+    }
     if let Some(repo) = repo {
         state = state.with_files(Arc::new(DashboardFiles {
             repo,

@@ -21,6 +21,30 @@ pub struct Settings {
     pub api: ApiSettings,
     pub github: GitHubSettings,
     pub airflow: AirflowSettings,
+    pub mlflow: MlflowSettings,
+}
+
+/// The MLflow tracking server olo reads to link MLflow runs to its runs (tasks get their own
+/// tracking URI from `render.mlflow_tracking_uri`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MlflowSettings {
+    /// Where olo reaches MLflow's REST API, e.g. `http://mlflow:5000` (unset: no MLflow links).
+    pub url: Option<String>,
+    /// MLflow's UI as people reach it, for links (default: `url`).
+    pub ui_url: Option<String>,
+    /// Seconds per HTTP request.
+    pub timeout_seconds: u64,
+}
+
+impl Default for MlflowSettings {
+    fn default() -> Self {
+        MlflowSettings {
+            url: None,
+            ui_url: None,
+            timeout_seconds: 10,
+        }
+    }
 }
 
 /// The HTTP server of `olo serve` (webhook, API, health, metrics).

@@ -63,6 +63,8 @@ pub struct TaskView {
     pub depends_on: Vec<String>,
     pub inputs: Vec<String>,
     pub outputs: Vec<String>,
+    /// The MLflow experiment the task logs to (`mlflow.experiment`).
+    pub mlflow_experiment: Option<String>,
 }
 
 fn task_kind(task: &olo_schema::model::Task) -> &'static str {
@@ -111,12 +113,28 @@ fn job_view(job: &olo_schema::Job) -> JobView {
                 depends_on: t.depends_on.iter().map(|d| d.to_string()).collect(),
                 inputs: t.inputs.clone(),
                 outputs: t.outputs.clone(),
+                mlflow_experiment: t.mlflow.as_ref().map(|m| m.experiment.clone()),
             })
             .collect(),
     }
 }
 
 impl JobView {
+    /// The MLflow experiments the job's tasks log to, without repeats.
+    pub fn mlflow_experiments(&self) -> Vec<String> {
+        let mut out: Vec<String> = Vec::new();
+        for e in self
+            .tasks
+            .iter()
+            .filter_map(|t| t.mlflow_experiment.as_ref())
+        {
+            if !out.contains(e) {
+                out.push(e.clone());
+            }
+        }
+        out
+    }
+
     /// When Airflow will next start a scheduled run of this job (`None`: manual, `@once`,
     /// `@continuous`, paused, or past its end date).
     pub fn next_run(

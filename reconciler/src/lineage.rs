@@ -778,6 +778,7 @@ mod tests {
                 depends_on: vec![],
                 inputs: inputs.iter().map(|s| s.to_string()).collect(),
                 outputs: outputs.iter().map(|s| s.to_string()).collect(),
+                mlflow_experiment: None,
             }],
         })
     }

@@ -40,6 +40,7 @@ pub fn routes() -> Router<Arc<AppState>> {
         .route("/runs", get(list_runs))
         .route("/runs/{id}", get(run))
         .route("/runs/{id}/tasks", get(run_tasks))
+        .route("/runs/{id}/mlflow", get(run_mlflow))
         .route("/runs/{id}/tasks/{task}/logs/{try_number}", get(task_log))
         .route("/reconcile", post(reconcile))
         .route("/lineage", get(lineage::graph))
@@ -413,6 +414,34 @@ async fn run(
     Ok(Json(v))
 }
 
+/// The MLflow runs tagged with this run (in the experiments its job declares).
+async fn run_mlflow(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    Path(id): Path<i64>,
+) -> Result<Json<Value>, ApiError> {
+    read_access(&state, &headers)?;
+    let run = find_run(&state, id).await?;
+    match state.mlflow_runs(&run).await {
+        None => Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "mlflow_not_configured",
+            "olo has no MLflow server in its settings ([mlflow] url)",
+        )),
+        Some(Ok(items)) => Ok(Json(json!({ "items": items, "next_cursor": null }))),
+        Some(Err(e)) if e.is_temporary() => Err(ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "mlflow_unavailable",
+            format!("MLflow did not answer: {e}"),
+        )),
+        Some(Err(e)) => Err(ApiError::new(
+            StatusCode::BAD_GATEWAY,
+            "mlflow_refused",
+            format!("{e}"),
+        )),
+    }
+}
+
 async fn run_tasks(
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,
@@ -530,7 +559,7 @@ mod tests {
                 documented.insert((path.clone(), verb.clone()));
             }
         }
-        assert_eq!(routed.len(), 18, "routes read from the source: {routed:?}");
+        assert_eq!(routed.len(), 19, "routes read from the source: {routed:?}");
         assert_eq!(routed, documented);
     }
 

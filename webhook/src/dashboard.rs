@@ -108,10 +108,12 @@ pub fn first_line(message: &str) -> &str {
 /// The colour family of a state, for badges: `ok`, `busy`, `bad`, `warn` or `muted`.
 pub fn tone(state: &str) -> &'static str {
     match state.to_ascii_lowercase().as_str() {
-        "ready" | "success" | "applied" | "create" => "ok",
+        "ready" | "success" | "applied" | "create" | "finished" => "ok",
         "reconciling" | "running" | "queued" | "applying" | "scheduled" | "restarting"
         | "deferred" | "update" => "busy",
-        "stalled" | "failed" | "invalid" | "upstream_failed" | "error" | "delete" => "bad",
+        "stalled" | "failed" | "invalid" | "upstream_failed" | "error" | "delete" | "killed" => {
+            "bad"
+        }
         "up_for_retry" | "up_for_reschedule" | "keep" | "warning" => "warn",
         _ => "muted",
     }
@@ -884,16 +886,57 @@ async fn run(
     read_access(&state, &headers)?;
     let run = find_run(&state, &id).await?;
     let tis = state.store.task_instances(run.id).await?;
+    let experiments = state
+        .catalog()
+        .and_then(|c| {
+            c.job(&run.workspace, &run.job)
+                .map(|j| j.mlflow_experiments())
+        })
+        .unwrap_or_default();
+    let (runs, problem) = match state.mlflow_runs(&run).await {
+        None if experiments.is_empty() => (None, None),
+        None => (
+            None,
+            Some(
+                "MLflow is not configured in olo's settings ([mlflow] url), so the MLflow runs \
+                 of this run cannot be shown."
+                    .to_string(),
+            ),
+        ),
+        Some(Ok(runs)) => (Some(runs), None),
+        Some(Err(e)) => (None, Some(format!("MLflow could not be asked: {e}"))),
+    };
+    let mlflow = RunMlflow {
+        experiments: &experiments,
+        runs: runs.as_deref(),
+        problem: problem.as_deref(),
+    };
     render(
         "run.html",
-        run_page(&run, &tis, airflow_ui(&state).as_deref(), Utc::now()),
+        run_page(
+            &run,
+            &tis,
+            airflow_ui(&state).as_deref(),
+            &mlflow,
+            Utc::now(),
+        ),
     )
+}
+
+/// The MLflow part of a run's page.
+pub struct RunMlflow<'a> {
+    /// The experiments the run's job logs to (none: no MLflow section).
+    pub experiments: &'a [String],
+    pub runs: Option<&'a [olo_reconciler::targets::mlflow::MlflowRun]>,
+    /// Why the runs could not be read.
+    pub problem: Option<&'a str>,
 }
 
 fn run_page(
     run: &olo_reconciler::store::Run,
     tis: &[TaskInstanceRow],
     airflow_ui: Option<&str>,
+    mlflow: &RunMlflow<'_>,
     now: DateTime<Utc>,
 ) -> Value {
     let (bars, total) = timeline(tis, now);
@@ -910,6 +953,9 @@ fn run_page(
         conf => conf,
         finished => is_terminal_run_state(&run.state),
         airflow_ui => airflow_ui,
+        experiments => mlflow.experiments.to_vec(),
+        mlflow => mlflow.runs.map(|r| ser(&r)),
+        mlflow_problem => mlflow.problem,
     }
 }
 
@@ -1234,6 +1280,7 @@ mod tests {
             depends_on: deps.iter().map(|s| s.to_string()).collect(),
             inputs: inputs.iter().map(|s| s.to_string()).collect(),
             outputs: outputs.iter().map(|s| s.to_string()).collect(),
+            mlflow_experiment: None,
         };
         JobView {
             name: "orders".into(),
@@ -1329,7 +1376,27 @@ mod tests {
         let run = snapshot_run(7, "success");
         let html = render_at(
             "run.html",
-            run_page(&run, &tis, Some("https://airflow.example.com"), at(3600)),
+            run_page(
+                &run,
+                &tis,
+                Some("https://airflow.example.com"),
+                &RunMlflow {
+                    experiments: &["forecast".to_string()],
+                    runs: Some(&[olo_reconciler::targets::mlflow::MlflowRun {
+                        run_id: "4f1c".into(),
+                        run_name: Some("train <v2>".into()),
+                        experiment_id: "7".into(),
+                        experiment: "forecast".into(),
+                        status: "FINISHED".into(),
+                        start_time: Some(at(10)),
+                        end_time: Some(at(70)),
+                        metrics: vec![("mae".into(), 0.5), ("rmse".into(), 0.25)],
+                        url: "https://mlflow.example.com/#/experiments/7/runs/4f1c".into(),
+                    }]),
+                    problem: None,
+                },
+                at(3600),
+            ),
             at(3600),
         )
         .unwrap()

@@ -64,6 +64,8 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     pub config: ServerConfig,
     pub airflow: Option<Arc<dyn Airflow>>,
+    /// MLflow, for the MLflow runs of olo's runs (unset: no links).
+    pub mlflow: Option<Arc<dyn olo_reconciler::targets::mlflow::Mlflow>>,
     /// The lineage graph (declared and observed) and its writer.
     pub lineage: Arc<lineage::Lineage>,
     /// Spec and deployed files for the job page (unset: the page says they are not available).
@@ -87,10 +89,43 @@ impl AppState {
             config,
             airflow,
             lineage: Arc::default(),
+            mlflow: None,
             files: None,
             catalog: RwLock::new(None),
             ready: AtomicBool::new(false),
         }
+    }
+
+    pub fn with_mlflow(
+        mut self,
+        mlflow: Arc<dyn olo_reconciler::targets::mlflow::Mlflow>,
+    ) -> AppState {
+        self.mlflow = Some(mlflow);
+        self
+    }
+
+    /// The MLflow runs of an olo run, in the experiments its job declares (in the live config).
+    pub async fn mlflow_runs(
+        &self,
+        run: &olo_reconciler::store::Run,
+    ) -> Option<
+        Result<
+            Vec<olo_reconciler::targets::mlflow::MlflowRun>,
+            olo_reconciler::targets::mlflow::MlflowError,
+        >,
+    > {
+        let mlflow = self.mlflow.as_ref()?;
+        let experiments = self
+            .catalog()
+            .and_then(|c| {
+                c.job(&run.workspace, &run.job)
+                    .map(|j| j.mlflow_experiments())
+            })
+            .unwrap_or_default();
+        if experiments.is_empty() {
+            return Some(Ok(Vec::new()));
+        }
+        Some(mlflow.runs_for(&run.airflow_run_id, &experiments).await)
     }
 
     pub fn with_files(mut self, files: Arc<dyn Files>) -> AppState {

@@ -2,3 +2,4 @@
 
 pub mod airflow;
 pub mod dags;
+pub mod mlflow;
