@@ -271,7 +271,7 @@ impl Mlflow for MlflowClient {
             })?;
             out.extend(runs);
         }
-        out.sort_by(|a, b| b.start_time.cmp(&a.start_time));
+        out.sort_by_key(|r| std::cmp::Reverse(r.start_time));
         out.truncate(MAX_RUNS);
         Ok(out)
     }
