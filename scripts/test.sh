@@ -8,6 +8,8 @@
 #     (the state store contract runs against it as well as SQLite);
 #   - a running Apache Airflow 3.3 (api-server, scheduler, dag-processor from the same venv),
 #     started by scripts/airflow.sh and stopped after the run (tests/airflow_e2e.rs drives it);
+#   - an MLflow tracking server (PyPI mlflow in its own cached venv, SQLite backend), started by
+#     scripts/mlflow.sh and stopped after the run (tests/airflow_e2e.rs links a run to it);
 #   - Debian's chromium and chromium-driver (scripts/chromium.sh) for the dashboard test.
 # A component that cannot be installed makes the run fail; no test is skipped for lack of one.
 set -euo pipefail
@@ -44,6 +46,14 @@ read -r OLO_TEST_AIRFLOW_URL OLO_TEST_AIRFLOW_DAGS < <(scripts/airflow.sh start)
 OLO_TEST_AIRFLOW_PASSWORD="$(scripts/airflow.sh password)"
 export OLO_TEST_AIRFLOW_URL OLO_TEST_AIRFLOW_DAGS OLO_TEST_AIRFLOW_PASSWORD
 echo "    $OLO_TEST_AIRFLOW_URL, DAG folder $OLO_TEST_AIRFLOW_DAGS"
+
+echo "==> MLflow tracking server for the end-to-end test (throwaway)"
+if ! scripts/mlflow.sh status; then
+    cleanup+=("scripts/mlflow.sh stop")
+fi
+OLO_TEST_MLFLOW_URL="$(scripts/mlflow.sh start)"
+export OLO_TEST_MLFLOW_URL
+echo "    $OLO_TEST_MLFLOW_URL"
 
 echo "==> Headless Chromium and chromedriver for the dashboard test (Debian packages)"
 OLO_TEST_CHROMEDRIVER="$(scripts/chromium.sh)"

@@ -235,7 +235,7 @@ impl Default for ApplySettings {
 }
 
 const SECTIONS: &[&str] = &[
-    "source", "state", "apply", "render", "server", "api", "github", "airflow",
+    "source", "state", "apply", "render", "server", "api", "github", "airflow", "mlflow",
 ];
 
 impl Settings {

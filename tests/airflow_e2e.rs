@@ -5,7 +5,8 @@
 //! is a failed apply carrying Airflow's stack trace; a signed push webhook drives the same path,
 //! and an `Olo-Run:` trailer triggers a run; a forged webhook changes nothing. Airflow's
 //! OpenLineage provider reports the run's tasks to olo, and the declared tables come back as
-//! observed lineage.
+//! observed lineage. A task logs an MLflow run to a real MLflow server (started by
+//! `scripts/mlflow.sh`) with the tag olo injects, and olo links it to the run.
 //!
 //! Needs OLO_TEST_AIRFLOW_URL, OLO_TEST_AIRFLOW_DAGS (the folder that Airflow reads, which this
 //! test owns: it empties it) and OLO_TEST_AIRFLOW_PASSWORD. Without them it fails; it never
@@ -30,6 +31,35 @@ fn hello_job(name: &str) -> String {
         "apiVersion: olo/v1\nkind: Job\nmetadata: {{name: {name}}}\nspec:\n  paused: false\n  params:\n    greeting: {{type: string, default: hi}}\n  tasks:\n    - id: hello\n      bash: {{command: 'echo \"greeting={{{{ params.greeting }}}}\"'}}\n      outputs: [raw.greetings]\n    - id: calendar\n      python: {{module: calendar, args: ['2026', '1']}}\n      depends_on: [hello]\n      inputs: [raw.greetings]\n"
     )
 }
+
+/// A task that logs an MLflow run the way olo asks tasks to: tagged with `OLO_MLFLOW_TAGS`, in
+/// `MLFLOW_EXPERIMENT_NAME`, at `MLFLOW_TRACKING_URI` (all set by olo in the rendered DAG). It
+/// speaks MLflow's REST API from the standard library, so Airflow's venv needs no MLflow.
+const TRAIN_TASK: &str = r#"    - id: train
+      depends_on: [calendar]
+      mlflow: {experiment: __EXPERIMENT__}
+      bash:
+        command: |
+          python3 - <<'PY'
+          import json, os, time, urllib.error, urllib.parse, urllib.request
+          base = os.environ["MLFLOW_TRACKING_URI"].rstrip("/") + "/api/2.0/mlflow/"
+          def call(path, body=None):
+              data = None if body is None else json.dumps(body).encode()
+              req = urllib.request.Request(base + path, data=data, headers={"Content-Type": "application/json"})
+              return json.load(urllib.request.urlopen(req))
+          name = os.environ["MLFLOW_EXPERIMENT_NAME"]
+          try:
+              exp = call("experiments/get-by-name?experiment_name=" + urllib.parse.quote(name))["experiment"]["experiment_id"]
+          except urllib.error.HTTPError:
+              exp = call("experiments/create", {"name": name})["experiment_id"]
+          tags = [{"key": k, "value": v} for k, v in json.loads(os.environ["OLO_MLFLOW_TAGS"]).items()]
+          now = int(time.time() * 1000)
+          run = call("runs/create", {"experiment_id": exp, "run_name": "train", "start_time": now, "tags": tags})["run"]["info"]["run_id"]
+          call("runs/log-metric", {"run_id": run, "key": "rmse", "value": 0.42, "timestamp": now, "step": 0})
+          call("runs/update", {"run_id": run, "status": "FINISHED", "end_time": int(time.time() * 1000)})
+          print("mlflow run", run)
+          PY
+"#;
 
 /// Valid for olo, refused by Airflow's cron parser when it imports the DAG (`5L`: the last
 /// Friday of the month, which croniter does not take in the day-of-week field).
@@ -85,13 +115,15 @@ async fn commits_become_dags_runs_and_logs_in_a_real_airflow() {
         "apiVersion: olo/v1\nkind: Workspace\nmetadata: {name: e2e}\nspec:\n  lakehouse: {catalog: e2e, warehouse: 's3://b/e2e', namespaces: [raw]}\n",
     );
     std::fs::remove_dir_all(repo.path().join("workspaces/w")).unwrap();
+    let experiment = format!("e2e_{suffix}");
     repo.write(
         &format!("workspaces/e2e/jobs/{hello}.yaml"),
-        &hello_job(&hello),
+        &(hello_job(&hello) + &TRAIN_TASK.replace("__EXPERIMENT__", &experiment)),
     );
     let c1 = repo.commit("add the hello job", WHO);
 
     // Airflow's OpenLineage provider sends to this port with this token (scripts/airflow.sh).
+    let mlflow = env("OLO_TEST_MLFLOW_URL");
     let lineage_port = env("OLO_TEST_LINEAGE_PORT");
     let lineage_token = env("OLO_TEST_LINEAGE_TOKEN");
     let listen = format!("127.0.0.1:{lineage_port}");
@@ -105,6 +137,8 @@ async fn commits_become_dags_runs_and_logs_in_a_real_airflow() {
             ("TEST_AIRFLOW_PASSWORD", password.as_str()),
             ("OLO_AIRFLOW__POLL_SECONDS", "1"),
             ("OLO_AIRFLOW__PARSE_TIMEOUT_SECONDS", "150"),
+            ("OLO_MLFLOW__URL", mlflow.as_str()),
+            ("OLO_RENDER__MLFLOW_TRACKING_URI", mlflow.as_str()),
         ],
         &[("airflow-openlineage", lineage_token.as_str())],
     )
@@ -159,7 +193,8 @@ async fn commits_become_dags_runs_and_logs_in_a_real_airflow() {
         tasks,
         [
             ("hello".to_string(), "success".to_string()),
-            ("calendar".to_string(), "success".to_string())
+            ("calendar".to_string(), "success".to_string()),
+            ("train".to_string(), "success".to_string()),
         ],
         "{run}"
     );
@@ -198,6 +233,32 @@ async fn commits_become_dags_runs_and_logs_in_a_real_airflow() {
     assert_eq!(log.status(), 200);
     let log = log.text().await.unwrap();
     assert!(log.contains("greeting=from-olo"), "task log:\n{log}");
+
+    // The train task's MLflow run carries the run's tag: olo links it, on the API and the page.
+    let (code, linked) = d.get(&format!("/api/v1/runs/{id}/mlflow")).await;
+    assert_eq!(code, 200, "{linked}");
+    let runs = linked["items"].as_array().unwrap();
+    assert_eq!(runs.len(), 1, "{linked}");
+    assert_eq!(runs[0]["run_name"], "train");
+    assert_eq!(runs[0]["status"], "FINISHED");
+    assert_eq!(runs[0]["experiment"], experiment.as_str());
+    assert_eq!(runs[0]["metrics"], json!([["rmse", 0.42]]));
+    let mlflow_run_id = runs[0]["run_id"].as_str().unwrap().to_string();
+    let page = d
+        .http
+        .get(format!("{}/runs/{id}", d.base))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("id=\"mlflow-runs\""), "{page}");
+    assert!(
+        page.contains(&format!("runs&#x2f;{mlflow_run_id}")),
+        "{page}"
+    );
+    assert!(page.contains("rmse = 0.42"), "{page}");
 
     // Airflow's OpenLineage provider reported the run's tasks to olo, with the declared tables
     // as the tasks' inlets and outlets: observed lineage now confirms the declared one.
