@@ -452,6 +452,23 @@ fn the_daemons_incremental_reconciles_match_a_cold_plan() {
         "workspaces/w/jobs/three.yaml",
         "apiVersion: olo/v1\nkind: Job\nmetadata: {name: three}\nspec:\n  tasks:\n    - id: q\n      sql: {file: sql/q.sql}\n",
     );
+    // A second workspace whose jobs have no task files.
+    repo.write(
+        "workspaces/v/workspace.yaml",
+        &WORKSPACE
+            .replace("name: w", "name: v")
+            .replace("catalog: lake", "catalog: lake_v")
+            .replace("s3://b/w", "s3://b/v"),
+    );
+    repo.write("workspaces/v/jobs/plain.yaml", &job("plain", "echo v"));
+    // Jobs whose task files are rendered beside the DAGs (olo_assets).
+    repo.write("workspaces/w/spark/app.py", "print(1)\n");
+    repo.write("workspaces/w/dbt/dbt_project.yml", "name: p\n");
+    repo.write("workspaces/w/dbt/models/m.sql", "select 1\n");
+    repo.write(
+        "workspaces/w/jobs/five.yaml",
+        "apiVersion: olo/v1\nkind: Job\nmetadata: {name: five}\nspec:\n  tasks:\n    - id: s\n      spark: {application: spark/app.py}\n    - id: d\n      dbt: {select: m}\n",
+    );
     repo.commit("start", ("Ada", "ada@example.com"));
     let path = repo.path().display().to_string();
     let olo = Olo::new(&path).set("OLO_SOURCE__POLL_SECONDS", "1");
@@ -511,6 +528,36 @@ fn the_daemons_incremental_reconciles_match_a_cold_plan() {
             Box::new(|r: &Repo| r.write("workspaces/w/sql/q.sql", "select 2\n")),
         ),
         (
+            "changing a Spark application (its asset only)",
+            Box::new(|r: &Repo| r.write("workspaces/w/spark/app.py", "print(2)\n")),
+        ),
+        (
+            "changing a dbt model (its asset only)",
+            Box::new(|r: &Repo| r.write("workspaces/w/dbt/models/m.sql", "select 2\n")),
+        ),
+        (
+            "declaring another namespace (Iceberg and Trino files)",
+            Box::new(|r: &Repo| {
+                r.write(
+                    "workspaces/w/workspace.yaml",
+                    &WORKSPACE.replace("namespaces: [raw]", "namespaces: [raw, gold]"),
+                )
+            }),
+        ),
+        (
+            "declaring a namespace where no job has task files (Iceberg and Trino files only)",
+            Box::new(|r: &Repo| {
+                r.write(
+                    "workspaces/v/workspace.yaml",
+                    &WORKSPACE
+                        .replace("name: w", "name: v")
+                        .replace("catalog: lake", "catalog: lake_v")
+                        .replace("s3://b/w", "s3://b/v")
+                        .replace("namespaces: [raw]", "namespaces: [raw, silver]"),
+                )
+            }),
+        ),
+        (
             "changing workspace defaults (every DAG)",
             Box::new(|r: &Repo| {
                 r.write(
@@ -548,8 +595,18 @@ fn the_daemons_incremental_reconciles_match_a_cold_plan() {
     serve.0.wait().unwrap();
     assert_eq!(
         olo.dag_files(),
-        vec!["w__four.py", "w__one.py", "w__three.py"]
+        vec![
+            "v__plain.py",
+            "w__five.py",
+            "w__four.py",
+            "w__one.py",
+            "w__three.py"
+        ]
     );
+    let asset =
+        |rel: &str| std::fs::read_to_string(olo.dags().join("olo_assets/w").join(rel)).unwrap();
+    assert_eq!(asset("spark/app.py"), "print(2)\n");
+    assert_eq!(asset("dbt/models/m.sql"), "select 2\n");
     let three = std::fs::read_to_string(olo.dags().join("w__three.py")).unwrap();
     assert!(
         three.contains("sql='select 2\\n'") && three.contains("\"retries\": 7"),

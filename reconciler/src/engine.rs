@@ -226,6 +226,10 @@ impl Memo {
             crate::snapshot::from_commit(repo_path, sha)?
         };
         self.repo = repo_path.to_path_buf();
+        // Shared files (Trino catalogs and rules, Iceberg namespaces, task assets) come from
+        // everything but the job files, and from jobs with Spark or dbt tasks (their assets).
+        let mut shared_dirty =
+            self.shared.is_empty() || other_files_changed(&self.snapshot, &snapshot);
         self.snapshot = snapshot.clone();
         let validation = olo_schema::validate_with(snapshot, &mut self.validation);
         let Some(repo) = validation.repo else {
@@ -245,6 +249,7 @@ impl Memo {
                 match self.dag_jobs.get_mut(&job.path) {
                     Some(entry) => {
                         if !Arc::ptr_eq(&entry.0, job) || !self.files.contains_key(&entry.1) {
+                            shared_dirty |= has_assets(&entry.0) || has_assets(job);
                             stale.push((ws, job));
                             entry.0 = job.clone();
                             entry.1 = format!("dags/{}.py", job.dag_id);
@@ -252,6 +257,7 @@ impl Memo {
                         entry.2 = round;
                     }
                     None => {
+                        shared_dirty |= has_assets(job);
                         stale.push((ws, job));
                         self.dag_jobs.insert(
                             job.path.clone(),
@@ -269,7 +275,8 @@ impl Memo {
             .map(|(path, _)| path.clone())
             .collect();
         for path in gone {
-            if let Some((_, file, _)) = self.dag_jobs.remove(&path) {
+            if let Some((job, file, _)) = self.dag_jobs.remove(&path) {
+                shared_dirty |= has_assets(&job);
                 self.files.remove(&file);
                 self.hashes.remove(&file);
             }
@@ -292,6 +299,9 @@ impl Memo {
             self.hashes.insert(path.clone(), hash);
             self.files.insert(path, bytes);
         }
+        if !shared_dirty {
+            return Ok(Ok(()));
+        }
         for path in std::mem::take(&mut self.shared) {
             self.files.remove(&path);
             self.hashes.remove(&path);
@@ -302,6 +312,42 @@ impl Memo {
             self.files.insert(path, bytes);
         }
         Ok(Ok(()))
+    }
+}
+
+/// Whether a job file's YAML (`workspaces/<ws>/jobs/….yaml`).
+fn is_job_file(path: &str) -> bool {
+    path.starts_with("workspaces/")
+        && path.contains("/jobs/")
+        && (path.ends_with(".yaml") || path.ends_with(".yml"))
+}
+
+/// Whether a job has tasks whose files are rendered beside the DAGs (Spark, dbt).
+fn has_assets(job: &olo_schema::Job) -> bool {
+    job.doc
+        .spec
+        .tasks
+        .iter()
+        .any(|t| t.spark.is_some() || t.dbt.is_some())
+}
+
+/// Whether any file other than a job's YAML was added, removed or changed between two snapshots
+/// (unchanged files share their bytes, so this is one walk of both sorted lists, no hashing).
+fn other_files_changed(old: &olo_schema::Snapshot, new: &olo_schema::Snapshot) -> bool {
+    use olo_schema::Entry;
+    let same = |a: &Entry, b: &Entry| match (a, b) {
+        (Entry::File(x), Entry::File(y)) => Arc::ptr_eq(x, y) || x == y,
+        (Entry::Symlink(x), Entry::Symlink(y)) => x == y,
+        _ => false,
+    };
+    let mut a = old.files.iter().filter(|(p, _)| !is_job_file(p));
+    let mut b = new.files.iter().filter(|(p, _)| !is_job_file(p));
+    loop {
+        match (a.next(), b.next()) {
+            (None, None) => return false,
+            (Some((pa, ea)), Some((pb, eb))) if pa == pb && same(ea, eb) => continue,
+            _ => return true,
+        }
     }
 }
 

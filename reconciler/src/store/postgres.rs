@@ -804,6 +804,24 @@ impl Store for PostgresStore {
     }
 }
 
+/// The WHERE clause of a run filter: only the conditions given (not `? IS NULL OR ...`), so that
+/// each combination walks an index whatever plan the database caches for the statement.
+fn push_run_filter<'a>(query: &mut QueryBuilder<'a, Postgres>, filter: &'a RunFilter) {
+    query.push(" WHERE TRUE");
+    if let Some(workspace) = &filter.workspace {
+        query.push(" AND workspace = ").push_bind(workspace);
+    }
+    if let Some(job) = &filter.job {
+        query.push(" AND job = ").push_bind(job);
+    }
+    if let Some(state) = &filter.state {
+        query.push(" AND state = ").push_bind(state);
+    }
+    if let Some(since) = filter.since {
+        query.push(" AND created_at >= ").push_bind(since);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::redacted;
@@ -826,23 +844,5 @@ mod tests {
             redacted("postgres:///olo?host=/run"),
             "postgres:///olo?host=/run"
         );
-    }
-}
-
-/// The WHERE clause of a run filter: only the conditions given (not `? IS NULL OR ...`), so that
-/// each combination walks an index whatever plan the database caches for the statement.
-fn push_run_filter<'a>(query: &mut QueryBuilder<'a, Postgres>, filter: &'a RunFilter) {
-    query.push(" WHERE TRUE");
-    if let Some(workspace) = &filter.workspace {
-        query.push(" AND workspace = ").push_bind(workspace);
-    }
-    if let Some(job) = &filter.job {
-        query.push(" AND job = ").push_bind(job);
-    }
-    if let Some(state) = &filter.state {
-        query.push(" AND state = ").push_bind(state);
-    }
-    if let Some(since) = filter.since {
-        query.push(" AND created_at >= ").push_bind(since);
     }
 }
