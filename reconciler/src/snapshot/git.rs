@@ -11,17 +11,8 @@ const MODE_LINK: i32 = 0o120000;
 /// Reads the tracked files of one commit straight from git objects (never the working tree), so
 /// a commit is seen whole or not at all. `rev` is anything `git rev-parse` accepts.
 pub fn from_commit(repo_path: &Path, rev: &str) -> Result<Snapshot> {
-    let repo = Repository::discover(repo_path).map_err(|source| Error::OpenRepo {
-        path: repo_path.display().to_string(),
-        source,
-    })?;
-    let commit = repo
-        .revparse_single(rev)
-        .and_then(|o| o.peel_to_commit())
-        .map_err(|source| Error::Revision {
-            rev: rev.to_string(),
-            source,
-        })?;
+    let repo = open(repo_path)?;
+    let commit = commit_of(&repo, rev)?;
     // When PATH is a sub-folder of the git repository, read the config repo below it.
     let prefix = sub_path(&repo, repo_path);
     let mut tree = commit.tree().map_err(|source| Error::Revision {
@@ -92,17 +83,8 @@ pub fn read_file(
     path: &str,
     max_bytes: usize,
 ) -> Result<Option<Vec<u8>>> {
-    let repo = Repository::discover(repo_path).map_err(|source| Error::OpenRepo {
-        path: repo_path.display().to_string(),
-        source,
-    })?;
-    let commit = repo
-        .revparse_single(rev)
-        .and_then(|o| o.peel_to_commit())
-        .map_err(|source| Error::Revision {
-            rev: rev.to_string(),
-            source,
-        })?;
+    let repo = open(repo_path)?;
+    let commit = commit_of(&repo, rev)?;
     let tree = commit.tree().map_err(|source| Error::Revision {
         rev: rev.to_string(),
         source,
@@ -123,6 +105,24 @@ pub fn read_file(
         .find_blob(entry.id())
         .map_err(|source| Error::ReadObject { path: full, source })?;
     Ok((blob.size() <= max_bytes).then(|| blob.content().to_vec()))
+}
+
+/// The git repository at or above `repo_path`.
+fn open(repo_path: &Path) -> Result<Repository> {
+    Repository::discover(repo_path).map_err(|source| Error::OpenRepo {
+        path: repo_path.display().to_string(),
+        source,
+    })
+}
+
+/// The commit `rev` names.
+fn commit_of<'r>(repo: &'r Repository, rev: &str) -> Result<git2::Commit<'r>> {
+    repo.revparse_single(rev)
+        .and_then(|o| o.peel_to_commit())
+        .map_err(|source| Error::Revision {
+            rev: rev.to_string(),
+            source,
+        })
 }
 
 fn sub_path(repo: &Repository, path: &Path) -> String {
