@@ -463,6 +463,7 @@ fn the_daemons_incremental_reconciles_match_a_cold_plan() {
     repo.write("workspaces/v/jobs/plain.yaml", &job("plain", "echo v"));
     // Jobs whose task files are rendered beside the DAGs (olo_assets).
     repo.write("workspaces/w/spark/app.py", "print(1)\n");
+    repo.write("workspaces/w/spark/app2.py", "print('two')\n");
     repo.write("workspaces/w/dbt/dbt_project.yml", "name: p\n");
     repo.write("workspaces/w/dbt/models/m.sql", "select 1\n");
     repo.write(
@@ -579,6 +580,15 @@ fn the_daemons_incremental_reconciles_match_a_cold_plan() {
             "the fix",
             Box::new(|r: &Repo| r.write("workspaces/w/jobs/one.yaml", &job("one", "echo 1c"))),
         ),
+        (
+            "pointing a Spark task at another application (only a job file changes)",
+            Box::new(|r: &Repo| {
+                let five = std::fs::read_to_string(r.path().join("workspaces/w/jobs/five.yaml"))
+                    .unwrap()
+                    .replace("spark/app.py", "spark/app2.py");
+                r.write("workspaces/w/jobs/five.yaml", &five)
+            }),
+        ),
     ];
     for (what, change) in steps {
         change(&repo);
@@ -605,7 +615,8 @@ fn the_daemons_incremental_reconciles_match_a_cold_plan() {
     );
     let asset =
         |rel: &str| std::fs::read_to_string(olo.dags().join("olo_assets/w").join(rel)).unwrap();
-    assert_eq!(asset("spark/app.py"), "print(2)\n");
+    assert_eq!(asset("spark/app2.py"), "print('two')\n");
+    assert!(!olo.dags().join("olo_assets/w/spark/app.py").exists());
     assert_eq!(asset("dbt/models/m.sql"), "select 2\n");
     let three = std::fs::read_to_string(olo.dags().join("w__three.py")).unwrap();
     assert!(
@@ -616,9 +627,9 @@ fn the_daemons_incremental_reconciles_match_a_cold_plan() {
 
 #[test]
 fn processes_opening_a_new_state_store_at_once_all_succeed() {
-    for _ in 0..3 {
+    for _ in 0..10 {
         let olo = Olo::new("unused");
-        let children: Vec<_> = (0..4)
+        let children: Vec<_> = (0..6)
             .map(|_| {
                 Running(
                     olo.command(&["status"])

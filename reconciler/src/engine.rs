@@ -249,7 +249,9 @@ impl Memo {
                 match self.dag_jobs.get_mut(&job.path) {
                     Some(entry) => {
                         if !Arc::ptr_eq(&entry.0, job) || !self.files.contains_key(&entry.1) {
-                            shared_dirty |= has_assets(&entry.0) || has_assets(job);
+                            // Asset files themselves are covered by `other_files_changed`;
+                            // a changed job matters only if it references other ones.
+                            shared_dirty |= asset_refs(&entry.0) != asset_refs(job);
                             stale.push((ws, job));
                             entry.0 = job.clone();
                             entry.1 = format!("dags/{}.py", job.dag_id);
@@ -329,6 +331,25 @@ fn has_assets(job: &olo_schema::Job) -> bool {
         .tasks
         .iter()
         .any(|t| t.spark.is_some() || t.dbt.is_some())
+}
+
+/// The task files a job has rendered beside the DAGs: Spark applications and dbt project
+/// folders, as written in the job.
+fn asset_refs(job: &olo_schema::Job) -> Vec<&str> {
+    let mut refs: Vec<&str> = job
+        .doc
+        .spec
+        .tasks
+        .iter()
+        .filter_map(|t| {
+            t.spark
+                .as_ref()
+                .map(|s| s.application.as_str())
+                .or_else(|| t.dbt.as_ref().map(|d| d.project_dir.as_str()))
+        })
+        .collect();
+    refs.sort_unstable();
+    refs
 }
 
 /// Whether any file other than a job's YAML was added, removed or changed between two snapshots

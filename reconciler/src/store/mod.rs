@@ -458,15 +458,26 @@ pub trait Store: Send + Sync {
     async fn ping(&self) -> StoreResult<()>;
 }
 
+/// SQLite's "database is locked" (SQLITE_BUSY, code 5).
+fn is_busy(e: &sqlx::Error) -> bool {
+    matches!(e, sqlx::Error::Database(d) if d.code().as_deref() == Some("5"))
+}
+
 /// Opens the store a URL names (`sqlite:path/to/state.db` or `postgres://…`), creating the
 /// SQLite file if needed, and runs pending migrations.
 pub async fn open(url: &str) -> StoreResult<Box<dyn Store>> {
     // Two processes opening a new store at once (`olo serve` and `olo status`) race to migrate
     // it; the loser sees the winner's tables. Its next attempt finds the migration recorded.
+    // SQLite may also answer "database is locked" (SQLITE_BUSY) right away while the other
+    // process switches a new file to WAL, which its busy timeout does not cover: try again too.
     let mut attempt = 0;
     loop {
         match open_once(url).await {
             Err(StoreError::Migrate(_)) if attempt < 5 => {
+                attempt += 1;
+                tokio::time::sleep(std::time::Duration::from_millis(100 * attempt)).await;
+            }
+            Err(StoreError::Open { source, .. }) if attempt < 5 && is_busy(&source) => {
                 attempt += 1;
                 tokio::time::sleep(std::time::Duration::from_millis(100 * attempt)).await;
             }
