@@ -422,7 +422,10 @@ async fn run_mlflow(
 ) -> Result<Json<Value>, ApiError> {
     read_access(&state, &headers)?;
     let run = find_run(&state, id).await?;
-    match state.mlflow_runs(&run).await {
+    match state
+        .mlflow_runs(&run, &state.mlflow_experiments(&run))
+        .await
+    {
         None => Err(ApiError::new(
             StatusCode::NOT_FOUND,
             "mlflow_not_configured",

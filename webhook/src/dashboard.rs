@@ -886,14 +886,8 @@ async fn run(
     read_access(&state, &headers)?;
     let run = find_run(&state, &id).await?;
     let tis = state.store.task_instances(run.id).await?;
-    let experiments = state
-        .catalog()
-        .and_then(|c| {
-            c.job(&run.workspace, &run.job)
-                .map(|j| j.mlflow_experiments())
-        })
-        .unwrap_or_default();
-    let (runs, problem) = match state.mlflow_runs(&run).await {
+    let experiments = state.mlflow_experiments(&run);
+    let (runs, problem) = match state.mlflow_runs(&run, &experiments).await {
         None if experiments.is_empty() => (None, None),
         None => (
             None,

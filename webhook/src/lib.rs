@@ -104,10 +104,22 @@ impl AppState {
         self
     }
 
-    /// The MLflow runs of an olo run, in the experiments its job declares (in the live config).
+    /// The MLflow experiments a run's job logs to, in the live configuration.
+    pub fn mlflow_experiments(&self, run: &olo_reconciler::store::Run) -> Vec<String> {
+        self.catalog()
+            .and_then(|c| {
+                c.job(&run.workspace, &run.job)
+                    .map(|j| j.mlflow_experiments())
+            })
+            .unwrap_or_default()
+    }
+
+    /// The MLflow runs tagged with `run` in `experiments` (see [`AppState::mlflow_experiments`]);
+    /// `None` when MLflow is not configured.
     pub async fn mlflow_runs(
         &self,
         run: &olo_reconciler::store::Run,
+        experiments: &[String],
     ) -> Option<
         Result<
             Vec<olo_reconciler::targets::mlflow::MlflowRun>,
@@ -115,17 +127,10 @@ impl AppState {
         >,
     > {
         let mlflow = self.mlflow.as_ref()?;
-        let experiments = self
-            .catalog()
-            .and_then(|c| {
-                c.job(&run.workspace, &run.job)
-                    .map(|j| j.mlflow_experiments())
-            })
-            .unwrap_or_default();
         if experiments.is_empty() {
             return Some(Ok(Vec::new()));
         }
-        Some(mlflow.runs_for(&run.airflow_run_id, &experiments).await)
+        Some(mlflow.runs_for(&run.airflow_run_id, experiments).await)
     }
 
     pub fn with_files(mut self, files: Arc<dyn Files>) -> AppState {
