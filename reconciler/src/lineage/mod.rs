@@ -1,0 +1,404 @@
+//! Lineage: which jobs read and write which datasets, declared in the config repository (task
+//! `inputs`/`outputs`) and observed in OpenLineage events, as one graph. Pure.
+//!
+//! Nodes are named as Marquez names them: `job:<namespace>:<name>` and
+//! `dataset:<namespace>:<name>`. olo's own jobs are `job:<workspace>:<job>` and its tables
+//! `dataset:<workspace>:<namespace>.<table>` (the spec's `sales.bronze.orders` is
+//! `dataset:sales:bronze.orders`). Observed jobs and datasets are mapped onto those names by
+//! [`Resolver`] when they are olo's; anything else keeps the names its events gave it.
+//!
+//! Edges run from a dataset to the job that reads it, and from a job to the dataset it writes;
+//! each edge says whether it is declared, observed, or both.
+
+use std::collections::{BTreeSet, HashMap, HashSet, VecDeque};
+
+use serde::Serialize;
+
+use crate::catalog::Catalog;
+
+mod draw;
+mod names;
+
+pub use draw::{layout, marquez, Drawn, Layout, Placed, NODE_H, NODE_W};
+pub use names::{declared_dataset, declared_edges, Resolver};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum Kind {
+    Job,
+    Dataset,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+pub struct NodeRef {
+    pub kind: Kind,
+    pub namespace: String,
+    pub name: String,
+}
+
+impl NodeRef {
+    pub fn job(namespace: &str, name: &str) -> NodeRef {
+        NodeRef {
+            kind: Kind::Job,
+            namespace: namespace.into(),
+            name: name.into(),
+        }
+    }
+
+    pub fn dataset(namespace: &str, name: &str) -> NodeRef {
+        NodeRef {
+            kind: Kind::Dataset,
+            namespace: namespace.into(),
+            name: name.into(),
+        }
+    }
+
+    /// `job:<namespace>:<name>` or `dataset:<namespace>:<name>`.
+    pub fn id(&self) -> String {
+        let kind = match self.kind {
+            Kind::Job => "job",
+            Kind::Dataset => "dataset",
+        };
+        format!("{kind}:{}:{}", self.namespace, self.name)
+    }
+}
+
+/// Edge flags.
+pub const DECLARED: u8 = 1;
+pub const OBSERVED: u8 = 2;
+
+/// The names of an edge's flags.
+pub fn sources(flags: u8) -> Vec<&'static str> {
+    let mut out = Vec::new();
+    if flags & DECLARED != 0 {
+        out.push("declared");
+    }
+    if flags & OBSERVED != 0 {
+        out.push("observed");
+    }
+    out
+}
+
+/// The lineage graph.
+#[derive(Debug, Default, Clone)]
+pub struct Graph {
+    nodes: Vec<NodeRef>,
+    index: HashMap<NodeRef, u32>,
+    /// (from, to) → flags.
+    edges: HashMap<(u32, u32), u8>,
+    out: Vec<Vec<u32>>,
+    inn: Vec<Vec<u32>>,
+    /// The edges set by the last [`Graph::set_declared`].
+    declared: Vec<(u32, u32)>,
+}
+
+/// Part of the graph around a node.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Subgraph {
+    pub start: usize,
+    pub nodes: Vec<NodeRef>,
+    /// Signed distance from the start node: negative upstream, positive downstream.
+    pub layer: Vec<i32>,
+    /// (from, to, flags), indexes into `nodes`.
+    pub edges: Vec<(usize, usize, u8)>,
+    /// The walk stopped at the node limit.
+    pub truncated: bool,
+}
+
+/// What a job declares and what its events show, where they differ.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Mismatches {
+    /// Whether any observed edge touches the job (if none, it has not reported lineage yet).
+    pub observed_any: bool,
+    pub declared_not_observed: Vec<DatasetEdge>,
+    pub observed_not_declared: Vec<DatasetEdge>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+pub struct DatasetEdge {
+    /// `in` (the job reads it) or `out` (the job writes it).
+    pub direction: &'static str,
+    pub dataset: String,
+}
+
+/// What a change to a job can touch downstream.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Impact {
+    pub writes: Vec<String>,
+    pub downstream_jobs: Vec<String>,
+    pub downstream_datasets: Vec<String>,
+}
+
+impl Graph {
+    pub fn node_count(&self) -> usize {
+        self.nodes.len()
+    }
+
+    /// Edges with at least one flag.
+    pub fn edge_count(&self) -> usize {
+        self.edges.values().filter(|f| **f != 0).count()
+    }
+
+    fn intern(&mut self, node: &NodeRef) -> u32 {
+        if let Some(i) = self.index.get(node) {
+            return *i;
+        }
+        let i = self.nodes.len() as u32;
+        self.nodes.push(node.clone());
+        self.index.insert(node.clone(), i);
+        self.out.push(Vec::new());
+        self.inn.push(Vec::new());
+        i
+    }
+
+    fn add_ids(&mut self, from: u32, to: u32, flag: u8) {
+        let flags = self.edges.entry((from, to)).or_insert(0);
+        if *flags == 0 && !self.out[from as usize].contains(&to) {
+            self.out[from as usize].push(to);
+            self.inn[to as usize].push(from);
+        }
+        *flags |= flag;
+    }
+
+    /// Adds an edge (or a flag to it).
+    pub fn add(&mut self, from: &NodeRef, to: &NodeRef, flag: u8) {
+        let (f, t) = (self.intern(from), self.intern(to));
+        self.add_ids(f, t, flag);
+    }
+
+    /// Replaces the declared edges (after a new commit went live).
+    pub fn set_declared(&mut self, edges: &[(NodeRef, NodeRef)]) {
+        for key in std::mem::take(&mut self.declared) {
+            if let Some(flags) = self.edges.get_mut(&key) {
+                *flags &= !DECLARED;
+            }
+        }
+        for (from, to) in edges {
+            let (f, t) = (self.intern(from), self.intern(to));
+            self.add_ids(f, t, DECLARED);
+            self.declared.push((f, t));
+        }
+    }
+
+    fn flags(&self, from: u32, to: u32) -> u8 {
+        self.edges.get(&(from, to)).copied().unwrap_or(0)
+    }
+
+    fn live_out(&self, n: u32) -> impl Iterator<Item = u32> + '_ {
+        self.out[n as usize]
+            .iter()
+            .copied()
+            .filter(move |t| self.flags(n, *t) != 0)
+    }
+
+    fn live_in(&self, n: u32) -> impl Iterator<Item = u32> + '_ {
+        self.inn[n as usize]
+            .iter()
+            .copied()
+            .filter(move |f| self.flags(*f, n) != 0)
+    }
+
+    pub fn contains(&self, node: &NodeRef) -> bool {
+        self.index.get(node).is_some_and(|i| {
+            self.live_out(*i).next().is_some() || self.live_in(*i).next().is_some()
+        })
+    }
+
+    /// The node a Marquez node id names. Namespaces may hold `:` (`s3://bucket`,
+    /// `trino://host:8080`), so every split is tried against the graph, the first known one wins.
+    pub fn find(&self, id: &str) -> Option<NodeRef> {
+        let (kind, rest) = if let Some(rest) = id.strip_prefix("job:") {
+            (Kind::Job, rest)
+        } else if let Some(rest) = id.strip_prefix("dataset:") {
+            (Kind::Dataset, rest)
+        } else {
+            return None;
+        };
+        rest.match_indices(':')
+            .map(|(i, _)| NodeRef {
+                kind,
+                namespace: rest[..i].to_string(),
+                name: rest[i + 1..].to_string(),
+            })
+            .find(|n| self.contains(n))
+    }
+
+    /// The nodes upstream and downstream of `start`, up to `depth` edges away in each direction,
+    /// and the edges between them; at most `max_nodes` nodes (nearest first).
+    pub fn walk(&self, start: &NodeRef, depth: usize, max_nodes: usize) -> Option<Subgraph> {
+        let s = *self.index.get(start)?;
+        let mut layer_of: HashMap<u32, i32> = HashMap::from([(s, 0)]);
+        let mut order = vec![s];
+        let mut truncated = false;
+        // Breadth first, both directions at once, so the nearest nodes are kept at the limit.
+        let mut queue = VecDeque::from([(s, 0i32, 1i32), (s, 0, -1)]);
+        while let Some((n, layer, dir)) = queue.pop_front() {
+            if layer.unsigned_abs() as usize >= depth {
+                continue;
+            }
+            let mut next: Vec<u32> = if dir > 0 {
+                self.live_out(n).collect()
+            } else {
+                self.live_in(n).collect()
+            };
+            // By name, so that the answer does not depend on the order edges arrived in.
+            next.sort_unstable_by(|a, b| self.nodes[*a as usize].cmp(&self.nodes[*b as usize]));
+            for m in next {
+                if layer_of.contains_key(&m) {
+                    continue;
+                }
+                if order.len() >= max_nodes {
+                    truncated = true;
+                    break;
+                }
+                layer_of.insert(m, layer + dir);
+                order.push(m);
+                queue.push_back((m, layer + dir, dir));
+            }
+        }
+        let pos: HashMap<u32, usize> = order.iter().enumerate().map(|(i, n)| (*n, i)).collect();
+        let mut edges = Vec::new();
+        for (i, n) in order.iter().enumerate() {
+            for t in self.live_out(*n) {
+                if let Some(j) = pos.get(&t) {
+                    edges.push((i, *j, self.flags(*n, t)));
+                }
+            }
+        }
+        edges.sort_unstable();
+        Some(Subgraph {
+            start: 0,
+            nodes: order
+                .iter()
+                .map(|n| self.nodes[*n as usize].clone())
+                .collect(),
+            layer: order.iter().map(|n| layer_of[n]).collect(),
+            edges,
+            truncated,
+        })
+    }
+
+    /// Where a job's declared and observed datasets differ.
+    pub fn mismatches(&self, job: &NodeRef) -> Mismatches {
+        let mut m = Mismatches::default();
+        let Some(j) = self.index.get(job).copied() else {
+            return m;
+        };
+        let mut sides: Vec<(&'static str, u32, u8)> = self
+            .live_in(j)
+            .map(|d| ("in", d, self.flags(d, j)))
+            .collect();
+        sides.extend(self.live_out(j).map(|d| ("out", d, self.flags(j, d))));
+        for (direction, d, flags) in sides {
+            let edge = DatasetEdge {
+                direction,
+                dataset: self.nodes[d as usize].id(),
+            };
+            if flags & OBSERVED != 0 {
+                m.observed_any = true;
+            }
+            match (flags & DECLARED != 0, flags & OBSERVED != 0) {
+                (true, false) => m.declared_not_observed.push(edge),
+                (false, true) => m.observed_not_declared.push(edge),
+                _ => {}
+            }
+        }
+        m.declared_not_observed.sort();
+        m.observed_not_declared.sort();
+        m
+    }
+
+    /// The datasets a job writes and everything downstream of them, up to `depth` jobs away.
+    pub fn impact(&self, job: &NodeRef, depth: usize) -> Impact {
+        let mut impact = Impact::default();
+        let Some(j) = self.index.get(job).copied() else {
+            return impact;
+        };
+        let writes: BTreeSet<u32> = self.live_out(j).collect();
+        impact.writes = sorted_ids(self, &writes);
+        let (mut jobs, mut datasets) = (BTreeSet::new(), BTreeSet::new());
+        let mut frontier: Vec<u32> = writes.iter().copied().collect();
+        let mut seen: HashSet<u32> = writes.iter().copied().chain([j]).collect();
+        for _ in 0..depth {
+            let mut next = Vec::new();
+            for d in frontier {
+                for reader in self.live_out(d) {
+                    if !seen.insert(reader) {
+                        continue;
+                    }
+                    jobs.insert(reader);
+                    for written in self.live_out(reader) {
+                        if seen.insert(written) {
+                            datasets.insert(written);
+                            next.push(written);
+                        }
+                    }
+                }
+            }
+            frontier = next;
+        }
+        impact.downstream_jobs = sorted_ids(self, &jobs);
+        impact.downstream_datasets = sorted_ids(self, &datasets);
+        impact
+    }
+}
+
+fn sorted_ids(g: &Graph, set: &BTreeSet<u32>) -> Vec<String> {
+    let mut v: Vec<String> = set.iter().map(|n| g.nodes[*n as usize].id()).collect();
+    v.sort();
+    v
+}
+
+/// The lineage impact of one job a plan changes.
+#[derive(Debug, Clone, PartialEq)]
+pub struct JobImpact {
+    /// `workspace/job`
+    pub job: String,
+    pub action: crate::plan::Action,
+    pub impact: Impact,
+}
+
+/// How deep a pull request's impact looks downstream (in jobs).
+pub const IMPACT_DEPTH: usize = 5;
+
+/// The impact of each job whose DAG file `plan` creates, changes or deletes: on `graph` with the
+/// declared edges of the proposed commit (`proposed`) in place of the live ones, so a pull request
+/// shows what its own inputs and outputs would touch. Jobs a plan deletes are found in `live`.
+pub fn plan_impact(
+    plan: &crate::plan::Plan,
+    proposed: &Catalog,
+    live: Option<&Catalog>,
+    graph: &Graph,
+) -> Vec<JobImpact> {
+    use crate::plan::Action;
+    let changed: Vec<(&str, Action)> = plan
+        .changes
+        .iter()
+        .filter(|c| matches!(c.action, Action::Create | Action::Update | Action::Delete))
+        .filter_map(|c| {
+            let file = c.name.strip_prefix("dags/")?.strip_suffix(".py")?;
+            (!file.contains('/')).then_some((file, c.action))
+        })
+        .collect();
+    if changed.is_empty() {
+        return Vec::new();
+    }
+    let mut g = graph.clone();
+    g.set_declared(&declared_edges(proposed));
+    changed
+        .into_iter()
+        .filter_map(|(dag_id, action)| {
+            let job = proposed
+                .job_by_dag_id(dag_id)
+                .or_else(|| live.and_then(|l| l.job_by_dag_id(dag_id)))?;
+            Some(JobImpact {
+                job: format!("{}/{}", job.workspace, job.name),
+                action,
+                impact: g.impact(&NodeRef::job(&job.workspace, &job.name), IMPACT_DEPTH),
+            })
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests;
