@@ -422,3 +422,16 @@ fn a_plan_shows_the_impact_of_its_changed_jobs_with_the_proposed_lineage() {
     };
     assert!(plan_impact(&none, &proposed, None, &g).is_empty());
 }
+
+#[test]
+fn what_people_and_tools_see_of_a_small_graph() {
+    let mut g = graph();
+    g.add(
+        &NodeRef::dataset("trino://trino:8080", "other.raw.x"),
+        &NodeRef::job("sales", "refine"),
+        OBSERVED,
+    );
+    let sub = g.walk(&NodeRef::job("sales", "refine"), 2, 100).unwrap();
+    insta::assert_json_snapshot!("marquez_graph", marquez(&sub));
+    insta::assert_json_snapshot!("layout", layout(&sub));
+}
