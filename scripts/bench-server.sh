@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Server benchmark: `olo serve` as a process on a generated 1,000-job repository, driven over
-# HTTP on loopback by olo-bench-server (bench/src/bin/olo-bench-server.rs):
+# HTTP on loopback by olo-bench-server (bench/src/bin/olo-bench-server/):
 #   1. push to DAG: signed push webhook for a fresh commit -> the changed job's DAG file holds
 #      the change (200 pushes; p50/p90/p99/max);
 #   2. webhook throughput: 32 connections, 10 s of signed ~7 KB pushes for an untracked branch

@@ -11,6 +11,9 @@
 //!
 //!     target/release/olo-bench-server [--olo target/release/olo] [--json out.json]
 
+mod lineage;
+mod pages;
+
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -35,7 +38,7 @@ const SECRET_ENV: &str = "OLO_BENCH_WEBHOOK_SECRET";
 const BRANCH: &str = "main";
 /// GitHub's real push payload, the one the end-to-end tests deliver (6.5 KB once compacted).
 const PUSH_PAYLOAD: &str =
-    include_str!("../../../tests/fixtures/github-webhooks/push-payload.json");
+    include_str!("../../../../tests/fixtures/github-webhooks/push-payload.json");
 
 #[derive(Parser)]
 #[command(
@@ -776,181 +779,6 @@ async fn api_rate(
     })
 }
 
-/// Event `k` of the lineage benchmark: job `bench.job{k}` reads `t{k}` and a far table, writes
-/// `t{2k+1}` and `t{2k+2}` (a connected, branching graph).
-fn lineage_event(k: usize, tables: usize) -> Value {
-    let t = |i: usize| json!({"namespace": "bench", "name": format!("db.t{}", i % tables)});
-    json!({
-        "eventType": "COMPLETE",
-        "eventTime": "2026-11-27T04:30:00Z",
-        "producer": "https://github.com/openlake/olo/bench",
-        "schemaURL": "https://openlineage.io/spec/2-0-2/OpenLineage.json#/$defs/RunEvent",
-        "run": {"runId": uuid::Uuid::new_v4().to_string()},
-        "job": {"namespace": "bench", "name": format!("job{k}")},
-        "inputs": [t(k), t(k.wrapping_mul(7919) + 13)],
-        "outputs": [t(2 * k + 1), t(2 * k + 2)],
-    })
-}
-
-struct LineageFigures {
-    events: usize,
-    seconds: f64,
-    errors: usize,
-    latency: Percentiles,
-    edges: u64,
-    query: Percentiles,
-    query_nodes: Percentiles,
-}
-
-/// Posts `--lineage-events` events over `--connections` connections, then asks for depth-5
-/// graphs around random jobs.
-async fn lineage_bench(args: &Args, daemon: &Daemon) -> anyhow::Result<LineageFigures> {
-    let n = args.lineage_events;
-    let tables = 2 * n + 3;
-    let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
-    let start = Instant::now();
-    let mut workers = tokio::task::JoinSet::new();
-    for _ in 0..args.connections {
-        let (next, url) = (next.clone(), format!("{}/api/v1/lineage", daemon.base));
-        let client = reqwest::Client::builder()
-            .pool_max_idle_per_host(1)
-            .build()?;
-        workers.spawn(async move {
-            let (mut latency, mut errors) = (Vec::new(), 0usize);
-            loop {
-                let k = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                if k >= n {
-                    break;
-                }
-                let body = serde_json::to_vec(&lineage_event(k, tables)).unwrap_or_default();
-                let sent = Instant::now();
-                let ok = match client
-                    .post(&url)
-                    .header("content-type", "application/json")
-                    .body(body)
-                    .send()
-                    .await
-                {
-                    Ok(r) => r.status() == 200 && r.bytes().await.is_ok(),
-                    Err(_) => false,
-                };
-                latency.push(sent.elapsed());
-                if !ok {
-                    errors += 1;
-                }
-            }
-            (latency, errors)
-        });
-    }
-    let (mut latency, mut errors) = (Vec::with_capacity(n), 0);
-    while let Some(r) = workers.join_next().await {
-        let (l, e) = r?;
-        latency.extend(l);
-        errors += e;
-    }
-    let seconds = start.elapsed().as_secs_f64();
-    ensure!(errors == 0, "{errors} lineage events were not accepted");
-
-    let http = reqwest::Client::new();
-    let (mut query, mut nodes) = (Vec::new(), Vec::new());
-    let mut seed = 0x9e37_79b9_7f4a_7c15u64;
-    for i in 0..args.lineage_queries + 5 {
-        seed ^= seed << 13;
-        seed ^= seed >> 7;
-        seed ^= seed << 17;
-        let k = (seed % n as u64) as usize;
-        let url = format!(
-            "{}/api/v1/lineage?nodeId=job:bench:job{k}&depth=5",
-            daemon.base
-        );
-        let sent = std::time::Instant::now();
-        let r = http.get(&url).send().await?;
-        ensure!(r.status() == 200, "GET {url} answered {}", r.status());
-        let v: Value = r.json().await?;
-        let took = sent.elapsed();
-        let count = v["graph"].as_array().map_or(0, Vec::len);
-        ensure!(count > 1, "the graph around job{k} has {count} nodes");
-        if i >= 5 {
-            query.push(took);
-            // Node counts through the same percentile code (1 ms = 1 node).
-            nodes.push(Duration::from_millis(count as u64));
-        }
-    }
-    Ok(LineageFigures {
-        events: n,
-        seconds,
-        errors,
-        latency: Percentiles::of(latency).context("no events")?,
-        edges: 4 * n as u64,
-        query: Percentiles::of(query).context("no queries")?,
-        query_nodes: Percentiles::of(nodes).context("no queries")?,
-    })
-}
-
-/// The dashboard pages measured, with a text each must contain (proof it shows the data).
-fn dashboard_pages(args: &Args) -> Vec<(String, String)> {
-    let ws = workspace_name(0);
-    let job = job_name(0);
-    let mid = (args.runs / 2 / TI_EVERY * TI_EVERY + 1).max(1);
-    vec![
-        ("/".into(), "Failed runs, 24 h".into()),
-        ("/workspaces".into(), workspace_name(args.workspaces - 1)),
-        (format!("/workspaces/{ws}"), format!("{ws}__{job}")),
-        (
-            format!("/workspaces/{ws}/jobs/{job}"),
-            format!("{ws}__{job}"),
-        ),
-        ("/runs".into(), "older »".into()),
-        ("/runs?state=failed&since=24h".into(), "failed".into()),
-        (format!("/runs?workspace={ws}&job={job}"), job.clone()),
-        (format!("/runs/{mid}"), "gantt-bar".into()),
-        ("/revisions".into(), "generated by olo-bench-server".into()),
-        ("/audit".into(), "apply".into()),
-    ]
-}
-
-struct PageFigures {
-    path: String,
-    bytes: usize,
-    latency: Percentiles,
-}
-
-/// Each page `--page-requests` times in a row (closed loop, one connection).
-async fn dashboard(
-    args: &Args,
-    daemon: &Daemon,
-    http: &reqwest::Client,
-) -> anyhow::Result<Vec<PageFigures>> {
-    let mut out = Vec::new();
-    for (path, expect) in dashboard_pages(args) {
-        let url = format!("{}{path}", daemon.base);
-        let mut times = Vec::with_capacity(args.page_requests);
-        let mut bytes = 0;
-        for i in 0..args.page_requests + 5 {
-            let sent = std::time::Instant::now();
-            let r = http.get(&url).send().await?;
-            let status = r.status();
-            let body = r.text().await?;
-            let took = sent.elapsed();
-            ensure!(status == 200, "GET {path} answered {status}: {body}");
-            ensure!(
-                body.contains(&expect),
-                "GET {path} does not show {expect:?}"
-            );
-            bytes = body.len();
-            if i >= 5 {
-                times.push(took);
-            }
-        }
-        out.push(PageFigures {
-            path,
-            bytes,
-            latency: Percentiles::of(times).context("no requests")?,
-        });
-    }
-    Ok(out)
-}
-
 fn machine() -> String {
     let cpus = std::thread::available_parallelism().map_or(0, |n| n.get());
     let model = std::fs::read_to_string("/proc/cpuinfo")
@@ -1043,12 +871,12 @@ async fn run(args: &Args, olo: &Path, work: &Path) -> anyhow::Result<()> {
         "4/5 dashboard pages, {} requests each in a row",
         args.page_requests
     );
-    let pages = dashboard(args, &daemon, &http).await?;
+    let pages = pages::dashboard(args, &daemon, &http).await?;
     eprintln!(
         "5/5 lineage: {} OpenLineage events over {} connections, then {} depth-5 graph queries",
         args.lineage_events, args.connections, args.lineage_queries
     );
-    let lineage = lineage_bench(args, &daemon).await?;
+    let lineage = lineage::lineage_bench(args, &daemon).await?;
     // It should still be running; it is stopped when dropped.
     let exited = daemon.child.try_wait()?;
     drop(daemon);
