@@ -2,6 +2,8 @@
 
 use std::process::ExitCode;
 
+use anyhow::Context as _;
+
 use olo_reconciler::engine::{desired, plan_against, Desired};
 use olo_reconciler::report;
 use olo_schema::Snapshot;
@@ -16,17 +18,17 @@ pub async fn plan(
     format: PlanFormat,
 ) -> anyhow::Result<ExitCode> {
     let revision = snapshot.revision.clone();
-    let files = match desired(snapshot, &settings.render)? {
+    let (files, repo) = match desired(snapshot, &settings.render)? {
         Desired::Invalid { diagnostics } => {
             print!("{}", olo_schema::diagnostic::to_text(&diagnostics));
             eprintln!("the repository is invalid: nothing to plan");
             return Ok(ExitCode::from(1));
         }
-        Desired::Valid { files } => files,
+        Desired::Valid { files, repo } => (files, repo),
     };
     let store = open_store(settings).await?;
     let sink = make_sink(settings)?;
-    let (plan, _) = plan_against(
+    let (mut plan, _) = plan_against(
         revision.as_deref(),
         &files,
         sink.as_ref(),
@@ -36,6 +38,15 @@ pub async fn plan(
         olo_reconciler::engine::Observe::Full,
     )
     .await?;
+    if let Some(lake) = crate::lakehouse::make_lakehouse(settings).await? {
+        let desired = lake.desired(&repo);
+        let owned = store.inventory(olo_reconciler::lakehouse::TARGET).await?;
+        let lake_plan = lake
+            .plan(&desired, &owned, settings.apply.prune, true, true)
+            .await
+            .context("could not read the lakehouse (settings: [lakehouse])")?;
+        olo_reconciler::engine::merge(&mut plan, &lake_plan);
+    }
     match format {
         PlanFormat::Text => print!("{}", report::text(&plan, true)),
         PlanFormat::Markdown => print!("{}", report::markdown(&plan)),

@@ -9,6 +9,7 @@ use olo_schema::json_schema::DocKind;
 use olo_schema::{Snapshot, Validation};
 
 mod commands;
+mod lakehouse;
 mod output;
 mod serve;
 mod settings;

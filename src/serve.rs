@@ -184,6 +184,7 @@ pub async fn runtime(settings: &Settings) -> anyhow::Result<Runtime> {
             memo: None,
             inventory: None,
             after_apply,
+            lakehouse: crate::lakehouse::make_lakehouse(settings).await?,
         },
         source: Arc::new(Mutex::new(make_source(settings)?)),
         airflow,

@@ -22,6 +22,76 @@ pub struct Settings {
     pub github: GitHubSettings,
     pub airflow: AirflowSettings,
     pub mlflow: MlflowSettings,
+    pub lakehouse: LakehouseSettings,
+}
+
+/// Where the Iceberg namespaces go.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CatalogKind {
+    /// Iceberg's JDBC-catalog tables in SQLite (or PostgreSQL): the embedded default.
+    Sql,
+    /// An Iceberg REST catalog.
+    Rest,
+    /// olo leaves namespaces alone.
+    Off,
+}
+
+/// Where warehouse locations are bootstrapped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum WarehouseKind {
+    /// `s3://bucket/prefix` warehouses live in a local folder (`local_warehouse`): the embedded
+    /// default, for trying olo without an object store.
+    Local,
+    /// On the S3-compatible store of `render.s3_*` (bucket created when missing, a marker
+    /// object under each prefix).
+    S3,
+    Off,
+}
+
+/// The lakehouse target: each workspace's Iceberg namespaces and warehouse location.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LakehouseSettings {
+    pub catalog: CatalogKind,
+    /// For `catalog = "sql"`: the database (default `sqlite://<state.dir>/iceberg-catalog.db`;
+    /// `postgres://…` works too).
+    pub sql_database: Option<String>,
+    /// For `catalog = "rest"`: the catalog's base URI as olo reaches it (default
+    /// `render.iceberg_rest_uri`). The warehouse asked of `/v1/config` is
+    /// `render.iceberg_rest_warehouse`, or each workspace's catalog name.
+    pub rest_uri: Option<String>,
+    /// Environment variable holding a bearer token for the REST catalog.
+    pub rest_token_env: Option<String>,
+    /// Environment variable holding OAuth2 client credentials `client_id:secret` (default
+    /// `render.iceberg_credential_env`).
+    pub rest_credential_env: Option<String>,
+    /// OAuth2 token endpoint (default `<rest_uri>/v1/oauth/tokens`).
+    pub rest_oauth_server: Option<String>,
+    pub rest_scope: String,
+    pub warehouse: WarehouseKind,
+    /// For `warehouse = "local"` (default `<state.dir>/warehouse`).
+    pub local_warehouse: Option<PathBuf>,
+    /// Seconds per request to the catalog or the object store.
+    pub timeout_seconds: u64,
+}
+
+impl Default for LakehouseSettings {
+    fn default() -> Self {
+        LakehouseSettings {
+            catalog: CatalogKind::Sql,
+            sql_database: None,
+            rest_uri: None,
+            rest_token_env: None,
+            rest_credential_env: None,
+            rest_oauth_server: None,
+            rest_scope: "catalog".into(),
+            warehouse: WarehouseKind::Local,
+            local_warehouse: None,
+            timeout_seconds: 30,
+        }
+    }
 }
 
 /// The MLflow tracking server olo reads to link MLflow runs to its runs (tasks get their own
@@ -235,7 +305,16 @@ impl Default for ApplySettings {
 }
 
 const SECTIONS: &[&str] = &[
-    "source", "state", "apply", "render", "server", "api", "github", "airflow", "mlflow",
+    "source",
+    "state",
+    "apply",
+    "render",
+    "server",
+    "api",
+    "github",
+    "airflow",
+    "mlflow",
+    "lakehouse",
 ];
 
 impl Settings {
@@ -288,6 +367,12 @@ impl Settings {
         if self.airflow.url.is_some() && self.airflow.password_env.is_none() {
             bail!("airflow.url is set: set airflow.password_env too (the variable holding the password)");
         }
+        if self.lakehouse.timeout_seconds == 0 {
+            bail!("lakehouse.timeout_seconds must be at least 1");
+        }
+        if self.lakehouse.rest_token_env.is_some() && self.lakehouse.rest_credential_env.is_some() {
+            bail!("lakehouse: set rest_token_env or rest_credential_env, not both");
+        }
         if self.airflow.poll_seconds == 0 {
             bail!("airflow.poll_seconds must be at least 1");
         }
@@ -320,6 +405,30 @@ impl Settings {
             .database
             .clone()
             .unwrap_or_else(|| format!("sqlite:{}", self.state.dir.join("state.db").display()))
+    }
+
+    /// The state folder as an absolute path (warehouse locations must be absolute).
+    pub fn state_dir_absolute(&self) -> anyhow::Result<PathBuf> {
+        let d = &self.state.dir;
+        if d.is_absolute() {
+            return Ok(d.clone());
+        }
+        Ok(std::env::current_dir()
+            .context("could not read the current folder")?
+            .join(d))
+    }
+
+    /// The SQL catalog's database URL.
+    pub fn iceberg_sql_database(&self) -> anyhow::Result<String> {
+        match &self.lakehouse.sql_database {
+            Some(url) => Ok(url.clone()),
+            None => Ok(format!(
+                "sqlite://{}?mode=rwc",
+                self.state_dir_absolute()?
+                    .join("iceberg-catalog.db")
+                    .display()
+            )),
+        }
     }
 
     pub fn layout(&self) -> olo_reconciler::apply::Layout {

@@ -205,6 +205,11 @@ fn plan_exit_codes_and_formats() {
         names,
         vec![
             "iceberg/namespaces.json",
+            // The embedded lakehouse: the workspace's namespaces in the SQL catalog and its
+            // warehouse folder.
+            "namespace/lake/w",
+            "namespace/lake/w.raw",
+            "warehouse/w",
             "trino/catalog/lake.properties",
             "trino/rules.json",
             "dags/.airflowignore",

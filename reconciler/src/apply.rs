@@ -367,6 +367,7 @@ pub async fn apply(
         .changes
         .iter()
         .filter(|c| matches!(c.action, Action::Create | Action::Update | Action::Delete))
+        .filter(|c| !crate::lakehouse::is_resource(&c.name))
         .collect();
     let mut deleted = Vec::new();
     for (i, change) in steps.iter().enumerate() {

@@ -13,6 +13,7 @@ use serde_json::json;
 
 use crate::apply::{self, Progress, Sink};
 use crate::catalog::Catalog;
+use crate::lakehouse::{self, apply::Lakehouse};
 use crate::plan::{self, Plan};
 use crate::source::Tip;
 use crate::store::{BranchStatus, NewAudit, RevisionStatus, Store, SyncState};
@@ -47,6 +48,8 @@ pub trait AfterApply: Send + Sync {
 pub enum Desired {
     Valid {
         files: BTreeMap<String, Vec<u8>>,
+        /// The validated repository (for the lakehouse part of a plan).
+        repo: Box<olo_schema::Repo>,
     },
     Invalid {
         diagnostics: Vec<olo_schema::Diagnostic>,
@@ -66,6 +69,7 @@ pub fn desired(snapshot: olo_schema::Snapshot, settings: &RenderSettings) -> Res
     rendered.files.remove("manifest.json");
     Ok(Desired::Valid {
         files: rendered.files,
+        repo: Box::new(repo),
     })
 }
 
@@ -169,6 +173,8 @@ pub struct Engine {
     pub inventory: Option<Vec<crate::store::InventoryItem>>,
     /// Checked after each apply that changed something (Airflow's import errors).
     pub after_apply: Option<Arc<dyn AfterApply>>,
+    /// Iceberg namespaces and warehouse locations, when configured.
+    pub lakehouse: Option<Lakehouse>,
 }
 
 /// The previous reconcile's snapshot, validation cache and rendered files. A commit that changes
@@ -194,6 +200,8 @@ pub struct Memo {
     catalog: Option<Arc<Catalog>>,
     /// The job views of that catalog, reused for unchanged jobs.
     views: crate::catalog::ViewCache,
+    /// What the last valid commit wants of the lakehouse.
+    lake: lakehouse::Desired,
 }
 
 impl Memo {
@@ -209,6 +217,7 @@ impl Memo {
             shared: Vec::new(),
             catalog: None,
             views: crate::catalog::ViewCache::new(),
+            lake: lakehouse::Desired::default(),
         }
     }
 
@@ -219,6 +228,7 @@ impl Memo {
         repo_path: &std::path::Path,
         sha: &str,
         settings: &RenderSettings,
+        lake: Option<&Lakehouse>,
     ) -> Result<std::result::Result<(), Vec<olo_schema::Diagnostic>>> {
         let snapshot = if self.repo == repo_path && self.snapshot.revision.is_some() {
             crate::snapshot::from_commit_since(repo_path, &self.snapshot, sha)?
@@ -313,6 +323,8 @@ impl Memo {
             self.hashes.insert(path.clone(), plan::content_hash(&bytes));
             self.files.insert(path, bytes);
         }
+        // Workspaces live in non-job files: the lakehouse changes only with the shared files.
+        self.lake = lake.map(|l| l.desired(&repo)).unwrap_or_default();
         Ok(Ok(()))
     }
 }
@@ -448,7 +460,7 @@ impl Engine {
             Some(inventory) => inventory.clone(),
             None => self.store.inventory(self.sink.target()).await?,
         };
-        let plan = plan_owned(
+        let mut plan = plan_owned(
             Some(sha),
             &rendered.files,
             self.sink.as_ref(),
@@ -457,6 +469,12 @@ impl Engine {
             plan::Diffs::All,
             Observe::Incremental,
         )?;
+        if let Some(lake) = &self.lakehouse {
+            let desired = lake.desired(&repo);
+            let owned = self.store.inventory(lakehouse::TARGET).await?;
+            let lake_plan = lake.plan(&desired, &owned, self.prune, false, true).await?;
+            merge(&mut plan, &lake_plan);
+        }
         Ok(Preview::Valid {
             plan,
             catalog,
@@ -492,7 +510,7 @@ impl Engine {
 
         let mut memo = self.memo.take().unwrap_or_else(|| Memo::new(&tip.repo));
         // On an error the memo is dropped: the next reconcile starts afresh.
-        let updated = memo.update(&tip.repo, &rev.sha, &self.render)?;
+        let updated = memo.update(&tip.repo, &rev.sha, &self.render, self.lakehouse.as_ref())?;
         if let Err(diagnostics) = updated {
             {
                 self.memo = Some(memo);
@@ -552,6 +570,42 @@ impl Engine {
             plan::Diffs::Updates,
             observe,
         )?;
+        // The lakehouse: namespaces and warehouses, read back like the files.
+        let lake = match &self.lakehouse {
+            Some(lake) => {
+                let owned = store.inventory(lakehouse::TARGET).await?;
+                match lake
+                    .plan(
+                        &memo.lake,
+                        &owned,
+                        self.prune,
+                        observe == Observe::Full,
+                        false,
+                    )
+                    .await
+                {
+                    Ok(p) => {
+                        merge(&mut plan, &p);
+                        Some((lake.clone(), p, owned))
+                    }
+                    Err(e) => {
+                        let message = format!("could not read the lakehouse: {e}");
+                        self.memo = Some(memo);
+                        self.set_status(
+                            &rev.branch,
+                            SyncState::Stalled,
+                            Some(&rev.sha),
+                            last_applied,
+                            Some(message),
+                            json!([]),
+                        )
+                        .await?;
+                        return Err(e.into());
+                    }
+                }
+            }
+            None => None,
+        };
         if !clean_start {
             plan.forget_drift();
         }
@@ -571,15 +625,35 @@ impl Engine {
             .set_revision_status(&rev.branch, &rev.sha, RevisionStatus::Applying, &json!([]))
             .await?;
         let applying_since = Utc::now();
-        let result = apply::apply(
-            &plan,
-            files,
-            &owned,
-            self.sink.as_mut(),
-            store.as_ref(),
-            progress,
-        )
-        .await;
+        // Namespaces and warehouses first, then the files that use them, then the drops.
+        let mut result = Ok(apply::InventoryChange::default());
+        if let Some((lake, lake_plan, _)) = &lake {
+            if let Err(e) = lake
+                .apply_writes(lake_plan, &memo.lake, store.as_ref(), &rev.sha)
+                .await
+            {
+                result = Err(e);
+            }
+        }
+        if result.is_ok() {
+            result = apply::apply(
+                &plan,
+                files,
+                &owned,
+                self.sink.as_mut(),
+                store.as_ref(),
+                progress,
+            )
+            .await;
+        }
+        if let (Ok(_), Some((lake, lake_plan, lake_owned))) = (&result, &lake) {
+            if let Err(e) = lake
+                .apply_drops(lake_plan, &memo.lake, lake_owned, store.as_ref())
+                .await
+            {
+                result = Err(e);
+            }
+        }
         self.memo = Some(memo);
         let result = result.map(|change| {
             change.update(&mut owned);
@@ -705,4 +779,11 @@ impl Engine {
 
 pub fn short(sha: &str) -> &str {
     &sha[..sha.len().min(12)]
+}
+
+/// Adds the lakehouse part to a plan of files, in apply order.
+pub fn merge(plan: &mut Plan, lake: &lakehouse::LakePlan) {
+    plan.changes.extend(lake.changes.iter().cloned());
+    plan.unchanged += lake.unchanged;
+    plan.sort();
 }

@@ -5,6 +5,7 @@ pub mod apply;
 pub mod catalog;
 pub mod engine;
 pub mod forge;
+pub mod lakehouse;
 pub mod lineage;
 pub mod openlineage;
 pub mod plan;
@@ -66,6 +67,8 @@ pub enum Error {
     Render(#[from] olo_templates::Error),
     #[error(transparent)]
     Store(#[from] store::StoreError),
+    #[error(transparent)]
+    Lakehouse(#[from] lakehouse::LakeError),
 }
 
 impl Error {
@@ -74,6 +77,7 @@ impl Error {
         match self {
             Error::Fetch { .. } | Error::Sink { .. } => true,
             Error::Store(e) => e.is_temporary(),
+            Error::Lakehouse(e) => e.is_temporary(),
             _ => false,
         }
     }

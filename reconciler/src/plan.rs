@@ -112,6 +112,18 @@ impl Plan {
         }
     }
 
+    /// Puts the changes in apply order: writes first (lakehouse, configuration, assets, then
+    /// DAGs), deletes last (DAGs before their assets, namespaces last).
+    pub fn sort(&mut self) {
+        self.changes.sort_by(|a, b| {
+            let key = |c: &Change| match c.action {
+                Action::Delete | Action::Keep => (1, 3 - apply_rank(&c.name)),
+                _ => (0, apply_rank(&c.name)),
+            };
+            key(a).cmp(&key(b)).then_with(|| a.name.cmp(&b.name))
+        });
+    }
+
     /// Whether applying would change anything.
     pub fn has_changes(&self) -> bool {
         self.changes
@@ -137,7 +149,10 @@ pub fn content_hash(bytes: &[u8]) -> String {
 
 /// Where a rendered path is applied, in order: configuration before the DAGs that use it.
 fn apply_rank(name: &str) -> u8 {
-    if name.starts_with("iceberg/") {
+    if name.starts_with("iceberg/")
+        || name.starts_with("warehouse/")
+        || name.starts_with("namespace/")
+    {
         0
     } else if name.starts_with("trino/") {
         1
@@ -261,23 +276,17 @@ pub fn diff_trusting(
             });
         }
     }
-    // Writes first (configuration, assets, then DAGs), deletes last (DAGs before their assets).
-    changes.sort_by(|a, b| {
-        let key = |c: &Change| match c.action {
-            Action::Delete | Action::Keep => (1, 3 - apply_rank(&c.name)),
-            _ => (0, apply_rank(&c.name)),
-        };
-        key(a).cmp(&key(b)).then_with(|| a.name.cmp(&b.name))
-    });
-    Plan {
+    let mut plan = Plan {
         revision: revision.map(str::to_string),
         changes,
         unchanged,
-    }
+    };
+    plan.sort();
+    plan
 }
 
 /// A unified diff of two text files (`None` for binary content).
-fn text_diff(name: &str, old: &[u8], new: &[u8]) -> Option<String> {
+pub(crate) fn text_diff(name: &str, old: &[u8], new: &[u8]) -> Option<String> {
     let old = std::str::from_utf8(old).ok()?;
     let new = std::str::from_utf8(new).ok()?;
     let diff = TextDiff::from_lines(old, new);

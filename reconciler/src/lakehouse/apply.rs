@@ -1,0 +1,258 @@
+//! Observing and applying the lakehouse: the I/O around the pure plan of [`super::plan`].
+//!
+//! Apply is split in two so the engine can put the file sink between them: `apply_writes`
+//! (warehouses, then namespace creates and updates, parents first) runs before the Trino files
+//! and DAGs that use them; `apply_drops` (children first) runs last. Ownership is recorded in
+//! the store before a namespace is created, so a crash between the two never leaves a namespace
+//! olo created but does not know it owns; every step is idempotent, so a restart re-plans and
+//! finishes the job.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use super::{
+    namespace_hash, parse_namespace_resource, warehouse_hash, warehouse_resource, Desired,
+    IcebergCatalog, LakePlan, LakeResult, Locations, NamespaceId, Observed, ObservedNamespace, Op,
+    Warehouse, TARGET,
+};
+use crate::store::{InventoryItem, Store};
+
+/// The lakehouse target as configured: a catalog for namespaces and/or a warehouse store.
+#[derive(Clone)]
+pub struct Lakehouse {
+    pub catalog: Option<Arc<dyn IcebergCatalog>>,
+    pub warehouse: Option<Arc<dyn Warehouse>>,
+    pub locations: Locations,
+}
+
+impl std::fmt::Debug for Lakehouse {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Lakehouse")
+            .field("catalog", &self.catalog.as_ref().map(|c| c.describe()))
+            .field("warehouse", &self.warehouse.is_some())
+            .field("locations", &self.locations)
+            .finish()
+    }
+}
+
+impl Lakehouse {
+    /// What the repository wants of the parts that are configured.
+    pub fn desired(&self, repo: &olo_schema::Repo) -> Desired {
+        let warehouse = self.warehouse.clone();
+        let bootstraps = move |loc: &str| warehouse.as_ref().is_some_and(|w| w.bootstraps(loc));
+        let mut desired = super::desired(repo, &self.locations, &bootstraps);
+        if self.catalog.is_none() {
+            desired.namespaces.clear();
+        }
+        desired
+    }
+
+    /// Reads what the plan needs: the resources the inventory does not vouch for (all of them
+    /// when `full`), and, for owned namespaces no longer wanted, their tables and children.
+    pub async fn observe(
+        &self,
+        desired: &Desired,
+        owned: &[InventoryItem],
+        full: bool,
+    ) -> LakeResult<(Observed, std::collections::BTreeSet<String>)> {
+        let trusted = if full {
+            Default::default()
+        } else {
+            super::trusted(desired, owned)
+        };
+        let (namespaces, locations) = super::to_observe(desired, owned, &trusted);
+        let mut observed = Observed::default();
+        if let Some(warehouse) = &self.warehouse {
+            for location in locations {
+                if warehouse.exists(&location).await? {
+                    observed.warehouses.insert(location);
+                }
+            }
+        }
+        if let Some(catalog) = &self.catalog {
+            let wanted: std::collections::BTreeSet<&NamespaceId> =
+                desired.namespaces.iter().map(|n| &n.id).collect();
+            for id in namespaces {
+                let Some(properties) = catalog.load_namespace(&id).await? else {
+                    continue;
+                };
+                let mut ns = ObservedNamespace {
+                    properties,
+                    ..Default::default()
+                };
+                if !wanted.contains(&id) {
+                    ns.tables = catalog.count_tables(&id).await?;
+                    ns.children = catalog.children(&id).await?;
+                }
+                observed.namespaces.insert(id, ns);
+            }
+        }
+        Ok((observed, trusted))
+    }
+
+    /// Observes and plans.
+    pub async fn plan(
+        &self,
+        desired: &Desired,
+        owned: &[InventoryItem],
+        prune: bool,
+        full: bool,
+        full_diffs: bool,
+    ) -> LakeResult<LakePlan> {
+        let (observed, trusted) = self.observe(desired, owned, full).await?;
+        Ok(super::plan(
+            desired, &observed, owned, &trusted, prune, full_diffs,
+        ))
+    }
+
+    /// Warehouses, then namespace creates and updates (parents first). Claims ownership in the
+    /// store before acting.
+    pub async fn apply_writes(
+        &self,
+        lake: &LakePlan,
+        desired: &Desired,
+        store: &dyn Store,
+        revision: &str,
+    ) -> crate::Result<()> {
+        let mut claims = Vec::new();
+        for op in &lake.ops {
+            match op {
+                Op::EnsureWarehouse {
+                    workspace,
+                    location,
+                } => claims.push(InventoryItem {
+                    target: TARGET.into(),
+                    name: warehouse_resource(workspace),
+                    hash: warehouse_hash(location),
+                    revision: revision.into(),
+                }),
+                Op::Create { id, .. } | Op::Update { id, .. } => {
+                    if let Some(n) = desired.namespaces.iter().find(|n| &n.id == id) {
+                        claims.push(InventoryItem {
+                            target: TARGET.into(),
+                            name: id.resource(),
+                            hash: namespace_hash(&n.properties),
+                            revision: revision.into(),
+                        });
+                    }
+                }
+                Op::Drop { .. } => {}
+            }
+        }
+        store.upsert_inventory_many(&claims).await?;
+        for op in &lake.ops {
+            match op {
+                Op::EnsureWarehouse {
+                    workspace,
+                    location,
+                } => {
+                    let warehouse = self.warehouse.as_ref().ok_or_else(|| {
+                        super::LakeError::Unsupported("no warehouse store is configured".into())
+                    })?;
+                    warehouse.ensure(location, workspace).await?;
+                }
+                Op::Create { id, properties } => {
+                    self.catalog()?.create_namespace(id, properties).await?;
+                }
+                Op::Update {
+                    id,
+                    removals,
+                    updates,
+                } => {
+                    self.catalog()?
+                        .update_properties(id, removals, updates)
+                        .await?;
+                }
+                Op::Drop { .. } => {}
+            }
+        }
+        Ok(())
+    }
+
+    /// Drops (children first), then forgets what is gone: dropped now, owned but already absent
+    /// and not desired, or warehouses no longer wanted.
+    pub async fn apply_drops(
+        &self,
+        lake: &LakePlan,
+        desired: &Desired,
+        owned: &[InventoryItem],
+        store: &dyn Store,
+    ) -> crate::Result<()> {
+        let mut forget: Vec<String> = lake.forget.clone();
+        for op in &lake.ops {
+            if let Op::Drop { id } = op {
+                self.catalog()?.drop_namespace(id).await?;
+                forget.push(id.resource());
+            }
+        }
+        if let Some(catalog) = &self.catalog {
+            let wanted: std::collections::BTreeSet<String> =
+                desired.namespaces.iter().map(|n| n.id.resource()).collect();
+            for item in owned {
+                if wanted.contains(&item.name) || forget.contains(&item.name) {
+                    continue;
+                }
+                if let Some(id) = parse_namespace_resource(&item.name) {
+                    if catalog.load_namespace(&id).await?.is_none() {
+                        forget.push(item.name.clone());
+                    }
+                }
+            }
+        }
+        store.remove_inventory_many(TARGET, &forget).await?;
+        Ok(())
+    }
+
+    fn catalog(&self) -> LakeResult<&Arc<dyn IcebergCatalog>> {
+        self.catalog
+            .as_ref()
+            .ok_or_else(|| super::LakeError::Unsupported("no Iceberg catalog is configured".into()))
+    }
+}
+
+/// The live namespaces of each workspace, for the dashboard: per desired namespace, whether the
+/// catalog holds it with the properties olo wants.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct NamespaceState {
+    pub namespace: String,
+    pub catalog: String,
+    pub workspace: String,
+    /// `in_sync`, `missing`, `differs`
+    pub state: &'static str,
+    pub tables: Option<usize>,
+    pub properties: BTreeMap<String, String>,
+}
+
+impl Lakehouse {
+    /// Reads every desired namespace from the catalog, with its table count.
+    pub async fn live(&self, desired: &Desired) -> LakeResult<Vec<NamespaceState>> {
+        let Some(catalog) = &self.catalog else {
+            return Ok(Vec::new());
+        };
+        let mut out = Vec::new();
+        for n in &desired.namespaces {
+            let have = catalog.load_namespace(&n.id).await?;
+            let (state, tables, properties) = match have {
+                None => ("missing", None, BTreeMap::new()),
+                Some(props) => {
+                    let same = n.properties.iter().all(|(k, v)| props.get(k) == Some(v));
+                    let tables = catalog.count_tables(&n.id).await?;
+                    (
+                        if same { "in_sync" } else { "differs" },
+                        Some(tables),
+                        props,
+                    )
+                }
+            };
+            out.push(NamespaceState {
+                namespace: n.id.dotted(),
+                catalog: n.id.catalog.clone(),
+                workspace: n.workspace.clone(),
+                state,
+                tables,
+                properties,
+            });
+        }
+        Ok(out)
+    }
+}

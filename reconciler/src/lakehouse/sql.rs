@@ -1,0 +1,337 @@
+//! The SQL catalog: Iceberg's JDBC-catalog tables (`iceberg_namespace_properties`,
+//! `iceberg_tables`) in SQLite (the embedded default) or PostgreSQL, written the way Java's
+//! `JdbcCatalog` and PyIceberg's `SqlCatalog` read them: a namespace is the dotted string of its
+//! levels (`sales.bronze`) and exists while it has a property row (or a table).
+//!
+//! Written with sqlx rather than `iceberg-catalog-sql`, which would bring the whole `iceberg`
+//! crate (Arrow, Parquet) for six statements.
+
+use std::collections::BTreeMap;
+
+use sqlx::any::AnyPoolOptions;
+use sqlx::{AnyPool, Row};
+
+use super::{IcebergCatalog, LakeError, LakeResult, NamespaceId};
+
+/// The tables, as Java's JdbcCatalog creates them (a database created by Java or PyIceberg
+/// already has them; `IF NOT EXISTS` leaves those alone).
+const SCHEMA: [&str; 2] = [
+    "CREATE TABLE IF NOT EXISTS iceberg_tables (\
+       catalog_name VARCHAR(255) NOT NULL, \
+       table_namespace VARCHAR(255) NOT NULL, \
+       table_name VARCHAR(255) NOT NULL, \
+       metadata_location VARCHAR(1000), \
+       previous_metadata_location VARCHAR(1000), \
+       iceberg_type VARCHAR(5), \
+       PRIMARY KEY (catalog_name, table_namespace, table_name))",
+    "CREATE TABLE IF NOT EXISTS iceberg_namespace_properties (\
+       catalog_name VARCHAR(255) NOT NULL, \
+       namespace VARCHAR(255) NOT NULL, \
+       property_key VARCHAR(255) NOT NULL, \
+       property_value VARCHAR(1000), \
+       PRIMARY KEY (catalog_name, namespace, property_key))",
+];
+
+pub struct SqlCatalog {
+    pool: AnyPool,
+    /// For messages: the database without credentials.
+    shown: String,
+}
+
+/// `postgres://user:pw@host/db` -> `postgres://host/db`.
+fn without_credentials(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut u) if u.has_host() => {
+            let _ = u.set_password(None);
+            let _ = u.set_username("");
+            u.to_string()
+        }
+        _ => url.to_string(),
+    }
+}
+
+impl SqlCatalog {
+    /// Opens (and creates, for SQLite) the database and its tables.
+    pub async fn open(database_url: &str) -> LakeResult<SqlCatalog> {
+        sqlx::any::install_default_drivers();
+        let shown = without_credentials(database_url);
+        let pool = AnyPoolOptions::new()
+            .max_connections(4)
+            .connect(database_url)
+            .await
+            .map_err(|e| LakeError::Unavailable {
+                system: format!("the SQL catalog in {shown}"),
+                message: e.to_string(),
+            })?;
+        let catalog = SqlCatalog { pool, shown };
+        for ddl in SCHEMA {
+            sqlx::query(ddl)
+                .execute(&catalog.pool)
+                .await
+                .map_err(|e| catalog.err("creating the catalog tables", e))?;
+        }
+        Ok(catalog)
+    }
+
+    fn err(&self, what: &str, e: sqlx::Error) -> LakeError {
+        let system = format!("the SQL catalog in {}", self.shown);
+        match e {
+            sqlx::Error::Database(db) => LakeError::Refused {
+                system,
+                what: what.to_string(),
+                message: db.message().to_string(),
+            },
+            other => LakeError::Unavailable {
+                system,
+                message: format!("{what}: {other}"),
+            },
+        }
+    }
+
+    async fn properties(&self, id: &NamespaceId) -> LakeResult<BTreeMap<String, String>> {
+        let rows = sqlx::query(
+            "SELECT property_key, property_value FROM iceberg_namespace_properties \
+             WHERE catalog_name = $1 AND namespace = $2",
+        )
+        .bind(&id.catalog)
+        .bind(id.dotted())
+        .fetch_all(&self.pool)
+        .await
+        .map_err(|e| self.err(&format!("loading namespace {id}"), e))?;
+        let mut out = BTreeMap::new();
+        for row in rows {
+            let key: String = row.try_get(0).map_err(|e| self.err("reading", e))?;
+            let value: Option<String> = row.try_get(1).map_err(|e| self.err("reading", e))?;
+            out.insert(key, value.unwrap_or_default());
+        }
+        Ok(out)
+    }
+
+    async fn upsert(
+        &self,
+        id: &NamespaceId,
+        removals: &[String],
+        updates: &BTreeMap<String, String>,
+        what: &str,
+    ) -> LakeResult<()> {
+        let mut tx = self.pool.begin().await.map_err(|e| self.err(what, e))?;
+        for key in removals {
+            sqlx::query(
+                "DELETE FROM iceberg_namespace_properties \
+                 WHERE catalog_name = $1 AND namespace = $2 AND property_key = $3",
+            )
+            .bind(&id.catalog)
+            .bind(id.dotted())
+            .bind(key)
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| self.err(what, e))?;
+        }
+        for (key, value) in updates {
+            sqlx::query(
+                "INSERT INTO iceberg_namespace_properties \
+                   (catalog_name, namespace, property_key, property_value) \
+                 VALUES ($1, $2, $3, $4) \
+                 ON CONFLICT (catalog_name, namespace, property_key) \
+                 DO UPDATE SET property_value = excluded.property_value",
+            )
+            .bind(&id.catalog)
+            .bind(id.dotted())
+            .bind(key)
+            .bind(value)
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| self.err(what, e))?;
+        }
+        tx.commit().await.map_err(|e| self.err(what, e))
+    }
+}
+
+#[async_trait::async_trait]
+impl IcebergCatalog for SqlCatalog {
+    fn describe(&self) -> String {
+        format!("the SQL catalog in {}", self.shown)
+    }
+
+    async fn load_namespace(
+        &self,
+        id: &NamespaceId,
+    ) -> LakeResult<Option<BTreeMap<String, String>>> {
+        let props = self.properties(id).await?;
+        if !props.is_empty() {
+            return Ok(Some(props));
+        }
+        // A namespace with tables but no property rows exists too.
+        Ok((self.count_tables(id).await? > 0).then(BTreeMap::new))
+    }
+
+    async fn count_tables(&self, id: &NamespaceId) -> LakeResult<usize> {
+        let n: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM iceberg_tables WHERE catalog_name = $1 AND table_namespace = $2",
+        )
+        .bind(&id.catalog)
+        .bind(id.dotted())
+        .fetch_one(&self.pool)
+        .await
+        .map_err(|e| self.err(&format!("counting the tables of {id}"), e))?;
+        Ok(usize::try_from(n).unwrap_or(0))
+    }
+
+    async fn children(&self, id: &NamespaceId) -> LakeResult<Vec<NamespaceId>> {
+        let dotted = id.dotted();
+        let pattern = format!(
+            "{}.%",
+            dotted
+                .replace('\\', "\\\\")
+                .replace('%', "\\%")
+                .replace('_', "\\_")
+        );
+        let rows: Vec<String> = sqlx::query_scalar(
+            "SELECT DISTINCT namespace FROM iceberg_namespace_properties \
+               WHERE catalog_name = $1 AND namespace LIKE $2 ESCAPE '\\' \
+             UNION SELECT DISTINCT table_namespace FROM iceberg_tables \
+               WHERE catalog_name = $1 AND table_namespace LIKE $2 ESCAPE '\\'",
+        )
+        .bind(&id.catalog)
+        .bind(&pattern)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(|e| self.err(&format!("listing the namespaces under {id}"), e))?;
+        let mut out: Vec<NamespaceId> = rows
+            .into_iter()
+            .filter_map(|ns| {
+                let parts: Vec<String> = ns.split('.').map(str::to_string).collect();
+                (parts.len() == id.parts.len() + 1 && parts.starts_with(&id.parts)).then(|| {
+                    NamespaceId {
+                        catalog: id.catalog.clone(),
+                        parts,
+                    }
+                })
+            })
+            .collect();
+        out.sort();
+        out.dedup();
+        Ok(out)
+    }
+
+    async fn create_namespace(
+        &self,
+        id: &NamespaceId,
+        properties: &BTreeMap<String, String>,
+    ) -> LakeResult<()> {
+        let mut props = properties.clone();
+        if props.is_empty() {
+            // What JdbcCatalog writes for a namespace without properties.
+            props.insert("exists".into(), "true".into());
+        }
+        self.upsert(id, &[], &props, &format!("creating namespace {id}"))
+            .await
+    }
+
+    async fn update_properties(
+        &self,
+        id: &NamespaceId,
+        removals: &[String],
+        updates: &BTreeMap<String, String>,
+    ) -> LakeResult<()> {
+        self.upsert(
+            id,
+            removals,
+            updates,
+            &format!("updating the properties of {id}"),
+        )
+        .await
+    }
+
+    async fn drop_namespace(&self, id: &NamespaceId) -> LakeResult<()> {
+        let tables = self.count_tables(id).await?;
+        if tables > 0 {
+            return Err(LakeError::Refused {
+                system: self.describe(),
+                what: format!("dropping namespace {id}"),
+                message: format!("it holds {tables} tables"),
+            });
+        }
+        sqlx::query(
+            "DELETE FROM iceberg_namespace_properties WHERE catalog_name = $1 AND namespace = $2",
+        )
+        .bind(&id.catalog)
+        .bind(id.dotted())
+        .execute(&self.pool)
+        .await
+        .map_err(|e| self.err(&format!("dropping namespace {id}"), e))?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn id(parts: &[&str]) -> NamespaceId {
+        NamespaceId::new("lake", parts)
+    }
+
+    #[test]
+    fn credentials_never_show_in_messages() {
+        assert_eq!(
+            without_credentials("postgres://olo:hunter2@db:5432/cat"),
+            "postgres://db:5432/cat"
+        );
+    }
+
+    #[tokio::test]
+    async fn namespaces_round_trip_through_sqlite() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}/cat.db?mode=rwc", dir.path().display());
+        let cat = SqlCatalog::open(&url).await.unwrap();
+        assert_eq!(cat.load_namespace(&id(&["sales"])).await.unwrap(), None);
+        let props: BTreeMap<String, String> =
+            [("owner".to_string(), "sales-eng".to_string())].into();
+        cat.create_namespace(&id(&["sales"]), &props).await.unwrap();
+        cat.create_namespace(&id(&["sales", "bronze"]), &props)
+            .await
+            .unwrap();
+        // A sibling whose name only looks like a child under LIKE's `_` must not count.
+        cat.create_namespace(&id(&["salesxbronze"]), &props)
+            .await
+            .unwrap();
+        assert_eq!(
+            cat.children(&id(&["sales"])).await.unwrap(),
+            vec![id(&["sales", "bronze"])]
+        );
+        let updates: BTreeMap<String, String> = [("comment".to_string(), "c".to_string())].into();
+        cat.update_properties(&id(&["sales", "bronze"]), &["owner".into()], &updates)
+            .await
+            .unwrap();
+        assert_eq!(
+            cat.load_namespace(&id(&["sales", "bronze"])).await.unwrap(),
+            Some(updates.clone())
+        );
+        sqlx::query(
+            "INSERT INTO iceberg_tables (catalog_name, table_namespace, table_name) \
+             VALUES ('lake', 'sales.bronze', 'orders')",
+        )
+        .execute(&cat.pool)
+        .await
+        .unwrap();
+        assert_eq!(
+            cat.count_tables(&id(&["sales", "bronze"])).await.unwrap(),
+            1
+        );
+        let refused = cat.drop_namespace(&id(&["sales", "bronze"])).await;
+        assert!(
+            matches!(refused, Err(LakeError::Refused { .. })),
+            "{refused:?}"
+        );
+        cat.drop_namespace(&id(&["salesxbronze"])).await.unwrap();
+        assert_eq!(
+            cat.load_namespace(&id(&["salesxbronze"])).await.unwrap(),
+            None
+        );
+        // Reopening keeps everything (the DDL is idempotent).
+        drop(cat);
+        let cat = SqlCatalog::open(&url).await.unwrap();
+        assert!(cat.load_namespace(&id(&["sales"])).await.unwrap().is_some());
+    }
+}
