@@ -4,6 +4,8 @@
 #   scripts/python-env.sh airflow     -> Apache Airflow 3.3 + the providers the rendered DAGs import
 #   scripts/python-env.sh bench       -> check-jsonschema, dag-factory (peers measured in BENCHMARKS.md)
 #   scripts/python-env.sh mlflow      -> the MLflow tracking server (tests/mlflow_e2e.rs)
+#   scripts/python-env.sh pyiceberg   -> PyIceberg with its SQL (SQLite) catalog and PyArrow FileIO, the
+#                                        independent reader tests/iceberg/check.py runs
 #
 # Prints the venv's path on stdout. Venvs live under $OLO_CACHE (default ~/.cache/olo) so a fresh
 # clone on the same machine reuses them; a stamp file records the exact requirement set, and a venv
@@ -11,7 +13,7 @@
 set -euo pipefail
 
 cache="${OLO_CACHE:-$HOME/.cache/olo}"
-kind="${1:?usage: scripts/python-env.sh airflow|bench|mlflow}"
+kind="${1:?usage: scripts/python-env.sh airflow|bench|mlflow|pyiceberg}"
 
 case "$kind" in
   airflow)
@@ -31,8 +33,13 @@ case "$kind" in
   mlflow)
     reqs=("mlflow==3.17.2")
     ;;
+  pyiceberg)
+    # The extras bring SQLAlchemy (SqlCatalog) and PyArrow (the FileIO that reads metadata files,
+    # local or S3), so nothing else is needed to load a table's schema.
+    reqs=("pyiceberg[sql-sqlite,pyarrow]==0.12.0")
+    ;;
   *)
-    echo "unknown environment '$kind' (expected airflow, bench or mlflow)" >&2
+    echo "unknown environment '$kind' (expected airflow, bench, mlflow or pyiceberg)" >&2
     exit 2
     ;;
 esac

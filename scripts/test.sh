@@ -10,11 +10,24 @@
 #     started by scripts/airflow.sh and stopped after the run (tests/airflow_e2e.rs drives it);
 #   - an MLflow tracking server (PyPI mlflow in its own cached venv, SQLite backend), started by
 #     scripts/mlflow.sh and stopped after the run (tests/airflow_e2e.rs links a run to it);
-#   - Debian's chromium and chromium-driver (scripts/chromium.sh) for the dashboard test.
+#   - Debian's chromium and chromium-driver (scripts/chromium.sh) for the dashboard test;
+#   - an Iceberg REST catalog (rustberg 0.3.0) and an S3 server (s3s-fs 0.14.1), built once with
+#     `cargo install` and started by scripts/lakehouse.sh, and PyIceberg in a cached venv
+#     (tests/lakehouse.rs applies to them and reads the result back with PyIceberg and curl).
 # A component that cannot be installed makes the run fail; no test is skipped for lack of one.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
+
+# The lakehouse servers (rustberg, s3s-fs) are built once with `cargo install` (minutes on a fresh
+# machine): start that first, in the background, so it overlaps the Python installs and servers.
+lakehouse_env="$(mktemp)"
+lakehouse_started=0
+if ! scripts/lakehouse.sh status; then
+    lakehouse_started=1
+fi
+scripts/lakehouse.sh start >"$lakehouse_env" &
+lakehouse_pid=$!
 
 echo "==> Python venv with Apache Airflow (cached)"
 venv="$(scripts/python-env.sh airflow)"
@@ -59,6 +72,23 @@ echo "==> Headless Chromium and chromedriver for the dashboard test (Debian pack
 OLO_TEST_CHROMEDRIVER="$(scripts/chromium.sh)"
 export OLO_TEST_CHROMEDRIVER
 echo "    $OLO_TEST_CHROMEDRIVER"
+
+echo "==> Python venv with PyIceberg (cached), the lakehouse tests' independent reader"
+pyiceberg="$(scripts/python-env.sh pyiceberg)"
+export OLO_TEST_PYICEBERG_PYTHON="$pyiceberg/bin/python"
+
+echo "==> Iceberg REST catalog (rustberg 0.3.0) and S3 server (s3s-fs 0.14.1), throwaway"
+if [ "$lakehouse_started" = 1 ]; then
+    cleanup+=("scripts/lakehouse.sh stop")
+fi
+if ! wait "$lakehouse_pid"; then
+    echo "scripts/lakehouse.sh start failed" >&2
+    exit 1
+fi
+# shellcheck disable=SC1090
+source "$lakehouse_env"
+rm -f "$lakehouse_env"
+echo "    $OLO_TEST_ICEBERG_URL (warehouse $OLO_TEST_ICEBERG_WAREHOUSE), S3 $OLO_TEST_S3_URL"
 
 echo "==> cargo test"
 cargo test --workspace --all-targets --locked "$@"

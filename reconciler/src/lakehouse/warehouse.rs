@@ -116,6 +116,10 @@ fn marker_key(prefix: &str) -> String {
 
 const SIGN_FOR: Duration = Duration::from_secs(300);
 
+/// Sent with every (presigned) request: some S3-compatible servers (s3s) refuse a request
+/// without it; presigned requests do not sign the payload.
+const CONTENT_SHA256: (&str, &str) = ("x-amz-content-sha256", "UNSIGNED-PAYLOAD");
+
 impl Warehouses {
     fn bucket(
         &self,
@@ -208,6 +212,7 @@ impl Warehouse for Warehouses {
                 let url = bucket.head_object(Some(&creds), &key).sign(SIGN_FOR);
                 let resp = client
                     .head(url)
+                    .header(CONTENT_SHA256.0, CONTENT_SHA256.1)
                     .send()
                     .await
                     .map_err(|e| self.unavailable(e))?;
@@ -243,6 +248,7 @@ impl Warehouse for Warehouses {
                 let head = bucket.head_bucket(Some(&creds)).sign(SIGN_FOR);
                 let resp = client
                     .head(head)
+                    .header(CONTENT_SHA256.0, CONTENT_SHA256.1)
                     .send()
                     .await
                     .map_err(|e| self.unavailable(e))?;
@@ -250,6 +256,7 @@ impl Warehouse for Warehouses {
                     let create = bucket.create_bucket(&creds).sign(SIGN_FOR);
                     let resp = client
                         .put(create)
+                        .header(CONTENT_SHA256.0, CONTENT_SHA256.1)
                         .send()
                         .await
                         .map_err(|e| self.unavailable(e))?;
@@ -282,6 +289,7 @@ impl Warehouse for Warehouses {
                 let put = bucket.put_object(Some(&creds), &key).sign(SIGN_FOR);
                 let resp = client
                     .put(put)
+                    .header(CONTENT_SHA256.0, CONTENT_SHA256.1)
                     .header(reqwest::header::CONTENT_TYPE, "application/json")
                     .body(body)
                     .send()

@@ -1,0 +1,300 @@
+//! The lakehouse target end to end with real components: `olo apply` writes each workspace's
+//! namespaces and warehouse, and an independent client reads them back.
+//!
+//! - the embedded default: Iceberg's SQL catalog in SQLite and warehouse folders on the local
+//!   disk, read back with PyIceberg's `SqlCatalog`;
+//! - an Iceberg REST catalog (rustberg 0.3.0) and an S3 server (s3s-fs 0.14.1), read back with
+//!   PyIceberg's REST client and curl's SigV4 signing.
+//!
+//! scripts/test.sh installs (cached) and starts them, and sets OLO_TEST_PYICEBERG_PYTHON and the
+//! OLO_TEST_ICEBERG_* / OLO_TEST_S3_* variables; without them these tests fail, never skip.
+
+mod common;
+
+use std::process::Command;
+
+use common::{ok, Olo, Repo};
+use serde_json::Value;
+
+fn need(name: &str) -> String {
+    std::env::var(name).unwrap_or_else(|_| {
+        panic!("{name} is not set: run the tests with scripts/test.sh, which starts the lakehouse")
+    })
+}
+
+/// A workspace name no earlier run used (the REST catalog outlives a test run when reused).
+fn unique(prefix: &str) -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    format!("{prefix}{}_{}", std::process::id(), nanos % 1_000_000_000)
+}
+
+fn workspace(name: &str, warehouse: &str, namespaces: &[&str], team: &str) -> String {
+    format!(
+        "apiVersion: olo/v1\nkind: Workspace\nmetadata:\n  name: {name}\n  owners: [data@example.com]\n\
+         spec:\n  lakehouse:\n    catalog: lake\n    warehouse: '{warehouse}'\n    namespaces: [{}]\n\
+         \x20   properties: {{team: {team}}}\n",
+        namespaces.join(", ")
+    )
+}
+
+/// A config repository without the common test workspace `w` (whose warehouse `s3://b/w` is
+/// no S3 bucket name): each test has its own workspace.
+fn only_workspace(ws: &str) -> Repo {
+    let repo = Repo::new();
+    std::fs::remove_dir_all(repo.path().join("workspaces/w")).unwrap();
+    assert!(!ws.is_empty());
+    repo
+}
+
+/// PyIceberg, through tests/iceberg/check.py.
+fn pyiceberg(catalog: &[&str], command: &[&str]) -> Value {
+    let python = need("OLO_TEST_PYICEBERG_PYTHON");
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/iceberg/check.py");
+    let out = Command::new(python)
+        .arg(script)
+        .args(catalog)
+        .args(command)
+        .output()
+        .expect("python runs");
+    assert!(
+        out.status.success(),
+        "check.py {catalog:?} {command:?} failed:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+/// The namespaces under `ws` as PyIceberg lists them: dotted name -> properties.
+fn namespaces_of(catalog: &[&str], ws: &str) -> std::collections::BTreeMap<String, Value> {
+    pyiceberg(catalog, &["namespaces"])
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|n| n["namespace"][0] == ws)
+        .map(|n| {
+            let name: Vec<&str> = n["namespace"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|p| p.as_str().unwrap())
+                .collect();
+            (name.join("."), n["properties"].clone())
+        })
+        .collect()
+}
+
+fn plan_json(olo: &Olo, repo: &Repo) -> (Option<i32>, Value) {
+    let out = olo.run(&[
+        "plan",
+        &repo.path().display().to_string(),
+        "--format",
+        "json",
+    ]);
+    let code = out.status.code();
+    assert!(
+        code == Some(0) || code == Some(2),
+        "olo plan failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (code, serde_json::from_slice(&out.stdout).unwrap())
+}
+
+fn change<'a>(plan: &'a Value, name: &str) -> &'a Value {
+    plan["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == name)
+        .unwrap_or_else(|| panic!("no change for {name} in {plan:#}"))
+}
+
+#[test]
+fn the_embedded_sql_catalog_and_local_warehouse_as_pyiceberg_reads_them() {
+    let ws = unique("sq");
+    let repo = only_workspace(&ws);
+    let path = format!("workspaces/{ws}/workspace.yaml");
+    repo.write(
+        &path,
+        &workspace(&ws, &format!("s3://bkt/{ws}"), &["raw", "clean"], "a"),
+    );
+    repo.commit("lakehouse", ("Ada", "ada@example.com"));
+    let olo = Olo::new(&repo.path().display().to_string());
+    ok(&olo.apply());
+
+    let state = olo.state.path();
+    let db = state.join("iceberg-catalog.db");
+    let sql = [
+        "sql",
+        "--uri",
+        &format!("sqlite:///{}", db.display()),
+        "--catalog",
+        "lake",
+    ];
+    let sql: Vec<&str> = sql.iter().map(|s| &**s).collect();
+    let got = namespaces_of(&sql, &ws);
+    assert_eq!(
+        got.keys().cloned().collect::<Vec<_>>(),
+        vec![ws.clone(), format!("{ws}.clean"), format!("{ws}.raw")]
+    );
+    let raw = &got[&format!("{ws}.raw")];
+    assert_eq!(raw["team"], "a");
+    assert_eq!(raw["olo.managed-by"], "olo");
+    assert_eq!(raw["owner"], "data@example.com");
+    let warehouse = state.join("warehouse").join("bkt").join(&ws);
+    assert_eq!(
+        raw["location"],
+        format!("file://{}/raw", warehouse.display())
+    );
+    assert!(warehouse.is_dir(), "the warehouse folder was created");
+    // Applied means in sync: nothing left to do.
+    let (code, _) = plan_json(&olo, &repo);
+    assert_eq!(code, Some(0));
+
+    // Another client sets a property of its own and creates a table in `raw`.
+    pyiceberg(
+        &sql,
+        &["set-properties", &format!("{ws}.raw"), "retention=30d"],
+    );
+    pyiceberg(&sql, &["create-table", &format!("{ws}.raw.orders")]);
+
+    // `clean` leaves the repository and `team` changes.
+    repo.write(
+        &path,
+        &workspace(&ws, &format!("s3://bkt/{ws}"), &["raw"], "b"),
+    );
+    repo.commit("drop clean", ("Ada", "ada@example.com"));
+    let (code, plan) = plan_json(&olo, &repo);
+    assert_eq!(code, Some(2));
+    assert_eq!(
+        change(&plan, &format!("namespace/lake/{ws}.clean"))["action"],
+        "delete"
+    );
+    let update = change(&plan, &format!("namespace/lake/{ws}.raw"));
+    assert_eq!(update["action"], "update");
+    let diff = update["diff"].as_str().unwrap();
+    assert!(diff.contains("-team = a\n+team = b"), "{diff}");
+    assert!(!diff.contains("retention"), "{diff}");
+    ok(&olo.apply());
+    let got = namespaces_of(&sql, &ws);
+    assert!(!got.contains_key(&format!("{ws}.clean")), "{got:?}");
+    let raw = &got[&format!("{ws}.raw")];
+    assert_eq!(raw["team"], "b");
+    assert_eq!(raw["retention"], "30d", "a property olo did not set stays");
+
+    // `raw` leaves too, but it holds a table: kept, and the plan says why.
+    repo.write(&path, &workspace(&ws, &format!("s3://bkt/{ws}"), &[], "b"));
+    repo.commit("drop raw", ("Ada", "ada@example.com"));
+    let (_, plan) = plan_json(&olo, &repo);
+    let keep = change(&plan, &format!("namespace/lake/{ws}.raw"));
+    assert_eq!(keep["action"], "keep");
+    assert!(
+        keep["reason"].as_str().unwrap().contains("holds 1 table"),
+        "{keep}"
+    );
+    ok(&olo.apply());
+    assert!(namespaces_of(&sql, &ws).contains_key(&format!("{ws}.raw")));
+    let table = pyiceberg(&sql, &["table", &format!("{ws}.raw.orders")]);
+    assert_eq!(table["fields"][0]["name"], "id");
+}
+
+fn curl_s3(url: &str) -> (u16, String) {
+    let key = need("OLO_TEST_S3_ACCESS_KEY");
+    let secret = need("OLO_TEST_S3_SECRET_KEY");
+    let out = Command::new("curl")
+        .args([
+            "-sS",
+            "-w",
+            "\n%{http_code}",
+            "--aws-sigv4",
+            "aws:amz:us-east-1:s3",
+            "--user",
+            &format!("{key}:{secret}"),
+            "-H",
+            "x-amz-content-sha256: UNSIGNED-PAYLOAD",
+            url,
+        ])
+        .output()
+        .expect("curl runs");
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let (body, code) = text.rsplit_once('\n').unwrap_or(("", "0"));
+    (code.trim().parse().unwrap_or(0), body.to_string())
+}
+
+#[test]
+fn a_rest_catalog_and_an_s3_warehouse_as_pyiceberg_and_curl_read_them() {
+    let iceberg = need("OLO_TEST_ICEBERG_URL");
+    let warehouse = need("OLO_TEST_ICEBERG_WAREHOUSE");
+    let s3 = need("OLO_TEST_S3_URL");
+    let ws = unique("rs");
+    let repo = only_workspace(&ws);
+    let path = format!("workspaces/{ws}/workspace.yaml");
+    let location = format!("s3://lakehouse/teams/{ws}");
+    repo.write(&path, &workspace(&ws, &location, &["bronze", "gold"], "a"));
+    repo.commit("lakehouse", ("Ada", "ada@example.com"));
+    let olo = Olo::new(&repo.path().display().to_string())
+        .set("OLO_LAKEHOUSE__CATALOG", "rest")
+        .set("OLO_LAKEHOUSE__REST_URI", &iceberg)
+        .set("OLO_RENDER__ICEBERG_REST_WAREHOUSE", &warehouse)
+        .set("OLO_LAKEHOUSE__WAREHOUSE", "s3")
+        .set("OLO_RENDER__S3_ENDPOINT", &s3)
+        .set("OLO_S3_ACCESS_KEY", &need("OLO_TEST_S3_ACCESS_KEY"))
+        .set("OLO_S3_SECRET_KEY", &need("OLO_TEST_S3_SECRET_KEY"));
+    ok(&olo.apply());
+
+    let rest = ["rest", "--uri", &iceberg, "--warehouse", &warehouse];
+    let rest: Vec<&str> = rest.iter().map(|s| &**s).collect();
+    let got = namespaces_of(&rest, &ws);
+    assert_eq!(
+        got.keys().cloned().collect::<Vec<_>>(),
+        vec![ws.clone(), format!("{ws}.bronze"), format!("{ws}.gold")]
+    );
+    let gold = &got[&format!("{ws}.gold")];
+    assert_eq!(gold["location"], format!("{location}/gold"));
+    assert_eq!(gold["olo.workspace"], ws.as_str());
+    assert_eq!(got[&ws]["location"], location.as_str());
+
+    // The bucket exists and the prefix carries olo's marker, as another S3 client sees it.
+    let (code, body) = curl_s3(&format!("{s3}/lakehouse/teams/{ws}/.olo-warehouse"));
+    assert_eq!(code, 200, "{body}");
+    let marker: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(marker["workspace"], ws.as_str());
+    let (code, _) = plan_json(&olo, &repo);
+    assert_eq!(code, Some(0), "applied means in sync");
+
+    // Someone edits a property olo owns by hand: the next plan puts it back as drift.
+    pyiceberg(
+        &rest,
+        &["set-properties", &format!("{ws}.gold"), "team=rogue"],
+    );
+    let (code, plan) = plan_json(&olo, &repo);
+    assert_eq!(code, Some(2));
+    let fix = change(&plan, &format!("namespace/lake/{ws}.gold"));
+    assert_eq!(fix["action"], "update");
+    assert!(
+        fix["reason"].as_str().unwrap().starts_with("drift"),
+        "{fix}"
+    );
+    ok(&olo.apply());
+    assert_eq!(
+        namespaces_of(&rest, &ws)[&format!("{ws}.gold")]["team"],
+        "a"
+    );
+
+    // A table in bronze, then bronze leaves the repository: kept, with the reason.
+    pyiceberg(&rest, &["create-table", &format!("{ws}.bronze.orders")]);
+    repo.write(&path, &workspace(&ws, &location, &["gold"], "a"));
+    repo.commit("drop bronze", ("Ada", "ada@example.com"));
+    let (_, plan) = plan_json(&olo, &repo);
+    let keep = change(&plan, &format!("namespace/lake/{ws}.bronze"));
+    assert_eq!(keep["action"], "keep");
+    assert!(
+        keep["reason"].as_str().unwrap().contains("holds 1 table"),
+        "{keep}"
+    );
+    ok(&olo.apply());
+    let table = pyiceberg(&rest, &["table", &format!("{ws}.bronze.orders")]);
+    assert_eq!(table["fields"][1]["name"], "name");
+}
