@@ -3,3 +3,4 @@
 pub mod airflow;
 pub mod dags;
 pub mod mlflow;
+pub mod trino;
