@@ -49,7 +49,97 @@ pub(crate) fn check_workspace(l: &Loaded<WorkspaceDoc>, folder: &str) -> Vec<Dia
         &l.doc.spec.defaults.timeout,
         &mut out,
     );
+    check_tables(l, &mut out);
     out
+}
+
+/// Table declarations: the namespace is the workspace's, names are unique, types and partition
+/// transforms parse and fit their columns.
+fn check_tables(l: &Loaded<WorkspaceDoc>, out: &mut Vec<Diagnostic>) {
+    use crate::table::{parse_partition, ColumnType};
+    let lake = &l.doc.spec.lakehouse;
+    let mut seen = std::collections::HashSet::new();
+    for (i, table) in lake.tables.iter().enumerate() {
+        let idx = i.to_string();
+        let at = |rest: &[&str]| {
+            let mut p = vec!["spec", "lakehouse", "tables", idx.as_str()];
+            p.extend_from_slice(rest);
+            pos(&l.node, &p)
+        };
+        let (ns, _) = table.split_name();
+        if !lake.namespaces.iter().any(|n| n.as_str() == ns) {
+            out.push(Diagnostic::error(
+                &l.path,
+                at(&["name"]),
+                format!(
+                    "table `{}`: namespace `{ns}` is not one of this workspace's namespaces ({})",
+                    table.name,
+                    lake.namespaces
+                        .iter()
+                        .map(|n| n.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            ));
+        }
+        if !seen.insert(table.name.as_str()) {
+            out.push(Diagnostic::error(
+                &l.path,
+                at(&["name"]),
+                format!("table `{}` is declared twice", table.name),
+            ));
+        }
+        let mut types = std::collections::HashMap::new();
+        for (j, col) in table.columns.iter().enumerate() {
+            let jdx = j.to_string();
+            match ColumnType::parse(&col.kind) {
+                Ok(t) => {
+                    if let std::collections::hash_map::Entry::Vacant(e) =
+                        types.entry(col.name.to_ascii_lowercase())
+                    {
+                        e.insert(t);
+                    } else {
+                        out.push(Diagnostic::error(
+                            &l.path,
+                            at(&["columns", &jdx, "name"]),
+                            format!(
+                                "column `{}` is declared twice in table `{}` (names are compared without case: Trino lowercases them)",
+                                col.name, table.name
+                            ),
+                        ));
+                    }
+                }
+                Err(e) => out.push(Diagnostic::error(
+                    &l.path,
+                    at(&["columns", &jdx, "type"]),
+                    e,
+                )),
+            }
+        }
+        for (k, part) in table.partition_by.iter().enumerate() {
+            let kdx = k.to_string();
+            let p = at(&["partition_by", &kdx]);
+            match parse_partition(part) {
+                Err(e) => out.push(Diagnostic::error(&l.path, p, e)),
+                Ok((transform, column)) => match types.get(&column.to_ascii_lowercase()) {
+                    None => out.push(Diagnostic::error(
+                        &l.path,
+                        p,
+                        format!("partition `{part}`: table `{}` has no column `{column}`", table.name),
+                    )),
+                    Some(t) if !transform.applies_to(*t) => out.push(Diagnostic::error(
+                        &l.path,
+                        p,
+                        format!(
+                            "partition `{part}`: {} does not apply to column `{column}` of type {t}",
+                            transform.iceberg()
+                        ),
+                    )),
+                    Some(_) => {}
+                },
+            }
+        }
+    }
 }
 
 pub(crate) fn check_defaults(

@@ -13,6 +13,7 @@ pub mod model;
 pub mod name;
 pub mod schedule;
 pub mod snapshot;
+pub mod table;
 pub mod validate;
 pub mod yaml;
 

@@ -113,6 +113,50 @@ pub struct Lakehouse {
     pub namespaces: Vec<Name>,
     #[serde(default)]
     pub properties: BTreeMap<String, String>,
+    #[serde(default)]
+    pub tables: Vec<TableDecl>,
+}
+
+/// An Iceberg table the workspace declares (`spec.lakehouse.tables[]`).
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct TableDecl {
+    /// `<namespace>.<table>`
+    pub name: String,
+    pub columns: Vec<ColumnDecl>,
+    #[serde(default)]
+    pub partition_by: Vec<String>,
+    #[serde(default)]
+    pub properties: BTreeMap<String, String>,
+    #[serde(default)]
+    pub allow: Vec<AllowedChange>,
+}
+
+impl TableDecl {
+    /// (`namespace`, `table`)
+    pub fn split_name(&self) -> (&str, &str) {
+        self.name.split_once('.').unwrap_or(("", &self.name))
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ColumnDecl {
+    pub name: String,
+    #[serde(rename = "type")]
+    pub kind: String,
+    #[serde(default)]
+    pub required: bool,
+    #[serde(default)]
+    pub doc: Option<String>,
+}
+
+/// Destructive table changes a declaration may allow.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AllowedChange {
+    DropColumn,
+    Repartition,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
