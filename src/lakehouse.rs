@@ -17,6 +17,30 @@ use crate::settings::{CatalogKind, Settings, WarehouseKind};
 pub async fn make_lakehouse(settings: &Settings) -> anyhow::Result<Option<Lakehouse>> {
     let l = &settings.lakehouse;
     let timeout = Duration::from_secs(l.timeout_seconds);
+    // One file store for warehouses and for the SQL catalog's table metadata files.
+    let s3 = match l.warehouse {
+        WarehouseKind::S3 => {
+            let r = &settings.render;
+            let key = |var: &str| {
+                std::env::var(var).with_context(|| {
+                    format!("environment variable {var} (named in render.s3_*_env) is not set")
+                })
+            };
+            Some(S3Settings {
+                endpoint: r
+                    .s3_endpoint
+                    .parse()
+                    .with_context(|| format!("render.s3_endpoint = {:?}", r.s3_endpoint))?,
+                region: r.s3_region.clone(),
+                path_style: r.s3_path_style,
+                access_key: key(&r.s3_access_key_env)?,
+                secret_key: key(&r.s3_secret_key_env)?.into(),
+                timeout,
+            })
+        }
+        _ => None,
+    };
+    let files: Arc<dyn Warehouse> = Arc::new(Warehouses::new(s3)?);
     let catalog: Option<Arc<dyn IcebergCatalog>> = match l.catalog {
         CatalogKind::Off => None,
         CatalogKind::Sql => {
@@ -26,9 +50,11 @@ pub async fn make_lakehouse(settings: &Settings) -> anyhow::Result<Option<Lakeho
                     format!("could not create {}", settings.state.dir.display())
                 })?;
             }
-            Some(Arc::new(SqlCatalog::open(&url).await.context(
-                "could not open the Iceberg SQL catalog (lakehouse.sql_database)",
-            )?))
+            Some(Arc::new(
+                SqlCatalog::open(&url, files.clone())
+                    .await
+                    .context("could not open the Iceberg SQL catalog (lakehouse.sql_database)")?,
+            ))
         }
         CatalogKind::Rest => {
             let uri = l
@@ -74,27 +100,9 @@ pub async fn make_lakehouse(settings: &Settings) -> anyhow::Result<Option<Lakeho
                 None => settings.state_dir_absolute()?.join("warehouse"),
             };
             locations.local_root = Some(root);
-            Some(Arc::new(Warehouses::new(None)?))
+            Some(files.clone())
         }
-        WarehouseKind::S3 => {
-            let r = &settings.render;
-            let key = |var: &str| {
-                std::env::var(var).with_context(|| {
-                    format!("environment variable {var} (named in render.s3_*_env) is not set")
-                })
-            };
-            Some(Arc::new(Warehouses::new(Some(S3Settings {
-                endpoint: r
-                    .s3_endpoint
-                    .parse()
-                    .with_context(|| format!("render.s3_endpoint = {:?}", r.s3_endpoint))?,
-                region: r.s3_region.clone(),
-                path_style: r.s3_path_style,
-                access_key: key(&r.s3_access_key_env)?,
-                secret_key: key(&r.s3_secret_key_env)?.into(),
-                timeout,
-            }))?))
-        }
+        WarehouseKind::S3 => Some(files.clone()),
     };
     if catalog.is_none() && warehouse.is_none() {
         return Ok(None);

@@ -32,6 +32,35 @@ fn unique(prefix: &str) -> String {
 }
 
 fn workspace(name: &str, warehouse: &str, namespaces: &[&str], team: &str) -> String {
+    workspace_with_tables(name, warehouse, namespaces, team, "")
+}
+
+/// `tables`: YAML of `spec.lakehouse.tables` items, indented by four spaces.
+fn workspace_with_tables(
+    name: &str,
+    warehouse: &str,
+    namespaces: &[&str],
+    team: &str,
+    tables: &str,
+) -> String {
+    let mut text = workspace_plain(name, warehouse, namespaces, team);
+    if !tables.is_empty() {
+        text.push_str("    tables:\n");
+        text.push_str(tables);
+    }
+    text
+}
+
+fn field_names(table: &Value) -> Vec<String> {
+    table["fields"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["name"].as_str().unwrap().to_string())
+        .collect()
+}
+
+fn workspace_plain(name: &str, warehouse: &str, namespaces: &[&str], team: &str) -> String {
     format!(
         "apiVersion: olo/v1\nkind: Workspace\nmetadata:\n  name: {name}\n  owners: [data@example.com]\n\
          spec:\n  lakehouse:\n    catalog: lake\n    warehouse: '{warehouse}'\n    namespaces: [{}]\n\
@@ -116,9 +145,16 @@ fn the_embedded_sql_catalog_and_local_warehouse_as_pyiceberg_reads_them() {
     let ws = unique("sq");
     let repo = only_workspace(&ws);
     let path = format!("workspaces/{ws}/workspace.yaml");
+    let events = "    - name: raw.events\n      columns:\n        - {name: id, type: long, required: true}\n        - {name: ts, type: timestamptz}\n      partition_by: [day(ts)]\n";
     repo.write(
         &path,
-        &workspace(&ws, &format!("s3://bkt/{ws}"), &["raw", "clean"], "a"),
+        &workspace_with_tables(
+            &ws,
+            &format!("s3://bkt/{ws}"),
+            &["raw", "clean"],
+            "a",
+            events,
+        ),
     );
     repo.commit("lakehouse", ("Ada", "ada@example.com"));
     let olo = Olo::new(&repo.path().display().to_string());
@@ -149,6 +185,17 @@ fn the_embedded_sql_catalog_and_local_warehouse_as_pyiceberg_reads_them() {
         format!("file://{}/raw", warehouse.display())
     );
     assert!(warehouse.is_dir(), "the warehouse folder was created");
+    // The declared table, as PyIceberg reads it from the metadata file olo wrote.
+    let table = pyiceberg(&sql, &["table", &format!("{ws}.raw.events")]);
+    assert_eq!(field_names(&table), vec!["id", "ts"]);
+    assert_eq!(table["fields"][0]["required"], true);
+    assert_eq!(table["fields"][1]["type"], "timestamptz");
+    assert_eq!(table["partition_spec"][0]["transform"], "day");
+    assert_eq!(table["partition_spec"][0]["source_name"], "ts");
+    assert_eq!(
+        table["location"],
+        format!("file://{}/raw/events", warehouse.display())
+    );
     // Applied means in sync: nothing left to do.
     let (code, _) = plan_json(&olo, &repo);
     assert_eq!(code, Some(0));
@@ -160,10 +207,14 @@ fn the_embedded_sql_catalog_and_local_warehouse_as_pyiceberg_reads_them() {
     );
     pyiceberg(&sql, &["create-table", &format!("{ws}.raw.orders")]);
 
-    // `clean` leaves the repository and `team` changes.
+    // `clean` leaves the repository, `team` changes, the table gains two columns.
+    let events2 = events.replace(
+        "      partition_by",
+        "        - {name: extra, type: int}\n        - {name: note, type: string, doc: free text}\n      partition_by",
+    );
     repo.write(
         &path,
-        &workspace(&ws, &format!("s3://bkt/{ws}"), &["raw"], "b"),
+        &workspace_with_tables(&ws, &format!("s3://bkt/{ws}"), &["raw"], "b", &events2),
     );
     repo.commit("drop clean", ("Ada", "ada@example.com"));
     let (code, plan) = plan_json(&olo, &repo);
@@ -183,6 +234,10 @@ fn the_embedded_sql_catalog_and_local_warehouse_as_pyiceberg_reads_them() {
     let raw = &got[&format!("{ws}.raw")];
     assert_eq!(raw["team"], "b");
     assert_eq!(raw["retention"], "30d", "a property olo did not set stays");
+    let table = pyiceberg(&sql, &["table", &format!("{ws}.raw.events")]);
+    assert_eq!(field_names(&table), vec!["id", "ts", "extra", "note"]);
+    assert_eq!(table["fields"][3]["doc"], "free text");
+    assert_eq!(table["fields"][3]["id"], 4);
 
     // `raw` leaves too, but it holds a table: kept, and the plan says why.
     repo.write(&path, &workspace(&ws, &format!("s3://bkt/{ws}"), &[], "b"));
@@ -191,8 +246,16 @@ fn the_embedded_sql_catalog_and_local_warehouse_as_pyiceberg_reads_them() {
     let keep = change(&plan, &format!("namespace/lake/{ws}.raw"));
     assert_eq!(keep["action"], "keep");
     assert!(
-        keep["reason"].as_str().unwrap().contains("holds 1 table"),
+        keep["reason"].as_str().unwrap().contains("holds 2 tables"),
         "{keep}"
+    );
+    let forgotten = change(&plan, &format!("table/lake/{ws}.raw.events"));
+    assert!(
+        forgotten["reason"]
+            .as_str()
+            .unwrap()
+            .contains("never drops tables"),
+        "{forgotten}"
     );
     ok(&olo.apply());
     assert!(namespaces_of(&sql, &ws).contains_key(&format!("{ws}.raw")));
@@ -232,7 +295,11 @@ fn a_rest_catalog_and_an_s3_warehouse_as_pyiceberg_and_curl_read_them() {
     let repo = only_workspace(&ws);
     let path = format!("workspaces/{ws}/workspace.yaml");
     let location = format!("s3://lakehouse/teams/{ws}");
-    repo.write(&path, &workspace(&ws, &location, &["bronze", "gold"], "a"));
+    let revenue = "    - name: gold.revenue\n      columns:\n        - {name: day, type: date, required: true}\n        - {name: amount, type: 'decimal(12, 2)'}\n      partition_by: [month(day)]\n      properties: {write.format.default: parquet}\n";
+    repo.write(
+        &path,
+        &workspace_with_tables(&ws, &location, &["bronze", "gold"], "a", revenue),
+    );
     repo.commit("lakehouse", ("Ada", "ada@example.com"));
     let olo = Olo::new(&repo.path().display().to_string())
         .set("OLO_LAKEHOUSE__CATALOG", "rest")
@@ -283,9 +350,58 @@ fn a_rest_catalog_and_an_s3_warehouse_as_pyiceberg_and_curl_read_them() {
         "a"
     );
 
+    // The declared table, as PyIceberg reads it through the REST catalog.
+    let table = pyiceberg(&rest, &["table", &format!("{ws}.gold.revenue")]);
+    assert_eq!(field_names(&table), vec!["day", "amount"]);
+    assert_eq!(table["fields"][1]["type"], "decimal(12, 2)");
+    assert_eq!(table["partition_spec"][0]["transform"], "month");
+    assert_eq!(table["properties"]["write.format.default"], "parquet");
+
+    // Dropping `amount` is refused (no `allow`), adding `currency` applies; the plan says so.
+    let evolved = revenue.replace(
+        "        - {name: amount, type: 'decimal(12, 2)'}\n",
+        "        - {name: currency, type: string}\n",
+    );
+    repo.write(
+        &path,
+        &workspace_with_tables(&ws, &location, &["bronze", "gold"], "a", &evolved),
+    );
+    repo.commit("evolve revenue", ("Ada", "ada@example.com"));
+    let (_, plan) = plan_json(&olo, &repo);
+    let evolve = change(&plan, &format!("table/lake/{ws}.gold.revenue"));
+    assert_eq!(evolve["action"], "update");
+    assert!(
+        evolve["reason"]
+            .as_str()
+            .unwrap()
+            .contains("dropping column `amount` is destructive: add `allow: [drop_column]`"),
+        "{evolve}"
+    );
+    ok(&olo.apply());
+    let table = pyiceberg(&rest, &["table", &format!("{ws}.gold.revenue")]);
+    assert_eq!(field_names(&table), vec!["day", "currency", "amount"]);
+    // Allowed, it goes.
+    let allowed = evolved.replace(
+        "      properties:",
+        "      allow: [drop_column]\n      properties:",
+    );
+    repo.write(
+        &path,
+        &workspace_with_tables(&ws, &location, &["bronze", "gold"], "a", &allowed),
+    );
+    repo.commit("drop amount", ("Ada", "ada@example.com"));
+    ok(&olo.apply());
+    let table = pyiceberg(&rest, &["table", &format!("{ws}.gold.revenue")]);
+    assert_eq!(field_names(&table), vec!["day", "currency"]);
+    let (code, _) = plan_json(&olo, &repo);
+    assert_eq!(code, Some(0), "converged");
+
     // A table in bronze, then bronze leaves the repository: kept, with the reason.
     pyiceberg(&rest, &["create-table", &format!("{ws}.bronze.orders")]);
-    repo.write(&path, &workspace(&ws, &location, &["gold"], "a"));
+    repo.write(
+        &path,
+        &workspace_with_tables(&ws, &location, &["gold"], "a", &allowed),
+    );
     repo.commit("drop bronze", ("Ada", "ada@example.com"));
     let (_, plan) = plan_json(&olo, &repo);
     let keep = change(&plan, &format!("namespace/lake/{ws}.bronze"));

@@ -363,3 +363,67 @@ async fn a_dead_catalog_is_unavailable_and_says_where() {
     assert!(err.is_temporary());
     assert!(err.to_string().contains(&format!("http://{addr}")), "{err}");
 }
+
+fn revenue() -> olo_reconciler::lakehouse::tables::TableId {
+    olo_reconciler::lakehouse::tables::TableId {
+        namespace: sales_bronze(),
+        name: "revenue".into(),
+    }
+}
+
+#[tokio::test]
+async fn tables_are_loaded_created_and_committed_with_the_specs_shapes() {
+    let server = MockServer::start().await;
+    config(&server, "lake").await;
+    let metadata = json!({"format-version": 2, "current-schema-id": 0, "schemas": []});
+    Mock::given(method("GET"))
+        .and(path("/catalog/v1/lake/namespaces/sales%1Fbronze/tables/revenue"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "metadata-location": "s3://lakehouse/sales/bronze/revenue/metadata/00000-a.metadata.json",
+            "metadata": metadata,
+        })))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let request =
+        json!({"name": "revenue", "schema": {"type": "struct", "schema-id": 0, "fields": []}});
+    Mock::given(method("POST"))
+        .and(path("/catalog/v1/lake/namespaces/sales%1Fbronze/tables"))
+        .and(body_json(request.clone()))
+        .respond_with(error(409, "AlreadyExistsException", "Table already exists"))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let requirements = vec![json!({"type": "assert-current-schema-id", "current-schema-id": 0})];
+    let updates = vec![json!({"action": "set-properties", "updates": {"a": "b"}})];
+    Mock::given(method("POST"))
+        .and(path(
+            "/catalog/v1/lake/namespaces/sales%1Fbronze/tables/revenue",
+        ))
+        .and(body_json(json!({
+            "identifier": {"namespace": ["sales", "bronze"], "name": "revenue"},
+            "requirements": requirements,
+            "updates": updates,
+        })))
+        .respond_with(error(
+            409,
+            "CommitFailedException",
+            "Requirement failed: current schema changed",
+        ))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let cat = RestCatalog::new(settings(&server, RestAuth::None)).unwrap();
+    assert_eq!(cat.load_table(&revenue()).await.unwrap(), Some(metadata));
+    // An existing table is not an error (a retry after a crash); the next plan evolves it.
+    cat.create_table(&revenue(), &request).await.unwrap();
+    let err = cat
+        .commit_table(&revenue(), &requirements, &updates)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, LakeError::Conflict { message, .. } if message.contains("CommitFailedException")),
+        "{err:?}"
+    );
+    assert!(err.is_temporary(), "a conflict is retried");
+}

@@ -10,6 +10,7 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use super::tables::TableOp;
 use super::{
     namespace_hash, parse_namespace_resource, warehouse_hash, warehouse_resource, Desired,
     IcebergCatalog, LakePlan, LakeResult, Locations, NamespaceId, Observed, ObservedNamespace, Op,
@@ -43,6 +44,7 @@ impl Lakehouse {
         let mut desired = super::desired(repo, &self.locations, &bootstraps);
         if self.catalog.is_none() {
             desired.namespaces.clear();
+            desired.tables.clear();
         }
         desired
     }
@@ -60,7 +62,7 @@ impl Lakehouse {
         } else {
             super::trusted(desired, owned)
         };
-        let (namespaces, locations) = super::to_observe(desired, owned, &trusted);
+        let (namespaces, locations, tables) = super::to_observe(desired, owned, &trusted);
         let mut observed = Observed::default();
         if let Some(warehouse) = &self.warehouse {
             for location in locations {
@@ -85,6 +87,10 @@ impl Lakehouse {
                     ns.children = catalog.children(&id).await?;
                 }
                 observed.namespaces.insert(id, ns);
+            }
+            for id in tables {
+                let metadata = catalog.load_table(&id).await?;
+                observed.tables.insert(id, metadata);
             }
         }
         Ok((observed, trusted))
@@ -136,6 +142,19 @@ impl Lakehouse {
                         });
                     }
                 }
+                Op::Table(op) => {
+                    let id = match op {
+                        TableOp::Create { id, .. } | TableOp::Commit { id, .. } => id,
+                    };
+                    if let Some(t) = desired.tables.iter().find(|t| &t.id == id) {
+                        claims.push(InventoryItem {
+                            target: TARGET.into(),
+                            name: id.resource(),
+                            hash: super::table_hash(t),
+                            revision: revision.into(),
+                        });
+                    }
+                }
                 Op::Drop { .. } => {}
             }
         }
@@ -161,6 +180,18 @@ impl Lakehouse {
                 } => {
                     self.catalog()?
                         .update_properties(id, removals, updates)
+                        .await?;
+                }
+                Op::Table(TableOp::Create { id, request }) => {
+                    self.catalog()?.create_table(id, request).await?;
+                }
+                Op::Table(TableOp::Commit {
+                    id,
+                    requirements,
+                    updates,
+                }) => {
+                    self.catalog()?
+                        .commit_table(id, requirements, updates)
                         .await?;
                 }
                 Op::Drop { .. } => {}

@@ -22,6 +22,7 @@
 pub mod apply;
 pub mod rest;
 pub mod sql;
+pub mod tables;
 pub mod warehouse;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -79,7 +80,7 @@ impl std::fmt::Display for NamespaceId {
 
 /// Whether a plan's resource belongs to the lakehouse (not to the file sink).
 pub fn is_resource(name: &str) -> bool {
-    name.starts_with("namespace/") || name.starts_with("warehouse/")
+    name.starts_with("namespace/") || name.starts_with("warehouse/") || name.starts_with("table/")
 }
 
 /// The resource name of a workspace's warehouse: `warehouse/sales`.
@@ -109,6 +110,8 @@ pub struct Desired {
     pub warehouses: Vec<DesiredWarehouse>,
     /// Parents before children.
     pub namespaces: Vec<DesiredNamespace>,
+    /// Declared tables (`spec.lakehouse.tables`).
+    pub tables: Vec<tables::DesiredTable>,
 }
 
 /// How warehouse locations written in the repository map to where they live. The embedded
@@ -196,10 +199,13 @@ pub fn desired(
         }
     }
     out.namespaces.sort_by(|a, b| a.id.cmp(&b.id));
+    for ws in repo.workspaces.values() {
+        out.tables.extend(tables::desired(ws));
+    }
     out
 }
 
-fn with_managed_keys(mut props: BTreeMap<String, String>) -> BTreeMap<String, String> {
+pub(crate) fn with_managed_keys(mut props: BTreeMap<String, String>) -> BTreeMap<String, String> {
     props.remove(MANAGED_KEYS);
     let keys: Vec<&str> = props.keys().map(String::as_str).collect();
     let list = keys.join(",");
@@ -227,6 +233,11 @@ fn properties_text(props: &BTreeMap<String, String>) -> String {
     out
 }
 
+/// The content hash of a desired table (what the inventory records).
+pub fn table_hash(t: &tables::DesiredTable) -> String {
+    olo_templates::render::sha256_hex(tables::describe(t).as_bytes())
+}
+
 /// The content hash of a desired namespace or warehouse (what the inventory records).
 pub fn namespace_hash(props: &BTreeMap<String, String>) -> String {
     olo_templates::render::sha256_hex(properties_text(props).as_bytes())
@@ -247,15 +258,17 @@ pub struct ObservedNamespace {
 }
 
 /// What the catalog and the object store hold of the resources the plan looks at.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct Observed {
     pub namespaces: BTreeMap<NamespaceId, ObservedNamespace>,
     /// Locations that exist.
     pub warehouses: BTreeSet<String>,
+    /// The tables read: their current metadata, `None` when the table does not exist.
+    pub tables: BTreeMap<tables::TableId, Option<serde_json::Value>>,
 }
 
 /// One step of applying the lakehouse part of a plan.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum Op {
     EnsureWarehouse {
         workspace: String,
@@ -273,10 +286,11 @@ pub enum Op {
     Drop {
         id: NamespaceId,
     },
+    Table(tables::TableOp),
 }
 
 /// The lakehouse part of a plan: the changes people read and the steps that carry them out.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct LakePlan {
     pub changes: Vec<Change>,
     /// In apply order: warehouses, then creates and updates (parents first), then drops
@@ -293,7 +307,7 @@ pub fn to_observe<'a>(
     desired: &'a Desired,
     owned: &'a [InventoryItem],
     trusted: &BTreeSet<String>,
-) -> (Vec<NamespaceId>, Vec<String>) {
+) -> (Vec<NamespaceId>, Vec<String>, Vec<tables::TableId>) {
     let wanted: BTreeSet<String> = desired
         .namespaces
         .iter()
@@ -325,7 +339,13 @@ pub fn to_observe<'a>(
         .filter(|w| !trusted.contains(&warehouse_resource(&w.workspace)))
         .map(|w| w.location.clone())
         .collect();
-    (namespaces, locations)
+    let tables = desired
+        .tables
+        .iter()
+        .filter(|t| !trusted.contains(&t.id.resource()))
+        .map(|t| t.id.clone())
+        .collect();
+    (namespaces, locations, tables)
 }
 
 /// The desired resources whose inventory hash equals their desired hash (the incremental path
@@ -345,6 +365,12 @@ pub fn trusted(desired: &Desired, owned: &[InventoryItem]) -> BTreeSet<String> {
     for w in &desired.warehouses {
         let name = warehouse_resource(&w.workspace);
         if applied.get(name.as_str()) == Some(&warehouse_hash(&w.location).as_str()) {
+            out.insert(name);
+        }
+    }
+    for t in &desired.tables {
+        let name = t.id.resource();
+        if applied.get(name.as_str()) == Some(&table_hash(t).as_str()) {
             out.insert(name);
         }
     }
@@ -512,6 +538,60 @@ pub fn plan(
         }
     }
 
+    // Declared tables, after the namespaces they live in.
+    for t in &desired.tables {
+        let name = t.id.resource();
+        if trusted.contains(&name) {
+            out.unchanged += 1;
+            continue;
+        }
+        let current = match observed.tables.get(&t.id) {
+            Some(Some(metadata)) => match tables::Current::from_metadata(metadata) {
+                Some(c) => Some(c),
+                None => {
+                    out.changes.push(Change {
+                        name,
+                        action: Action::Keep,
+                        hash: String::new(),
+                        diff: None,
+                        reason: Some(
+                            "refused: the table's metadata could not be read (schemas, fields)"
+                                .into(),
+                        ),
+                    });
+                    continue;
+                }
+            },
+            _ => None,
+        };
+        let (change, op) = tables::plan_table(t, current.as_ref());
+        match change {
+            Some(mut c) => {
+                if op.is_some() {
+                    c.hash = table_hash(t);
+                }
+                out.changes.push(c);
+            }
+            None => out.unchanged += 1,
+        }
+        if let Some(op) = op {
+            out.ops.push(Op::Table(op));
+        }
+    }
+    let wanted_tables: BTreeSet<String> = desired.tables.iter().map(|t| t.id.resource()).collect();
+    for item in owned.iter().filter(|i| i.name.starts_with("table/")) {
+        if !wanted_tables.contains(&item.name) {
+            out.changes.push(Change {
+                name: item.name.clone(),
+                action: Action::Keep,
+                hash: String::new(),
+                diff: None,
+                reason: Some("no longer declared; olo never drops tables (forgotten)".into()),
+            });
+            out.forget.push(item.name.clone());
+        }
+    }
+
     // Namespaces olo owns but no longer wants: children first.
     let mut gone: Vec<NamespaceId> = owned
         .iter()
@@ -592,6 +672,13 @@ pub enum LakeError {
         what: String,
         message: String,
     },
+    /// Someone else changed it at the same time (a table commit's requirement failed): retried.
+    #[error("{system}: {what} conflicted with another change: {message}")]
+    Conflict {
+        system: String,
+        what: String,
+        message: String,
+    },
     /// Not supported by this target.
     #[error("{0}")]
     Unsupported(String),
@@ -599,7 +686,10 @@ pub enum LakeError {
 
 impl LakeError {
     pub fn is_temporary(&self) -> bool {
-        matches!(self, LakeError::Unavailable { .. })
+        matches!(
+            self,
+            LakeError::Unavailable { .. } | LakeError::Conflict { .. }
+        )
     }
 }
 
@@ -634,6 +724,21 @@ pub trait IcebergCatalog: Send + Sync {
     ) -> LakeResult<()>;
     /// Drops it; a missing namespace is not an error.
     async fn drop_namespace(&self, id: &NamespaceId) -> LakeResult<()>;
+    /// The table's current metadata (TableMetadata JSON); `None` when it does not exist.
+    async fn load_table(&self, id: &tables::TableId) -> LakeResult<Option<serde_json::Value>>;
+    /// Creates it from a `CreateTableRequest`; an existing table is not an error.
+    async fn create_table(
+        &self,
+        id: &tables::TableId,
+        request: &serde_json::Value,
+    ) -> LakeResult<()>;
+    /// Commits updates under requirements (`CommitTableRequest`).
+    async fn commit_table(
+        &self,
+        id: &tables::TableId,
+        requirements: &[serde_json::Value],
+        updates: &[serde_json::Value],
+    ) -> LakeResult<()>;
 }
 
 /// Warehouse locations. Implementation: [`warehouse::Warehouses`] (local folders and S3).
@@ -644,6 +749,10 @@ pub trait Warehouse: Send + Sync {
     async fn exists(&self, location: &str) -> LakeResult<bool>;
     /// Makes the location exist (bucket, marker object, folder); idempotent.
     async fn ensure(&self, location: &str, workspace: &str) -> LakeResult<()>;
+    /// A file's bytes (`file://…` or `s3://bucket/key`); `None` when it does not exist.
+    async fn read(&self, url: &str) -> LakeResult<Option<Vec<u8>>>;
+    /// Writes a file whole (metadata files of the SQL catalog's tables).
+    async fn write(&self, url: &str, bytes: &[u8]) -> LakeResult<()>;
 }
 
 #[cfg(test)]

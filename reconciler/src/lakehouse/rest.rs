@@ -19,6 +19,7 @@ use serde::Deserialize;
 use serde_json::json;
 use tokio::sync::Mutex;
 
+use super::tables::TableId;
 use super::{IcebergCatalog, LakeError, LakeResult, NamespaceId};
 
 /// How olo authenticates to the catalog.
@@ -308,6 +309,14 @@ impl RestCatalog {
         ))
     }
 
+    async fn table_path(&self, id: &TableId) -> LakeResult<String> {
+        let name: String = url::form_urlencoded::byte_serialize(id.name.as_bytes()).collect();
+        Ok(format!(
+            "{}/tables/{name}",
+            self.namespace_path(&id.namespace).await?
+        ))
+    }
+
     /// Counts the identifiers of a paged listing (`tables` or `views`); `None` when the catalog
     /// does not offer the listing.
     async fn count_listing(&self, id: &NamespaceId, what: &str) -> LakeResult<Option<usize>> {
@@ -457,6 +466,64 @@ impl IcebergCatalog for RestCatalog {
                 .await);
         }
         Ok(())
+    }
+
+    async fn load_table(&self, id: &TableId) -> LakeResult<Option<serde_json::Value>> {
+        let path = self.table_path(id).await?;
+        let resp = self.send(Method::GET, &path, &[], None).await?;
+        if resp.status() == StatusCode::NOT_FOUND {
+            return Ok(None);
+        }
+        if !resp.status().is_success() {
+            return Err(self.error(resp, &format!("loading table {id}")).await);
+        }
+        let mut body: serde_json::Value = resp
+            .json()
+            .await
+            .map_err(|e| self.unavailable(format!("loading table {id}: {e}")))?;
+        Ok(Some(body["metadata"].take()))
+    }
+
+    async fn create_table(&self, id: &TableId, request: &serde_json::Value) -> LakeResult<()> {
+        let path = format!("{}/tables", self.namespace_path(&id.namespace).await?);
+        let resp = self
+            .send(Method::POST, &path, &[], Some(request.clone()))
+            .await?;
+        // 409: it exists (a retry after a crash); the next plan evolves it.
+        if resp.status().is_success() || resp.status() == StatusCode::CONFLICT {
+            return Ok(());
+        }
+        Err(self.error(resp, &format!("creating table {id}")).await)
+    }
+
+    async fn commit_table(
+        &self,
+        id: &TableId,
+        requirements: &[serde_json::Value],
+        updates: &[serde_json::Value],
+    ) -> LakeResult<()> {
+        let path = self.table_path(id).await?;
+        let body = json!({
+            "identifier": {"namespace": id.namespace.parts, "name": id.name},
+            "requirements": requirements,
+            "updates": updates,
+        });
+        let resp = self.send(Method::POST, &path, &[], Some(body)).await?;
+        if resp.status().is_success() {
+            return Ok(());
+        }
+        if resp.status() == StatusCode::CONFLICT {
+            let what = format!("the commit to table {id}");
+            return Err(match self.error(resp, &what).await {
+                LakeError::Refused { message, .. } => LakeError::Conflict {
+                    system: self.system(),
+                    what,
+                    message,
+                },
+                other => other,
+            });
+        }
+        Err(self.error(resp, &format!("committing to table {id}")).await)
     }
 
     async fn drop_namespace(&self, id: &NamespaceId) -> LakeResult<()> {

@@ -11,7 +11,12 @@ use std::collections::BTreeMap;
 use sqlx::any::AnyPoolOptions;
 use sqlx::{AnyPool, Row};
 
-use super::{IcebergCatalog, LakeError, LakeResult, NamespaceId};
+use std::sync::Arc;
+
+use serde_json::Value;
+
+use super::tables::{self, TableId};
+use super::{IcebergCatalog, LakeError, LakeResult, NamespaceId, Warehouse};
 
 /// The tables, as Java's JdbcCatalog creates them (a database created by Java or PyIceberg
 /// already has them; `IF NOT EXISTS` leaves those alone).
@@ -36,6 +41,8 @@ pub struct SqlCatalog {
     pool: AnyPool,
     /// For messages: the database without credentials.
     shown: String,
+    /// Where tables' metadata files are read and written (the catalog only points at them).
+    files: Arc<dyn Warehouse>,
 }
 
 /// `postgres://user:pw@host/db` -> `postgres://host/db`.
@@ -52,7 +59,7 @@ fn without_credentials(url: &str) -> String {
 
 impl SqlCatalog {
     /// Opens (and creates, for SQLite) the database and its tables.
-    pub async fn open(database_url: &str) -> LakeResult<SqlCatalog> {
+    pub async fn open(database_url: &str, files: Arc<dyn Warehouse>) -> LakeResult<SqlCatalog> {
         sqlx::any::install_default_drivers();
         let shown = without_credentials(database_url);
         let pool = AnyPoolOptions::new()
@@ -63,7 +70,7 @@ impl SqlCatalog {
                 system: format!("the SQL catalog in {shown}"),
                 message: e.to_string(),
             })?;
-        let catalog = SqlCatalog { pool, shown };
+        let catalog = SqlCatalog { pool, shown, files };
         for ddl in SCHEMA {
             sqlx::query(ddl)
                 .execute(&catalog.pool)
@@ -145,6 +152,57 @@ impl SqlCatalog {
         }
         tx.commit().await.map_err(|e| self.err(what, e))
     }
+}
+
+impl SqlCatalog {
+    async fn metadata_location(&self, id: &TableId) -> LakeResult<Option<String>> {
+        let row: Option<Option<String>> = sqlx::query_scalar(
+            "SELECT metadata_location FROM iceberg_tables \
+             WHERE catalog_name = $1 AND table_namespace = $2 AND table_name = $3",
+        )
+        .bind(&id.namespace.catalog)
+        .bind(id.namespace.dotted())
+        .bind(&id.name)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(|e| self.err(&format!("loading table {id}"), e))?;
+        Ok(row.flatten())
+    }
+
+    async fn read_metadata(&self, id: &TableId, location: &str) -> LakeResult<Value> {
+        let bytes = self
+            .files
+            .read(location)
+            .await?
+            .ok_or_else(|| LakeError::Refused {
+                system: self.describe(),
+                what: format!("loading table {id}"),
+                message: format!("its metadata file {location} is missing"),
+            })?;
+        serde_json::from_slice(&bytes).map_err(|e| LakeError::Refused {
+            system: self.describe(),
+            what: format!("loading table {id}"),
+            message: format!("its metadata file {location} is not JSON: {e}"),
+        })
+    }
+
+    async fn write_metadata(&self, file: &str, metadata: &Value) -> LakeResult<()> {
+        let bytes = serde_json::to_vec_pretty(metadata).unwrap_or_default();
+        self.files.write(file, &bytes).await
+    }
+}
+
+fn now_ms() -> i64 {
+    chrono::Utc::now().timestamp_millis()
+}
+
+/// `…/metadata/00003-<uuid>.metadata.json` -> 4.
+fn next_version(file: &str) -> u64 {
+    file.rsplit('/')
+        .next()
+        .and_then(|name| name.split('-').next())
+        .and_then(|n| n.parse::<u64>().ok())
+        .map_or(1, |n| n + 1)
 }
 
 #[async_trait::async_trait]
@@ -243,6 +301,113 @@ impl IcebergCatalog for SqlCatalog {
         .await
     }
 
+    async fn load_table(&self, id: &TableId) -> LakeResult<Option<Value>> {
+        let Some(location) = self.metadata_location(id).await? else {
+            return Ok(None);
+        };
+        Ok(Some(self.read_metadata(id, &location).await?))
+    }
+
+    async fn create_table(&self, id: &TableId, request: &Value) -> LakeResult<()> {
+        if self.metadata_location(id).await?.is_some() {
+            return Ok(());
+        }
+        let what = format!("creating table {id}");
+        let ns_location = self
+            .properties(&id.namespace)
+            .await?
+            .remove("location")
+            .ok_or_else(|| LakeError::Refused {
+                system: self.describe(),
+                what: what.clone(),
+                message: format!("namespace {} has no `location` property", id.namespace),
+            })?;
+        let location = format!("{}/{}", ns_location.trim_end_matches('/'), id.name);
+        let uuid = uuid::Uuid::new_v4().to_string();
+        let metadata = tables::new_metadata(request, &location, &uuid, now_ms());
+        let file = format!("{location}/metadata/00000-{uuid}.metadata.json");
+        self.write_metadata(&file, &metadata).await?;
+        sqlx::query(
+            "INSERT INTO iceberg_tables \
+               (catalog_name, table_namespace, table_name, metadata_location, \
+                previous_metadata_location, iceberg_type) \
+             VALUES ($1, $2, $3, $4, NULL, 'TABLE') \
+             ON CONFLICT (catalog_name, table_namespace, table_name) DO NOTHING",
+        )
+        .bind(&id.namespace.catalog)
+        .bind(id.namespace.dotted())
+        .bind(&id.name)
+        .bind(&file)
+        .execute(&self.pool)
+        .await
+        .map_err(|e| self.err(&what, e))?;
+        Ok(())
+    }
+
+    async fn commit_table(
+        &self,
+        id: &TableId,
+        requirements: &[Value],
+        updates: &[Value],
+    ) -> LakeResult<()> {
+        let what = format!("the commit to table {id}");
+        let old = self
+            .metadata_location(id)
+            .await?
+            .ok_or_else(|| LakeError::Refused {
+                system: self.describe(),
+                what: what.clone(),
+                message: "the table does not exist".into(),
+            })?;
+        let mut metadata = self.read_metadata(id, &old).await?;
+        let now = now_ms();
+        tables::apply_updates(&mut metadata, requirements, updates, now).map_err(|message| {
+            LakeError::Conflict {
+                system: self.describe(),
+                what: what.clone(),
+                message,
+            }
+        })?;
+        let log = serde_json::json!({"timestamp-ms": now, "metadata-file": old});
+        match metadata["metadata-log"].as_array_mut() {
+            Some(l) => l.push(log),
+            None => metadata["metadata-log"] = serde_json::json!([log]),
+        }
+        let location = metadata["location"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        let file = format!(
+            "{}/metadata/{:05}-{}.metadata.json",
+            location.trim_end_matches('/'),
+            next_version(&old),
+            uuid::Uuid::new_v4()
+        );
+        self.write_metadata(&file, &metadata).await?;
+        // Optimistic: only if nobody committed since we read.
+        let done = sqlx::query(
+            "UPDATE iceberg_tables SET metadata_location = $1, previous_metadata_location = $2 \
+             WHERE catalog_name = $3 AND table_namespace = $4 AND table_name = $5 \
+               AND metadata_location = $2",
+        )
+        .bind(&file)
+        .bind(&old)
+        .bind(&id.namespace.catalog)
+        .bind(id.namespace.dotted())
+        .bind(&id.name)
+        .execute(&self.pool)
+        .await
+        .map_err(|e| self.err(&what, e))?;
+        if done.rows_affected() == 0 {
+            return Err(LakeError::Conflict {
+                system: self.describe(),
+                what,
+                message: "another writer committed first".into(),
+            });
+        }
+        Ok(())
+    }
+
     async fn drop_namespace(&self, id: &NamespaceId) -> LakeResult<()> {
         let tables = self.count_tables(id).await?;
         if tables > 0 {
@@ -272,6 +437,19 @@ mod tests {
         NamespaceId::new("lake", parts)
     }
 
+    fn files() -> Arc<dyn Warehouse> {
+        Arc::new(super::super::warehouse::Warehouses::new(None).unwrap())
+    }
+
+    #[test]
+    fn metadata_files_are_numbered_in_sequence() {
+        assert_eq!(
+            next_version("file:///w/t/metadata/00003-ab-cd.metadata.json"),
+            4
+        );
+        assert_eq!(next_version("s3://b/t/metadata/v1.metadata.json"), 1);
+    }
+
     #[test]
     fn credentials_never_show_in_messages() {
         assert_eq!(
@@ -284,7 +462,7 @@ mod tests {
     async fn namespaces_round_trip_through_sqlite() {
         let dir = tempfile::tempdir().unwrap();
         let url = format!("sqlite://{}/cat.db?mode=rwc", dir.path().display());
-        let cat = SqlCatalog::open(&url).await.unwrap();
+        let cat = SqlCatalog::open(&url, files()).await.unwrap();
         assert_eq!(cat.load_namespace(&id(&["sales"])).await.unwrap(), None);
         let props: BTreeMap<String, String> =
             [("owner".to_string(), "sales-eng".to_string())].into();
@@ -331,7 +509,7 @@ mod tests {
         );
         // Reopening keeps everything (the DDL is idempotent).
         drop(cat);
-        let cat = SqlCatalog::open(&url).await.unwrap();
+        let cat = SqlCatalog::open(&url, files()).await.unwrap();
         assert!(cat.load_namespace(&id(&["sales"])).await.unwrap().is_some());
     }
 }

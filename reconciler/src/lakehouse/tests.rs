@@ -111,6 +111,7 @@ fn warehouses_that_cannot_be_bootstrapped_are_left_out() {
 #[test]
 fn missing_namespaces_are_created_parents_first() {
     let d = Desired {
+        tables: vec![],
         warehouses: vec![],
         namespaces: vec![
             ns(&["sales"], &[("owner", "a")]),
@@ -143,6 +144,7 @@ fn updates_touch_only_keys_olo_manages() {
     // The catalog holds olo's old values, a key olo set before and no longer wants (`team`),
     // and a key someone else set (`retention`).
     let d = Desired {
+        tables: vec![],
         warehouses: vec![],
         namespaces: vec![want],
     };
@@ -184,6 +186,7 @@ fn updates_touch_only_keys_olo_manages() {
 fn a_namespace_in_sync_is_unchanged_and_one_without_marker_is_adopted() {
     let want = ns(&["sales"], &[("owner", "a")]);
     let d = Desired {
+        tables: vec![],
         warehouses: vec![],
         namespaces: vec![want.clone()],
     };
@@ -206,6 +209,7 @@ fn a_namespace_in_sync_is_unchanged_and_one_without_marker_is_adopted() {
 fn trusted_namespaces_are_not_read_and_count_as_unchanged() {
     let want = ns(&["sales"], &[("owner", "a")]);
     let d = Desired {
+        tables: vec![],
         warehouses: vec![],
         namespaces: vec![want.clone()],
     };
@@ -215,7 +219,7 @@ fn trusted_namespaces_are_not_read_and_count_as_unchanged() {
     )];
     let t = trusted(&d, &inv);
     assert!(t.contains("namespace/lake/sales"));
-    let (read, _) = to_observe(&d, &inv, &t);
+    let (read, _, _) = to_observe(&d, &inv, &t);
     assert!(read.is_empty());
     let p = plan(&d, &Observed::default(), &inv, &t, true, false);
     assert!(p.changes.is_empty() && p.unchanged == 1);
@@ -225,6 +229,7 @@ fn trusted_namespaces_are_not_read_and_count_as_unchanged() {
 fn a_namespace_olo_applied_and_someone_dropped_is_drift() {
     let want = ns(&["sales"], &[]);
     let d = Desired {
+        tables: vec![],
         warehouses: vec![],
         namespaces: vec![want.clone()],
     };
@@ -309,6 +314,7 @@ fn drops_need_pruning_ownership_and_emptiness_and_go_children_first() {
 #[test]
 fn warehouses_are_ensured_and_never_deleted() {
     let d = Desired {
+        tables: vec![],
         warehouses: vec![DesiredWarehouse {
             workspace: "sales".into(),
             location: "s3://lakehouse/sales".into(),

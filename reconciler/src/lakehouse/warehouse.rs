@@ -304,6 +304,94 @@ impl Warehouse for Warehouses {
             ))),
         }
     }
+
+    async fn read(&self, url: &str) -> LakeResult<Option<Vec<u8>>> {
+        self.read_file(url).await
+    }
+
+    async fn write(&self, url: &str, bytes: &[u8]) -> LakeResult<()> {
+        self.write_file(url, bytes).await
+    }
+}
+
+/// A file URL as a path or an S3 object.
+fn split_file(url: &str) -> LakeResult<Location> {
+    match parse(url) {
+        Location::Folder(p) if plain_absolute(&p) => Ok(Location::Folder(p)),
+        Location::S3 { bucket, prefix } if !prefix.is_empty() => {
+            Ok(Location::S3 { bucket, prefix })
+        }
+        _ => Err(LakeError::Unsupported(format!(
+            "olo reads and writes files at file:///… and s3://bucket/key, not {url}"
+        ))),
+    }
+}
+
+impl Warehouses {
+    async fn read_file(&self, url: &str) -> LakeResult<Option<Vec<u8>>> {
+        match split_file(url)? {
+            Location::Folder(path) => match std::fs::read(&path) {
+                Ok(b) => Ok(Some(b)),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+                Err(e) => Err(LakeError::Refused {
+                    system: "the local disk".into(),
+                    what: format!("reading {}", path.display()),
+                    message: e.to_string(),
+                }),
+            },
+            Location::S3 { bucket, prefix } => {
+                let (_, client, bucket, creds) = self.bucket(&bucket)?;
+                let get = bucket.get_object(Some(&creds), &prefix).sign(SIGN_FOR);
+                let resp = client
+                    .get(get)
+                    .header(CONTENT_SHA256.0, CONTENT_SHA256.1)
+                    .send()
+                    .await
+                    .map_err(|e| self.unavailable(e))?;
+                if resp.status() == reqwest::StatusCode::NOT_FOUND {
+                    return Ok(None);
+                }
+                if !resp.status().is_success() {
+                    self.status(resp, &format!("GET {url}")).await?;
+                    return Ok(None);
+                }
+                let bytes = resp.bytes().await.map_err(|e| self.unavailable(e))?;
+                Ok(Some(bytes.to_vec()))
+            }
+            Location::Other => unreachable!("split_file refuses other locations"),
+        }
+    }
+
+    async fn write_file(&self, url: &str, bytes: &[u8]) -> LakeResult<()> {
+        match split_file(url)? {
+            Location::Folder(path) => {
+                let refused = |e: std::io::Error| LakeError::Refused {
+                    system: "the local disk".into(),
+                    what: format!("writing {}", path.display()),
+                    message: e.to_string(),
+                };
+                if let Some(dir) = path.parent() {
+                    std::fs::create_dir_all(dir).map_err(refused)?;
+                }
+                let tmp = path.with_extension("olo-tmp");
+                std::fs::write(&tmp, bytes).map_err(refused)?;
+                std::fs::rename(&tmp, &path).map_err(refused)
+            }
+            Location::S3 { bucket, prefix } => {
+                let (_, client, bucket, creds) = self.bucket(&bucket)?;
+                let put = bucket.put_object(Some(&creds), &prefix).sign(SIGN_FOR);
+                let resp = client
+                    .put(put)
+                    .header(CONTENT_SHA256.0, CONTENT_SHA256.1)
+                    .body(bytes.to_vec())
+                    .send()
+                    .await
+                    .map_err(|e| self.unavailable(e))?;
+                self.status(resp, &format!("PUT {url}")).await.map(|_| ())
+            }
+            Location::Other => unreachable!("split_file refuses other locations"),
+        }
+    }
 }
 
 #[cfg(test)]
