@@ -24,6 +24,9 @@ pub struct WorkspaceView {
     pub catalog: String,
     pub warehouse: String,
     pub namespaces: Vec<String>,
+    /// Declared Iceberg tables, `<namespace>.<table>`.
+    #[serde(default)]
+    pub tables: Vec<String>,
     /// Access roles (`spec.access`): who may administer, operate and view the workspace's data.
     pub roles: Roles,
     /// Shared between successive catalogs while the job's file is unchanged.
@@ -184,6 +187,12 @@ impl Catalog {
                         .iter()
                         .map(|n| n.to_string())
                         .collect(),
+                    tables: spec
+                        .lakehouse
+                        .tables
+                        .iter()
+                        .map(|t| t.name.clone())
+                        .collect(),
                     roles: Roles {
                         admin: spec.access.admin.clone(),
                         operator: spec.access.operator.clone(),
@@ -232,7 +241,8 @@ impl Catalog {
             .map(|j| j.as_ref())
     }
 
-    /// Which workspace each rendered resource belongs to (DAG files and Trino catalog files);
+    /// Which workspace each rendered resource belongs to (DAG files, Trino catalog files, and
+    /// the lakehouse's warehouses, namespaces and tables);
     /// shared resources (rules.json, namespaces.json, assets) are absent.
     pub fn owners(&self) -> BTreeMap<String, String> {
         let mut owners = BTreeMap::new();
@@ -241,6 +251,24 @@ impl Catalog {
                 format!("trino/catalog/{}.properties", ws.catalog),
                 ws.name.clone(),
             );
+            // The lakehouse resources (docs/lakehouse.md).
+            let lake = [
+                format!("warehouse/{}", ws.name),
+                format!("namespace/{}/{}", ws.catalog, ws.name),
+            ];
+            for name in lake.into_iter().chain(
+                ws.namespaces
+                    .iter()
+                    .map(|n| format!("namespace/{}/{}.{n}", ws.catalog, ws.name)),
+            ) {
+                owners.insert(name, ws.name.clone());
+            }
+            for t in &ws.tables {
+                owners.insert(
+                    format!("table/{}/{}.{t}", ws.catalog, ws.name),
+                    ws.name.clone(),
+                );
+            }
             for job in &ws.jobs {
                 owners.insert(format!("dags/{}.py", job.dag_id), ws.name.clone());
             }

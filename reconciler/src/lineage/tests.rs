@@ -39,6 +39,7 @@ fn workspace(name: &str, catalog: &str, jobs: Vec<Arc<JobView>>) -> WorkspaceVie
         catalog: catalog.into(),
         warehouse: format!("s3://lake/{name}/"),
         namespaces: vec!["raw".into(), "gold".into()],
+        tables: vec![],
         roles: Default::default(),
         jobs,
     }
