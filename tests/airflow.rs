@@ -220,7 +220,7 @@ fn hostile_strings_reach_airflow_exactly_and_never_run() {
     std::fs::write(ws.join("dbt/dbt_project.yml"), "name: evil\n").unwrap();
     std::fs::write(
         ws.join("workspace.yaml"),
-        "apiVersion: olo/v1\nkind: Workspace\nmetadata: {name: evil}\nspec:\n  lakehouse: {catalog: lake, warehouse: 's3://b/evil', namespaces: [raw]}\n",
+        "apiVersion: olo/v1\nkind: Workspace\nmetadata: {name: evil}\nspec:\n  lakehouse: {catalog: lake, warehouse: 's3://lake-bucket/evil', namespaces: [raw]}\n",
     )
     .unwrap();
     let mut values = Vec::new();

@@ -25,7 +25,7 @@ fn olo(args: &[&str], dir: &Path) -> Output {
         .expect("olo runs")
 }
 
-const WORKSPACE: &str = "apiVersion: olo/v1\nkind: Workspace\nmetadata: {name: w}\nspec:\n  lakehouse: {catalog: lake, warehouse: 's3://b/w', namespaces: [raw]}\n";
+const WORKSPACE: &str = "apiVersion: olo/v1\nkind: Workspace\nmetadata: {name: w}\nspec:\n  lakehouse: {catalog: lake, warehouse: 's3://lake-bucket/w', namespaces: [raw]}\n";
 const GOOD_JOB: &str = "apiVersion: olo/v1\nkind: Job\nmetadata: {name: j}\nspec:\n  tasks:\n    - id: a\n      bash: {command: echo a}\n";
 const BAD_JOB: &str = "apiVersion: olo/v1\nkind: Job\nmetadata: {name: j}\nspec:\n  shedule: daily\n  tasks:\n    - id: a\n      bash: {command: echo a}\n";
 

@@ -17,7 +17,7 @@ use common::Repo;
 use olo_reconciler::store::{NewAudit, NewRun, RunTrigger, RunUpdate, TaskInstanceRow};
 use serde_json::{json, Value};
 
-const WORKSPACE: &str = "apiVersion: olo/v1\nkind: Workspace\nmetadata: {name: w, owners: [data-eng@example.com]}\nspec:\n  description: The test lakehouse.\n  lakehouse: {catalog: lake, warehouse: 's3://b/w', namespaces: [raw, gold]}\n  access: {admin: ['group:platform'], viewer: ['group:analysts', 'user:ada@example.com']}\n";
+const WORKSPACE: &str = "apiVersion: olo/v1\nkind: Workspace\nmetadata: {name: w, owners: [data-eng@example.com]}\nspec:\n  description: The test lakehouse.\n  lakehouse: {catalog: lake, warehouse: 's3://lake-bucket/w', namespaces: [raw, gold]}\n  access: {admin: ['group:platform'], viewer: ['group:analysts', 'user:ada@example.com']}\n";
 
 /// A job whose description carries markup that must reach the page as text.
 fn orders(schedule: &str) -> String {

@@ -69,8 +69,8 @@ fn workspace_plain(name: &str, warehouse: &str, namespaces: &[&str], team: &str)
     )
 }
 
-/// A config repository without the common test workspace `w` (whose warehouse `s3://b/w` is
-/// no S3 bucket name): each test has its own workspace.
+/// A config repository without the common test workspace `w`
+/// (each test has its own workspace).
 fn only_workspace(ws: &str) -> Repo {
     let repo = Repo::new();
     std::fs::remove_dir_all(repo.path().join("workspaces/w")).unwrap();

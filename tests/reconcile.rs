@@ -463,7 +463,7 @@ fn the_daemons_incremental_reconciles_match_a_cold_plan() {
         &WORKSPACE
             .replace("name: w", "name: v")
             .replace("catalog: lake", "catalog: lake_v")
-            .replace("s3://b/w", "s3://b/v"),
+            .replace("s3://lake-bucket/w", "s3://lake-bucket/v"),
     );
     repo.write("workspaces/v/jobs/plain.yaml", &job("plain", "echo v"));
     // Jobs whose task files are rendered beside the DAGs (olo_assets).
@@ -558,7 +558,7 @@ fn the_daemons_incremental_reconciles_match_a_cold_plan() {
                     &WORKSPACE
                         .replace("name: w", "name: v")
                         .replace("catalog: lake", "catalog: lake_v")
-                        .replace("s3://b/w", "s3://b/v")
+                        .replace("s3://lake-bucket/w", "s3://lake-bucket/v")
                         .replace("namespaces: [raw]", "namespaces: [raw, silver]"),
                 )
             }),

@@ -86,7 +86,7 @@ fn an_invalid_repo_renders_nothing() {
     std::fs::create_dir_all(repo.join("workspaces/w/jobs")).unwrap();
     std::fs::write(
         repo.join("workspaces/w/workspace.yaml"),
-        "apiVersion: olo/v1\nkind: Workspace\nmetadata: {name: w}\nspec:\n  lakehouse: {catalog: lake, warehouse: 's3://b/w'}\n",
+        "apiVersion: olo/v1\nkind: Workspace\nmetadata: {name: w}\nspec:\n  lakehouse: {catalog: lake, warehouse: 's3://lake-bucket/w'}\n",
     )
     .unwrap();
     std::fs::write(

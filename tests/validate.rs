@@ -62,7 +62,7 @@ fn example_repo_is_valid() {
 fn minimal_workspace(snapshot: &mut Snapshot) {
     snapshot.insert_file(
         "workspaces/w/workspace.yaml",
-        "apiVersion: olo/v1\nkind: Workspace\nmetadata: {name: w}\nspec:\n  lakehouse: {catalog: lake, warehouse: 's3://b/w'}\n",
+        "apiVersion: olo/v1\nkind: Workspace\nmetadata: {name: w}\nspec:\n  lakehouse: {catalog: lake, warehouse: 's3://lake-bucket/w'}\n",
     );
 }
 

@@ -50,7 +50,51 @@ pub(crate) fn check_workspace(l: &Loaded<WorkspaceDoc>, folder: &str) -> Vec<Dia
         &mut out,
     );
     check_tables(l, &mut out);
+    let warehouse = &l.doc.spec.lakehouse.warehouse;
+    if let Some(rest) = warehouse
+        .strip_prefix("s3://")
+        .or_else(|| warehouse.strip_prefix("s3a://"))
+    {
+        let bucket = rest.split('/').next().unwrap_or_default();
+        if let Err(e) = check_bucket(bucket) {
+            out.push(Diagnostic::error(
+                &l.path,
+                pos(&l.node, &["spec", "lakehouse", "warehouse"]),
+                e,
+            ));
+        }
+    }
     out
+}
+
+/// S3's bucket naming rules, so a bad name fails at validation rather than at apply.
+fn check_bucket(bucket: &str) -> Result<(), String> {
+    let bad = |why: &str| {
+        Err(format!(
+            "`{}` is not an S3 bucket name: {why}",
+            bucket.escape_debug()
+        ))
+    };
+    if bucket.len() < 3 || bucket.len() > 63 {
+        return bad("it must be 3 to 63 characters long");
+    }
+    if !bucket
+        .bytes()
+        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'.' || b == b'-')
+    {
+        return bad("use lowercase letters, digits, dots and hyphens only");
+    }
+    let edge = |b: u8| b.is_ascii_lowercase() || b.is_ascii_digit();
+    if !edge(bucket.as_bytes()[0]) || !edge(bucket.as_bytes()[bucket.len() - 1]) {
+        return bad("it must start and end with a letter or digit");
+    }
+    if bucket.contains("..") {
+        return bad("it must not contain two dots in a row");
+    }
+    if bucket.parse::<std::net::Ipv4Addr>().is_ok() {
+        return bad("it must not look like an IP address");
+    }
+    Ok(())
 }
 
 /// Table declarations: the namespace is the workspace's, names are unique, types and partition

@@ -14,7 +14,7 @@ fn snapshot_with(place: &str, bytes: Vec<u8>) -> Snapshot {
     let mut s = Snapshot::new(None);
     s.insert_file(
         "workspaces/w/workspace.yaml",
-        "apiVersion: olo/v1\nkind: Workspace\nmetadata: {name: w}\nspec:\n  lakehouse: {catalog: lake, warehouse: 's3://b/w', namespaces: [raw]}\n",
+        "apiVersion: olo/v1\nkind: Workspace\nmetadata: {name: w}\nspec:\n  lakehouse: {catalog: lake, warehouse: 's3://lake-bucket/w', namespaces: [raw]}\n",
     );
     s.insert_file(place, bytes);
     s
