@@ -111,5 +111,6 @@ pub async fn make_lakehouse(settings: &Settings) -> anyhow::Result<Option<Lakeho
         catalog,
         warehouse,
         locations,
+        trino: None,
     }))
 }

@@ -10,6 +10,28 @@ use crate::settings::RenderSettings;
 
 /// `catalog name -> properties file body` (without olo's header).
 pub fn catalogs(repo: &Repo, s: &RenderSettings) -> BTreeMap<String, String> {
+    catalog_properties(repo, s)
+        .into_iter()
+        .map(|(catalog, props)| {
+            let mut body = String::new();
+            for (k, v) in props {
+                body.push_str(&escape_property(&k, true));
+                body.push('=');
+                body.push_str(&escape_property(&v, false));
+                body.push('\n');
+            }
+            (catalog, body)
+        })
+        .collect()
+}
+
+/// `catalog name -> properties` in file order, `connector.name` first: what a catalog file says,
+/// and what `CREATE CATALOG` is given with dynamic catalog management. Secrets are `${ENV:…}`
+/// references that Trino resolves.
+pub fn catalog_properties(
+    repo: &Repo,
+    s: &RenderSettings,
+) -> BTreeMap<String, Vec<(String, String)>> {
     let names: BTreeSet<&str> = repo
         .workspaces
         .values()
@@ -53,14 +75,10 @@ pub fn catalogs(repo: &Repo, s: &RenderSettings) -> BTreeMap<String, String> {
                     format!("${{ENV:{}}}", s.s3_secret_key_env),
                 ),
             ]);
-            let mut body = String::new();
-            for (k, v) in props {
-                body.push_str(&escape_property(k, true));
-                body.push('=');
-                body.push_str(&escape_property(&v, false));
-                body.push('\n');
-            }
-            (catalog.to_string(), body)
+            (
+                catalog.to_string(),
+                props.into_iter().map(|(k, v)| (k.to_string(), v)).collect(),
+            )
         })
         .collect()
 }

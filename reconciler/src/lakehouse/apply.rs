@@ -10,6 +10,7 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use super::catalogs::{self, CatalogOp, DynamicCatalogs};
 use super::tables::TableOp;
 use super::{
     namespace_hash, parse_namespace_resource, warehouse_hash, warehouse_resource, Desired,
@@ -24,6 +25,8 @@ pub struct Lakehouse {
     pub catalog: Option<Arc<dyn IcebergCatalog>>,
     pub warehouse: Option<Arc<dyn Warehouse>>,
     pub locations: Locations,
+    /// Trino catalogs through dynamic catalog management (`None`: catalog files only).
+    pub trino: Option<DynamicCatalogs>,
 }
 
 impl std::fmt::Debug for Lakehouse {
@@ -32,6 +35,7 @@ impl std::fmt::Debug for Lakehouse {
             .field("catalog", &self.catalog.as_ref().map(|c| c.describe()))
             .field("warehouse", &self.warehouse.is_some())
             .field("locations", &self.locations)
+            .field("trino", &self.trino.as_ref().map(|t| t.user.clone()))
             .finish()
     }
 }
@@ -45,6 +49,9 @@ impl Lakehouse {
         if self.catalog.is_none() {
             desired.namespaces.clear();
             desired.tables.clear();
+        }
+        if let Some(t) = &self.trino {
+            desired.trino_catalogs = catalogs::desired(repo, &t.render);
         }
         desired
     }
@@ -106,9 +113,38 @@ impl Lakehouse {
         full_diffs: bool,
     ) -> LakeResult<LakePlan> {
         let (observed, trusted) = self.observe(desired, owned, full).await?;
-        Ok(super::plan(
-            desired, &observed, owned, &trusted, prune, full_diffs,
-        ))
+        let mut lake = super::plan(desired, &observed, owned, &trusted, prune, full_diffs);
+        if let Some(t) = &self.trino {
+            // Trino cannot show properties back: read the names only when the inventory does
+            // not vouch for every catalog (or on a full observe).
+            let applied: BTreeMap<&str, &str> = owned
+                .iter()
+                .map(|i| (i.name.as_str(), i.hash.as_str()))
+                .collect();
+            let vouched = desired.trino_catalogs.iter().all(|c| {
+                applied.get(catalogs::resource(&c.name).as_str())
+                    == Some(&catalogs::hash(c).as_str())
+            });
+            let wanted: std::collections::BTreeSet<String> = desired
+                .trino_catalogs
+                .iter()
+                .map(|c| catalogs::resource(&c.name))
+                .collect();
+            let stray = owned
+                .iter()
+                .any(|i| i.name.starts_with("trino-catalog/") && !wanted.contains(&i.name));
+            if full || !vouched || stray {
+                let existing = t.observe().await?;
+                let p = catalogs::plan(&desired.trino_catalogs, &existing, owned, prune)?;
+                lake.changes.extend(p.changes);
+                lake.unchanged += p.unchanged;
+                lake.forget.extend(p.forget);
+                lake.ops.extend(p.ops.into_iter().map(Op::TrinoCatalog));
+            } else {
+                lake.unchanged += desired.trino_catalogs.len();
+            }
+        }
+        Ok(lake)
     }
 
     /// Warehouses, then namespace creates and updates (parents first). Claims ownership in the
@@ -155,7 +191,14 @@ impl Lakehouse {
                         });
                     }
                 }
-                Op::Drop { .. } => {}
+                Op::TrinoCatalog(
+                    CatalogOp::Create { name, .. } | CatalogOp::Replace { name, .. },
+                ) => {
+                    if let Some(c) = desired.trino_catalogs.iter().find(|c| &c.name == name) {
+                        claims.push(catalogs::claim(c, revision));
+                    }
+                }
+                Op::TrinoCatalog(CatalogOp::Drop { .. }) | Op::Drop { .. } => {}
             }
         }
         store.upsert_inventory_many(&claims).await?;
@@ -194,7 +237,10 @@ impl Lakehouse {
                         .commit_table(id, requirements, updates)
                         .await?;
                 }
-                Op::Drop { .. } => {}
+                Op::TrinoCatalog(op @ (CatalogOp::Create { .. } | CatalogOp::Replace { .. })) => {
+                    self.trino()?.apply(op).await?;
+                }
+                Op::TrinoCatalog(CatalogOp::Drop { .. }) | Op::Drop { .. } => {}
             }
         }
         Ok(())
@@ -211,9 +257,16 @@ impl Lakehouse {
     ) -> crate::Result<()> {
         let mut forget: Vec<String> = lake.forget.clone();
         for op in &lake.ops {
-            if let Op::Drop { id } = op {
-                self.catalog()?.drop_namespace(id).await?;
-                forget.push(id.resource());
+            match op {
+                Op::Drop { id } => {
+                    self.catalog()?.drop_namespace(id).await?;
+                    forget.push(id.resource());
+                }
+                Op::TrinoCatalog(op @ CatalogOp::Drop { name }) => {
+                    self.trino()?.apply(op).await?;
+                    forget.push(catalogs::resource(name));
+                }
+                _ => {}
             }
         }
         if let Some(catalog) = &self.catalog {
@@ -232,6 +285,12 @@ impl Lakehouse {
         }
         store.remove_inventory_many(TARGET, &forget).await?;
         Ok(())
+    }
+
+    fn trino(&self) -> LakeResult<&DynamicCatalogs> {
+        self.trino.as_ref().ok_or_else(|| {
+            super::LakeError::Unsupported("no Trino is configured for catalogs".into())
+        })
     }
 
     fn catalog(&self) -> LakeResult<&Arc<dyn IcebergCatalog>> {

@@ -20,6 +20,7 @@
 //! This module is pure; the I/O lives behind the traits.
 
 pub mod apply;
+pub mod catalogs;
 pub mod rest;
 pub mod sql;
 pub mod tables;
@@ -80,7 +81,10 @@ impl std::fmt::Display for NamespaceId {
 
 /// Whether a plan's resource belongs to the lakehouse (not to the file sink).
 pub fn is_resource(name: &str) -> bool {
-    name.starts_with("namespace/") || name.starts_with("warehouse/") || name.starts_with("table/")
+    name.starts_with("namespace/")
+        || name.starts_with("warehouse/")
+        || name.starts_with("table/")
+        || name.starts_with("trino-catalog/")
 }
 
 /// The resource name of a workspace's warehouse: `warehouse/sales`.
@@ -112,6 +116,8 @@ pub struct Desired {
     pub namespaces: Vec<DesiredNamespace>,
     /// Declared tables (`spec.lakehouse.tables`).
     pub tables: Vec<tables::DesiredTable>,
+    /// Trino catalogs, with dynamic catalog management.
+    pub trino_catalogs: Vec<catalogs::DesiredCatalog>,
 }
 
 /// How warehouse locations written in the repository map to where they live. The embedded
@@ -287,6 +293,7 @@ pub enum Op {
         id: NamespaceId,
     },
     Table(tables::TableOp),
+    TrinoCatalog(catalogs::CatalogOp),
 }
 
 /// The lakehouse part of a plan: the changes people read and the steps that carry them out.

@@ -112,6 +112,7 @@ fn warehouses_that_cannot_be_bootstrapped_are_left_out() {
 fn missing_namespaces_are_created_parents_first() {
     let d = Desired {
         tables: vec![],
+        trino_catalogs: vec![],
         warehouses: vec![],
         namespaces: vec![
             ns(&["sales"], &[("owner", "a")]),
@@ -145,6 +146,7 @@ fn updates_touch_only_keys_olo_manages() {
     // and a key someone else set (`retention`).
     let d = Desired {
         tables: vec![],
+        trino_catalogs: vec![],
         warehouses: vec![],
         namespaces: vec![want],
     };
@@ -187,6 +189,7 @@ fn a_namespace_in_sync_is_unchanged_and_one_without_marker_is_adopted() {
     let want = ns(&["sales"], &[("owner", "a")]);
     let d = Desired {
         tables: vec![],
+        trino_catalogs: vec![],
         warehouses: vec![],
         namespaces: vec![want.clone()],
     };
@@ -210,6 +213,7 @@ fn trusted_namespaces_are_not_read_and_count_as_unchanged() {
     let want = ns(&["sales"], &[("owner", "a")]);
     let d = Desired {
         tables: vec![],
+        trino_catalogs: vec![],
         warehouses: vec![],
         namespaces: vec![want.clone()],
     };
@@ -230,6 +234,7 @@ fn a_namespace_olo_applied_and_someone_dropped_is_drift() {
     let want = ns(&["sales"], &[]);
     let d = Desired {
         tables: vec![],
+        trino_catalogs: vec![],
         warehouses: vec![],
         namespaces: vec![want.clone()],
     };
@@ -315,6 +320,7 @@ fn drops_need_pruning_ownership_and_emptiness_and_go_children_first() {
 fn warehouses_are_ensured_and_never_deleted() {
     let d = Desired {
         tables: vec![],
+        trino_catalogs: vec![],
         warehouses: vec![DesiredWarehouse {
             workspace: "sales".into(),
             location: "s3://lakehouse/sales".into(),
