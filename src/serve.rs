@@ -137,6 +137,32 @@ pub fn make_airflow(settings: &Settings) -> anyhow::Result<Option<Arc<dyn Airflo
     Ok(Some(Arc::new(client)))
 }
 
+/// The SQL runner's Trino client, from `[trino]` (`None` without `trino.url`).
+pub fn make_trino(
+    settings: &Settings,
+) -> anyhow::Result<Option<Arc<dyn olo_reconciler::targets::trino::Trino>>> {
+    use olo_reconciler::targets::trino::{TrinoAuth, TrinoClient};
+    let t = &settings.trino;
+    let Some(url) = &t.url else {
+        return Ok(None);
+    };
+    let auth = if let Some(token) = Settings::secret(&t.token_env)? {
+        Some(TrinoAuth::Bearer(token))
+    } else if let (Some(username), Some(password)) =
+        (&t.username, Settings::secret(&t.password_env)?)
+    {
+        Some(TrinoAuth::Basic {
+            username: username.clone(),
+            password,
+        })
+    } else {
+        None
+    };
+    let client =
+        TrinoClient::new(url, Duration::from_secs(t.timeout_seconds), auth).context("trino.url")?;
+    Ok(Some(Arc::new(client)))
+}
+
 pub fn make_forge(settings: &Settings) -> anyhow::Result<Option<Arc<dyn Forge>>> {
     let g = &settings.github;
     let auth = if let Some(token) = Settings::secret(&g.token_env)? {
@@ -350,6 +376,9 @@ pub async fn serve(settings: &Settings, once: bool) -> anyhow::Result<bool> {
         )
         .context("[mlflow] url")?;
         state = state.with_mlflow(Arc::new(client));
+    }
+    if let Some(trino) = make_trino(settings)? {
+        state = state.with_trino(trino, settings.trino.max_rows);
     }
     if let Some(repo) = repo {
         state = state.with_files(Arc::new(DashboardFiles {

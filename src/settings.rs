@@ -23,6 +23,7 @@ pub struct Settings {
     pub airflow: AirflowSettings,
     pub mlflow: MlflowSettings,
     pub lakehouse: LakehouseSettings,
+    pub trino: TrinoSettings,
 }
 
 /// Where the Iceberg namespaces go.
@@ -113,6 +114,41 @@ impl Default for MlflowSettings {
             url: None,
             ui_url: None,
             timeout_seconds: 10,
+        }
+    }
+}
+
+/// Most rows one query of the SQL runner may return, whatever `trino.max_rows` says.
+pub const TRINO_MAX_ROWS_CAP: usize = 10_000;
+
+/// The Trino the SQL runner (`POST /api/v1/sql`, the dashboard's SQL page) sends queries to, as
+/// the calling token's name (`X-Trino-User`), so Trino's access rules decide what it may read.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TrinoSettings {
+    /// Trino's coordinator, e.g. `http://trino:8080` (unset: no SQL runner).
+    pub url: Option<String>,
+    /// For Trino's password authentication: the user olo logs in as, and the environment
+    /// variable holding its password.
+    pub username: Option<String>,
+    pub password_env: Option<String>,
+    /// Or the environment variable holding a bearer token (JWT or OAuth 2.0).
+    pub token_env: Option<String>,
+    /// Seconds per HTTP request to Trino.
+    pub timeout_seconds: u64,
+    /// Most rows a query returns (a request may ask for fewer); at most 10,000.
+    pub max_rows: usize,
+}
+
+impl Default for TrinoSettings {
+    fn default() -> Self {
+        TrinoSettings {
+            url: None,
+            username: None,
+            password_env: None,
+            token_env: None,
+            timeout_seconds: 60,
+            max_rows: 1000,
         }
     }
 }
@@ -315,6 +351,7 @@ const SECTIONS: &[&str] = &[
     "airflow",
     "mlflow",
     "lakehouse",
+    "trino",
 ];
 
 impl Settings {
@@ -372,6 +409,19 @@ impl Settings {
         }
         if self.lakehouse.rest_token_env.is_some() && self.lakehouse.rest_credential_env.is_some() {
             bail!("lakehouse: set rest_token_env or rest_credential_env, not both");
+        }
+        let t = &self.trino;
+        if t.timeout_seconds == 0 {
+            bail!("trino.timeout_seconds must be at least 1");
+        }
+        if !(1..=TRINO_MAX_ROWS_CAP).contains(&t.max_rows) {
+            bail!("trino.max_rows must be between 1 and {TRINO_MAX_ROWS_CAP}");
+        }
+        if t.token_env.is_some() && (t.username.is_some() || t.password_env.is_some()) {
+            bail!("trino: set username and password_env, or token_env, not both");
+        }
+        if t.username.is_some() != t.password_env.is_some() {
+            bail!("trino: username and password_env go together (Trino's password authentication)");
         }
         if self.airflow.poll_seconds == 0 {
             bail!("airflow.poll_seconds must be at least 1");
@@ -449,6 +499,50 @@ impl Settings {
                 .iceberg_folder
                 .clone()
                 .unwrap_or_else(|| d.join("iceberg")),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn trino_settings_are_checked() {
+        let with = |f: &dyn Fn(&mut TrinoSettings)| {
+            let mut s = Settings::default();
+            f(&mut s.trino);
+            s.check().map_err(|e| e.to_string())
+        };
+        assert_eq!(
+            (
+                Settings::default().trino.max_rows,
+                Settings::default().trino.timeout_seconds
+            ),
+            (1000, 60)
+        );
+        assert!(with(&|_| {}).is_ok());
+        assert!(with(&|t| t.max_rows = TRINO_MAX_ROWS_CAP).is_ok());
+        let refused = [
+            (
+                with(&|t| t.max_rows = TRINO_MAX_ROWS_CAP + 1),
+                "trino.max_rows",
+            ),
+            (with(&|t| t.max_rows = 0), "trino.max_rows"),
+            (with(&|t| t.timeout_seconds = 0), "trino.timeout_seconds"),
+            (with(&|t| t.username = Some("olo".into())), "go together"),
+            (
+                with(&|t| {
+                    t.token_env = Some("T".into());
+                    t.username = Some("olo".into());
+                    t.password_env = Some("P".into());
+                }),
+                "not both",
+            ),
+        ];
+        for (result, message) in refused {
+            let err = result.expect_err(message);
+            assert!(err.contains(message), "{err}");
         }
     }
 }

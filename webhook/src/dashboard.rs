@@ -24,6 +24,7 @@ use crate::{auth, AppState};
 
 mod format;
 mod lineage_page;
+mod sql_page;
 
 use format::parse_time;
 pub use format::*;
@@ -54,6 +55,7 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("run.html", include_str!("dashboard/run.html")),
     ("log.html", include_str!("dashboard/log.html")),
     ("lineage.html", include_str!("dashboard/lineage.html")),
+    ("sql.html", include_str!("dashboard/sql.html")),
     ("error.html", include_str!("dashboard/error.html")),
 ];
 
@@ -98,6 +100,8 @@ pub fn routes() -> Router<Arc<AppState>> {
         .route("/runs/{id}", get(run))
         .route("/runs/{id}/tasks/{task}/logs/{try_number}", get(task_log))
         .route("/lineage", get(lineage_page::lineage_page))
+        .route("/sql", get(sql_page::sql_page))
+        .route(sql_page::SCRIPT, get(sql_page::script))
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -13,6 +13,7 @@ pub mod lineage;
 pub mod metrics;
 pub mod queue;
 pub mod runs;
+pub mod sql;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock};
@@ -70,6 +71,10 @@ pub struct AppState {
     pub lineage: Arc<lineage::Lineage>,
     /// Spec and deployed files for the job page (unset: the page says they are not available).
     pub files: Option<Arc<dyn Files>>,
+    /// Trino, for the SQL runner (unset: `POST /api/v1/sql` answers 503).
+    pub trino: Option<Arc<dyn olo_reconciler::targets::trino::Trino>>,
+    /// Most rows one query of the SQL runner returns.
+    pub sql_max_rows: usize,
     /// Workspaces and jobs of the last valid commit (set by the worker).
     catalog: RwLock<Option<Arc<Catalog>>>,
     /// Set once the first reconcile has finished.
@@ -91,6 +96,8 @@ impl AppState {
             lineage: Arc::default(),
             mlflow: None,
             files: None,
+            trino: None,
+            sql_max_rows: sql::DEFAULT_MAX_ROWS,
             catalog: RwLock::new(None),
             ready: AtomicBool::new(false),
         }
@@ -131,6 +138,17 @@ impl AppState {
             return Some(Ok(Vec::new()));
         }
         Some(mlflow.runs_for(&run.airflow_run_id, experiments).await)
+    }
+
+    /// The SQL runner's Trino, and the most rows one query returns.
+    pub fn with_trino(
+        mut self,
+        trino: Arc<dyn olo_reconciler::targets::trino::Trino>,
+        max_rows: usize,
+    ) -> AppState {
+        self.trino = Some(trino);
+        self.sql_max_rows = max_rows;
+        self
     }
 
     pub fn with_files(mut self, files: Arc<dyn Files>) -> AppState {

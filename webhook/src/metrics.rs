@@ -10,7 +10,8 @@ use prometheus_client::registry::Registry;
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct ResultLabels {
-    /// recorded, duplicate, invalid, unauthorized
+    /// Lineage events: recorded, duplicate, invalid, unauthorized. SQL queries: ok, truncated,
+    /// or the API error code (unauthorized, not_read_only, access_denied, trino_unavailable, …).
     pub result: &'static str,
 }
 
@@ -41,6 +42,8 @@ pub struct Metrics {
     pub pull_request_plans: Family<OutcomeLabels, Counter>,
     pub runs_triggered: Counter,
     pub lineage_events: Family<ResultLabels, Counter>,
+    /// Queries of the SQL runner, by result (see [`crate::sql`]).
+    pub sql_queries: Family<ResultLabels, Counter>,
     /// Set at scrape time from the state store.
     pub runs: Family<StateLabels, Gauge>,
 }
@@ -86,6 +89,12 @@ impl Default for Metrics {
             "OpenLineage events received, by result",
             lineage_events.clone(),
         );
+        let sql_queries = Family::<ResultLabels, Counter>::default();
+        registry.register(
+            "sql_queries",
+            "Queries of the SQL runner, by result",
+            sql_queries.clone(),
+        );
         let runs = Family::<StateLabels, Gauge>::default();
         registry.register("runs", "Runs olo knows of, by state", runs.clone());
         Metrics {
@@ -96,6 +105,7 @@ impl Default for Metrics {
             pull_request_plans,
             runs_triggered,
             lineage_events,
+            sql_queries,
             runs,
         }
     }

@@ -253,3 +253,43 @@ fn values_are_escaped_as_html() {
     );
     assert!(!html.contains("<script>x"), "{html}");
 }
+
+#[test]
+fn the_sql_page_as_people_read_it() {
+    let html = render_at("sql.html", sql_page::sql_context(true, 1000), at(0))
+        .unwrap()
+        .0;
+    assert!(
+        html.contains(r#"<script src="/assets/sql.js" defer></script>"#),
+        "{html}"
+    );
+    assert!(
+        html.contains(r#"class="active" aria-current="page">SQL</a>"#),
+        "{html}"
+    );
+    insta::assert_snapshot!(main_of(&html));
+}
+
+#[test]
+fn the_sql_page_says_when_trino_is_not_configured() {
+    let html = render_at("sql.html", sql_page::sql_context(false, 1000), at(0))
+        .unwrap()
+        .0;
+    assert!(!html.contains("<script"), "{html}");
+    insta::assert_snapshot!(main_of(&html));
+}
+
+#[test]
+fn the_sql_script_never_writes_html() {
+    let js = include_str!("sql.js");
+    assert!(js.contains("textContent"));
+    for sink in [
+        "innerHTML",
+        "outerHTML",
+        "insertAdjacentHTML",
+        "document.write",
+        "eval(",
+    ] {
+        assert!(!js.contains(sink), "sql.js uses {sink}");
+    }
+}

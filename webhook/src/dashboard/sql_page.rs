@@ -1,0 +1,42 @@
+//! The SQL page: a form that runs read-only queries through `POST /api/v1/sql` with the API
+//! token the user pastes, and shows the answer as a table. The page itself holds no data; its
+//! script is embedded and served at [`SCRIPT`] (the dashboard has no inline scripts; `sql.html`
+//! names the same path).
+
+use std::sync::Arc;
+
+use axum::extract::State;
+use axum::http::{header, HeaderMap};
+use axum::response::{IntoResponse, Response};
+use minijinja::{context, Value};
+
+use super::{read_access, render, PageResult};
+use crate::AppState;
+
+/// Where the SQL page's script is served.
+pub const SCRIPT: &str = "/assets/sql.js";
+const JS: &str = include_str!("sql.js");
+
+pub(super) async fn sql_page(State(state): State<Arc<AppState>>, headers: HeaderMap) -> PageResult {
+    read_access(&state, &headers)?;
+    render(
+        "sql.html",
+        sql_context(state.trino.is_some(), state.sql_max_rows),
+    )
+}
+
+/// What the SQL page shows: whether Trino is configured, and the row limit.
+pub(super) fn sql_context(configured: bool, max_rows: usize) -> Value {
+    context! { nav => "sql", configured => configured, max_rows => max_rows }
+}
+
+pub(super) async fn script() -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "text/javascript; charset=utf-8"),
+            (header::CACHE_CONTROL, "public, max-age=300"),
+        ],
+        JS,
+    )
+        .into_response()
+}
