@@ -5,13 +5,14 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use olo_reconciler::lakehouse::apply::Lakehouse;
+use olo_reconciler::lakehouse::catalogs::DynamicCatalogs;
 use olo_reconciler::lakehouse::rest::{RestAuth, RestCatalog, RestSettings};
 use olo_reconciler::lakehouse::sql::SqlCatalog;
 use olo_reconciler::lakehouse::warehouse::{S3Settings, Warehouses};
 use olo_reconciler::lakehouse::{IcebergCatalog, Locations, Warehouse};
 use secrecy::ExposeSecret as _;
 
-use crate::settings::{CatalogKind, Settings, WarehouseKind};
+use crate::settings::{CatalogKind, Settings, TrinoCatalogs, WarehouseKind};
 
 /// `None` when both the catalog and the warehouse are off.
 pub async fn make_lakehouse(settings: &Settings) -> anyhow::Result<Option<Lakehouse>> {
@@ -104,13 +105,23 @@ pub async fn make_lakehouse(settings: &Settings) -> anyhow::Result<Option<Lakeho
         }
         WarehouseKind::S3 => Some(files.clone()),
     };
-    if catalog.is_none() && warehouse.is_none() {
+    let trino = match settings.trino.catalogs {
+        TrinoCatalogs::Files => None,
+        TrinoCatalogs::Dynamic => {
+            crate::serve::make_trino(settings)?.map(|trino| DynamicCatalogs {
+                trino,
+                user: settings.trino.catalog_user.clone(),
+                render: settings.render.clone(),
+            })
+        }
+    };
+    if catalog.is_none() && warehouse.is_none() && trino.is_none() {
         return Ok(None);
     }
     Ok(Some(Lakehouse {
         catalog,
         warehouse,
         locations,
-        trino: None,
+        trino,
     }))
 }

@@ -138,6 +138,19 @@ pub struct TrinoSettings {
     pub timeout_seconds: u64,
     /// Most rows a query returns (a request may ask for fewer); at most 10,000.
     pub max_rows: usize,
+    /// How the workspaces' Iceberg catalogs reach Trino: `files` (catalog files in
+    /// `apply.trino_folder`, read by a Trino with static catalogs) or `dynamic` (`CREATE CATALOG`
+    /// / `DROP CATALOG` on a Trino with `catalog.management=dynamic`, as `catalog_user`).
+    pub catalogs: TrinoCatalogs,
+    /// The Trino user olo manages catalogs as (`catalogs = "dynamic"`).
+    pub catalog_user: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TrinoCatalogs {
+    Files,
+    Dynamic,
 }
 
 impl Default for TrinoSettings {
@@ -149,6 +162,8 @@ impl Default for TrinoSettings {
             token_env: None,
             timeout_seconds: 60,
             max_rows: 1000,
+            catalogs: TrinoCatalogs::Files,
+            catalog_user: "olo".into(),
         }
     }
 }
@@ -403,6 +418,9 @@ impl Settings {
         }
         if self.airflow.url.is_some() && self.airflow.password_env.is_none() {
             bail!("airflow.url is set: set airflow.password_env too (the variable holding the password)");
+        }
+        if self.trino.catalogs == TrinoCatalogs::Dynamic && self.trino.url.is_none() {
+            bail!("trino.catalogs = \"dynamic\" needs trino.url (the coordinator olo sends CREATE CATALOG to)");
         }
         if self.lakehouse.timeout_seconds == 0 {
             bail!("lakehouse.timeout_seconds must be at least 1");

@@ -285,3 +285,76 @@ async fn a_dead_trino_is_unavailable_and_a_missing_one_is_not_configured() {
         .unwrap();
     assert!(page.contains(r#"id="sql-not-configured""#), "{page}");
 }
+
+/// `olo apply` with `trino.catalogs = "dynamic"`: the workspace's catalog is created with
+/// `CREATE CATALOG` as `trino.catalog_user`, once; secrets travel as `${ENV:…}` references.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dynamic_catalogs_are_created_once_as_the_catalog_user() {
+    let trino = MockServer::start().await;
+    let repo = repo();
+    let olo = common::Olo::new(&repo.path().display().to_string())
+        .set("OLO_TRINO__URL", &trino.uri())
+        .set("OLO_TRINO__CATALOGS", "dynamic")
+        .set("OLO_TRINO__CATALOG_USER", "olo_admin")
+        .set("OLO_S3_SECRET_KEY", "never-sent-to-trino");
+    let catalogs = |names: &[&str]| {
+        results(
+            "q_show",
+            json!([{"name": "Catalog", "type": "varchar(6)"}]),
+            json!(names.iter().map(|n| [n]).collect::<Vec<_>>()),
+        )
+    };
+    let create = Mock::given(method("POST"))
+        .and(path("/v1/statement"))
+        .and(header("x-trino-user", "olo_admin"))
+        .and(wiremock::matchers::body_string_contains(
+            "CREATE CATALOG \"lake\" USING iceberg WITH (",
+        ))
+        .and(wiremock::matchers::body_string_contains(
+            "\"s3.aws-secret-key\" = '${ENV:OLO_S3_SECRET_KEY}'",
+        ))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "id": "q_create", "infoUri": "http://trino/ui", "stats": {"state": "FINISHED"},
+            "updateType": "CREATE CATALOG", "warnings": []
+        })))
+        .expect(1)
+        .named("CREATE CATALOG lake");
+    {
+        let _show = statement("SHOW CATALOGS")
+            .and(header("x-trino-user", "olo_admin"))
+            .respond_with(ResponseTemplate::new(200).set_body_json(catalogs(&["system"])))
+            .mount_as_scoped(&trino)
+            .await;
+        let _create = create.mount_as_scoped(&trino).await;
+        common::ok(&olo.apply());
+    }
+    // Applied: Trino now shows it, olo's inventory vouches for its properties, nothing to do.
+    let _show = statement("SHOW CATALOGS")
+        .respond_with(ResponseTemplate::new(200).set_body_json(catalogs(&["system", "lake"])))
+        .mount_as_scoped(&trino)
+        .await;
+    let _never = Mock::given(method("POST"))
+        .and(wiremock::matchers::body_string_contains("CATALOG \"lake\""))
+        .respond_with(ResponseTemplate::new(500))
+        .expect(0)
+        .mount_as_scoped(&trino)
+        .await;
+    let plan = olo.run(&[
+        "plan",
+        &repo.path().display().to_string(),
+        "--format",
+        "json",
+    ]);
+    assert_eq!(
+        plan.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&plan.stdout)
+    );
+    let all = trino.received_requests().await.unwrap_or_default();
+    assert!(
+        all.iter()
+            .all(|r| !String::from_utf8_lossy(&r.body).contains("never-sent-to-trino")),
+        "a secret reached Trino"
+    );
+}
