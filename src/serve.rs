@@ -380,6 +380,7 @@ pub async fn serve(settings: &Settings, once: bool) -> anyhow::Result<bool> {
     if let Some(trino) = make_trino(settings)? {
         state = state.with_trino(trino, settings.trino.max_rows);
     }
+    state = state.with_lakehouse(rt.engine.lakehouse.clone());
     if let Some(repo) = repo {
         state = state.with_files(Arc::new(DashboardFiles {
             repo,
@@ -490,6 +491,7 @@ pub async fn serve(settings: &Settings, once: bool) -> anyhow::Result<bool> {
                     .reconcile_seconds
                     .observe(started.elapsed().as_secs_f64());
                 state.set_catalog(rt.engine.catalog());
+                state.set_lake(rt.engine.lake());
                 let label = match &result {
                     Ok((_, _, Outcome::Applied { .. })) => "applied",
                     Ok((_, _, Outcome::Invalid { .. })) => "invalid",

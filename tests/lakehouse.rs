@@ -414,3 +414,83 @@ fn a_rest_catalog_and_an_s3_warehouse_as_pyiceberg_and_curl_read_them() {
     let table = pyiceberg(&rest, &["table", &format!("{ws}.bronze.orders")]);
     assert_eq!(table["fields"][1]["name"], "name");
 }
+
+/// `olo serve` shows each workspace's lakehouse as it is now: the API and the workspace page
+/// read the catalog, so a property edited by another client shows as `differs`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_workspace_page_and_api_show_the_live_lakehouse() {
+    let ws = unique("lv");
+    let repo = only_workspace(&ws);
+    let events = "    - name: raw.events\n      columns:\n        - {name: id, type: long, required: true}\n        - {name: ts, type: timestamptz}\n";
+    repo.write(
+        &format!("workspaces/{ws}/workspace.yaml"),
+        &workspace_with_tables(&ws, &format!("s3://bkt/{ws}"), &["raw"], "a", events),
+    );
+    repo.commit("lakehouse", ("Ada", "ada@example.com"));
+    let d = common::daemon::Daemon::start(&repo, &[]).await;
+    d.wait_until("the first apply", |d| async move {
+        d.last_applied().await.is_some()
+    })
+    .await;
+
+    let (code, live) = d.get(&format!("/api/v1/workspaces/{ws}/lakehouse")).await;
+    assert_eq!(code, 200, "{live}");
+    assert!(
+        live["catalog"].as_str().unwrap().contains("SQL catalog"),
+        "{live}"
+    );
+    assert_eq!(live["warehouse"]["exists"], true, "{live}");
+    let states: Vec<(&str, &str)> = live["namespaces"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| {
+            (
+                n["namespace"].as_str().unwrap(),
+                n["state"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        states,
+        vec![(ws.as_str(), "in_sync"), (&format!("{ws}.raw"), "in_sync")]
+    );
+    assert_eq!(live["tables"][0]["table"], "raw.events");
+    assert_eq!(live["tables"][0]["state"], "in_sync");
+    assert_eq!(live["tables"][0]["columns"], 2);
+
+    // Another client edits a property olo manages: the page says so before the next reconcile.
+    let db = d.olo.state.path().join("iceberg-catalog.db");
+    let sql = [
+        "sql",
+        "--uri",
+        &format!("sqlite:///{}", db.display()),
+        "--catalog",
+        "lake",
+    ];
+    let sql: Vec<&str> = sql.iter().map(|s| &**s).collect();
+    pyiceberg(
+        &sql,
+        &["set-properties", &format!("{ws}.raw"), "team=rogue"],
+    );
+    let (_, live) = d.get(&format!("/api/v1/workspaces/{ws}/lakehouse")).await;
+    assert_eq!(live["namespaces"][1]["state"], "differs", "{live}");
+    assert_eq!(live["namespaces"][1]["properties"]["team"], "rogue");
+
+    let page = d
+        .http
+        .get(format!("{}/workspaces/{ws}", d.base))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("id=\"live-namespaces\""), "{page}");
+    assert!(page.contains(">differs<"), "{page}");
+    assert!(page.contains("id=\"live-tables\""), "{page}");
+    assert!(page.contains("raw.events"), "{page}");
+
+    let (code, err) = d.get("/api/v1/workspaces/nope/lakehouse").await;
+    assert_eq!(code, 404, "{err}");
+}

@@ -438,6 +438,17 @@ pub enum Preview {
 }
 
 impl Engine {
+    /// What the last valid commit wants of the lakehouse (empty before the first, or without a
+    /// lakehouse target).
+    pub fn lake(&self) -> Arc<lakehouse::Desired> {
+        Arc::new(
+            self.memo
+                .as_ref()
+                .map(|m| m.lake.clone())
+                .unwrap_or_default(),
+        )
+    }
+
     /// Workspaces and jobs of the last valid commit this engine read (`None` before the first).
     pub fn catalog(&self) -> Option<Arc<Catalog>> {
         self.memo.as_ref().and_then(|m| m.catalog.clone())

@@ -27,6 +27,7 @@ pub fn routes() -> Router<Arc<AppState>> {
         .route("/status", get(status))
         .route("/workspaces", get(workspaces))
         .route("/workspaces/{ws}", get(workspace))
+        .route("/workspaces/{ws}/lakehouse", get(workspace_lakehouse))
         .route("/workspaces/{ws}/jobs", get(jobs))
         .route("/workspaces/{ws}/jobs/{job}", get(job))
         .route("/workspaces/{ws}/jobs/{job}/runs", post(trigger_run))
@@ -194,6 +195,31 @@ async fn workspace(
     let mut v = serde_json::to_value(w).map_err(|e| ApiError::internal(&e))?;
     v["revision"] = json!(catalog.revision);
     Ok(Json(v))
+}
+
+async fn workspace_lakehouse(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    Path(ws): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    read_access(&state, &headers)?;
+    let catalog = live(&state)?;
+    find_workspace(&catalog, &ws)?;
+    match state.live_lakehouse(&ws).await {
+        None => Err(ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "lakehouse_not_configured",
+            "olo manages no lakehouse here: set [lakehouse] catalog or warehouse",
+        )),
+        Some(Err(message)) => Err(ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "lakehouse_unavailable",
+            message,
+        )),
+        Some(Ok(live)) => Ok(Json(
+            serde_json::to_value(live).map_err(|e| ApiError::internal(&e))?,
+        )),
+    }
 }
 
 async fn jobs(
@@ -563,7 +589,7 @@ mod tests {
                 documented.insert((path.clone(), verb.clone()));
             }
         }
-        assert_eq!(routed.len(), 20, "routes read from the source: {routed:?}");
+        assert_eq!(routed.len(), 21, "routes read from the source: {routed:?}");
         assert_eq!(routed, documented);
     }
 

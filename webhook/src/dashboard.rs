@@ -552,10 +552,19 @@ async fn workspace(
         })
         .collect();
     let repository = state.config.repository.as_deref();
+    let (lakehouse, lakehouse_error) = match state.live_lakehouse(&ws).await {
+        None => (None, None),
+        Some(Ok(live)) => (Some(live), None),
+        Some(Err(e)) => (None, Some(e)),
+    };
     render(
         "workspace.html",
         context! {
             nav => "workspaces",
+            lakehouse => ser(&lakehouse),
+            lakehouse_configured => state.lakehouse.is_some(),
+            lakehouse_error => lakehouse_error,
+            tables => &w.tables,
             ws => context! {
                 name => &w.name,
                 description => &w.description,

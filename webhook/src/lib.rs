@@ -75,6 +75,10 @@ pub struct AppState {
     pub trino: Option<Arc<dyn olo_reconciler::targets::trino::Trino>>,
     /// Most rows one query of the SQL runner returns.
     pub sql_max_rows: usize,
+    /// The lakehouse target, read for the workspace page's live namespaces and tables.
+    pub lakehouse: Option<olo_reconciler::lakehouse::apply::Lakehouse>,
+    /// What the live commit wants of the lakehouse (set by the worker).
+    lake: RwLock<Arc<olo_reconciler::lakehouse::Desired>>,
     /// Workspaces and jobs of the last valid commit (set by the worker).
     catalog: RwLock<Option<Arc<Catalog>>>,
     /// Set once the first reconcile has finished.
@@ -98,6 +102,8 @@ impl AppState {
             files: None,
             trino: None,
             sql_max_rows: sql::DEFAULT_MAX_ROWS,
+            lakehouse: None,
+            lake: RwLock::default(),
             catalog: RwLock::new(None),
             ready: AtomicBool::new(false),
         }
@@ -149,6 +155,36 @@ impl AppState {
         self.trino = Some(trino);
         self.sql_max_rows = max_rows;
         self
+    }
+
+    pub fn with_lakehouse(
+        mut self,
+        lakehouse: Option<olo_reconciler::lakehouse::apply::Lakehouse>,
+    ) -> AppState {
+        self.lakehouse = lakehouse;
+        self
+    }
+
+    pub fn set_lake(&self, lake: Arc<olo_reconciler::lakehouse::Desired>) {
+        *self.lake.write().expect("lake lock") = lake;
+    }
+
+    /// A workspace's lakehouse as it is now (bounded: a slow catalog cannot hold a page);
+    /// `None` without a lakehouse target.
+    pub async fn live_lakehouse(
+        &self,
+        workspace: &str,
+    ) -> Option<Result<olo_reconciler::lakehouse::apply::LiveLakehouse, String>> {
+        let lakehouse = self.lakehouse.as_ref()?;
+        let lake = self.lake.read().expect("lake lock").clone();
+        let read = lakehouse.live(&lake, workspace);
+        Some(
+            match tokio::time::timeout(std::time::Duration::from_secs(5), read).await {
+                Ok(Ok(live)) => Ok(live),
+                Ok(Err(e)) => Err(e.to_string()),
+                Err(_) => Err("the catalog did not answer within 5 s".into()),
+            },
+        )
     }
 
     pub fn with_files(mut self, files: Arc<dyn Files>) -> AppState {

@@ -300,48 +300,119 @@ impl Lakehouse {
     }
 }
 
-/// The live namespaces of each workspace, for the dashboard: per desired namespace, whether the
-/// catalog holds it with the properties olo wants.
+/// A workspace's lakehouse as the catalog and the object store hold it now, against what the
+/// live commit wants (the dashboard's workspace page, `GET /api/v1/workspaces/{ws}/lakehouse`).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct LiveLakehouse {
+    /// What holds the namespaces ("the SQL catalog in …"), `None` when no catalog is configured.
+    pub catalog: Option<String>,
+    pub warehouse: Option<WarehouseState>,
+    pub namespaces: Vec<NamespaceState>,
+    pub tables: Vec<TableState>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct WarehouseState {
+    pub location: String,
+    pub exists: bool,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct NamespaceState {
+    /// `sales.bronze`
     pub namespace: String,
-    pub catalog: String,
-    pub workspace: String,
     /// `in_sync`, `missing`, `differs`
     pub state: &'static str,
     pub tables: Option<usize>,
+    /// The properties olo manages, as the catalog holds them.
     pub properties: BTreeMap<String, String>,
 }
 
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct TableState {
+    /// `bronze.orders`
+    pub table: String,
+    /// `in_sync`, `missing`, `differs`
+    pub state: &'static str,
+    pub columns: Option<usize>,
+    /// What differs or is refused (the plan's reason), when it differs.
+    pub detail: Option<String>,
+}
+
 impl Lakehouse {
-    /// Reads every desired namespace from the catalog, with its table count.
-    pub async fn live(&self, desired: &Desired) -> LakeResult<Vec<NamespaceState>> {
-        let Some(catalog) = &self.catalog else {
-            return Ok(Vec::new());
+    /// Reads `workspace`'s warehouse, namespaces and declared tables.
+    pub async fn live(&self, desired: &Desired, workspace: &str) -> LakeResult<LiveLakehouse> {
+        let mut out = LiveLakehouse {
+            catalog: self.catalog.as_ref().map(|c| c.describe()),
+            warehouse: None,
+            namespaces: Vec::new(),
+            tables: Vec::new(),
         };
-        let mut out = Vec::new();
-        for n in &desired.namespaces {
-            let have = catalog.load_namespace(&n.id).await?;
-            let (state, tables, properties) = match have {
+        if let (Some(w), Some(store)) = (
+            desired.warehouses.iter().find(|w| w.workspace == workspace),
+            &self.warehouse,
+        ) {
+            out.warehouse = Some(WarehouseState {
+                location: w.location.clone(),
+                exists: store.exists(&w.location).await?,
+            });
+        }
+        let Some(catalog) = &self.catalog else {
+            return Ok(out);
+        };
+        for n in desired
+            .namespaces
+            .iter()
+            .filter(|n| n.workspace == workspace)
+        {
+            let (state, tables, properties) = match catalog.load_namespace(&n.id).await? {
                 None => ("missing", None, BTreeMap::new()),
                 Some(props) => {
                     let same = n.properties.iter().all(|(k, v)| props.get(k) == Some(v));
-                    let tables = catalog.count_tables(&n.id).await?;
+                    let managed = props
+                        .into_iter()
+                        .filter(|(k, _)| n.properties.contains_key(k))
+                        .collect();
                     (
                         if same { "in_sync" } else { "differs" },
-                        Some(tables),
-                        props,
+                        Some(catalog.count_tables(&n.id).await?),
+                        managed,
                     )
                 }
             };
-            out.push(NamespaceState {
+            out.namespaces.push(NamespaceState {
                 namespace: n.id.dotted(),
-                catalog: n.id.catalog.clone(),
-                workspace: n.workspace.clone(),
                 state,
                 tables,
                 properties,
             });
+        }
+        for t in desired.tables.iter().filter(|t| t.workspace == workspace) {
+            let table = format!("{}.{}", t.id.namespace.parts[1..].join("."), t.id.name);
+            let state = match catalog.load_table(&t.id).await? {
+                None => TableState {
+                    table,
+                    state: "missing",
+                    columns: None,
+                    detail: None,
+                },
+                Some(metadata) => {
+                    let current = super::tables::Current::from_metadata(&metadata);
+                    let columns = current.as_ref().map(|c| c.fields.len());
+                    let (change, _) = super::tables::plan_table(t, current.as_ref());
+                    TableState {
+                        table,
+                        state: if change.is_none() {
+                            "in_sync"
+                        } else {
+                            "differs"
+                        },
+                        columns,
+                        detail: change.and_then(|c| c.reason),
+                    }
+                }
+            };
+            out.tables.push(state);
         }
         Ok(out)
     }
