@@ -10,6 +10,8 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use futures::stream::{self, StreamExt as _, TryStreamExt as _};
+
 use super::catalogs::{self, CatalogOp, DynamicCatalogs};
 use super::tables::TableOp;
 use super::{
@@ -18,6 +20,9 @@ use super::{
     Warehouse, TARGET,
 };
 use crate::store::{InventoryItem, Store};
+
+/// Requests to the catalog or the object store in flight at once while observing.
+const IN_FLIGHT: usize = 16;
 
 /// The lakehouse target as configured: a catalog for namespaces and/or a warehouse store.
 #[derive(Clone)]
@@ -71,34 +76,53 @@ impl Lakehouse {
         };
         let (namespaces, locations, tables) = super::to_observe(desired, owned, &trusted);
         let mut observed = Observed::default();
+        // Reads go out a few at a time: a cold or full observe of a large lakehouse is hundreds
+        // of requests, each waiting on the catalog.
         if let Some(warehouse) = &self.warehouse {
-            for location in locations {
-                if warehouse.exists(&location).await? {
-                    observed.warehouses.insert(location);
-                }
-            }
+            let found: Vec<Option<String>> = stream::iter(locations)
+                .map(|location| async move {
+                    Ok::<_, super::LakeError>(
+                        warehouse.exists(&location).await?.then_some(location),
+                    )
+                })
+                .buffer_unordered(IN_FLIGHT)
+                .try_collect()
+                .await?;
+            observed.warehouses.extend(found.into_iter().flatten());
         }
         if let Some(catalog) = &self.catalog {
             let wanted: std::collections::BTreeSet<&NamespaceId> =
                 desired.namespaces.iter().map(|n| &n.id).collect();
-            for id in namespaces {
-                let Some(properties) = catalog.load_namespace(&id).await? else {
-                    continue;
-                };
-                let mut ns = ObservedNamespace {
-                    properties,
-                    ..Default::default()
-                };
-                if !wanted.contains(&id) {
-                    ns.tables = catalog.count_tables(&id).await?;
-                    ns.children = catalog.children(&id).await?;
-                }
-                observed.namespaces.insert(id, ns);
-            }
-            for id in tables {
-                let metadata = catalog.load_table(&id).await?;
-                observed.tables.insert(id, metadata);
-            }
+            let wanted = &wanted;
+            let found: Vec<Option<(NamespaceId, ObservedNamespace)>> = stream::iter(namespaces)
+                .map(|id| async move {
+                    let Some(properties) = catalog.load_namespace(&id).await? else {
+                        return Ok::<_, super::LakeError>(None);
+                    };
+                    let mut ns = ObservedNamespace {
+                        properties,
+                        ..Default::default()
+                    };
+                    if !wanted.contains(&id) {
+                        ns.tables = catalog.count_tables(&id).await?;
+                        ns.children = catalog.children(&id).await?;
+                    }
+                    Ok(Some((id, ns)))
+                })
+                .buffer_unordered(IN_FLIGHT)
+                .try_collect()
+                .await?;
+            observed.namespaces.extend(found.into_iter().flatten());
+            let found: Vec<(super::tables::TableId, Option<serde_json::Value>)> =
+                stream::iter(tables)
+                    .map(|id| async move {
+                        let metadata = catalog.load_table(&id).await?;
+                        Ok::<_, super::LakeError>((id, metadata))
+                    })
+                    .buffer_unordered(IN_FLIGHT)
+                    .try_collect()
+                    .await?;
+            observed.tables.extend(found);
         }
         Ok((observed, trusted))
     }
