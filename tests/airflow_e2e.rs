@@ -244,15 +244,7 @@ async fn commits_become_dags_runs_and_logs_in_a_real_airflow() {
     assert_eq!(runs[0]["experiment"], experiment.as_str());
     assert_eq!(runs[0]["metrics"], json!([["rmse", 0.42]]));
     let mlflow_run_id = runs[0]["run_id"].as_str().unwrap().to_string();
-    let page = d
-        .http
-        .get(format!("{}/runs/{id}", d.base))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let page = d.get_text(&format!("/runs/{id}")).await;
     assert!(page.contains("id=\"mlflow-runs\""), "{page}");
     assert!(
         page.contains(&format!("runs&#x2f;{mlflow_run_id}")),

@@ -477,15 +477,7 @@ async fn the_workspace_page_and_api_show_the_live_lakehouse() {
     assert_eq!(live["namespaces"][1]["state"], "differs", "{live}");
     assert_eq!(live["namespaces"][1]["properties"]["team"], "rogue");
 
-    let page = d
-        .http
-        .get(format!("{}/workspaces/{ws}", d.base))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let page = d.get_text(&format!("/workspaces/{ws}")).await;
     assert!(page.contains("id=\"live-namespaces\""), "{page}");
     assert!(page.contains(">differs<"), "{page}");
     assert!(page.contains("id=\"live-tables\""), "{page}");

@@ -75,15 +75,7 @@ async fn a_signed_push_applies_and_forged_or_repeated_deliveries_change_nothing(
     let (status, _) = d.deliver("push", "delivery-5", &huge, &sign(&huge)).await;
     assert_eq!(status, 413);
 
-    let metrics = d
-        .http
-        .get(format!("{}/metrics", d.base))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = d.get_text("/metrics").await;
     for line in [
         "olo_webhook_deliveries_total{event=\"push\",result=\"queued\"} 1",
         "olo_webhook_deliveries_total{event=\"push\",result=\"duplicate\"} 1",

@@ -223,15 +223,7 @@ async fn queries_run_on_trino_as_the_token_user_and_refused_ones_never_reach_it(
     assert_eq!(queries[1]["actor"], "ci-bot");
     assert_eq!(queries[1]["details"]["error"], "access_denied");
 
-    let metrics = d
-        .http
-        .get(format!("{}/metrics", d.base))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = d.get_text("/metrics").await;
     for line in [
         r#"olo_sql_queries_total{result="ok"} 1"#,
         r#"olo_sql_queries_total{result="truncated"} 1"#,
@@ -274,15 +266,7 @@ async fn a_dead_trino_is_unavailable_and_a_missing_one_is_not_configured() {
         "{err}"
     );
     // The dashboard's SQL page says so too.
-    let page = d
-        .http
-        .get(format!("{}/sql", d.base))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let page = d.get_text("/sql").await;
     assert!(page.contains(r#"id="sql-not-configured""#), "{page}");
 }
 

@@ -174,6 +174,19 @@ impl Daemon {
         (status, r.json().await.unwrap_or(Value::Null))
     }
 
+    /// A page or any other text the server answers (no token).
+    #[allow(dead_code)]
+    pub async fn get_text(&self, path: &str) -> String {
+        self.http
+            .get(format!("{}{path}", self.base))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    }
+
     pub async fn post(&self, path: &str, token: Option<&str>, body: Value) -> (u16, Value) {
         let mut r = self.http.post(format!("{}{path}", self.base)).json(&body);
         if let Some(t) = token {
