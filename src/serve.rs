@@ -211,6 +211,7 @@ pub async fn runtime(settings: &Settings) -> anyhow::Result<Runtime> {
             inventory: None,
             after_apply,
             lakehouse: crate::lakehouse::make_lakehouse(settings).await?,
+            lake_inventory: None,
         },
         source: Arc::new(Mutex::new(make_source(settings)?)),
         airflow,

@@ -175,6 +175,8 @@ pub struct Engine {
     pub after_apply: Option<Arc<dyn AfterApply>>,
     /// Iceberg namespaces and warehouse locations, when configured.
     pub lakehouse: Option<Lakehouse>,
+    /// olo's inventory of the lakehouse, held between reconciles while nothing changed there.
+    pub lake_inventory: Option<Vec<crate::store::InventoryItem>>,
 }
 
 /// The previous reconcile's snapshot, validation cache and rendered files. A commit that changes
@@ -584,7 +586,12 @@ impl Engine {
         // The lakehouse: namespaces and warehouses, read back like the files.
         let lake = match &self.lakehouse {
             Some(lake) => {
-                let owned = store.inventory(lakehouse::TARGET).await?;
+                // Held in memory between reconciles like the files' inventory; read again on a
+                // full observe and after any apply that changed the lakehouse.
+                let owned = match (observe, self.lake_inventory.take()) {
+                    (Observe::Incremental, Some(inventory)) => inventory,
+                    _ => store.inventory(lakehouse::TARGET).await?,
+                };
                 match lake
                     .plan(
                         &memo.lake,
@@ -663,6 +670,11 @@ impl Engine {
                 .await
             {
                 result = Err(e);
+            }
+        }
+        if let (Ok(_), Some((_, lake_plan, lake_owned))) = (&result, lake) {
+            if lake_plan.ops.is_empty() && lake_plan.forget.is_empty() {
+                self.lake_inventory = Some(lake_owned);
             }
         }
         self.memo = Some(memo);

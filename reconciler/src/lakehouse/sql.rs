@@ -62,8 +62,23 @@ impl SqlCatalog {
     pub async fn open(database_url: &str, files: Arc<dyn Warehouse>) -> LakeResult<SqlCatalog> {
         sqlx::any::install_default_drivers();
         let shown = without_credentials(database_url);
+        let sqlite = database_url.starts_with("sqlite:");
         let pool = AnyPoolOptions::new()
             .max_connections(4)
+            .after_connect(move |conn, _| {
+                Box::pin(async move {
+                    if sqlite {
+                        // Each namespace write is a transaction: without WAL and
+                        // synchronous=NORMAL every one waits for an fsync (a cold apply of 400
+                        // namespaces took seconds). Readers (PyIceberg, Java) read WAL databases.
+                        use sqlx::Executor as _;
+                        conn.execute("PRAGMA journal_mode = WAL").await?;
+                        conn.execute("PRAGMA synchronous = NORMAL").await?;
+                        conn.execute("PRAGMA busy_timeout = 5000").await?;
+                    }
+                    Ok(())
+                })
+            })
             .connect(database_url)
             .await
             .map_err(|e| LakeError::Unavailable {
