@@ -1,0 +1,205 @@
+//! The lakehouse apply when the catalog fails half-way: nothing olo created is lost from its
+//! inventory, and the next reconcile finishes the job without doing anything twice. The catalog
+//! is an in-memory one that stops answering after N creates; the state store is a real SQLite
+//! store. (tests/lakehouse.rs drives the same code against real catalogs.)
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+
+use olo_reconciler::lakehouse::apply::Lakehouse;
+use olo_reconciler::lakehouse::tables::TableId;
+use olo_reconciler::lakehouse::{
+    Desired, DesiredNamespace, IcebergCatalog, LakeError, LakeResult, Locations, NamespaceId,
+    TARGET,
+};
+use olo_reconciler::plan::Action;
+use olo_reconciler::store::{SqliteStore, Store};
+use serde_json::Value;
+
+/// Namespaces in memory; `creates_left` creates succeed, then the catalog "dies".
+#[derive(Default)]
+struct FlakyCatalog {
+    namespaces: Mutex<BTreeMap<NamespaceId, BTreeMap<String, String>>>,
+    creates_left: AtomicUsize,
+    creates: AtomicUsize,
+}
+
+#[async_trait::async_trait]
+impl IcebergCatalog for FlakyCatalog {
+    fn describe(&self) -> String {
+        "the flaky test catalog".into()
+    }
+    async fn load_namespace(
+        &self,
+        id: &NamespaceId,
+    ) -> LakeResult<Option<BTreeMap<String, String>>> {
+        Ok(self.namespaces.lock().unwrap().get(id).cloned())
+    }
+    async fn count_tables(&self, _: &NamespaceId) -> LakeResult<usize> {
+        Ok(0)
+    }
+    async fn children(&self, _: &NamespaceId) -> LakeResult<Vec<NamespaceId>> {
+        Ok(Vec::new())
+    }
+    async fn create_namespace(
+        &self,
+        id: &NamespaceId,
+        properties: &BTreeMap<String, String>,
+    ) -> LakeResult<()> {
+        if self
+            .creates_left
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+            .is_err()
+        {
+            return Err(LakeError::Unavailable {
+                system: self.describe(),
+                message: "connection reset".into(),
+            });
+        }
+        self.creates.fetch_add(1, Ordering::SeqCst);
+        let mut all = self.namespaces.lock().unwrap();
+        assert!(!all.contains_key(id), "{id} created twice");
+        all.insert(id.clone(), properties.clone());
+        Ok(())
+    }
+    async fn update_properties(
+        &self,
+        id: &NamespaceId,
+        removals: &[String],
+        updates: &BTreeMap<String, String>,
+    ) -> LakeResult<()> {
+        let mut all = self.namespaces.lock().unwrap();
+        let props = all.get_mut(id).expect("updates go to existing namespaces");
+        for k in removals {
+            props.remove(k);
+        }
+        props.extend(updates.clone());
+        Ok(())
+    }
+    async fn drop_namespace(&self, id: &NamespaceId) -> LakeResult<()> {
+        self.namespaces.lock().unwrap().remove(id);
+        Ok(())
+    }
+    async fn load_table(&self, _: &TableId) -> LakeResult<Option<Value>> {
+        Ok(None)
+    }
+    async fn create_table(&self, _: &TableId, _: &Value) -> LakeResult<()> {
+        unreachable!("no tables here")
+    }
+    async fn commit_table(&self, _: &TableId, _: &[Value], _: &[Value]) -> LakeResult<()> {
+        unreachable!("no tables here")
+    }
+}
+
+fn desired() -> Desired {
+    let ns = |parts: &[&str]| DesiredNamespace {
+        id: NamespaceId::new("lake", parts),
+        workspace: "sales".into(),
+        properties: [
+            ("olo.managed-by".to_string(), "olo".to_string()),
+            (
+                "olo.properties".to_string(),
+                "olo.managed-by,owner".to_string(),
+            ),
+            ("owner".to_string(), "sales-eng".to_string()),
+        ]
+        .into(),
+    };
+    Desired {
+        warehouses: vec![],
+        namespaces: vec![
+            ns(&["sales"]),
+            ns(&["sales", "bronze"]),
+            ns(&["sales", "gold"]),
+            ns(&["sales", "silver"]),
+        ],
+        tables: vec![],
+        trino_catalogs: vec![],
+    }
+}
+
+#[tokio::test]
+async fn a_catalog_that_dies_half_way_loses_nothing_and_nothing_is_done_twice() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(&format!("sqlite:{}/state.db", dir.path().display()))
+        .await
+        .unwrap();
+    let catalog = Arc::new(FlakyCatalog::default());
+    catalog.creates_left.store(2, Ordering::SeqCst);
+    let lake = Lakehouse {
+        catalog: Some(catalog.clone()),
+        warehouse: None,
+        locations: Locations::default(),
+        trino: None,
+    };
+    let want = desired();
+
+    // First reconcile: four creates planned, the catalog dies after two.
+    let owned = store.inventory(TARGET).await.unwrap();
+    let plan = lake.plan(&want, &owned, true, true, false).await.unwrap();
+    assert_eq!(plan.ops.len(), 4);
+    let err = lake
+        .apply_writes(&plan, &want, &store, "r1")
+        .await
+        .unwrap_err();
+    assert!(err.is_temporary(), "{err}");
+    assert!(err.to_string().contains("flaky test catalog"), "{err}");
+    assert_eq!(catalog.namespaces.lock().unwrap().len(), 2);
+    // Ownership was claimed before acting: olo knows every namespace it may have created.
+    let owned = store.inventory(TARGET).await.unwrap();
+    assert_eq!(owned.len(), 4);
+
+    // The catalog is back: the next reconcile creates the two missing ones, and only those.
+    catalog.creates_left.store(usize::MAX, Ordering::SeqCst);
+    let plan = lake.plan(&want, &owned, true, true, false).await.unwrap();
+    let creates: Vec<&str> = plan
+        .changes
+        .iter()
+        .filter(|c| c.action == Action::Create)
+        .map(|c| c.name.as_str())
+        .collect();
+    assert_eq!(
+        creates,
+        vec!["namespace/lake/sales.gold", "namespace/lake/sales.silver"]
+    );
+    assert_eq!(plan.unchanged, 2);
+    lake.apply_writes(&plan, &want, &store, "r2").await.unwrap();
+    lake.apply_drops(&plan, &want, &owned, &store)
+        .await
+        .unwrap();
+    assert_eq!(
+        catalog.creates.load(Ordering::SeqCst),
+        4,
+        "no namespace created twice"
+    );
+    assert_eq!(catalog.namespaces.lock().unwrap().len(), 4);
+
+    // Converged: nothing to do.
+    let owned = store.inventory(TARGET).await.unwrap();
+    let plan = lake.plan(&want, &owned, true, true, false).await.unwrap();
+    assert!(plan.changes.is_empty() && plan.ops.is_empty(), "{plan:?}");
+
+    // The workspace leaves the repository (pruning on): children dropped, then the parent.
+    let plan = lake
+        .plan(&Desired::default(), &owned, true, true, false)
+        .await
+        .unwrap();
+    let drops: Vec<&str> = plan
+        .changes
+        .iter()
+        .filter(|c| c.action == Action::Delete)
+        .map(|c| c.name.as_str())
+        .collect();
+    assert_eq!(drops.len(), 4, "{plan:?}");
+    assert_eq!(
+        drops.last(),
+        Some(&"namespace/lake/sales"),
+        "the parent goes last"
+    );
+    lake.apply_drops(&plan, &Desired::default(), &owned, &store)
+        .await
+        .unwrap();
+    assert!(catalog.namespaces.lock().unwrap().is_empty());
+    assert!(store.inventory(TARGET).await.unwrap().is_empty());
+}
