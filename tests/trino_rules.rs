@@ -91,7 +91,7 @@ fn owns(rules: &Value, who: &Who, catalog: &str, schema: &str) -> bool {
 
 #[test]
 fn who_may_do_what_under_the_generated_rules() {
-    let rules = olo_templates::trino::rules(&example());
+    let rules = olo_templates::trino::rules(&example(), &olo_templates::RenderSettings::default());
     let alice = Who {
         user: "alice@example.com",
         groups: &[],
@@ -226,4 +226,36 @@ fn who_may_do_what_under_the_generated_rules() {
     // Catalog access: none for people no workspace names.
     assert_eq!(catalog_access(&rules, &nobody, "lake"), "none");
     assert_eq!(catalog_access(&rules, &analyst, "lake"), "all");
+}
+
+/// Whether `original` may run queries as `new` (Trino's impersonation rules: the first rule whose
+/// `original_user` and `new_user` patterns match decides; none: denied).
+fn may_impersonate(rules: &Value, original: &str, new: &str) -> bool {
+    rules
+        .get("impersonation")
+        .and_then(Value::as_array)
+        .and_then(|rs| {
+            rs.iter()
+                .find(|r| whole(r.get("original_user"), original) && whole(r.get("new_user"), new))
+        })
+        .is_some_and(|r| r["allow"].as_bool().unwrap_or(true))
+}
+
+#[test]
+fn only_olos_service_user_may_run_queries_as_callers() {
+    let settings = olo_templates::RenderSettings {
+        trino_impersonator: Some("olo.svc".into()),
+        ..Default::default()
+    };
+    let rules = olo_templates::trino::rules(&example(), &settings);
+    assert!(may_impersonate(&rules, "olo.svc", "ann"));
+    assert!(may_impersonate(&rules, "olo.svc", "alice@example.com"));
+    assert!(!may_impersonate(&rules, "ann", "alice@example.com"));
+    assert!(
+        !may_impersonate(&rules, "oloXsvc", "ann"),
+        "the name is quoted"
+    );
+    // Without the setting there is no impersonation at all.
+    let plain = olo_templates::trino::rules(&example(), &olo_templates::RenderSettings::default());
+    assert!(!may_impersonate(&plain, "olo.svc", "ann"));
 }

@@ -142,7 +142,8 @@ pub fn render_shared(
         sources.insert(path.clone(), source);
         files.insert(path, text.into_bytes());
     }
-    let rules = serde_json::to_string_pretty(&trino::rules(repo)).map_err(Error::Json)? + "\n";
+    let rules =
+        serde_json::to_string_pretty(&trino::rules(repo, settings)).map_err(Error::Json)? + "\n";
     files.insert("trino/rules.json".into(), rules.into_bytes());
     sources.insert(
         "trino/rules.json".into(),

@@ -25,6 +25,10 @@ pub struct RenderSettings {
     pub openlineage_url: String,
     /// MLflow tracking URI given to tasks with `mlflow`, if any.
     pub mlflow_tracking_uri: Option<String>,
+    /// The Trino user olo itself authenticates as (`trino.username`), when Trino authenticates
+    /// it: `rules.json` then lets that user run queries as the people who call olo's SQL runner
+    /// (an impersonation rule); nobody else may impersonate anyone.
+    pub trino_impersonator: Option<String>,
 }
 
 impl Default for RenderSettings {
@@ -40,6 +44,7 @@ impl Default for RenderSettings {
             s3_secret_key_env: "OLO_S3_SECRET_KEY".into(),
             openlineage_url: "http://127.0.0.1:8080".into(),
             mlflow_tracking_uri: None,
+            trino_impersonator: None,
         }
     }
 }

@@ -152,7 +152,7 @@ fn rules_for(list: &[&str], fields: Value, out: &mut Vec<Value>) {
 
 /// Trino file-based access control: platform admins everything; per workspace, admins own its
 /// schemas, operators read and write, viewers read; everyone else is denied.
-pub fn rules(repo: &Repo) -> Value {
+pub fn rules(repo: &Repo, s: &RenderSettings) -> Value {
     let admins: Vec<&str> = repo.settings.admins.iter().map(String::as_str).collect();
     let mut catalogs = Vec::new();
     let mut schemas = Vec::new();
@@ -228,7 +228,15 @@ pub fn rules(repo: &Repo) -> Value {
     catalogs.push(json!({"allow": "none"}));
     schemas.push(json!({"owner": false}));
     tables.push(json!({"privileges": []}));
-    json!({"catalogs": catalogs, "schemas": schemas, "tables": tables})
+    let mut out = json!({"catalogs": catalogs, "schemas": schemas, "tables": tables});
+    if let Some(user) = &s.trino_impersonator {
+        // olo's service user runs SQL-runner queries as the caller; nobody else impersonates.
+        out["impersonation"] = json!([
+            {"original_user": quote(user), "new_user": ".*", "allow": true},
+            {"original_user": ".*", "new_user": ".*", "allow": false},
+        ]);
+    }
+    out
 }
 
 #[cfg(test)]
