@@ -18,6 +18,12 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
+# The test build links ~30 binaries: with mold and line tables only (file:line in backtraces, no
+# variable info) that takes minutes less on 2 cores. Set either variable to override.
+export CARGO_PROFILE_DEV_DEBUG="${CARGO_PROFILE_DEV_DEBUG:-line-tables-only}"
+if command -v mold >/dev/null && [ -z "${RUSTFLAGS+x}" ]; then
+    export RUSTFLAGS="-C link-arg=-fuse-ld=mold"
+fi
 
 # The lakehouse servers (rustberg, s3s-fs) are built once with `cargo install` (minutes on a fresh
 # machine): start that first, in the background, so it overlaps the Python installs and servers.
