@@ -159,6 +159,9 @@ pub fn plan_owned_hashed(
     ))
 }
 
+mod memo;
+pub use memo::Memo;
+
 pub struct Engine {
     pub store: Arc<dyn Store>,
     pub sink: Box<dyn Sink>,
@@ -177,213 +180,6 @@ pub struct Engine {
     pub lakehouse: Option<Lakehouse>,
     /// olo's inventory of the lakehouse, held between reconciles while nothing changed there.
     pub lake_inventory: Option<Vec<crate::store::InventoryItem>>,
-}
-
-/// The previous reconcile's snapshot, validation cache and rendered files. A commit that changes
-/// one job re-reads, re-parses, re-checks and re-renders that job only.
-pub struct Memo {
-    repo: std::path::PathBuf,
-    snapshot: olo_schema::Snapshot,
-    validation: olo_schema::Cache,
-    /// The desired files of the last valid commit.
-    files: BTreeMap<String, Vec<u8>>,
-    /// Content hash of each of `files`, computed when it was rendered.
-    hashes: std::collections::HashMap<String, String>,
-    /// Per job file: the job its DAG file was rendered from (shared with the validation cache:
-    /// the same `Arc` means the same job file, workspace, settings and referenced files), the
-    /// DAG file's path, and the last update that saw the job. Updated in place, so an unchanged
-    /// job costs one lookup per reconcile.
-    dag_jobs: std::collections::HashMap<String, (Arc<olo_schema::Job>, String, u64)>,
-    /// Counts updates (marks which jobs the current one saw).
-    round: u64,
-    /// Paths rendered by `render_shared` last time.
-    shared: Vec<String>,
-    /// Workspaces and jobs of the last valid commit.
-    catalog: Option<Arc<Catalog>>,
-    /// The job views of that catalog, reused for unchanged jobs.
-    views: crate::catalog::ViewCache,
-    /// What the last valid commit wants of the lakehouse.
-    lake: lakehouse::Desired,
-}
-
-impl Memo {
-    fn new(repo: &std::path::Path) -> Memo {
-        Memo {
-            repo: repo.to_path_buf(),
-            snapshot: olo_schema::Snapshot::default(),
-            validation: olo_schema::Cache::default(),
-            files: BTreeMap::new(),
-            hashes: std::collections::HashMap::new(),
-            dag_jobs: std::collections::HashMap::new(),
-            round: 0,
-            shared: Vec::new(),
-            catalog: None,
-            views: crate::catalog::ViewCache::new(),
-            lake: lakehouse::Desired::default(),
-        }
-    }
-
-    /// Reads `sha`, validates it and updates the desired files, reusing all that did not change.
-    /// `Err(diagnostics)` for an invalid commit (the files stay those of the last valid one).
-    fn update(
-        &mut self,
-        repo_path: &std::path::Path,
-        sha: &str,
-        settings: &RenderSettings,
-        lake: Option<&Lakehouse>,
-    ) -> Result<std::result::Result<(), Vec<olo_schema::Diagnostic>>> {
-        let snapshot = if self.repo == repo_path && self.snapshot.revision.is_some() {
-            crate::snapshot::from_commit_since(repo_path, &self.snapshot, sha)?
-        } else {
-            crate::snapshot::from_commit(repo_path, sha)?
-        };
-        self.repo = repo_path.to_path_buf();
-        // Shared files (Trino catalogs and rules, Iceberg namespaces, task assets) come from
-        // everything but the job files, and from jobs with Spark or dbt tasks (their assets).
-        let mut shared_dirty =
-            self.shared.is_empty() || other_files_changed(&self.snapshot, &snapshot);
-        self.snapshot = snapshot.clone();
-        let validation = olo_schema::validate_with(snapshot, &mut self.validation);
-        let Some(repo) = validation.repo else {
-            return Ok(Err(validation.diagnostics));
-        };
-        self.catalog = Some(Arc::new(Catalog::from_repo_cached(
-            &repo,
-            Some(sha),
-            &mut self.views,
-        )));
-        // DAG files: keep those whose job is the very same (shared) job as last time.
-        self.round += 1;
-        let round = self.round;
-        let mut stale: Vec<(&olo_schema::Workspace, &Arc<olo_schema::Job>)> = Vec::new();
-        for ws in repo.workspaces.values() {
-            for job in ws.jobs.values() {
-                match self.dag_jobs.get_mut(&job.path) {
-                    Some(entry) => {
-                        if !Arc::ptr_eq(&entry.0, job) || !self.files.contains_key(&entry.1) {
-                            // Asset files themselves are covered by `other_files_changed`;
-                            // a changed job matters only if it references other ones.
-                            shared_dirty |= asset_refs(&entry.0) != asset_refs(job);
-                            stale.push((ws, job));
-                            entry.0 = job.clone();
-                            entry.1 = format!("dags/{}.py", job.dag_id);
-                        }
-                        entry.2 = round;
-                    }
-                    None => {
-                        shared_dirty |= has_assets(job);
-                        stale.push((ws, job));
-                        self.dag_jobs.insert(
-                            job.path.clone(),
-                            (job.clone(), format!("dags/{}.py", job.dag_id), round),
-                        );
-                    }
-                }
-            }
-        }
-        // Jobs that are gone take their DAG files with them.
-        let gone: Vec<String> = self
-            .dag_jobs
-            .iter()
-            .filter(|(_, entry)| entry.2 != round)
-            .map(|(path, _)| path.clone())
-            .collect();
-        for path in gone {
-            if let Some((job, file, _)) = self.dag_jobs.remove(&path) {
-                shared_dirty |= has_assets(&job);
-                self.files.remove(&file);
-                self.hashes.remove(&file);
-            }
-        }
-        let rendered: Vec<(String, Vec<u8>, String)> = {
-            use rayon::prelude::*;
-            stale
-                .par_iter()
-                .map(|(ws, job)| {
-                    olo_templates::render::render_dag_file(&repo, ws, job, settings).map(
-                        |(path, bytes)| {
-                            let hash = plan::content_hash(&bytes);
-                            (path, bytes, hash)
-                        },
-                    )
-                })
-                .collect::<std::result::Result<_, _>>()?
-        };
-        for (path, bytes, hash) in rendered {
-            self.hashes.insert(path.clone(), hash);
-            self.files.insert(path, bytes);
-        }
-        if !shared_dirty {
-            return Ok(Ok(()));
-        }
-        for path in std::mem::take(&mut self.shared) {
-            self.files.remove(&path);
-            self.hashes.remove(&path);
-        }
-        for (path, (_, bytes)) in olo_templates::render::render_shared(&repo, settings)? {
-            self.shared.push(path.clone());
-            self.hashes.insert(path.clone(), plan::content_hash(&bytes));
-            self.files.insert(path, bytes);
-        }
-        // Workspaces live in non-job files: the lakehouse changes only with the shared files.
-        self.lake = lake.map(|l| l.desired(&repo)).unwrap_or_default();
-        Ok(Ok(()))
-    }
-}
-
-/// Whether a job file's YAML (`workspaces/<ws>/jobs/….yaml`).
-fn is_job_file(path: &str) -> bool {
-    path.starts_with("workspaces/")
-        && path.contains("/jobs/")
-        && (path.ends_with(".yaml") || path.ends_with(".yml"))
-}
-
-/// Whether a job has tasks whose files are rendered beside the DAGs (Spark, dbt).
-fn has_assets(job: &olo_schema::Job) -> bool {
-    job.doc
-        .spec
-        .tasks
-        .iter()
-        .any(|t| t.spark.is_some() || t.dbt.is_some())
-}
-
-/// The task files a job has rendered beside the DAGs: Spark applications and dbt project
-/// folders, as written in the job.
-fn asset_refs(job: &olo_schema::Job) -> Vec<&str> {
-    let mut refs: Vec<&str> = job
-        .doc
-        .spec
-        .tasks
-        .iter()
-        .filter_map(|t| {
-            t.spark
-                .as_ref()
-                .map(|s| s.application.as_str())
-                .or_else(|| t.dbt.as_ref().map(|d| d.project_dir.as_str()))
-        })
-        .collect();
-    refs.sort_unstable();
-    refs
-}
-
-/// Whether any file other than a job's YAML was added, removed or changed between two snapshots
-/// (unchanged files share their bytes, so this is one walk of both sorted lists, no hashing).
-fn other_files_changed(old: &olo_schema::Snapshot, new: &olo_schema::Snapshot) -> bool {
-    use olo_schema::Entry;
-    let same = |a: &Entry, b: &Entry| match (a, b) {
-        (Entry::File(x), Entry::File(y)) => Arc::ptr_eq(x, y) || x == y,
-        (Entry::Symlink(x), Entry::Symlink(y)) => x == y,
-        _ => false,
-    };
-    let mut a = old.files.iter().filter(|(p, _)| !is_job_file(p));
-    let mut b = new.files.iter().filter(|(p, _)| !is_job_file(p));
-    loop {
-        match (a.next(), b.next()) {
-            (None, None) => return false,
-            (Some((pa, ea)), Some((pb, eb))) if pa == pb && same(ea, eb) => continue,
-            _ => return true,
-        }
-    }
 }
 
 /// The audit action of a reconcile that put back resources changed in the target by hand.
@@ -609,15 +405,7 @@ impl Engine {
                     Err(e) => {
                         let message = format!("could not read the lakehouse: {e}");
                         self.memo = Some(memo);
-                        self.set_status(
-                            &rev.branch,
-                            SyncState::Stalled,
-                            Some(&rev.sha),
-                            last_applied,
-                            Some(message),
-                            json!([]),
-                        )
-                        .await?;
+                        self.stall(rev, last_applied, message).await?;
                         return Err(e.into());
                     }
                 }
@@ -690,15 +478,7 @@ impl Engine {
                 .set_revision_status(&rev.branch, &rev.sha, RevisionStatus::Failed, &json!([]))
                 .await?;
             let message = format!("applying {} failed: {e}", short(&rev.sha));
-            self.set_status(
-                &rev.branch,
-                SyncState::Stalled,
-                Some(&rev.sha),
-                last_applied,
-                Some(message),
-                json!([]),
-            )
-            .await?;
+            self.stall(rev, last_applied, message).await?;
             return Err(e);
         }
         let checked = match (&self.after_apply, self.catalog()) {
@@ -720,16 +500,10 @@ impl Engine {
                 ))
                 .await?;
             let first = error.lines().next().unwrap_or_default().to_string();
-            self.set_status(
-                &rev.branch,
-                SyncState::Stalled,
-                Some(&rev.sha),
+            self.stall(
+                rev,
                 Some(rev.sha.clone()),
-                Some(format!(
-                    "{} was written but failed: {first}",
-                    short(&rev.sha)
-                )),
-                json!([]),
+                format!("{} was written but failed: {first}", short(&rev.sha)),
             )
             .await?;
             return Ok(Outcome::Failed { plan, error });
@@ -774,6 +548,24 @@ impl Engine {
         )
         .await?;
         Ok(Outcome::Applied { plan })
+    }
+
+    /// Stalls the branch at `rev` because a target failed (no diagnostics: the commit is valid).
+    async fn stall(
+        &self,
+        rev: &crate::store::Revision,
+        applied: Option<String>,
+        message: String,
+    ) -> Result<()> {
+        self.set_status(
+            &rev.branch,
+            SyncState::Stalled,
+            Some(&rev.sha),
+            applied,
+            Some(message),
+            json!([]),
+        )
+        .await
     }
 
     async fn set_status(
