@@ -376,3 +376,47 @@ fn local_locations_map_s3_buckets_under_the_root() {
     assert_eq!(l.map("gs://b/p"), "gs://b/p");
     assert_eq!(Locations::default().map("s3://b/p"), "s3://b/p");
 }
+
+#[test]
+fn the_plan_of_namespaces_reads_as_people_see_it() {
+    let want = ns(
+        &["sales", "gold"],
+        &[("owner", "b"), (OWNERSHIP_PROPERTY, "olo")],
+    );
+    let d = Desired {
+        tables: vec![],
+        trino_catalogs: vec![],
+        warehouses: vec![DesiredWarehouse {
+            workspace: "sales".into(),
+            location: "s3://lakehouse/sales".into(),
+        }],
+        namespaces: vec![ns(&["sales"], &[("owner", "b")]), want],
+    };
+    let marker: &[(&str, &str)] = &[(OWNERSHIP_PROPERTY, "olo")];
+    let o = observed(&[
+        (
+            &["sales", "gold"],
+            &[
+                ("owner", "a"),
+                ("retention", "30d"),
+                (OWNERSHIP_PROPERTY, "olo"),
+                (MANAGED_KEYS, "olo.managed-by,owner"),
+            ],
+            0,
+        ),
+        (&["sales", "raw"], marker, 3),
+        (&["sales", "tmp"], marker, 0),
+    ]);
+    let inv = vec![
+        owned("namespace/lake/sales.raw", "h"),
+        owned("namespace/lake/sales.tmp", "h"),
+    ];
+    let lake = plan(&d, &o, &inv, &BTreeSet::new(), true, true);
+    let mut p = crate::plan::Plan {
+        revision: Some("0123456789ab".into()),
+        changes: lake.changes,
+        unchanged: lake.unchanged,
+    };
+    p.sort();
+    insta::assert_snapshot!(crate::report::text(&p, true));
+}

@@ -197,3 +197,24 @@ fn a_stale_commit_is_refused() {
     .unwrap_err();
     assert!(err.contains("schema changed meanwhile"), "{err}");
 }
+
+#[test]
+fn the_plan_of_a_table_reads_as_people_see_it() {
+    let before = table(
+        vec![col("id", "int", true), col("old", "string", false)],
+        &["bucket(16, id)"],
+    );
+    let m = created(&before);
+    let mut after = table(
+        vec![col("id", "long", true), col("note", "string", false)],
+        &["id"],
+    );
+    after.columns[1].doc = Some("free text".into());
+    let (change, _) = plan_table(&after, Current::from_metadata(&m).as_ref());
+    let plan = crate::plan::Plan {
+        revision: Some("0123456789ab".into()),
+        changes: vec![change.unwrap()],
+        unchanged: 0,
+    };
+    insta::assert_snapshot!(crate::report::text(&plan, true));
+}
