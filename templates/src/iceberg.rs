@@ -19,6 +19,27 @@ pub struct NamespaceSpec {
     pub properties: BTreeMap<String, String>,
 }
 
+/// The properties that say who a workspace's namespaces belong to: `owner` (the first of
+/// `metadata.owners`), `comment` (the description), the ownership marker and `olo.workspace`.
+pub fn ownership_properties(ws: &olo_schema::Workspace) -> BTreeMap<String, String> {
+    let mut properties = BTreeMap::new();
+    if let Some(owner) = ws.doc.metadata.owners.first() {
+        properties.insert("owner".into(), owner.clone());
+    }
+    if let Some(d) = ws
+        .doc
+        .spec
+        .description
+        .as_ref()
+        .or(ws.doc.metadata.description.as_ref())
+    {
+        properties.insert("comment".into(), d.clone());
+    }
+    properties.insert(OWNERSHIP_PROPERTY.into(), "olo".into());
+    properties.insert("olo.workspace".into(), ws.name.to_string());
+    properties
+}
+
 pub fn namespaces(repo: &Repo) -> Vec<NamespaceSpec> {
     let mut out = Vec::new();
     for ws in repo.workspaces.values() {
@@ -29,19 +50,7 @@ pub fn namespaces(repo: &Repo) -> Vec<NamespaceSpec> {
                 "location".into(),
                 format!("{}/{}", lake.warehouse.trim_end_matches('/'), ns),
             );
-            if let Some(owner) = ws.doc.metadata.owners.first() {
-                properties.insert("owner".into(), owner.clone());
-            }
-            if let Some(d) = ws.doc.spec.description.as_ref().or(ws
-                .doc
-                .metadata
-                .description
-                .as_ref())
-            {
-                properties.insert("comment".into(), d.clone());
-            }
-            properties.insert(OWNERSHIP_PROPERTY.into(), "olo".into());
-            properties.insert("olo.workspace".into(), ws.name.to_string());
+            properties.extend(ownership_properties(ws));
             out.push(NamespaceSpec {
                 catalog: lake.catalog.to_string(),
                 workspace: ws.name.to_string(),

@@ -168,22 +168,8 @@ pub fn desired(
                 location: location.clone(),
             });
         }
-        let mut parent_props: BTreeMap<String, String> = BTreeMap::new();
+        let mut parent_props = olo_templates::iceberg::ownership_properties(ws);
         parent_props.insert("location".into(), location.trim_end_matches('/').into());
-        if let Some(owner) = ws.doc.metadata.owners.first() {
-            parent_props.insert("owner".into(), owner.clone());
-        }
-        if let Some(d) = ws
-            .doc
-            .spec
-            .description
-            .as_ref()
-            .or(ws.doc.metadata.description.as_ref())
-        {
-            parent_props.insert("comment".into(), d.clone());
-        }
-        parent_props.insert(OWNERSHIP_PROPERTY.into(), "olo".into());
-        parent_props.insert("olo.workspace".into(), ws.name.to_string());
         out.namespaces.push(DesiredNamespace {
             id: NamespaceId::new(lake.catalog.as_str(), &[ws.name.as_str()]),
             workspace: ws.name.to_string(),
