@@ -3,6 +3,9 @@
 #
 #   scripts/python-env.sh airflow     -> Apache Airflow 3.3 + the providers the rendered DAGs import
 #   scripts/python-env.sh bench       -> check-jsonschema, dag-factory (peers measured in BENCHMARKS.md)
+#   scripts/python-env.sh deploy      -> the deployment validators scripts/check-deploy.sh runs: Helm 4's
+#                                        SDK (helm-python-sdk bundles it as a native library), the
+#                                        Kubernetes schemas (kubernetes-validate), yamllint
 #   scripts/python-env.sh mlflow      -> the MLflow tracking server (tests/mlflow_e2e.rs)
 #   scripts/python-env.sh pyiceberg   -> PyIceberg with its SQL (SQLite) catalog and PyArrow FileIO, the
 #                                        independent reader tests/iceberg/check.py runs
@@ -13,7 +16,7 @@
 set -euo pipefail
 
 cache="${OLO_CACHE:-$HOME/.cache/olo}"
-kind="${1:?usage: scripts/python-env.sh airflow|bench|mlflow|pyiceberg}"
+kind="${1:?usage: scripts/python-env.sh airflow|bench|deploy|mlflow|pyiceberg}"
 
 case "$kind" in
   airflow)
@@ -30,6 +33,9 @@ case "$kind" in
   bench)
     reqs=("check-jsonschema==0.39.0" "ruamel.yaml.clib")
     ;;
+  deploy)
+    reqs=("helm-python-sdk==0.2.2" "kubernetes-validate==1.37.0" "yamllint==1.38.0")
+    ;;
   mlflow)
     reqs=("mlflow==3.17.2")
     ;;
@@ -39,7 +45,7 @@ case "$kind" in
     reqs=("pyiceberg[sql-sqlite,pyarrow]==0.12.0")
     ;;
   *)
-    echo "unknown environment '$kind' (expected airflow, bench, mlflow or pyiceberg)" >&2
+    echo "unknown environment '$kind' (expected airflow, bench, deploy, mlflow or pyiceberg)" >&2
     exit 2
     ;;
 esac
