@@ -96,5 +96,8 @@ source "$lakehouse_env"
 rm -f "$lakehouse_env"
 echo "    $OLO_TEST_ICEBERG_URL (warehouse $OLO_TEST_ICEBERG_WAREHOUSE), S3 $OLO_TEST_S3_URL"
 
+echo "==> Deployment files, validated offline: compose/, charts/olo, Dockerfile (scripts/check-deploy.sh)"
+scripts/check-deploy.sh
+
 echo "==> cargo test"
 cargo test --workspace --all-targets --locked "$@"
