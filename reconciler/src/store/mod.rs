@@ -6,6 +6,7 @@
 //! The repository is the source of truth for desired state: losing the store loses history
 //! (revisions, plans, audit), never configuration.
 
+pub mod backup;
 mod postgres;
 mod sqlite;
 
@@ -408,6 +409,36 @@ pub trait Store: Send + Sync {
     async fn append_audit(&self, entry: &NewAudit) -> StoreResult<i64>;
     /// Newest first; `limit` rows at most, with id < `before_id` when given.
     async fn audit(&self, limit: u32, before_id: Option<i64>) -> StoreResult<Vec<AuditEntry>>;
+    /// Oldest first; `limit` rows at most, with id > `after_id` when given: the order of an
+    /// export (`olo audit --format jsonl`).
+    async fn audit_oldest_first(
+        &self,
+        limit: u32,
+        after_id: Option<i64>,
+    ) -> StoreResult<Vec<AuditEntry>> {
+        // Right for any store, but reads the whole log: both backends answer with one query.
+        const PAGE: u32 = 1000;
+        let mut all = Vec::new();
+        let mut before = None;
+        loop {
+            let page = self.audit(PAGE, before).await?;
+            let full = page.len() == PAGE as usize;
+            let Some(oldest) = page.last().map(|e| e.id) else {
+                break;
+            };
+            all.extend(
+                page.into_iter()
+                    .filter(|e| after_id.is_none_or(|a| e.id > a)),
+            );
+            if !full || after_id.is_some_and(|a| oldest <= a) {
+                break;
+            }
+            before = Some(oldest);
+        }
+        all.reverse();
+        all.truncate(limit as usize);
+        Ok(all)
+    }
     /// The newest audit entry with this action.
     async fn last_audit(&self, action: &str) -> StoreResult<Option<AuditEntry>>;
 

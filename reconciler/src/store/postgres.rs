@@ -18,7 +18,7 @@ use super::{
     Store, StoreError, StoreResult, SyncState, TaskInstanceRow,
 };
 
-static MIGRATOR: Migrator = sqlx::migrate!("./migrations/postgres");
+pub(super) static MIGRATOR: Migrator = sqlx::migrate!("./migrations/postgres");
 
 /// The state store in a PostgreSQL database.
 #[derive(Debug, Clone)]
@@ -50,7 +50,7 @@ impl PostgresStore {
 }
 
 /// The URL with its password replaced by `***`, fit for error messages and logs.
-fn redacted(url: &str) -> String {
+pub(super) fn redacted(url: &str) -> String {
     let Some((scheme, rest)) = url.split_once("://") else {
         return url.to_string();
     };
@@ -462,6 +462,25 @@ impl Store for PostgresStore {
             .map(audit_entry)
             .collect::<Result<_, _>>()
             .map_err(query_error("audit"))
+    }
+
+    async fn audit_oldest_first(
+        &self,
+        limit: u32,
+        after_id: Option<i64>,
+    ) -> StoreResult<Vec<AuditEntry>> {
+        let rows = sqlx::query(&format!(
+            "SELECT {AUDIT_COLUMNS} FROM audit_log WHERE id > $1 ORDER BY id LIMIT $2"
+        ))
+        .bind(after_id.unwrap_or(i64::MIN))
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(query_error("audit_oldest_first"))?;
+        rows.iter()
+            .map(audit_entry)
+            .collect::<Result<_, _>>()
+            .map_err(query_error("audit_oldest_first"))
     }
 
     async fn last_audit(&self, action: &str) -> StoreResult<Option<AuditEntry>> {

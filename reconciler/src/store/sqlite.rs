@@ -21,7 +21,7 @@ use super::{
     Store, StoreError, StoreResult, SyncState, TaskInstanceRow,
 };
 
-static MIGRATOR: Migrator = sqlx::migrate!("./migrations/sqlite");
+pub(super) static MIGRATOR: Migrator = sqlx::migrate!("./migrations/sqlite");
 
 /// How long a statement waits for another connection's write lock before failing.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
@@ -528,6 +528,25 @@ impl Store for SqliteStore {
             .map(audit_entry)
             .collect::<Result<_, _>>()
             .map_err(query_error("audit"))
+    }
+
+    async fn audit_oldest_first(
+        &self,
+        limit: u32,
+        after_id: Option<i64>,
+    ) -> StoreResult<Vec<AuditEntry>> {
+        let rows = sqlx::query(&format!(
+            "SELECT {AUDIT_COLUMNS} FROM audit_log WHERE id > ? ORDER BY id LIMIT ?"
+        ))
+        .bind(after_id.unwrap_or(i64::MIN))
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(query_error("audit_oldest_first"))?;
+        rows.iter()
+            .map(audit_entry)
+            .collect::<Result<_, _>>()
+            .map_err(query_error("audit_oldest_first"))
     }
 
     async fn last_audit(&self, action: &str) -> StoreResult<Option<AuditEntry>> {

@@ -1,0 +1,1011 @@
+//! The backup file, pure (no I/O): every rule of the format lives here and is unit-tested.
+//!
+//! One JSON document per line:
+//!
+//! ```text
+//! {"format":"olo-backup","version":1,"backend":"sqlite","migrations":3,"created_at":"…","olo":"0.1.0",
+//!  "tables":[{"name":"revisions","columns":[{"name":"id","type":"INTEGER"},…]},…],"sequences":{"revisions":12,…}}
+//! {"table":"revisions","row":{"id":1,"branch":"main",…}}
+//! …
+//! {"end":"olo-backup","rows":{"audit_log":40,…,"revisions":12},"sha256":"<hex>"}
+//! ```
+//!
+//! The header names the backend, the schema version (the newest migration applied) and every
+//! table with its columns and their SQL types as the database declares them, in the order the
+//! rows follow (parents before the tables whose foreign keys point at them). `sequences` holds
+//! the last id each table's id generator gave out, which can be above the highest id still in the
+//! table. Each row is an object of column name → value, in the form its backend stores it:
+//! timestamps as RFC 3339 UTC text with six fractional digits on both backends; JSON columns as
+//! JSON values on PostgreSQL (JSONB) and as the text SQLite holds; booleans as `true`/`false` on
+//! PostgreSQL and 0/1 on SQLite. [`Mapping`] converts between the two on a cross-backend restore.
+//!
+//! The trailer counts the rows of every table and holds the SHA-256 of every byte before it, so
+//! a truncated or edited file is refused before anything is restored.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use chrono::{DateTime, SubsecRound, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+use sha2::{Digest, Sha256};
+
+/// The `format` of a header line.
+pub const FORMAT: &str = "olo-backup";
+/// The version of the format this olo writes and the newest it reads.
+pub const VERSION: u64 = 1;
+
+/// Which database a backup was taken from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+impl Backend {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Backend::Sqlite => "sqlite",
+            Backend::Postgres => "postgres",
+        }
+    }
+}
+
+/// A column and its SQL type as the database declares it (`INTEGER`, `timestamp with time
+/// zone`, `jsonb`, …).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Column {
+    pub name: String,
+    #[serde(rename = "type")]
+    pub sql_type: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Table {
+    pub name: String,
+    pub columns: Vec<Column>,
+}
+
+/// The first line of a backup.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Header {
+    pub format: String,
+    pub version: u64,
+    pub backend: Backend,
+    /// The newest migration applied to the store (its schema version).
+    pub migrations: i64,
+    pub created_at: String,
+    /// The olo version that wrote the file.
+    pub olo: String,
+    /// Every table, parents first; the rows follow in this order.
+    pub tables: Vec<Table>,
+    /// Per table with an id generator (SQLite AUTOINCREMENT, PostgreSQL identity): the last id
+    /// it gave out.
+    pub sequences: BTreeMap<String, i64>,
+}
+
+impl Header {
+    pub fn new(
+        backend: Backend,
+        migrations: i64,
+        tables: Vec<Table>,
+        sequences: BTreeMap<String, i64>,
+    ) -> Header {
+        Header {
+            format: FORMAT.to_string(),
+            version: VERSION,
+            backend,
+            migrations,
+            created_at: time_text(Utc::now()),
+            olo: env!("CARGO_PKG_VERSION").to_string(),
+            tables,
+            sequences,
+        }
+    }
+
+    pub fn table(&self, name: &str) -> Option<&Table> {
+        self.tables.iter().find(|t| t.name == name)
+    }
+}
+
+/// The last line of a backup.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+struct Trailer {
+    end: String,
+    rows: BTreeMap<String, u64>,
+    sha256: String,
+}
+
+/// A row line as written.
+#[derive(Serialize)]
+struct RowLine<'a> {
+    table: &'a str,
+    row: &'a Map<String, Value>,
+}
+
+/// Why a file is not a backup olo can restore.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum FormatError {
+    #[error("the file is empty")]
+    Empty,
+    #[error("line 1 is not the header of an olo backup (a file written by `olo backup`)")]
+    NotABackup,
+    #[error(
+        "the file is in backup format version {found}, and this olo reads version {VERSION} at \
+         most: restore it with a newer olo"
+    )]
+    NewerFormat { found: u64 },
+    #[error("line {line}: {message}")]
+    Malformed { line: u64, message: String },
+    #[error(
+        "the file ends before its trailer line: it is truncated (a partial copy, or a backup that \
+         did not finish); use a complete backup"
+    )]
+    Truncated,
+    #[error("line {line}: more data after the trailer line")]
+    AfterTrailer { line: u64 },
+    #[error(
+        "the checksum does not match (the trailer says {expected}, the file hashes to {actual}): \
+         the file was changed after `olo backup` wrote it; use an unchanged backup"
+    )]
+    Checksum { expected: String, actual: String },
+    #[error("the trailer counts {expected} rows of `{table}` but the file holds {actual}")]
+    Counts {
+        table: String,
+        expected: u64,
+        actual: u64,
+    },
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The one text form of a timestamp in a backup (and in olo's SQLite store).
+pub fn time_text(time: DateTime<Utc>) -> String {
+    time.trunc_subsecs(6)
+        .format("%Y-%m-%dT%H:%M:%S%.6fZ")
+        .to_string()
+}
+
+/// An RFC 3339 timestamp in any offset and precision (PostgreSQL's JSON form is
+/// `2024-05-01T12:00:00.5+00:00`) in the backup's form; `None` when it is not one.
+pub fn canonical_time(text: &str) -> Option<String> {
+    DateTime::parse_from_rfc3339(text)
+        .ok()
+        .map(|t| time_text(t.with_timezone(&Utc)))
+}
+
+/// Writes the lines of a backup: the header, rows, and the trailer that counts and hashes them.
+pub struct Encoder {
+    hash: Sha256,
+    /// Row counts, per table of the header.
+    rows: BTreeMap<String, u64>,
+    /// Header order, and where the rows are in it (they must follow that order).
+    order: Vec<String>,
+    at: usize,
+}
+
+impl Encoder {
+    /// Starts a backup: the encoder and the header line.
+    pub fn new(header: &Header) -> (Encoder, String) {
+        let line = format!(
+            "{}\n",
+            serde_json::to_string(header).expect("a header serializes")
+        );
+        let mut hash = Sha256::new();
+        hash.update(line.as_bytes());
+        let encoder = Encoder {
+            hash,
+            rows: header.tables.iter().map(|t| (t.name.clone(), 0)).collect(),
+            order: header.tables.iter().map(|t| t.name.clone()).collect(),
+            at: 0,
+        };
+        (encoder, line)
+    }
+
+    /// The line of one row of `table`. Rows come table by table, in the header's order.
+    ///
+    /// # Panics
+    /// When `table` is not in the header, or comes after a later table's rows: a bug of the
+    /// caller, which a restore would refuse.
+    pub fn row(&mut self, table: &str, row: &Map<String, Value>) -> String {
+        let index = self.order[self.at..]
+            .iter()
+            .position(|t| t == table)
+            .unwrap_or_else(|| panic!("rows of `{table}` out of the header's order"));
+        self.at += index;
+        let line = format!(
+            "{}\n",
+            serde_json::to_string(&RowLine { table, row }).expect("a row serializes")
+        );
+        self.hash.update(line.as_bytes());
+        *self.rows.get_mut(table).expect("a table of the header") += 1;
+        line
+    }
+
+    /// Rows written so far, per table.
+    pub fn rows(&self) -> &BTreeMap<String, u64> {
+        &self.rows
+    }
+
+    /// The trailer line, and the SHA-256 it holds.
+    pub fn finish(self) -> (String, String) {
+        let sha256 = hex(self.hash.finalize().as_slice());
+        let trailer = Trailer {
+            end: FORMAT.to_string(),
+            rows: self.rows,
+            sha256: sha256.clone(),
+        };
+        let line = format!(
+            "{}\n",
+            serde_json::to_string(&trailer).expect("a trailer serializes")
+        );
+        (line, sha256)
+    }
+}
+
+/// What one line of a backup holds.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Line {
+    Header(Box<Header>),
+    Row {
+        table: String,
+        row: Map<String, Value>,
+    },
+    /// The trailer, checked: counts and checksum match.
+    End,
+}
+
+/// A complete, unchanged backup file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Verified {
+    pub header: Header,
+    pub rows: BTreeMap<String, u64>,
+    pub sha256: String,
+}
+
+/// Reads a backup line by line and checks it: header first, rows of the header's tables with
+/// its columns in its order, then a trailer whose counts and checksum match. A restore takes a
+/// row only from a decoder, and commits only after the decoder saw the trailer.
+pub struct Decoder {
+    line: u64,
+    hash: Sha256,
+    header: Option<Header>,
+    columns: HashMap<String, BTreeSet<String>>,
+    rows: BTreeMap<String, u64>,
+    at: usize,
+    end: Option<String>,
+}
+
+impl Default for Decoder {
+    fn default() -> Self {
+        Decoder::new()
+    }
+}
+
+impl Decoder {
+    pub fn new() -> Decoder {
+        Decoder {
+            line: 0,
+            hash: Sha256::new(),
+            header: None,
+            columns: HashMap::new(),
+            rows: BTreeMap::new(),
+            at: 0,
+            end: None,
+        }
+    }
+
+    fn malformed(&self, message: impl Into<String>) -> FormatError {
+        FormatError::Malformed {
+            line: self.line,
+            message: message.into(),
+        }
+    }
+
+    /// The next line, with its `\n` (a last line without one is a truncated file).
+    pub fn line(&mut self, raw: &str) -> Result<Line, FormatError> {
+        self.line += 1;
+        if self.end.is_some() {
+            return Err(FormatError::AfterTrailer { line: self.line });
+        }
+        if !raw.ends_with('\n') {
+            return Err(FormatError::Truncated);
+        }
+        let Some(header) = &self.header else {
+            return self.header_line(raw).map(|h| Line::Header(Box::new(h)));
+        };
+        let value: Value = serde_json::from_str(raw)
+            .map_err(|e| self.malformed(format!("not a JSON document: {e}")))?;
+        if value.get("end").is_some() {
+            self.trailer(value)?;
+            return Ok(Line::End);
+        }
+        let (table, row) = match value {
+            Value::Object(mut line) => match (line.remove("table"), line.remove("row")) {
+                (Some(Value::String(table)), Some(Value::Object(row))) if line.is_empty() => {
+                    (table, row)
+                }
+                _ => return Err(self.malformed("not a row (an object of `table` and `row`)")),
+            },
+            _ => return Err(self.malformed("not a row (an object of `table` and `row`)")),
+        };
+        let Some(index) = header.tables[self.at..]
+            .iter()
+            .position(|t| t.name == table)
+        else {
+            return Err(match header.table(&table) {
+                Some(_) => self.malformed(format!(
+                    "a row of `{table}` after rows of a later table of the header"
+                )),
+                None => self.malformed(format!("a row of `{table}`, a table the header lacks")),
+            });
+        };
+        self.at += index;
+        let columns = &self.columns[&table];
+        if row.len() != columns.len() || !row.keys().all(|k| columns.contains(k)) {
+            let got: Vec<&str> = row.keys().map(String::as_str).collect();
+            return Err(self.malformed(format!(
+                "a row of `{table}` with columns {got:?}, not the header's {columns:?}"
+            )));
+        }
+        self.hash.update(raw.as_bytes());
+        *self.rows.get_mut(&table).expect("a table of the header") += 1;
+        Ok(Line::Row { table, row })
+    }
+
+    fn header_line(&mut self, raw: &str) -> Result<Header, FormatError> {
+        let value: Value = serde_json::from_str(raw).map_err(|_| FormatError::NotABackup)?;
+        if value.get("format").and_then(Value::as_str) != Some(FORMAT) {
+            return Err(FormatError::NotABackup);
+        }
+        match value.get("version").and_then(Value::as_u64) {
+            Some(found) if found > VERSION => return Err(FormatError::NewerFormat { found }),
+            Some(_) => {}
+            None => return Err(self.malformed("the header has no format version")),
+        }
+        let header: Header = serde_json::from_value(value)
+            .map_err(|e| self.malformed(format!("not a valid header: {e}")))?;
+        let mut names = BTreeSet::new();
+        for table in &header.tables {
+            if !names.insert(table.name.as_str()) {
+                return Err(self.malformed(format!("table `{}` twice in the header", table.name)));
+            }
+            let columns: BTreeSet<String> = table.columns.iter().map(|c| c.name.clone()).collect();
+            if columns.len() != table.columns.len() {
+                return Err(self.malformed(format!("a column twice in table `{}`", table.name)));
+            }
+            self.columns.insert(table.name.clone(), columns);
+            self.rows.insert(table.name.clone(), 0);
+        }
+        self.hash.update(raw.as_bytes());
+        self.header = Some(header.clone());
+        Ok(header)
+    }
+
+    fn trailer(&mut self, value: Value) -> Result<(), FormatError> {
+        let trailer: Trailer = serde_json::from_value(value)
+            .map_err(|e| self.malformed(format!("not a valid trailer: {e}")))?;
+        if trailer.end != FORMAT {
+            return Err(self.malformed(format!("a trailer of `{}`", trailer.end)));
+        }
+        let actual = hex(self.hash.clone().finalize().as_slice());
+        if trailer.sha256 != actual {
+            return Err(FormatError::Checksum {
+                expected: trailer.sha256,
+                actual,
+            });
+        }
+        if !trailer.rows.keys().eq(self.rows.keys()) {
+            return Err(self.malformed("the trailer does not count the header's tables"));
+        }
+        for (table, &actual) in &self.rows {
+            let expected = trailer.rows[table];
+            if expected != actual {
+                return Err(FormatError::Counts {
+                    table: table.clone(),
+                    expected,
+                    actual,
+                });
+            }
+        }
+        self.end = Some(actual);
+        Ok(())
+    }
+
+    /// After the last line: the verified backup, or why it is not one.
+    pub fn finish(self) -> Result<Verified, FormatError> {
+        let Some(header) = self.header else {
+            return Err(FormatError::Empty);
+        };
+        let Some(sha256) = self.end else {
+            return Err(FormatError::Truncated);
+        };
+        Ok(Verified {
+            header,
+            rows: self.rows,
+            sha256,
+        })
+    }
+}
+
+/// What a column holds, as far as converting between backends needs to know.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Integer,
+    Real,
+    Boolean,
+    Timestamp,
+    Json,
+    /// Text, and on SQLite also timestamps and JSON (its columns do not say).
+    Text,
+    Other,
+}
+
+impl Kind {
+    /// The kind of a declared SQL type.
+    pub fn of(sql_type: &str) -> Kind {
+        let t = sql_type.to_ascii_lowercase();
+        if t.starts_with("timestamp") {
+            Kind::Timestamp
+        } else if t == "json" || t == "jsonb" {
+            Kind::Json
+        } else if t == "boolean" || t == "bool" {
+            Kind::Boolean
+        } else if t.contains("int") {
+            Kind::Integer
+        } else if t == "real" || t.starts_with("double") || t.starts_with("float") {
+            Kind::Real
+        } else if t == "text" || t.starts_with("character") || t.starts_with("varchar") {
+            Kind::Text
+        } else {
+            Kind::Other
+        }
+    }
+}
+
+/// A value of a column of kind `from` (in the source backend's form) in the form a column of
+/// kind `to` takes.
+pub fn convert(value: Value, from: Kind, to: Kind) -> Result<Value, String> {
+    Ok(match (value, from, to) {
+        (Value::Null, _, _) => Value::Null,
+        // JSON that SQLite holds as text, into a JSON column.
+        (Value::String(text), Kind::Text, Kind::Json) => {
+            serde_json::from_str(&text).map_err(|e| format!("`{text}` is not JSON ({e})"))?
+        }
+        // A JSON value into SQLite's text column.
+        (value, Kind::Json, Kind::Text) => Value::String(value.to_string()),
+        (Value::Bool(b), Kind::Boolean, Kind::Integer) => Value::from(i64::from(b)),
+        (Value::Number(n), Kind::Integer, Kind::Boolean) => match n.as_i64() {
+            Some(0) => Value::Bool(false),
+            Some(1) => Value::Bool(true),
+            _ => return Err(format!("{n} is not a boolean (0 or 1)")),
+        },
+        (value, _, _) => value,
+    })
+}
+
+/// How the rows of a backup go into a store: the store's tables must be the backup's, with
+/// the same columns; values are converted when the backends differ.
+#[derive(Debug)]
+pub struct Mapping {
+    /// Per table: column, kind in the backup, kind in the store.
+    tables: HashMap<String, Vec<(String, Kind, Kind)>>,
+    convert: bool,
+}
+
+impl Mapping {
+    /// Matches the backup's tables with the store's; an error names what differs.
+    pub fn new(header: &Header, target: Backend, tables: &[Table]) -> Result<Mapping, String> {
+        let ours: BTreeSet<&str> = tables.iter().map(|t| t.name.as_str()).collect();
+        let theirs: BTreeSet<&str> = header.tables.iter().map(|t| t.name.as_str()).collect();
+        if ours != theirs {
+            let missing: Vec<&&str> = theirs.difference(&ours).collect();
+            let extra: Vec<&&str> = ours.difference(&theirs).collect();
+            return Err(format!(
+                "the backup's tables are not the store's (only in the backup: {missing:?}; only in \
+                 the store: {extra:?})"
+            ));
+        }
+        let mut mapped = HashMap::new();
+        for source in &header.tables {
+            let target_table = tables
+                .iter()
+                .find(|t| t.name == source.name)
+                .expect("same table names");
+            let mut columns = Vec::new();
+            for column in &source.columns {
+                let Some(ours) = target_table.columns.iter().find(|c| c.name == column.name) else {
+                    return Err(format!(
+                        "the backup's table `{}` has a column `{}` the store lacks",
+                        source.name, column.name
+                    ));
+                };
+                columns.push((
+                    column.name.clone(),
+                    Kind::of(&column.sql_type),
+                    Kind::of(&ours.sql_type),
+                ));
+            }
+            if let Some(extra) = target_table
+                .columns
+                .iter()
+                .find(|c| !source.columns.iter().any(|s| s.name == c.name))
+            {
+                return Err(format!(
+                    "the store's table `{}` has a column `{}` the backup lacks",
+                    source.name, extra.name
+                ));
+            }
+            mapped.insert(source.name.clone(), columns);
+        }
+        Ok(Mapping {
+            tables: mapped,
+            convert: header.backend != target,
+        })
+    }
+
+    /// A row of the backup in the store's form.
+    pub fn row(
+        &self,
+        table: &str,
+        mut row: Map<String, Value>,
+    ) -> Result<Map<String, Value>, String> {
+        if !self.convert {
+            return Ok(row);
+        }
+        let columns = self
+            .tables
+            .get(table)
+            .ok_or_else(|| format!("no table `{table}` in the store"))?;
+        for (name, from, to) in columns {
+            if let Some(value) = row.get_mut(name) {
+                *value = convert(value.take(), *from, *to)
+                    .map_err(|e| format!("column `{name}` of `{table}`: {e}"))?;
+            }
+        }
+        Ok(row)
+    }
+}
+
+/// Table names with the tables each one's foreign keys point at, in an order where every table
+/// comes after those it points at (ties by name). Tables caught in a cycle come last, by name.
+pub fn parents_first(tables: &BTreeMap<String, BTreeSet<String>>) -> Vec<String> {
+    let mut placed: BTreeSet<&str> = BTreeSet::new();
+    let mut order = Vec::with_capacity(tables.len());
+    loop {
+        let ready: Vec<&String> = tables
+            .iter()
+            .filter(|(name, _)| !placed.contains(name.as_str()))
+            .filter(|(name, parents)| {
+                parents
+                    .iter()
+                    .all(|p| p == *name || placed.contains(p.as_str()) || !tables.contains_key(p))
+            })
+            .map(|(name, _)| name)
+            .collect();
+        let Some(first) = ready.first() else { break };
+        placed.insert(first.as_str());
+        order.push((*first).clone());
+    }
+    for name in tables.keys() {
+        if !placed.contains(name.as_str()) {
+            order.push(name.clone());
+        }
+    }
+    order
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn column(name: &str, sql_type: &str) -> Column {
+        Column {
+            name: name.into(),
+            sql_type: sql_type.into(),
+        }
+    }
+
+    fn header() -> Header {
+        let mut h = Header::new(
+            Backend::Sqlite,
+            3,
+            vec![
+                Table {
+                    name: "revisions".into(),
+                    columns: vec![column("id", "INTEGER"), column("sha", "TEXT")],
+                },
+                Table {
+                    name: "plans".into(),
+                    columns: vec![column("id", "INTEGER"), column("body", "TEXT")],
+                },
+                Table {
+                    name: "inventory".into(),
+                    columns: vec![column("name", "TEXT")],
+                },
+            ],
+            BTreeMap::from([("revisions".to_string(), 7), ("plans".to_string(), 2)]),
+        );
+        h.created_at = "2024-05-01T12:00:00.000000Z".into();
+        h
+    }
+
+    fn row(value: Value) -> Map<String, Value> {
+        value.as_object().unwrap().clone()
+    }
+
+    /// A complete backup of `header()` with two revisions and one plan.
+    fn file() -> String {
+        let (mut encoder, mut text) = Encoder::new(&header());
+        text += &encoder.row("revisions", &row(json!({"id": 1, "sha": "a1"})));
+        text += &encoder.row("revisions", &row(json!({"id": 2, "sha": "b2"})));
+        text += &encoder.row("plans", &row(json!({"id": 1, "body": "{\"x\":[1,2]}"})));
+        text += &encoder.finish().0;
+        text
+    }
+
+    fn decode(text: &str) -> Result<(Vec<Line>, Verified), FormatError> {
+        let mut decoder = Decoder::new();
+        let mut lines = Vec::new();
+        for raw in text.split_inclusive('\n') {
+            lines.push(decoder.line(raw)?);
+        }
+        Ok((lines, decoder.finish()?))
+    }
+
+    #[test]
+    fn a_backup_reads_back_line_for_line() {
+        let text = file();
+        let (lines, verified) = decode(&text).unwrap();
+        assert_eq!(lines.len(), 5);
+        assert_eq!(lines[0], Line::Header(Box::new(header())));
+        assert_eq!(
+            lines[3],
+            Line::Row {
+                table: "plans".into(),
+                row: row(json!({"id": 1, "body": "{\"x\":[1,2]}"}))
+            }
+        );
+        assert_eq!(lines[4], Line::End);
+        assert_eq!(verified.header, header());
+        assert_eq!(
+            verified.rows,
+            BTreeMap::from([
+                ("inventory".to_string(), 0),
+                ("plans".to_string(), 1),
+                ("revisions".to_string(), 2)
+            ])
+        );
+        assert_eq!(verified.sha256.len(), 64);
+    }
+
+    #[test]
+    fn the_file_reads_as_documented() {
+        let text = file();
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(
+            lines[0],
+            r#"{"format":"olo-backup","version":1,"backend":"sqlite","migrations":3,"created_at":"2024-05-01T12:00:00.000000Z","olo":"0.1.0","tables":[{"name":"revisions","columns":[{"name":"id","type":"INTEGER"},{"name":"sha","type":"TEXT"}]},{"name":"plans","columns":[{"name":"id","type":"INTEGER"},{"name":"body","type":"TEXT"}]},{"name":"inventory","columns":[{"name":"name","type":"TEXT"}]}],"sequences":{"plans":2,"revisions":7}}"#
+                .replace("0.1.0", env!("CARGO_PKG_VERSION"))
+        );
+        assert_eq!(
+            lines[1],
+            r#"{"table":"revisions","row":{"id":1,"sha":"a1"}}"#
+        );
+        let sha256 =
+            hex(Sha256::digest(&text.as_bytes()[..text.len() - lines[4].len() - 1]).as_slice());
+        assert_eq!(
+            lines[4],
+            format!(
+                r#"{{"end":"olo-backup","rows":{{"inventory":0,"plans":1,"revisions":2}},"sha256":"{sha256}"}}"#
+            )
+        );
+    }
+
+    #[test]
+    fn a_truncated_file_is_refused_wherever_it_is_cut() {
+        let text = file();
+        for cut in 1..text.len() {
+            let err = decode(&text[..cut]).unwrap_err();
+            assert!(
+                matches!(
+                    err,
+                    FormatError::Truncated | FormatError::NotABackup | FormatError::Empty
+                ),
+                "cut at {cut}: {err:?}"
+            );
+            if cut > text.find('\n').unwrap() {
+                assert_eq!(err, FormatError::Truncated, "cut at {cut}");
+            }
+        }
+        assert_eq!(decode("").unwrap_err(), FormatError::Empty);
+    }
+
+    #[test]
+    fn a_file_missing_whole_lines_is_refused() {
+        let text = file();
+        let lines: Vec<&str> = text.split_inclusive('\n').collect();
+        // Without its trailer.
+        assert_eq!(
+            decode(&lines[..4].concat()).unwrap_err(),
+            FormatError::Truncated
+        );
+        // Without a row: the checksum no longer matches.
+        let without_row = [lines[0], lines[1], lines[3], lines[4]].concat();
+        assert!(matches!(
+            decode(&without_row).unwrap_err(),
+            FormatError::Checksum { .. }
+        ));
+    }
+
+    #[test]
+    fn an_edited_row_is_refused_by_the_checksum() {
+        let text = file().replace(r#""sha":"b2""#, r#""sha":"b3""#);
+        let err = decode(&text).unwrap_err();
+        assert!(matches!(err, FormatError::Checksum { .. }), "{err:?}");
+        assert!(err
+            .to_string()
+            .contains("changed after `olo backup` wrote it"));
+        // An edited header too.
+        let text = file().replace(r#""migrations":3"#, r#""migrations":2"#);
+        assert!(matches!(
+            decode(&text).unwrap_err(),
+            FormatError::Checksum { .. }
+        ));
+    }
+
+    #[test]
+    fn an_edited_trailer_is_refused() {
+        let text = file().replace(r#""revisions":2}"#, r#""revisions":3}"#);
+        assert_eq!(
+            decode(&text).unwrap_err(),
+            FormatError::Counts {
+                table: "revisions".into(),
+                expected: 3,
+                actual: 2
+            }
+        );
+        let text = file().replace(r#""inventory":0,"#, "");
+        let err = decode(&text).unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("does not count the header's tables"),
+            "{err}"
+        );
+        let mut text = file();
+        let at = text.rfind("\"sha256\":\"").unwrap() + 10;
+        text.replace_range(at..at + 1, if &text[at..at + 1] == "0" { "1" } else { "0" });
+        assert!(matches!(
+            decode(&text).unwrap_err(),
+            FormatError::Checksum { .. }
+        ));
+    }
+
+    #[test]
+    fn data_after_the_trailer_is_refused() {
+        let text = file() + "{\"table\":\"revisions\",\"row\":{\"id\":3,\"sha\":\"c\"}}\n";
+        assert_eq!(
+            decode(&text).unwrap_err(),
+            FormatError::AfterTrailer { line: 6 }
+        );
+    }
+
+    #[test]
+    fn other_files_are_not_backups() {
+        for text in [
+            "hello\n",
+            "{}\n",
+            "{\"format\":\"pg_dump\",\"version\":1}\n",
+            "[1]\n",
+        ] {
+            assert_eq!(decode(text).unwrap_err(), FormatError::NotABackup, "{text}");
+        }
+    }
+
+    #[test]
+    fn a_newer_format_version_is_refused_with_what_to_do() {
+        let text = file().replacen(r#""version":1"#, r#""version":2"#, 1);
+        let err = decode(&text).unwrap_err();
+        assert_eq!(err, FormatError::NewerFormat { found: 2 });
+        assert!(err.to_string().contains("restore it with a newer olo"));
+    }
+
+    #[test]
+    fn rows_must_match_the_header() {
+        let (mut encoder, header_line) = Encoder::new(&header());
+        let good = encoder.row("revisions", &row(json!({"id": 1, "sha": "a1"})));
+        let cases = [
+            (
+                r#"{"table":"runs","row":{"id":1}}"#,
+                "a table the header lacks",
+            ),
+            (
+                r#"{"table":"revisions","row":{"id":1}}"#,
+                "not the header's",
+            ),
+            (
+                r#"{"table":"revisions","row":{"id":1,"sha":"a","x":1}}"#,
+                "not the header's",
+            ),
+            (r#"{"table":"revisions"}"#, "not a row"),
+            ("not json", "not a JSON document"),
+        ];
+        for (line, message) in cases {
+            let mut decoder = Decoder::new();
+            decoder.line(&header_line).unwrap();
+            let err = decoder.line(&format!("{line}\n")).unwrap_err();
+            assert!(
+                matches!(&err, FormatError::Malformed { line: 2, message: m } if m.contains(message)),
+                "{line}: {err:?}"
+            );
+        }
+        // A row of an earlier table after a later one: the restore order would break.
+        let mut decoder = Decoder::new();
+        decoder.line(&header_line).unwrap();
+        decoder
+            .line("{\"table\":\"plans\",\"row\":{\"id\":1,\"body\":\"{}\"}}\n")
+            .unwrap();
+        let err = decoder.line(&good).unwrap_err();
+        assert!(
+            err.to_string().contains("after rows of a later table"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn timestamps_take_one_form() {
+        for (given, canonical) in [
+            ("2024-05-01T12:00:00+00:00", "2024-05-01T12:00:00.000000Z"),
+            ("2024-05-01T12:00:00.5+00:00", "2024-05-01T12:00:00.500000Z"),
+            (
+                "2024-05-01T14:00:00.123456+02:00",
+                "2024-05-01T12:00:00.123456Z",
+            ),
+            ("2024-05-01T12:00:00.000001Z", "2024-05-01T12:00:00.000001Z"),
+        ] {
+            assert_eq!(canonical_time(given).as_deref(), Some(canonical), "{given}");
+        }
+        assert_eq!(canonical_time("yesterday"), None);
+    }
+
+    #[test]
+    fn kinds_of_both_backends_declared_types() {
+        for (sql_type, kind) in [
+            ("INTEGER", Kind::Integer),
+            ("bigint", Kind::Integer),
+            ("integer", Kind::Integer),
+            ("REAL", Kind::Real),
+            ("double precision", Kind::Real),
+            ("TEXT", Kind::Text),
+            ("text", Kind::Text),
+            ("timestamp with time zone", Kind::Timestamp),
+            ("jsonb", Kind::Json),
+            ("boolean", Kind::Boolean),
+            ("bytea", Kind::Other),
+        ] {
+            assert_eq!(Kind::of(sql_type), kind, "{sql_type}");
+        }
+    }
+
+    #[test]
+    fn values_convert_between_backends() {
+        use Kind::*;
+        let cases = [
+            // SQLite → PostgreSQL
+            (json!("{\"a\":[1,2]}"), Text, Json, json!({"a": [1, 2]})),
+            (json!("\"quoted\""), Text, Json, json!("quoted")),
+            (json!(1), Integer, Boolean, json!(true)),
+            (json!(0), Integer, Boolean, json!(false)),
+            (
+                json!("2024-05-01T12:00:00.000000Z"),
+                Text,
+                Timestamp,
+                json!("2024-05-01T12:00:00.000000Z"),
+            ),
+            // PostgreSQL → SQLite
+            (json!({"a": [1, 2]}), Json, Text, json!("{\"a\":[1,2]}")),
+            (json!("quoted"), Json, Text, json!("\"quoted\"")),
+            (json!(true), Boolean, Integer, json!(1)),
+            (json!(false), Boolean, Integer, json!(0)),
+            // Either way
+            (Value::Null, Json, Text, Value::Null),
+            (Value::Null, Text, Json, Value::Null),
+            (json!(2.5), Real, Real, json!(2.5)),
+            (json!("x"), Text, Text, json!("x")),
+        ];
+        for (value, from, to, expected) in cases {
+            assert_eq!(
+                convert(value.clone(), from, to),
+                Ok(expected),
+                "{value} {from:?} → {to:?}"
+            );
+        }
+        assert!(convert(json!("not json"), Text, Json).is_err());
+        assert!(convert(json!(2), Integer, Boolean).is_err());
+    }
+
+    #[test]
+    fn a_mapping_needs_the_same_tables_and_columns() {
+        let h = header();
+        let same: Vec<Table> = h.tables.clone();
+        assert!(Mapping::new(&h, Backend::Sqlite, &same).is_ok());
+
+        let mut fewer = same.clone();
+        fewer.pop();
+        let err = Mapping::new(&h, Backend::Sqlite, &fewer).unwrap_err();
+        assert!(err.contains("only in the backup: [\"inventory\"]"), "{err}");
+
+        let mut other = same.clone();
+        other[0].columns[1].name = "hash".into();
+        let err = Mapping::new(&h, Backend::Sqlite, &other).unwrap_err();
+        assert!(err.contains("column `sha` the store lacks"), "{err}");
+
+        let mut more = same.clone();
+        more[2].columns.push(column("hash", "TEXT"));
+        let err = Mapping::new(&h, Backend::Sqlite, &more).unwrap_err();
+        assert!(err.contains("column `hash` the backup lacks"), "{err}");
+    }
+
+    #[test]
+    fn a_mapping_converts_only_across_backends() {
+        let h = header();
+        let mut pg = h.tables.clone();
+        pg[1].columns[1].sql_type = "jsonb".into();
+        let plan = row(json!({"id": 1, "body": "{\"x\":1}"}));
+
+        let to_pg = Mapping::new(&h, Backend::Postgres, &pg).unwrap();
+        assert_eq!(
+            to_pg.row("plans", plan.clone()).unwrap(),
+            row(json!({"id": 1, "body": {"x": 1}}))
+        );
+        // Same backend: as stored, whatever the types say.
+        let same = Mapping::new(&h, Backend::Sqlite, &pg).unwrap();
+        assert_eq!(same.row("plans", plan.clone()).unwrap(), plan);
+
+        let bad = row(json!({"id": 1, "body": "{oops"}));
+        let err = to_pg.row("plans", bad).unwrap_err();
+        assert!(err.starts_with("column `body` of `plans`:"), "{err}");
+    }
+
+    #[test]
+    fn parents_come_before_children() {
+        let tables = BTreeMap::from([
+            (
+                "task_instances".to_string(),
+                BTreeSet::from(["runs".to_string()]),
+            ),
+            (
+                "plans".to_string(),
+                BTreeSet::from(["revisions".to_string()]),
+            ),
+            ("runs".to_string(), BTreeSet::new()),
+            ("revisions".to_string(), BTreeSet::new()),
+            ("audit_log".to_string(), BTreeSet::new()),
+            // Points at itself and at a table that is not olo's.
+            (
+                "tree".to_string(),
+                BTreeSet::from(["tree".to_string(), "elsewhere".to_string()]),
+            ),
+        ]);
+        assert_eq!(
+            parents_first(&tables),
+            [
+                "audit_log",
+                "revisions",
+                "plans",
+                "runs",
+                "task_instances",
+                "tree"
+            ]
+        );
+        let cycle = BTreeMap::from([
+            ("a".to_string(), BTreeSet::from(["b".to_string()])),
+            ("b".to_string(), BTreeSet::from(["a".to_string()])),
+            ("c".to_string(), BTreeSet::new()),
+        ]);
+        assert_eq!(parents_first(&cycle), ["c", "a", "b"]);
+    }
+}
