@@ -1,5 +1,6 @@
 //! `olo plan`, `olo audit`, `olo status`: read-only views of the live state.
 
+use std::io::Write as _;
 use std::process::ExitCode;
 
 use anyhow::Context as _;
@@ -10,7 +11,7 @@ use olo_schema::Snapshot;
 
 use crate::serve::{make_sink, open_store};
 use crate::settings::Settings;
-use crate::PlanFormat;
+use crate::{AuditFormat, PlanFormat};
 
 pub async fn plan(
     settings: &Settings,
@@ -59,10 +60,25 @@ pub async fn plan(
     })
 }
 
-pub async fn audit(settings: &Settings, limit: u32, json: bool) -> anyhow::Result<ExitCode> {
+/// Entries per page of a jsonl export.
+const EXPORT_PAGE: u32 = 1000;
+
+pub async fn audit(
+    settings: &Settings,
+    limit: Option<u32>,
+    format: AuditFormat,
+) -> anyhow::Result<ExitCode> {
+    if format == AuditFormat::Jsonl {
+        anyhow::ensure!(
+            limit.is_none(),
+            "--format jsonl exports every entry: leave out --limit, or use --format json for the \
+             newest entries"
+        );
+        return export_audit(settings).await;
+    }
     let store = open_store(settings).await?;
-    for e in store.audit(limit, None).await? {
-        if json {
+    for e in store.audit(limit.unwrap_or(50), None).await? {
+        if format == AuditFormat::Json {
             println!("{}", serde_json::to_string(&e)?);
         } else {
             let rev = e
@@ -82,6 +98,39 @@ pub async fn audit(settings: &Settings, limit: u32, json: bool) -> anyhow::Resul
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The whole audit log, oldest first, one JSON object per line. A reader that stops early
+/// (`| head`) ends the export without an error.
+async fn export_audit(settings: &Settings) -> anyhow::Result<ExitCode> {
+    let store = open_store(settings).await?;
+    let mut out = std::io::BufWriter::new(std::io::stdout());
+    let mut after = None;
+    let written = async {
+        loop {
+            let page = store.audit_oldest_first(EXPORT_PAGE, after).await?;
+            for e in &page {
+                writeln!(out, "{}", serde_json::to_string(e)?)?;
+            }
+            match page.last() {
+                Some(last) if page.len() == EXPORT_PAGE as usize => after = Some(last.id),
+                _ => break,
+            }
+        }
+        out.flush()?;
+        anyhow::Ok(())
+    }
+    .await;
+    match written {
+        Err(e)
+            if e.downcast_ref::<std::io::Error>()
+                .is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe) =>
+        {
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(e) => Err(e.context("could not export the audit log")),
+        Ok(()) => Ok(ExitCode::SUCCESS),
+    }
 }
 
 pub async fn status(settings: &Settings) -> anyhow::Result<ExitCode> {

@@ -8,6 +8,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 use olo_schema::json_schema::DocKind;
 use olo_schema::{Snapshot, Validation};
 
+mod backup;
 mod commands;
 mod lakehouse;
 mod output;
@@ -128,16 +129,65 @@ enum Command {
     },
     /// Print the audit log: every applied revision (author, committer, signed, plan summary,
     /// outcome) and every rejected commit, newest first.
+    ///
+    /// `--format jsonl` exports the whole log instead: every entry, oldest first, one JSON object
+    /// per line (id, at, actor, action, target, revision, details), read page by page.
     Audit {
         /// Settings file (TOML).
         #[arg(long, env = "OLO_CONFIG")]
         config: Option<PathBuf>,
-        /// How many entries.
-        #[arg(long, default_value_t = 50)]
-        limit: u32,
-        /// text or json (one JSON object per line, for export).
-        #[arg(long, value_enum, default_value_t = Format::Text)]
-        format: Format,
+        /// How many entries, newest first [default: 50] (text and json; jsonl exports them all).
+        #[arg(long)]
+        limit: Option<u32>,
+        /// text, json (the newest entries, one JSON object per line) or jsonl (every entry,
+        /// oldest first, one JSON object per line: for export).
+        #[arg(long, value_enum, default_value_t = AuditFormat::Text)]
+        format: AuditFormat,
+    },
+    /// Write a backup of the state store to one file, while olo keeps running.
+    ///
+    /// The backup holds every table olo's migrations create (revisions, plans, audit log,
+    /// inventory of owned resources, branch status, runs and task instances, lineage events and
+    /// edges, webhook deliveries), read in one consistent snapshot, from SQLite or PostgreSQL
+    /// (state.database). The file is JSON lines: a header (backend, schema version, tables and
+    /// their columns), one line per row, and a trailer with the rows of each table and a SHA-256
+    /// of all lines before it. It is written beside FILE and renamed onto FILE once complete.
+    /// Progress (rows per table) goes to stderr. Check a file with `olo restore --from FILE
+    /// --check`; see docs/operations/backup-restore.md.
+    Backup {
+        /// The backup file to write (an existing file is replaced once the new one is complete).
+        #[arg(long, value_name = "FILE")]
+        out: PathBuf,
+        /// Settings file (TOML): state.database names the store.
+        #[arg(long, env = "OLO_CONFIG")]
+        config: Option<PathBuf>,
+    },
+    /// Restore the state store from a file `olo backup` wrote. Stop every `olo serve` on the
+    /// store first.
+    ///
+    /// The whole file is checked first: a truncated or edited file (row counts or SHA-256 that
+    /// do not match) is refused before the store is touched. The store must be empty: a new
+    /// SQLite file or a new PostgreSQL database, where olo creates its tables at the backup's
+    /// schema version (a backup of a newer olo's schema is refused; an older one is restored,
+    /// then upgraded). --force restores into a store holding rows by deleting them first. All
+    /// rows load in one transaction (a failure part-way leaves the store as it was), and the id
+    /// sequences are set past every restored id. A backup of one backend restores into the
+    /// other (SQLite to PostgreSQL and back).
+    Restore {
+        /// The backup file.
+        #[arg(long, value_name = "FILE")]
+        from: PathBuf,
+        /// Settings file (TOML): state.database names the store.
+        #[arg(long, env = "OLO_CONFIG")]
+        config: Option<PathBuf>,
+        /// Restore into a store that holds rows: delete olo's rows and load the backup's, in
+        /// one transaction.
+        #[arg(long)]
+        force: bool,
+        /// Only check the file (complete, unchanged, of a schema this olo can restore) and print
+        /// what it holds; the store is not touched.
+        #[arg(long, conflicts_with = "force")]
+        check: bool,
     },
     /// Print the sync status of the tracked branch: Ready, Reconciling or Stalled, with the last
     /// attempted and last applied revisions.
@@ -159,6 +209,13 @@ enum Command {
 enum Format {
     Text,
     Json,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum AuditFormat {
+    Text,
+    Json,
+    Jsonl,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -273,11 +330,23 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             format,
         } => {
             let settings = Settings::load(config.as_deref())?;
-            tokio()?.block_on(commands::audit(
-                &settings,
-                limit,
-                matches!(format, Format::Json),
-            ))
+            tokio()?.block_on(commands::audit(&settings, limit, format))
+        }
+        Command::Backup { out, config } => {
+            let settings = Settings::load(config.as_deref())?;
+            tokio()?.block_on(backup::backup(&settings, &out))
+        }
+        Command::Restore {
+            from,
+            config,
+            force,
+            check,
+        } => {
+            if check {
+                return tokio()?.block_on(backup::check(&from));
+            }
+            let settings = Settings::load(config.as_deref())?;
+            tokio()?.block_on(backup::restore(&settings, &from, force))
         }
         Command::Status { config } => {
             let settings = Settings::load(config.as_deref())?;

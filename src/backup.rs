@@ -1,0 +1,105 @@
+//! `olo backup` and `olo restore`: the state store to and from a backup file
+//! (`olo_reconciler::store::backup` does the work; this is the command line around it).
+
+use std::path::Path;
+use std::process::ExitCode;
+use std::time::Instant;
+
+use anyhow::Context as _;
+use olo_reconciler::store::backup::{self, BackupError, Progress, Summary};
+
+use crate::settings::Settings;
+
+/// The store as messages name it: a SQLite URL is a path; a PostgreSQL URL may hold a password.
+fn store_name(url: &str) -> String {
+    if url.starts_with("sqlite:") {
+        format!("the state store {url}")
+    } else {
+        "the PostgreSQL state store (state.database)".to_string()
+    }
+}
+
+/// Rows per table on stderr, as each table is done (and every 50,000 rows of a long one).
+fn progress(verb: &'static str) -> impl Fn(Progress<'_>) + Send + Sync {
+    move |p| {
+        if p.done {
+            eprintln!("{verb}: {:<20} {:>9} rows", p.table, p.rows);
+        } else {
+            eprintln!("{verb}: {:<20} {:>9} rows so far", p.table, p.rows);
+        }
+    }
+}
+
+fn describe(summary: &Summary) -> String {
+    format!(
+        "{} rows in {} tables, {} store at schema version {}, taken {} by olo {}",
+        summary.total_rows(),
+        summary.rows.len(),
+        summary.header.backend.as_str(),
+        summary.header.migrations,
+        summary.header.created_at,
+        summary.header.olo
+    )
+}
+
+pub async fn backup(settings: &Settings, out: &Path) -> anyhow::Result<ExitCode> {
+    let url = settings.database_url();
+    let started = Instant::now();
+    let summary = backup::backup(&url, out, &progress("backup"))
+        .await
+        .with_context(|| format!("could not back up {}", store_name(&url)))?;
+    eprintln!(
+        "backup: wrote {} ({} bytes) in {:.1} s: {}\nbackup: sha256 {}",
+        out.display(),
+        summary.bytes,
+        started.elapsed().as_secs_f64(),
+        describe(&summary),
+        summary.sha256
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+pub async fn check(from: &Path) -> anyhow::Result<ExitCode> {
+    let summary = backup::check(from)
+        .await
+        .with_context(|| format!("{} cannot be restored", from.display()))?;
+    println!("{}: a complete, unchanged backup", from.display());
+    println!("  {}", describe(&summary));
+    println!("  {} bytes, sha256 {}", summary.bytes, summary.sha256);
+    for (table, rows) in &summary.rows {
+        println!("  {table:<20} {rows:>9} rows");
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub async fn restore(settings: &Settings, from: &Path, force: bool) -> anyhow::Result<ExitCode> {
+    let url = settings.database_url();
+    let started = Instant::now();
+    let summary = match backup::restore(&url, from, force, &progress("restore")).await {
+        Ok(summary) => summary,
+        Err(e @ BackupError::NotEmpty { .. }) => {
+            return Err(anyhow::anyhow!(
+                "{e}: restore into an empty store (a new SQLite file, or a new PostgreSQL \
+                 database), or pass --force to delete these rows and restore the backup in their \
+                 place, in one transaction"
+            ))
+            .with_context(|| format!("did not restore {}", store_name(&url)));
+        }
+        Err(e) => {
+            return Err(e).with_context(|| {
+                format!(
+                    "could not restore {} from {}",
+                    store_name(&url),
+                    from.display()
+                )
+            })
+        }
+    };
+    eprintln!(
+        "restore: restored {} in {:.1} s: {}",
+        from.display(),
+        started.elapsed().as_secs_f64(),
+        describe(&summary)
+    );
+    Ok(ExitCode::SUCCESS)
+}
