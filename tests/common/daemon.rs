@@ -75,6 +75,20 @@ impl Daemon {
         Daemon::launch(olo).await
     }
 
+    /// Stops this daemon (the process is killed and reaped); its settings and state stay.
+    #[allow(dead_code)]
+    pub fn stop(self) -> Olo {
+        let Daemon { olo, _process, .. } = self;
+        drop(_process);
+        olo
+    }
+
+    /// Starts a daemon on the settings and state of one stopped with [`Daemon::stop`].
+    #[allow(dead_code)]
+    pub async fn resume(olo: Olo) -> Daemon {
+        Daemon::launch(olo).await
+    }
+
     async fn launch(olo: Olo) -> Daemon {
         let log = olo.state.path().join("serve.log");
         let _ = std::fs::remove_file(&log);
