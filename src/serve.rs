@@ -369,6 +369,18 @@ pub async fn serve(settings: &Settings, once: bool) -> anyhow::Result<bool> {
             .or_else(|| settings.airflow.url.clone()),
     };
     let mut state = AppState::new(rt.engine.store.clone(), config, rt.airflow.clone());
+    if let Some(oidc) = settings.oidc()? {
+        eprintln!(
+            "olo serve: OpenID Connect tokens from {} accepted{}",
+            oidc.config.issuer,
+            if oidc.config.redirect_url.is_some() {
+                "; dashboard sign-in at /auth/login"
+            } else {
+                ""
+            }
+        );
+        state = state.with_oidc(Arc::new(oidc));
+    }
     if let Some(url) = &settings.mlflow.url {
         let client = olo_reconciler::targets::mlflow::MlflowClient::new(
             url,
@@ -588,6 +600,7 @@ async fn trigger_trailer_runs_for(state: &AppState, _airflow: &Arc<dyn Airflow>,
                     job: Some(job.clone()),
                     state: None,
                     since: None,
+                    workspaces: None,
                 },
                 50,
                 None,

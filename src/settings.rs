@@ -24,6 +24,7 @@ pub struct Settings {
     pub mlflow: MlflowSettings,
     pub lakehouse: LakehouseSettings,
     pub trino: TrinoSettings,
+    pub oidc: OidcSettings,
 }
 
 /// Where the Iceberg namespaces go.
@@ -113,6 +114,48 @@ impl Default for MlflowSettings {
         MlflowSettings {
             url: None,
             ui_url: None,
+            timeout_seconds: 10,
+        }
+    }
+}
+
+/// An OpenID Connect provider whose tokens the API accepts and through which the dashboard
+/// signs people in (authorization code + PKCE). Unset `issuer`: no OpenID Connect.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct OidcSettings {
+    /// The provider's issuer URL, exactly as its tokens' `iss` (discovery is read from
+    /// `<issuer>/.well-known/openid-configuration`).
+    pub issuer: Option<String>,
+    /// olo's client at the provider (the `aud` of the dashboard's ID tokens).
+    pub client_id: Option<String>,
+    /// The `aud` API bearer tokens must hold (default: `client_id`).
+    pub audience: Option<String>,
+    /// Environment variable holding the client secret (unset: a public client, PKCE only).
+    pub client_secret_env: Option<String>,
+    /// `https://olo.example.com/auth/callback`, registered at the provider (unset: no
+    /// dashboard sign-in, bearer tokens only).
+    pub redirect_url: Option<String>,
+    /// The claim holding the caller's groups (`group:` roles); dots reach into objects.
+    pub groups_claim: String,
+    /// The claim naming the caller (`user:` roles); `sub` when the token lacks it.
+    pub username_claim: String,
+    pub scopes: String,
+    /// Seconds per request to the provider.
+    pub timeout_seconds: u64,
+}
+
+impl Default for OidcSettings {
+    fn default() -> Self {
+        OidcSettings {
+            issuer: None,
+            client_id: None,
+            audience: None,
+            client_secret_env: None,
+            redirect_url: None,
+            groups_claim: "groups".into(),
+            username_claim: "email".into(),
+            scopes: "openid profile email".into(),
             timeout_seconds: 10,
         }
     }
@@ -449,7 +492,46 @@ impl Settings {
         {
             bail!("github.app_id needs github.installation_id and github.private_key_file");
         }
+        let oidc = &self.oidc;
+        if let Some(issuer) = &oidc.issuer {
+            if !issuer.starts_with("https://") && !issuer.starts_with("http://") {
+                bail!("oidc.issuer must be the provider's https:// issuer URL");
+            }
+            if oidc.client_id.is_none() {
+                bail!("oidc.issuer is set: set oidc.client_id too (olo's client at the provider)");
+            }
+            if oidc.timeout_seconds == 0 {
+                bail!("oidc.timeout_seconds must be at least 1");
+            }
+            if let Some(r) = &oidc.redirect_url {
+                if !r.ends_with("/auth/callback") {
+                    bail!("oidc.redirect_url must end in /auth/callback (olo's sign-in callback), e.g. https://olo.example.com/auth/callback");
+                }
+            }
+        } else if oidc.client_id.is_some() || oidc.redirect_url.is_some() {
+            bail!("oidc.client_id / oidc.redirect_url are set without oidc.issuer");
+        }
         Ok(())
+    }
+
+    /// The OpenID Connect verifier, when `oidc.issuer` is set.
+    pub fn oidc(&self) -> anyhow::Result<Option<olo_server::oidc::Oidc>> {
+        let o = &self.oidc;
+        let (Some(issuer), Some(client_id)) = (&o.issuer, &o.client_id) else {
+            return Ok(None);
+        };
+        let config = olo_server::oidc::OidcConfig {
+            issuer: issuer.clone(),
+            audience: o.audience.clone().unwrap_or_else(|| client_id.clone()),
+            client_id: client_id.clone(),
+            client_secret: Settings::secret(&o.client_secret_env)?,
+            redirect_url: o.redirect_url.clone(),
+            groups_claim: o.groups_claim.clone(),
+            username_claim: o.username_claim.clone(),
+            scopes: o.scopes.clone(),
+            timeout: std::time::Duration::from_secs(o.timeout_seconds),
+        };
+        Ok(Some(olo_server::oidc::Oidc::new(config).context("[oidc]")?))
     }
 
     /// Reads a secret from the environment variable a setting names.

@@ -112,7 +112,7 @@ async fn commits_become_dags_runs_and_logs_in_a_real_airflow() {
     let repo = Repo::new();
     repo.write(
         "workspaces/e2e/workspace.yaml",
-        "apiVersion: olo/v1\nkind: Workspace\nmetadata: {name: e2e}\nspec:\n  lakehouse: {catalog: e2e, warehouse: 's3://lake-bucket/e2e', namespaces: [raw]}\n",
+        "apiVersion: olo/v1\nkind: Workspace\nmetadata: {name: e2e}\nspec:\n  lakehouse: {catalog: e2e, warehouse: 's3://lake-bucket/e2e', namespaces: [raw]}\n  access: {operator: ['user:ci-bot']}\n",
     );
     std::fs::remove_dir_all(repo.path().join("workspaces/w")).unwrap();
     let experiment = format!("e2e_{suffix}");

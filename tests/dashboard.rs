@@ -398,7 +398,7 @@ async fn the_dashboard_is_closed_when_reads_need_a_token() {
     for path in ["/", "/runs", "/workspaces/w"] {
         let (status, _, body) = page(&d, path).await;
         assert_eq!(status, 401, "{path}: {body}");
-        assert!(body.contains("requires an API token"), "{body}");
+        assert!(body.contains("requires an identity for reads"), "{body}");
     }
 }
 

@@ -11,6 +11,9 @@ use serde::{Deserialize, Serialize};
 pub struct Catalog {
     /// The commit it was read from.
     pub revision: Option<String>,
+    /// Platform admins (`spec.admins` of `olo.yaml`): admin of every workspace.
+    #[serde(default)]
+    pub admins: Vec<String>,
     pub workspaces: Vec<WorkspaceView>,
 }
 
@@ -216,6 +219,7 @@ impl Catalog {
         *cache = next;
         Catalog {
             revision: revision.map(str::to_string),
+            admins: repo.settings.admins.clone(),
             workspaces,
         }
     }

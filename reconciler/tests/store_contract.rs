@@ -1276,7 +1276,7 @@ async fn runs_filters_are_anded(store: &dyn Store) {
         workspace: workspace.map(str::to_string),
         job: job.map(str::to_string),
         state: state.map(str::to_string),
-        since: None,
+        ..RunFilter::default()
     };
     let list = |filter: RunFilter| async move { store.runs(&filter, 10, None).await.unwrap() };
 
@@ -1293,6 +1293,22 @@ async fn runs_filters_are_anded(store: &dyn Store) {
         run_ids(&list(filter(None, Some("orders"), None)).await),
         ["s-o-3", "s-o-2", "o-o-1", "s-o-1"]
     );
+    // Runs of any of some workspaces (what a caller may see), none of none.
+    let among = |workspaces: &[&str]| RunFilter {
+        workspaces: Some(workspaces.iter().map(|w| w.to_string()).collect()),
+        job: Some("orders".into()),
+        ..RunFilter::default()
+    };
+    assert_eq!(
+        run_ids(&list(among(&["sales", "nowhere"])).await),
+        ["s-o-3", "s-o-2", "s-o-1"]
+    );
+    assert_eq!(
+        run_ids(&list(among(&["sales", "ops"])).await),
+        ["s-o-3", "s-o-2", "o-o-1", "s-o-1"]
+    );
+    assert!(list(among(&[])).await.is_empty());
+    assert_eq!(store.count_runs(&among(&["sales"])).await.unwrap(), 3);
     assert_eq!(
         run_ids(&list(filter(None, None, Some("running"))).await),
         ["o-c-1", "s-o-2"]

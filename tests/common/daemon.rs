@@ -43,6 +43,16 @@ impl Daemon {
         extra: &[(&str, &str)],
         tokens: &[(&str, &str)],
     ) -> Daemon {
+        Daemon::start_with_settings(repo, extra, tokens, "").await
+    }
+
+    /// [`Daemon::start_with_tokens`] with more of the settings file (TOML, after the tokens).
+    pub async fn start_with_settings(
+        repo: &Repo,
+        extra: &[(&str, &str)],
+        tokens: &[(&str, &str)],
+        more_toml: &str,
+    ) -> Daemon {
         let url = format!("file://{}", repo.path().display());
         let mut olo = Olo::new("unused")
             .set("OLO_SOURCE__URL", &url)
@@ -62,6 +72,7 @@ impl Daemon {
                 sha256_hex(token)
             ));
         }
+        toml.push_str(more_toml);
         std::fs::write(&settings, toml).unwrap();
         olo = olo.set("OLO_CONFIG", &settings.display().to_string());
         Daemon::launch(olo).await

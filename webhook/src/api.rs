@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use axum::extract::{DefaultBodyLimit, Path, Query, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -15,9 +15,11 @@ use olo_reconciler::store::{RunFilter, RunTrigger};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
+use crate::access::Role;
+use crate::caller::{Caller, Need};
 use crate::error::ApiError;
 use crate::runs::{self, Trigger};
-use crate::{auth, lineage, sql, AppState};
+use crate::{lineage, sql, AppState};
 
 pub const OPENAPI: &str = include_str!("../openapi.json");
 
@@ -93,22 +95,6 @@ fn page_by_name<T: Clone>(
     Ok(Page { items, next_cursor })
 }
 
-pub(crate) fn read_access(state: &AppState, headers: &HeaderMap) -> Result<(), ApiError> {
-    if state.config.read_requires_token && auth::caller(&state.config.tokens, headers).is_none() {
-        return Err(ApiError::unauthorized(
-            "this server requires an API token for reads: send Authorization: Bearer <token>",
-        ));
-    }
-    Ok(())
-}
-
-/// Writes need a known token; returns its holder's name for the audit log.
-pub(crate) fn write_access(state: &AppState, headers: &HeaderMap) -> Result<String, ApiError> {
-    auth::caller(&state.config.tokens, headers).ok_or_else(|| {
-        ApiError::unauthorized("send Authorization: Bearer <token> with an API token configured in olo's settings ([[api.tokens]])")
-    })
-}
-
 async fn openapi() -> Response {
     (
         [(axum::http::header::CONTENT_TYPE, "application/json")],
@@ -119,9 +105,9 @@ async fn openapi() -> Response {
 
 async fn status(
     State(state): State<Arc<AppState>>,
-    headers: HeaderMap,
+    caller: Caller,
 ) -> Result<Json<Value>, ApiError> {
-    read_access(&state, &headers)?;
+    caller.need(&state, Need::Member).await?;
     let status = state.store.branch_status(&state.config.branch).await?;
     let catalog = state.catalog();
     let drift = state
@@ -157,14 +143,16 @@ fn live(state: &AppState) -> Result<Arc<olo_reconciler::catalog::Catalog>, ApiEr
 
 async fn workspaces(
     State(state): State<Arc<AppState>>,
-    headers: HeaderMap,
+    caller: Caller,
     Query(q): Query<PageQuery>,
 ) -> Result<Json<Page<WorkspaceSummary>>, ApiError> {
-    read_access(&state, &headers)?;
+    caller.need(&state, Need::Read).await?;
     let catalog = live(&state)?;
+    let visible = caller.visible_workspaces();
     let all: Vec<WorkspaceSummary> = catalog
         .workspaces
         .iter()
+        .filter(|w| visible.as_ref().is_none_or(|v| v.contains(&w.name)))
         .map(|w| WorkspaceSummary {
             name: w.name.clone(),
             description: w.description.clone(),
@@ -186,10 +174,12 @@ fn find_workspace<'c>(
 
 async fn workspace(
     State(state): State<Arc<AppState>>,
-    headers: HeaderMap,
+    caller: Caller,
     Path(ws): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    read_access(&state, &headers)?;
+    caller
+        .need(&state, Need::Workspace(&ws, Role::Viewer))
+        .await?;
     let catalog = live(&state)?;
     let w = find_workspace(&catalog, &ws)?;
     let mut v = serde_json::to_value(w).map_err(|e| ApiError::internal(&e))?;
@@ -199,10 +189,12 @@ async fn workspace(
 
 async fn workspace_lakehouse(
     State(state): State<Arc<AppState>>,
-    headers: HeaderMap,
+    caller: Caller,
     Path(ws): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    read_access(&state, &headers)?;
+    caller
+        .need(&state, Need::Workspace(&ws, Role::Viewer))
+        .await?;
     let catalog = live(&state)?;
     find_workspace(&catalog, &ws)?;
     match state.live_lakehouse(&ws).await {
@@ -224,11 +216,13 @@ async fn workspace_lakehouse(
 
 async fn jobs(
     State(state): State<Arc<AppState>>,
-    headers: HeaderMap,
+    caller: Caller,
     Path(ws): Path<String>,
     Query(q): Query<PageQuery>,
 ) -> Result<Json<Page<Arc<JobView>>>, ApiError> {
-    read_access(&state, &headers)?;
+    caller
+        .need(&state, Need::Workspace(&ws, Role::Viewer))
+        .await?;
     let catalog = live(&state)?;
     let w = find_workspace(&catalog, &ws)?;
     Ok(Json(page_by_name(&w.jobs, |j| &j.name, &q)?))
@@ -236,10 +230,12 @@ async fn jobs(
 
 async fn job(
     State(state): State<Arc<AppState>>,
-    headers: HeaderMap,
+    caller: Caller,
     Path((ws, job)): Path<(String, String)>,
 ) -> Result<Json<Value>, ApiError> {
-    read_access(&state, &headers)?;
+    caller
+        .need(&state, Need::Workspace(&ws, Role::Viewer))
+        .await?;
     let catalog = live(&state)?;
     let j = catalog.job(&ws, &job).ok_or_else(|| {
         ApiError::not_found(format!("no job `{ws}/{job}` in the live configuration"))
@@ -252,6 +248,7 @@ async fn job(
                 job: Some(job.clone()),
                 state: None,
                 since: None,
+                workspaces: None,
             },
             10,
             None,
@@ -272,11 +269,14 @@ pub struct TriggerBody {
 
 async fn trigger_run(
     State(state): State<Arc<AppState>>,
-    headers: HeaderMap,
+    caller: Caller,
     Path((ws, job)): Path<(String, String)>,
     body: axum::body::Bytes,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
-    let actor = write_access(&state, &headers)?;
+    caller
+        .need(&state, Need::Workspace(&ws, Role::Operator))
+        .await?;
+    let actor = caller.actor().to_string();
     let body: TriggerBody = if body.is_empty() {
         TriggerBody::default()
     } else {
@@ -308,10 +308,10 @@ pub struct RevisionsQuery {
 
 async fn revisions(
     State(state): State<Arc<AppState>>,
-    headers: HeaderMap,
+    caller: Caller,
     Query(q): Query<RevisionsQuery>,
 ) -> Result<Json<Value>, ApiError> {
-    read_access(&state, &headers)?;
+    caller.need(&state, Need::Member).await?;
     let limit = limit(q.limit)?;
     let before = match &q.cursor {
         Some(c) => Some(
@@ -333,10 +333,10 @@ async fn revisions(
 
 async fn revision(
     State(state): State<Arc<AppState>>,
-    headers: HeaderMap,
+    caller: Caller,
     Path(sha): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    read_access(&state, &headers)?;
+    caller.need(&state, Need::Member).await?;
     let row = state
         .store
         .revision(&state.config.branch, &sha)
@@ -360,10 +360,10 @@ fn id_cursor(cursor: &Option<String>) -> Result<Option<i64>, ApiError> {
 
 async fn audit(
     State(state): State<Arc<AppState>>,
-    headers: HeaderMap,
+    caller: Caller,
     Query(q): Query<PageQuery>,
 ) -> Result<Json<Value>, ApiError> {
-    read_access(&state, &headers)?;
+    caller.need(&state, Need::All).await?;
     let limit = limit(q.limit)?;
     let rows = state.store.audit(limit, id_cursor(&q.cursor)?).await?;
     let next_cursor = (rows.len() as u32 == limit)
@@ -386,10 +386,17 @@ pub struct RunsQuery {
 
 async fn list_runs(
     State(state): State<Arc<AppState>>,
-    headers: HeaderMap,
+    caller: Caller,
     Query(q): Query<RunsQuery>,
 ) -> Result<Json<Value>, ApiError> {
-    read_access(&state, &headers)?;
+    match &q.workspace {
+        Some(ws) => {
+            caller
+                .need(&state, Need::Workspace(ws, Role::Viewer))
+                .await?
+        }
+        None => caller.need(&state, Need::Member).await?,
+    }
     let limit = limit(q.limit)?;
     let since = q
         .since
@@ -406,6 +413,7 @@ async fn list_runs(
         .transpose()?;
     let filter = RunFilter {
         workspace: q.workspace,
+        workspaces: caller.visible_workspaces(),
         job: q.job,
         state: q.state,
         since,
@@ -420,21 +428,30 @@ async fn list_runs(
     Ok(Json(json!({ "items": rows, "next_cursor": next_cursor })))
 }
 
-async fn find_run(state: &AppState, id: i64) -> Result<olo_reconciler::store::Run, ApiError> {
-    state
+/// A run the caller may read (a viewer of its workspace).
+async fn find_run(
+    state: &AppState,
+    caller: &Caller,
+    id: i64,
+) -> Result<olo_reconciler::store::Run, ApiError> {
+    caller.need(state, Need::Member).await?;
+    let run = state
         .store
         .run(id)
         .await?
-        .ok_or_else(|| ApiError::not_found(format!("no run {id}")))
+        .ok_or_else(|| ApiError::not_found(format!("no run {id}")))?;
+    caller
+        .need(state, Need::Workspace(&run.workspace, Role::Viewer))
+        .await?;
+    Ok(run)
 }
 
 async fn run(
     State(state): State<Arc<AppState>>,
-    headers: HeaderMap,
+    caller: Caller,
     Path(id): Path<i64>,
 ) -> Result<Json<Value>, ApiError> {
-    read_access(&state, &headers)?;
-    let run = find_run(&state, id).await?;
+    let run = find_run(&state, &caller, id).await?;
     let tasks = state.store.task_instances(id).await?;
     let mut v = json!(run);
     v["task_instances"] = json!(tasks);
@@ -444,11 +461,10 @@ async fn run(
 /// The MLflow runs tagged with this run (in the experiments its job declares).
 async fn run_mlflow(
     State(state): State<Arc<AppState>>,
-    headers: HeaderMap,
+    caller: Caller,
     Path(id): Path<i64>,
 ) -> Result<Json<Value>, ApiError> {
-    read_access(&state, &headers)?;
-    let run = find_run(&state, id).await?;
+    let run = find_run(&state, &caller, id).await?;
     match state
         .mlflow_runs(&run, &state.mlflow_experiments(&run))
         .await
@@ -474,11 +490,10 @@ async fn run_mlflow(
 
 async fn run_tasks(
     State(state): State<Arc<AppState>>,
-    headers: HeaderMap,
+    caller: Caller,
     Path(id): Path<i64>,
 ) -> Result<Json<Value>, ApiError> {
-    read_access(&state, &headers)?;
-    find_run(&state, id).await?;
+    find_run(&state, &caller, id).await?;
     let tasks = state.store.task_instances(id).await?;
     Ok(Json(json!({ "items": tasks, "next_cursor": null })))
 }
@@ -491,12 +506,11 @@ pub struct LogQuery {
 
 async fn task_log(
     State(state): State<Arc<AppState>>,
-    headers: HeaderMap,
+    caller: Caller,
     Path((id, task, try_number)): Path<(i64, String, i64)>,
     Query(q): Query<LogQuery>,
 ) -> Result<Response, ApiError> {
-    read_access(&state, &headers)?;
-    let run = find_run(&state, id).await?;
+    let run = find_run(&state, &caller, id).await?;
     if try_number < 1 {
         return Err(ApiError::bad_request("tries are numbered from 1"));
     }
@@ -534,13 +548,13 @@ async fn task_log(
 
 async fn reconcile(
     State(state): State<Arc<AppState>>,
-    headers: HeaderMap,
+    caller: Caller,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
-    let actor = write_access(&state, &headers)?;
+    caller.need(&state, Need::Reconcile).await?;
     state
         .store
         .append_audit(&olo_reconciler::store::NewAudit {
-            actor,
+            actor: caller.actor().to_string(),
             action: "reconcile_request".into(),
             target: state.config.branch.clone(),
             revision: None,

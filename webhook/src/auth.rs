@@ -1,8 +1,14 @@
-//! API bearer tokens. Settings hold only SHA-256 hashes of tokens (`olo token --name NAME` prints a
-//! token and its hash); a presented token is hashed and compared in constant time. Tokens are
-//! never logged.
+//! Who is calling. Service accounts present API tokens: settings hold only SHA-256 hashes of
+//! them (`olo token --name NAME` prints a token and its hash); a presented token is hashed and
+//! compared in constant time. People present OpenID Connect tokens (a bearer JWT, or the
+//! dashboard's session cookie holding the ID token of their sign-in), checked by [`crate::oidc`].
+//! Tokens are never logged, nor echoed in errors.
 
-use axum::http::HeaderMap;
+use axum::http::{HeaderMap, Method};
+
+use crate::access::Principal;
+use crate::error::ApiError;
+use crate::AppState;
 use serde::{Deserialize, Serialize};
 use sha2::Digest as _;
 use subtle::ConstantTimeEq as _;
@@ -14,6 +20,9 @@ pub struct ApiToken {
     pub name: String,
     /// Lower-case hex SHA-256 of the token.
     pub sha256: String,
+    /// The groups the holder is in, for the repository's `group:` roles.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub groups: Vec<String>,
 }
 
 pub fn hash(token: &str) -> String {
@@ -31,26 +40,96 @@ pub fn new_token() -> (String, String) {
     (token, h)
 }
 
-/// The name of the token presented as `Authorization: Bearer <token>`, if it is a known one.
-pub fn caller(tokens: &[ApiToken], headers: &HeaderMap) -> Option<String> {
+/// The credential of `Authorization: Bearer <credential>`, if any.
+pub fn bearer(headers: &HeaderMap) -> Option<&str> {
     let presented = headers
         .get(axum::http::header::AUTHORIZATION)?
         .to_str()
         .ok()?
         .strip_prefix("Bearer ")?
         .trim();
-    if presented.is_empty() {
-        return None;
-    }
-    let presented = hash(presented);
+    (!presented.is_empty()).then_some(presented)
+}
+
+/// The holder of the token presented as `Authorization: Bearer <token>`, if it is a known one.
+pub fn caller<'t>(tokens: &'t [ApiToken], headers: &HeaderMap) -> Option<&'t ApiToken> {
+    let presented = hash(bearer(headers)?);
     let mut found = None;
     // Compare with every token (no early exit) so timing says nothing about which matched.
     for t in tokens {
         if bool::from(t.sha256.as_bytes().ct_eq(presented.as_bytes())) {
-            found = Some(t.name.clone());
+            found = Some(t);
         }
     }
     found
+}
+
+/// The dashboard's session cookie: the ID token of the browser's sign-in.
+pub const SESSION_COOKIE: &str = "olo_session";
+
+/// A cookie's value from the `Cookie` headers.
+pub fn cookie<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
+    headers
+        .get_all(axum::http::header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v.trim())
+        .filter(|v| !v.is_empty())
+}
+
+/// Who is calling: `Ok(None)` for an anonymous caller; a credential that is presented but not
+/// good is a 401 with the reason (never anonymous). The session cookie counts only for reads
+/// (GET, HEAD), so a page on another site cannot make a signed-in browser write (CSRF).
+pub async fn identify(
+    state: &AppState,
+    method: &Method,
+    headers: &HeaderMap,
+) -> Result<Option<Principal>, ApiError> {
+    if let Some(presented) = bearer(headers) {
+        if let Some(t) = caller(&state.config.tokens, headers) {
+            return Ok(Some(Principal {
+                name: t.name.clone(),
+                groups: t.groups.clone(),
+                via: "token",
+            }));
+        }
+        let Some(oidc) = &state.oidc else {
+            return Err(ApiError::unauthorized(
+                "the bearer token is not one of olo's API tokens ([[api.tokens]])",
+            ));
+        };
+        if presented.split('.').count() != 3 {
+            return Err(ApiError::unauthorized(
+                "the bearer token is neither one of olo's API tokens nor a JWT",
+            ));
+        }
+        let audience = oidc.config.audience.clone();
+        return match oidc.verify(presented, &audience, None).await {
+            Ok(p) => Ok(Some(p)),
+            Err(crate::oidc::OidcError::Refused(why)) => Err(ApiError::unauthorized(why)),
+            Err(e @ crate::oidc::OidcError::Unavailable(_)) => Err(ApiError::new(
+                axum::http::StatusCode::SERVICE_UNAVAILABLE,
+                "oidc_unavailable",
+                e.to_string(),
+            )),
+        };
+    }
+    let read = method == Method::GET || method == Method::HEAD;
+    if let (true, Some(oidc), Some(session)) = (read, &state.oidc, cookie(headers, SESSION_COOKIE))
+    {
+        let client = oidc.config.client_id.clone();
+        // An expired or foreign session is no identity: the page asks to sign in again.
+        if let Ok(p) = oidc.verify(session, &client, None).await {
+            return Ok(Some(Principal {
+                via: "session",
+                ..p
+            }));
+        }
+    }
+    Ok(None)
 }
 
 #[cfg(test)]
@@ -70,15 +149,25 @@ mod tests {
         let tokens = vec![ApiToken {
             name: "ci".into(),
             sha256,
+            groups: vec![],
         }];
         assert_eq!(
-            caller(&tokens, &headers(&format!("Bearer {token}"))),
-            Some("ci".into())
+            caller(&tokens, &headers(&format!("Bearer {token}"))).map(|t| t.name.as_str()),
+            Some("ci")
         );
         assert_eq!(caller(&tokens, &headers("Bearer olo_wrong")), None);
         assert_eq!(caller(&tokens, &headers(&format!("Basic {token}"))), None);
         assert_eq!(caller(&tokens, &headers("Bearer ")), None);
         assert_eq!(caller(&tokens, &HeaderMap::new()), None);
+        let mut h = HeaderMap::new();
+        h.append(
+            axum::http::header::COOKIE,
+            "a=1; olo_session=tok".parse().unwrap(),
+        );
+        h.append(axum::http::header::COOKIE, "b=2".parse().unwrap());
+        assert_eq!(cookie(&h, "olo_session"), Some("tok"));
+        assert_eq!(cookie(&h, "b"), Some("2"));
+        assert_eq!(cookie(&h, "olo"), None);
         assert_eq!(
             hash("abc"),
             "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"

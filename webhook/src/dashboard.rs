@@ -8,7 +8,7 @@
 use std::sync::{Arc, LazyLock};
 
 use axum::extract::{Path, Query, State};
-use axum::http::{header, HeaderMap, StatusCode};
+use axum::http::{header, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
@@ -20,7 +20,10 @@ use olo_reconciler::store::{is_terminal_run_state, RunFilter, StoreError, TaskIn
 use olo_reconciler::targets::airflow::AirflowError;
 use serde::{Deserialize, Serialize};
 
-use crate::{auth, AppState};
+use crate::access::Role;
+use crate::caller::{Caller, Need};
+use crate::error::ApiError;
+use crate::AppState;
 
 mod format;
 mod lineage_page;
@@ -113,6 +116,8 @@ pub struct PageError {
     status: StatusCode,
     title: &'static str,
     message: String,
+    /// Offer the OpenID Connect sign-in (a 401 where it is configured).
+    sign_in: bool,
 }
 
 impl PageError {
@@ -121,6 +126,7 @@ impl PageError {
             status: StatusCode::NOT_FOUND,
             title: "Not found",
             message: message.into(),
+            sign_in: false,
         }
     }
 
@@ -134,6 +140,7 @@ impl PageError {
             message: format!(
                 "The page could not be made; the server log has the cause under {id}."
             ),
+            sign_in: false,
         }
     }
 
@@ -142,6 +149,7 @@ impl PageError {
             status: StatusCode::SERVICE_UNAVAILABLE,
             title: "No configuration yet",
             message: "olo has not read a valid commit yet; the overview shows why.".into(),
+            sign_in: false,
         }
     }
 }
@@ -153,6 +161,7 @@ impl From<StoreError> for PageError {
                 status: StatusCode::SERVICE_UNAVAILABLE,
                 title: "State store unavailable",
                 message: "The state store is not reachable; try again.".into(),
+                sign_in: false,
             }
         } else {
             PageError::internal(&e)
@@ -169,6 +178,7 @@ impl IntoResponse for PageError {
                 status => self.status.as_u16(),
                 title => self.title,
                 message => self.message,
+                sign_in => self.sign_in,
             },
         );
         match body {
@@ -199,18 +209,28 @@ fn render_at(template: &str, ctx: Value, now: DateTime<Utc>) -> PageResult {
         .map_err(|e| PageError::internal(&format!("template {template}: {e:#}")))
 }
 
-/// Reads are refused when the server requires a token for them (a browser sends none).
-fn read_access(state: &AppState, headers: &HeaderMap) -> Result<(), PageError> {
-    if state.config.read_requires_token && auth::caller(&state.config.tokens, headers).is_none() {
-        return Err(PageError {
-            status: StatusCode::UNAUTHORIZED,
-            title: "Token required",
-            message: "This server requires an API token for reads (api.read_requires_token), \
-                      so the dashboard is not available without an Authorization header."
-                .into(),
-        });
-    }
-    Ok(())
+/// `Ok` when the caller may see the page; else 401 (with a sign-in link where OpenID Connect
+/// is configured) or 403, the same page whether what was asked for exists or not.
+async fn gate(state: &AppState, caller: &Caller, need: Need<'_>) -> Result<(), PageError> {
+    caller.need(state, need).await.map_err(|e: ApiError| {
+        let sign_in = e.status == StatusCode::UNAUTHORIZED;
+        PageError {
+            status: e.status,
+            title: if sign_in { "Sign in required" } else { "Not allowed" },
+            message: if sign_in {
+                if state.oidc.is_some() {
+                    "This page needs you to sign in.".into()
+                } else {
+                    "This server requires an identity for reads (api.read_requires_token) and has no \
+                     OpenID Connect sign-in configured: use the API with a token."
+                        .into()
+                }
+            } else {
+                e.message
+            },
+            sign_in: sign_in && state.oidc.is_some(),
+        }
+    })
 }
 
 /// Airflow's UI base URL without a trailing slash, for links.
@@ -252,6 +272,7 @@ fn id_cursor(q: &ListQuery) -> Result<Option<i64>, PageError> {
                 status: StatusCode::BAD_REQUEST,
                 title: "Bad request",
                 message: "That page cursor is not one this dashboard gave out.".into(),
+                sign_in: false,
             })
         })
         .transpose()
@@ -271,19 +292,25 @@ async fn stylesheet() -> Response {
 // ---------------------------------------------------------------------------------------------
 // Pages
 
-async fn overview(State(state): State<Arc<AppState>>, headers: HeaderMap) -> PageResult {
-    read_access(&state, &headers)?;
+async fn overview(State(state): State<Arc<AppState>>, caller: Caller) -> PageResult {
+    gate(&state, &caller, Need::Member).await?;
     let status = state.store.branch_status(&state.config.branch).await?;
     let catalog = state.catalog();
+    let visible = caller.visible_workspaces();
     let (workspaces, jobs) = catalog.as_ref().map_or((0, 0), |c| {
+        let seen = c
+            .workspaces
+            .iter()
+            .filter(|w| visible.as_ref().is_none_or(|v| v.contains(&w.name)));
         (
-            c.workspaces.len(),
-            c.workspaces.iter().map(|w| w.jobs.len()).sum::<usize>(),
+            seen.clone().count(),
+            seen.map(|w| w.jobs.len()).sum::<usize>(),
         )
     });
     let failed_filter = RunFilter {
         state: Some("failed".into()),
         since: Some(Utc::now() - Duration::hours(24)),
+        workspaces: visible.clone(),
         ..RunFilter::default()
     };
     let failed_count = state.store.count_runs(&failed_filter).await?;
@@ -292,7 +319,17 @@ async fn overview(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Pag
         .store
         .last_audit(olo_reconciler::engine::DRIFT_REPAIRED)
         .await?;
-    let recent = state.store.runs(&RunFilter::default(), 10, None).await?;
+    let recent = state
+        .store
+        .runs(
+            &RunFilter {
+                workspaces: visible,
+                ..RunFilter::default()
+            },
+            10,
+            None,
+        )
+        .await?;
     render(
         "overview.html",
         context! {
@@ -314,15 +351,16 @@ async fn overview(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Pag
 
 async fn revisions(
     State(state): State<Arc<AppState>>,
-    headers: HeaderMap,
+    caller: Caller,
     Query(q): Query<ListQuery>,
 ) -> PageResult {
-    read_access(&state, &headers)?;
+    gate(&state, &caller, Need::Member).await?;
     let before = match given(&q.cursor) {
         Some(c) => Some(parse_time(&c).ok_or_else(|| PageError {
             status: StatusCode::BAD_REQUEST,
             title: "Bad request",
             message: "That page cursor is not one this dashboard gave out.".into(),
+            sign_in: false,
         })?),
         None => None,
     };
@@ -392,10 +430,10 @@ pub fn diff_lines(diff: &str) -> Vec<(&'static str, String)> {
 
 async fn revision(
     State(state): State<Arc<AppState>>,
-    headers: HeaderMap,
+    caller: Caller,
     Path(sha): Path<String>,
 ) -> PageResult {
-    read_access(&state, &headers)?;
+    gate(&state, &caller, Need::Member).await?;
     let row = state
         .store
         .revision(&state.config.branch, &sha)
@@ -430,10 +468,10 @@ async fn revision(
 
 async fn audit(
     State(state): State<Arc<AppState>>,
-    headers: HeaderMap,
+    caller: Caller,
     Query(q): Query<ListQuery>,
 ) -> PageResult {
-    read_access(&state, &headers)?;
+    gate(&state, &caller, Need::All).await?;
     let before = id_cursor(&q)?;
     let entries = state.store.audit(PAGE, before).await?;
     let next = (entries.len() as u32 == PAGE)
@@ -467,12 +505,14 @@ struct WorkspaceRow<'a> {
     jobs: usize,
 }
 
-async fn workspaces(State(state): State<Arc<AppState>>, headers: HeaderMap) -> PageResult {
-    read_access(&state, &headers)?;
+async fn workspaces(State(state): State<Arc<AppState>>, caller: Caller) -> PageResult {
+    gate(&state, &caller, Need::Read).await?;
     let catalog = live(&state)?;
+    let visible = caller.visible_workspaces();
     let rows: Vec<WorkspaceRow<'_>> = catalog
         .workspaces
         .iter()
+        .filter(|w| visible.as_ref().is_none_or(|v| v.contains(&w.name)))
         .map(|w| WorkspaceRow {
             name: &w.name,
             description: w.description.as_deref(),
@@ -513,11 +553,11 @@ pub struct PageQuery {
 
 async fn workspace(
     State(state): State<Arc<AppState>>,
-    headers: HeaderMap,
+    caller: Caller,
     Path(ws): Path<String>,
     Query(q): Query<PageQuery>,
 ) -> PageResult {
-    read_access(&state, &headers)?;
+    gate(&state, &caller, Need::Workspace(&ws, Role::Viewer)).await?;
     let catalog = live(&state)?;
     let w = catalog.workspace(&ws).ok_or_else(|| {
         PageError::not_found(format!(
@@ -535,6 +575,7 @@ async fn workspace(
                 status: StatusCode::BAD_REQUEST,
                 title: "Bad request",
                 message: format!("This workspace has job pages 1 to {pages}."),
+                sign_in: false,
             })?,
     };
     let jobs: Vec<JobRow<'_>> = w
@@ -587,10 +628,10 @@ async fn workspace(
 
 async fn job(
     State(state): State<Arc<AppState>>,
-    headers: HeaderMap,
+    caller: Caller,
     Path((ws, job)): Path<(String, String)>,
 ) -> PageResult {
-    read_access(&state, &headers)?;
+    gate(&state, &caller, Need::Workspace(&ws, Role::Viewer)).await?;
     let catalog = live(&state)?;
     let j = catalog.job(&ws, &job).ok_or_else(|| {
         PageError::not_found(format!(
@@ -605,6 +646,7 @@ async fn job(
                 job: Some(job.clone()),
                 state: None,
                 since: None,
+                workspaces: None,
             },
             JOB_RUNS,
             None,
@@ -696,10 +738,13 @@ const RUN_STATES: &[&str] = &["queued", "running", "success", "failed"];
 
 async fn runs(
     State(state): State<Arc<AppState>>,
-    headers: HeaderMap,
+    caller: Caller,
     Query(q): Query<ListQuery>,
 ) -> PageResult {
-    read_access(&state, &headers)?;
+    match given(&q.workspace) {
+        Some(ws) => gate(&state, &caller, Need::Workspace(&ws, Role::Viewer)).await?,
+        None => gate(&state, &caller, Need::Read).await?,
+    }
     let before = id_cursor(&q)?;
     let window = given(&q.since);
     let since = match window.as_deref() {
@@ -717,6 +762,7 @@ async fn runs(
                             .collect::<Vec<_>>()
                             .join(", ")
                     ),
+                    sign_in: false,
                 })?,
         ),
     };
@@ -725,15 +771,24 @@ async fn runs(
         job: given(&q.job),
         state: given(&q.state),
         since,
+        workspaces: None,
     };
-    let rows = state.store.runs(&filter, PAGE, before).await?;
+    let visible = caller.visible_workspaces();
+    let query = RunFilter {
+        workspaces: visible.clone(),
+        ..filter.clone()
+    };
+    let rows = state.store.runs(&query, PAGE, before).await?;
     let next = (rows.len() as u32 == PAGE)
         .then(|| rows.last().map(|r| r.id.to_string()))
         .flatten();
-    let workspaces: Vec<String> = state
-        .catalog()
-        .map(|c| c.workspaces.iter().map(|w| w.name.clone()).collect())
-        .unwrap_or_default();
+    let workspaces: Vec<String> = match visible {
+        Some(v) => v,
+        None => state
+            .catalog()
+            .map(|c| c.workspaces.iter().map(|w| w.name.clone()).collect())
+            .unwrap_or_default(),
+    };
     render(
         "runs.html",
         context! {
@@ -755,22 +810,29 @@ fn run_id(id: &str) -> Result<i64, PageError> {
         .map_err(|_| PageError::not_found(format!("There is no run {id}.")))
 }
 
-async fn find_run(state: &AppState, id: &str) -> Result<olo_reconciler::store::Run, PageError> {
+/// A run the caller may see (a viewer of its workspace).
+async fn find_run(
+    state: &AppState,
+    caller: &Caller,
+    id: &str,
+) -> Result<olo_reconciler::store::Run, PageError> {
+    gate(state, caller, Need::Member).await?;
     let n = run_id(id)?;
-    state
+    let run = state
         .store
         .run(n)
         .await?
-        .ok_or_else(|| PageError::not_found(format!("There is no run {n}.")))
+        .ok_or_else(|| PageError::not_found(format!("There is no run {n}.")))?;
+    gate(state, caller, Need::Workspace(&run.workspace, Role::Viewer)).await?;
+    Ok(run)
 }
 
 async fn run(
     State(state): State<Arc<AppState>>,
-    headers: HeaderMap,
+    caller: Caller,
     Path(id): Path<String>,
 ) -> PageResult {
-    read_access(&state, &headers)?;
-    let run = find_run(&state, &id).await?;
+    let run = find_run(&state, &caller, &id).await?;
     let tis = state.store.task_instances(run.id).await?;
     let experiments = state.mlflow_experiments(&run);
     let (runs, problem) = match state.mlflow_runs(&run, &experiments).await {
@@ -841,11 +903,10 @@ fn run_page(
 
 async fn task_log(
     State(state): State<Arc<AppState>>,
-    headers: HeaderMap,
+    caller: Caller,
     Path((id, task, try_number)): Path<(String, String, String)>,
 ) -> Result<Response, PageError> {
-    read_access(&state, &headers)?;
-    let run = find_run(&state, &id).await?;
+    let run = find_run(&state, &caller, &id).await?;
     let try_number = try_number
         .parse::<i64>()
         .ok()

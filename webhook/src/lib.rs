@@ -4,15 +4,19 @@
 //! Requests never reconcile: the webhook verifies, records the delivery, puts the work on the
 //! [`queue::Queue`] and answers 202; the branch's one worker (in the `olo` binary) does the rest.
 
+pub mod access;
 pub mod api;
 pub mod auth;
+pub mod caller;
 pub mod dashboard;
 pub mod error;
 pub mod github;
 pub mod lineage;
 pub mod metrics;
+pub mod oidc;
 pub mod queue;
 pub mod runs;
+pub mod signin;
 pub mod sql;
 
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -79,6 +83,8 @@ pub struct AppState {
     pub lakehouse: Option<olo_reconciler::lakehouse::apply::Lakehouse>,
     /// What the live commit wants of the lakehouse (set by the worker).
     lake: RwLock<Arc<olo_reconciler::lakehouse::Desired>>,
+    /// The OpenID provider whose tokens (and dashboard sign-ins) olo accepts.
+    pub oidc: Option<Arc<oidc::Oidc>>,
     /// Workspaces and jobs of the last valid commit (set by the worker).
     catalog: RwLock<Option<Arc<Catalog>>>,
     /// Set once the first reconcile has finished.
@@ -104,6 +110,7 @@ impl AppState {
             sql_max_rows: sql::DEFAULT_MAX_ROWS,
             lakehouse: None,
             lake: RwLock::default(),
+            oidc: None,
             catalog: RwLock::new(None),
             ready: AtomicBool::new(false),
         }
@@ -187,6 +194,11 @@ impl AppState {
         )
     }
 
+    pub fn with_oidc(mut self, oidc: Arc<oidc::Oidc>) -> AppState {
+        self.oidc = Some(oidc);
+        self
+    }
+
     pub fn with_files(mut self, files: Arc<dyn Files>) -> AppState {
         self.files = Some(files);
         self
@@ -220,6 +232,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/metrics", get(metrics_text))
         .nest("/api/v1", api::routes())
         .merge(dashboard::routes())
+        .merge(signin::routes())
         .with_state(state)
 }
 

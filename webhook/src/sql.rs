@@ -1,7 +1,7 @@
 //! The SQL runner, `POST /api/v1/sql`: one read-only query on Trino, run as the caller.
 //!
-//! Every query needs an API token, even where reads are open: it runs on Trino with
-//! `X-Trino-User` = the token's name, so Trino's access rules (the rendered `rules.json`) decide
+//! Every query needs an identity (an API token or an OpenID Connect token), even where reads are
+//! open: it runs on Trino with `X-Trino-User` = the caller's name, so Trino's access rules (the rendered `rules.json`) decide
 //! what that user may read. [`read_only`] refuses anything but a query before Trino is asked;
 //! it is a first check for a clear message, Trino's rules are the guard. Each query that reaches
 //! Trino is written to the audit log (`sql_query`).
@@ -10,14 +10,14 @@ use std::sync::Arc;
 
 use axum::body::Bytes;
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::Json;
 use olo_reconciler::store::NewAudit;
 use olo_reconciler::targets::trino::{read_only, Column, QueryRequest, TrinoError};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
-use crate::api::write_access;
+use crate::caller::{Caller, Need};
 use crate::error::ApiError;
 use crate::metrics::ResultLabels;
 use crate::AppState;
@@ -52,10 +52,10 @@ pub struct SqlAnswer {
 /// `POST /api/v1/sql`.
 pub async fn run(
     State(state): State<Arc<AppState>>,
-    headers: HeaderMap,
+    caller: Caller,
     body: Bytes,
 ) -> Result<Json<SqlAnswer>, ApiError> {
-    let result = query(&state, &headers, &body).await;
+    let result = query(&state, &caller, &body).await;
     // API error codes are a fixed set of constants: the labels stay bounded.
     let result_label = match &result {
         Ok(answer) if answer.truncated => "truncated",
@@ -72,8 +72,9 @@ pub async fn run(
     result.map(Json)
 }
 
-async fn query(state: &AppState, headers: &HeaderMap, body: &[u8]) -> Result<SqlAnswer, ApiError> {
-    let user = write_access(state, headers)?;
+async fn query(state: &AppState, caller: &Caller, body: &[u8]) -> Result<SqlAnswer, ApiError> {
+    caller.need(state, Need::SignedIn).await?;
+    let user = caller.actor().to_string();
     let trino = state.trino.as_ref().ok_or_else(|| {
         ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,

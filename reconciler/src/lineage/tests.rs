@@ -50,6 +50,7 @@ fn workspace(name: &str, catalog: &str, jobs: Vec<Arc<JobView>>) -> WorkspaceVie
 fn catalog() -> Catalog {
     Catalog {
         revision: Some("r".into()),
+        admins: Vec::new(),
         workspaces: vec![
             workspace(
                 "marketing",

@@ -309,6 +309,9 @@ pub struct RunUpdate {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RunFilter {
     pub workspace: Option<String>,
+    /// Runs of any of these workspaces (the caller's, when it may not see all).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub workspaces: Option<Vec<String>>,
     pub job: Option<String>,
     pub state: Option<String>,
     /// Runs created at or after this time.

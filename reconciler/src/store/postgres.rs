@@ -830,6 +830,21 @@ fn push_run_filter<'a>(query: &mut QueryBuilder<'a, Postgres>, filter: &'a RunFi
     if let Some(workspace) = &filter.workspace {
         query.push(" AND workspace = ").push_bind(workspace);
     }
+    match filter.workspaces.as_deref() {
+        None => {}
+        // None of them: nothing matches.
+        Some([]) => {
+            query.push(" AND FALSE");
+        }
+        Some(workspaces) => {
+            query.push(" AND workspace IN (");
+            let mut list = query.separated(", ");
+            for ws in workspaces {
+                list.push_bind(ws);
+            }
+            query.push(")");
+        }
+    }
     if let Some(job) = &filter.job {
         query.push(" AND job = ").push_bind(job);
     }

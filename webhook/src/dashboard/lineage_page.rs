@@ -3,13 +3,14 @@
 use std::sync::Arc;
 
 use axum::extract::{Query, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use minijinja::{context, Value};
 use olo_reconciler::catalog::Catalog;
 use serde::Deserialize;
 
-use super::{given, read_access, render, ser, PageError};
+use super::{gate, given, render, ser, PageError};
+use crate::caller::{Caller, Need};
 use crate::AppState;
 
 /// Depths offered on the lineage page.
@@ -63,10 +64,10 @@ pub struct LineageQuery {
 
 pub(super) async fn lineage_page(
     State(state): State<Arc<AppState>>,
-    headers: HeaderMap,
+    caller: Caller,
     Query(q): Query<LineageQuery>,
 ) -> Result<Response, PageError> {
-    read_access(&state, &headers)?;
+    gate(&state, &caller, Need::Member).await?;
     let catalog = state.catalog();
     state.lineage.sync(catalog.as_ref());
     let depth = match given(&q.depth) {
@@ -79,6 +80,7 @@ pub(super) async fn lineage_page(
                 status: StatusCode::BAD_REQUEST,
                 title: "Bad request",
                 message: format!("Choose a depth of {LINEAGE_DEPTHS:?}."),
+                sign_in: false,
             })?,
     };
     let start = given(&q.node);

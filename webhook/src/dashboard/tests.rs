@@ -243,7 +243,7 @@ fn main_of(html: &str) -> &str {
 fn values_are_escaped_as_html() {
     let html = render(
         "error.html",
-        context! { nav => "", status => 404, title => "t", message => "<script>x</script>" },
+        context! { nav => "", status => 404, title => "t", message => "<script>x</script>", sign_in => false },
     )
     .unwrap()
     .0;
