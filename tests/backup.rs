@@ -389,3 +389,55 @@ fn restore_names_what_is_wrong_with_a_file() {
         stderr(&missing)
     );
 }
+
+/// `olo audit --format jsonl` pages through a log longer than one page (1,000 entries), oldest
+/// first. The log is loaded with `olo restore` from a backup of an empty store with the entries
+/// added.
+#[test]
+fn audit_jsonl_exports_every_entry_oldest_first() {
+    use olo_reconciler::store::backup::format::{Decoder, Encoder, Line};
+
+    let olo = Olo::new("unused");
+    ok(&olo.run(&["status"]));
+    let empty = olo.state.path().join("empty.jsonl");
+    ok(&olo.run(&["backup", "--out", empty.to_str().unwrap()]));
+    let text = std::fs::read_to_string(&empty).unwrap();
+    let mut decoder = Decoder::new();
+    let Ok(Line::Header(header)) = decoder.line(text.split_inclusive('\n').next().unwrap()) else {
+        panic!("no header in {text}")
+    };
+    let (mut encoder, mut file) = Encoder::new(&header);
+    const ENTRIES: i64 = 2_345;
+    for id in 1..=ENTRIES {
+        let row = json!({
+            "id": id,
+            "at": format!("2024-05-01T12:00:00.{id:06}Z"),
+            "actor": "Ada <ada@example.com>",
+            "action": "apply",
+            "target": "main",
+            "revision": null,
+            "details": format!("{{\"n\":{id}}}"),
+        });
+        file += &encoder.row("audit_log", row.as_object().unwrap());
+    }
+    file += &encoder.finish().0;
+    let full = olo.state.path().join("full.jsonl");
+    std::fs::write(&full, file).unwrap();
+    std::fs::remove_file(olo.state.path().join("state.db")).unwrap();
+    ok(&olo.run(&["restore", "--from", full.to_str().unwrap()]));
+
+    let entries = export_audit(&olo);
+    assert_eq!(
+        ids(&entries),
+        (1..=ENTRIES).collect::<Vec<_>>(),
+        "every entry, oldest first"
+    );
+    assert_eq!(entries[1233]["details"], json!({"n": 1234}));
+    let limited = olo.run(&["audit", "--format", "jsonl", "--limit", "5"]);
+    assert!(!limited.status.success());
+    assert!(
+        stderr(&limited).contains("leave out --limit"),
+        "{}",
+        stderr(&limited)
+    );
+}
