@@ -12,6 +12,7 @@ mod backup;
 mod commands;
 mod lakehouse;
 mod output;
+mod replicas;
 mod serve;
 mod settings;
 

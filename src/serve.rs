@@ -218,7 +218,7 @@ pub async fn runtime(settings: &Settings) -> anyhow::Result<Runtime> {
     })
 }
 
-async fn latest(source: &Arc<Mutex<Box<dyn Source>>>) -> anyhow::Result<Tip> {
+pub(crate) async fn latest(source: &Arc<Mutex<Box<dyn Source>>>) -> anyhow::Result<Tip> {
     let source = source.clone();
     tokio::task::spawn_blocking(move || {
         let mut s = source.lock().expect("source lock");
@@ -457,13 +457,21 @@ pub async fn serve(settings: &Settings, once: bool) -> anyhow::Result<bool> {
     } else {
         None
     };
-    if let Some(airflow) = &rt.airflow {
+    // Several replicas on one PostgreSQL store elect a leader; one on SQLite does everything.
+    let mut replicas = crate::replicas::Replicas::start(settings, &state)?;
+    let follow_runs = |airflow: &Arc<dyn Airflow>| {
         tokio::spawn(olo_server::runs::follow(
             state.store.clone(),
             airflow.clone(),
             Duration::from_secs(settings.airflow.poll_seconds),
         ));
+    };
+    if replicas.is_none() {
+        if let Some(airflow) = &rt.airflow {
+            follow_runs(airflow);
+        }
     }
+    let mut beat = tokio::time::interval(crate::replicas::BEAT);
 
     let mut last: Option<String> = None;
     let mut healthy = false;
@@ -472,11 +480,27 @@ pub async fn serve(settings: &Settings, once: bool) -> anyhow::Result<bool> {
         let mut pending = tokio::select! {
             _ = stopping.wait_for(|s| *s) => {
                 eprintln!("olo serve: stopping");
+                if let Some(r) = replicas.as_mut() {
+                    r.resign().await;
+                }
                 let _ = server.await;
                 return Ok(healthy);
             }
             pending = state.queue.next() => pending,
+            _ = beat.tick(), if replicas.is_some() => Default::default(),
         };
+        if let Some(r) = replicas.as_mut() {
+            match r.step(&rt, &state, &mut pending).await {
+                crate::replicas::Step::Lead { took_over } => {
+                    if took_over {
+                        if let Some(airflow) = &rt.airflow {
+                            follow_runs(airflow);
+                        }
+                    }
+                }
+                crate::replicas::Step::Follow => continue,
+            }
+        }
         // Local file changes come in bursts (an editor's save, a checkout): let them settle
         // before reading the commit. Webhooks and API calls name a commit that exists already;
         // requests arriving during a reconcile collapse into the next one anyway.

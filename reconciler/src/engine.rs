@@ -252,6 +252,29 @@ impl Engine {
         self.memo.as_ref().and_then(|m| m.catalog.clone())
     }
 
+    /// What commit `sha` (an applied one) shows people, without planning or applying anything:
+    /// its workspaces and jobs, and what it wants of the lakehouse. A follower replica serves
+    /// this while the leader applies. `Ok(None)` when the commit is not valid.
+    pub fn view(
+        &self,
+        repo_path: &std::path::Path,
+        sha: &str,
+    ) -> Result<Option<(Arc<Catalog>, Arc<lakehouse::Desired>)>> {
+        let snapshot = crate::snapshot::from_commit(repo_path, sha)?;
+        let Some(repo) = olo_schema::validate(snapshot).repo else {
+            return Ok(None);
+        };
+        let lake = self
+            .lakehouse
+            .as_ref()
+            .map(|l| l.desired(&repo))
+            .unwrap_or_default();
+        Ok(Some((
+            Arc::new(Catalog::from_repo(&repo, Some(sha))),
+            Arc::new(lake),
+        )))
+    }
+
     /// Plans commit `sha` of the repository at `repo_path` against the live state, with diffs,
     /// and changes nothing (neither the sink, nor the store, nor this engine's memo).
     pub async fn preview(&self, repo_path: &std::path::Path, sha: &str) -> Result<Preview> {

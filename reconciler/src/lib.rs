@@ -6,6 +6,7 @@ pub mod catalog;
 pub mod engine;
 pub mod forge;
 pub mod lakehouse;
+pub mod leader;
 pub mod lineage;
 pub mod openlineage;
 pub mod plan;

@@ -439,6 +439,12 @@ async fn fill(db: &Db) {
     };
     assert_eq!(store.record_lineage(&[event]).await.unwrap(), [true]);
 
+    // Work handed to the leader and not taken yet.
+    store
+        .push_work("reconcile", &json!({"reason": "push"}))
+        .await
+        .unwrap();
+
     // No trait method writes the lease yet.
     db.execute(
         "INSERT INTO leader_lease (name, holder, acquired_at, renewed_at, expires_at) \
@@ -482,6 +488,7 @@ async fn view(db: &Db) -> Value {
         "lineage_events": store.lineage_event_count().await.unwrap(),
         "webhook_deliveries": db.count("webhook_deliveries").await,
         "leader_lease": db.count("leader_lease").await,
+        "work_requests": db.count("work_requests").await,
     })
 }
 
@@ -579,7 +586,8 @@ async fn a_restored_store_holds_every_row_of_the_backup(backend: Backend) {
             "revisions",
             "runs",
             "task_instances",
-            "webhook_deliveries"
+            "webhook_deliveries",
+            "work_requests"
         ],
         "every table of the migrations but sqlx's own"
     );

@@ -250,6 +250,7 @@ contract! {
         branch_status_is_per_branch,
         record_delivery_is_true_once_per_delivery_id,
         record_delivery_is_race_safe,
+        work_is_taken_once_oldest_first,
         insert_run_stores_every_field,
         insert_run_is_idempotent_on_dag_id_and_airflow_run_id,
         insert_run_refuses_a_conf_that_is_not_an_object,
@@ -984,6 +985,39 @@ async fn record_delivery_is_true_once_per_delivery_id(store: &dyn Store) {
     assert!(!store.record_delivery("d-1", "push").await.unwrap());
     assert!(!store.record_delivery("d-1", "pull_request").await.unwrap());
     assert!(store.record_delivery("d-2", "push").await.unwrap());
+}
+
+async fn work_is_taken_once_oldest_first(store: &dyn Store) {
+    assert!(store.take_work(10).await.unwrap().is_empty());
+    for n in 0..25 {
+        store
+            .push_work(
+                if n % 2 == 0 { "reconcile" } else { "plan" },
+                &json!({ "n": n }),
+            )
+            .await
+            .unwrap();
+    }
+    let first = store.take_work(5).await.unwrap();
+    assert_eq!(
+        first
+            .iter()
+            .map(|(_, p)| p["n"].as_i64().unwrap())
+            .collect::<Vec<_>>(),
+        [0, 1, 2, 3, 4]
+    );
+    assert_eq!(first[0].0, "reconcile");
+    assert_eq!(first[1].0, "plan");
+    // Takers racing: every piece goes to exactly one of them.
+    let (a, b, c) = tokio::join!(store.take_work(7), store.take_work(7), store.take_work(7));
+    let mut seen: Vec<i64> = [a.unwrap(), b.unwrap(), c.unwrap()]
+        .into_iter()
+        .flatten()
+        .map(|(_, p)| p["n"].as_i64().unwrap())
+        .collect();
+    seen.sort_unstable();
+    assert_eq!(seen, (5..25).collect::<Vec<_>>());
+    assert!(store.take_work(10).await.unwrap().is_empty());
 }
 
 async fn record_delivery_is_race_safe(store: &dyn Store) {

@@ -138,6 +138,12 @@ impl Daemon {
         d
     }
 
+    /// The daemon's process id (to signal it).
+    #[allow(dead_code)]
+    pub fn pid(&self) -> u32 {
+        self._process.0.id()
+    }
+
     pub fn log(&self) -> String {
         std::fs::read_to_string(self.olo.state.path().join("serve.log")).unwrap_or_default()
     }

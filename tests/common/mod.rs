@@ -3,6 +3,7 @@
 
 pub mod browser;
 pub mod daemon;
+pub mod pg;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

@@ -117,6 +117,7 @@ async fn status(
     Ok(Json(json!({
         "branch": state.config.branch,
         "ready": state.is_ready(),
+        "role": state.role().as_str(),
         "sync": status,
         "catalog_revision": catalog.as_ref().and_then(|c| c.revision.clone()),
         "last_drift_repair": drift,

@@ -89,6 +89,29 @@ pub struct AppState {
     catalog: RwLock<Option<Arc<Catalog>>>,
     /// Set once the first reconcile has finished.
     ready: AtomicBool,
+    /// This replica's part: [`Role::Single`], or leader / follower among replicas.
+    role: std::sync::atomic::AtomicU8,
+}
+
+/// A replica's part when several `olo serve` share one PostgreSQL store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    /// The only one (SQLite store): it does everything.
+    Single = 0,
+    /// Reconciles, plans pull requests, follows runs in Airflow; serves like every replica.
+    Leader = 1,
+    /// Serves the API, webhooks and dashboard; hands work to the leader through the store.
+    Follower = 2,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Single => "single",
+            Role::Leader => "leader",
+            Role::Follower => "follower",
+        }
+    }
 }
 
 impl AppState {
@@ -113,6 +136,7 @@ impl AppState {
             oidc: None,
             catalog: RwLock::new(None),
             ready: AtomicBool::new(false),
+            role: std::sync::atomic::AtomicU8::new(Role::Single as u8),
         }
     }
 
@@ -219,6 +243,18 @@ impl AppState {
     pub fn is_ready(&self) -> bool {
         self.ready.load(Ordering::Acquire)
     }
+
+    pub fn set_role(&self, role: Role) {
+        self.role.store(role as u8, Ordering::Release);
+    }
+
+    pub fn role(&self) -> Role {
+        match self.role.load(Ordering::Acquire) {
+            1 => Role::Leader,
+            2 => Role::Follower,
+            _ => Role::Single,
+        }
+    }
 }
 
 pub fn router(state: Arc<AppState>) -> Router {
@@ -262,11 +298,14 @@ async fn readyz(State(state): State<Arc<AppState>>) -> Response {
     if !state.is_ready() {
         return (
             StatusCode::SERVICE_UNAVAILABLE,
-            "not ready: the first reconcile has not finished\n",
+            "not ready: the first reconcile has not finished (a follower: the leader has applied nothing yet)\n",
         )
             .into_response();
     }
-    "ready\n".into_response()
+    match state.role() {
+        Role::Single => "ready\n".into_response(),
+        role => format!("ready ({})\n", role.as_str()).into_response(),
+    }
 }
 
 async fn metrics_text(State(state): State<Arc<AppState>>) -> Response {

@@ -451,6 +451,12 @@ pub trait Store: Send + Sync {
     /// Records a webhook delivery id; `true` when it was new, `false` for a repeat.
     async fn record_delivery(&self, delivery_id: &str, event: &str) -> StoreResult<bool>;
 
+    /// Hands work to the leader replica (several `olo serve` on one PostgreSQL store).
+    async fn push_work(&self, kind: &str, payload: &Value) -> StoreResult<()>;
+    /// Takes (and removes) up to `limit` pieces of work, oldest first; concurrent takers never
+    /// get the same piece.
+    async fn take_work(&self, limit: u32) -> StoreResult<Vec<(String, Value)>>;
+
     /// Inserts a run; idempotent on (dag_id, airflow_run_id): a second insert returns the
     /// existing row unchanged.
     async fn insert_run(&self, run: &NewRun) -> StoreResult<Run>;

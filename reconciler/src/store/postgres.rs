@@ -548,6 +548,41 @@ impl Store for PostgresStore {
         Ok(done.rows_affected() == 1)
     }
 
+    async fn push_work(&self, kind: &str, payload: &Value) -> StoreResult<()> {
+        sqlx::query("INSERT INTO work_requests (kind, payload) VALUES ($1, $2)")
+            .bind(kind)
+            .bind(payload)
+            .execute(&self.pool)
+            .await
+            .map_err(query_error("push_work"))?;
+        Ok(())
+    }
+
+    async fn take_work(&self, limit: u32) -> StoreResult<Vec<(String, Value)>> {
+        let rows = sqlx::query(
+            "DELETE FROM work_requests WHERE id IN \
+             (SELECT id FROM work_requests ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED) \
+             RETURNING id, kind, payload",
+        )
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(query_error("take_work"))?;
+        let mut work = rows
+            .iter()
+            .map(|r| {
+                Ok((
+                    r.try_get::<i64, _>("id")?,
+                    r.try_get("kind")?,
+                    r.try_get("payload")?,
+                ))
+            })
+            .collect::<Result<Vec<(i64, String, Value)>, sqlx::Error>>()
+            .map_err(query_error("take_work"))?;
+        work.sort_by_key(|w| w.0);
+        Ok(work.into_iter().map(|(_, k, p)| (k, p)).collect())
+    }
+
     async fn insert_run(&self, run: &NewRun) -> StoreResult<Run> {
         let inserted = sqlx::query(&format!(
             "INSERT INTO runs (workspace, job, dag_id, airflow_run_id, state, \"trigger\", \

@@ -615,6 +615,38 @@ impl Store for SqliteStore {
         Ok(done.rows_affected() == 1)
     }
 
+    async fn push_work(&self, kind: &str, payload: &Value) -> StoreResult<()> {
+        sqlx::query("INSERT INTO work_requests (kind, payload, created_at) VALUES (?, ?, ?)")
+            .bind(kind)
+            .bind(payload.to_string())
+            .bind(now_text())
+            .execute(&self.pool)
+            .await
+            .map_err(query_error("push_work"))?;
+        Ok(())
+    }
+
+    async fn take_work(&self, limit: u32) -> StoreResult<Vec<(String, Value)>> {
+        // One statement: SQLite serialises writers, so two takers never share a row.
+        let rows = sqlx::query(
+            "DELETE FROM work_requests WHERE id IN \
+             (SELECT id FROM work_requests ORDER BY id LIMIT ?) RETURNING id, kind, payload",
+        )
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(query_error("take_work"))?;
+        let mut work = Vec::with_capacity(rows.len());
+        for r in &rows {
+            let id: i64 = r.try_get("id").map_err(query_error("take_work"))?;
+            let kind: String = r.try_get("kind").map_err(query_error("take_work"))?;
+            let payload = get_json(r, "payload").map_err(query_error("take_work"))?;
+            work.push((id, kind, payload));
+        }
+        work.sort_by_key(|w| w.0);
+        Ok(work.into_iter().map(|(_, k, p)| (k, p)).collect())
+    }
+
     async fn insert_run(&self, run: &NewRun) -> StoreResult<Run> {
         let now = now_text();
         let inserted = sqlx::query(&format!(

@@ -1,0 +1,241 @@
+//! Several `olo serve` replicas on one PostgreSQL state store.
+//!
+//! Exactly one leads ([`olo_reconciler::leader`]: a PostgreSQL advisory lock): it reconciles,
+//! plans pull requests and follows runs in Airflow. Every replica serves the API, the webhooks and
+//! the dashboard. A follower hands what it is asked for (a push, a pull request, an API reconcile
+//! request) to the leader through the store's work queue, which the leader drains every second;
+//! webhook deliveries are de-duplicated in the store, so a delivery retried at another replica is
+//! still done once. A follower serves the revision the leader applied: when the store says a new
+//! one is live, it fetches the source and reads that commit's workspaces and jobs.
+//!
+//! With a SQLite store there is one replica and none of this runs.
+
+use std::time::Duration;
+
+use anyhow::Context as _;
+use olo_reconciler::engine::short;
+use olo_reconciler::leader::Election;
+use olo_server::queue::{Pending, PullRequestPlan};
+use olo_server::{AppState, Role};
+use serde_json::json;
+use tokio::sync::{oneshot, watch};
+
+use crate::serve::{latest, Runtime};
+use crate::settings::Settings;
+
+/// How often the main loop looks at the work queue and the applied revision.
+pub const BEAT: Duration = Duration::from_secs(1);
+/// How often a follower tries to take the lead, and the leader checks it still has it.
+const ELECTION: Duration = Duration::from_secs(2);
+/// Exit code of a leader whose lock session broke (a supervisor restarts it as a follower).
+const LOST_LEAD: i32 = 3;
+
+/// What the main loop does after a [`Replicas::step`].
+pub enum Step {
+    /// Reconcile and plan as usual (`took_over`: this replica has just become the leader).
+    Lead { took_over: bool },
+    /// Nothing more this round: the leader does the work.
+    Follow,
+}
+
+pub struct Replicas {
+    leading: watch::Receiver<bool>,
+    was_leading: bool,
+    /// The applied revision whose workspaces and jobs this follower serves.
+    loaded: Option<String>,
+    resign: Option<oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl Replicas {
+    /// Joins the election when the store is PostgreSQL; `None` for a SQLite store.
+    pub fn start(settings: &Settings, state: &AppState) -> anyhow::Result<Option<Replicas>> {
+        let url = settings.database_url();
+        if !url.starts_with("postgres") {
+            return Ok(None);
+        }
+        let mut election = Election::new(&url, &state.config.branch)
+            .context("state.database is not a PostgreSQL URL olo can use for leader election")?;
+        state.set_role(Role::Follower);
+        eprintln!("olo serve: PostgreSQL store: one replica leads (advisory lock), this one follows until it gets the lead");
+        let (tx, leading) = watch::channel(false);
+        let (resign, mut resigned) = oneshot::channel::<()>();
+        let task = tokio::spawn(async move {
+            loop {
+                if election.is_leader() {
+                    if !election.still_leading().await {
+                        eprintln!("olo serve: lost the lead (the PostgreSQL session holding the lock broke; another replica may lead already): exiting, a restart rejoins as a follower");
+                        std::process::exit(LOST_LEAD);
+                    }
+                } else {
+                    match election.try_lead().await {
+                        Ok(true) => {
+                            eprintln!("olo serve: this replica leads now");
+                            let _ = tx.send(true);
+                        }
+                        Ok(false) => {}
+                        Err(e) => eprintln!(
+                            "olo serve: leader election: PostgreSQL did not answer ({e}); trying again"
+                        ),
+                    }
+                }
+                tokio::select! {
+                    _ = tokio::time::sleep(ELECTION) => {}
+                    _ = &mut resigned => {
+                        election.resign().await;
+                        return;
+                    }
+                }
+            }
+        });
+        Ok(Some(Replicas {
+            leading,
+            was_leading: false,
+            loaded: None,
+            resign: Some(resign),
+            task: Some(task),
+        }))
+    }
+
+    /// Gives the lead up on shutdown, so another replica takes over without waiting.
+    pub async fn resign(&mut self) {
+        if let Some(r) = self.resign.take() {
+            let _ = r.send(());
+        }
+        if let Some(t) = self.task.take() {
+            let _ = tokio::time::timeout(Duration::from_secs(5), t).await;
+        }
+    }
+
+    /// One round: the leader adds the work other replicas handed over to `pending`; a follower
+    /// hands its `pending` over and serves the newest applied revision.
+    pub async fn step(&mut self, rt: &Runtime, state: &AppState, pending: &mut Pending) -> Step {
+        if *self.leading.borrow() {
+            let took_over = !self.was_leading;
+            if took_over {
+                self.was_leading = true;
+                state.set_role(Role::Leader);
+                // Catch up with whatever the previous leader left undone.
+                pending.reconcile.get_or_insert("leader");
+            }
+            match state.store.take_work(100).await {
+                Ok(work) => {
+                    for (kind, payload) in work {
+                        take(pending, &kind, payload);
+                    }
+                }
+                Err(e) => eprintln!("olo serve: could not read the work queue: {e}"),
+            }
+            return Step::Lead { took_over };
+        }
+        if let Some(reason) = pending.reconcile.take() {
+            // Polls and retries are the leader's own business.
+            if matches!(reason, "push" | "api") {
+                self.hand_over(state, "reconcile", json!({ "reason": reason }))
+                    .await;
+            }
+        }
+        for pr in std::mem::take(&mut pending.pulls).into_values() {
+            let payload = serde_json::to_value(&pr).expect("a pull request plan serializes");
+            self.hand_over(state, "plan", payload).await;
+        }
+        self.follow(rt, state).await;
+        Step::Follow
+    }
+
+    async fn hand_over(&self, state: &AppState, kind: &str, payload: serde_json::Value) {
+        if let Err(e) = state.store.push_work(kind, &payload).await {
+            eprintln!("olo serve: could not hand {kind} work to the leader: {e}");
+        }
+    }
+
+    /// Serves the revision the leader applied last.
+    async fn follow(&mut self, rt: &Runtime, state: &AppState) {
+        let applied = match state.store.branch_status(&state.config.branch).await {
+            Ok(status) => status.and_then(|s| s.last_applied),
+            Err(e) => {
+                eprintln!("olo serve: could not read the branch status: {e}");
+                return;
+            }
+        };
+        // Nothing applied yet: not ready, like a leader before its first reconcile.
+        let Some(applied) = applied else { return };
+        if self.loaded.as_deref() == Some(applied.as_str()) {
+            return;
+        }
+        let tip = match latest(&rt.source).await {
+            Ok(tip) => tip,
+            Err(e) => {
+                eprintln!("olo serve: {e:#}");
+                return;
+            }
+        };
+        match rt.engine.view(&tip.repo, &applied) {
+            Ok(Some((catalog, lake))) => {
+                state.set_catalog(Some(catalog));
+                state.set_lake(lake);
+                eprintln!("olo serve: serving {} (applied by the leader)", short(&applied));
+                self.loaded = Some(applied);
+                state.set_ready();
+            }
+            Ok(None) => eprintln!(
+                "olo serve: the applied commit {} is not valid with this replica's olo (a different version?)",
+                short(&applied)
+            ),
+            Err(e) => eprintln!(
+                "olo serve: could not read the applied commit {}: {e:#}",
+                short(&applied)
+            ),
+        }
+    }
+}
+
+/// Adds one piece of handed-over work to the leader's pending work.
+fn take(pending: &mut Pending, kind: &str, payload: serde_json::Value) {
+    match kind {
+        "reconcile" => {
+            // An API request re-applies even an unchanged commit; a push does not.
+            if payload["reason"] == "api" {
+                pending.reconcile = Some("api");
+            } else {
+                pending.reconcile.get_or_insert("push");
+            }
+        }
+        "plan" => match serde_json::from_value::<PullRequestPlan>(payload) {
+            Ok(pr) => {
+                pending.pulls.insert((pr.repository.clone(), pr.number), pr);
+            }
+            Err(e) => eprintln!("olo serve: unreadable pull request plan in the work queue: {e}"),
+        },
+        other => eprintln!("olo serve: unknown work {other:?} in the work queue, dropped"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn handed_over_work_joins_the_leaders_pending_work() {
+        let mut p = Pending::default();
+        take(&mut p, "reconcile", json!({"reason": "push"}));
+        assert_eq!(p.reconcile, Some("push"));
+        take(&mut p, "reconcile", json!({"reason": "api"}));
+        assert_eq!(p.reconcile, Some("api"), "an API request forces a re-apply");
+        take(&mut p, "reconcile", json!({"reason": "push"}));
+        assert_eq!(p.reconcile, Some("api"));
+        let pr = |n: u64, sha: &str| PullRequestPlan {
+            repository: "acme/config".into(),
+            html_url: "https://github.com/acme/config".into(),
+            number: n,
+            head_sha: sha.into(),
+            base_ref: "main".into(),
+        };
+        take(&mut p, "plan", serde_json::to_value(pr(7, "a")).unwrap());
+        take(&mut p, "plan", serde_json::to_value(pr(7, "b")).unwrap());
+        take(&mut p, "plan", json!({"not": "a plan"}));
+        take(&mut p, "bogus", json!({}));
+        assert_eq!(p.pulls.len(), 1);
+        assert_eq!(p.pulls[&("acme/config".to_string(), 7)].head_sha, "b");
+    }
+}
