@@ -40,6 +40,7 @@ pub fn routes() -> Router<Arc<AppState>> {
         .route("/revisions", get(revisions))
         .route("/revisions/{sha}", get(revision))
         .route("/audit", get(audit))
+        .route("/audit/export", get(audit_export))
         .route("/runs", get(list_runs))
         .route("/runs/{id}", get(run))
         .route("/runs/{id}/tasks", get(run_tasks))
@@ -375,6 +376,48 @@ async fn audit(
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
+pub struct ExportQuery {
+    /// Only entries with a greater id (the last id of a previous export).
+    pub after: Option<i64>,
+}
+
+/// Entries per read of an export.
+const EXPORT_PAGE: u32 = 1000;
+
+/// `GET /api/v1/audit/export`: the whole audit log (or what follows `after`) as JSON lines,
+/// oldest first, streamed a page at a time.
+async fn audit_export(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+    Query(q): Query<ExportQuery>,
+) -> Result<Response, ApiError> {
+    caller.need(&state, Need::All).await?;
+    let store = state.store.clone();
+    let pages = futures::stream::try_unfold(Some(q.after), move |after| {
+        let store = store.clone();
+        async move {
+            let Some(after) = after else {
+                return Ok(None);
+            };
+            let rows = store.audit_oldest_first(EXPORT_PAGE, after).await?;
+            let next = (rows.len() as u32 == EXPORT_PAGE).then(|| rows.last().map(|r| r.id));
+            let mut chunk = String::new();
+            for row in &rows {
+                chunk.push_str(&serde_json::to_string(row).expect("an audit entry serializes"));
+                chunk.push('\n');
+            }
+            Ok::<_, olo_reconciler::store::StoreError>(Some((chunk, next)))
+        }
+    });
+    Ok((
+        [(axum::http::header::CONTENT_TYPE, "application/x-ndjson")],
+        axum::body::Body::from_stream(pages),
+    )
+        .into_response())
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct RunsQuery {
     pub workspace: Option<String>,
     pub job: Option<String>,
@@ -604,7 +647,7 @@ mod tests {
                 documented.insert((path.clone(), verb.clone()));
             }
         }
-        assert_eq!(routed.len(), 21, "routes read from the source: {routed:?}");
+        assert_eq!(routed.len(), 22, "routes read from the source: {routed:?}");
         assert_eq!(routed, documented);
     }
 
