@@ -107,6 +107,7 @@ async fn three_replicas_one_leader_failover_without_double_applies_or_lost_webho
 
     // kill -9 the leader; a push lands on a follower before anyone leads.
     let a_gone = a.stop();
+    let killed_at = std::time::Instant::now();
     repo.write("workspaces/w/jobs/three.yaml", &job("three", "echo 3"));
     let c3 = repo.commit("three jobs", WHO);
     assert_eq!(push(&c, &c3, "delivery-3").await.0, 202);
@@ -119,6 +120,10 @@ async fn three_replicas_one_leader_failover_without_double_applies_or_lost_webho
         },
     )
     .await;
+    eprintln!(
+        "a follower led {} ms after the leader was killed",
+        killed_at.elapsed().as_millis()
+    );
     applied_everywhere(&[&b, &c], &c3).await;
     let second = leader(&[&b, &c]).await;
 
