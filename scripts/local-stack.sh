@@ -130,6 +130,7 @@ listen = "127.0.0.1:$olo_port"
 [[api.tokens]]
 name = "local"
 sha256 = "$token_sha256"
+groups = ["data-platform"]   # the example repository's platform admins (examples-repo/olo.yaml)
 
 [airflow]
 url = "$airflow_url"
