@@ -211,6 +211,7 @@ macro_rules! on_both_backends {
 
 on_both_backends! {
     a_restored_store_holds_every_row_of_the_backup,
+    a_backup_is_one_snapshot_while_olo_writes,
     new_rows_after_a_restore_get_fresh_ids_and_the_audit_log_stays_append_only,
     restore_refuses_a_store_holding_rows_unless_forced,
     a_restore_that_fails_half_way_leaves_the_store_as_it_was,
@@ -628,6 +629,74 @@ async fn a_restored_store_holds_every_row_of_the_backup(backend: Backend) {
     assert_eq!(retaken.header.migrations, taken.header.migrations);
     original.finish().await;
     copy.finish().await;
+}
+
+/// Rows written while a backup runs (here: as soon as its first table is done, before it reads
+/// the revisions, plans and runs) are not in it: it reads one snapshot.
+async fn a_backup_is_one_snapshot_while_olo_writes(backend: Backend) {
+    let dir = tempfile::tempdir().unwrap();
+    let db = Db::new(backend).await;
+    fill(&db).await;
+    let url = db.url.clone();
+    let wrote = Mutex::new(false);
+    let write_once = |p: Progress<'_>| {
+        let mut wrote = wrote.lock().unwrap();
+        if !p.done || *wrote {
+            return;
+        }
+        *wrote = true;
+        // Another connection, on a thread and runtime of its own: the backup waits meanwhile.
+        std::thread::scope(|s| {
+            s.spawn(|| {
+                let runtime = tokio::runtime::Runtime::new().unwrap();
+                runtime.block_on(async {
+                    let store = store::open(&url).await.unwrap();
+                    store
+                        .record_revision(&revision("main", "late", false))
+                        .await
+                        .unwrap();
+                    store
+                        .insert_plan("main", "late", &json!({}), &json!({}))
+                        .await
+                        .unwrap();
+                    store
+                        .insert_run(&run("manual__late", json!({})))
+                        .await
+                        .unwrap();
+                    store
+                        .append_audit(&audit("apply", Some("late"), json!({})))
+                        .await
+                        .unwrap();
+                });
+            })
+            .join()
+            .unwrap();
+        });
+    };
+    let file = dir.path().join("b.jsonl");
+    let taken = backup::backup(&db.url, &file, &write_once).await.unwrap();
+    assert!(
+        *wrote.lock().unwrap(),
+        "the writes happened during the backup"
+    );
+    assert_eq!(taken.header.tables[0].name, "audit_log");
+    assert_eq!(taken.rows["revisions"], 3);
+    assert_eq!(taken.rows["plans"], 3);
+    assert_eq!(taken.rows["runs"], 2);
+    assert_eq!(taken.rows["audit_log"], 3);
+    assert!(!std::fs::read_to_string(&file).unwrap().contains("late"));
+    // They are in the store, for the next backup.
+    let next = backup_of(&db, &dir.path().join("next.jsonl")).await;
+    assert_eq!(
+        (
+            next.rows["revisions"],
+            next.rows["plans"],
+            next.rows["runs"],
+            next.rows["audit_log"]
+        ),
+        (4, 4, 3, 4)
+    );
+    db.finish().await;
 }
 
 async fn new_rows_after_a_restore_get_fresh_ids_and_the_audit_log_stays_append_only(
