@@ -495,6 +495,31 @@ async fn view(db: &Db) -> Value {
 
 fn quiet(_: Progress<'_>) {}
 
+/// A filled store, its backup, and a second database of the same backend (untouched).
+async fn backed_up(backend: Backend) -> (tempfile::TempDir, Db, Db, std::path::PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let (original, second) = (Db::new(backend).await, Db::new(backend).await);
+    fill(&original).await;
+    let file = dir.path().join("b.jsonl");
+    backup_of(&original, &file).await;
+    (dir, original, second, file)
+}
+
+/// A revision and `audits` audit entries of a store's own, not the fixture's.
+async fn rows_of_its_own(db: &Db, audits: usize) {
+    let store = db.open().await;
+    store
+        .record_revision(&revision("main", "x9", false))
+        .await
+        .unwrap();
+    for _ in 0..audits {
+        store
+            .append_audit(&audit("apply", Some("x9"), json!({})))
+            .await
+            .unwrap();
+    }
+}
+
 async fn backup_of(db: &Db, file: &Path) -> backup::Summary {
     backup::backup(&db.url, file, &quiet)
         .await
@@ -702,11 +727,7 @@ async fn a_backup_is_one_snapshot_while_olo_writes(backend: Backend) {
 async fn new_rows_after_a_restore_get_fresh_ids_and_the_audit_log_stays_append_only(
     backend: Backend,
 ) {
-    let dir = tempfile::tempdir().unwrap();
-    let (original, copy) = (Db::new(backend).await, Db::new(backend).await);
-    fill(&original).await;
-    let file = dir.path().join("b.jsonl");
-    backup_of(&original, &file).await;
+    let (_dir, original, copy, file) = backed_up(backend).await;
     restore(&copy, &file, false).await.unwrap();
 
     let store = copy.open().await;
@@ -770,26 +791,9 @@ async fn new_rows_after_a_restore_get_fresh_ids_and_the_audit_log_stays_append_o
 }
 
 async fn restore_refuses_a_store_holding_rows_unless_forced(backend: Backend) {
-    let dir = tempfile::tempdir().unwrap();
-    let (original, other) = (Db::new(backend).await, Db::new(backend).await);
-    fill(&original).await;
-    let file = dir.path().join("b.jsonl");
-    backup_of(&original, &file).await;
+    let (_dir, original, other, file) = backed_up(backend).await;
 
-    let store = other.open().await;
-    store
-        .record_revision(&revision("main", "x9", false))
-        .await
-        .unwrap();
-    store
-        .append_audit(&audit("apply", Some("x9"), json!({})))
-        .await
-        .unwrap();
-    store
-        .append_audit(&audit("apply", Some("x9"), json!({})))
-        .await
-        .unwrap();
-    drop(store);
+    rows_of_its_own(&other, 2).await;
     let before = view(&other).await;
 
     match restore(&other, &file, false).await {
@@ -829,11 +833,7 @@ async fn restore_refuses_a_store_holding_rows_unless_forced(backend: Backend) {
 }
 
 async fn a_restore_that_fails_half_way_leaves_the_store_as_it_was(backend: Backend) {
-    let dir = tempfile::tempdir().unwrap();
-    let (original, other) = (Db::new(backend).await, Db::new(backend).await);
-    fill(&original).await;
-    let file = dir.path().join("b.jsonl");
-    backup_of(&original, &file).await;
+    let (dir, original, other, file) = backed_up(backend).await;
     // A well-formed backup whose last audit entry has the id of the first: its insert fails
     // after every other table was loaded.
     let mut lines = decoded(&file);
@@ -854,16 +854,7 @@ async fn a_restore_that_fails_half_way_leaves_the_store_as_it_was(backend: Backe
     let broken = dir.path().join("broken.jsonl");
     write_backup(&broken, &lines);
 
-    let store = other.open().await;
-    store
-        .record_revision(&revision("main", "x9", false))
-        .await
-        .unwrap();
-    store
-        .append_audit(&audit("apply", Some("x9"), json!({})))
-        .await
-        .unwrap();
-    drop(store);
+    rows_of_its_own(&other, 1).await;
     let before = view(&other).await;
 
     let err = restore(&other, &broken, true).await.unwrap_err();
@@ -887,11 +878,7 @@ async fn a_restore_that_fails_half_way_leaves_the_store_as_it_was(backend: Backe
 }
 
 async fn restore_refuses_truncated_and_edited_files_before_touching_the_store(backend: Backend) {
-    let dir = tempfile::tempdir().unwrap();
-    let (original, copy) = (Db::new(backend).await, Db::new(backend).await);
-    fill(&original).await;
-    let file = dir.path().join("b.jsonl");
-    backup_of(&original, &file).await;
+    let (dir, original, copy, file) = backed_up(backend).await;
     let text = std::fs::read_to_string(&file).unwrap();
     let lines: Vec<&str> = text.split_inclusive('\n').collect();
     let bad = |name: &str, content: String| {
@@ -950,11 +937,8 @@ async fn restore_refuses_truncated_and_edited_files_before_touching_the_store(ba
 }
 
 async fn restore_refuses_a_backup_of_a_newer_schema(backend: Backend) {
-    let dir = tempfile::tempdir().unwrap();
-    let (original, copy) = (Db::new(backend).await, Db::new(backend).await);
-    fill(&original).await;
-    let file = dir.path().join("b.jsonl");
-    let taken = backup_of(&original, &file).await;
+    let (dir, original, copy, file) = backed_up(backend).await;
+    let taken = backup::check(&file).await.unwrap();
     let known = taken.header.migrations;
     let mut lines = decoded(&file);
     if let Line::Header(header) = &mut lines[0] {
