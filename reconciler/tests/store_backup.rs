@@ -764,6 +764,12 @@ async fn new_rows_after_a_restore_get_fresh_ids_and_the_audit_log_stays_append_o
         .await
         .unwrap();
     assert_eq!(next_run.id, 4);
+    // Every table's id generator, identity column or serial: the fixture's work request has id 1.
+    store
+        .push_work("reconcile", &json!({"reason": "after the restore"}))
+        .await
+        .unwrap();
+    assert_eq!(store.take_work(10).await.unwrap().len(), 2);
     store
         .record_revision(&revision("main", "d4", false))
         .await

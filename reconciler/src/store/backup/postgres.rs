@@ -1,8 +1,8 @@
 //! Backup and restore of the PostgreSQL store. The tables of olo's schema (`current_schema()`),
-//! their columns, keys, foreign keys, identity sequences and triggers come from the catalogue
-//! (`pg_class`, `pg_attribute`, `pg_index`, `pg_constraint`, `pg_trigger`); rows go out through
-//! `row_to_json` and come back through `json_populate_recordset`, so PostgreSQL itself converts
-//! every value from and to its column type.
+//! their columns, keys, foreign keys, id sequences (identity or serial columns) and triggers come
+//! from the catalogue (`pg_class`, `pg_attribute`, `pg_index`, `pg_constraint`, `pg_trigger`);
+//! rows go out through `row_to_json` and come back through `json_populate_recordset`, so
+//! PostgreSQL itself converts every value from and to its column type.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::str::FromStr;
@@ -35,8 +35,11 @@ struct Schema {
     tables: Vec<Table>,
     /// Primary key columns per table.
     keys: HashMap<String, Vec<String>>,
-    /// Per table: its identity column and that column's sequence.
-    identities: BTreeMap<String, (String, String)>,
+    /// Per table: its id column and that column's sequence (an identity column's, or a
+    /// `serial` column's).
+    sequences: BTreeMap<String, (String, String)>,
+    /// Tables with an identity column (their ids are inserted with OVERRIDING SYSTEM VALUE).
+    identities: BTreeSet<String>,
     /// Tables with triggers of their own (not those behind foreign keys).
     triggered: BTreeSet<String>,
 }
@@ -54,10 +57,10 @@ async fn schema(conn: &mut PgConnection) -> BackupResult<Schema> {
         .await
         .map_err(query_error(what))?;
     let namespace = namespace.ok_or(BackupError::NotAStore)?;
-    let columns: Vec<(String, String, String, Option<String>)> = sqlx::query_as(
+    let columns: Vec<(String, String, String, bool, Option<String>)> = sqlx::query_as(
         "SELECT c.relname::text, a.attname::text, format_type(a.atttypid, a.atttypmod), \
-                CASE WHEN a.attidentity <> '' THEN pg_get_serial_sequence( \
-                    format('%I.%I', n.nspname, c.relname), a.attname) END \
+                a.attidentity <> '', \
+                pg_get_serial_sequence(format('%I.%I', n.nspname, c.relname), a.attname) \
          FROM pg_class c \
          JOIN pg_namespace n ON n.oid = c.relnamespace \
          JOIN pg_attribute a ON a.attrelid = c.oid \
@@ -70,10 +73,14 @@ async fn schema(conn: &mut PgConnection) -> BackupResult<Schema> {
     .await
     .map_err(query_error(what))?;
     let mut by_table: BTreeMap<String, Vec<Column>> = BTreeMap::new();
-    let mut identities = BTreeMap::new();
-    for (table, column, sql_type, sequence) in columns {
+    let mut sequences = BTreeMap::new();
+    let mut identities = BTreeSet::new();
+    for (table, column, sql_type, identity, sequence) in columns {
         if let Some(sequence) = sequence {
-            identities.insert(table.clone(), (column.clone(), sequence));
+            sequences.insert(table.clone(), (column.clone(), sequence));
+        }
+        if identity {
+            identities.insert(table.clone());
         }
         by_table.entry(table).or_default().push(Column {
             name: column,
@@ -142,6 +149,7 @@ async fn schema(conn: &mut PgConnection) -> BackupResult<Schema> {
         namespace,
         tables,
         keys,
+        sequences,
         identities,
         triggered: triggered.into_iter().collect(),
     })
@@ -223,7 +231,7 @@ impl super::Backup for PostgresBackup {
             .ok_or(BackupError::NotAStore)?;
         let schema = schema(&mut tx).await?;
         let mut sequences = BTreeMap::new();
-        for (table, (_, sequence)) in &schema.identities {
+        for (table, (_, sequence)) in &schema.sequences {
             // The last id given out; a sequence not used yet (or set back by a restore of an
             // empty table) has not given out its last_value.
             let last: i64 = sqlx::query_scalar(&format!(
@@ -359,7 +367,7 @@ impl super::Backup for PostgresBackup {
                 .map_err(BackupError::Mismatch)?;
             let json = Value::Array(rows).to_string();
             let qualified = schema.qualified(&table);
-            let overriding = if schema.identities.contains_key(&table) {
+            let overriding = if schema.identities.contains(&table) {
                 " OVERRIDING SYSTEM VALUE"
             } else {
                 ""
@@ -376,7 +384,7 @@ impl super::Backup for PostgresBackup {
         }
 
         // Every id generator past the ids restored and the ids the backup's store gave out.
-        for (table, (column, sequence)) in &schema.identities {
+        for (table, (column, sequence)) in &schema.sequences {
             let highest: Option<i64> = sqlx::query_scalar(&format!(
                 "SELECT MAX({})::bigint FROM {}",
                 quoted(column),
