@@ -49,7 +49,7 @@ pub struct Replicas {
 
 impl Replicas {
     /// Joins the election when the store is PostgreSQL; `None` for a SQLite store.
-    pub fn start(settings: &Settings, state: &AppState) -> anyhow::Result<Option<Replicas>> {
+    pub async fn start(settings: &Settings, state: &AppState) -> anyhow::Result<Option<Replicas>> {
         let url = settings.database_url();
         if !url.starts_with("postgres") {
             return Ok(None);
@@ -57,8 +57,23 @@ impl Replicas {
         let mut election = Election::new(&url, &state.config.branch)
             .context("state.database is not a PostgreSQL URL olo can use for leader election")?;
         state.set_role(Role::Follower);
-        eprintln!("olo serve: PostgreSQL store: one replica leads (advisory lock), this one follows until it gets the lead");
-        let (tx, leading) = watch::channel(false);
+        // Try at once, so a replica alone (or the first one up) leads from its first round and,
+        // like a single olo, is ready only after its first reconcile.
+        let leads = match election.try_lead().await {
+            Ok(leads) => leads,
+            Err(e) => {
+                eprintln!(
+                    "olo serve: leader election: PostgreSQL did not answer ({e}); trying again"
+                );
+                false
+            }
+        };
+        if leads {
+            eprintln!("olo serve: this replica leads now");
+        } else {
+            eprintln!("olo serve: PostgreSQL store: another replica leads (advisory lock); this one follows until it gets the lead");
+        }
+        let (tx, leading) = watch::channel(leads);
         let (resign, mut resigned) = oneshot::channel::<()>();
         let task = tokio::spawn(async move {
             loop {

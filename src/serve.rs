@@ -33,9 +33,12 @@ pub async fn open_store(settings: &Settings) -> anyhow::Result<Arc<dyn Store>> {
     std::fs::create_dir_all(&settings.state.dir)
         .with_context(|| format!("could not create {}", settings.state.dir.display()))?;
     let url = settings.database_url();
-    let store = olo_reconciler::store::open(&url)
-        .await
-        .with_context(|| format!("could not open the state store {url}"))?;
+    let store = olo_reconciler::store::open(&url).await.with_context(|| {
+        format!(
+            "could not open the state store {}",
+            olo_reconciler::store::redacted_url(&url)
+        )
+    })?;
     Ok(Arc::from(store))
 }
 
@@ -340,7 +343,7 @@ pub async fn serve(settings: &Settings, once: bool) -> anyhow::Result<bool> {
     eprintln!(
         "olo serve: {describe}, state {} (store {}), DAGs into {}",
         settings.state.dir.display(),
-        settings.database_url(),
+        olo_reconciler::store::redacted_url(&settings.database_url()),
         settings.layout().dags.display()
     );
     if once {
@@ -458,7 +461,7 @@ pub async fn serve(settings: &Settings, once: bool) -> anyhow::Result<bool> {
         None
     };
     // Several replicas on one PostgreSQL store elect a leader; one on SQLite does everything.
-    let mut replicas = crate::replicas::Replicas::start(settings, &state)?;
+    let mut replicas = crate::replicas::Replicas::start(settings, &state).await?;
     let follow_runs = |airflow: &Arc<dyn Airflow>| {
         tokio::spawn(olo_server::runs::follow(
             state.store.clone(),

@@ -162,3 +162,131 @@ async fn three_replicas_one_leader_failover_without_double_applies_or_lost_webho
     drop(staying);
     db.drop_database();
 }
+
+fn env(name: &str) -> String {
+    std::env::var(name).unwrap_or_else(|_| {
+        panic!("{name} is not set: run the tests with scripts/test.sh, which starts Airflow")
+    })
+}
+
+/// olo's runs of `path` (a runs query) triggered by the trailer of commit `sha`.
+async fn commit_runs(d: &Daemon, path: &str, sha: &str) -> usize {
+    let (_, runs) = d.get(path).await;
+    runs["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["trigger"] == "commit" && r["revision"] == sha)
+        .count()
+}
+
+/// The runs Airflow itself holds for a DAG.
+async fn airflow_runs(airflow: &str, password: &str, dag_id: &str) -> Vec<Value> {
+    let http = reqwest::Client::new();
+    let token: Value = http
+        .post(format!("{airflow}/auth/token"))
+        .json(&serde_json::json!({"username": "admin", "password": password}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let runs: Value = http
+        .get(format!("{airflow}/api/v2/dags/{dag_id}/dagRuns"))
+        .bearer_auth(token["access_token"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    runs["dag_runs"].as_array().cloned().unwrap_or_default()
+}
+
+/// An `Olo-Run:` trailer is triggered once, even when the leader dies right after triggering it
+/// and the new leader reconciles the same commit again: the trigger is looked up in the shared
+/// runs table first. Real Airflow: the replicas apply to its DAG folder and wait for its parse.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_commit_trailer_triggers_one_run_across_a_failover() {
+    let airflow = env("OLO_TEST_AIRFLOW_URL");
+    let dags = env("OLO_TEST_AIRFLOW_DAGS");
+    let password = env("OLO_TEST_AIRFLOW_PASSWORD");
+    let db = PgDatabase::create();
+    let shared = tempfile::tempdir().unwrap();
+    let trino = shared.path().join("trino").display().to_string();
+    let iceberg = shared.path().join("iceberg").display().to_string();
+    let settings = [
+        ("OLO_STATE__DATABASE", db.url.as_str()),
+        ("OLO_APPLY__DAGS_FOLDER", dags.as_str()),
+        ("OLO_APPLY__TRINO_FOLDER", trino.as_str()),
+        ("OLO_APPLY__ICEBERG_FOLDER", iceberg.as_str()),
+        ("OLO_LAKEHOUSE__CATALOG", "off"),
+        ("OLO_LAKEHOUSE__WAREHOUSE", "off"),
+        ("OLO_AIRFLOW__URL", airflow.as_str()),
+        ("OLO_AIRFLOW__PASSWORD_ENV", "TEST_AIRFLOW_PASSWORD"),
+        ("TEST_AIRFLOW_PASSWORD", password.as_str()),
+        ("OLO_AIRFLOW__POLL_SECONDS", "1"),
+        ("OLO_AIRFLOW__PARSE_TIMEOUT_SECONDS", "150"),
+    ];
+    // Airflow's database outlives a test run: a fresh job name every time.
+    let name = format!("ha_{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
+    let dag_id = format!("w__{name}");
+    let repo = Repo::new();
+    repo.write(
+        &format!("workspaces/w/jobs/{name}.yaml"),
+        &job(&name, "echo 1"),
+    );
+    let c1 = repo.commit("a job", WHO);
+    let a = Daemon::start(&repo, &settings).await;
+    let b = Daemon::start(&repo, &settings).await;
+    applied_everywhere(&[&a, &b], &c1).await;
+    assert_eq!(leader(&[&a, &b]).await, 0);
+
+    // A commit asking for a run, pushed to the follower.
+    repo.write(
+        &format!("workspaces/w/jobs/{name}.yaml"),
+        &job(&name, "echo 2"),
+    );
+    let c2 = repo.commit(&format!("run it\n\nOlo-Run: w/{name}"), WHO);
+    assert_eq!(push(&b, &c2, "delivery-trailer").await.0, 202);
+    let runs_path = format!("/api/v1/runs?job={name}");
+    b.wait_within(
+        "the leader to apply the commit and trigger its trailer",
+        Duration::from_secs(200),
+        |d| {
+            let (path, c2) = (runs_path.clone(), c2.clone());
+            async move { commit_runs(d, &path, &c2).await == 1 }
+        },
+    )
+    .await;
+
+    // The leader dies; the follower leads and reconciles the same commit again.
+    let a_gone = a.stop();
+    b.wait_within(
+        "the follower to lead",
+        Duration::from_secs(15),
+        |d| async move { role(d).await == "leader" },
+    )
+    .await;
+    b.wait_within(
+        "the new leader's reconcile of the same commit",
+        Duration::from_secs(200),
+        |d| async move {
+            let log = d.log();
+            log.split("this replica leads now")
+                .nth(1)
+                .is_some_and(|after| after.contains(": Ready ("))
+        },
+    )
+    .await;
+    assert_eq!(commit_runs(&b, &runs_path, &c2).await, 1, "{}", b.log());
+    assert_eq!(
+        airflow_runs(&airflow, &password, &dag_id).await.len(),
+        1,
+        "Airflow holds one run of {dag_id}"
+    );
+    drop(a_gone);
+    drop(b);
+    db.drop_database();
+}

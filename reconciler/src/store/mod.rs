@@ -505,6 +505,15 @@ fn is_busy(e: &sqlx::Error) -> bool {
 
 /// Opens the store a URL names (`sqlite:path/to/state.db` or `postgres://…`), creating the
 /// SQLite file if needed, and runs pending migrations.
+/// A store URL fit for logs and messages: a PostgreSQL password becomes `***`.
+pub fn redacted_url(url: &str) -> String {
+    if url.starts_with("postgres") {
+        postgres::redacted(url)
+    } else {
+        url.to_string()
+    }
+}
+
 pub async fn open(url: &str) -> StoreResult<Box<dyn Store>> {
     // Two processes opening a new store at once (`olo serve` and `olo status`) race to migrate
     // it; the loser sees the winner's tables. Its next attempt finds the migration recorded.
