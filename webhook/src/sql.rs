@@ -52,10 +52,14 @@ pub struct SqlAnswer {
 /// `POST /api/v1/sql`.
 pub async fn run(
     State(state): State<Arc<AppState>>,
-    caller: Caller,
+    // A credential that is not good is counted like a missing one, not only refused.
+    caller: Result<Caller, ApiError>,
     body: Bytes,
 ) -> Result<Json<SqlAnswer>, ApiError> {
-    let result = query(&state, &caller, &body).await;
+    let result = match &caller {
+        Ok(caller) => query(&state, caller, &body).await,
+        Err(e) => Err(ApiError::new(e.status, e.code, e.message.clone())),
+    };
     // API error codes are a fixed set of constants: the labels stay bounded.
     let result_label = match &result {
         Ok(answer) if answer.truncated => "truncated",
