@@ -8,6 +8,8 @@
 //! still done once. A follower serves the revision the leader applied: when the store says a new
 //! one is live, it fetches the source and reads that commit's workspaces and jobs.
 //!
+//! Observed lineage recorded by any replica is read by all every 5 seconds.
+//!
 //! With a SQLite store there is one replica and none of this runs.
 
 use std::time::Duration;
@@ -29,6 +31,8 @@ pub const BEAT: Duration = Duration::from_secs(1);
 const ELECTION: Duration = Duration::from_secs(2);
 /// Exit code of a leader whose lock session broke (a supervisor restarts it as a follower).
 const LOST_LEAD: i32 = 3;
+/// How often a replica reads the observed lineage other replicas took in.
+const LINEAGE_RELOAD: Duration = Duration::from_secs(5);
 
 /// What the main loop does after a [`Replicas::step`].
 pub enum Step {
@@ -45,6 +49,7 @@ pub struct Replicas {
     loaded: Option<String>,
     resign: Option<oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<()>>,
+    lineage_read: std::time::Instant,
 }
 
 impl Replicas {
@@ -109,6 +114,7 @@ impl Replicas {
             loaded: None,
             resign: Some(resign),
             task: Some(task),
+            lineage_read: std::time::Instant::now(),
         }))
     }
 
@@ -125,6 +131,14 @@ impl Replicas {
     /// One round: the leader adds the work other replicas handed over to `pending`; a follower
     /// hands its `pending` over and serves the newest applied revision.
     pub async fn step(&mut self, rt: &Runtime, state: &AppState, pending: &mut Pending) -> Step {
+        // OpenLineage events reach any replica; each adds what the others recorded (edges are
+        // flags on a set: reading them again changes nothing).
+        if self.lineage_read.elapsed() >= LINEAGE_RELOAD {
+            self.lineage_read = std::time::Instant::now();
+            if let Err(e) = state.lineage.load(state.store.as_ref()).await {
+                eprintln!("olo serve: could not read the observed lineage: {e}");
+            }
+        }
         if *self.leading.borrow() {
             let took_over = !self.was_leading;
             if took_over {

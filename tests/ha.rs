@@ -104,6 +104,33 @@ async fn three_replicas_one_leader_failover_without_double_applies_or_lost_webho
         (s, body["result"].as_str()),
         (200, Some("duplicate delivery, ignored"))
     );
+    // An OpenLineage event taken in by one follower shows on the leader's graph too.
+    let event = serde_json::json!({
+        "eventType": "COMPLETE",
+        "eventTime": "2026-11-27T04:30:00Z",
+        "producer": "https://github.com/apache/airflow/tree/providers-openlineage/2.3.0",
+        "run": {"runId": "01930f5e-7b7e-7c4c-9a52-4c1a5e0f2b11"},
+        "job": {"namespace": "default", "name": "w__one.a"},
+        "inputs": [],
+        "outputs": [{"namespace": "w", "name": "raw.seen_by_b"}]
+    });
+    let (s, body) = b
+        .post("/api/v1/lineage", Some(common::daemon::TOKEN), event)
+        .await;
+    assert_eq!(
+        (s, body["status"].as_str()),
+        (200, Some("recorded")),
+        "{body}"
+    );
+    a.wait_within(
+        "the leader to show lineage a follower recorded",
+        Duration::from_secs(15),
+        |d| async move {
+            let (_, g) = d.get("/api/v1/lineage?nodeId=job:w:one&depth=1").await;
+            g.to_string().contains("dataset:w:raw.seen_by_b")
+        },
+    )
+    .await;
 
     // kill -9 the leader; a push lands on a follower before anyone leads.
     let a_gone = a.stop();
