@@ -16,15 +16,10 @@ mod common;
 
 use std::time::Duration;
 
+use common::airflow::env;
 use common::daemon::{push_payload, sign, Daemon, TOKEN, WHO};
 use common::Repo;
 use serde_json::{json, Value};
-
-fn env(name: &str) -> String {
-    std::env::var(name).unwrap_or_else(|_| {
-        panic!("{name} is not set: run the tests with scripts/test.sh, which starts Airflow")
-    })
-}
 
 fn hello_job(name: &str) -> String {
     format!(
@@ -70,24 +65,7 @@ fn broken_job(name: &str) -> String {
 }
 
 async fn airflow_dag(airflow: &str, password: &str, dag_id: &str) -> Value {
-    let http = reqwest::Client::new();
-    let token: Value = http
-        .post(format!("{airflow}/auth/token"))
-        .json(&json!({"username": "admin", "password": password}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    http.get(format!("{airflow}/api/v2/dags/{dag_id}"))
-        .bearer_auth(token["access_token"].as_str().unwrap())
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap()
+    common::airflow::get(airflow, password, &format!("dags/{dag_id}")).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -199,27 +177,15 @@ async fn commits_become_dags_runs_and_logs_in_a_real_airflow() {
         "{run}"
     );
     // Airflow's own record of the run names who triggered it.
-    let token: Value = reqwest::Client::new()
-        .post(format!("{airflow}/auth/token"))
-        .json(&json!({"username": "admin", "password": password}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let airflow_run: Value = reqwest::Client::new()
-        .get(format!(
-            "{airflow}/api/v2/dags/{dag_id}/dagRuns/{}",
+    let airflow_run = common::airflow::get(
+        &airflow,
+        &password,
+        &format!(
+            "dags/{dag_id}/dagRuns/{}",
             run["airflow_run_id"].as_str().unwrap()
-        ))
-        .bearer_auth(token["access_token"].as_str().unwrap())
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        ),
+    )
+    .await;
     assert_eq!(airflow_run["conf"]["greeting"], "from-olo");
     assert_eq!(airflow_run["conf"]["olo"]["triggered_by"], "ci-bot");
     assert_eq!(airflow_run["conf"]["olo"]["trigger"], "api");

@@ -8,10 +8,45 @@ mod common;
 
 use std::time::Duration;
 
+use common::airflow::env;
 use common::daemon::{push_payload, sign, Daemon, WHO};
 use common::pg::PgDatabase;
 use common::{job, Repo};
 use serde_json::Value;
+
+/// What every replica shares: the store, and the folders it applies to (as pods sharing a
+/// volume would).
+struct Replica {
+    database: String,
+    dags: String,
+    trino: String,
+    iceberg: String,
+}
+
+impl Replica {
+    fn new(db: &PgDatabase, shared: &std::path::Path, dags: &str) -> Replica {
+        let folder = |name: &str| shared.join(name).display().to_string();
+        Replica {
+            database: db.url.clone(),
+            dags: dags.to_string(),
+            trino: folder("trino"),
+            iceberg: folder("iceberg"),
+        }
+    }
+
+    fn settings(&self) -> Vec<(&str, &str)> {
+        vec![
+            ("OLO_STATE__DATABASE", self.database.as_str()),
+            ("OLO_APPLY__DAGS_FOLDER", self.dags.as_str()),
+            ("OLO_APPLY__TRINO_FOLDER", self.trino.as_str()),
+            ("OLO_APPLY__ICEBERG_FOLDER", self.iceberg.as_str()),
+            // The embedded lakehouse is a file per replica; several replicas need a shared
+            // catalog (REST, or the SQL catalog on PostgreSQL), which these tests do not run.
+            ("OLO_LAKEHOUSE__CATALOG", "off"),
+            ("OLO_LAKEHOUSE__WAREHOUSE", "off"),
+        ]
+    }
+}
 
 async fn status(d: &Daemon) -> Value {
     d.get("/api/v1/status").await.1
@@ -65,18 +100,9 @@ async fn applies(d: &Daemon) -> Vec<String> {
 async fn three_replicas_one_leader_failover_without_double_applies_or_lost_webhooks() {
     let db = PgDatabase::create();
     let shared = tempfile::tempdir().unwrap();
-    let folder = |name: &str| shared.path().join(name).display().to_string();
-    let (dags, trino, iceberg) = (folder("dags"), folder("trino"), folder("iceberg"));
-    let settings = [
-        ("OLO_STATE__DATABASE", db.url.as_str()),
-        ("OLO_APPLY__DAGS_FOLDER", dags.as_str()),
-        ("OLO_APPLY__TRINO_FOLDER", trino.as_str()),
-        ("OLO_APPLY__ICEBERG_FOLDER", iceberg.as_str()),
-        // The embedded lakehouse is a file per replica; several replicas need a shared
-        // catalog (REST, or the SQL catalog on PostgreSQL), which this test does not run.
-        ("OLO_LAKEHOUSE__CATALOG", "off"),
-        ("OLO_LAKEHOUSE__WAREHOUSE", "off"),
-    ];
+    let dags = shared.path().join("dags").display().to_string();
+    let replica = Replica::new(&db, shared.path(), &dags);
+    let settings = replica.settings();
     let repo = Repo::new();
     repo.write("workspaces/w/jobs/one.yaml", &job("one", "echo 1"));
     let c1 = repo.commit("one job", WHO);
@@ -190,12 +216,6 @@ async fn three_replicas_one_leader_failover_without_double_applies_or_lost_webho
     db.drop_database();
 }
 
-fn env(name: &str) -> String {
-    std::env::var(name).unwrap_or_else(|_| {
-        panic!("{name} is not set: run the tests with scripts/test.sh, which starts Airflow")
-    })
-}
-
 /// olo's runs of `path` (a runs query) triggered by the trailer of commit `sha`.
 async fn commit_runs(d: &Daemon, path: &str, sha: &str) -> usize {
     let (_, runs) = d.get(path).await;
@@ -209,25 +229,7 @@ async fn commit_runs(d: &Daemon, path: &str, sha: &str) -> usize {
 
 /// The runs Airflow itself holds for a DAG.
 async fn airflow_runs(airflow: &str, password: &str, dag_id: &str) -> Vec<Value> {
-    let http = reqwest::Client::new();
-    let token: Value = http
-        .post(format!("{airflow}/auth/token"))
-        .json(&serde_json::json!({"username": "admin", "password": password}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let runs: Value = http
-        .get(format!("{airflow}/api/v2/dags/{dag_id}/dagRuns"))
-        .bearer_auth(token["access_token"].as_str().unwrap())
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let runs = common::airflow::get(airflow, password, &format!("dags/{dag_id}/dagRuns")).await;
     runs["dag_runs"].as_array().cloned().unwrap_or_default()
 }
 
@@ -241,21 +243,15 @@ async fn a_commit_trailer_triggers_one_run_across_a_failover() {
     let password = env("OLO_TEST_AIRFLOW_PASSWORD");
     let db = PgDatabase::create();
     let shared = tempfile::tempdir().unwrap();
-    let trino = shared.path().join("trino").display().to_string();
-    let iceberg = shared.path().join("iceberg").display().to_string();
-    let settings = [
-        ("OLO_STATE__DATABASE", db.url.as_str()),
-        ("OLO_APPLY__DAGS_FOLDER", dags.as_str()),
-        ("OLO_APPLY__TRINO_FOLDER", trino.as_str()),
-        ("OLO_APPLY__ICEBERG_FOLDER", iceberg.as_str()),
-        ("OLO_LAKEHOUSE__CATALOG", "off"),
-        ("OLO_LAKEHOUSE__WAREHOUSE", "off"),
+    let replica = Replica::new(&db, shared.path(), &dags);
+    let mut settings = replica.settings();
+    settings.extend([
         ("OLO_AIRFLOW__URL", airflow.as_str()),
         ("OLO_AIRFLOW__PASSWORD_ENV", "TEST_AIRFLOW_PASSWORD"),
         ("TEST_AIRFLOW_PASSWORD", password.as_str()),
         ("OLO_AIRFLOW__POLL_SECONDS", "1"),
         ("OLO_AIRFLOW__PARSE_TIMEOUT_SECONDS", "150"),
-    ];
+    ]);
     // Airflow's database outlives a test run: a fresh job name every time.
     let name = format!("ha_{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
     let dag_id = format!("w__{name}");

@@ -1,6 +1,7 @@
 //! Helpers of the end-to-end tests: real git repositories and the `olo` binary.
 #![allow(dead_code)]
 
+pub mod airflow;
 pub mod browser;
 pub mod daemon;
 pub mod pg;

@@ -9,7 +9,7 @@
 //! audience, it has not expired (30 s leeway), and `nbf` has passed. `alg: none` and HMAC are
 //! refused, whatever the header says.
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use jsonwebtoken::jwk::{AlgorithmParameters, Jwk, PublicKeyUse};
@@ -62,7 +62,10 @@ pub struct Discovery {
 #[derive(Default)]
 struct Keys {
     keys: Vec<Jwk>,
+    /// The last good fetch.
     fetched: Option<Instant>,
+    /// The last try (good or not): fetches are at least [`MIN_REFRESH`] apart.
+    tried: Option<Instant>,
 }
 
 const MIN_REFRESH: Duration = Duration::from_secs(1);
@@ -86,9 +89,8 @@ pub struct Oidc {
     pub config: OidcConfig,
     http: reqwest::Client,
     discovery: tokio::sync::Mutex<Option<Arc<Discovery>>>,
+    /// Held across a fetch, so fetches never overlap.
     keys: tokio::sync::Mutex<Keys>,
-    /// Serialises JWKS fetches; the time of the last one.
-    last_fetch: Mutex<Option<Instant>>,
 }
 
 impl Oidc {
@@ -103,7 +105,6 @@ impl Oidc {
             http,
             discovery: tokio::sync::Mutex::default(),
             keys: tokio::sync::Mutex::default(),
-            last_fetch: Mutex::default(),
         })
     }
 
@@ -152,19 +153,13 @@ impl Oidc {
     async fn key(&self, kid: Option<&str>) -> Result<Jwk, OidcError> {
         let mut keys = self.keys.lock().await;
         let stale = keys.fetched.is_none_or(|t| t.elapsed() > MAX_AGE);
-        if stale || find(&keys.keys, kid).is_none() {
-            let may_fetch = self
-                .last_fetch
-                .lock()
-                .expect("fetch lock")
-                .is_none_or(|t| t.elapsed() >= MIN_REFRESH);
-            if may_fetch {
-                *self.last_fetch.lock().expect("fetch lock") = Some(Instant::now());
-                let discovery = self.discovery().await?;
-                let set: Value = self.get_json(&discovery.jwks_uri).await?;
-                keys.keys = parse_jwks(&set);
-                keys.fetched = Some(Instant::now());
-            }
+        let may_fetch = keys.tried.is_none_or(|t| t.elapsed() >= MIN_REFRESH);
+        if (stale || find(&keys.keys, kid).is_none()) && may_fetch {
+            keys.tried = Some(Instant::now());
+            let discovery = self.discovery().await?;
+            let set: Value = self.get_json(&discovery.jwks_uri).await?;
+            keys.keys = parse_jwks(&set);
+            keys.fetched = Some(Instant::now());
         }
         find(&keys.keys, kid).cloned().ok_or_else(|| {
             OidcError::Refused(match kid {

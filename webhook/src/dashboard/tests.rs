@@ -293,3 +293,20 @@ fn the_sql_script_never_writes_html() {
         assert!(!js.contains(sink), "sql.js uses {sink}");
     }
 }
+
+#[test]
+fn a_page_that_needs_a_sign_in_offers_it() {
+    let html = render(
+        "error.html",
+        context! {
+            nav => "",
+            status => 401,
+            title => "Sign in required",
+            message => "This page needs you to sign in.",
+            sign_in => true,
+        },
+    )
+    .unwrap()
+    .0;
+    insta::assert_snapshot!(main_of(&html));
+}
