@@ -16,19 +16,21 @@ use chrono::{DateTime, Duration, Utc};
 use minijinja::value::Serde;
 use minijinja::{context, Environment, UndefinedBehavior, Value};
 use olo_reconciler::catalog::Catalog;
-use olo_reconciler::store::{is_terminal_run_state, RunFilter, StoreError, TaskInstanceRow};
+use olo_reconciler::store::{is_terminal_run_state, RunFilter, TaskInstanceRow};
 use olo_reconciler::targets::airflow::AirflowError;
 use serde::{Deserialize, Serialize};
 
 use crate::access::Role;
 use crate::caller::{Caller, Need};
-use crate::error::ApiError;
 use crate::AppState;
 
+mod error;
 mod format;
 mod lineage_page;
 mod sql_page;
 
+use error::gate;
+pub use error::PageError;
 use format::parse_time;
 pub use format::*;
 pub use lineage_page::{label, LINEAGE_MAX_NODES};
@@ -110,84 +112,6 @@ pub fn routes() -> Router<Arc<AppState>> {
 // ---------------------------------------------------------------------------------------------
 // Rendering and errors
 
-/// A page that could not be shown, rendered as an HTML error page with its status.
-#[derive(Debug)]
-pub struct PageError {
-    status: StatusCode,
-    title: &'static str,
-    message: String,
-    /// Offer the OpenID Connect sign-in (a 401 where it is configured).
-    sign_in: bool,
-}
-
-impl PageError {
-    fn not_found(message: impl Into<String>) -> PageError {
-        PageError {
-            status: StatusCode::NOT_FOUND,
-            title: "Not found",
-            message: message.into(),
-            sign_in: false,
-        }
-    }
-
-    fn internal(cause: &dyn std::fmt::Display) -> PageError {
-        let id = format!("err_{}", uuid::Uuid::new_v4().simple());
-        // The cause (paths, SQL) goes to the log, not to the page.
-        eprintln!("error {id}: dashboard: {cause:#}");
-        PageError {
-            status: StatusCode::INTERNAL_SERVER_ERROR,
-            title: "Internal error",
-            message: format!(
-                "The page could not be made; the server log has the cause under {id}."
-            ),
-            sign_in: false,
-        }
-    }
-
-    fn not_ready() -> PageError {
-        PageError {
-            status: StatusCode::SERVICE_UNAVAILABLE,
-            title: "No configuration yet",
-            message: "olo has not read a valid commit yet; the overview shows why.".into(),
-            sign_in: false,
-        }
-    }
-}
-
-impl From<StoreError> for PageError {
-    fn from(e: StoreError) -> PageError {
-        if e.is_temporary() {
-            PageError {
-                status: StatusCode::SERVICE_UNAVAILABLE,
-                title: "State store unavailable",
-                message: "The state store is not reachable; try again.".into(),
-                sign_in: false,
-            }
-        } else {
-            PageError::internal(&e)
-        }
-    }
-}
-
-impl IntoResponse for PageError {
-    fn into_response(self) -> Response {
-        let body = render(
-            "error.html",
-            context! {
-                nav => "",
-                status => self.status.as_u16(),
-                title => self.title,
-                message => self.message,
-                sign_in => self.sign_in,
-            },
-        );
-        match body {
-            Ok(html) => (self.status, html).into_response(),
-            Err(e) => e.into_response(),
-        }
-    }
-}
-
 type PageResult = Result<Html<String>, PageError>;
 
 /// A serializable value (store rows, catalog views) for a template context.
@@ -207,30 +131,6 @@ fn render_at(template: &str, ctx: Value, now: DateTime<Utc>) -> PageResult {
     tmpl.render(context! { now => now.to_rfc3339(), ..ctx })
         .map(Html)
         .map_err(|e| PageError::internal(&format!("template {template}: {e:#}")))
-}
-
-/// `Ok` when the caller may see the page; else 401 (with a sign-in link where OpenID Connect
-/// is configured) or 403, the same page whether what was asked for exists or not.
-async fn gate(state: &AppState, caller: &Caller, need: Need<'_>) -> Result<(), PageError> {
-    caller.need(state, need).await.map_err(|e: ApiError| {
-        let sign_in = e.status == StatusCode::UNAUTHORIZED;
-        PageError {
-            status: e.status,
-            title: if sign_in { "Sign in required" } else { "Not allowed" },
-            message: if sign_in {
-                if state.oidc.is_some() {
-                    "This page needs you to sign in.".into()
-                } else {
-                    "This server requires an identity for reads (api.read_requires_token) and has no \
-                     OpenID Connect sign-in configured: use the API with a token."
-                        .into()
-                }
-            } else {
-                e.message
-            },
-            sign_in: sign_in && state.oidc.is_some(),
-        }
-    })
 }
 
 /// Airflow's UI base URL without a trailing slash, for links.
