@@ -10,15 +10,15 @@
 # does not stop cleanly on SIGTERM) from the cached venv of scripts/python-env.sh, with SQLite as
 # its metadata database and the LocalExecutor, in ${OLO_AIRFLOW_DIR:-/tmp/olo-airflow}. The DAG
 # processor looks for new files every 3 s so a DAG written by olo shows up within seconds. The
-# API port is the first free one from ${OLO_AIRFLOW_PORT:-58080}; the worker log server port is
+# API port is the first free one from ${OLO_AIRFLOW_PORT:-28080}; the worker log server port is
 # moved off Airflow's default 8793. Its OpenLineage provider sends to olo on 127.0.0.1 at
-# ${OLO_TEST_LINEAGE_PORT:-58070} with the API token ${OLO_TEST_LINEAGE_TOKEN}. Only
+# ${OLO_TEST_LINEAGE_PORT:-28070} with the API token ${OLO_TEST_LINEAGE_TOKEN}. Only
 # `URL DAGS_FOLDER` goes to stdout.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 dir="${OLO_AIRFLOW_DIR:-/tmp/olo-airflow}"
-first_port="${OLO_AIRFLOW_PORT:-58080}"
+first_port="${OLO_AIRFLOW_PORT:-28080}"
 say() { echo "airflow.sh: $*" >&2; }
 
 venv="$(scripts/python-env.sh airflow)"
@@ -51,7 +51,7 @@ env_for() {
     export AIRFLOW__OPENLINEAGE__TRANSPORT="$transport"
 }
 
-lineage_port="${OLO_TEST_LINEAGE_PORT:-58070}"
+lineage_port="${OLO_TEST_LINEAGE_PORT:-28070}"
 lineage_token="${OLO_TEST_LINEAGE_TOKEN:-olo-test-lineage-token}"
 transport="{\"type\": \"http\", \"url\": \"http://127.0.0.1:$lineage_port\", \"endpoint\": \"api/v1/lineage\", \"timeout\": 5, \"auth\": {\"type\": \"api_key\", \"apiKey\": \"$lineage_token\"}}"
 
@@ -63,13 +63,8 @@ answers() {
     [ -n "$port" ] && curl -fsS -o /dev/null "http://127.0.0.1:$port/api/v2/monitor/health" 2>/dev/null
 }
 
-free_port() {
-    local p="$first_port"
-    while (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null || (exec 3<>"/dev/tcp/127.0.0.1/$((p + 1))") 2>/dev/null; do
-        p=$((p + 10))
-    done
-    echo "$p"
-}
+# shellcheck source=scripts/ports.sh disable=SC1091
+. "$(dirname "${BASH_SOURCE[0]}")/ports.sh"
 
 stop() {
     for pidfile in "$dir"/*.pid; do
@@ -99,7 +94,8 @@ start() {
     stop
     mkdir -p "$dir/home" "$dir/dags" "$dir/logs"
     local port
-    port="$(free_port)"
+    # The API port and the two log server ports after it.
+    port="$(free_port "$first_port" 3 10)"
     echo "$port" >"$dir/port"
     echo "$transport" >"$dir/transport"
     env_for "$port"

@@ -13,7 +13,7 @@
 # $OLO_CACHE/tools/<name>-<version> (OLO_CACHE defaults to ~/.cache/olo). The versions are pinned:
 # newer ones need a newer rustc. An install already running into the same root is waited for,
 # never duplicated. State lives in ${OLO_LAKEHOUSE_DIR:-/tmp/olo-lakehouse}; ports are the first
-# free ones from ${OLO_S3_PORT:-58100} and ${OLO_ICEBERG_PORT:-58110}.
+# free ones from ${OLO_S3_PORT:-28100} and ${OLO_ICEBERG_PORT:-28110}.
 #
 # ---------------------------------------------------------------------------------------------
 # What rustberg 0.3.0 does (read from its source, then tried here with curl and PyIceberg 0.12.0):
@@ -65,8 +65,8 @@ cd "$(dirname "$0")/.."
 
 dir="${OLO_LAKEHOUSE_DIR:-/tmp/olo-lakehouse}"
 cache="${OLO_CACHE:-$HOME/.cache/olo}"
-s3_first_port="${OLO_S3_PORT:-58100}"
-iceberg_first_port="${OLO_ICEBERG_PORT:-58110}"
+s3_first_port="${OLO_S3_PORT:-28100}"
+iceberg_first_port="${OLO_ICEBERG_PORT:-28110}"
 
 rustberg_version=0.3.0
 s3s_version=0.14.1
@@ -142,13 +142,8 @@ install_tools() {
 
 # --- helpers -------------------------------------------------------------------------------------
 
-free_port() {
-    local p="$1"
-    while (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; do
-        p=$((p + 1))
-    done
-    echo "$p"
-}
+# shellcheck source=scripts/ports.sh disable=SC1091
+. "$(dirname "${BASH_SOURCE[0]}")/ports.sh"
 
 s3_port() { cat "$dir/s3.port" 2>/dev/null; }
 iceberg_port() { cat "$dir/iceberg.port" 2>/dev/null; }

@@ -34,9 +34,9 @@ state_dir=.olo/local-stack
 config="$state_dir/olo.toml"
 mkdir -p "$state_dir"
 
-port_in_use() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
-olo_port="${OLO_LOCAL_PORT:-8080}"
-while port_in_use "$olo_port"; do olo_port=$((olo_port + 1)); done
+# shellcheck source=scripts/ports.sh disable=SC1091
+. "$(dirname "${BASH_SOURCE[0]}")/ports.sh"
+olo_port="$(free_port "${OLO_LOCAL_PORT:-8080}")"
 
 # The API token: Airflow's OpenLineage provider sends it with every event, and you use it for
 # writes (trigger a run, reconcile). Kept across runs so that a reused Airflow still matches.

@@ -7,12 +7,12 @@
 #
 # Runs `mlflow server` from the cached venv of scripts/python-env.sh with a SQLite backend store
 # and local artifacts in ${OLO_MLFLOW_DIR:-/tmp/olo-mlflow}, on the first free port from
-# ${OLO_MLFLOW_PORT:-58090}. Only the URL goes to stdout.
+# ${OLO_MLFLOW_PORT:-28090}. Only the URL goes to stdout.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 dir="${OLO_MLFLOW_DIR:-/tmp/olo-mlflow}"
-first_port="${OLO_MLFLOW_PORT:-58090}"
+first_port="${OLO_MLFLOW_PORT:-28090}"
 say() { echo "mlflow.sh: $*" >&2; }
 
 port_of() { cat "$dir/port" 2>/dev/null; }
@@ -23,13 +23,8 @@ answers() {
     [ -n "$port" ] && curl -fsS -o /dev/null "http://127.0.0.1:$port/health" 2>/dev/null
 }
 
-free_port() {
-    local p="$first_port"
-    while (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; do
-        p=$((p + 1))
-    done
-    echo "$p"
-}
+# shellcheck source=scripts/ports.sh disable=SC1091
+. "$(dirname "${BASH_SOURCE[0]}")/ports.sh"
 
 stop() {
     if [ -f "$dir/server.pid" ]; then
@@ -51,7 +46,7 @@ start() {
     local venv port
     venv="$(scripts/python-env.sh mlflow)"
     mkdir -p "$dir/artifacts"
-    port="$(free_port)"
+    port="$(free_port "$first_port")"
     echo "$port" >"$dir/port"
     setsid "$venv/bin/mlflow" server \
         --backend-store-uri "sqlite:///$dir/mlflow.db" \

@@ -8,7 +8,7 @@
 #
 # Installs Debian's `postgresql` package on first use. The data folder is a temp folder
 # (${OLO_PG_DIR:-/tmp/olo-postgres}), not under $HOME: as root, PostgreSQL runs as the `postgres`
-# OS user, which cannot enter /root. The port is the first free one from ${OLO_PG_PORT:-55432}.
+# OS user, which cannot enter /root. The port is the first free one from ${OLO_PG_PORT:-25432}.
 # The cluster's default collation is ICU en-US, as on a typical production server, so a query
 # that sorts text without COLLATE "C" shows up in the tests as a different order than SQLite's.
 # Only the URL goes to stdout, so `export OLO_TEST_POSTGRES_URL=$(scripts/postgres.sh)` works.
@@ -16,7 +16,7 @@ set -euo pipefail
 
 dir="${OLO_PG_DIR:-/tmp/olo-postgres}"
 data="$dir/data"
-first_port="${OLO_PG_PORT:-55432}"
+first_port="${OLO_PG_PORT:-25432}"
 
 say() { echo "postgres.sh: $*" >&2; }
 
@@ -64,9 +64,8 @@ url() {
     echo "postgres://postgres@127.0.0.1:$(cat "$dir/port")/postgres"
 }
 
-port_in_use() {
-    (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
-}
+# shellcheck source=scripts/ports.sh disable=SC1091
+. "$(dirname "${BASH_SOURCE[0]}")/ports.sh"
 
 start() {
     install_postgres
@@ -78,14 +77,7 @@ start() {
         return
     fi
 
-    port="$first_port"
-    while port_in_use "$port"; do
-        port=$((port + 1))
-        if [ "$port" -gt $((first_port + 100)) ]; then
-            say "no free port in $first_port..$((first_port + 100))"
-            exit 1
-        fi
-    done
+    port="$(free_port "$first_port")"
 
     mkdir -p "$dir"
     if [ "$(id -u)" = 0 ]; then

@@ -56,7 +56,7 @@ echo "    $OLO_TEST_POSTGRES_URL"
 
 echo "==> Apache Airflow 3.3 for the end-to-end test (throwaway)"
 # Its OpenLineage provider reports to the olo that tests/airflow_e2e.rs runs on this port.
-export OLO_TEST_LINEAGE_PORT="${OLO_TEST_LINEAGE_PORT:-58070}"
+export OLO_TEST_LINEAGE_PORT="${OLO_TEST_LINEAGE_PORT:-28070}"
 export OLO_TEST_LINEAGE_TOKEN="${OLO_TEST_LINEAGE_TOKEN:-olo-test-lineage-token}"
 if ! scripts/airflow.sh status; then
     cleanup+=("scripts/airflow.sh stop")
