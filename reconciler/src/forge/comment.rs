@@ -7,14 +7,20 @@
 //! fence or a `<details>` block, inject HTML, or mention a person or team.
 
 use std::collections::BTreeMap;
-use std::fmt::Write as _;
 
-use olo_schema::{Diagnostic, Severity};
+use olo_schema::Diagnostic;
 
-use crate::plan::{Action, Change, Plan};
+use crate::plan::Plan;
 
+mod changes;
+mod failures;
+mod impact;
+mod parts;
 mod text;
 
+use changes::{plan_blocks, plan_status};
+use failures::{error_blocks, invalid_blocks};
+use parts::{pack, part_header, part_trailer, Block};
 pub(super) use text::cut;
 use text::*;
 
@@ -29,9 +35,6 @@ pub const STATUS_DESCRIPTION_LIMIT: usize = 140;
 
 /// The smallest part size [`render`] works with; a smaller `limit` is raised to this.
 pub const MIN_LIMIT: usize = 1_000;
-
-/// Longest diagnostic message shown; longer ones are cut (they are never that long in practice).
-const MAX_MESSAGE_CHARS: usize = 2_000;
 
 /// Everything the plan comment of one pull request commit is made from.
 #[derive(Debug, Clone, Copy)]
@@ -49,9 +52,6 @@ pub struct PlanComment<'a> {
 }
 
 pub use crate::lineage::JobImpact;
-
-/// Names listed per table cell before "and N more".
-const IMPACT_NAMES: usize = 8;
 
 /// How planning the commit ended.
 #[derive(Debug, Clone, Copy)]
@@ -157,178 +157,6 @@ pub fn status(outcome: &PlanOutcome, owners: &BTreeMap<String, String>) -> (Stat
     (state, cut(&one_line(&text), STATUS_DESCRIPTION_LIMIT))
 }
 
-fn plan_status(plan: &Plan, owners: &BTreeMap<String, String>) -> String {
-    let s = plan.summary();
-    let kept = if s.keep > 0 {
-        format!("; {} kept, not deleted", s.keep)
-    } else {
-        String::new()
-    };
-    if !plan.has_changes() {
-        return format!(
-            "no changes; {} up to date{kept}",
-            plural(s.unchanged, "resource")
-        );
-    }
-    let groups = group_changes(plan, owners);
-    let changed: Vec<Group> = groups
-        .iter()
-        .filter(|(_, cs)| cs.iter().any(|c| is_change(c.action)))
-        .map(|(g, _)| *g)
-        .collect();
-    let workspaces = changed
-        .iter()
-        .filter(|g| matches!(g, Group::Workspace(_)))
-        .count();
-    let shared = changed.contains(&Group::Shared);
-    let place = match (workspaces, shared) {
-        (0, _) => "shared resources".to_string(),
-        (n, false) => plural(n, "workspace"),
-        (n, true) => format!("{} and shared resources", plural(n, "workspace")),
-    };
-    format!(
-        "{} to create, {} to change, {} to delete in {place}{kept}",
-        s.create, s.update, s.delete
-    )
-}
-
-// ---------------------------------------------------------------------------------------------
-// Blocks: the units a comment is split between.
-
-/// One section of a comment: `head`, then `body` lines, then `close` (what `head` opened, such
-/// as a code fence), then `end`. When the block does not fit, body lines are dropped from the
-/// end and `note(dropped)` goes between `close` and `end`.
-struct Block {
-    head: String,
-    body: Vec<String>,
-    close: String,
-    end: String,
-    note: fn(usize) -> String,
-}
-
-impl Block {
-    fn text(head: String) -> Block {
-        Block {
-            head,
-            body: Vec::new(),
-            close: String::new(),
-            end: String::new(),
-            note: |_| String::new(),
-        }
-    }
-
-    fn full(&self) -> String {
-        let mut out = self.head.clone();
-        for line in &self.body {
-            out.push_str(line);
-        }
-        out.push_str(&self.close);
-        out.push_str(&self.end);
-        out
-    }
-
-    /// The block in at most `budget` characters, cut if it must be; `None` if even its fixed
-    /// parts do not fit.
-    fn fit(&self, budget: usize) -> Option<String> {
-        let full = self.full();
-        if len(&full) <= budget {
-            return Some(full);
-        }
-        let total = self.body.len();
-        // The note is longest when it counts every line.
-        let fixed = len(&self.head) + len(&self.close) + len(&(self.note)(total)) + len(&self.end);
-        let mut room = budget.checked_sub(fixed)?;
-        let mut kept = 0;
-        for line in &self.body {
-            let l = len(line);
-            if l > room {
-                break;
-            }
-            room -= l;
-            kept += 1;
-        }
-        let mut out = self.head.clone();
-        for line in &self.body[..kept] {
-            out.push_str(line);
-        }
-        out.push_str(&self.close);
-        out.push_str(&(self.note)(total - kept));
-        out.push_str(&self.end);
-        Some(out)
-    }
-}
-
-/// Stands in for a block that cannot fit a part even when cut.
-const LEFT_OUT: &str =
-    "_(a section too large for a comment was left out; run `olo plan` locally to see it)_\n";
-
-/// Packs blocks into groups of at most `budget` characters, blocks separated by a blank line.
-fn pack(blocks: &[Block], budget: usize) -> Vec<String> {
-    let mut parts = Vec::new();
-    let mut current = String::new();
-    let mut current_len = 0;
-    for block in blocks {
-        let full = block.full();
-        let full_len = len(&full);
-        let sep = usize::from(current_len > 0);
-        if current_len + sep + full_len <= budget {
-            if sep == 1 {
-                current.push('\n');
-            }
-            current.push_str(&full);
-            current_len += sep + full_len;
-            continue;
-        }
-        if full_len > budget {
-            // Cut either way: fill the current part when at least half of it is left, rather
-            // than leave it nearly empty.
-            let room = budget.saturating_sub(current_len + sep);
-            if current_len > 0 && room >= budget / 2 {
-                if let Some(cut) = block.fit(room) {
-                    current.push('\n');
-                    current.push_str(&cut);
-                    parts.push(std::mem::take(&mut current));
-                    current_len = 0;
-                    continue;
-                }
-            }
-        }
-        if current_len > 0 {
-            parts.push(std::mem::take(&mut current));
-        }
-        current = if full_len <= budget {
-            full
-        } else {
-            block.fit(budget).unwrap_or_else(|| LEFT_OUT.to_string())
-        };
-        current_len = len(&current);
-    }
-    if current_len > 0 || parts.is_empty() {
-        parts.push(current);
-    }
-    parts
-}
-
-fn part_header(i: usize, n: usize, short_sha: &str) -> String {
-    let mut out = format!("{MARKER}\n<!-- olo-plan part {i}/{n} -->\n");
-    if i > 1 {
-        let _ = writeln!(
-            out,
-            "_olo plan for {}, continued (part {i} of {n})_\n",
-            code_span(short_sha)
-        );
-    }
-    out
-}
-
-fn part_trailer(i: usize, n: usize) -> String {
-    if i < n {
-        format!("\n_(continued in part {} of {n})_\n", i + 1)
-    } else {
-        String::new()
-    }
-}
-
 fn blocks(c: &PlanComment) -> Vec<Block> {
     match c.outcome {
         PlanOutcome::Valid { plan } => plan_blocks(c, plan),
@@ -346,328 +174,13 @@ fn commit_link(c: &PlanComment) -> String {
     )
 }
 
-fn plan_blocks(c: &PlanComment, plan: &Plan) -> Vec<Block> {
-    let s = plan.summary();
-    let groups = group_changes(plan, c.owners);
-    let mut title = format!(
-        "### olo plan for {} into {}\n\n",
-        commit_link(c),
-        code_span(c.base_branch)
-    );
-    if !plan.has_changes() {
-        let _ = writeln!(
-            title,
-            "**No changes.** Merging this leaves the platform as it is ({} unchanged).",
-            plural(s.unchanged, "resource")
-        );
-    } else {
-        let _ = writeln!(
-            title,
-            "**{} to create, {} to change, {} to delete**; {} unchanged.",
-            s.create, s.update, s.delete, s.unchanged
-        );
-    }
-    let mut out = vec![Block::text(title)];
-
-    if plan.has_changes() {
-        let with_keep = s.keep > 0;
-        let mut head = String::from("| workspace | to create | to change | to delete |");
-        if with_keep {
-            head.push_str(" kept, not deleted |");
-        }
-        head.push_str("\n|---|--:|--:|--:|");
-        if with_keep {
-            head.push_str("--:|");
-        }
-        head.push('\n');
-        let body = groups
-            .iter()
-            .map(|(g, cs)| {
-                let count = |a: Action| cs.iter().filter(|c| c.action == a).count();
-                let mut row = format!(
-                    "| {} | {} | {} | {} |",
-                    g.table_label(),
-                    count(Action::Create),
-                    count(Action::Update),
-                    count(Action::Delete)
-                );
-                if with_keep {
-                    let _ = write!(row, " {} |", count(Action::Keep));
-                }
-                row.push('\n');
-                row
-            })
-            .collect();
-        out.push(Block {
-            head,
-            body,
-            close: String::new(),
-            end: String::new(),
-            note: |n| format!("\n_(and {})_\n", plural(n, "more workspace")),
-        });
-    }
-
-    if c.impact.iter().any(|i| !i.impact.writes.is_empty()) {
-        let cell = |names: &[String]| -> String {
-            if names.is_empty() {
-                return "—".to_string();
-            }
-            // `dataset:sales:gold.revenue` reads as `sales:gold.revenue`.
-            let shown: Vec<String> = names
-                .iter()
-                .take(IMPACT_NAMES)
-                .map(|n| {
-                    let short = n
-                        .strip_prefix("dataset:")
-                        .or_else(|| n.strip_prefix("job:"))
-                        .unwrap_or(n);
-                    escape_markdown(short)
-                })
-                .collect();
-            let more = names.len().saturating_sub(IMPACT_NAMES);
-            if more > 0 {
-                format!("{} and {more} more", shown.join(", "))
-            } else {
-                shown.join(", ")
-            }
-        };
-        let body = c
-            .impact
-            .iter()
-            .filter(|i| !i.impact.writes.is_empty())
-            .map(|i| {
-                format!(
-                    "| {} | {} | {} | {} | {} |\n",
-                    escape_markdown(&i.job),
-                    i.action.as_str(),
-                    cell(&i.impact.writes),
-                    cell(&i.impact.downstream_jobs),
-                    cell(&i.impact.downstream_datasets),
-                )
-            })
-            .collect();
-        out.push(Block {
-            head: "**Lineage impact** (declared and observed; downstream up to 5 jobs away):\n\n\
-                   | job | change | writes | downstream jobs | downstream datasets |\n\
-                   |---|---|---|---|---|\n"
-                .to_string(),
-            body,
-            close: String::new(),
-            end: String::new(),
-            note: |n| format!("\n_(and {})_\n", plural(n, "more job")),
-        });
-    }
-
-    let kept: Vec<String> = groups
-        .iter()
-        .flat_map(|(g, cs)| cs.iter().map(move |c| (g, c)))
-        .filter(|(_, c)| c.action == Action::Keep)
-        .map(|(g, c)| {
-            let reason = c
-                .reason
-                .as_deref()
-                .map(|r| format!(": {}", escape_markdown_with_code(r)))
-                .unwrap_or_default();
-            format!(
-                "- {} ({}){reason}\n",
-                code_span(&c.name),
-                escape_markdown(g.name())
-            )
-        })
-        .collect();
-    if !kept.is_empty() {
-        out.push(Block {
-            head: "**Kept, not deleted:**\n\n".to_string(),
-            body: kept,
-            close: String::new(),
-            end: String::new(),
-            note: |n| format!("\n_(and {} more)_\n", n),
-        });
-    }
-
-    for (g, cs) in &groups {
-        for change in cs.iter().filter(|c| is_change(c.action)) {
-            out.push(change_block(*g, change));
-        }
-    }
-    out
-}
-
-fn change_block(group: Group, change: &Change) -> Block {
-    let verb = match change.action {
-        Action::Create => "+ create",
-        Action::Update => "~ change",
-        Action::Delete => "- delete",
-        Action::Keep => "= keep",
-        Action::Unchanged => "unchanged",
-    };
-    let Some(diff) = change.diff.as_deref() else {
-        return Block::text(format!(
-            "<details><summary>{verb} <code>{}</code> ({})</summary>\n\n\
-             _No text diff (binary content)._\n\n</details>\n",
-            escape_html(&change.name),
-            escape_html(group.name()),
-        ));
-    };
-    let (added, removed) = diff_stat(diff);
-    let fence = fence_for(diff);
-    let mut body: Vec<String> = diff.split_inclusive('\n').map(str::to_string).collect();
-    if let Some(last) = body.last_mut() {
-        if !last.ends_with('\n') {
-            last.push('\n');
-        }
-    }
-    Block {
-        head: format!(
-            "<details><summary>{verb} <code>{}</code> ({}, +{added} −{removed})</summary>\n\n\
-             {fence}diff\n",
-            escape_html(&change.name),
-            escape_html(group.name()),
-        ),
-        body,
-        close: format!("{fence}\n"),
-        end: "\n</details>\n".to_string(),
-        note: |n| {
-            format!(
-                "\n_(diff truncated: {}; run `olo plan` locally for the full diff)_\n",
-                plural(n, "more line")
-            )
-        },
-    }
-}
-
-fn invalid_blocks(c: &PlanComment, diagnostics: &[Diagnostic]) -> Vec<Block> {
-    let mut sorted = diagnostics.to_vec();
-    olo_schema::diagnostic::sort(&mut sorted);
-    let errors = sorted.iter().filter(|d| d.is_error()).count();
-    let warnings = sorted.len() - errors;
-    let mut counts = plural(errors, "error");
-    if warnings > 0 {
-        let _ = write!(counts, ", {}", plural(warnings, "warning"));
-    }
-    let title = format!(
-        "### olo: {} does not validate\n\n\
-         **{counts}.** Nothing can be planned until the configuration validates.\n",
-        commit_link(c)
-    );
-    let mut out = vec![Block::text(title)];
-    let base = link_destination(c.repo_html_url.trim_end_matches('/'));
-    let sha = encode_path(c.head_sha);
-    let mut by_file: BTreeMap<&str, Vec<&Diagnostic>> = BTreeMap::new();
-    for d in &sorted {
-        by_file.entry(d.path.as_str()).or_default().push(d);
-    }
-    for (path, ds) in by_file {
-        let body = ds
-            .iter()
-            .map(|d| {
-                let severity = match d.severity {
-                    Severity::Error => "error",
-                    Severity::Warning => "warning",
-                };
-                format!(
-                    "- [{}:{}:{}]({base}/blob/{sha}/{}#L{}) **{severity}**: {}\n",
-                    escape_markdown(&d.path),
-                    d.line,
-                    d.column,
-                    encode_path(&d.path),
-                    d.line,
-                    escape_markdown_with_code(&cut(&d.message, MAX_MESSAGE_CHARS)),
-                )
-            })
-            .collect();
-        out.push(Block {
-            head: format!("**{}**\n\n", code_span(path)),
-            body,
-            close: String::new(),
-            end: String::new(),
-            note: |n| {
-                format!(
-                    "\n_(and {}; run `olo validate` locally for all of them)_\n",
-                    plural(n, "more diagnostic")
-                )
-            },
-        });
-    }
-    out
-}
-
-fn error_blocks(c: &PlanComment, message: &str) -> Vec<Block> {
-    let title = format!(
-        "### olo could not plan {}\n\n\
-         The configuration validates, but computing the plan failed. Nothing was decided about \
-         this change; push again, or ask the platform team if this persists.\n",
-        commit_link(c)
-    );
-    let fence = fence_for(message);
-    let mut body: Vec<String> = message.split_inclusive('\n').map(str::to_string).collect();
-    if let Some(last) = body.last_mut() {
-        if !last.ends_with('\n') {
-            last.push('\n');
-        }
-    }
-    vec![
-        Block::text(title),
-        Block {
-            head: format!("{fence}text\n"),
-            body,
-            close: format!("{fence}\n"),
-            end: String::new(),
-            note: |n| format!("\n_(message truncated: {})_\n", plural(n, "more line")),
-        },
-    ]
-}
-
-// ---------------------------------------------------------------------------------------------
-// Grouping by workspace.
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-enum Group<'a> {
-    Workspace(&'a str),
-    /// Resources no workspace owns (sorted last).
-    Shared,
-}
-
-impl<'a> Group<'a> {
-    /// The name as it is, for escaping where it lands.
-    fn name(self) -> &'a str {
-        match self {
-            Group::Workspace(w) => w,
-            Group::Shared => "shared",
-        }
-    }
-
-    fn table_label(self) -> String {
-        match self {
-            Group::Workspace(w) => escape_markdown(w),
-            Group::Shared => "_shared_".to_string(),
-        }
-    }
-}
-
-fn group_changes<'a>(
-    plan: &'a Plan,
-    owners: &'a BTreeMap<String, String>,
-) -> BTreeMap<Group<'a>, Vec<&'a Change>> {
-    let mut groups: BTreeMap<Group, Vec<&Change>> = BTreeMap::new();
-    for c in &plan.changes {
-        let g = owners
-            .get(&c.name)
-            .map_or(Group::Shared, |w| Group::Workspace(w.as_str()));
-        groups.entry(g).or_default().push(c);
-    }
-    groups
-}
-
-fn is_change(a: Action) -> bool {
-    matches!(a, Action::Create | Action::Update | Action::Delete)
-}
-
 #[cfg(test)]
 mod tests {
+    use olo_schema::Severity;
+
     use super::*;
     use crate::plan::tests::{files, owned};
-    use crate::plan::{diff, Diffs};
+    use crate::plan::{diff, Action, Diffs};
 
     const SHA: &str = "0123456789abcdef0123456789abcdef01234567";
     const REPO: &str = "https://github.com/acme/lakehouse-config";
