@@ -5,6 +5,8 @@
 # from reading the commit to the recorded outcome). Peak memory of the daemon from /usr/bin/time.
 #
 #   scripts/bench-reconcile.sh [WORKSPACES] [JOBS_PER_WORKSPACE]     (default 100 100)
+#
+# After each figure comes the daemon's "took:" line: the time of each phase of that reconcile.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ws="${1:-100}"; jobs="${2:-100}"
@@ -22,13 +24,15 @@ OLO_SOURCE__PATH="$repo" OLO_STATE__DIR="$state" OLO_SOURCE__POLL_SECONDS=1 OLO_
 serve_pid=$!
 wait_ready() { # $1: how many Ready lines to wait for
   for _ in $(seq 1 600); do
-    [ "$(grep -c ': Ready' "$log" || true)" -ge "$1" ] && return 0
+    # "  took:" (the time of each phase) is printed right after each "Ready" line.
+    [ "$(grep -c '  took:' "$log" || true)" -ge "$1" ] && return 0
     sleep 0.2
   done
   echo "timed out waiting for reconcile $1" >&2; cat "$log" >&2; exit 1
 }
 wait_ready 1
 echo "cold full reconcile ($((ws * jobs)) jobs): $(grep ': Ready' "$log" | tail -1 | sed 's/.* in //')"
+grep "  took:" "$log" | tail -1
 n=1
 for changed in 1 1 1 10 100 1000; do
   for f in $(ls "$repo"/workspaces/*/jobs/*.yaml | head -n "$changed"); do
@@ -38,6 +42,7 @@ for changed in 1 1 1 10 100 1000; do
   n=$((n + 1))
   wait_ready "$n"
   echo "incremental, $changed changed job(s): $(grep ': Ready' "$log" | tail -1 | sed 's/.*Ready (//; s/) in / -> /')"
+  grep "  took:" "$log" | tail -1
 done
 pkill -INT -P "$serve_pid" || true
 wait "$serve_pid" || true

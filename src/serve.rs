@@ -215,6 +215,7 @@ pub async fn runtime(settings: &Settings) -> anyhow::Result<Runtime> {
             after_apply,
             lakehouse: crate::lakehouse::make_lakehouse(settings).await?,
             lake_inventory: None,
+            phases: Default::default(),
         },
         source: Arc::new(Mutex::new(make_source(settings)?)),
         airflow,
@@ -242,6 +243,7 @@ fn progress(done: usize, total: usize) {
 pub async fn reconcile_once(rt: &mut Runtime) -> anyhow::Result<(bool, Tip, Outcome)> {
     let started = std::time::Instant::now();
     let tip = latest(&rt.source).await?;
+    let read_tip = started.elapsed();
     let rev = &tip.revision;
     eprintln!(
         "reconciling {} {} by {} <{}>: {}",
@@ -265,6 +267,11 @@ pub async fn reconcile_once(rt: &mut Runtime) -> anyhow::Result<(bool, Tip, Outc
                 s.keep,
                 s.unchanged,
                 started.elapsed().as_millis()
+            );
+            eprintln!(
+                "  took: branch tip {:.1} ms, {}",
+                read_tip.as_secs_f64() * 1e3,
+                rt.engine.phases
             );
             true
         }
@@ -530,6 +537,13 @@ pub async fn serve(settings: &Settings, once: bool) -> anyhow::Result<bool> {
                     .metrics
                     .reconcile_seconds
                     .observe(started.elapsed().as_secs_f64());
+                for (phase, elapsed) in rt.engine.phases.laps() {
+                    state
+                        .metrics
+                        .reconcile_phase_seconds
+                        .get_or_create(&olo_server::metrics::PhaseLabels { phase })
+                        .observe(elapsed.as_secs_f64());
+                }
                 state.set_catalog(rt.engine.catalog());
                 state.set_lake(rt.engine.lake());
                 let label = match &result {

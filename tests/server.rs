@@ -82,6 +82,10 @@ async fn a_signed_push_applies_and_forged_or_repeated_deliveries_change_nothing(
         "olo_webhook_deliveries_total{event=\"other\",result=\"bad_signature\"} 2",
         "olo_webhook_deliveries_total{event=\"push\",result=\"ignored\"} 1",
         "olo_reconciles_total{outcome=\"applied\"} 2",
+        // Every phase of both reconciles was timed (the shared files were rendered once).
+        "olo_reconcile_phase_duration_seconds_count{phase=\"validate\"} 2",
+        "olo_reconcile_phase_duration_seconds_count{phase=\"apply\"} 2",
+        "olo_reconcile_phase_duration_seconds_count{phase=\"render shared\"} 1",
     ] {
         assert!(metrics.contains(line), "no `{line}` in:\n{metrics}");
     }

@@ -160,7 +160,9 @@ pub fn plan_owned_hashed(
 }
 
 mod memo;
+mod phases;
 pub use memo::Memo;
+pub use phases::Phases;
 
 pub struct Engine {
     pub store: Arc<dyn Store>,
@@ -180,6 +182,8 @@ pub struct Engine {
     pub lakehouse: Option<Lakehouse>,
     /// olo's inventory of the lakehouse, held between reconciles while nothing changed there.
     pub lake_inventory: Option<Vec<crate::store::InventoryItem>>,
+    /// Where the last reconcile's time went.
+    pub phases: Phases,
 }
 
 /// The audit action of a reconcile that put back resources changed in the target by hand.
@@ -316,6 +320,13 @@ impl Engine {
 
     /// Reconciles one commit of a branch.
     pub async fn reconcile(&mut self, tip: &Tip, progress: Progress<'_>) -> Result<Outcome> {
+        self.phases = Phases::new();
+        let outcome = self.reconcile_timed(tip, progress).await;
+        self.phases.lap("store");
+        outcome
+    }
+
+    async fn reconcile_timed(&mut self, tip: &Tip, progress: Progress<'_>) -> Result<Outcome> {
         let rev = &tip.revision;
         let store = self.store.clone();
         store.record_revision(rev).await?;
@@ -340,9 +351,17 @@ impl Engine {
         )
         .await?;
 
+        self.phases.lap("store");
+
         let mut memo = self.memo.take().unwrap_or_else(|| Memo::new(&tip.repo));
         // On an error the memo is dropped: the next reconcile starts afresh.
-        let updated = memo.update(&tip.repo, &rev.sha, &self.render, self.lakehouse.as_ref())?;
+        let updated = memo.update(
+            &tip.repo,
+            &rev.sha,
+            &self.render,
+            self.lakehouse.as_ref(),
+            &mut self.phases,
+        )?;
         if let Err(diagnostics) = updated {
             {
                 self.memo = Some(memo);
@@ -402,6 +421,7 @@ impl Engine {
             plan::Diffs::Updates,
             observe,
         )?;
+        self.phases.lap("plan");
         // The lakehouse: namespaces and warehouses, read back like the files.
         let lake = match &self.lakehouse {
             Some(lake) => {
@@ -435,6 +455,7 @@ impl Engine {
             }
             None => None,
         };
+        self.phases.lap("lakehouse");
         if !clean_start {
             plan.forget_drift();
         }
@@ -454,6 +475,7 @@ impl Engine {
             .set_revision_status(&rev.branch, &rev.sha, RevisionStatus::Applying, &json!([]))
             .await?;
         let applying_since = Utc::now();
+        self.phases.lap("store");
         // Namespaces and warehouses first, then the files that use them, then the drops.
         let mut result = Ok(apply::InventoryChange::default());
         if let Some((lake, lake_plan, _)) = &lake {
@@ -489,6 +511,7 @@ impl Engine {
             }
         }
         self.memo = Some(memo);
+        self.phases.lap("apply");
         let result = result.map(|change| {
             change.update(&mut owned);
             self.inventory = Some(owned);
@@ -510,6 +533,7 @@ impl Engine {
             }
             _ => Ok(()),
         };
+        self.phases.lap("check");
         if let Err(error) = checked {
             store.finish_plan(plan_id, "failed", Some(&error)).await?;
             store

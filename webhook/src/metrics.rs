@@ -30,6 +30,19 @@ pub struct DeliveryLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct PhaseLabels {
+    /// snapshot, validate, catalog, render, render shared, plan, lakehouse, apply, check, store
+    pub phase: &'static str,
+}
+
+/// Buckets for one phase of a reconcile: from a millisecond to a minute.
+fn phase_histogram() -> Histogram {
+    Histogram::new([
+        0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 60.0,
+    ])
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct StateLabels {
     pub state: String,
 }
@@ -38,6 +51,8 @@ pub struct Metrics {
     registry: Registry,
     pub reconciles: Family<OutcomeLabels, Counter>,
     pub reconcile_seconds: Histogram,
+    /// The time of each phase of a reconcile (where a slow reconcile spent it).
+    pub reconcile_phase_seconds: Family<PhaseLabels, Histogram, fn() -> Histogram>,
     pub webhook_deliveries: Family<DeliveryLabels, Counter>,
     pub pull_request_plans: Family<OutcomeLabels, Counter>,
     pub runs_triggered: Counter,
@@ -64,6 +79,13 @@ impl Default for Metrics {
             "reconcile_duration_seconds",
             "Duration of reconciles",
             reconcile_seconds.clone(),
+        );
+        let reconcile_phase_seconds: Family<PhaseLabels, Histogram, fn() -> Histogram> =
+            Family::new_with_constructor(phase_histogram);
+        registry.register(
+            "reconcile_phase_duration_seconds",
+            "Duration of each phase of a reconcile",
+            reconcile_phase_seconds.clone(),
         );
         let webhook_deliveries = Family::<DeliveryLabels, Counter>::default();
         registry.register(
@@ -101,6 +123,7 @@ impl Default for Metrics {
             registry,
             reconciles,
             reconcile_seconds,
+            reconcile_phase_seconds,
             webhook_deliveries,
             pull_request_plans,
             runs_triggered,

@@ -63,6 +63,7 @@ impl Memo {
         sha: &str,
         settings: &RenderSettings,
         lake: Option<&Lakehouse>,
+        phases: &mut super::Phases,
     ) -> Result<std::result::Result<(), Vec<olo_schema::Diagnostic>>> {
         let snapshot = if self.repo == repo_path && self.snapshot.revision.is_some() {
             crate::snapshot::from_commit_since(repo_path, &self.snapshot, sha)?
@@ -70,12 +71,14 @@ impl Memo {
             crate::snapshot::from_commit(repo_path, sha)?
         };
         self.repo = repo_path.to_path_buf();
+        phases.lap("snapshot");
         // Shared files (Trino catalogs and rules, Iceberg namespaces, task assets) come from
         // everything but the job files, and from jobs with Spark or dbt tasks (their assets).
         let mut shared_dirty =
             self.shared.is_empty() || other_files_changed(&self.snapshot, &snapshot);
         self.snapshot = snapshot.clone();
         let validation = olo_schema::validate_with(snapshot, &mut self.validation);
+        phases.lap("validate");
         let Some(repo) = validation.repo else {
             return Ok(Err(validation.diagnostics));
         };
@@ -84,6 +87,7 @@ impl Memo {
             Some(sha),
             &mut self.views,
         )));
+        phases.lap("catalog");
         // DAG files: keep those whose job is the very same (shared) job as last time.
         self.round += 1;
         let round = self.round;
@@ -145,6 +149,7 @@ impl Memo {
             self.hashes.insert(path.clone(), hash);
             self.files.insert(path, bytes);
         }
+        phases.lap("render");
         if !shared_dirty {
             return Ok(Ok(()));
         }
@@ -159,6 +164,7 @@ impl Memo {
         }
         // Workspaces live in non-job files: the lakehouse changes only with the shared files.
         self.lake = lake.map(|l| l.desired(&repo)).unwrap_or_default();
+        phases.lap("render shared");
         Ok(Ok(()))
     }
 }

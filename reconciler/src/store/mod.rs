@@ -1,7 +1,7 @@
 //! The state store: what olo remembers between reconciles. Two backends behind one trait:
 //! SQLite (the embedded default, one file) and PostgreSQL (production, several replicas), each
 //! with its own migrations under `reconciler/migrations/<backend>/`. One contract test suite
-//! (`reconciler/tests/store_contract.rs`) runs against both.
+//! (`reconciler/tests/store_contract/`) runs against both.
 //!
 //! The repository is the source of truth for desired state: losing the store loses history
 //! (revisions, plans, audit), never configuration.
