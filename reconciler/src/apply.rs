@@ -328,10 +328,12 @@ impl Sink for BranchSink {
 /// Progress of an apply, for people watching a long one.
 pub type Progress<'a> = &'a (dyn Fn(usize, usize) + Sync);
 
-/// Applies `plan` (computed from `desired` against this sink and its inventory `owned`).
+/// Applies `plan` (computed from `desired` against this sink and its inventory `owned`);
+/// `hashes`, when given, are the content hashes of `desired` (the same keys).
 pub async fn apply(
     plan: &Plan,
     desired: &BTreeMap<String, Vec<u8>>,
+    hashes: Option<&BTreeMap<String, String>>,
     owned: &[InventoryItem],
     sink: &mut dyn Sink,
     store: &dyn Store,
@@ -344,18 +346,15 @@ pub async fn apply(
     let target = sink.target().to_string();
     // 1. Claim ownership of everything desired before writing it, so that a crash between a
     //    write and its record can never leave a file olo created but does not know it owns.
-    let known: BTreeMap<&str, &str> = owned
+    let rows = crate::plan::rows(desired, hashes, owned);
+    let claims: Vec<InventoryItem> = rows
         .iter()
-        .map(|i| (i.name.as_str(), i.hash.as_str()))
-        .collect();
-    let claims: Vec<InventoryItem> = desired
-        .iter()
-        .filter_map(|(name, bytes)| {
-            let hash = crate::plan::content_hash(bytes);
-            (known.get(name.as_str()) != Some(&hash.as_str())).then(|| InventoryItem {
+        .filter_map(|row| {
+            let hash = row.want_hash()?;
+            (row.applied != Some(&*hash)).then(|| InventoryItem {
                 target: target.clone(),
-                name: name.clone(),
-                hash,
+                name: row.name.to_string(),
+                hash: hash.into_owned(),
                 revision: revision.clone(),
             })
         })
@@ -389,16 +388,17 @@ pub async fn apply(
     sink.finish(&format!("olo: apply {revision}"))?;
 
     // 3. Forget what is gone: deleted now, or owned but already absent and not desired.
-    for item in owned {
-        if !desired.contains_key(&item.name) && !deleted.contains(&item.name) {
-            let still_there = sink
-                .observe(&mut std::iter::once(item.name.as_str()))?
-                .contains_key(&item.name);
-            if !still_there {
-                deleted.push(item.name.clone());
-            }
+    let done: std::collections::HashSet<&str> = deleted.iter().map(String::as_str).collect();
+    let mut absent = Vec::new();
+    for row in rows
+        .iter()
+        .filter(|r| r.want.is_none() && !done.contains(r.name))
+    {
+        if sink.observe(&mut std::iter::once(row.name))?.is_empty() {
+            absent.push(row.name.to_string());
         }
     }
+    deleted.extend(absent);
     store.remove_inventory_many(&target, &deleted).await?;
     Ok(InventoryChange {
         upserted: claims,
@@ -414,17 +414,94 @@ pub struct InventoryChange {
 }
 
 impl InventoryChange {
-    /// Applies the change to an inventory list (kept sorted by name).
+    /// Applies the change to an inventory list (kept sorted by name): one merge of the sorted
+    /// lists, so an apply that changed one file does not rebuild a map of all of them.
     pub fn update(self, inventory: &mut Vec<InventoryItem>) {
-        let removed: std::collections::HashSet<String> = self.removed.into_iter().collect();
-        let mut by_name: BTreeMap<String, InventoryItem> = std::mem::take(inventory)
-            .into_iter()
-            .filter(|i| !removed.contains(&i.name))
-            .map(|i| (i.name.clone(), i))
-            .collect();
-        for item in self.upserted {
-            by_name.insert(item.name.clone(), item);
+        if self.upserted.is_empty() && self.removed.is_empty() {
+            return;
         }
-        *inventory = by_name.into_values().collect();
+        let removed: std::collections::HashSet<String> = self.removed.into_iter().collect();
+        let mut upserted = self.upserted;
+        upserted.sort_by(|a, b| a.name.cmp(&b.name));
+        upserted.dedup_by(|later, earlier| {
+            // The last upsert of a name wins: keep it in the earlier slot.
+            let same = later.name == earlier.name;
+            if same {
+                std::mem::swap(later, earlier);
+            }
+            same
+        });
+        let mut old = std::mem::take(inventory);
+        if !old.is_sorted_by(|a, b| a.name <= b.name) {
+            old.sort_by(|a, b| a.name.cmp(&b.name));
+        }
+        let mut new = upserted.into_iter().peekable();
+        let mut merged = Vec::with_capacity(old.len() + new.len());
+        for item in old {
+            while let Some(n) = new.next_if(|n| n.name < item.name) {
+                merged.push(n);
+            }
+            match new.next_if(|n| n.name == item.name) {
+                Some(n) => merged.push(n),
+                None if removed.contains(&item.name) => {}
+                None => merged.push(item),
+            }
+        }
+        merged.extend(new);
+        *inventory = merged;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn item(name: &str, hash: &str) -> InventoryItem {
+        InventoryItem {
+            target: "files".into(),
+            name: name.into(),
+            hash: hash.into(),
+            revision: "r".into(),
+        }
+    }
+
+    fn names_and_hashes(inventory: &[InventoryItem]) -> Vec<(&str, &str)> {
+        inventory
+            .iter()
+            .map(|i| (i.name.as_str(), i.hash.as_str()))
+            .collect()
+    }
+
+    #[test]
+    fn inventory_change_merges_upserts_and_removals_in_name_order() {
+        let mut inventory = vec![item("b", "1"), item("d", "1"), item("f", "1")];
+        InventoryChange {
+            upserted: vec![
+                item("g", "2"),
+                item("a", "2"),
+                item("d", "2"),
+                item("d", "3"),
+            ],
+            removed: vec!["f".into(), "x".into()],
+        }
+        .update(&mut inventory);
+        assert_eq!(
+            names_and_hashes(&inventory),
+            [("a", "2"), ("b", "1"), ("d", "3"), ("g", "2")]
+        );
+    }
+
+    #[test]
+    fn an_upsert_wins_over_a_removal_and_an_unsorted_inventory_comes_out_sorted() {
+        let mut inventory = vec![item("c", "1"), item("a", "1")];
+        InventoryChange {
+            upserted: vec![item("c", "2")],
+            removed: vec!["c".into(), "a".into()],
+        }
+        .update(&mut inventory);
+        assert_eq!(names_and_hashes(&inventory), [("c", "2")]);
+        let mut unchanged = vec![item("b", "1"), item("a", "1")];
+        InventoryChange::default().update(&mut unchanged);
+        assert_eq!(names_and_hashes(&unchanged), [("b", "1"), ("a", "1")]);
     }
 }

@@ -111,52 +111,26 @@ pub fn plan_owned(
     plan_owned_hashed(revision, files, None, sink, owned, prune, diffs, observe)
 }
 
-/// [`plan_owned`] with the content hashes of (some of) `files` already known, so that an
+/// [`plan_owned`] with the content hashes of `files` already known (the same keys), so that an
 /// incremental plan does not hash every desired file again.
 #[allow(clippy::too_many_arguments)]
 pub fn plan_owned_hashed(
     revision: Option<&str>,
     files: &BTreeMap<String, Vec<u8>>,
-    hashes: Option<&std::collections::HashMap<String, String>>,
+    hashes: Option<&BTreeMap<String, String>>,
     sink: &dyn Sink,
     owned: &[crate::store::InventoryItem],
     prune: bool,
     diffs: plan::Diffs,
     observe: Observe,
 ) -> Result<Plan> {
-    let mut trusted = std::collections::BTreeSet::new();
+    let mut rows = plan::rows(files, hashes, owned);
     if observe == Observe::Incremental {
-        let applied: std::collections::HashMap<&str, &str> = owned
-            .iter()
-            .map(|i| (i.name.as_str(), i.hash.as_str()))
-            .collect();
-        for (name, bytes) in files {
-            let Some(applied) = applied.get(name.as_str()) else {
-                continue;
-            };
-            let same = match hashes.and_then(|h| h.get(name)) {
-                Some(known) => known == applied,
-                None => plan::content_hash(bytes) == *applied,
-            };
-            if same {
-                trusted.insert(name.as_str());
-            }
-        }
+        rows.iter_mut().for_each(plan::Row::trust_applied);
     }
-    let mut names = files
-        .keys()
-        .map(String::as_str)
-        .filter(|n| !trusted.contains(n))
-        .chain(
-            owned
-                .iter()
-                .map(|i| i.name.as_str())
-                .filter(|n| !files.contains_key(*n)),
-        );
+    let mut names = rows.iter().filter(|r| !r.trusted).map(|r| r.name);
     let observed = sink.observe(&mut names)?;
-    Ok(plan::diff_trusting(
-        revision, files, &observed, &trusted, owned, prune, diffs,
-    ))
+    Ok(plan::diff_rows(revision, &rows, &observed, prune, diffs))
 }
 
 mod memo;
@@ -490,6 +464,7 @@ impl Engine {
             result = apply::apply(
                 &plan,
                 files,
+                Some(hashes),
                 &owned,
                 self.sink.as_mut(),
                 store.as_ref(),

@@ -2,7 +2,7 @@
 //! (plus `keep`: a delete olo will not do, with the reason), a unified diff for changed files,
 //! and the order apply must follow.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 use similar::TextDiff;
@@ -173,6 +173,88 @@ pub enum Diffs {
     Updates,
 }
 
+/// One resource a plan looks at: desired, in olo's inventory, or both.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Row<'a> {
+    pub name: &'a str,
+    /// The desired bytes; `None` for a resource olo owns that is no longer desired.
+    pub want: Option<&'a [u8]>,
+    /// The content hash of `want`, when the caller knew it (else it is computed when needed).
+    pub hash: Option<&'a str>,
+    /// The hash olo last applied (from the inventory); `None` when olo does not own it.
+    pub applied: Option<&'a str>,
+    /// Known to hold what is desired without reading it back (see [`Row::trust_applied`]).
+    pub trusted: bool,
+}
+
+impl Row<'_> {
+    /// The content hash of the desired bytes (`None` for a resource no longer desired).
+    pub fn want_hash(&self) -> Option<std::borrow::Cow<'_, str>> {
+        match (self.hash, self.want) {
+            (Some(h), _) => Some(h.into()),
+            (None, Some(want)) => Some(content_hash(want).into()),
+            (None, None) => None,
+        }
+    }
+
+    /// Trusts the resource when olo last applied exactly the desired content (the incremental
+    /// path: nothing is read back for it).
+    pub fn trust_applied(&mut self) {
+        self.trusted = match self.applied {
+            Some(applied) => self.want_hash().is_some_and(|h| h == applied),
+            None => false,
+        };
+    }
+}
+
+/// Pairs the desired resources (with the hashes already known of them) and olo's inventory by
+/// name: one walk of the sorted lists, no lookups, so it costs the same per resource at 10 or
+/// 10,000 resources. Rows come in name order.
+pub fn rows<'a>(
+    desired: &'a BTreeMap<String, Vec<u8>>,
+    hashes: Option<&'a BTreeMap<String, String>>,
+    owned: &'a [InventoryItem],
+) -> Vec<Row<'a>> {
+    let mut by_name: Vec<&InventoryItem> = owned.iter().collect();
+    if !by_name.is_sorted_by(|a, b| a.name <= b.name) {
+        by_name.sort_unstable_by(|a, b| a.name.cmp(&b.name));
+    }
+    let mut owned = by_name.into_iter().peekable();
+    let mut hashes = hashes.map(|h| h.iter().peekable());
+    let mut rows = Vec::with_capacity(desired.len() + 16);
+    for (name, want) in desired {
+        while let Some(item) = owned.next_if(|i| i.name < *name) {
+            rows.push(Row::gone(item));
+        }
+        let applied = owned.next_if(|i| i.name == *name).map(|i| i.hash.as_str());
+        let hash = hashes.as_mut().and_then(|h| {
+            while h.next_if(|(k, _)| *k < name).is_some() {}
+            h.next_if(|(k, _)| *k == name).map(|(_, v)| v.as_str())
+        });
+        rows.push(Row {
+            name,
+            want: Some(want),
+            hash,
+            applied,
+            trusted: false,
+        });
+    }
+    rows.extend(owned.map(Row::gone));
+    rows
+}
+
+impl<'a> Row<'a> {
+    fn gone(item: &'a InventoryItem) -> Row<'a> {
+        Row {
+            name: &item.name,
+            want: None,
+            hash: None,
+            applied: Some(&item.hash),
+            trusted: false,
+        }
+    }
+}
+
 /// Computes the plan. `observed` holds the current bytes of every desired or owned resource that
 /// exists in the target; `owned` is olo's inventory of the target.
 pub fn diff(
@@ -183,52 +265,72 @@ pub fn diff(
     prune: bool,
     diffs: Diffs,
 ) -> Plan {
-    diff_trusting(
+    diff_rows(
         revision,
-        desired,
+        &rows(desired, None, owned),
         observed,
-        &BTreeSet::new(),
-        owned,
         prune,
         diffs,
     )
 }
 
-/// [`diff`], where the resources named in `trusted` are known to hold what is desired (their
-/// inventory hash equals the desired hash and nothing has touched them since: the incremental
-/// path, which does not read them back).
-pub fn diff_trusting(
+/// [`diff`] over [`rows`]: a trusted row is known to hold what is desired (its inventory hash
+/// equals the desired hash and nothing has touched it since: the incremental path, which does
+/// not read it back); `observed` needs to hold only the others.
+pub fn diff_rows(
     revision: Option<&str>,
-    desired: &BTreeMap<String, Vec<u8>>,
+    rows: &[Row],
     observed: &BTreeMap<String, Vec<u8>>,
-    trusted: &BTreeSet<&str>,
-    owned: &[InventoryItem],
     prune: bool,
     diffs: Diffs,
 ) -> Plan {
     let all = diffs == Diffs::All;
-    // What olo last applied, by resource: a desired file olo already applied with this very
-    // content, yet missing or different in the target, was changed there by hand (drift).
-    let applied: std::collections::HashMap<&str, &str> = owned
-        .iter()
-        .map(|i| (i.name.as_str(), i.hash.as_str()))
-        .collect();
-    let drifted = |name: &str, hash: &str, what: &str| {
-        (applied.get(name) == Some(&hash)).then(|| format!("{DRIFT}: {what} outside olo"))
+    // A desired file olo already applied with this very content, yet missing or different in
+    // the target, was changed there by hand (drift).
+    let drifted = |row: &Row, hash: &str, what: &str| {
+        (row.applied == Some(hash)).then(|| format!("{DRIFT}: {what} outside olo"))
     };
     let mut changes = Vec::new();
     let mut unchanged = 0;
-    for (name, want) in desired {
-        if trusted.contains(name.as_str()) {
+    for row in rows {
+        let name = row.name;
+        let Some(want) = row.want else {
+            let Some(have) = observed.get(name) else {
+                continue; // already gone: nothing to do (the inventory entry is dropped on apply)
+            };
+            if prune {
+                changes.push(Change {
+                    name: name.to_string(),
+                    action: Action::Delete,
+                    hash: String::new(),
+                    diff: if all {
+                        text_diff(name, have, b"")
+                    } else {
+                        None
+                    },
+                    reason: None,
+                });
+            } else {
+                changes.push(Change {
+                    name: name.to_string(),
+                    action: Action::Keep,
+                    hash: String::new(),
+                    diff: None,
+                    reason: Some("no longer in the repository; pruning is off".into()),
+                });
+            }
+            continue;
+        };
+        if row.trusted {
             unchanged += 1;
             continue;
         }
-        let hash = content_hash(want);
+        let hash = row.want_hash().unwrap_or_default().into_owned();
         match observed.get(name) {
             None => changes.push(Change {
-                name: name.clone(),
+                name: name.to_string(),
                 action: Action::Create,
-                reason: drifted(name, &hash, "deleted"),
+                reason: drifted(row, &hash, "deleted"),
                 hash,
                 diff: if all {
                     text_diff(name, b"", want)
@@ -238,42 +340,12 @@ pub fn diff_trusting(
             }),
             Some(have) if content_hash(have) == hash => unchanged += 1,
             Some(have) => changes.push(Change {
-                name: name.clone(),
+                name: name.to_string(),
                 action: Action::Update,
-                reason: drifted(name, &hash, "changed"),
+                reason: drifted(row, &hash, "changed"),
                 hash,
                 diff: text_diff(name, have, want),
             }),
-        }
-    }
-    let owned_names: BTreeSet<&str> = owned.iter().map(|i| i.name.as_str()).collect();
-    for name in owned_names {
-        if desired.contains_key(name) {
-            continue;
-        }
-        let Some(have) = observed.get(name) else {
-            continue; // already gone: nothing to do (the inventory entry is dropped on apply)
-        };
-        if prune {
-            changes.push(Change {
-                name: name.to_string(),
-                action: Action::Delete,
-                hash: String::new(),
-                diff: if all {
-                    text_diff(name, have, b"")
-                } else {
-                    None
-                },
-                reason: None,
-            });
-        } else {
-            changes.push(Change {
-                name: name.to_string(),
-                action: Action::Keep,
-                hash: String::new(),
-                diff: None,
-                reason: Some("no longer in the repository; pruning is off".into()),
-            });
         }
     }
     let mut plan = Plan {
@@ -463,5 +535,69 @@ pub(crate) mod tests {
         // No drift, no `drift` key: plans without it serialize as before.
         let quiet = serde_json::to_value(Summary::default()).unwrap();
         assert!(quiet.get("drift").is_none(), "{quiet}");
+    }
+
+    #[test]
+    fn rows_pair_desired_and_owned_by_name_whatever_the_inventory_order() {
+        let desired = files(&[("dags/b.py", "b\n"), ("dags/d.py", "d\n")]);
+        let hashes: BTreeMap<String, String> = [("dags/d.py".to_string(), "hd".to_string())]
+            .into_iter()
+            .collect();
+        let mut owned = owned(&["dags/e.py", "dags/b.py", "dags/a.py"]);
+        owned[1].hash = "hb".into();
+        let rows = rows(&desired, Some(&hashes), &owned);
+        let seen: Vec<_> = rows
+            .iter()
+            .map(|r| (r.name, r.want.is_some(), r.hash, r.applied))
+            .collect();
+        assert_eq!(
+            seen,
+            [
+                ("dags/a.py", false, None, Some("")),
+                ("dags/b.py", true, None, Some("hb")),
+                ("dags/d.py", true, Some("hd"), None),
+                ("dags/e.py", false, None, Some("")),
+            ]
+        );
+        // A known hash is used as is; an unknown one is computed from the bytes.
+        assert_eq!(rows[2].want_hash().as_deref(), Some("hd"));
+        assert_eq!(
+            rows[1].want_hash().as_deref(),
+            Some(content_hash(b"b\n").as_str())
+        );
+    }
+
+    #[test]
+    fn only_a_row_applied_with_the_desired_hash_is_trusted() {
+        let desired = files(&[
+            ("dags/a.py", "a\n"),
+            ("dags/b.py", "b\n"),
+            ("dags/c.py", "c\n"),
+        ]);
+        let mut owned = owned(&["dags/a.py", "dags/b.py", "dags/z.py"]);
+        owned[0].hash = content_hash(b"a\n");
+        owned[1].hash = content_hash(b"old\n");
+        owned[2].hash = content_hash(b"z\n");
+        let mut rows = rows(&desired, None, &owned);
+        rows.iter_mut().for_each(Row::trust_applied);
+        let trusted: Vec<_> = rows.iter().filter(|r| r.trusted).map(|r| r.name).collect();
+        assert_eq!(trusted, ["dags/a.py"]);
+        // Trusted rows need not be observed: a plan without them reads only the others.
+        let observed = files(&[("dags/b.py", "old\n"), ("dags/z.py", "z\n")]);
+        let plan = diff_rows(None, &rows, &observed, true, Diffs::Updates);
+        let actions: Vec<_> = plan
+            .changes
+            .iter()
+            .map(|c| (c.name.as_str(), c.action))
+            .collect();
+        assert_eq!(
+            actions,
+            [
+                ("dags/b.py", Action::Update),
+                ("dags/c.py", Action::Create),
+                ("dags/z.py", Action::Delete)
+            ]
+        );
+        assert_eq!(plan.unchanged, 1);
     }
 }

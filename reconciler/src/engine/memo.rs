@@ -20,7 +20,7 @@ pub struct Memo {
     /// The desired files of the last valid commit.
     pub(super) files: BTreeMap<String, Vec<u8>>,
     /// Content hash of each of `files`, computed when it was rendered.
-    pub(super) hashes: std::collections::HashMap<String, String>,
+    pub(super) hashes: BTreeMap<String, String>,
     /// Per job file: the job its DAG file was rendered from (shared with the validation cache:
     /// the same `Arc` means the same job file, workspace, settings and referenced files), the
     /// DAG file's path, and the last update that saw the job. Updated in place, so an unchanged
@@ -45,7 +45,7 @@ impl Memo {
             snapshot: olo_schema::Snapshot::default(),
             validation: olo_schema::Cache::default(),
             files: BTreeMap::new(),
-            hashes: std::collections::HashMap::new(),
+            hashes: BTreeMap::new(),
             dag_jobs: std::collections::HashMap::new(),
             round: 0,
             shared: Vec::new(),
