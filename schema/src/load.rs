@@ -53,7 +53,7 @@ pub struct Loaded<T> {
 pub fn classify(snapshot: &Snapshot) -> (Vec<(String, Role)>, Vec<Diagnostic>) {
     let mut files = Vec::new();
     let mut diags = Vec::new();
-    for path in snapshot.files.keys() {
+    for (path, entry) in &snapshot.files {
         let yamlish = path.ends_with(".yaml") || path.ends_with(".yml");
         if path == "olo.yaml" {
             files.push((path.clone(), Role::Repository));
@@ -70,9 +70,17 @@ pub fn classify(snapshot: &Snapshot) -> (Vec<(String, Role)>, Vec<Diagnostic>) {
         let Some(rest) = path.strip_prefix("workspaces/") else {
             continue;
         };
-        let parts: Vec<&str> = rest.split('/').collect();
-        let is_link = matches!(snapshot.files.get(path), Some(Entry::Symlink(_)));
-        match parts.as_slice() {
+        // Up to four parts: no pattern below is longer than three (`[_, "jobs", ..]` covers
+        // every longer path the same way).
+        let mut buf = [""; 4];
+        let mut n = 0;
+        for part in rest.split('/').take(4) {
+            buf[n] = part;
+            n += 1;
+        }
+        let parts = &buf[..n];
+        let is_link = matches!(entry, Entry::Symlink(_));
+        match parts {
             [_] | [_, "jobs"] if is_link => diags.push(Diagnostic::error(
                 path,
                 TOP,

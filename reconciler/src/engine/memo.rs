@@ -70,20 +70,36 @@ impl Memo {
         } else {
             crate::snapshot::from_commit(repo_path, sha)?
         };
-        self.repo = repo_path.to_path_buf();
         phases.lap("snapshot");
         // Shared files (Trino catalogs and rules, Iceberg namespaces, task assets) come from
         // everything but the job files, and from jobs with Spark or dbt tasks (their assets).
-        let mut shared_dirty =
-            self.shared.is_empty() || other_files_changed(&self.snapshot, &snapshot);
-        self.snapshot = snapshot.clone();
+        // Compared with the last *valid* snapshot, which the files were rendered from: after an
+        // invalid commit the next valid one must see every change since then.
+        let shared_dirty = self.shared.is_empty() || other_files_changed(&self.snapshot, &snapshot);
         let validation = olo_schema::validate_with(snapshot, &mut self.validation);
         phases.lap("validate");
         let Some(repo) = validation.repo else {
             return Ok(Err(validation.diagnostics));
         };
+        let rendered = self.render(&repo, sha, settings, lake, shared_dirty, phases);
+        // The next commit is read as a diff from this one (moved, not cloned: 10,000 paths).
+        self.snapshot = repo.snapshot;
+        self.repo = repo_path.to_path_buf();
+        rendered.map(Ok)
+    }
+
+    /// The catalog and the desired files of a valid commit, re-rendering only what changed.
+    fn render(
+        &mut self,
+        repo: &olo_schema::Repo,
+        sha: &str,
+        settings: &RenderSettings,
+        lake: Option<&Lakehouse>,
+        mut shared_dirty: bool,
+        phases: &mut super::Phases,
+    ) -> Result<()> {
         self.catalog = Some(Arc::new(Catalog::from_repo_cached(
-            &repo,
+            repo,
             Some(sha),
             &mut self.views,
         )));
@@ -136,7 +152,7 @@ impl Memo {
             stale
                 .par_iter()
                 .map(|(ws, job)| {
-                    olo_templates::render::render_dag_file(&repo, ws, job, settings).map(
+                    olo_templates::render::render_dag_file(repo, ws, job, settings).map(
                         |(path, bytes)| {
                             let hash = plan::content_hash(&bytes);
                             (path, bytes, hash)
@@ -151,21 +167,21 @@ impl Memo {
         }
         phases.lap("render");
         if !shared_dirty {
-            return Ok(Ok(()));
+            return Ok(());
         }
         for path in std::mem::take(&mut self.shared) {
             self.files.remove(&path);
             self.hashes.remove(&path);
         }
-        for (path, (_, bytes)) in olo_templates::render::render_shared(&repo, settings)? {
+        for (path, (_, bytes)) in olo_templates::render::render_shared(repo, settings)? {
             self.shared.push(path.clone());
             self.hashes.insert(path.clone(), plan::content_hash(&bytes));
             self.files.insert(path, bytes);
         }
         // Workspaces live in non-job files: the lakehouse changes only with the shared files.
-        self.lake = lake.map(|l| l.desired(&repo)).unwrap_or_default();
+        self.lake = lake.map(|l| l.desired(repo)).unwrap_or_default();
         phases.lap("render shared");
-        Ok(Ok(()))
+        Ok(())
     }
 }
 
