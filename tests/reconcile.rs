@@ -458,13 +458,15 @@ fn the_daemons_incremental_reconciles_match_a_cold_plan() {
         "apiVersion: olo/v1\nkind: Job\nmetadata: {name: three}\nspec:\n  tasks:\n    - id: q\n      sql: {file: sql/q.sql}\n",
     );
     // A second workspace whose jobs have no task files.
-    repo.write(
-        "workspaces/v/workspace.yaml",
-        &WORKSPACE
+    // Workspace `v` with the given namespaces.
+    fn v_workspace(namespaces: &str) -> String {
+        WORKSPACE
             .replace("name: w", "name: v")
             .replace("catalog: lake", "catalog: lake_v")
-            .replace("s3://lake-bucket/w", "s3://lake-bucket/v"),
-    );
+            .replace("s3://lake-bucket/w", "s3://lake-bucket/v")
+            .replace("namespaces: [raw]", &format!("namespaces: [{namespaces}]"))
+    }
+    repo.write("workspaces/v/workspace.yaml", &v_workspace("raw"));
     repo.write("workspaces/v/jobs/plain.yaml", &job("plain", "echo v"));
     // Jobs whose task files are rendered beside the DAGs (olo_assets).
     repo.write("workspaces/w/spark/app.py", "print(1)\n");
@@ -553,14 +555,7 @@ fn the_daemons_incremental_reconciles_match_a_cold_plan() {
         (
             "declaring a namespace where no job has task files (Iceberg and Trino files only)",
             Box::new(|r: &Repo| {
-                r.write(
-                    "workspaces/v/workspace.yaml",
-                    &WORKSPACE
-                        .replace("name: w", "name: v")
-                        .replace("catalog: lake", "catalog: lake_v")
-                        .replace("s3://lake-bucket/w", "s3://lake-bucket/v")
-                        .replace("namespaces: [raw]", "namespaces: [raw, silver]"),
-                )
+                r.write("workspaces/v/workspace.yaml", &v_workspace("raw, silver"))
             }),
         ),
         (
@@ -592,11 +587,7 @@ fn the_daemons_incremental_reconciles_match_a_cold_plan() {
             Box::new(|r: &Repo| {
                 r.write(
                     "workspaces/v/workspace.yaml",
-                    &WORKSPACE
-                        .replace("name: w", "name: v")
-                        .replace("catalog: lake", "catalog: lake_v")
-                        .replace("s3://lake-bucket/w", "s3://lake-bucket/v")
-                        .replace("namespaces: [raw]", "namespaces: [raw, silver, bronze]"),
+                    &v_workspace("raw, silver, bronze"),
                 );
                 r.write(
                     "workspaces/w/jobs/one.yaml",

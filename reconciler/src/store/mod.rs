@@ -254,6 +254,23 @@ impl RunTrigger {
 /// Whether an Airflow DAG run state is final: "success" and "failed" are; "queued", "running"
 /// and a state Airflow has not reported yet ("") are not. The runs migrations hold the same
 /// list (the index behind `Store::active_runs`).
+/// The items of one `upsert_inventory_many` call, the last of each (target, name) only: what
+/// upserting them one by one would leave, in a form one multi-row statement accepts (PostgreSQL
+/// refuses to update a row twice in one statement).
+pub(crate) fn last_of_each(items: &[InventoryItem]) -> Vec<&InventoryItem> {
+    let mut seen = std::collections::HashSet::with_capacity(items.len());
+    let mut last: Vec<&InventoryItem> = items
+        .iter()
+        .rev()
+        .filter(|i| seen.insert((i.target.as_str(), i.name.as_str())))
+        .collect();
+    last.reverse();
+    last
+}
+
+/// Rows per multi-row statement on SQLite (5 parameters each, far below its 32,766 limit).
+pub(crate) const SQLITE_BATCH: usize = 1000;
+
 pub fn is_terminal_run_state(state: &str) -> bool {
     matches!(state, "success" | "failed")
 }

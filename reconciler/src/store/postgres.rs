@@ -374,29 +374,25 @@ impl Store for PostgresStore {
         if items.is_empty() {
             return Ok(());
         }
-        let mut tx = self
-            .pool
-            .begin()
-            .await
-            .map_err(query_error("upsert_inventory_many"))?;
-        for item in items {
-            sqlx::query(
-                "INSERT INTO inventory (target, name, hash, revision, updated_at) \
-                 VALUES ($1, $2, $3, $4, now()) \
-                 ON CONFLICT (target, name) DO UPDATE SET \
-                 hash = excluded.hash, revision = excluded.revision, updated_at = excluded.updated_at",
-            )
-            .bind(&item.target)
-            .bind(&item.name)
-            .bind(&item.hash)
-            .bind(&item.revision)
-            .execute(&mut *tx)
-            .await
-            .map_err(query_error("upsert_inventory_many"))?;
-        }
-        tx.commit()
-            .await
-            .map_err(query_error("upsert_inventory_many"))?;
+        // One statement, one round trip, however many items: columns as arrays.
+        let items = super::last_of_each(items);
+        let column =
+            |f: fn(&InventoryItem) -> &str| -> Vec<&str> { items.iter().map(|i| f(i)).collect() };
+        sqlx::query(
+            "INSERT INTO inventory (target, name, hash, revision, updated_at) \
+             SELECT target, name, hash, revision, now() \
+             FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[]) \
+                  AS item (target, name, hash, revision) \
+             ON CONFLICT (target, name) DO UPDATE SET \
+             hash = excluded.hash, revision = excluded.revision, updated_at = excluded.updated_at",
+        )
+        .bind(column(|i| &i.target))
+        .bind(column(|i| &i.name))
+        .bind(column(|i| &i.hash))
+        .bind(column(|i| &i.revision))
+        .execute(&self.pool)
+        .await
+        .map_err(query_error("upsert_inventory_many"))?;
         Ok(())
     }
 
@@ -404,20 +400,10 @@ impl Store for PostgresStore {
         if names.is_empty() {
             return Ok(());
         }
-        let mut tx = self
-            .pool
-            .begin()
-            .await
-            .map_err(query_error("remove_inventory_many"))?;
-        for name in names {
-            sqlx::query("DELETE FROM inventory WHERE target = $1 AND name = $2")
-                .bind(target)
-                .bind(name)
-                .execute(&mut *tx)
-                .await
-                .map_err(query_error("remove_inventory_many"))?;
-        }
-        tx.commit()
+        sqlx::query("DELETE FROM inventory WHERE target = $1 AND name = ANY($2::text[])")
+            .bind(target)
+            .bind(names)
+            .execute(&self.pool)
             .await
             .map_err(query_error("remove_inventory_many"))?;
         Ok(())

@@ -437,21 +437,27 @@ impl Store for SqliteStore {
             .begin()
             .await
             .map_err(query_error("upsert_inventory_many"))?;
-        for item in items {
-            sqlx::query(
-                "INSERT INTO inventory (target, name, hash, revision, updated_at) \
-                 VALUES (?, ?, ?, ?, ?) \
-                 ON CONFLICT (target, name) DO UPDATE SET \
+        // A thousand rows per statement: a cold apply claims 10,000 files in ten statements.
+        for chunk in super::last_of_each(items).chunks(super::SQLITE_BATCH) {
+            let mut query = QueryBuilder::<Sqlite>::new(
+                "INSERT INTO inventory (target, name, hash, revision, updated_at) ",
+            );
+            query.push_values(chunk, |mut row, item| {
+                row.push_bind(&item.target)
+                    .push_bind(&item.name)
+                    .push_bind(&item.hash)
+                    .push_bind(&item.revision)
+                    .push_bind(&now);
+            });
+            query.push(
+                " ON CONFLICT (target, name) DO UPDATE SET \
                  hash = excluded.hash, revision = excluded.revision, updated_at = excluded.updated_at",
-            )
-            .bind(&item.target)
-            .bind(&item.name)
-            .bind(&item.hash)
-            .bind(&item.revision)
-            .bind(&now)
-            .execute(&mut *tx)
-            .await
-            .map_err(query_error("upsert_inventory_many"))?;
+            );
+            query
+                .build()
+                .execute(&mut *tx)
+                .await
+                .map_err(query_error("upsert_inventory_many"))?;
         }
         tx.commit()
             .await
@@ -468,10 +474,16 @@ impl Store for SqliteStore {
             .begin()
             .await
             .map_err(query_error("remove_inventory_many"))?;
-        for name in names {
-            sqlx::query("DELETE FROM inventory WHERE target = ? AND name = ?")
-                .bind(target)
-                .bind(name)
+        for chunk in names.chunks(super::SQLITE_BATCH) {
+            let mut query = QueryBuilder::<Sqlite>::new("DELETE FROM inventory WHERE target = ");
+            query.push_bind(target).push(" AND name IN (");
+            let mut list = query.separated(", ");
+            for name in chunk {
+                list.push_bind(name);
+            }
+            list.push_unseparated(")");
+            query
+                .build()
                 .execute(&mut *tx)
                 .await
                 .map_err(query_error("remove_inventory_many"))?;

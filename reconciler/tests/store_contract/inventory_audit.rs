@@ -83,6 +83,43 @@ pub async fn remove_inventory_deletes_one_item_and_is_idempotent(store: &dyn Sto
     assert_eq!(store.inventory("dags").await.unwrap().len(), 1);
 }
 
+pub async fn inventory_many_upserts_and_removes_thousands_at_once(store: &dyn Store) {
+    // More items than one statement takes on SQLite, a name given twice (the last one wins, as
+    // if upserted one by one), and an existing item whose hash changes.
+    store
+        .upsert_inventory(&item("dags", "dags/j0001.py", "old", "a0"))
+        .await
+        .unwrap();
+    let mut items: Vec<_> = (0..2500)
+        .map(|n| item("dags", &format!("dags/j{n:04}.py"), "h1", "a1"))
+        .collect();
+    items.push(item("dags", "dags/j0007.py", "h2", "a2"));
+    items.push(item("files", "dags/j0007.py", "h3", "a1"));
+    store.upsert_inventory_many(&items).await.unwrap();
+    let dags = store.inventory("dags").await.unwrap();
+    assert_eq!(dags.len(), 2500);
+    assert_eq!(dags[1], item("dags", "dags/j0001.py", "h1", "a1"));
+    assert_eq!(dags[7], item("dags", "dags/j0007.py", "h2", "a2"));
+    assert_eq!(dags[2499], item("dags", "dags/j2499.py", "h1", "a1"));
+    assert_eq!(
+        store.inventory("files").await.unwrap(),
+        [item("files", "dags/j0007.py", "h3", "a1")]
+    );
+
+    // Removing 2,000 of them (and a name that is not there) leaves the other 500, and the
+    // same name under another target.
+    let mut gone: Vec<String> = (0..2000).map(|n| format!("dags/j{n:04}.py")).collect();
+    gone.push("dags/never.py".into());
+    store.remove_inventory_many("dags", &gone).await.unwrap();
+    let left = store.inventory("dags").await.unwrap();
+    assert_eq!(left.len(), 500);
+    assert_eq!(left[0].name, "dags/j2000.py");
+    assert_eq!(store.inventory("files").await.unwrap().len(), 1);
+    store.upsert_inventory_many(&[]).await.unwrap();
+    store.remove_inventory_many("dags", &[]).await.unwrap();
+    assert_eq!(store.inventory("dags").await.unwrap().len(), 500);
+}
+
 // ---------------------------------------------------------------------------------------------
 // Audit log.
 

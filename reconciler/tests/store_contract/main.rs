@@ -91,6 +91,7 @@ contract! {
             inventory_is_per_target_and_sorted_by_name_bytewise,
             upsert_inventory_replaces_hash_and_revision,
             remove_inventory_deletes_one_item_and_is_idempotent,
+            inventory_many_upserts_and_removes_thousands_at_once,
             append_audit_returns_increasing_ids,
             audit_is_newest_first_with_limit_and_before_id,
             audit_keeps_every_field,
