@@ -6,6 +6,7 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use anyhow::Context as _;
+use olo_reconciler::leader::Election;
 use olo_reconciler::store::backup::{self, BackupError, Progress, Summary};
 
 use crate::settings::Settings;
@@ -72,10 +73,62 @@ pub async fn check(from: &Path) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// What keeps every olo from reconciling while a restore runs: the branch's lock file in the
+/// state folder (`olo serve` and `olo apply` hold it) and, with PostgreSQL, the leader's advisory
+/// lock (the replica that leads holds it; a replica that starts meanwhile stays a follower).
+struct HoldOff {
+    _lock: crate::serve::BranchLock,
+    election: Option<Election>,
+}
+
+/// Takes both locks, or says which olo is running.
+async fn hold_off(settings: &Settings, url: &str) -> anyhow::Result<HoldOff> {
+    let branch = crate::serve::branch_of(settings);
+    let mut election = None;
+    if url.starts_with("postgres") {
+        let mut e =
+            Election::new(url, &branch).context("state.database is not a PostgreSQL URL")?;
+        let free = e
+            .try_lead()
+            .await
+            .with_context(|| format!("could not reach {}", store_name(url)))?;
+        if !free {
+            anyhow::bail!(
+                "a replica of `olo serve` leads branch {branch} on {}: stop every replica before \
+                 restoring (a restore under a running olo would mix its writes with the backup's)",
+                store_name(url)
+            );
+        }
+        election = Some(e);
+    }
+    let Some(lock) = crate::serve::try_lock_branch(settings)? else {
+        if let Some(e) = election.as_mut() {
+            e.resign().await;
+        }
+        anyhow::bail!(
+            "an `olo serve` or `olo apply` is using the state folder {} for branch {branch}: stop \
+             it before restoring (a restore under a running olo would mix its writes with the \
+             backup's)",
+            settings.state.dir.display()
+        );
+    };
+    Ok(HoldOff {
+        _lock: lock,
+        election,
+    })
+}
+
 pub async fn restore(settings: &Settings, from: &Path, force: bool) -> anyhow::Result<ExitCode> {
     let url = settings.database_url();
     let started = Instant::now();
-    let summary = match backup::restore(&url, from, force, &progress("restore")).await {
+    let mut held = hold_off(settings, &url)
+        .await
+        .with_context(|| format!("did not restore {}", store_name(&url)))?;
+    let restored = backup::restore(&url, from, force, &progress("restore")).await;
+    if let Some(e) = held.election.as_mut() {
+        e.resign().await;
+    }
+    let summary = match restored {
         Ok(summary) => summary,
         Err(e @ BackupError::NotEmpty { .. }) => {
             return Err(anyhow::anyhow!(

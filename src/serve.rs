@@ -311,11 +311,38 @@ pub struct BranchLock {
 }
 
 pub fn lock_branch(settings: &Settings) -> anyhow::Result<BranchLock> {
-    let branch = settings
+    let (file, path, branch) = branch_lock_file(settings)?;
+    if file.try_lock().is_err() {
+        eprintln!("another olo is reconciling {branch} with this state folder; waiting for it");
+        file.lock()
+            .with_context(|| format!("could not lock {}", path.display()))?;
+    }
+    Ok(BranchLock { _file: file })
+}
+
+/// [`lock_branch`] without waiting: `None` while another process holds the lock.
+pub fn try_lock_branch(settings: &Settings) -> anyhow::Result<Option<BranchLock>> {
+    let (file, _, _) = branch_lock_file(settings)?;
+    Ok(file
+        .try_lock()
+        .is_ok()
+        .then_some(BranchLock { _file: file }))
+}
+
+/// The tracked branch (`main` unless configured).
+pub fn branch_of(settings: &Settings) -> String {
+    settings
         .source
         .branch
         .clone()
-        .unwrap_or_else(|| "main".into());
+        .unwrap_or_else(|| "main".into())
+}
+
+/// The branch's lock file in the state folder (opened, not locked), its path and the branch.
+fn branch_lock_file(
+    settings: &Settings,
+) -> anyhow::Result<(std::fs::File, std::path::PathBuf, String)> {
+    let branch = branch_of(settings);
     let safe: String = branch
         .chars()
         .map(|c| {
@@ -334,12 +361,7 @@ pub fn lock_branch(settings: &Settings) -> anyhow::Result<BranchLock> {
         .write(true)
         .open(&path)
         .with_context(|| format!("could not open {}", path.display()))?;
-    if file.try_lock().is_err() {
-        eprintln!("another olo is reconciling {branch} with this state folder; waiting for it");
-        file.lock()
-            .with_context(|| format!("could not lock {}", path.display()))?;
-    }
-    Ok(BranchLock { _file: file })
+    Ok((file, path, branch))
 }
 
 /// The daemon loop (or one reconcile with `once`).

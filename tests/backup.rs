@@ -183,6 +183,24 @@ async fn drill(extra: &[(&str, &str)], destroy: impl FnOnce(&Olo)) {
         "{checked}"
     );
 
+    // A restore while the daemon runs is refused and changes nothing: with PostgreSQL because a
+    // replica leads the branch, with SQLite because the daemon holds the state folder's lock.
+    let refused = d
+        .olo
+        .run(&["restore", "--from", file.to_str().unwrap(), "--force"]);
+    assert!(!refused.status.success());
+    let postgres = extra.iter().any(|(k, _)| *k == "OLO_STATE__DATABASE");
+    let why = stderr(&refused);
+    assert!(
+        why.contains(if postgres {
+            "a replica of `olo serve` leads branch main on"
+        } else {
+            "is using the state folder"
+        }) && why.contains("before restoring"),
+        "{why}"
+    );
+    assert_eq!(history(&d).await, before);
+
     // Disaster.
     let olo = d.stop();
     destroy(&olo);
