@@ -7,7 +7,9 @@ use anyhow::{ensure, Context as _};
 use serde_json::{json, Value};
 use tokio::time::Instant;
 
-use super::{Args, Daemon, Percentiles};
+use super::daemon::Daemon;
+use super::percentiles::Percentiles;
+use super::Args;
 
 /// Event `k` of the lineage benchmark: job `bench.job{k}` reads `t{k}` and a far table, writes
 /// `t{2k+1}` and `t{2k+2}` (a connected, branching graph).

@@ -4,7 +4,10 @@ use anyhow::{ensure, Context as _};
 
 use olo_bench::{job_name, workspace_name};
 
-use super::{Args, Daemon, Percentiles, TI_EVERY};
+use super::daemon::Daemon;
+use super::percentiles::Percentiles;
+use super::setup::TI_EVERY;
+use super::Args;
 
 /// The dashboard pages measured, with a text each must contain (proof it shows the data).
 fn dashboard_pages(args: &Args) -> Vec<(String, String)> {
