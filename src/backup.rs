@@ -83,7 +83,7 @@ struct HoldOff {
 
 /// Takes both locks, or says which olo is running.
 async fn hold_off(settings: &Settings, url: &str) -> anyhow::Result<HoldOff> {
-    let branch = crate::serve::branch_of(settings);
+    let branch = settings.tracked_branch();
     let mut election = None;
     if url.starts_with("postgres") {
         let mut e =

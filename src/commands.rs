@@ -135,11 +135,7 @@ async fn export_audit(settings: &Settings) -> anyhow::Result<ExitCode> {
 
 pub async fn status(settings: &Settings) -> anyhow::Result<ExitCode> {
     let store = open_store(settings).await?;
-    let branch = settings
-        .source
-        .branch
-        .clone()
-        .unwrap_or_else(|| "main".into());
+    let branch = settings.tracked_branch();
     match store.branch_status(&branch).await? {
         None => println!("{branch}: never reconciled"),
         Some(s) => {

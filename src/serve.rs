@@ -329,20 +329,11 @@ pub fn try_lock_branch(settings: &Settings) -> anyhow::Result<Option<BranchLock>
         .then_some(BranchLock { _file: file }))
 }
 
-/// The tracked branch (`main` unless configured).
-pub fn branch_of(settings: &Settings) -> String {
-    settings
-        .source
-        .branch
-        .clone()
-        .unwrap_or_else(|| "main".into())
-}
-
 /// The branch's lock file in the state folder (opened, not locked), its path and the branch.
 fn branch_lock_file(
     settings: &Settings,
 ) -> anyhow::Result<(std::fs::File, std::path::PathBuf, String)> {
-    let branch = branch_of(settings);
+    let branch = settings.tracked_branch();
     let safe: String = branch
         .chars()
         .map(|c| {
