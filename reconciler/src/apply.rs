@@ -328,13 +328,12 @@ impl Sink for BranchSink {
 /// Progress of an apply, for people watching a long one.
 pub type Progress<'a> = &'a (dyn Fn(usize, usize) + Sync);
 
-/// Applies `plan` (computed from `desired` against this sink and its inventory `owned`);
-/// `hashes`, when given, are the content hashes of `desired` (the same keys).
+/// Applies `plan`, computed from `rows`: `desired` paired with this sink's inventory
+/// ([`crate::plan::rows`]).
 pub async fn apply(
     plan: &Plan,
     desired: &BTreeMap<String, Vec<u8>>,
-    hashes: Option<&BTreeMap<String, String>>,
-    owned: &[InventoryItem],
+    rows: &[crate::plan::Row<'_>],
     sink: &mut dyn Sink,
     store: &dyn Store,
     progress: Progress<'_>,
@@ -346,7 +345,6 @@ pub async fn apply(
     let target = sink.target().to_string();
     // 1. Claim ownership of everything desired before writing it, so that a crash between a
     //    write and its record can never leave a file olo created but does not know it owns.
-    let rows = crate::plan::rows(desired, hashes, owned);
     let claims: Vec<InventoryItem> = rows
         .iter()
         .filter_map(|row| {

@@ -108,29 +108,32 @@ pub fn plan_owned(
     diffs: plan::Diffs,
     observe: Observe,
 ) -> Result<Plan> {
-    plan_owned_hashed(revision, files, None, sink, owned, prune, diffs, observe)
+    plan_rows(
+        revision,
+        &mut plan::rows(files, None, owned),
+        sink,
+        prune,
+        diffs,
+        observe,
+    )
 }
 
-/// [`plan_owned`] with the content hashes of `files` already known (the same keys), so that an
-/// incremental plan does not hash every desired file again.
-#[allow(clippy::too_many_arguments)]
-pub fn plan_owned_hashed(
+/// Plans the desired files and olo's inventory paired in `rows` ([`plan::rows`]); on an
+/// incremental observe it marks the rows it trusts without reading them back.
+pub fn plan_rows(
     revision: Option<&str>,
-    files: &BTreeMap<String, Vec<u8>>,
-    hashes: Option<&BTreeMap<String, String>>,
+    rows: &mut [plan::Row],
     sink: &dyn Sink,
-    owned: &[crate::store::InventoryItem],
     prune: bool,
     diffs: plan::Diffs,
     observe: Observe,
 ) -> Result<Plan> {
-    let mut rows = plan::rows(files, hashes, owned);
     if observe == Observe::Incremental {
         rows.iter_mut().for_each(plan::Row::trust_applied);
     }
     let mut names = rows.iter().filter(|r| !r.trusted).map(|r| r.name);
     let observed = sink.observe(&mut names)?;
-    Ok(plan::diff_rows(revision, &rows, &observed, prune, diffs))
+    Ok(plan::diff_rows(revision, rows, &observed, prune, diffs))
 }
 
 mod memo;
@@ -385,12 +388,12 @@ impl Engine {
             (Observe::Incremental, Some(inventory)) => inventory,
             _ => store.inventory(self.sink.target()).await?,
         };
-        let mut plan = plan_owned_hashed(
+        // The desired files paired with the inventory, for the plan and then the apply.
+        let mut rows = plan::rows(files, Some(hashes), &owned);
+        let mut plan = plan_rows(
             Some(&rev.sha),
-            files,
-            Some(hashes),
+            &mut rows,
             self.sink.as_ref(),
-            &owned,
             self.prune,
             plan::Diffs::Updates,
             observe,
@@ -464,8 +467,7 @@ impl Engine {
             result = apply::apply(
                 &plan,
                 files,
-                Some(hashes),
-                &owned,
+                &rows,
                 self.sink.as_mut(),
                 store.as_ref(),
                 progress,
