@@ -106,7 +106,7 @@ start() {
         echo $! >"$dir/$component.pid"
     done
     say "waiting for the API on 127.0.0.1:$port"
-    for _ in $(seq 1 180); do
+    for _ in $(seq 1 300); do
         if answers; then
             echo "http://127.0.0.1:$port $dir/dags"
             return
@@ -120,7 +120,7 @@ start() {
         done
         sleep 1
     done
-    say "the API did not answer within 180 s; api-server log:"
+    say "the API did not answer within 300 s; api-server log:"
     tail -n 60 "$dir/logs/api-server.log" >&2
     exit 1
 }

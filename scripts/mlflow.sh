@@ -55,7 +55,7 @@ start() {
         >"$dir/server.log" 2>&1 &
     echo $! >"$dir/server.pid"
     say "waiting for MLflow on 127.0.0.1:$port"
-    for _ in $(seq 1 120); do
+    for _ in $(seq 1 300); do
         if answers; then
             echo "http://127.0.0.1:$port"
             return
@@ -67,7 +67,7 @@ start() {
         fi
         sleep 1
     done
-    say "MLflow did not answer within 120 s; its log:"
+    say "MLflow did not answer within 300 s; its log:"
     tail -n 60 "$dir/server.log" >&2
     exit 1
 }

@@ -54,6 +54,12 @@ venv="$cache/venv-$kind"
 stamp="$venv/.olo-stamp"
 want="$(printf '%s\n' "${reqs[@]}")"
 
+mkdir -p "$cache"
+# One creator at a time (.ci/run prepares the venvs in the background while the lints run, and
+# scripts/test.sh asks for them again): a second caller waits, then finds the stamp.
+exec 9>"$venv.lock"
+flock 9
+
 if [[ -f "$stamp" && "$(cat "$stamp")" == "$want" ]]; then
   echo "$venv"
   exit 0
@@ -61,7 +67,6 @@ fi
 
 echo "creating $venv (first run only; this takes a few minutes)" >&2
 rm -rf "$venv"
-mkdir -p "$cache"
 python3 -m venv "$venv"
 "$venv/bin/pip" install --quiet --disable-pip-version-check --upgrade pip >&2
 "$venv/bin/pip" install --quiet --disable-pip-version-check "${reqs[@]}" >&2

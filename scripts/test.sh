@@ -18,12 +18,14 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
-# The test build links ~30 binaries: with mold and line tables only (file:line in backtraces, no
-# variable info) that takes minutes less on 2 cores. Set either variable to override.
-export CARGO_PROFILE_DEV_DEBUG="${CARGO_PROFILE_DEV_DEBUG:-line-tables-only}"
-if command -v mold >/dev/null && [ -z "${RUSTFLAGS+x}" ]; then
-    export RUSTFLAGS="-C link-arg=-fuse-ld=mold"
-fi
+# shellcheck source=scripts/cargo-env.sh
+source scripts/cargo-env.sh
+
+# The test build takes most of a cold run: start it now, in the background, so it overlaps the
+# installs and the servers' start-up below; `cargo test` at the end then only runs the tests.
+build_log="$(mktemp)"
+cargo test --workspace --all-targets --locked --no-run "$@" >"$build_log" 2>&1 &
+build_pid=$!
 
 # The lakehouse servers (rustberg, s3s-fs) are built once with `cargo install` (minutes on a fresh
 # machine): start that first, in the background, so it overlaps the Python installs and servers.
@@ -99,5 +101,12 @@ echo "    $OLO_TEST_ICEBERG_URL (warehouse $OLO_TEST_ICEBERG_WAREHOUSE), S3 $OLO
 echo "==> Deployment files, validated offline: compose/, charts/olo, Dockerfile (scripts/check-deploy.sh)"
 scripts/check-deploy.sh
 
+echo "==> cargo test: waiting for the test build started at the beginning"
+if ! wait "$build_pid"; then
+    echo "the test build failed; its output:" >&2
+    cat "$build_log" >&2
+    exit 1
+fi
+rm -f "$build_log"
 echo "==> cargo test"
 cargo test --workspace --all-targets --locked "$@"
