@@ -204,7 +204,12 @@ pub(crate) fn check_defaults(
     }
 }
 
-pub(crate) fn check_job(ctx: &Context<'_>, l: &Loaded<JobDoc>) -> (Option<Job>, Vec<Diagnostic>) {
+/// Checks one loaded job file; a valid job takes the document over (no copy of its model).
+pub(crate) fn check_job(
+    ctx: &Context<'_>,
+    loaded: Loaded<JobDoc>,
+) -> (Option<Job>, Vec<Diagnostic>) {
+    let l = &loaded;
     let mut out = Vec::new();
     let path = l.path.as_str();
     let node = &l.node;
@@ -488,15 +493,18 @@ pub(crate) fn check_job(ctx: &Context<'_>, l: &Loaded<JobDoc>) -> (Option<Job>, 
     }
 
     let ok = out.is_empty() && workspace.is_some() && schedule.is_some();
-    let job = ok.then(|| Job {
+    if !ok {
+        return (None, out);
+    }
+    let job = Job {
         dag_id: format!("{folder}__{name}"),
         name: name.clone(),
         workspace: workspace.map(|w| w.name.clone()).expect("checked"),
-        path: l.path.clone(),
+        path: loaded.path,
         schedule: schedule.expect("checked"),
-        doc: l.doc.clone(),
-    });
-    (job, out)
+        doc: loaded.doc,
+    };
+    (Some(job), out)
 }
 
 fn check_date(

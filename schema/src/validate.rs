@@ -211,7 +211,7 @@ pub fn validate_with(snapshot: Snapshot, cache: &mut Cache) -> Validation {
             let check = cached.unwrap_or_else(|| {
                 Arc::new(match load::load_one::<JobDoc>(&snapshot, &path, role) {
                     Ok(loaded) => {
-                        let (job, d) = check_job(&ctx, &loaded);
+                        let (job, d) = check_job(&ctx, loaded);
                         (job.map(Arc::new), d)
                     }
                     Err(d) => (None, d),

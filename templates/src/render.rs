@@ -53,7 +53,9 @@ pub fn render_dag_file(
 ) -> Result<(String, Vec<u8>)> {
     let revision = repo.snapshot.revision.as_deref().unwrap_or("working-tree");
     let body = dag::render_dag(repo, ws, job, settings)?;
-    let mut text = header("#", &job.path, revision, &body);
+    let head = header("#", &job.path, revision, &body);
+    let mut text = String::with_capacity(head.len() + 1 + body.len());
+    text.push_str(&head);
     text.push('\n');
     text.push_str(&body);
     Ok((format!("dags/{}.py", job.dag_id), text.into_bytes()))
