@@ -62,6 +62,9 @@ listen = "0.0.0.0:8080"
 EOF
 
 ENV OLO_CONFIG=/etc/olo/olo.toml
+# No transparent huge pages for olo's heap even where the host's THP mode is `always`: they
+# raise the daemon's peak memory by ~10% and slow a cold reconcile (BENCHMARKS.md, section 4).
+ENV MIMALLOC_ALLOW_THP=0
 WORKDIR /var/lib/olo
 USER 10001:10001
 VOLUME ["/var/lib/olo"]

@@ -11,6 +11,7 @@ use std::path::{Component, Path, PathBuf};
 
 use git2::{Repository, Signature};
 
+use crate::content::Content;
 use crate::plan::{Action, Plan};
 use crate::store::{InventoryItem, Store};
 use crate::{Error, Result};
@@ -330,9 +331,9 @@ pub type Progress<'a> = &'a (dyn Fn(usize, usize) + Sync);
 
 /// Applies `plan`, computed from `rows`: `desired` paired with this sink's inventory
 /// ([`crate::plan::rows`]).
-pub async fn apply(
+pub async fn apply<C: Content>(
     plan: &Plan,
-    desired: &BTreeMap<String, Vec<u8>>,
+    desired: &BTreeMap<String, C>,
     rows: &[crate::plan::Row<'_>],
     sink: &mut dyn Sink,
     store: &dyn Store,
@@ -373,7 +374,7 @@ pub async fn apply(
                 let bytes = desired
                     .get(&change.name)
                     .ok_or_else(|| Error::UnsafePath(change.name.clone()))?;
-                sink.write(&change.name, bytes)?;
+                sink.write(&change.name, &bytes.bytes())?;
             }
             Action::Delete => {
                 sink.delete(&change.name)?;

@@ -3,6 +3,7 @@
 
 pub mod apply;
 pub mod catalog;
+pub mod content;
 pub mod engine;
 pub mod forge;
 pub mod lakehouse;

@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use similar::TextDiff;
 
+use crate::content::Content;
 use crate::store::InventoryItem;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -174,11 +175,11 @@ pub enum Diffs {
 }
 
 /// One resource a plan looks at: desired, in olo's inventory, or both.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Clone, Copy)]
 pub struct Row<'a> {
     pub name: &'a str,
     /// The desired bytes; `None` for a resource olo owns that is no longer desired.
-    pub want: Option<&'a [u8]>,
+    pub want: Option<&'a dyn Content>,
     /// The content hash of `want`, when the caller knew it (else it is computed when needed).
     pub hash: Option<&'a str>,
     /// The hash olo last applied (from the inventory); `None` when olo does not own it.
@@ -192,7 +193,7 @@ impl Row<'_> {
     pub fn want_hash(&self) -> Option<std::borrow::Cow<'_, str>> {
         match (self.hash, self.want) {
             (Some(h), _) => Some(h.into()),
-            (None, Some(want)) => Some(content_hash(want).into()),
+            (None, Some(want)) => Some(content_hash(&want.bytes()).into()),
             (None, None) => None,
         }
     }
@@ -210,8 +211,8 @@ impl Row<'_> {
 /// Pairs the desired resources (with the hashes already known of them) and olo's inventory by
 /// name: one walk of the sorted lists, no lookups, so it costs the same per resource at 10 or
 /// 10,000 resources. Rows come in name order.
-pub fn rows<'a>(
-    desired: &'a BTreeMap<String, Vec<u8>>,
+pub fn rows<'a, C: Content>(
+    desired: &'a BTreeMap<String, C>,
     hashes: Option<&'a BTreeMap<String, String>>,
     owned: &'a [InventoryItem],
 ) -> Vec<Row<'a>> {
@@ -233,7 +234,7 @@ pub fn rows<'a>(
         });
         rows.push(Row {
             name,
-            want: Some(want),
+            want: Some(want as &dyn Content),
             hash,
             applied,
             trusted: false,
@@ -333,7 +334,7 @@ pub fn diff_rows(
                 reason: drifted(row, &hash, "deleted"),
                 hash,
                 diff: if all {
-                    text_diff(name, b"", want)
+                    text_diff(name, b"", &want.bytes())
                 } else {
                     None
                 },
@@ -344,7 +345,7 @@ pub fn diff_rows(
                 action: Action::Update,
                 reason: drifted(row, &hash, "changed"),
                 hash,
-                diff: text_diff(name, have, want),
+                diff: text_diff(name, have, &want.bytes()),
             }),
         }
     }
