@@ -33,8 +33,9 @@ pub fn from_commit(repo_path: &Path, rev: &str) -> Result<Snapshot> {
                 source,
             })?;
     }
-    let mut snapshot = Snapshot::new(Some(commit.id().to_string()));
-    let mut failure = None;
+    // The walk lists the tracked blobs; reading them (inflating each object) is most of the work
+    // on a cold start, so it runs in parallel, each chunk with its own handle on the repository.
+    let mut blobs: Vec<(String, git2::Oid, bool)> = Vec::new();
     tree.walk(TreeWalkMode::PreOrder, |dir, entry| {
         let Ok(name) = entry.name() else {
             return TreeWalkResult::Ok;
@@ -48,30 +49,58 @@ pub fn from_commit(repo_path: &Path, rev: &str) -> Result<Snapshot> {
                 TreeWalkResult::Skip
             };
         }
-        if entry.kind() != Some(ObjectType::Blob) || !is_tracked(&path) {
-            return TreeWalkResult::Ok;
+        if entry.kind() == Some(ObjectType::Blob) && is_tracked(&path) {
+            blobs.push((path, entry.id(), entry.filemode() == MODE_LINK));
         }
-        match repo.find_blob(entry.id()) {
-            Ok(blob) => {
-                if entry.filemode() == MODE_LINK {
-                    snapshot
-                        .insert_symlink(path, String::from_utf8_lossy(blob.content()).into_owned());
-                } else {
-                    snapshot.insert_file(path, blob.content().to_vec());
-                }
-                TreeWalkResult::Ok
-            }
-            Err(source) => {
-                failure = Some(Error::ReadObject { path, source });
-                TreeWalkResult::Abort
-            }
-        }
+        TreeWalkResult::Ok
     })
-    .ok();
-    match failure {
-        Some(e) => Err(e),
-        None => Ok(snapshot),
+    .map_err(|source| Error::Revision {
+        rev: rev.to_string(),
+        source,
+    })?;
+    let mut snapshot = Snapshot::new(Some(commit.id().to_string()));
+    for (path, link, bytes) in read_blobs(&repo, blobs)? {
+        if link {
+            snapshot.insert_symlink(path, String::from_utf8_lossy(&bytes).into_owned());
+        } else {
+            snapshot.insert_file(path, bytes);
+        }
     }
+    Ok(snapshot)
+}
+
+/// The contents of `blobs` (path, object id, whether a symlink), in the same order. Chunks of at
+/// least 256 objects are read in parallel, each through its own `Repository` (a handle is not
+/// shared between threads).
+fn read_blobs(
+    repo: &Repository,
+    blobs: Vec<(String, git2::Oid, bool)>,
+) -> Result<Vec<(String, bool, Vec<u8>)>> {
+    use rayon::prelude::*;
+    let read = |repo: &Repository, (path, id, link): &(String, git2::Oid, bool)| {
+        repo.find_blob(*id)
+            .map(|blob| (path.clone(), *link, blob.content().to_vec()))
+            .map_err(|source| Error::ReadObject {
+                path: path.clone(),
+                source,
+            })
+    };
+    let chunk = (blobs.len() / (4 * rayon::current_num_threads())).max(256);
+    if blobs.len() <= chunk {
+        return blobs.iter().map(|b| read(repo, b)).collect();
+    }
+    let git_dir = repo.path();
+    let chunks: Vec<Vec<(String, bool, Vec<u8>)>> = blobs
+        .par_chunks(chunk)
+        .map(|part| {
+            let repo = Repository::open(git_dir).map_err(|source| Error::OpenRepo {
+                path: git_dir.display().to_string(),
+                source,
+            })?;
+            part.iter().map(|b| read(&repo, b)).collect()
+        })
+        .collect::<Result<_>>()?;
+    Ok(chunks.into_iter().flatten().collect())
 }
 
 /// The bytes of one file of commit `rev` (a path relative to the config repo, which may be a
@@ -202,4 +231,94 @@ pub fn from_commit_since(repo_path: &Path, previous: &Snapshot, rev: &str) -> Re
         }
     }
     Ok(snapshot)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use olo_schema::Entry;
+
+    /// Commits `files` (path, bytes) and `links` (path, target) as the whole tree; returns the sha.
+    fn commit(repo: &Repository, files: &[(String, Vec<u8>)], links: &[(&str, &str)]) -> String {
+        let mut index = git2::Index::new().unwrap();
+        let mut add = |path: &str, bytes: &[u8], mode: u32| {
+            let id = repo.blob(bytes).unwrap();
+            let entry = git2::IndexEntry {
+                ctime: git2::IndexTime::new(0, 0),
+                mtime: git2::IndexTime::new(0, 0),
+                dev: 0,
+                ino: 0,
+                mode,
+                uid: 0,
+                gid: 0,
+                file_size: bytes.len() as u32,
+                id,
+                flags: 0,
+                flags_extended: 0,
+                path: path.as_bytes().to_vec(),
+            };
+            index.add(&entry).unwrap();
+        };
+        for (path, bytes) in files {
+            add(path, bytes, 0o100644);
+        }
+        for (path, target) in links {
+            add(path, target.as_bytes(), 0o120000);
+        }
+        let tree = repo.find_tree(index.write_tree_to(repo).unwrap()).unwrap();
+        let sig = git2::Signature::now("t", "t@example.com").unwrap();
+        let parent = repo.head().ok().and_then(|h| h.peel_to_commit().ok());
+        let parents: Vec<&git2::Commit<'_>> = parent.iter().collect();
+        repo.commit(Some("HEAD"), &sig, &sig, "c", &tree, &parents)
+            .unwrap()
+            .to_string()
+    }
+
+    #[test]
+    fn a_commit_of_many_files_reads_whole_in_parallel_and_matches_the_incremental_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let repo = Repository::init(dir.path()).unwrap();
+        // Enough files for several chunks read on separate threads.
+        let mut files: Vec<(String, Vec<u8>)> = (0..1500)
+            .map(|i| {
+                (
+                    format!("workspaces/ws{:02}/jobs/job{i:04}.yaml", i % 7),
+                    format!("name: job{i}\n").into_bytes(),
+                )
+            })
+            .collect();
+        files.push(("olo.yaml".into(), b"kind: Settings\n".to_vec()));
+        files.push(("README.md".into(), b"not olo's\n".to_vec()));
+        let links = [("workspaces/ws00/jobs/alias.yaml", "job0000.yaml")];
+        let first = commit(&repo, &files, &links);
+
+        let snapshot = from_commit(dir.path(), &first).unwrap();
+        assert_eq!(snapshot.revision.as_deref(), Some(first.as_str()));
+        assert_eq!(
+            snapshot.files.len(),
+            1502,
+            "1,500 jobs, olo.yaml and the link"
+        );
+        assert!(!snapshot.files.contains_key("README.md"));
+        for (path, bytes) in files.iter().filter(|(p, _)| p != "README.md") {
+            assert_eq!(
+                snapshot.files.get(path),
+                Some(&Entry::File(bytes.as_slice().into())),
+                "{path}"
+            );
+        }
+        assert_eq!(
+            snapshot.files.get("workspaces/ws00/jobs/alias.yaml"),
+            Some(&Entry::Symlink("job0000.yaml".into()))
+        );
+
+        // A second commit changes one file and removes another: the read from the first
+        // snapshot and the whole read agree.
+        files[3].1 = b"name: changed\n".to_vec();
+        files.remove(10);
+        let second = commit(&repo, &files, &links);
+        let since = from_commit_since(dir.path(), &snapshot, &second).unwrap();
+        assert_eq!(since, from_commit(dir.path(), &second).unwrap());
+        assert_eq!(since.files.len(), 1501);
+    }
 }
