@@ -6,11 +6,15 @@
 #
 #   scripts/bench-reconcile.sh [WORKSPACES] [JOBS_PER_WORKSPACE]     (default 100 100)
 #
+# OLO_BENCH_BIN=PATH measures another build of `olo` (an older commit, for an A/B run) instead
+# of this checkout's release build.
+#
 # After each figure comes the daemon's "took:" line: the time of each phase of that reconcile.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ws="${1:-100}"; jobs="${2:-100}"
 cargo build --release -q --workspace
+olo="${OLO_BENCH_BIN:-target/release/olo}"
 work="$(mktemp -d)"; serve_pid=""
 trap '[ -n "$serve_pid" ] && pkill -INT -P "$serve_pid" 2>/dev/null; rm -rf "$work"' EXIT
 repo="$work/repo"; state="$work/state"; log="$work/serve.log"
@@ -20,7 +24,7 @@ git -C "$repo" add -A
 git -C "$repo" -c user.name=Bench -c user.email=bench@example.com commit -qm "generated"
 
 OLO_SOURCE__PATH="$repo" OLO_STATE__DIR="$state" OLO_SOURCE__POLL_SECONDS=1 OLO_SERVER__LISTEN=127.0.0.1:0 \
-  /usr/bin/time -v -o "$work/time.txt" target/release/olo serve 2>"$log" &
+  /usr/bin/time -v -o "$work/time.txt" "$olo" serve 2>"$log" &
 serve_pid=$!
 wait_ready() { # $1: how many Ready lines to wait for
   for _ in $(seq 1 600); do
@@ -33,6 +37,9 @@ wait_ready() { # $1: how many Ready lines to wait for
 wait_ready 1
 echo "cold full reconcile ($((ws * jobs)) jobs): $(grep ': Ready' "$log" | tail -1 | sed 's/.* in //')"
 grep "  took:" "$log" | tail -1
+# VmHWM: the daemon's peak RSS so far (olo runs as the child of /usr/bin/time).
+olo_pid="$(pgrep -P "$serve_pid" | head -1)"
+echo "peak RSS of the daemon after the cold reconcile: $(awk '/VmHWM/ {printf "%d MiB", $2/1024}' "/proc/$olo_pid/status")"
 n=1
 for changed in 1 1 1 10 100 1000; do
   for f in $(ls "$repo"/workspaces/*/jobs/*.yaml | head -n "$changed"); do
