@@ -344,6 +344,7 @@ grep -Eq '^USER [1-9][0-9]*' Dockerfile || dockerfile_problems+=("does not switc
 grep -q '^HEALTHCHECK' Dockerfile || dockerfile_problems+=("no HEALTHCHECK")
 grep -q '^COPY examples-repo ' Dockerfile || dockerfile_problems+=("examples-repo not bundled")
 grep -q 'listen = "0.0.0.0:' Dockerfile || dockerfile_problems+=("the image's olo.toml does not listen on 0.0.0.0")
+grep -qx 'ENV MIMALLOC_ALLOW_THP=0' Dockerfile || dockerfile_problems+=("MIMALLOC_ALLOW_THP=0 is not set (docs/deployment.md)")
 for p in target/ .olo/; do
     grep -qx "$p" .dockerignore || dockerfile_problems+=(".dockerignore does not exclude $p")
 done
@@ -353,7 +354,7 @@ fi
 awk '/^COPY <<.EOF. \/etc\/olo\/olo.toml/{f=1;next} /^EOF$/{f=0} f' Dockerfile >"$work/image-olo.toml"
 [ -s "$work/image-olo.toml" ] || fail "Dockerfile: no olo.toml heredoc for /etc/olo/olo.toml"
 checks_py settings "$work/image-olo.toml" "the image's /etc/olo/olo.toml" || fail "the image's olo.toml"
-ok "Dockerfile (static): multi-stage, rust 1.95, cargo build --release --locked, non-root USER, HEALTHCHECK, examples-repo bundled, its olo.toml keys documented and listening on 0.0.0.0; .dockerignore excludes target/ and .olo/"
+ok "Dockerfile (static): multi-stage, rust 1.95, cargo build --release --locked, non-root USER, HEALTHCHECK, examples-repo bundled, its olo.toml keys documented and listening on 0.0.0.0, no transparent huge pages; .dockerignore excludes target/ and .olo/"
 
 # --- Helm chart ------------------------------------------------------------------------------------
 out="$(checks_py lint -)" || fail "helm lint with the default values"
