@@ -226,7 +226,8 @@ impl Lakehouse {
             }
         }
         store.upsert_inventory_many(&claims).await?;
-        for op in &lake.ops {
+        let mut ops = lake.ops.iter().peekable();
+        while let Some(op) = ops.next() {
             match op {
                 Op::EnsureWarehouse {
                     workspace,
@@ -238,7 +239,14 @@ impl Lakehouse {
                     warehouse.ensure(location, workspace).await?;
                 }
                 Op::Create { id, properties } => {
-                    self.catalog()?.create_namespace(id, properties).await?;
+                    // A run of creates (a cold start makes hundreds) goes to the catalog at once.
+                    let mut run = vec![(id, properties)];
+                    while let Some(Op::Create { id, properties }) =
+                        ops.next_if(|op| matches!(op, Op::Create { .. }))
+                    {
+                        run.push((id, properties));
+                    }
+                    self.catalog()?.create_namespaces(&run).await?;
                 }
                 Op::Update {
                     id,

@@ -709,6 +709,18 @@ pub trait IcebergCatalog: Send + Sync {
         id: &NamespaceId,
         properties: &BTreeMap<String, String>,
     ) -> LakeResult<()>;
+    /// Creates each, in order (parents before children), as [`IcebergCatalog::create_namespace`]
+    /// does; one at a time unless the catalog can do better (the SQL catalog writes them in one
+    /// transaction). After an error, those before the failing one may exist.
+    async fn create_namespaces(
+        &self,
+        namespaces: &[(&NamespaceId, &BTreeMap<String, String>)],
+    ) -> LakeResult<()> {
+        for (id, properties) in namespaces {
+            self.create_namespace(id, properties).await?;
+        }
+        Ok(())
+    }
     async fn update_properties(
         &self,
         id: &NamespaceId,

@@ -301,6 +301,67 @@ impl IcebergCatalog for SqlCatalog {
             .await
     }
 
+    /// One transaction, the property rows inserted 200 to a statement: a cold start creates
+    /// hundreds of namespaces, and a transaction each took ~0.7 ms on SQLite.
+    async fn create_namespaces(
+        &self,
+        namespaces: &[(&NamespaceId, &BTreeMap<String, String>)],
+    ) -> LakeResult<()> {
+        const ROWS_PER_STATEMENT: usize = 200;
+        let what = match namespaces {
+            [] => return Ok(()),
+            [(id, _)] => format!("creating namespace {id}"),
+            [(first, _), .., (last, _)] => format!(
+                "creating {} namespaces ({first} … {last})",
+                namespaces.len()
+            ),
+        };
+        // Keyed as the table is, so a namespace given twice ends as the later one says (as
+        // one upsert after another would), and no statement names a row twice.
+        let mut rows: BTreeMap<(&str, String, &str), &str> = BTreeMap::new();
+        for (id, properties) in namespaces {
+            if properties.is_empty() {
+                // What JdbcCatalog writes for a namespace without properties.
+                rows.insert((&id.catalog, id.dotted(), "exists"), "true");
+            }
+            for (key, value) in properties.iter() {
+                rows.insert((&id.catalog, id.dotted(), key), value);
+            }
+        }
+        let rows: Vec<_> = rows.into_iter().collect();
+        let mut tx = self.pool.begin().await.map_err(|e| self.err(&what, e))?;
+        for chunk in rows.chunks(ROWS_PER_STATEMENT) {
+            let mut sql = String::from(
+                "INSERT INTO iceberg_namespace_properties \
+                   (catalog_name, namespace, property_key, property_value) VALUES ",
+            );
+            for i in 0..chunk.len() {
+                let n = 4 * i;
+                if i > 0 {
+                    sql.push_str(", ");
+                }
+                sql.push_str(&format!("(${}, ${}, ${}, ${})", n + 1, n + 2, n + 3, n + 4));
+            }
+            sql.push_str(
+                " ON CONFLICT (catalog_name, namespace, property_key) \
+                 DO UPDATE SET property_value = excluded.property_value",
+            );
+            let mut query = sqlx::query(&sql);
+            for ((catalog, namespace, key), value) in chunk {
+                query = query
+                    .bind(*catalog)
+                    .bind(namespace.as_str())
+                    .bind(*key)
+                    .bind(*value);
+            }
+            query
+                .execute(&mut *tx)
+                .await
+                .map_err(|e| self.err(&what, e))?;
+        }
+        tx.commit().await.map_err(|e| self.err(&what, e))
+    }
+
     async fn update_properties(
         &self,
         id: &NamespaceId,
@@ -526,5 +587,52 @@ mod tests {
         drop(cat);
         let cat = SqlCatalog::open(&url, files()).await.unwrap();
         assert!(cat.load_namespace(&id(&["sales"])).await.unwrap().is_some());
+    }
+
+    /// The batch leaves the catalog as creating the namespaces one by one does, across several
+    /// statements, with a namespace without properties and one given twice.
+    #[tokio::test]
+    async fn creating_namespaces_at_once_equals_one_by_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let open = |name: &str| {
+            let url = format!("sqlite://{}/{name}.db?mode=rwc", dir.path().display());
+            async move { SqlCatalog::open(&url, files()).await.unwrap() }
+        };
+        let (batch, single) = (open("batch").await, open("single").await);
+        let props = |i: usize| -> BTreeMap<String, String> {
+            (0..4)
+                .map(|k| (format!("key{k}"), format!("value {i}.{k}")))
+                .collect()
+        };
+        let ids: Vec<NamespaceId> = (0..120).map(|i| id(&[&format!("ns{i:03}")])).collect();
+        let mut wanted: Vec<(NamespaceId, BTreeMap<String, String>)> = ids
+            .iter()
+            .enumerate()
+            .map(|(i, n)| (n.clone(), props(i)))
+            .collect();
+        wanted.push((id(&["bare"]), BTreeMap::new()));
+        wanted.push((ids[7].clone(), props(1000)));
+        let run: Vec<(&NamespaceId, &BTreeMap<String, String>)> =
+            wanted.iter().map(|(n, p)| (n, p)).collect();
+        batch.create_namespaces(&run).await.unwrap();
+        for (n, p) in &run {
+            single.create_namespace(n, p).await.unwrap();
+        }
+        for n in ids.iter().chain([&id(&["bare"])]) {
+            let got = batch.load_namespace(n).await.unwrap();
+            assert!(got.is_some(), "{n}");
+            assert_eq!(got, single.load_namespace(n).await.unwrap(), "{n}");
+        }
+        assert_eq!(
+            batch.load_namespace(&ids[7]).await.unwrap(),
+            Some(props(1000))
+        );
+        assert_eq!(
+            batch.load_namespace(&id(&["bare"])).await.unwrap(),
+            Some([("exists".to_string(), "true".to_string())].into())
+        );
+        // Creating them again changes nothing (an existing namespace is not an error).
+        batch.create_namespaces(&run).await.unwrap();
+        assert_eq!(batch.load_namespace(&ids[0]).await.unwrap(), Some(props(0)));
     }
 }
