@@ -20,8 +20,12 @@ trap '[ -n "$serve_pid" ] && pkill -INT -P "$serve_pid" 2>/dev/null; rm -rf "$wo
 repo="$work/repo"; state="$work/state"; log="$work/serve.log"
 target/release/olo-synth --workspaces "$ws" --jobs "$jobs" --out "$repo" 2>/dev/null
 git -C "$repo" init -q -b main
+# No background `git gc --auto` (which the first commit of 10,000 files starts) competing with
+# the daemon for the 2 cores; the repository is packed once, as a clone would be.
+git -C "$repo" config gc.auto 0
 git -C "$repo" add -A
 git -C "$repo" -c user.name=Bench -c user.email=bench@example.com commit -qm "generated"
+git -C "$repo" gc -q
 
 OLO_SOURCE__PATH="$repo" OLO_STATE__DIR="$state" OLO_SOURCE__POLL_SECONDS=1 OLO_SERVER__LISTEN=127.0.0.1:0 \
   /usr/bin/time -v -o "$work/time.txt" "$olo" serve 2>"$log" &
