@@ -23,6 +23,13 @@ pub trait Sink: Send {
     /// The current bytes of each named resource that exists.
     fn observe(&self, names: &mut dyn Iterator<Item = &str>) -> Result<BTreeMap<String, Vec<u8>>>;
     fn write(&mut self, name: &str, bytes: &[u8]) -> Result<()>;
+    /// Writes several, as `write` does each in turn (which is what this default does).
+    fn write_all(&mut self, files: &[(&str, &dyn Content)]) -> Result<()> {
+        for (name, content) in files {
+            self.write(name, &content.bytes())?;
+        }
+        Ok(())
+    }
     fn delete(&mut self, name: &str) -> Result<()>;
     /// Makes the writes visible together where the sink can (a commit); no-op for folders.
     fn finish(&mut self, message: &str) -> Result<()>;
@@ -122,11 +129,36 @@ impl Sink for FolderSink {
             .parent()
             .ok_or_else(|| Error::UnsafePath(name.into()))?;
         fs::create_dir_all(dir).map_err(io_err("create", dir))?;
-        let file_name = dest.file_name().and_then(|n| n.to_str()).unwrap_or("file");
-        let tmp = dir.join(format!(".{file_name}.olo-tmp"));
-        let mut f = fs::File::create(&tmp).map_err(io_err("write", &tmp))?;
-        f.write_all(bytes).map_err(io_err("write", &tmp))?;
+        let tmp = write_temp(&dest, bytes)?;
         self.pending.push(FolderOp::Write { tmp, dest });
+        Ok(())
+    }
+
+    /// The temporary files are written on rayon's threads (unpacking included); the renames
+    /// still happen in `finish`, in order.
+    fn write_all(&mut self, files: &[(&str, &dyn Content)]) -> Result<()> {
+        use rayon::prelude::*;
+        let mut dests = Vec::with_capacity(files.len());
+        let mut dirs = std::collections::BTreeSet::new();
+        for (name, _) in files {
+            let dest = self.layout.path_of(name)?;
+            let dir = dest
+                .parent()
+                .ok_or_else(|| Error::UnsafePath((*name).into()))?;
+            if !dirs.contains(dir) {
+                fs::create_dir_all(dir).map_err(io_err("create", dir))?;
+                dirs.insert(dir.to_path_buf());
+            }
+            dests.push(dest);
+        }
+        let temps: Vec<PathBuf> = dests
+            .par_iter()
+            .zip(files.par_iter())
+            .map(|(dest, (_, content))| write_temp(dest, &content.bytes()))
+            .collect::<Result<_>>()?;
+        for (tmp, dest) in temps.into_iter().zip(dests) {
+            self.pending.push(FolderOp::Write { tmp, dest });
+        }
         Ok(())
     }
 
@@ -174,6 +206,15 @@ impl Sink for FolderSink {
         }
         Ok(())
     }
+}
+
+/// Writes `bytes` to a temporary file beside `dest` (renamed into place by `finish`).
+fn write_temp(dest: &Path, bytes: &[u8]) -> Result<PathBuf> {
+    let file_name = dest.file_name().and_then(|n| n.to_str()).unwrap_or("file");
+    let tmp = dest.with_file_name(format!(".{file_name}.olo-tmp"));
+    let mut f = fs::File::create(&tmp).map_err(io_err("write", &tmp))?;
+    f.write_all(bytes).map_err(io_err("write", &tmp))?;
+    Ok(tmp)
 }
 
 /// Forces the contents of freshly written files to disk before they are renamed into place:
@@ -367,22 +408,38 @@ pub async fn apply<C: Content>(
         .filter(|c| matches!(c.action, Action::Create | Action::Update | Action::Delete))
         .filter(|c| !crate::lakehouse::is_resource(&c.name))
         .collect();
+    // Writes go to the sink in runs of up to WRITES_AT_ONCE (a folder writes a run in parallel).
+    const WRITES_AT_ONCE: usize = 256;
+    let is_write = |c: &&crate::plan::Change| matches!(c.action, Action::Create | Action::Update);
     let mut deleted = Vec::new();
-    for (i, change) in steps.iter().enumerate() {
-        match change.action {
-            Action::Create | Action::Update => {
-                let bytes = desired
-                    .get(&change.name)
-                    .ok_or_else(|| Error::UnsafePath(change.name.clone()))?;
-                sink.write(&change.name, &bytes.bytes())?;
-            }
-            Action::Delete => {
+    let mut done = 0;
+    while done < steps.len() {
+        let run = steps[done..]
+            .iter()
+            .take(WRITES_AT_ONCE)
+            .take_while(|c| is_write(c))
+            .count();
+        if run > 0 {
+            let files = steps[done..done + run]
+                .iter()
+                .map(|change| {
+                    desired
+                        .get(&change.name)
+                        .map(|bytes| (change.name.as_str(), bytes as &dyn Content))
+                        .ok_or_else(|| Error::UnsafePath(change.name.clone()))
+                })
+                .collect::<Result<Vec<_>>>()?;
+            sink.write_all(&files)?;
+            done += run;
+        } else {
+            let change = steps[done];
+            if change.action == Action::Delete {
                 sink.delete(&change.name)?;
                 deleted.push(change.name.clone());
             }
-            Action::Keep | Action::Unchanged => {}
+            done += 1;
         }
-        progress(i + 1, steps.len());
+        progress(done, steps.len());
     }
     sink.finish(&format!("olo: apply {revision}"))?;
 
@@ -502,5 +559,54 @@ mod tests {
         let mut unchanged = vec![item("b", "1"), item("a", "1")];
         InventoryChange::default().update(&mut unchanged);
         assert_eq!(names_and_hashes(&unchanged), [("b", "1"), ("a", "1")]);
+    }
+
+    /// A run written at once lands like one written file by file: packed and plain contents,
+    /// folders made on the way, nothing visible before `finish`, no temporary file left after.
+    #[test]
+    fn a_folder_writes_a_run_of_files_at_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let layout = Layout::under(dir.path());
+        let names: Vec<String> = (0..300)
+            .map(|i| format!("dags/ws{}/job{i:03}.py", i % 3))
+            .chain(["trino/catalog/lake.properties".to_string()])
+            .collect();
+        let packed: Vec<crate::content::Packed> = names
+            .iter()
+            .map(|n| crate::content::Packed::new(format!("# {n}\n").as_bytes()))
+            .collect();
+        let plain = b"connector.name=iceberg\n".to_vec();
+        let mut files: Vec<(&str, &dyn Content)> = names[..300]
+            .iter()
+            .zip(&packed)
+            .map(|(n, p)| (n.as_str(), p as &dyn Content))
+            .collect();
+        files.push((names[300].as_str(), &plain));
+
+        let mut sink = FolderSink::new(layout.clone());
+        sink.write_all(&files).unwrap();
+        assert!(!dir.path().join("dags/ws0/job000.py").exists());
+        sink.finish("apply").unwrap();
+        for name in &names[..300] {
+            let path = layout.path_of(name).unwrap();
+            assert_eq!(fs::read_to_string(&path).unwrap(), format!("# {name}\n"));
+        }
+        assert_eq!(
+            fs::read(dir.path().join("trino/catalog/lake.properties")).unwrap(),
+            plain
+        );
+        let leftovers: Vec<_> = ["dags/ws0", "dags/ws1", "dags/ws2", "trino/catalog"]
+            .iter()
+            .flat_map(|d| fs::read_dir(dir.path().join(d)).unwrap())
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|n| n.ends_with(".olo-tmp"))
+            .collect();
+        assert!(leftovers.is_empty(), "{leftovers:?}");
+
+        // A name outside the layout refuses the whole run before anything is written.
+        let bad: Vec<(&str, &dyn Content)> = vec![("dags/ok.py", &plain), ("../escape.py", &plain)];
+        let mut sink = FolderSink::new(layout);
+        assert!(matches!(sink.write_all(&bad), Err(Error::UnsafePath(_))));
+        assert!(!dir.path().join("dags/.ok.py.olo-tmp").exists());
     }
 }
