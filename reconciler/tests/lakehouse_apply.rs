@@ -1,7 +1,9 @@
 //! The lakehouse apply when the catalog fails half-way: nothing olo created is lost from its
 //! inventory, and the next reconcile finishes the job without doing anything twice. The catalog
 //! is an in-memory one that stops answering after N creates; the state store is a real SQLite
-//! store. (tests/lakehouse.rs drives the same code against real catalogs.)
+//! store. (tests/lakehouse.rs drives the same code against real catalogs.) And the SQL catalog's
+//! batched namespace creates on a real PostgreSQL (`OLO_TEST_POSTGRES_URL`, which
+//! scripts/test.sh sets; without it that test fails, it does not skip).
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -202,4 +204,79 @@ async fn a_catalog_that_dies_half_way_loses_nothing_and_nothing_is_done_twice() 
         .unwrap();
     assert!(catalog.namespaces.lock().unwrap().is_empty());
     assert!(store.inventory(TARGET).await.unwrap().is_empty());
+}
+
+/// The SQL catalog on PostgreSQL: a run of creates written in batches (900 property rows, so
+/// several multi-row upserts) leaves the catalog as creating the same namespaces one by one does,
+/// including a namespace without properties and one given twice. Each catalog name is unique to
+/// the run, as catalogs sharing one database are told apart.
+#[tokio::test]
+async fn the_sql_catalog_on_postgresql_creates_a_run_of_namespaces_like_one_by_one() {
+    use olo_reconciler::lakehouse::sql::SqlCatalog;
+    use olo_reconciler::lakehouse::warehouse::Warehouses;
+    const VAR: &str = "OLO_TEST_POSTGRES_URL";
+    let url = std::env::var(VAR).unwrap_or_else(|_| {
+        panic!(
+            "{VAR} is not set: this test needs PostgreSQL. Run scripts/test.sh (it starts one), \
+             or `export {VAR}=$(scripts/postgres.sh)` and run cargo test again."
+        )
+    });
+    let files = Arc::new(Warehouses::new(None).unwrap());
+    let catalog = SqlCatalog::open(&url, files).await.unwrap();
+    let run = format!(
+        "{}_{}",
+        std::process::id(),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos()
+    );
+    let (batch, single) = (format!("batch_{run}"), format!("single_{run}"));
+    let props = |i: usize| -> BTreeMap<String, String> {
+        (0..3)
+            .map(|k| (format!("key{k}"), format!("value {i}.{k} 'quoted'")))
+            .collect()
+    };
+    let mut wanted: Vec<(String, BTreeMap<String, String>)> =
+        (0..300).map(|i| (format!("ns{i:03}"), props(i))).collect();
+    wanted.push(("bare".into(), BTreeMap::new()));
+    wanted.push(("ns007".into(), props(1000)));
+    let ids = |catalog: &str| -> Vec<NamespaceId> {
+        wanted
+            .iter()
+            .map(|(name, _)| NamespaceId::new(catalog, &[name.as_str()]))
+            .collect()
+    };
+    let (batch_ids, single_ids) = (ids(&batch), ids(&single));
+    let runs: Vec<(&NamespaceId, &BTreeMap<String, String>)> = batch_ids
+        .iter()
+        .zip(wanted.iter().map(|(_, p)| p))
+        .collect();
+    catalog.create_namespaces(&runs).await.unwrap();
+    for (id, (_, p)) in single_ids.iter().zip(&wanted) {
+        catalog.create_namespace(id, p).await.unwrap();
+    }
+    for (b, s) in batch_ids.iter().zip(&single_ids) {
+        let got = catalog.load_namespace(b).await.unwrap();
+        assert!(got.is_some(), "{b}");
+        assert_eq!(got, catalog.load_namespace(s).await.unwrap(), "{b}");
+    }
+    assert_eq!(
+        catalog.load_namespace(&batch_ids[7]).await.unwrap(),
+        Some(props(1000))
+    );
+    assert_eq!(
+        catalog.load_namespace(&batch_ids[300]).await.unwrap(),
+        Some([("exists".to_string(), "true".to_string())].into())
+    );
+    // Creating them again changes nothing.
+    catalog.create_namespaces(&runs).await.unwrap();
+    assert_eq!(
+        catalog.load_namespace(&batch_ids[0]).await.unwrap(),
+        Some(props(0))
+    );
+    for id in batch_ids.iter().chain(&single_ids) {
+        catalog.drop_namespace(id).await.unwrap();
+    }
+    assert_eq!(catalog.load_namespace(&batch_ids[0]).await.unwrap(), None);
 }
