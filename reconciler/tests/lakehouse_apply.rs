@@ -2,7 +2,7 @@
 //! inventory, and the next reconcile finishes the job without doing anything twice. The catalog
 //! is an in-memory one that stops answering after N creates; the state store is a real SQLite
 //! store. (tests/lakehouse.rs drives the same code against real catalogs.) And the SQL catalog's
-//! batched namespace creates on a real PostgreSQL (`OLO_TEST_POSTGRES_URL`, which
+//! batched namespace creates, on SQLite and on a real PostgreSQL (`OLO_TEST_POSTGRES_URL`, which
 //! scripts/test.sh sets; without it that test fails, it does not skip).
 
 use std::collections::BTreeMap;
@@ -206,14 +206,19 @@ async fn a_catalog_that_dies_half_way_loses_nothing_and_nothing_is_done_twice() 
     assert!(store.inventory(TARGET).await.unwrap().is_empty());
 }
 
-/// The SQL catalog on PostgreSQL: a run of creates written in batches (900 property rows, so
-/// several multi-row upserts) leaves the catalog as creating the same namespaces one by one does,
-/// including a namespace without properties and one given twice. Each catalog name is unique to
-/// the run, as catalogs sharing one database are told apart.
+/// The SQL catalog, on SQLite and on PostgreSQL: a run of creates written in batches (900
+/// property rows, so several multi-row upserts) leaves the catalog as creating the same
+/// namespaces one by one does, including a namespace without properties and one given twice.
+/// Each catalog name is unique to the run, as catalogs sharing one database are told apart.
+#[tokio::test]
+async fn the_sql_catalog_on_sqlite_creates_a_run_of_namespaces_like_one_by_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}/catalog.db?mode=rwc", dir.path().display());
+    a_run_of_creates_equals_one_by_one(&url).await;
+}
+
 #[tokio::test]
 async fn the_sql_catalog_on_postgresql_creates_a_run_of_namespaces_like_one_by_one() {
-    use olo_reconciler::lakehouse::sql::SqlCatalog;
-    use olo_reconciler::lakehouse::warehouse::Warehouses;
     const VAR: &str = "OLO_TEST_POSTGRES_URL";
     let url = std::env::var(VAR).unwrap_or_else(|_| {
         panic!(
@@ -221,8 +226,14 @@ async fn the_sql_catalog_on_postgresql_creates_a_run_of_namespaces_like_one_by_o
              or `export {VAR}=$(scripts/postgres.sh)` and run cargo test again."
         )
     });
+    a_run_of_creates_equals_one_by_one(&url).await;
+}
+
+async fn a_run_of_creates_equals_one_by_one(url: &str) {
+    use olo_reconciler::lakehouse::sql::SqlCatalog;
+    use olo_reconciler::lakehouse::warehouse::Warehouses;
     let files = Arc::new(Warehouses::new(None).unwrap());
-    let catalog = SqlCatalog::open(&url, files).await.unwrap();
+    let catalog = SqlCatalog::open(url, files).await.unwrap();
     let run = format!(
         "{}_{}",
         std::process::id(),
