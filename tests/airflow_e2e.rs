@@ -23,7 +23,7 @@ use serde_json::{json, Value};
 
 fn hello_job(name: &str) -> String {
     format!(
-        "apiVersion: olo/v1\nkind: Job\nmetadata: {{name: {name}}}\nspec:\n  paused: false\n  params:\n    greeting: {{type: string, default: hi}}\n  tasks:\n    - id: hello\n      bash: {{command: 'echo \"greeting={{{{ params.greeting }}}}\"'}}\n      outputs: [raw.greetings]\n    - id: calendar\n      python: {{module: calendar, args: ['2026', '1']}}\n      depends_on: [hello]\n      inputs: [raw.greetings]\n"
+        "apiVersion: olo/v1\nkind: Job\nmetadata: {{name: {name}}}\nspec:\n  paused: false\n  params:\n    greeting: {{type: string, default: hi}}\n  tasks:\n    - id: hello\n      bash: {{command: 'echo \"greeting={{{{ params.greeting }}}} day={{{{ ds }}}}\"'}}\n      outputs: [raw.greetings]\n    - id: calendar\n      python: {{module: calendar, args: ['2026', '1']}}\n      depends_on: [hello]\n      inputs: [raw.greetings]\n"
     )
 }
 
@@ -137,13 +137,14 @@ async fn commits_become_dags_runs_and_logs_in_a_real_airflow() {
         .post(
             &format!("/api/v1/workspaces/e2e/jobs/{hello}/runs"),
             Some(TOKEN),
-            json!({"conf": {"greeting": "from-olo"}}),
+            json!({"conf": {"greeting": "from-olo"}, "logical_date": "2026-03-01", "note": "first run"}),
         )
         .await;
     assert_eq!(code, 201, "{run}\n{}", d.log());
     assert_eq!(run["dag_id"], dag_id.as_str());
     assert_eq!(run["trigger"], "api");
     assert_eq!(run["triggered_by"], "ci-bot");
+    assert_eq!(run["logical_date"], "2026-03-01T00:00:00Z");
     let id = run["id"].as_i64().unwrap();
     d.wait_within(
         "the run to succeed",
@@ -190,6 +191,8 @@ async fn commits_become_dags_runs_and_logs_in_a_real_airflow() {
     assert_eq!(airflow_run["conf"]["olo"]["triggered_by"], "ci-bot");
     assert_eq!(airflow_run["conf"]["olo"]["trigger"], "api");
     assert_eq!(airflow_run["conf"]["olo"]["revision"], c1.as_str());
+    assert_eq!(airflow_run["note"], "first run");
+    assert_eq!(airflow_run["logical_date"], "2026-03-01T00:00:00Z");
     let log = d
         .http
         .get(format!("{}/api/v1/runs/{id}/tasks/hello/logs/1", d.base))
@@ -198,7 +201,11 @@ async fn commits_become_dags_runs_and_logs_in_a_real_airflow() {
         .unwrap();
     assert_eq!(log.status(), 200);
     let log = log.text().await.unwrap();
-    assert!(log.contains("greeting=from-olo"), "task log:\n{log}");
+    // `{{ ds }}` renders: Airflow got a logical date (a null one leaves `ds` undefined).
+    assert!(
+        log.contains("greeting=from-olo day=2026-03-01"),
+        "task log:\n{log}"
+    );
 
     // The train task's MLflow run carries the run's tag: olo links it, on the API and the page.
     let (code, linked) = d.get(&format!("/api/v1/runs/{id}/mlflow")).await;
@@ -332,4 +339,19 @@ async fn commits_become_dags_runs_and_logs_in_a_real_airflow() {
     assert_eq!(by_commit["revision"], c3.as_str());
     assert_eq!(by_commit["triggered_by"], "Grace <grace@example.com>");
     assert_eq!(runs["items"].as_array().unwrap().len(), 2);
+    // A trailer's run stands for the time it was triggered: `{{ ds }}` is that day.
+    let day = by_commit["logical_date"].as_str().expect("a logical date")[..10].to_string();
+    let log = d
+        .http
+        .get(format!(
+            "{}/api/v1/runs/{}/tasks/hello/logs/1",
+            d.base, by_commit["id"]
+        ))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(log.contains(&format!("day={day}")), "task log:\n{log}");
 }

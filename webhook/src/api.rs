@@ -18,7 +18,7 @@ use serde_json::{json, Value};
 use crate::access::Role;
 use crate::caller::{Caller, Need};
 use crate::error::ApiError;
-use crate::runs::{self, Trigger};
+use crate::runs::{self, RunRequest, Trigger};
 use crate::{lineage, sql, AppState};
 
 pub const OPENAPI: &str = include_str!("../openapi.json");
@@ -267,6 +267,51 @@ async fn job(
 pub struct TriggerBody {
     #[serde(default)]
     pub conf: Option<Value>,
+    /// RFC 3339 (`2026-03-01T00:00:00Z`) or a date (`2026-03-01`, midnight UTC); now if absent.
+    #[serde(default)]
+    pub logical_date: Option<String>,
+    #[serde(default)]
+    pub note: Option<String>,
+}
+
+impl TriggerBody {
+    fn into_request(self) -> Result<RunRequest, ApiError> {
+        let conf = match self.conf {
+            None | Some(Value::Null) => serde_json::Map::new(),
+            Some(Value::Object(map)) => map,
+            Some(_) => return Err(ApiError::bad_request("`conf` must be a JSON object")),
+        };
+        let logical_date = self
+            .logical_date
+            .as_deref()
+            .map(|text| {
+                parse_logical_date(text).ok_or_else(|| {
+                    ApiError::bad_request(
+                        "`logical_date` must be an RFC 3339 time with an offset \
+                         (2026-03-01T00:00:00Z) or a date (2026-03-01)",
+                    )
+                })
+            })
+            .transpose()?;
+        Ok(RunRequest {
+            conf,
+            logical_date,
+            note: self.note,
+        })
+    }
+}
+
+/// An RFC 3339 time, or a plain date taken as midnight UTC.
+fn parse_logical_date(text: &str) -> Option<DateTime<Utc>> {
+    DateTime::parse_from_rfc3339(text)
+        .map(|t| t.with_timezone(&Utc))
+        .ok()
+        .or_else(|| {
+            chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d")
+                .ok()
+                .and_then(|d| d.and_hms_opt(0, 0, 0))
+                .map(|t| t.and_utc())
+        })
 }
 
 async fn trigger_run(
@@ -290,7 +335,7 @@ async fn trigger_run(
         &state,
         &ws,
         &job,
-        body.conf.unwrap_or_else(|| json!({})),
+        body.into_request()?,
         Trigger {
             kind: RunTrigger::Api,
             actor: &actor,

@@ -19,6 +19,7 @@ fn job(ws: &str, name: &str, inputs: &[&str], outputs: &[&str]) -> Arc<JobView> 
         paused: false,
         tags: vec![],
         params: vec![],
+        param_types: Default::default(),
         tasks: vec![TaskView {
             id: "t".into(),
             kind: "bash".into(),
