@@ -98,6 +98,15 @@ async fn commits_become_dags_runs_and_logs_in_a_real_airflow() {
         &format!("workspaces/e2e/jobs/{hello}.yaml"),
         &(hello_job(&hello) + &TRAIN_TASK.replace("__EXPERIMENT__", &experiment)),
     );
+    // Two more for `olo run` and `olo cancel`: one that fails, one that runs until stopped.
+    let failing = format!("failing_{suffix}");
+    let sleepy = format!("sleepy_{suffix}");
+    for (name, command) in [(&failing, "exit 3"), (&sleepy, "sleep 600")] {
+        repo.write(
+            &format!("workspaces/e2e/jobs/{name}.yaml"),
+            &format!("apiVersion: olo/v1\nkind: Job\nmetadata: {{name: {name}}}\nspec:\n  paused: false\n  tasks:\n    - id: only\n      bash: {{command: '{command}'}}\n      retries: 0\n"),
+        );
+    }
     let c1 = repo.commit("add the hello job", WHO);
 
     // Airflow's OpenLineage provider sends to this port with this token (scripts/airflow.sh).
@@ -354,4 +363,119 @@ async fn commits_become_dags_runs_and_logs_in_a_real_airflow() {
         .await
         .unwrap();
     assert!(log.contains(&format!("day={day}")), "task log:\n{log}");
+
+    // The CLI: `olo run --wait` follows a run to the end; its exit code says how it ended.
+    let olo = |args: Vec<String>| {
+        let base = d.base.clone();
+        tokio::task::spawn_blocking(move || {
+            std::process::Command::new(env!("CARGO_BIN_EXE_olo"))
+                .args(&args)
+                .args(["--server", &base])
+                .env("OLO_TOKEN", TOKEN)
+                .output()
+                .expect("olo runs")
+        })
+    };
+    let out = olo(vec![
+        "run".into(),
+        format!("e2e/{hello}"),
+        "--conf".into(),
+        r#"{"greeting": "from-cli"}"#.into(),
+        "--logical-date".into(),
+        "2026-04-02".into(),
+        "--wait".into(),
+        "--logs".into(),
+    ])
+    .await
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for line in [
+        "  hello: success",
+        "  calendar: success",
+        "==> hello (try 1)",
+        "greeting=from-cli day=2026-04-02",
+    ] {
+        assert!(stdout.contains(line), "{line:?} in:\n{stdout}");
+    }
+    assert!(stdout.trim_end().ends_with(": success"), "{stdout}");
+    let out = olo(vec![
+        "run".into(),
+        format!("e2e/{failing}"),
+        "--wait".into(),
+    ])
+    .await
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    assert!(stdout.contains("  only: failed"), "{stdout}");
+    // A refused run is exit 2 with olo's reason.
+    let out = olo(vec![
+        "run".into(),
+        format!("e2e/{hello}"),
+        "--conf".into(),
+        r#"{"greeting": 5}"#.into(),
+    ])
+    .await
+    .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("param `greeting` must be of type string"),
+        "{stderr}"
+    );
+
+    // `olo cancel` stops a running run: Airflow marks it failed, with a note naming the caller.
+    let (code, run) = d
+        .post(
+            &format!("/api/v1/workspaces/e2e/jobs/{sleepy}/runs"),
+            Some(TOKEN),
+            json!({}),
+        )
+        .await;
+    assert_eq!(code, 201, "{run}");
+    let id = run["id"].as_i64().unwrap();
+    d.wait_within(
+        "the sleepy run to start",
+        Duration::from_secs(120),
+        |d| async move {
+            let (_, run) = d.get(&format!("/api/v1/runs/{id}")).await;
+            run["state"] == "running"
+        },
+    )
+    .await;
+    let out = olo(vec!["cancel".into(), id.to_string()]).await.unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(stdout.trim(), format!("run {id} of e2e/{sleepy}: failed"));
+    let airflow_run = common::airflow::get(
+        &airflow,
+        &password,
+        &format!(
+            "dags/e2e__{sleepy}/dagRuns/{}",
+            run["airflow_run_id"].as_str().unwrap()
+        ),
+    )
+    .await;
+    assert_eq!(airflow_run["state"], "failed", "{airflow_run}");
+    assert_eq!(
+        airflow_run["note"], "cancelled through olo by ci-bot",
+        "{airflow_run}"
+    );
+    let out = olo(vec!["cancel".into(), id.to_string()]).await.unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("has already finished (failed)"), "{stderr}");
+    let (_, audit) = d.get("/api/v1/audit?limit=1").await;
+    assert_eq!(audit["items"][0]["action"], "run_cancel", "{audit}");
 }

@@ -43,6 +43,7 @@ pub fn routes() -> Router<Arc<AppState>> {
         .route("/audit/export", get(audit_export))
         .route("/runs", get(list_runs))
         .route("/runs/{id}", get(run))
+        .route("/runs/{id}/cancel", post(cancel_run))
         .route("/runs/{id}/tasks", get(run_tasks))
         .route("/runs/{id}/mlflow", get(run_mlflow))
         .route("/runs/{id}/tasks/{task}/logs/{try_number}", get(task_log))
@@ -545,6 +546,20 @@ async fn run(
     let mut v = json!(run);
     v["task_instances"] = json!(tasks);
     Ok(Json(v))
+}
+
+/// Stops a run that has not finished (operator of its workspace).
+async fn cancel_run(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+    Path(id): Path<i64>,
+) -> Result<Json<Value>, ApiError> {
+    let run = find_run(&state, &caller, id).await?;
+    caller
+        .need(&state, Need::Workspace(&run.workspace, Role::Operator))
+        .await?;
+    let run = runs::cancel(&state, &run, caller.actor()).await?;
+    Ok(Json(json!(run)))
 }
 
 /// The MLflow runs tagged with this run (in the experiments its job declares).

@@ -4,7 +4,9 @@
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
-use olo_reconciler::store::{NewAudit, NewRun, Run, RunTrigger, RunUpdate, Store, TaskInstanceRow};
+use olo_reconciler::store::{
+    is_terminal_run_state, NewAudit, NewRun, Run, RunTrigger, RunUpdate, Store, TaskInstanceRow,
+};
 use olo_reconciler::targets::airflow::{Airflow, AirflowError, NewDagRun};
 use serde_json::{json, Map, Value};
 
@@ -221,6 +223,66 @@ pub async fn trigger(
         .await?;
     state.metrics.runs_triggered.inc();
     Ok(run)
+}
+
+/// Stops a run that has not finished: Airflow marks it failed (running tasks fail, the rest are
+/// skipped), with a note naming who stopped it; olo records the new state and audits it. A
+/// finished run is a 409 and stays as it is.
+pub async fn cancel(state: &AppState, run: &Run, actor: &str) -> Result<Run, ApiError> {
+    if is_terminal_run_state(&run.state) {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "run_finished",
+            format!(
+                "run {} of {}/{} has already finished ({}); nothing to cancel",
+                run.id, run.workspace, run.job, run.state
+            ),
+        ));
+    }
+    let airflow = airflow(state)?;
+    let note = format!("cancelled through olo by {}", clip(actor, 200));
+    let dag_run = airflow
+        .cancel_run(&run.dag_id, &run.airflow_run_id, &note)
+        .await
+        .map_err(airflow_error)?;
+    let update = RunUpdate {
+        state: dag_run.state,
+        logical_date: dag_run.logical_date.or(run.logical_date),
+        started_at: dag_run.start_date,
+        ended_at: dag_run.end_date,
+    };
+    state.store.update_run(run.id, &update).await?;
+    state
+        .store
+        .append_audit(&NewAudit {
+            actor: actor.to_string(),
+            action: "run_cancel".into(),
+            target: format!("{}/{}", run.workspace, run.job),
+            revision: run.revision.clone(),
+            details: json!({
+                "run": run.id,
+                "dag_id": run.dag_id,
+                "airflow_run_id": run.airflow_run_id,
+                "state_before": run.state,
+                "state": update.state,
+            }),
+        })
+        .await?;
+    Ok(Run {
+        state: update.state,
+        logical_date: update.logical_date,
+        started_at: update.started_at,
+        ended_at: update.ended_at,
+        ..run.clone()
+    })
+}
+
+/// At most `max` characters of `text` (for notes sent to Airflow, which caps them).
+fn clip(text: &str, max: usize) -> &str {
+    match text.char_indices().nth(max) {
+        Some((end, _)) => &text[..end],
+        None => text,
+    }
 }
 
 /// Copies the state and task instances of every active run from Airflow into the store.

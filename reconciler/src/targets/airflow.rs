@@ -179,6 +179,15 @@ pub trait Airflow: Send + Sync {
 
     async fn set_paused(&self, dag_id: &str, paused: bool) -> Result<(), AirflowError>;
 
+    /// Stops a run: marks it failed (Airflow fails its running tasks and skips the rest), with
+    /// a note saying who stopped it.
+    async fn cancel_run(
+        &self,
+        dag_id: &str,
+        run_id: &str,
+        note: &str,
+    ) -> Result<DagRun, AirflowError>;
+
     /// Every current import error (all pages).
     async fn import_errors(&self) -> Result<Vec<ImportError>, AirflowError>;
 }
@@ -557,6 +566,21 @@ impl Airflow for AirflowClient {
             .send(operation, || self.http.patch(url.clone()).json(&body))
             .await?;
         success(operation, response).await.map(drop)
+    }
+
+    async fn cancel_run(
+        &self,
+        dag_id: &str,
+        run_id: &str,
+        note: &str,
+    ) -> Result<DagRun, AirflowError> {
+        const OPERATION: &str = "cancel a DAG run";
+        let url = self.endpoint(OPERATION, &["api", "v2", "dags", dag_id, "dagRuns", run_id])?;
+        let body = json!({ "state": "failed", "note": note });
+        let response = self
+            .send(OPERATION, || self.http.patch(url.clone()).json(&body))
+            .await?;
+        read_json(OPERATION, response).await
     }
 
     async fn import_errors(&self) -> Result<Vec<ImportError>, AirflowError> {

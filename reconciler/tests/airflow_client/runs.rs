@@ -54,6 +54,36 @@ async fn trigger_run_posts_the_run_id_the_logical_date_the_conf_and_the_note() {
 }
 
 #[tokio::test]
+async fn cancel_run_patches_the_run_to_failed_with_a_note() {
+    let airflow = TestAirflow::start().await;
+    airflow.expect_token(TOKEN, 1).await;
+    let mut failed = smoke_run();
+    failed["state"] = json!("failed");
+    api("PATCH", SMOKE_RUN_PATH, TOKEN)
+        .and(header("content-type", "application/json"))
+        .and(body_json(
+            json!({"state": "failed", "note": "cancelled through olo by ci-bot"}),
+        ))
+        .respond_with(ResponseTemplate::new(200).set_body_json(failed))
+        .expect(1)
+        .mount(&airflow.server)
+        .await;
+
+    let run = airflow
+        .client
+        .cancel_run(
+            "platform__smoke_test",
+            "olo-test-1",
+            "cancelled through olo by ci-bot",
+        )
+        .await
+        .unwrap();
+
+    assert_eq!(run.state, "failed");
+    assert_eq!(run.dag_run_id, "olo-test-1");
+}
+
+#[tokio::test]
 async fn trigger_run_with_a_taken_run_id_is_a_conflict() {
     let airflow = TestAirflow::start().await;
     airflow.expect_token(TOKEN, 1).await;
