@@ -430,10 +430,16 @@ impl Settings {
                 })
                 .split("__"),
         );
-        let settings: Settings = figment
+        let mut settings: Settings = figment
             .extract()
             .map_err(|e| anyhow::anyhow!("{e}"))
             .context("invalid settings")?;
+        // olo's catalog user must be let manage catalogs by the rules.json olo renders.
+        if settings.trino.catalogs == TrinoCatalogs::Dynamic {
+            let r = &mut settings.render;
+            r.trino_catalog_manager
+                .get_or_insert_with(|| settings.trino.catalog_user.clone());
+        }
         settings.check()?;
         Ok(settings)
     }
