@@ -26,9 +26,10 @@
 #     files there are loaded at start and `CREATE CATALOG` / `DROP CATALOG` (olo's
 #     `trino.catalogs = "dynamic"`) work;
 #   - file-based access control from olo/rules.json, re-read every second; until olo writes one,
-#     a rules file without rules (Trino then allows everything);
+#     rules that allow everything and let the user `olo` create and drop catalogs;
 #   - a file group provider (group.txt, re-read every second) putting the test users into the
-#     groups of the example repository (examples-repo);
+#     groups of the example repository (examples-repo): pat data-platform, sam sales-eng,
+#     ann analysts, mo marketing-eng, mia marketing, eve interns (tests/trino_e2e.rs);
 #   - the catalogs' `${ENV:OLO_S3_ACCESS_KEY}` / `${ENV:OLO_S3_SECRET_KEY}` references resolve to
 #     the keys of scripts/lakehouse.sh's S3 server (its `env` is read at start; a running Trino is
 #     reused only while those match).
@@ -186,12 +187,16 @@ data-platform:pat
 sales-eng:sam
 analysts:ann
 marketing-eng:mo
+marketing:mia
 interns:eve
 EOF
     cat >"$dir/etc/log.properties" <<EOF
 io.trino=INFO
 EOF
-    [ -f "$dir/olo/rules.json" ] || echo '{}' >"$dir/olo/rules.json"
+    # Until olo writes its rules: everyone may do anything, and olo's catalog user (`olo`, the
+    # default trino.catalog_user) may create and drop catalogs (no rule at all would deny that).
+    [ -f "$dir/olo/rules.json" ] ||
+        echo '{"catalogs": [{"user": "olo", "allow": "owner"}, {"allow": "all"}]}' >"$dir/olo/rules.json"
 }
 
 # --- start ---------------------------------------------------------------------------------------
