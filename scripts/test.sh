@@ -13,7 +13,10 @@
 #   - Debian's chromium and chromium-driver (scripts/chromium.sh) for the dashboard test;
 #   - an Iceberg REST catalog (rustberg 0.3.0) and an S3 server (s3s-fs 0.14.1), built once with
 #     `cargo install` and started by scripts/lakehouse.sh, and PyIceberg in a cached venv
-#     (tests/lakehouse.rs applies to them and reads the result back with PyIceberg and curl).
+#     (tests/lakehouse.rs applies to them and reads the result back with PyIceberg and curl);
+#   - Trino 476 (server core + Iceberg plugin from Maven Central, on the Temurin 25 JDK), started
+#     by scripts/trino.sh on that lakehouse (tests/trino_e2e.rs applies olo's catalogs and
+#     rules.json to it and checks each role's access in Trino).
 # A component that cannot be installed makes the run fail; no test is skipped for lack of one.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -36,6 +39,15 @@ if ! scripts/lakehouse.sh status; then
 fi
 scripts/lakehouse.sh start >"$lakehouse_env" &
 lakehouse_pid=$!
+
+# Trino (~560 MB from Maven Central on a fresh machine): download it now, start it once the
+# lakehouse it reads runs.
+trino_started=0
+if ! scripts/trino.sh status; then
+    trino_started=1
+fi
+scripts/trino.sh install &
+trino_install_pid=$!
 
 echo "==> Python venv with Apache Airflow (cached)"
 venv="$(scripts/python-env.sh airflow)"
@@ -98,8 +110,29 @@ source "$lakehouse_env"
 rm -f "$lakehouse_env"
 echo "    $OLO_TEST_ICEBERG_URL (warehouse $OLO_TEST_ICEBERG_WAREHOUSE), S3 $OLO_TEST_S3_URL"
 
+echo "==> Trino 476 on that lakehouse (throwaway; started in the background)"
+if [ "$trino_started" = 1 ]; then
+    cleanup+=("scripts/trino.sh stop")
+fi
+if ! wait "$trino_install_pid"; then
+    echo "scripts/trino.sh install failed" >&2
+    exit 1
+fi
+trino_env="$(mktemp)"
+scripts/trino.sh start >"$trino_env" &
+trino_pid=$!
+
 echo "==> Deployment files, validated offline: compose/, charts/olo, Dockerfile (scripts/check-deploy.sh)"
 scripts/check-deploy.sh
+
+if ! wait "$trino_pid"; then
+    echo "scripts/trino.sh start failed" >&2
+    exit 1
+fi
+# shellcheck disable=SC1090
+source "$trino_env"
+rm -f "$trino_env"
+echo "    Trino $OLO_TEST_TRINO_URL (catalogs and rules.json in $OLO_TEST_TRINO_FOLDER)"
 
 echo "==> cargo test: waiting for the test build started at the beginning"
 if ! wait "$build_pid"; then

@@ -430,10 +430,16 @@ impl Settings {
                 })
                 .split("__"),
         );
-        let settings: Settings = figment
+        let mut settings: Settings = figment
             .extract()
             .map_err(|e| anyhow::anyhow!("{e}"))
             .context("invalid settings")?;
+        // olo's catalog user must be let manage catalogs by the rules.json olo renders.
+        if settings.trino.catalogs == TrinoCatalogs::Dynamic {
+            let r = &mut settings.render;
+            r.trino_catalog_manager
+                .get_or_insert_with(|| settings.trino.catalog_user.clone());
+        }
         settings.check()?;
         Ok(settings)
     }
@@ -644,5 +650,31 @@ mod tests {
             let err = result.expect_err(message);
             assert!(err.contains(message), "{err}");
         }
+    }
+
+    #[test]
+    fn dynamic_catalogs_put_the_catalog_user_into_the_rendered_rules() {
+        let load = |toml: &str| {
+            let dir = tempfile::tempdir().unwrap();
+            let file = dir.path().join("olo.toml");
+            std::fs::write(&file, toml).unwrap();
+            Settings::load(Some(&file))
+                .unwrap()
+                .render
+                .trino_catalog_manager
+        };
+        let dynamic = "[trino]\nurl = \"http://trino:8080\"\ncatalogs = \"dynamic\"\n";
+        assert_eq!(load(dynamic), Some("olo".into()));
+        assert_eq!(
+            load(&format!("{dynamic}catalog_user = \"svc\"\n")),
+            Some("svc".into())
+        );
+        assert_eq!(
+            load(&format!(
+                "{dynamic}[render]\ntrino_catalog_manager = \"other\"\n"
+            )),
+            Some("other".into())
+        );
+        assert_eq!(load("[trino]\nurl = \"http://trino:8080\"\n"), None);
     }
 }

@@ -29,6 +29,14 @@ pub struct RenderSettings {
     /// it: `rules.json` then lets that user run queries as the people who call olo's SQL runner
     /// (an impersonation rule); nobody else may impersonate anyone.
     pub trino_impersonator: Option<String>,
+    /// The Trino user the Airflow connections of `sql` tasks log in as (`olo_trino_<workspace>`;
+    /// dbt's profile too): `rules.json` gives it what those jobs need in every workspace with
+    /// namespaces (read, write, create, drop and rename tables), and no more.
+    pub trino_task_user: Option<String>,
+    /// The Trino user that creates and drops catalogs (`trino.catalog_user` with
+    /// `trino.catalogs = "dynamic"`; set from it when unset): `rules.json` lets it manage catalogs
+    /// (`allow: owner`) and read no data.
+    pub trino_catalog_manager: Option<String>,
 }
 
 impl Default for RenderSettings {
@@ -45,6 +53,8 @@ impl Default for RenderSettings {
             openlineage_url: "http://127.0.0.1:8080".into(),
             mlflow_tracking_uri: None,
             trino_impersonator: None,
+            trino_task_user: None,
+            trino_catalog_manager: None,
         }
     }
 }
