@@ -1,4 +1,4 @@
-//! `olo run` and `olo cancel`: the CLI side of a running olo's API. Trigger a job's run, follow
+//! `olo run`, `olo cancel` and `olo clear`: the CLI side of a running olo's API. Trigger a job's run, follow
 //! it to the end (task states as they change, task logs), stop it. Exit 0 when the run
 //! succeeded, 1 when it failed, 2 when olo refused or could not be reached.
 
@@ -162,8 +162,8 @@ pub async fn run(api: &ApiArgs, args: RunArgs) -> anyhow::Result<ExitCode> {
             Some(&body),
         )
         .await?;
-    let id = run["id"].as_i64().context("olo's answer has no run id")?;
     if !args.json {
+        let id = run["id"].as_i64().context("olo's answer has no run id")?;
         println!(
             "run {id} of {ws}/{job}: {} (Airflow run {}, logical date {})",
             run["state"].as_str().unwrap_or("?"),
@@ -171,27 +171,67 @@ pub async fn run(api: &ApiArgs, args: RunArgs) -> anyhow::Result<ExitCode> {
             run["logical_date"].as_str().unwrap_or("none"),
         );
     }
-    if !args.wait {
-        if args.json {
+    finish(&api, run, args.wait, args.logs, args.json).await
+}
+
+/// Prints the run (json) or follows it to its end (--wait), then its logs (--logs); the exit
+/// code says how it ended.
+async fn finish(
+    api: &Api,
+    run: Value,
+    wait: bool,
+    logs: bool,
+    json: bool,
+) -> anyhow::Result<ExitCode> {
+    if !wait {
+        if json {
             println!("{}", serde_json::to_string_pretty(&run)?);
         }
         return Ok(ExitCode::SUCCESS);
     }
-    let run = follow(&api, id, args.json).await?;
-    if args.logs {
-        print_logs(&api, &run).await?;
+    let id = run["id"].as_i64().context("olo's answer has no run id")?;
+    let run = follow(api, id, json).await?;
+    if logs {
+        print_logs(api, &run).await?;
     }
     let state = run["state"].as_str().unwrap_or("?");
-    if args.json {
+    if json {
         println!("{}", serde_json::to_string_pretty(&run)?);
     } else {
-        println!("run {id} of {ws}/{job}: {state}");
+        println!(
+            "run {id} of {}/{}: {state}",
+            run["workspace"].as_str().unwrap_or("?"),
+            run["job"].as_str().unwrap_or("?")
+        );
     }
     Ok(if state == "success" {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(1)
     })
+}
+
+/// `olo clear`: re-run the failed tasks of a finished run, optionally following it again.
+pub async fn clear(
+    api: &ApiArgs,
+    id: i64,
+    wait: bool,
+    logs: bool,
+    json: bool,
+) -> anyhow::Result<ExitCode> {
+    let api = Api::new(api)?;
+    let run = api
+        .call(reqwest::Method::POST, &format!("/runs/{id}/clear"), None)
+        .await?;
+    if !json {
+        println!(
+            "run {id} of {}/{}: failed tasks cleared, {}",
+            run["workspace"].as_str().unwrap_or("?"),
+            run["job"].as_str().unwrap_or("?"),
+            run["state"].as_str().unwrap_or("?")
+        );
+    }
+    finish(&api, run, wait, logs, json).await
 }
 
 /// Polls the run until it finished, printing each task's state when it changes.

@@ -232,6 +232,23 @@ enum Command {
         #[command(flatten)]
         api: client::ApiArgs,
     },
+    /// Re-run the failed tasks of a finished run (Airflow clears them and queues the run again);
+    /// with --wait follow it to its end (exit 0 success, 1 failed). Needs an operator's token.
+    Clear {
+        /// olo's run id (from `olo run` or the dashboard).
+        run: i64,
+        /// Follow the run until it finishes again; the exit code says how it ended.
+        #[arg(long)]
+        wait: bool,
+        /// With --wait: print each task's log when the run has finished.
+        #[arg(long, requires = "wait")]
+        logs: bool,
+        /// Output format: text or json.
+        #[arg(long, value_enum, default_value = "text")]
+        format: Format,
+        #[command(flatten)]
+        api: client::ApiArgs,
+    },
     /// Stop a run that has not finished (Airflow marks it failed). Needs an operator's token.
     Cancel {
         /// olo's run id (from `olo run` or the dashboard).
@@ -419,6 +436,19 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             };
             tokio()?.block_on(client::run(&api, args))
         }
+        Command::Clear {
+            run,
+            wait,
+            logs,
+            format,
+            api,
+        } => tokio()?.block_on(client::clear(
+            &api,
+            run,
+            wait,
+            logs,
+            matches!(format, Format::Json),
+        )),
         Command::Cancel { run, format, api } => {
             tokio()?.block_on(client::cancel(&api, run, matches!(format, Format::Json)))
         }

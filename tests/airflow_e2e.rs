@@ -414,6 +414,35 @@ async fn commits_become_dags_runs_and_logs_in_a_real_airflow() {
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(1), "{stdout}");
     assert!(stdout.contains("  only: failed"), "{stdout}");
+    // `olo clear` re-runs its failed task (a second try, which fails the same way).
+    let (_, failed_runs) = d.get(&format!("/api/v1/runs?job={failing}")).await;
+    let failed_id = failed_runs["items"][0]["id"].as_i64().unwrap();
+    let out = olo(vec!["clear".into(), failed_id.to_string(), "--wait".into()])
+        .await
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains(&format!(
+            "run {failed_id} of e2e/{failing}: failed tasks cleared"
+        )),
+        "{stdout}"
+    );
+    let (_, cleared) = d.get(&format!("/api/v1/runs/{failed_id}")).await;
+    let tries: Vec<i64> = cleared["task_instances"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["try_number"].as_i64().unwrap())
+        .collect();
+    assert_eq!(tries, [1, 2], "{cleared}");
+    let (_, audit) = d.get("/api/v1/audit?limit=1").await;
+    assert_eq!(audit["items"][0]["action"], "run_clear", "{audit}");
     // A refused run is exit 2 with olo's reason.
     let out = olo(vec![
         "run".into(),

@@ -44,6 +44,7 @@ pub fn routes() -> Router<Arc<AppState>> {
         .route("/runs", get(list_runs))
         .route("/runs/{id}", get(run))
         .route("/runs/{id}/cancel", post(cancel_run))
+        .route("/runs/{id}/clear", post(clear_run))
         .route("/runs/{id}/tasks", get(run_tasks))
         .route("/runs/{id}/mlflow", get(run_mlflow))
         .route("/runs/{id}/tasks/{task}/logs/{try_number}", get(task_log))
@@ -559,6 +560,20 @@ async fn cancel_run(
         .need(&state, Need::Workspace(&run.workspace, Role::Operator))
         .await?;
     let run = runs::cancel(&state, &run, caller.actor()).await?;
+    Ok(Json(json!(run)))
+}
+
+/// Re-runs the failed tasks of a finished run (operator of its workspace).
+async fn clear_run(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+    Path(id): Path<i64>,
+) -> Result<Json<Value>, ApiError> {
+    let run = find_run(&state, &caller, id).await?;
+    caller
+        .need(&state, Need::Workspace(&run.workspace, Role::Operator))
+        .await?;
+    let run = runs::clear_failed(&state, &run, caller.actor()).await?;
     Ok(Json(json!(run)))
 }
 

@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 use olo_reconciler::store::{
     is_terminal_run_state, NewAudit, NewRun, Run, RunTrigger, RunUpdate, Store, TaskInstanceRow,
 };
-use olo_reconciler::targets::airflow::{Airflow, AirflowError, NewDagRun};
+use olo_reconciler::targets::airflow::{Airflow, AirflowError, DagRun, NewDagRun};
 use serde_json::{json, Map, Value};
 
 use crate::error::ApiError;
@@ -239,12 +239,43 @@ pub async fn cancel(state: &AppState, run: &Run, actor: &str) -> Result<Run, Api
             ),
         ));
     }
-    let airflow = airflow(state)?;
     let note = format!("cancelled through olo by {}", clip(actor, 200));
-    let dag_run = airflow
+    let dag_run = airflow(state)?
         .cancel_run(&run.dag_id, &run.airflow_run_id, &note)
         .await
         .map_err(airflow_error)?;
+    record_control(state, run, actor, "run_cancel", dag_run).await
+}
+
+/// Re-runs the failed tasks of a finished run (Airflow clears them; the run is queued again and
+/// followed like a new one); audited. A run that has not finished is a 409.
+pub async fn clear_failed(state: &AppState, run: &Run, actor: &str) -> Result<Run, ApiError> {
+    if !is_terminal_run_state(&run.state) {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "run_not_finished",
+            format!(
+                "run {} of {}/{} is still {}; re-run its failed tasks once it has finished",
+                run.id, run.workspace, run.job, run.state
+            ),
+        ));
+    }
+    let note = format!("failed tasks cleared through olo by {}", clip(actor, 200));
+    let dag_run = airflow(state)?
+        .clear_failed_tasks(&run.dag_id, &run.airflow_run_id, &note)
+        .await
+        .map_err(airflow_error)?;
+    record_control(state, run, actor, "run_clear", dag_run).await
+}
+
+/// Records what Airflow says of a run after a cancel or clear, and audits the action.
+async fn record_control(
+    state: &AppState,
+    run: &Run,
+    actor: &str,
+    action: &str,
+    dag_run: DagRun,
+) -> Result<Run, ApiError> {
     let update = RunUpdate {
         state: dag_run.state,
         logical_date: dag_run.logical_date.or(run.logical_date),
@@ -256,7 +287,7 @@ pub async fn cancel(state: &AppState, run: &Run, actor: &str) -> Result<Run, Api
         .store
         .append_audit(&NewAudit {
             actor: actor.to_string(),
-            action: "run_cancel".into(),
+            action: action.into(),
             target: format!("{}/{}", run.workspace, run.job),
             revision: run.revision.clone(),
             details: json!({

@@ -179,6 +179,15 @@ pub trait Airflow: Send + Sync {
 
     async fn set_paused(&self, dag_id: &str, paused: bool) -> Result<(), AirflowError>;
 
+    /// Re-runs the failed (and upstream-failed) tasks of a finished run: Airflow clears them and
+    /// the run is queued again, each cleared task at its next try.
+    async fn clear_failed_tasks(
+        &self,
+        dag_id: &str,
+        run_id: &str,
+        note: &str,
+    ) -> Result<DagRun, AirflowError>;
+
     /// Stops a run: marks it failed (Airflow fails its running tasks and skips the rest), with
     /// a note saying who stopped it.
     async fn cancel_run(
@@ -579,6 +588,24 @@ impl Airflow for AirflowClient {
         let body = json!({ "state": "failed", "note": note });
         let response = self
             .send(OPERATION, || self.http.patch(url.clone()).json(&body))
+            .await?;
+        read_json(OPERATION, response).await
+    }
+
+    async fn clear_failed_tasks(
+        &self,
+        dag_id: &str,
+        run_id: &str,
+        note: &str,
+    ) -> Result<DagRun, AirflowError> {
+        const OPERATION: &str = "clear the failed tasks of a DAG run";
+        let url = self.endpoint(
+            OPERATION,
+            &["api", "v2", "dags", dag_id, "dagRuns", run_id, "clear"],
+        )?;
+        let body = json!({ "dry_run": false, "only_failed": true, "note": note });
+        let response = self
+            .send(OPERATION, || self.http.post(url.clone()).json(&body))
             .await?;
         read_json(OPERATION, response).await
     }

@@ -84,6 +84,30 @@ async fn cancel_run_patches_the_run_to_failed_with_a_note() {
 }
 
 #[tokio::test]
+async fn clear_failed_tasks_posts_a_real_clear_of_the_failed_tasks_only() {
+    let airflow = TestAirflow::start().await;
+    airflow.expect_token(TOKEN, 1).await;
+    let mut queued = smoke_run();
+    queued["state"] = json!("queued");
+    api("POST", &format!("{SMOKE_RUN_PATH}/clear"), TOKEN)
+        .and(body_json(
+            json!({"dry_run": false, "only_failed": true, "note": "n"}),
+        ))
+        .respond_with(ResponseTemplate::new(200).set_body_json(queued))
+        .expect(1)
+        .mount(&airflow.server)
+        .await;
+
+    let run = airflow
+        .client
+        .clear_failed_tasks("platform__smoke_test", "olo-test-1", "n")
+        .await
+        .unwrap();
+
+    assert_eq!(run.state, "queued");
+}
+
+#[tokio::test]
 async fn trigger_run_with_a_taken_run_id_is_a_conflict() {
     let airflow = TestAirflow::start().await;
     airflow.expect_token(TOKEN, 1).await;
