@@ -177,7 +177,9 @@ fn example_tables_are_declared_as_the_example_code_writes_and_reads_them() {
                 for out in &task.outputs {
                     let table = full(ws.name.as_str(), out);
                     let Some(cols) = declared.get(&table) else {
-                        problems.push(format!("{what} writes {table}, which no workspace declares"));
+                        problems.push(format!(
+                            "{what} writes {table}, which no workspace declares"
+                        ));
                         continue;
                     };
                     let produced = if file.ends_with(".py") {
@@ -209,7 +211,10 @@ fn example_tables_are_declared_as_the_example_code_writes_and_reads_them() {
     // Every writing task of the sample (ingest, clean, revenue, upsert_customers, customer_summary,
     // build_report) and the cross-workspace read of sales.gold.revenue were compared.
     assert_eq!(writes_checked, 6);
-    assert!(reads_checked >= 10, "only {reads_checked} column reads compared");
+    assert!(
+        reads_checked >= 10,
+        "only {reads_checked} column reads compared"
+    );
 }
 
 /// The text without `--` comments and Jinja `{{ config(...) }}` / `{# #}` blocks (sources stay:
@@ -226,7 +231,10 @@ fn strip_comments(text: &str) -> String {
 
 fn spark_aliases(code: &str) -> Vec<String> {
     let alias = regex::Regex::new(r#"\.alias\("(\w+)"\)"#).unwrap();
-    alias.captures_iter(code).map(|c| c[1].to_string()).collect()
+    alias
+        .captures_iter(code)
+        .map(|c| c[1].to_string())
+        .collect()
 }
 
 /// The column list of a MERGE's `INSERT (...)`, if the statement has one.
