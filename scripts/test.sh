@@ -17,6 +17,9 @@
 #   - Trino 476 (server core + Iceberg plugin from Maven Central, on the Temurin 25 JDK), started
 #     by scripts/trino.sh on that lakehouse (tests/trino_e2e.rs applies olo's catalogs and
 #     rules.json to it and checks each role's access in Trino).
+#   - PySpark 3.5 in a cached venv and the Iceberg Spark runtime, Iceberg AWS bundle and
+#     openlineage-spark jars from Maven Central (scripts/spark.sh); Airflow's worker runs them for
+#     the Spark task of tests/spark_e2e.rs.
 # A component that cannot be installed makes the run fail; no test is skipped for lack of one.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -48,6 +51,11 @@ if ! scripts/trino.sh status; then
 fi
 scripts/trino.sh install &
 trino_install_pid=$!
+# PySpark and the Spark jars (scripts/spark.sh), fetched in the background beside Airflow's venv:
+# Airflow's worker needs them in its environment when it starts.
+spark_env="$(mktemp)"
+scripts/spark.sh >"$spark_env" &
+spark_pid=$!
 
 echo "==> Python venv with Apache Airflow (cached)"
 venv="$(scripts/python-env.sh airflow)"
@@ -75,7 +83,22 @@ export OLO_TEST_LINEAGE_TOKEN="${OLO_TEST_LINEAGE_TOKEN:-olo-test-lineage-token}
 if ! scripts/airflow.sh status; then
     cleanup+=("scripts/airflow.sh stop")
 fi
-read -r OLO_TEST_AIRFLOW_URL OLO_TEST_AIRFLOW_DAGS < <(scripts/airflow.sh start)
+echo "    with Spark on its worker: PySpark 3.5 and the Iceberg and OpenLineage jars (cached)"
+if ! wait "$spark_pid"; then
+    echo "scripts/spark.sh failed" >&2
+    exit 1
+fi
+# shellcheck disable=SC1090
+source "$spark_env"
+rm -f "$spark_env"
+# The worker's environment for Spark tasks (tests/spark_e2e.rs): spark-submit on PATH, the S3 keys
+# of scripts/lakehouse.sh and the lineage API key, which the rendered DAG reads by name.
+read -r OLO_TEST_AIRFLOW_URL OLO_TEST_AIRFLOW_DAGS < <(
+    SPARK_HOME="$OLO_TEST_SPARK_HOME" PYSPARK_PYTHON="$OLO_TEST_SPARK_PYTHON" \
+    PATH="$OLO_TEST_SPARK_HOME/bin:$PATH" \
+    OLO_S3_ACCESS_KEY=olo-test OLO_S3_SECRET_KEY=olo-test-secret \
+    OLO_OPENLINEAGE_API_KEY="$OLO_TEST_LINEAGE_TOKEN" \
+    scripts/airflow.sh start)
 OLO_TEST_AIRFLOW_PASSWORD="$(scripts/airflow.sh password)"
 export OLO_TEST_AIRFLOW_URL OLO_TEST_AIRFLOW_DAGS OLO_TEST_AIRFLOW_PASSWORD
 echo "    $OLO_TEST_AIRFLOW_URL, DAG folder $OLO_TEST_AIRFLOW_DAGS"

@@ -112,3 +112,47 @@ fn an_invalid_repo_renders_nothing() {
         "nothing may be written for an invalid repository"
     );
 }
+
+/// Spark tasks get the S3 keys, the REST catalog's OAuth2 credential and the lineage API key by
+/// environment variable name only: with the variables set to known values in this process,
+/// no rendered file holds a value, and the Spark task names every variable.
+#[test]
+fn spark_credentials_are_rendered_as_variable_names_never_values() {
+    let secrets = [
+        ("OLO_RENDER_TEST_S3_KEY", "AKIA-render-test-key-7f3a"),
+        ("OLO_RENDER_TEST_S3_SECRET", "s3-secret-render-test-9c1e"),
+        (
+            "OLO_RENDER_TEST_ICEBERG",
+            "client:iceberg-secret-render-test-4b2d",
+        ),
+        (
+            "OLO_RENDER_TEST_LINEAGE",
+            "olo_lineage_render_test_key_5e8f",
+        ),
+    ];
+    for (name, value) in secrets {
+        // Names only this test uses; render must not read them either way.
+        std::env::set_var(name, value);
+    }
+    let settings = RenderSettings {
+        s3_access_key_env: secrets[0].0.into(),
+        s3_secret_key_env: secrets[1].0.into(),
+        iceberg_credential_env: Some(secrets[2].0.into()),
+        openlineage_api_key_env: Some(secrets[3].0.into()),
+        ..RenderSettings::default()
+    };
+    let repo = validate(example_snapshot()).repo.unwrap();
+    let rendered = render(&repo, &settings).unwrap();
+    for (path, bytes) in &rendered.files {
+        let text = String::from_utf8_lossy(bytes);
+        for (_, value) in secrets {
+            assert!(!text.contains(value), "{path} holds a secret value");
+        }
+    }
+    let dag = String::from_utf8(rendered.files["dags/sales__orders_daily.py"].clone()).unwrap();
+    let conf_from_env = dag
+        .lines()
+        .find(|l| l.trim_start().starts_with("conf_from_env="))
+        .expect("the Spark task reads conf from the environment");
+    insta::assert_snapshot!(conf_from_env);
+}
