@@ -107,6 +107,12 @@ async fn commits_become_dags_runs_and_logs_in_a_real_airflow() {
             &format!("apiVersion: olo/v1\nkind: Job\nmetadata: {{name: {name}}}\nspec:\n  paused: false\n  tasks:\n    - id: only\n      bash: {{command: '{command}'}}\n      retries: 0\n"),
         );
     }
+    // A paused job: a run would wait in `queued`, so olo refuses to trigger it.
+    let paused = format!("paused_{suffix}");
+    repo.write(
+        &format!("workspaces/e2e/jobs/{paused}.yaml"),
+        &format!("apiVersion: olo/v1\nkind: Job\nmetadata: {{name: {paused}}}\nspec:\n  paused: true\n  tasks:\n    - id: only\n      bash: {{command: 'echo'}}\n"),
+    );
     let c1 = repo.commit("add the hello job", WHO);
 
     // Airflow's OpenLineage provider sends to this port with this token (scripts/airflow.sh).
@@ -139,6 +145,26 @@ async fn commits_become_dags_runs_and_logs_in_a_real_airflow() {
     assert_eq!(
         dag["is_paused"], false,
         "`paused: false` is live in Airflow"
+    );
+
+    let (code, err) = d
+        .post(
+            &format!("/api/v1/workspaces/e2e/jobs/{paused}/runs"),
+            Some(TOKEN),
+            json!({}),
+        )
+        .await;
+    assert_eq!(
+        (code, err["error"]["code"].as_str()),
+        (409, Some("job_paused")),
+        "{err}"
+    );
+    assert!(
+        err["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("set `paused: false` in workspaces/e2e/jobs/"),
+        "{err}"
     );
 
     // A run through olo's API.
