@@ -111,6 +111,10 @@ OLO_TEST_MLFLOW_URL="$(scripts/mlflow.sh start)"
 export OLO_TEST_MLFLOW_URL
 echo "    $OLO_TEST_MLFLOW_URL"
 
+# The MLflow client of that venv checks that tasks' runs get their tags (tests/mlflow_run_context.rs).
+OLO_TEST_MLFLOW_PYTHON="$(scripts/python-env.sh mlflow)/bin/python"
+export OLO_TEST_MLFLOW_PYTHON
+
 echo "==> Headless Chromium and chromedriver for the dashboard test (Debian packages)"
 OLO_TEST_CHROMEDRIVER="$(scripts/chromium.sh)"
 export OLO_TEST_CHROMEDRIVER

@@ -80,6 +80,10 @@ enum Command {
         /// stale files removed; any other non-empty folder is refused).
         #[arg(long)]
         out: PathBuf,
+        /// Settings file (TOML); its `[render]` section and `OLO_RENDER__*` variables shape the
+        /// files exactly as `olo apply` would.
+        #[arg(long, env = "OLO_CONFIG")]
+        config: Option<PathBuf>,
     },
     /// Show what applying a config repository would change in the live state, without changing it.
     ///
@@ -322,7 +326,13 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             summarize(&path, &validation);
             Ok(exit_for(&validation))
         }
-        Command::Render { path, rev, out } => {
+        Command::Render {
+            path,
+            rev,
+            out,
+            config,
+        } => {
+            let settings = Settings::load(config.as_deref())?;
             let snapshot = read_snapshot(&path, rev.as_deref())?;
             let validation = olo_schema::validate(snapshot);
             let Some(repo) = &validation.repo else {
@@ -331,7 +341,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 return Ok(ExitCode::from(1));
             };
             print_diagnostics(&validation, Format::Text)?;
-            let rendered = olo_templates::render(repo, &olo_templates::RenderSettings::default())
+            let rendered = olo_templates::render(repo, &settings.render)
                 .context("could not render the repository")?;
             let written = output::write_tree(&out, &rendered.files)?;
             let dags = rendered

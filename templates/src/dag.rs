@@ -157,10 +157,9 @@ fn view(repo: &Repo, ws: &Workspace, job: &Job, settings: &RenderSettings) -> Re
         if let Some(m) = &t.mlflow {
             env.insert("MLFLOW_EXPERIMENT_NAME".into(), m.experiment.clone());
             env.insert("OLO_RUN_ID".into(), "{{ run_id }}".into());
-            env.insert(
-                "OLO_MLFLOW_TAGS".into(),
-                r#"{"olo.run_id": "{{ run_id }}"}"#.into(),
-            );
+            let tags = mlflow_tags();
+            env.insert("OLO_MLFLOW_TAGS".into(), tags.clone());
+            env.insert("MLFLOW_RUN_CONTEXT".into(), tags);
             if let Some(uri) = &settings.mlflow_tracking_uri {
                 env.insert("MLFLOW_TRACKING_URI".into(), uri.clone());
             }
@@ -284,6 +283,15 @@ fn defaults_view(d: &TaskDefaults) -> DefaultsView {
         retry_delay: d.retry_delay.map(|x| x.as_secs()),
         timeout: d.timeout.map(|x| x.as_secs()),
     }
+}
+
+/// The MLflow tags of a task's runs, as a JSON object that Airflow's templating completes:
+/// `{"olo.run_id": <the run id>}`. MLflow applies `MLFLOW_RUN_CONTEXT` to every `start_run()`;
+/// `OLO_MLFLOW_TAGS` holds the same for code that sets tags itself. The run id is written by Jinja's
+/// `tojson`, so any run id (one given through the API may hold quotes) stays one JSON string.
+fn mlflow_tags() -> String {
+    let key = serde_json::to_string("olo.run_id").expect("a string serializes");
+    format!("{{{key}: {{{{ run_id | tojson }}}}}}")
 }
 
 /// Airflow treats a `bash_command` ending in `.sh` or `.bash` as the path of a template file;
