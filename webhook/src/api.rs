@@ -722,7 +722,7 @@ mod tests {
                 documented.insert((path.clone(), verb.clone()));
             }
         }
-        assert_eq!(routed.len(), 22, "routes read from the source: {routed:?}");
+        assert_eq!(routed.len(), 24, "routes read from the source: {routed:?}");
         assert_eq!(routed, documented);
     }
 
