@@ -13,7 +13,7 @@ use olo_reconciler::controller::{Action, Backoff, Controller, Queue, Reconciled,
 use olo_reconciler::engine::{Engine, Outcome};
 use olo_reconciler::source::LocalSource;
 
-const WORKSPACE: &str = "apiVersion: olo/v1\nkind: Workspace\nmetadata: {name: w}\nspec:\n  access: {operator: ['user:ci-bot']}\n";
+const WORKSPACE: &str = "apiVersion: olo/v1\nkind: Workspace\nmetadata: {name: w}\nspec:\n  lakehouse: {catalog: lake, warehouse: 's3://lake-bucket/w', namespaces: [raw]}\n  access: {operator: ['user:ci-bot']}\n";
 
 fn job(name: &str, command: &str) -> String {
     format!("apiVersion: olo/v1\nkind: Job\nmetadata: {{name: {name}}}\nspec:\n  tasks:\n    - id: a\n      bash: {{command: \"{command}\"}}\n")
@@ -280,6 +280,7 @@ async fn a_temporary_error_is_retried_with_backoff_and_a_permanent_one_waits_for
     let r = reconciled(s.work().await);
     assert_eq!(r.trigger, Trigger::Retry);
     assert!(r.ready(), "{:?}", r.result);
+    assert!(s.dag("one").exists(), "the retry wrote what the failed apply did not");
 
     // Permission denied: permanent. Nothing is scheduled, polls skip the commit.
     *s.fail.lock().unwrap() = Some(std::io::ErrorKind::PermissionDenied);

@@ -251,6 +251,10 @@ impl Controller {
                 }
             }
             Err(error) => {
+                // A failed apply leaves olo's inventory ahead of the target (ownership is
+                // recorded before a file is written): the next reconcile reads everything back
+                // rather than trusting it.
+                self.engine.last_full_observe = None;
                 let action = error_policy(error, &mut self.backoff);
                 // A permanent error waits for the next change: this commit counts as done.
                 self.last = match action {
