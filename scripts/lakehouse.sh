@@ -219,6 +219,12 @@ wait_for() {
 # --- start ---------------------------------------------------------------------------------------
 
 start() {
+    # One start at a time: two callers (a test run and a person, or two test runs) would each
+    # stop the other's servers and overwrite the port and pid files. The second waits, then
+    # finds the first's servers answering.
+    # The lock lives beside the folder (stop removes the folder); the servers do not inherit it.
+    exec 8>"$dir.start.lock"
+    flock 8
     if answers; then
         print_env
         return
@@ -232,7 +238,7 @@ start() {
     echo "$port" >"$dir/s3.port"
     setsid "$s3s_bin" --host 127.0.0.1 --port "$port" \
         --access-key "$access_key" --secret-key "$secret_key" "$dir/s3" \
-        >"$dir/s3.log" 2>&1 &
+        >"$dir/s3.log" 2>&1 8>&- &
     echo $! >"$dir/s3.pid"
     say "waiting for s3s-fs on 127.0.0.1:$port"
     wait_for s3s-fs "$dir/s3.pid" "$dir/s3.log" s3_answers
@@ -260,7 +266,7 @@ EOF
         --host 127.0.0.1 --port "$port" \
         --catalog-url "file://$dir/catalog" \
         --config "$dir/rustberg.toml" \
-        >"$dir/iceberg.log" 2>&1 &
+        >"$dir/iceberg.log" 2>&1 8>&- &
     echo $! >"$dir/iceberg.pid"
     say "waiting for rustberg on 127.0.0.1:$port"
     wait_for rustberg "$dir/iceberg.pid" "$dir/iceberg.log" iceberg_answers

@@ -9,6 +9,9 @@
 #   scripts/python-env.sh mlflow      -> the MLflow tracking server (tests/mlflow_e2e.rs)
 #   scripts/python-env.sh pyiceberg   -> PyIceberg with its SQL (SQLite) catalog and PyArrow FileIO, the
 #                                        independent reader tests/iceberg/check.py runs
+#   scripts/python-env.sh spark       -> PySpark 3.5 (spark-submit and Spark's own jars; Scala 2.12), which
+#                                        the Airflow worker runs for Spark tasks (scripts/spark.sh adds the
+#                                        Iceberg and OpenLineage jars; tests/spark_e2e.rs)
 #
 # Prints the venv's path on stdout. Venvs live under $OLO_CACHE (default ~/.cache/olo) so a fresh
 # clone on the same machine reuses them; a stamp file records the exact requirement set, and a venv
@@ -16,7 +19,7 @@
 set -euo pipefail
 
 cache="${OLO_CACHE:-$HOME/.cache/olo}"
-kind="${1:?usage: scripts/python-env.sh airflow|bench|deploy|mlflow|pyiceberg}"
+kind="${1:?usage: scripts/python-env.sh airflow|bench|deploy|mlflow|pyiceberg|spark}"
 
 case "$kind" in
   airflow)
@@ -44,8 +47,13 @@ case "$kind" in
     # local or S3), so nothing else is needed to load a table's schema.
     reqs=("pyiceberg[sql-sqlite,pyarrow]==0.12.0")
     ;;
+  spark)
+    # 3.5, not 4.x: the Iceberg runtime and openlineage-spark jars scripts/spark.sh fetches are
+    # built for Spark 3.5 with Scala 2.12, and Spark 3.5 runs on the default Java 17.
+    reqs=("pyspark==3.5.8")
+    ;;
   *)
-    echo "unknown environment '$kind' (expected airflow, bench, deploy, mlflow or pyiceberg)" >&2
+    echo "unknown environment '$kind' (expected airflow, bench, deploy, mlflow, pyiceberg or spark)" >&2
     exit 2
     ;;
 esac

@@ -13,7 +13,13 @@
 #   - Debian's chromium and chromium-driver (scripts/chromium.sh) for the dashboard test;
 #   - an Iceberg REST catalog (rustberg 0.3.0) and an S3 server (s3s-fs 0.14.1), built once with
 #     `cargo install` and started by scripts/lakehouse.sh, and PyIceberg in a cached venv
-#     (tests/lakehouse.rs applies to them and reads the result back with PyIceberg and curl).
+#     (tests/lakehouse.rs applies to them and reads the result back with PyIceberg and curl);
+#   - Trino 476 (server core + Iceberg plugin from Maven Central, on the Temurin 25 JDK), started
+#     by scripts/trino.sh on that lakehouse (tests/trino_e2e.rs applies olo's catalogs and
+#     rules.json to it and checks each role's access in Trino).
+#   - PySpark 3.5 in a cached venv and the Iceberg Spark runtime, Iceberg AWS bundle and
+#     openlineage-spark jars from Maven Central (scripts/spark.sh); Airflow's worker runs them for
+#     the Spark task of tests/spark_e2e.rs.
 # A component that cannot be installed makes the run fail; no test is skipped for lack of one.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -36,6 +42,20 @@ if ! scripts/lakehouse.sh status; then
 fi
 scripts/lakehouse.sh start >"$lakehouse_env" &
 lakehouse_pid=$!
+
+# Trino (~560 MB from Maven Central on a fresh machine): download it now, start it once the
+# lakehouse it reads runs.
+trino_started=0
+if ! scripts/trino.sh status; then
+    trino_started=1
+fi
+scripts/trino.sh install &
+trino_install_pid=$!
+# PySpark and the Spark jars (scripts/spark.sh), fetched in the background beside Airflow's venv:
+# Airflow's worker needs them in its environment when it starts.
+spark_env="$(mktemp)"
+scripts/spark.sh >"$spark_env" &
+spark_pid=$!
 
 echo "==> Python venv with Apache Airflow (cached)"
 venv="$(scripts/python-env.sh airflow)"
@@ -63,7 +83,22 @@ export OLO_TEST_LINEAGE_TOKEN="${OLO_TEST_LINEAGE_TOKEN:-olo-test-lineage-token}
 if ! scripts/airflow.sh status; then
     cleanup+=("scripts/airflow.sh stop")
 fi
-read -r OLO_TEST_AIRFLOW_URL OLO_TEST_AIRFLOW_DAGS < <(scripts/airflow.sh start)
+echo "    with Spark on its worker: PySpark 3.5 and the Iceberg and OpenLineage jars (cached)"
+if ! wait "$spark_pid"; then
+    echo "scripts/spark.sh failed" >&2
+    exit 1
+fi
+# shellcheck disable=SC1090
+source "$spark_env"
+rm -f "$spark_env"
+# The worker's environment for Spark tasks (tests/spark_e2e.rs): spark-submit on PATH, the S3 keys
+# of scripts/lakehouse.sh and the lineage API key, which the rendered DAG reads by name.
+read -r OLO_TEST_AIRFLOW_URL OLO_TEST_AIRFLOW_DAGS < <(
+    SPARK_HOME="$OLO_TEST_SPARK_HOME" PYSPARK_PYTHON="$OLO_TEST_SPARK_PYTHON" \
+    PATH="$OLO_TEST_SPARK_HOME/bin:$PATH" \
+    OLO_S3_ACCESS_KEY=olo-test OLO_S3_SECRET_KEY=olo-test-secret \
+    OLO_OPENLINEAGE_API_KEY="$OLO_TEST_LINEAGE_TOKEN" \
+    scripts/airflow.sh start)
 OLO_TEST_AIRFLOW_PASSWORD="$(scripts/airflow.sh password)"
 export OLO_TEST_AIRFLOW_URL OLO_TEST_AIRFLOW_DAGS OLO_TEST_AIRFLOW_PASSWORD
 echo "    $OLO_TEST_AIRFLOW_URL, DAG folder $OLO_TEST_AIRFLOW_DAGS"
@@ -75,6 +110,10 @@ fi
 OLO_TEST_MLFLOW_URL="$(scripts/mlflow.sh start)"
 export OLO_TEST_MLFLOW_URL
 echo "    $OLO_TEST_MLFLOW_URL"
+
+# The MLflow client of that venv checks that tasks' runs get their tags (tests/mlflow_run_context.rs).
+OLO_TEST_MLFLOW_PYTHON="$(scripts/python-env.sh mlflow)/bin/python"
+export OLO_TEST_MLFLOW_PYTHON
 
 echo "==> Headless Chromium and chromedriver for the dashboard test (Debian packages)"
 OLO_TEST_CHROMEDRIVER="$(scripts/chromium.sh)"
@@ -98,8 +137,29 @@ source "$lakehouse_env"
 rm -f "$lakehouse_env"
 echo "    $OLO_TEST_ICEBERG_URL (warehouse $OLO_TEST_ICEBERG_WAREHOUSE), S3 $OLO_TEST_S3_URL"
 
+echo "==> Trino 476 on that lakehouse (throwaway; started in the background)"
+if [ "$trino_started" = 1 ]; then
+    cleanup+=("scripts/trino.sh stop")
+fi
+if ! wait "$trino_install_pid"; then
+    echo "scripts/trino.sh install failed" >&2
+    exit 1
+fi
+trino_env="$(mktemp)"
+scripts/trino.sh start >"$trino_env" &
+trino_pid=$!
+
 echo "==> Deployment files, validated offline: compose/, charts/olo, Dockerfile (scripts/check-deploy.sh)"
 scripts/check-deploy.sh
+
+if ! wait "$trino_pid"; then
+    echo "scripts/trino.sh start failed" >&2
+    exit 1
+fi
+# shellcheck disable=SC1090
+source "$trino_env"
+rm -f "$trino_env"
+echo "    Trino $OLO_TEST_TRINO_URL (catalogs and rules.json in $OLO_TEST_TRINO_FOLDER)"
 
 echo "==> cargo test: waiting for the test build started at the beginning"
 if ! wait "$build_pid"; then

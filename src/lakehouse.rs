@@ -17,6 +17,9 @@ use crate::settings::{CatalogKind, Settings, TrinoCatalogs, WarehouseKind};
 /// `None` when both the catalog and the warehouse are off.
 pub async fn make_lakehouse(settings: &Settings) -> anyhow::Result<Option<Lakehouse>> {
     let l = &settings.lakehouse;
+    if let Some(reach) = settings.lakehouse_reach() {
+        eprintln!("olo: {reach}");
+    }
     let timeout = Duration::from_secs(l.timeout_seconds);
     // One file store for warehouses and for the SQL catalog's table metadata files.
     let s3 = match l.warehouse {

@@ -9,6 +9,7 @@ use olo_schema::json_schema::DocKind;
 use olo_schema::{Snapshot, Validation};
 
 mod backup;
+mod client;
 mod commands;
 mod lakehouse;
 mod output;
@@ -79,6 +80,10 @@ enum Command {
         /// stale files removed; any other non-empty folder is refused).
         #[arg(long)]
         out: PathBuf,
+        /// Settings file (TOML); its `[render]` section and `OLO_RENDER__*` variables shape the
+        /// files exactly as `olo apply` would.
+        #[arg(long, env = "OLO_CONFIG")]
+        config: Option<PathBuf>,
     },
     /// Show what applying a config repository would change in the live state, without changing it.
     ///
@@ -201,6 +206,63 @@ enum Command {
         #[arg(long, env = "OLO_CONFIG")]
         config: Option<PathBuf>,
     },
+    /// Trigger a run of a job through a running olo's API, and with --wait follow it to the end.
+    ///
+    /// The run stands for --logical-date (`{{ ds }}`), now by default. With --wait it prints each
+    /// task's state as it changes and exits 0 when the run succeeded, 1 when it failed; with
+    /// --logs it then prints every task's log. Exit 2 when olo refused the run (the message says
+    /// why) or could not be reached. Needs an operator's token (--token or OLO_TOKEN).
+    Run {
+        /// The job, as <workspace>/<job> (e.g. sales/orders_daily).
+        job: String,
+        /// The run's conf as a JSON object: declared params by name (checked against their types).
+        #[arg(long)]
+        conf: Option<String>,
+        /// The logical date: RFC 3339 with an offset, or a date (midnight UTC).
+        #[arg(long)]
+        logical_date: Option<String>,
+        /// A note shown beside the run in Airflow.
+        #[arg(long)]
+        note: Option<String>,
+        /// Follow the run until it finishes; the exit code says how it ended.
+        #[arg(long)]
+        wait: bool,
+        /// With --wait: print each task's log when the run has finished.
+        #[arg(long, requires = "wait")]
+        logs: bool,
+        /// Output format: text (lines as the run goes) or json (the run at the end).
+        #[arg(long, value_enum, default_value = "text")]
+        format: Format,
+        #[command(flatten)]
+        api: client::ApiArgs,
+    },
+    /// Re-run the failed tasks of a finished run (Airflow clears them and queues the run again);
+    /// with --wait follow it to its end (exit 0 success, 1 failed). Needs an operator's token.
+    Clear {
+        /// olo's run id (from `olo run` or the dashboard).
+        run: i64,
+        /// Follow the run until it finishes again; the exit code says how it ended.
+        #[arg(long)]
+        wait: bool,
+        /// With --wait: print each task's log when the run has finished.
+        #[arg(long, requires = "wait")]
+        logs: bool,
+        /// Output format: text or json.
+        #[arg(long, value_enum, default_value = "text")]
+        format: Format,
+        #[command(flatten)]
+        api: client::ApiArgs,
+    },
+    /// Stop a run that has not finished (Airflow marks it failed). Needs an operator's token.
+    Cancel {
+        /// olo's run id (from `olo run` or the dashboard).
+        run: i64,
+        /// Output format: text or json.
+        #[arg(long, value_enum, default_value = "text")]
+        format: Format,
+        #[command(flatten)]
+        api: client::ApiArgs,
+    },
     /// Print the JSON Schema (draft 2020-12) of a document kind, for editors and other tools.
     Schema {
         /// Which document: job (workspaces/<ws>/jobs/<job>.yaml), workspace
@@ -284,7 +346,13 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             summarize(&path, &validation);
             Ok(exit_for(&validation))
         }
-        Command::Render { path, rev, out } => {
+        Command::Render {
+            path,
+            rev,
+            out,
+            config,
+        } => {
+            let settings = Settings::load(config.as_deref())?;
             let snapshot = read_snapshot(&path, rev.as_deref())?;
             let validation = olo_schema::validate(snapshot);
             let Some(repo) = &validation.repo else {
@@ -293,7 +361,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 return Ok(ExitCode::from(1));
             };
             print_diagnostics(&validation, Format::Text)?;
-            let rendered = olo_templates::render(repo, &olo_templates::RenderSettings::default())
+            let rendered = olo_templates::render(repo, &settings.render)
                 .context("could not render the repository")?;
             let written = output::write_tree(&out, &rendered.files)?;
             let dags = rendered
@@ -376,6 +444,43 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Status { config } => {
             let settings = Settings::load(config.as_deref())?;
             tokio()?.block_on(commands::status(&settings))
+        }
+        Command::Run {
+            job,
+            conf,
+            logical_date,
+            note,
+            wait,
+            logs,
+            format,
+            api,
+        } => {
+            let args = client::RunArgs {
+                job,
+                conf,
+                logical_date,
+                note,
+                wait,
+                logs,
+                json: matches!(format, Format::Json),
+            };
+            tokio()?.block_on(client::run(&api, args))
+        }
+        Command::Clear {
+            run,
+            wait,
+            logs,
+            format,
+            api,
+        } => tokio()?.block_on(client::clear(
+            &api,
+            run,
+            wait,
+            logs,
+            matches!(format, Format::Json),
+        )),
+        Command::Cancel { run, format, api } => {
+            tokio()?.block_on(client::cancel(&api, run, matches!(format, Format::Json)))
         }
         Command::Schema { kind } => {
             let kind = match kind {

@@ -589,7 +589,7 @@ async fn trigger_trailer_runs_for(state: &AppState, _airflow: &Arc<dyn Airflow>,
             state,
             &ws,
             &job,
-            serde_json::json!({}),
+            olo_server::runs::RunRequest::default(),
             olo_server::runs::Trigger {
                 kind: RunTrigger::Commit,
                 actor: &actor,

@@ -430,10 +430,16 @@ impl Settings {
                 })
                 .split("__"),
         );
-        let settings: Settings = figment
+        let mut settings: Settings = figment
             .extract()
             .map_err(|e| anyhow::anyhow!("{e}"))
             .context("invalid settings")?;
+        // olo's catalog user must be let manage catalogs by the rules.json olo renders.
+        if settings.trino.catalogs == TrinoCatalogs::Dynamic {
+            let r = &mut settings.render;
+            r.trino_catalog_manager
+                .get_or_insert_with(|| settings.trino.catalog_user.clone());
+        }
         settings.check()?;
         Ok(settings)
     }
@@ -581,6 +587,29 @@ impl Settings {
         }
     }
 
+    /// Who can reach the lakehouse olo manages, when the engines olo renders settings for cannot:
+    /// the rendered Trino catalogs and Spark conf always name the REST catalog
+    /// (`render.iceberg_rest_uri`) and the S3 store (`render.s3_endpoint`), so namespaces in olo's
+    /// SQL catalog, or warehouses kept on olo's disk, are out of their reach. `None` when olo
+    /// manages the REST catalog and S3 (or nothing).
+    pub fn lakehouse_reach(&self) -> Option<String> {
+        let (l, r) = (&self.lakehouse, &self.render);
+        let sql = l.catalog == CatalogKind::Sql;
+        let local = l.warehouse == WarehouseKind::Local;
+        if !sql && !local {
+            return None;
+        }
+        let what = match (sql, local) {
+            (true, true) => "namespaces in olo's own Iceberg SQL catalog and warehouses on olo's disk (the embedded default): PyIceberg's SqlCatalog and Java's JdbcCatalog read them;",
+            (true, false) => "namespaces in olo's own Iceberg SQL catalog (lakehouse.catalog = \"sql\"): PyIceberg's SqlCatalog and Java's JdbcCatalog read it;",
+            _ => "warehouses on olo's disk (lakehouse.warehouse = \"local\"):",
+        };
+        Some(format!(
+            "lakehouse: {what} Trino and Spark cannot, their rendered settings use the REST catalog {} and S3 at {}. For them, set lakehouse.catalog = \"rest\" and lakehouse.warehouse = \"s3\" (docs/lakehouse.md)",
+            r.iceberg_rest_uri, r.s3_endpoint
+        ))
+    }
+
     pub fn layout(&self) -> olo_reconciler::apply::Layout {
         let d = &self.state.dir;
         olo_reconciler::apply::Layout {
@@ -606,6 +635,28 @@ impl Settings {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_startup_line_says_which_engines_reach_the_lakehouse() {
+        let with = |catalog, warehouse| {
+            let mut s = Settings::default();
+            s.lakehouse.catalog = catalog;
+            s.lakehouse.warehouse = warehouse;
+            s.lakehouse_reach()
+        };
+        insta::assert_snapshot!(
+            "lakehouse_reach_embedded_default",
+            Settings::default().lakehouse_reach().unwrap()
+        );
+        assert!(with(CatalogKind::Sql, WarehouseKind::S3)
+            .unwrap()
+            .contains("SQL catalog (lakehouse.catalog = \"sql\")"));
+        assert!(with(CatalogKind::Rest, WarehouseKind::Local)
+            .unwrap()
+            .starts_with("lakehouse: warehouses on olo's disk (lakehouse.warehouse = \"local\"): Trino and Spark cannot"));
+        assert_eq!(with(CatalogKind::Rest, WarehouseKind::S3), None);
+        assert_eq!(with(CatalogKind::Off, WarehouseKind::Off), None);
+    }
 
     #[test]
     fn trino_settings_are_checked() {
@@ -644,5 +695,31 @@ mod tests {
             let err = result.expect_err(message);
             assert!(err.contains(message), "{err}");
         }
+    }
+
+    #[test]
+    fn dynamic_catalogs_put_the_catalog_user_into_the_rendered_rules() {
+        let load = |toml: &str| {
+            let dir = tempfile::tempdir().unwrap();
+            let file = dir.path().join("olo.toml");
+            std::fs::write(&file, toml).unwrap();
+            Settings::load(Some(&file))
+                .unwrap()
+                .render
+                .trino_catalog_manager
+        };
+        let dynamic = "[trino]\nurl = \"http://trino:8080\"\ncatalogs = \"dynamic\"\n";
+        assert_eq!(load(dynamic), Some("olo".into()));
+        assert_eq!(
+            load(&format!("{dynamic}catalog_user = \"svc\"\n")),
+            Some("svc".into())
+        );
+        assert_eq!(
+            load(&format!(
+                "{dynamic}[render]\ntrino_catalog_manager = \"other\"\n"
+            )),
+            Some("other".into())
+        );
+        assert_eq!(load("[trino]\nurl = \"http://trino:8080\"\n"), None);
     }
 }

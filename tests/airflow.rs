@@ -47,7 +47,8 @@ fn operator(kind: TaskKind<'_>) -> &'static str {
     match kind {
         TaskKind::Bash(_) => "BashOperator",
         TaskKind::Python(_) | TaskKind::Dbt(_) => "PythonOperator",
-        TaskKind::Spark(_) => "SparkSubmitOperator",
+        // The rendered subclass that adds credentials from the worker's environment.
+        TaskKind::Spark(_) => "_OloSparkSubmitOperator",
         TaskKind::Sql(_) => "SQLExecuteQueryOperator",
     }
 }

@@ -23,7 +23,7 @@ use serde_json::{json, Value};
 
 fn hello_job(name: &str) -> String {
     format!(
-        "apiVersion: olo/v1\nkind: Job\nmetadata: {{name: {name}}}\nspec:\n  paused: false\n  params:\n    greeting: {{type: string, default: hi}}\n  tasks:\n    - id: hello\n      bash: {{command: 'echo \"greeting={{{{ params.greeting }}}}\"'}}\n      outputs: [raw.greetings]\n    - id: calendar\n      python: {{module: calendar, args: ['2026', '1']}}\n      depends_on: [hello]\n      inputs: [raw.greetings]\n"
+        "apiVersion: olo/v1\nkind: Job\nmetadata: {{name: {name}}}\nspec:\n  paused: false\n  params:\n    greeting: {{type: string, default: hi}}\n  tasks:\n    - id: hello\n      bash: {{command: 'echo \"greeting={{{{ params.greeting }}}} day={{{{ ds }}}}\"'}}\n      outputs: [raw.greetings]\n    - id: calendar\n      python: {{module: calendar, args: ['2026', '1']}}\n      depends_on: [hello]\n      inputs: [raw.greetings]\n"
     )
 }
 
@@ -98,6 +98,21 @@ async fn commits_become_dags_runs_and_logs_in_a_real_airflow() {
         &format!("workspaces/e2e/jobs/{hello}.yaml"),
         &(hello_job(&hello) + &TRAIN_TASK.replace("__EXPERIMENT__", &experiment)),
     );
+    // Two more for `olo run` and `olo cancel`: one that fails, one that runs until stopped.
+    let failing = format!("failing_{suffix}");
+    let sleepy = format!("sleepy_{suffix}");
+    for (name, command) in [(&failing, "exit 3"), (&sleepy, "sleep 600")] {
+        repo.write(
+            &format!("workspaces/e2e/jobs/{name}.yaml"),
+            &format!("apiVersion: olo/v1\nkind: Job\nmetadata: {{name: {name}}}\nspec:\n  paused: false\n  tasks:\n    - id: only\n      bash: {{command: '{command}'}}\n      retries: 0\n"),
+        );
+    }
+    // A paused job: a run would wait in `queued`, so olo refuses to trigger it.
+    let paused = format!("paused_{suffix}");
+    repo.write(
+        &format!("workspaces/e2e/jobs/{paused}.yaml"),
+        &format!("apiVersion: olo/v1\nkind: Job\nmetadata: {{name: {paused}}}\nspec:\n  paused: true\n  tasks:\n    - id: only\n      bash: {{command: 'echo'}}\n"),
+    );
     let c1 = repo.commit("add the hello job", WHO);
 
     // Airflow's OpenLineage provider sends to this port with this token (scripts/airflow.sh).
@@ -132,18 +147,39 @@ async fn commits_become_dags_runs_and_logs_in_a_real_airflow() {
         "`paused: false` is live in Airflow"
     );
 
+    let (code, err) = d
+        .post(
+            &format!("/api/v1/workspaces/e2e/jobs/{paused}/runs"),
+            Some(TOKEN),
+            json!({}),
+        )
+        .await;
+    assert_eq!(
+        (code, err["error"]["code"].as_str()),
+        (409, Some("job_paused")),
+        "{err}"
+    );
+    assert!(
+        err["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("set `paused: false` in workspaces/e2e/jobs/"),
+        "{err}"
+    );
+
     // A run through olo's API.
     let (code, run) = d
         .post(
             &format!("/api/v1/workspaces/e2e/jobs/{hello}/runs"),
             Some(TOKEN),
-            json!({"conf": {"greeting": "from-olo"}}),
+            json!({"conf": {"greeting": "from-olo"}, "logical_date": "2026-03-01", "note": "first run"}),
         )
         .await;
     assert_eq!(code, 201, "{run}\n{}", d.log());
     assert_eq!(run["dag_id"], dag_id.as_str());
     assert_eq!(run["trigger"], "api");
     assert_eq!(run["triggered_by"], "ci-bot");
+    assert_eq!(run["logical_date"], "2026-03-01T00:00:00Z");
     let id = run["id"].as_i64().unwrap();
     d.wait_within(
         "the run to succeed",
@@ -190,6 +226,8 @@ async fn commits_become_dags_runs_and_logs_in_a_real_airflow() {
     assert_eq!(airflow_run["conf"]["olo"]["triggered_by"], "ci-bot");
     assert_eq!(airflow_run["conf"]["olo"]["trigger"], "api");
     assert_eq!(airflow_run["conf"]["olo"]["revision"], c1.as_str());
+    assert_eq!(airflow_run["note"], "first run");
+    assert_eq!(airflow_run["logical_date"], "2026-03-01T00:00:00Z");
     let log = d
         .http
         .get(format!("{}/api/v1/runs/{id}/tasks/hello/logs/1", d.base))
@@ -198,7 +236,11 @@ async fn commits_become_dags_runs_and_logs_in_a_real_airflow() {
         .unwrap();
     assert_eq!(log.status(), 200);
     let log = log.text().await.unwrap();
-    assert!(log.contains("greeting=from-olo"), "task log:\n{log}");
+    // `{{ ds }}` renders: Airflow got a logical date (a null one leaves `ds` undefined).
+    assert!(
+        log.contains("greeting=from-olo day=2026-03-01"),
+        "task log:\n{log}"
+    );
 
     // The train task's MLflow run carries the run's tag: olo links it, on the API and the page.
     let (code, linked) = d.get(&format!("/api/v1/runs/{id}/mlflow")).await;
@@ -332,4 +374,163 @@ async fn commits_become_dags_runs_and_logs_in_a_real_airflow() {
     assert_eq!(by_commit["revision"], c3.as_str());
     assert_eq!(by_commit["triggered_by"], "Grace <grace@example.com>");
     assert_eq!(runs["items"].as_array().unwrap().len(), 2);
+    // A trailer's run stands for the time it was triggered: `{{ ds }}` is that day.
+    let day = by_commit["logical_date"].as_str().expect("a logical date")[..10].to_string();
+    let log = d
+        .http
+        .get(format!(
+            "{}/api/v1/runs/{}/tasks/hello/logs/1",
+            d.base, by_commit["id"]
+        ))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(log.contains(&format!("day={day}")), "task log:\n{log}");
+
+    // The CLI: `olo run --wait` follows a run to the end; its exit code says how it ended.
+    let olo = |args: Vec<String>| {
+        let base = d.base.clone();
+        tokio::task::spawn_blocking(move || {
+            std::process::Command::new(env!("CARGO_BIN_EXE_olo"))
+                .args(&args)
+                .args(["--server", &base])
+                .env("OLO_TOKEN", TOKEN)
+                .output()
+                .expect("olo runs")
+        })
+    };
+    let out = olo(vec![
+        "run".into(),
+        format!("e2e/{hello}"),
+        "--conf".into(),
+        r#"{"greeting": "from-cli"}"#.into(),
+        "--logical-date".into(),
+        "2026-04-02".into(),
+        "--wait".into(),
+        "--logs".into(),
+    ])
+    .await
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for line in [
+        "  hello: success",
+        "  calendar: success",
+        "==> hello (try 1)",
+        "greeting=from-cli day=2026-04-02",
+    ] {
+        assert!(stdout.contains(line), "{line:?} in:\n{stdout}");
+    }
+    assert!(stdout.trim_end().ends_with(": success"), "{stdout}");
+    let out = olo(vec![
+        "run".into(),
+        format!("e2e/{failing}"),
+        "--wait".into(),
+    ])
+    .await
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    assert!(stdout.contains("  only: failed"), "{stdout}");
+    // `olo clear` re-runs its failed task (a second try, which fails the same way).
+    let (_, failed_runs) = d.get(&format!("/api/v1/runs?job={failing}")).await;
+    let failed_id = failed_runs["items"][0]["id"].as_i64().unwrap();
+    let out = olo(vec!["clear".into(), failed_id.to_string(), "--wait".into()])
+        .await
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains(&format!(
+            "run {failed_id} of e2e/{failing}: failed tasks cleared"
+        )),
+        "{stdout}"
+    );
+    let (_, cleared) = d.get(&format!("/api/v1/runs/{failed_id}")).await;
+    let tries: Vec<i64> = cleared["task_instances"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["try_number"].as_i64().unwrap())
+        .collect();
+    assert_eq!(tries, [1, 2], "{cleared}");
+    let (_, audit) = d.get("/api/v1/audit?limit=1").await;
+    assert_eq!(audit["items"][0]["action"], "run_clear", "{audit}");
+    // A refused run is exit 2 with olo's reason.
+    let out = olo(vec![
+        "run".into(),
+        format!("e2e/{hello}"),
+        "--conf".into(),
+        r#"{"greeting": 5}"#.into(),
+    ])
+    .await
+    .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("param `greeting` must be of type string"),
+        "{stderr}"
+    );
+
+    // `olo cancel` stops a running run: Airflow marks it failed, with a note naming the caller.
+    let (code, run) = d
+        .post(
+            &format!("/api/v1/workspaces/e2e/jobs/{sleepy}/runs"),
+            Some(TOKEN),
+            json!({}),
+        )
+        .await;
+    assert_eq!(code, 201, "{run}");
+    let id = run["id"].as_i64().unwrap();
+    d.wait_within(
+        "the sleepy run to start",
+        Duration::from_secs(120),
+        |d| async move {
+            let (_, run) = d.get(&format!("/api/v1/runs/{id}")).await;
+            run["state"] == "running"
+        },
+    )
+    .await;
+    let out = olo(vec!["cancel".into(), id.to_string()]).await.unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(stdout.trim(), format!("run {id} of e2e/{sleepy}: failed"));
+    let airflow_run = common::airflow::get(
+        &airflow,
+        &password,
+        &format!(
+            "dags/e2e__{sleepy}/dagRuns/{}",
+            run["airflow_run_id"].as_str().unwrap()
+        ),
+    )
+    .await;
+    assert_eq!(airflow_run["state"], "failed", "{airflow_run}");
+    assert_eq!(
+        airflow_run["note"], "cancelled through olo by ci-bot",
+        "{airflow_run}"
+    );
+    let out = olo(vec!["cancel".into(), id.to_string()]).await.unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("has already finished (failed)"), "{stderr}");
+    let (_, audit) = d.get("/api/v1/audit?limit=1").await;
+    assert_eq!(audit["items"][0]["action"], "run_cancel", "{audit}");
 }

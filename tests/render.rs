@@ -2,7 +2,7 @@
 //! Airflow read), and its guarantees: the same revision renders the same bytes, and an invalid
 //! repository renders nothing.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use olo_schema::{validate, Snapshot};
@@ -110,5 +110,147 @@ fn an_invalid_repo_renders_nothing() {
     assert!(
         !out.exists(),
         "nothing may be written for an invalid repository"
+    );
+}
+
+/// Spark tasks get the S3 keys, the REST catalog's OAuth2 credential and the lineage API key by
+/// environment variable name only: with the variables set to known values in this process,
+/// no rendered file holds a value, and the Spark task names every variable.
+#[test]
+fn spark_credentials_are_rendered_as_variable_names_never_values() {
+    let secrets = [
+        ("OLO_RENDER_TEST_S3_KEY", "AKIA-render-test-key-7f3a"),
+        ("OLO_RENDER_TEST_S3_SECRET", "s3-secret-render-test-9c1e"),
+        (
+            "OLO_RENDER_TEST_ICEBERG",
+            "client:iceberg-secret-render-test-4b2d",
+        ),
+        (
+            "OLO_RENDER_TEST_LINEAGE",
+            "olo_lineage_render_test_key_5e8f",
+        ),
+    ];
+    for (name, value) in secrets {
+        // Names only this test uses; render must not read them either way.
+        std::env::set_var(name, value);
+    }
+    let settings = RenderSettings {
+        s3_access_key_env: secrets[0].0.into(),
+        s3_secret_key_env: secrets[1].0.into(),
+        iceberg_credential_env: Some(secrets[2].0.into()),
+        openlineage_api_key_env: Some(secrets[3].0.into()),
+        ..RenderSettings::default()
+    };
+    let repo = validate(example_snapshot()).repo.unwrap();
+    let rendered = render(&repo, &settings).unwrap();
+    for (path, bytes) in &rendered.files {
+        let text = String::from_utf8_lossy(bytes);
+        for (_, value) in secrets {
+            assert!(!text.contains(value), "{path} holds a secret value");
+        }
+    }
+    let dag = String::from_utf8(rendered.files["dags/sales__orders_daily.py"].clone()).unwrap();
+    let conf_from_env = dag
+        .lines()
+        .find(|l| l.trim_start().starts_with("conf_from_env="))
+        .expect("the Spark task reads conf from the environment");
+    insta::assert_snapshot!(conf_from_env);
+}
+
+/// `olo render` reads the same settings as `olo apply` (the `--config` file, then `OLO_RENDER__*`
+/// variables), so the files it writes are the ones apply deploys.
+#[test]
+fn render_follows_the_settings_and_writes_what_apply_deploys() {
+    let dir = tempfile::tempdir().unwrap();
+    let repo = dir.path().join("repo");
+    let write = |rel: &str, text: &str| {
+        let p = repo.join(rel);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, text).unwrap();
+    };
+    write(
+        "workspaces/w/workspace.yaml",
+        "apiVersion: olo/v1\nkind: Workspace\nmetadata: {name: w}\nspec:\n  lakehouse: {catalog: lake, warehouse: 's3://lake-bucket/w', namespaces: [raw]}\n",
+    );
+    write(
+        "workspaces/w/jobs/load.yaml",
+        "apiVersion: olo/v1\nkind: Job\nmetadata: {name: load}\nspec:\n  tasks:\n    - id: ingest\n      spark: {application: spark/load.py}\n      outputs: [raw.orders]\n",
+    );
+    write("workspaces/w/spark/load.py", "print('load')\n");
+    let git = |args: &[&str]| {
+        let out = Command::new("git")
+            .args(args)
+            .current_dir(&repo)
+            .env("GIT_AUTHOR_NAME", "Ada")
+            .env("GIT_AUTHOR_EMAIL", "ada@example.com")
+            .env("GIT_COMMITTER_NAME", "Ada")
+            .env("GIT_COMMITTER_EMAIL", "ada@example.com")
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    git(&["init", "-q", "-b", "main"]);
+    git(&["add", "-A"]);
+    git(&["commit", "-q", "-m", "load"]);
+    let config = dir.path().join("olo.toml");
+    std::fs::write(
+        &config,
+        "[render]\niceberg_rest_uri = \"http://rest.example:8181/catalog\"\n",
+    )
+    .unwrap();
+    let state = dir.path().join("state");
+    let olo = |args: &[&str], with_settings: bool| {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_olo"));
+        c.args(args)
+            .env_remove("OLO_CONFIG")
+            .env("OLO_SOURCE__PATH", &repo)
+            .env("OLO_STATE__DIR", &state)
+            .env("OLO_SERVER__LISTEN", "127.0.0.1:0");
+        if with_settings {
+            c.arg("--config")
+                .arg(&config)
+                .env("OLO_RENDER__OPENLINEAGE_URL", "http://olo.example:9090");
+        }
+        let out = c.output().unwrap();
+        assert!(
+            out.status.success(),
+            "olo {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    let read = |p: PathBuf| String::from_utf8(std::fs::read(&p).unwrap()).unwrap();
+    let (plain, set) = (dir.path().join("plain"), dir.path().join("set"));
+    let render = |out: &Path, with_settings: bool| {
+        let (repo, out) = (repo.display().to_string(), out.display().to_string());
+        olo(
+            &["render", &repo, "--rev", "HEAD", "--out", &out],
+            with_settings,
+        );
+    };
+    render(&plain, false);
+    render(&set, true);
+    let dag = "dags/w__load.py";
+    let catalog = "trino/catalog/lake.properties";
+    // The defaults, then the file's and the variable's values.
+    assert!(read(plain.join(dag))
+        .contains("'spark.openlineage.transport.url': 'http://127.0.0.1:8080'"));
+    assert!(read(plain.join(catalog)).contains("iceberg.rest-catalog.uri=http://127.0.0.1:8181"));
+    assert!(read(set.join(dag))
+        .contains("'spark.openlineage.transport.url': 'http://olo.example:9090'"));
+    assert!(read(set.join(dag))
+        .contains("'spark.sql.catalog.lake.uri': 'http://rest.example:8181/catalog'"));
+    assert!(read(set.join(catalog))
+        .contains("iceberg.rest-catalog.uri=http://rest.example:8181/catalog"));
+    // What apply deploys with the same settings is what render wrote, byte for byte.
+    olo(&["apply"], true);
+    assert_eq!(read(state.join(dag)), read(set.join(dag)));
+    assert_eq!(read(state.join(catalog)), read(set.join(catalog)));
+    assert_eq!(
+        read(state.join("trino/rules.json")),
+        read(set.join("trino/rules.json"))
     );
 }

@@ -94,12 +94,16 @@ async fn a_signed_push_applies_and_forged_or_repeated_deliveries_change_nothing(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_api_serves_the_live_state_pages_lists_and_guards_writes() {
     let repo = Repo::new();
-    for name in ["a", "b", "c"] {
+    for name in ["a", "b"] {
         repo.write(
             &format!("workspaces/w/jobs/{name}.yaml"),
             &job(name, "echo"),
         );
     }
+    repo.write(
+        "workspaces/w/jobs/c.yaml",
+        "apiVersion: olo/v1\nkind: Job\nmetadata: {name: c}\nspec:\n  params:\n    days: {type: integer, default: 7}\n    mode: {type: string, default: full, enum: [full, delta]}\n  tasks:\n    - id: a\n      bash: {command: echo}\n",
+    );
     let c1 = repo.commit("three jobs", WHO);
     let d = Daemon::start(&repo, &[]).await;
 
@@ -175,10 +179,59 @@ async fn the_api_serves_the_live_state_pages_lists_and_guards_writes() {
         .await;
     assert_eq!(status, 503);
     assert_error_shape(&err, "airflow_not_configured");
-    let (status, _) = d
+    let (status, err) = d
         .post("/api/v1/workspaces/w/jobs/a/runs", None, json!({}))
         .await;
     assert_eq!(status, 401);
+    assert_error_shape(&err, "unauthorized");
+    // A run's request is checked before Airflow is asked: each refusal names what is wrong.
+    let refused = [
+        (
+            "a",
+            json!({"conf": {"olo": {"triggered_by": "someone else"}}}),
+            "bad_request",
+            "`conf.olo` is olo's own",
+        ),
+        ("a", json!({"conf": [1]}), "bad_request", "`conf` must be a JSON object"),
+        (
+            "a",
+            json!({"logical_date": "yesterday"}),
+            "bad_request",
+            "`logical_date` must be an RFC 3339 time",
+        ),
+        ("a", json!({"logical_date": "2026-03-01T00:00:00"}), "bad_request", "with an offset"),
+        ("a", json!({"note": "n".repeat(1001)}), "bad_request", "limit of 1000 characters"),
+        ("a", json!({"run_id": "mine"}), "bad_request", "unknown field `run_id`"),
+        (
+            "c",
+            json!({"conf": {"days": "7", "mode": "partial"}}),
+            "invalid_conf",
+            "param `days` must be of type integer, got a string (\"7\"); param `mode` must be one of \"full\", \"delta\", got \"partial\"",
+        ),
+    ];
+    for (job_name, body, code, says) in refused {
+        let (status, err) = d
+            .post(
+                &format!("/api/v1/workspaces/w/jobs/{job_name}/runs"),
+                Some(TOKEN),
+                body.clone(),
+            )
+            .await;
+        assert_eq!(status, 400, "{body}: {err}");
+        assert_error_shape(&err, code);
+        let message = err["error"]["message"].as_str().unwrap();
+        assert!(message.contains(says), "{body}: {message}");
+    }
+    // Right types, a date-only logical date and a note pass the checks (then need Airflow).
+    let (status, err) = d
+        .post(
+            "/api/v1/workspaces/w/jobs/c/runs",
+            Some(TOKEN),
+            json!({"conf": {"days": 3, "mode": "delta", "other": true}, "logical_date": "2026-03-01", "note": "n"}),
+        )
+        .await;
+    assert_eq!(status, 503, "{err}");
+    assert_error_shape(&err, "airflow_not_configured");
     let (status, runs) = d.get("/api/v1/runs").await;
     assert_eq!((status, runs["items"].clone()), (200, json!([])));
 

@@ -125,3 +125,184 @@ fn a_file_reached_through_a_linked_folder_inside_the_workspace_is_accepted() {
     assert_eq!(diagnostic::to_text(&v.diagnostics), "");
     assert!(v.repo.is_some());
 }
+
+/// The example repository agrees with itself: every table a task of the example writes is
+/// declared with exactly the columns (names, in order) the task's code produces, and every
+/// `alias.column` an example query reads from a declared table is one of its declared columns.
+///
+/// The columns are read from the example's own files the way a reviewer would, not by a SQL
+/// parser: a Spark application's `.alias("x")` names, a MERGE's `INSERT (...)` list, and the
+/// outermost select list of a dbt model or `CREATE TABLE ... AS`. That reading is enough for the
+/// sample (the test fails when it finds nothing to compare).
+#[test]
+fn example_tables_are_declared_as_the_example_code_writes_and_reads_them() {
+    use olo_schema::model::TaskKind;
+    use std::collections::BTreeMap;
+
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples-repo");
+    let repo = validate(load(&root)).repo.expect("valid");
+    // "<workspace>.<namespace>.<table>" -> declared column names
+    let mut declared: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for ws in repo.workspaces.values() {
+        for t in &ws.doc.spec.lakehouse.tables {
+            let cols = t.columns.iter().map(|c| c.name.clone()).collect();
+            declared.insert(format!("{}.{}", ws.name, t.name), cols);
+        }
+    }
+    let full = |ws: &str, d: &str| {
+        if d.matches('.').count() == 2 {
+            d.to_string()
+        } else {
+            format!("{ws}.{d}")
+        }
+    };
+
+    let mut problems = Vec::new();
+    let mut writes_checked = 0;
+    let mut reads_checked = 0;
+    for ws in repo.workspaces.values() {
+        for job in ws.jobs.values() {
+            for task in &job.doc.spec.tasks {
+                let file = match task.kind() {
+                    TaskKind::Spark(s) => s.application.clone(),
+                    TaskKind::Sql(s) => s.file.clone(),
+                    TaskKind::Dbt(d) => format!("{}/models/{}.sql", d.project_dir, d.select),
+                    _ => continue,
+                };
+                let path = root.join(ws.folder()).join(&file);
+                let text = std::fs::read_to_string(&path)
+                    .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+                let code = strip_comments(&text);
+                let what = format!("{} task {} ({file})", job.dag_id, task.id.as_str());
+                for out in &task.outputs {
+                    let table = full(ws.name.as_str(), out);
+                    let Some(cols) = declared.get(&table) else {
+                        problems.push(format!(
+                            "{what} writes {table}, which no workspace declares"
+                        ));
+                        continue;
+                    };
+                    let produced = if file.ends_with(".py") {
+                        spark_aliases(&code)
+                    } else {
+                        merge_insert_columns(&code).unwrap_or_else(|| select_list(&code))
+                    };
+                    writes_checked += 1;
+                    if &produced != cols {
+                        problems.push(format!(
+                            "{what} writes {produced:?} into {table}, declared as {cols:?}"
+                        ));
+                    }
+                }
+                for (table, column) in qualified_reads(&code, ws.name.as_str()) {
+                    if let Some(cols) = declared.get(&table) {
+                        reads_checked += 1;
+                        if !cols.contains(&column) {
+                            problems.push(format!(
+                                "{what} reads {table}.{column}; {table} declares {cols:?}"
+                            ));
+                        }
+                    }
+                }
+            }
+        }
+    }
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+    // Every writing task of the sample (ingest, clean, revenue, upsert_customers, customer_summary,
+    // build_report) and the cross-workspace read of sales.gold.revenue were compared.
+    assert_eq!(writes_checked, 6);
+    assert!(
+        reads_checked >= 10,
+        "only {reads_checked} column reads compared"
+    );
+}
+
+/// The text without `--` comments and Jinja `{{ config(...) }}` / `{# #}` blocks (sources stay:
+/// [`qualified_reads`] reads them).
+fn strip_comments(text: &str) -> String {
+    let no_lines: String = text
+        .lines()
+        .map(|l| l.split("--").next().unwrap_or(""))
+        .collect::<Vec<_>>()
+        .join("\n");
+    let config = regex::Regex::new(r"(?s)\{\{\s*config\(.*?\)\s*\}\}").unwrap();
+    config.replace_all(&no_lines, "").into_owned()
+}
+
+fn spark_aliases(code: &str) -> Vec<String> {
+    let alias = regex::Regex::new(r#"\.alias\("(\w+)"\)"#).unwrap();
+    alias
+        .captures_iter(code)
+        .map(|c| c[1].to_string())
+        .collect()
+}
+
+/// The column list of a MERGE's `INSERT (...)`, if the statement has one.
+fn merge_insert_columns(code: &str) -> Option<Vec<String>> {
+    let insert = regex::Regex::new(r"(?i)\bINSERT\s*\(([^)]*)\)").unwrap();
+    let list = insert.captures_iter(code).last()?;
+    Some(list[1].split(',').map(|c| c.trim().to_string()).collect())
+}
+
+/// The output names of the first `select` list: each item's alias, else its column name.
+fn select_list(code: &str) -> Vec<String> {
+    let lower = code.to_lowercase();
+    let start = lower.find("select").expect("a select") + "select".len();
+    let mut items = Vec::new();
+    let (mut depth, mut item) = (0, String::new());
+    let rest = &code[start..];
+    let mut i = 0;
+    while i < rest.len() {
+        let c = rest[i..].chars().next().unwrap();
+        if depth == 0 && rest[i..].to_lowercase().starts_with("from") {
+            break;
+        }
+        match c {
+            '(' => depth += 1,
+            ')' => depth -= 1,
+            ',' if depth == 0 => {
+                items.push(std::mem::take(&mut item));
+                i += 1;
+                continue;
+            }
+            _ => {}
+        }
+        item.push(c);
+        i += c.len_utf8();
+    }
+    items.push(item);
+    let as_word = regex::Regex::new(r"(?i)\bas\s+(\w+)\s*$").unwrap();
+    items
+        .iter()
+        .map(|it| {
+            let it = it.trim();
+            match as_word.captures(it) {
+                Some(c) => c[1].to_string(),
+                None => it.rsplit('.').next().unwrap_or(it).trim().to_string(),
+            }
+        })
+        .collect()
+}
+
+/// (`<workspace>.<namespace>.<table>`, column) for every `alias.column` whose alias names a
+/// table: `lake."ws.ns".table AS alias`, or a dbt `{{ source('ns', 'table') }} as alias` (a
+/// source of the task's own workspace).
+fn qualified_reads(code: &str, ws: &str) -> Vec<(String, String)> {
+    let from = regex::Regex::new(
+        r#"(?i)(?:\w+\."(\w+)\.(\w+)"\.(\w+)|\{\{\s*source\('(\w+)',\s*'(\w+)'\)\s*\}\})\s+as\s+(\w+)"#,
+    )
+    .unwrap();
+    let mut reads = Vec::new();
+    for c in from.captures_iter(code) {
+        let table = match (c.get(1), c.get(4)) {
+            (Some(w), _) => format!("{}.{}.{}", w.as_str(), &c[2], &c[3]),
+            (None, Some(ns)) => format!("{ws}.{}.{}", ns.as_str(), &c[5]),
+            _ => continue,
+        };
+        let column = regex::Regex::new(&format!(r"\b{}\.(\w+)", &c[6])).unwrap();
+        for col in column.captures_iter(code) {
+            reads.push((table.clone(), col[1].to_string()));
+        }
+    }
+    reads
+}

@@ -58,6 +58,10 @@ pub struct JobView {
     pub paused: bool,
     pub tags: Vec<String>,
     pub params: Vec<String>,
+    /// The declared params (`spec.params`): type, default, description, allowed values. A run's
+    /// conf is checked against them before it reaches Airflow ([`JobView::check_conf`]).
+    #[serde(default)]
+    pub param_types: BTreeMap<String, olo_schema::model::Param>,
     pub tasks: Vec<TaskView>,
 }
 
@@ -110,6 +114,11 @@ fn job_view(job: &olo_schema::Job) -> JobView {
         paused: spec.paused,
         tags: spec.tags.clone(),
         params: spec.params.keys().cloned().collect(),
+        param_types: spec
+            .params
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect(),
         tasks: spec
             .tasks
             .iter()
@@ -126,6 +135,36 @@ fn job_view(job: &olo_schema::Job) -> JobView {
 }
 
 impl JobView {
+    /// Checks a run's conf against the declared params: a declared param must have its declared
+    /// type and, with `enum`, one of its values. Keys that are not params pass (tasks read them
+    /// from `dag_run.conf`). Every problem is returned, each naming its param, in the conf's order.
+    pub fn check_conf(&self, conf: &serde_json::Map<String, serde_json::Value>) -> Vec<String> {
+        let mut problems = Vec::new();
+        for (name, value) in conf {
+            let Some(param) = self.param_types.get(name) else {
+                continue;
+            };
+            if !param.kind.accepts(value) {
+                problems.push(format!(
+                    "param `{name}` must be of type {}, got {} ({})",
+                    param.kind.as_str(),
+                    json_kind(value),
+                    clip(&value.to_string(), 80),
+                ));
+            } else if let Some(choices) = &param.choices {
+                if !choices.contains(value) {
+                    let allowed: Vec<String> = choices.iter().map(|c| c.to_string()).collect();
+                    problems.push(format!(
+                        "param `{name}` must be one of {}, got {}",
+                        allowed.join(", "),
+                        clip(&value.to_string(), 80),
+                    ));
+                }
+            }
+        }
+        problems
+    }
+
     /// The MLflow experiments the job's tasks log to, without repeats.
     pub fn mlflow_experiments(&self) -> Vec<String> {
         let mut out: Vec<String> = Vec::new();
@@ -281,6 +320,27 @@ impl Catalog {
     }
 }
 
+fn json_kind(v: &serde_json::Value) -> &'static str {
+    use serde_json::Value as J;
+    match v {
+        J::Null => "null",
+        J::Bool(_) => "a boolean",
+        J::Number(n) if n.is_i64() || n.is_u64() => "an integer",
+        J::Number(_) => "a number",
+        J::String(_) => "a string",
+        J::Array(_) => "an array",
+        J::Object(_) => "an object",
+    }
+}
+
+/// At most `max` characters of `text`, with `…` when cut (for echoing a caller's input).
+fn clip(text: &str, max: usize) -> String {
+    match text.char_indices().nth(max) {
+        Some((end, _)) => format!("{}…", &text[..end]),
+        None => text.to_string(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -344,5 +404,36 @@ mod tests {
             &third.workspaces[0].jobs[0]
         ));
         assert_eq!(first.workspaces, third.workspaces);
+    }
+
+    #[test]
+    fn a_runs_conf_is_checked_against_the_declared_params() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples-repo");
+        let snapshot = crate::snapshot::from_worktree(&root).unwrap();
+        let repo = olo_schema::validate(snapshot).repo.unwrap();
+        let catalog = Catalog::from_repo(&repo, None);
+        let job = catalog.job("sales", "orders_daily").unwrap();
+        let conf = |v: serde_json::Value| v.as_object().unwrap().clone();
+        // Right types, an allowed value, and a key that is no param.
+        let ok = conf(serde_json::json!({
+            "day": "2026-03-01", "forecast_days": 7, "channel": "sales-alerts", "extra": [1]
+        }));
+        assert_eq!(job.check_conf(&ok), Vec::<String>::new());
+        let bad = conf(serde_json::json!({
+            "day": 20260301, "forecast_days": "7", "channel": "general"
+        }));
+        assert_eq!(
+            job.check_conf(&bad),
+            [
+                "param `day` must be of type string, got an integer (20260301)",
+                "param `forecast_days` must be of type integer, got a string (\"7\")",
+                "param `channel` must be one of \"sales-data\", \"sales-alerts\", got \"general\"",
+            ]
+        );
+        // A long value is cut when echoed.
+        let long = conf(serde_json::json!({ "forecast_days": "x".repeat(500) }));
+        let problems = job.check_conf(&long);
+        assert!(problems[0].chars().count() < 160, "{problems:?}");
+        assert!(problems[0].ends_with("…)"), "{problems:?}");
     }
 }

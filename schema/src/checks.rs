@@ -50,6 +50,22 @@ pub(crate) fn check_workspace(l: &Loaded<WorkspaceDoc>, folder: &str) -> Vec<Dia
         &mut out,
     );
     check_tables(l, &mut out);
+    for key in l.doc.spec.lakehouse.properties.keys() {
+        let why = if key == "location" {
+            "olo sets it to the warehouse and the namespace (`<warehouse>/<namespace>`); change `warehouse` instead"
+        } else if key.starts_with("olo.") {
+            "keys starting with `olo.` are olo's own bookkeeping"
+        } else {
+            continue;
+        };
+        out.push(Diagnostic::error(
+            &l.path,
+            l.node
+                .key_pos(&["spec", "lakehouse", "properties", key])
+                .unwrap_or(TOP),
+            format!("namespace property `{key}` cannot be declared: {why}"),
+        ));
+    }
     let warehouse = &l.doc.spec.lakehouse.warehouse;
     if let Some(rest) = warehouse
         .strip_prefix("s3://")

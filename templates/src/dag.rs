@@ -157,10 +157,9 @@ fn view(repo: &Repo, ws: &Workspace, job: &Job, settings: &RenderSettings) -> Re
         if let Some(m) = &t.mlflow {
             env.insert("MLFLOW_EXPERIMENT_NAME".into(), m.experiment.clone());
             env.insert("OLO_RUN_ID".into(), "{{ run_id }}".into());
-            env.insert(
-                "OLO_MLFLOW_TAGS".into(),
-                r#"{"olo.run_id": "{{ run_id }}"}"#.into(),
-            );
+            let tags = mlflow_tags();
+            env.insert("OLO_MLFLOW_TAGS".into(), tags.clone());
+            env.insert("MLFLOW_RUN_CONTEXT".into(), tags);
             if let Some(uri) = &settings.mlflow_tracking_uri {
                 env.insert("MLFLOW_TRACKING_URI".into(), uri.clone());
             }
@@ -197,9 +196,9 @@ fn view(repo: &Repo, ws: &Workspace, job: &Job, settings: &RenderSettings) -> Re
                     "application": parts,
                     "conn_id": ws.doc.spec.connections.spark.clone().unwrap_or_else(|| "spark_default".into()),
                     "name": format!("{}.{}", job.dag_id, t.id),
-                    "conf": spark_conf(ws, job, &s.conf, settings),
+                    "conf": spark_conf(ws, job, &s.conf, &s.packages, settings),
+                    "conf_from_env": spark_conf_from_env(ws, &s.conf, settings),
                     "args": s.args,
-                    "packages": (!s.packages.is_empty()).then(|| s.packages.join(",")),
                 })
             }
             TaskKind::Sql(s) => {
@@ -286,6 +285,15 @@ fn defaults_view(d: &TaskDefaults) -> DefaultsView {
     }
 }
 
+/// The MLflow tags of a task's runs, as a JSON object that Airflow's templating completes:
+/// `{"olo.run_id": <the run id>}`. MLflow applies `MLFLOW_RUN_CONTEXT` to every `start_run()`;
+/// `OLO_MLFLOW_TAGS` holds the same for code that sets tags itself. The run id is written by Jinja's
+/// `tojson`, so any run id (one given through the API may hold quotes) stays one JSON string.
+fn mlflow_tags() -> String {
+    let key = serde_json::to_string("olo.run_id").expect("a string serializes");
+    format!("{{{key}: {{{{ run_id | tojson }}}}}}")
+}
+
 /// Airflow treats a `bash_command` ending in `.sh` or `.bash` as the path of a template file;
 /// a trailing space (Airflow's documented workaround) keeps it a command.
 fn bash_command(cmd: &str) -> String {
@@ -321,12 +329,14 @@ pub fn trino_conn_id(ws: &Workspace) -> String {
         .unwrap_or_else(|| format!("olo_trino_{}", ws.name))
 }
 
-/// Spark configuration: the workspace's Iceberg catalog and the OpenLineage listener, then the
-/// task's own `conf` (which wins).
+/// Spark configuration: the workspace's Iceberg catalog, the OpenLineage listener and the jars
+/// they need, then the task's own `conf` and `packages` (which win). Credentials are never values
+/// here: [`spark_conf_from_env`] names the variables the worker reads them from when the task runs.
 fn spark_conf(
     ws: &Workspace,
     job: &Job,
     own: &BTreeMap<String, Value>,
+    packages: &[String],
     s: &RenderSettings,
 ) -> Map<String, Value> {
     let catalog = ws.doc.spec.lakehouse.catalog.as_str();
@@ -372,6 +382,21 @@ fn spark_conf(
     );
     set("spark.openlineage.namespace".into(), ws.name.to_string());
     set("spark.openlineage.appName".into(), job.dag_id.clone());
+    // Spark's UI and event log show the conf with values of matching keys redacted; the default
+    // pattern misses the REST catalog's `credential` and the listener's `apiKey`.
+    set("spark.redaction.regex".into(), SPARK_REDACTION_REGEX.into());
+    let all_packages: Vec<&str> = s
+        .spark_packages
+        .iter()
+        .chain(packages)
+        .map(String::as_str)
+        .collect();
+    if !all_packages.is_empty() {
+        set("spark.jars.packages".into(), all_packages.join(","));
+    }
+    if !s.spark_jars.is_empty() {
+        set("spark.jars".into(), s.spark_jars.join(","));
+    }
     for (k, v) in own {
         let v = match v {
             Value::String(s) => s.clone(),
@@ -380,4 +405,42 @@ fn spark_conf(
         conf.insert(k.clone(), Value::String(v));
     }
     conf
+}
+
+/// Spark's default `spark.redaction.regex`, plus the credential keys olo sets.
+const SPARK_REDACTION_REGEX: &str = "(?i)secret|password|token|access[.]key|credential|apikey";
+
+/// Conf values the worker reads from its environment when a Spark task runs (the rendered
+/// operator adds them then, so no secret is written into the DAG file or Airflow's database):
+/// `{"key", "env", "required", "with"}`, where `with` is conf set along with a value that is
+/// present. A key the task's own `conf` sets is left to it.
+fn spark_conf_from_env(
+    ws: &Workspace,
+    own: &BTreeMap<String, Value>,
+    s: &RenderSettings,
+) -> Vec<Value> {
+    let c = format!(
+        "spark.sql.catalog.{}",
+        ws.doc.spec.lakehouse.catalog.as_str()
+    );
+    let mut refs = vec![
+        json!({"key": format!("{c}.s3.access-key-id"), "env": s.s3_access_key_env, "required": true, "with": {}}),
+        json!({"key": format!("{c}.s3.secret-access-key"), "env": s.s3_secret_key_env, "required": true, "with": {}}),
+    ];
+    if let Some(env) = &s.iceberg_credential_env {
+        // OAuth2 client credentials (`client_id:secret`), exchanged at the catalog's token endpoint.
+        refs.push(
+            json!({"key": format!("{c}.credential"), "env": env, "required": true, "with": {}}),
+        );
+    }
+    if let Some(env) = &s.openlineage_api_key_env {
+        refs.push(json!({
+            "key": "spark.openlineage.transport.auth.apiKey",
+            "env": env,
+            "required": false,
+            "with": {"spark.openlineage.transport.auth.type": "api_key"},
+        }));
+    }
+    refs.retain(|r| !own.contains_key(r["key"].as_str().unwrap_or_default()));
+    refs
 }

@@ -150,10 +150,36 @@ fn rules_for(list: &[&str], fields: Value, out: &mut Vec<Value>) {
     }
 }
 
+/// Table privileges: what owners (platform and workspace admins) hold, and what operators and the
+/// task user hold (`OWNERSHIP`: CREATE, DROP and RENAME of tables, as dbt's `table`
+/// materialization does them; no `GRANT_SELECT`).
+const OWNER_PRIVILEGES: [&str; 6] = [
+    "SELECT",
+    "INSERT",
+    "DELETE",
+    "UPDATE",
+    "OWNERSHIP",
+    "GRANT_SELECT",
+];
+const OPERATOR_PRIVILEGES: [&str; 5] = ["SELECT", "INSERT", "DELETE", "UPDATE", "OWNERSHIP"];
+
+/// The schemas of Trino's `system` catalog everyone may read: JDBC and catalog metadata (what BI
+/// tools read), `information_schema`, and `runtime` (its `queries` table shows each user only the
+/// queries the `queries` rules let them see).
+const SYSTEM_SCHEMAS: &str = "jdbc|metadata|runtime|information_schema";
+
 /// Trino file-based access control: platform admins everything; per workspace, admins own its
-/// schemas, operators read and write, viewers read; everyone else is denied.
+/// schemas, operators read, write and own its tables, viewers read; the task user (Airflow's
+/// connection) as an operator everywhere; the catalog manager manages catalogs; everyone reads
+/// `system` metadata and sees and kills their own queries; nothing else.
 pub fn rules(repo: &Repo, s: &RenderSettings) -> Value {
     let admins: Vec<&str> = repo.settings.admins.iter().map(String::as_str).collect();
+    let task_user: Vec<String> = s
+        .trino_task_user
+        .iter()
+        .map(|u| format!("user:{u}"))
+        .collect();
+    let task_user: Vec<&str> = task_user.iter().map(String::as_str).collect();
     let mut catalogs = Vec::new();
     let mut schemas = Vec::new();
     let mut tables = Vec::new();
@@ -161,7 +187,7 @@ pub fn rules(repo: &Repo, s: &RenderSettings) -> Value {
     rules_for(&admins, json!({"owner": true}), &mut schemas);
     rules_for(
         &admins,
-        json!({"privileges": ["SELECT", "INSERT", "DELETE", "UPDATE", "OWNERSHIP", "GRANT_SELECT"]}),
+        json!({ "privileges": OWNER_PRIVILEGES }),
         &mut tables,
     );
 
@@ -193,19 +219,18 @@ pub fn rules(repo: &Repo, s: &RenderSettings) -> Value {
             v
         };
         let admin: Vec<&str> = access.admin.iter().map(String::as_str).collect();
-        let operator: Vec<&str> = access.operator.iter().map(String::as_str).collect();
+        let mut operator: Vec<&str> = access.operator.iter().map(String::as_str).collect();
+        operator.extend(&task_user);
         let viewer: Vec<&str> = access.viewer.iter().map(String::as_str).collect();
         rules_for(&admin, with(json!({"owner": true})), &mut schemas);
         rules_for(
             &admin,
-            with(
-                json!({"privileges": ["SELECT", "INSERT", "DELETE", "UPDATE", "OWNERSHIP", "GRANT_SELECT"]}),
-            ),
+            with(json!({ "privileges": OWNER_PRIVILEGES })),
             &mut tables,
         );
         rules_for(
             &operator,
-            with(json!({"privileges": ["SELECT", "INSERT", "DELETE", "UPDATE"]})),
+            with(json!({ "privileges": OPERATOR_PRIVILEGES })),
             &mut tables,
         );
         rules_for(
@@ -224,11 +249,50 @@ pub fn rules(repo: &Repo, s: &RenderSettings) -> Value {
             &mut catalogs,
         );
     }
+    // Everyone: Trino's `system` metadata (a catalog rule overrides Trino's default access to
+    // `system`, so the deny below would otherwise take it away).
+    catalogs.push(json!({"catalog": "system", "allow": "read-only"}));
+    tables.push(json!({"catalog": "system", "schema": SYSTEM_SCHEMAS, "privileges": ["SELECT"]}));
+    if let Some(manager) = &s.trino_catalog_manager {
+        // CREATE / DROP CATALOG need `owner` on the catalog; the table rules give it no data.
+        catalogs.push(json!({"user": quote(manager), "allow": "owner"}));
+    }
     // Everyone else: nothing (Trino denies what no rule allows; these make it explicit).
     catalogs.push(json!({"allow": "none"}));
     schemas.push(json!({"owner": false}));
     tables.push(json!({"privileges": []}));
-    let mut out = json!({"catalogs": catalogs, "schemas": schemas, "tables": tables});
+
+    // Queries: platform admins see and kill every query; everyone runs queries and (always, in
+    // Trino) sees and kills their own.
+    let mut queries = Vec::new();
+    rules_for(
+        &admins,
+        json!({"allow": ["execute", "view", "kill"]}),
+        &mut queries,
+    );
+    queries.push(json!({"allow": ["execute"]}));
+    // Procedures: platform admins all; everyone `system.runtime.kill_query` (which then checks the
+    // `queries` rules: one's own queries only).
+    let mut procedures = Vec::new();
+    rules_for(
+        &admins,
+        json!({"privileges": ["EXECUTE", "GRANT_EXECUTE"]}),
+        &mut procedures,
+    );
+    procedures.push(json!({
+        "catalog": "system",
+        "schema": "runtime",
+        "procedure": "kill_query",
+        "privileges": ["EXECUTE"],
+    }));
+
+    let mut out = json!({
+        "catalogs": catalogs,
+        "schemas": schemas,
+        "tables": tables,
+        "queries": queries,
+        "procedures": procedures,
+    });
     if let Some(user) = &s.trino_impersonator {
         // olo's service user runs SQL-runner queries as the caller; nobody else impersonates.
         out["impersonation"] = json!([

@@ -17,6 +17,9 @@ COMMAND:
                  namespace ["sales", "bronze"]. "type" is the Iceberg JSON form ("long",
                  "decimal(10, 2)", or an object for struct/list/map).
 
+    rows NS.NAME
+                 every row of the table's current snapshot (a full scan), as JSON objects
+                 sorted by their JSON text; decimals, dates and timestamps as strings
     create-table NS.NAME
                  another client's write: creates a table (id long required, name string)
     set-properties NS KEY=VALUE ...
@@ -125,6 +128,15 @@ def table(catalog, ident):
     }
 
 
+def rows(catalog, ident):
+    ns, sep, name = ident.rpartition(".")
+    if not sep or not ns or not name:
+        raise SystemExit(f"rows wants NS.NAME, got {ident!r}")
+    t = catalog.load_table((*ns.split("."), name))
+    out = [json.loads(json.dumps(r, default=str, sort_keys=True)) for r in t.scan().to_arrow().to_pylist()]
+    return sorted(out, key=lambda r: json.dumps(r, sort_keys=True))
+
+
 def create_table(catalog, ident):
     from pyiceberg.schema import Schema
     from pyiceberg.types import LongType, NestedField, StringType
@@ -164,6 +176,8 @@ def main():
         cmds.add_parser("namespaces")
         t = cmds.add_parser("table")
         t.add_argument("ident", metavar="NS.NAME")
+        r = cmds.add_parser("rows")
+        r.add_argument("ident", metavar="NS.NAME")
         c = cmds.add_parser("create-table")
         c.add_argument("ident", metavar="NS.NAME")
         sp = cmds.add_parser("set-properties")
@@ -176,6 +190,8 @@ def main():
             result = namespaces(catalog)
         elif args.cmd == "table":
             result = table(catalog, args.ident)
+        elif args.cmd == "rows":
+            result = rows(catalog, args.ident)
         elif args.cmd == "create-table":
             result = create_table(catalog, args.ident)
         else:

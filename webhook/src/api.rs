@@ -18,7 +18,7 @@ use serde_json::{json, Value};
 use crate::access::Role;
 use crate::caller::{Caller, Need};
 use crate::error::ApiError;
-use crate::runs::{self, Trigger};
+use crate::runs::{self, RunRequest, Trigger};
 use crate::{lineage, sql, AppState};
 
 pub const OPENAPI: &str = include_str!("../openapi.json");
@@ -43,6 +43,8 @@ pub fn routes() -> Router<Arc<AppState>> {
         .route("/audit/export", get(audit_export))
         .route("/runs", get(list_runs))
         .route("/runs/{id}", get(run))
+        .route("/runs/{id}/cancel", post(cancel_run))
+        .route("/runs/{id}/clear", post(clear_run))
         .route("/runs/{id}/tasks", get(run_tasks))
         .route("/runs/{id}/mlflow", get(run_mlflow))
         .route("/runs/{id}/tasks/{task}/logs/{try_number}", get(task_log))
@@ -267,6 +269,51 @@ async fn job(
 pub struct TriggerBody {
     #[serde(default)]
     pub conf: Option<Value>,
+    /// RFC 3339 (`2026-03-01T00:00:00Z`) or a date (`2026-03-01`, midnight UTC); now if absent.
+    #[serde(default)]
+    pub logical_date: Option<String>,
+    #[serde(default)]
+    pub note: Option<String>,
+}
+
+impl TriggerBody {
+    fn into_request(self) -> Result<RunRequest, ApiError> {
+        let conf = match self.conf {
+            None | Some(Value::Null) => serde_json::Map::new(),
+            Some(Value::Object(map)) => map,
+            Some(_) => return Err(ApiError::bad_request("`conf` must be a JSON object")),
+        };
+        let logical_date = self
+            .logical_date
+            .as_deref()
+            .map(|text| {
+                parse_logical_date(text).ok_or_else(|| {
+                    ApiError::bad_request(
+                        "`logical_date` must be an RFC 3339 time with an offset \
+                         (2026-03-01T00:00:00Z) or a date (2026-03-01)",
+                    )
+                })
+            })
+            .transpose()?;
+        Ok(RunRequest {
+            conf,
+            logical_date,
+            note: self.note,
+        })
+    }
+}
+
+/// An RFC 3339 time, or a plain date taken as midnight UTC.
+fn parse_logical_date(text: &str) -> Option<DateTime<Utc>> {
+    DateTime::parse_from_rfc3339(text)
+        .map(|t| t.with_timezone(&Utc))
+        .ok()
+        .or_else(|| {
+            chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d")
+                .ok()
+                .and_then(|d| d.and_hms_opt(0, 0, 0))
+                .map(|t| t.and_utc())
+        })
 }
 
 async fn trigger_run(
@@ -290,7 +337,7 @@ async fn trigger_run(
         &state,
         &ws,
         &job,
-        body.conf.unwrap_or_else(|| json!({})),
+        body.into_request()?,
         Trigger {
             kind: RunTrigger::Api,
             actor: &actor,
@@ -500,6 +547,34 @@ async fn run(
     let mut v = json!(run);
     v["task_instances"] = json!(tasks);
     Ok(Json(v))
+}
+
+/// Stops a run that has not finished (operator of its workspace).
+async fn cancel_run(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+    Path(id): Path<i64>,
+) -> Result<Json<Value>, ApiError> {
+    let run = find_run(&state, &caller, id).await?;
+    caller
+        .need(&state, Need::Workspace(&run.workspace, Role::Operator))
+        .await?;
+    let run = runs::cancel(&state, &run, caller.actor()).await?;
+    Ok(Json(json!(run)))
+}
+
+/// Re-runs the failed tasks of a finished run (operator of its workspace).
+async fn clear_run(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+    Path(id): Path<i64>,
+) -> Result<Json<Value>, ApiError> {
+    let run = find_run(&state, &caller, id).await?;
+    caller
+        .need(&state, Need::Workspace(&run.workspace, Role::Operator))
+        .await?;
+    let run = runs::clear_failed(&state, &run, caller.actor()).await?;
+    Ok(Json(json!(run)))
 }
 
 /// The MLflow runs tagged with this run (in the experiments its job declares).

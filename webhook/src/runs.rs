@@ -3,9 +3,12 @@
 
 use std::sync::Arc;
 
-use olo_reconciler::store::{NewAudit, NewRun, Run, RunTrigger, RunUpdate, Store, TaskInstanceRow};
-use olo_reconciler::targets::airflow::{Airflow, AirflowError};
-use serde_json::{json, Value};
+use chrono::{DateTime, Utc};
+use olo_reconciler::store::{
+    is_terminal_run_state, NewAudit, NewRun, Run, RunTrigger, RunUpdate, Store, TaskInstanceRow,
+};
+use olo_reconciler::targets::airflow::{Airflow, AirflowError, DagRun, NewDagRun};
+use serde_json::{json, Map, Value};
 
 use crate::error::ApiError;
 use crate::AppState;
@@ -42,7 +45,9 @@ pub fn trailer_runs(message: &str) -> Vec<(String, String)> {
 }
 
 pub fn airflow_error(e: AirflowError) -> ApiError {
-    if e.is_temporary() {
+    if matches!(e, AirflowError::Conflict { .. }) {
+        ApiError::new(StatusCode::CONFLICT, "run_exists", e.to_string())
+    } else if e.is_temporary() {
         ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
             "airflow_unavailable",
@@ -67,30 +72,96 @@ fn airflow(state: &AppState) -> Result<&Arc<dyn Airflow>, ApiError> {
     })
 }
 
+/// What a caller asks of a new run besides the job.
+#[derive(Debug, Default)]
+pub struct RunRequest {
+    /// The run's conf: declared params by name (checked against their types), and any other keys
+    /// tasks read from `dag_run.conf`. `olo` is reserved for olo's own identity block.
+    pub conf: Map<String, Value>,
+    /// The logical date the run stands for (`{{ ds }}` in templates); now when not given.
+    pub logical_date: Option<DateTime<Utc>>,
+    /// A note shown beside the run in Airflow's UI.
+    pub note: Option<String>,
+}
+
+/// Airflow's limit on a run's note.
+const MAX_NOTE_CHARS: usize = 1000;
+
 /// Triggers a run of a job of the live catalog in Airflow and records it.
+///
+/// Refused before Airflow is asked: a conf that sets `olo` or gives a declared param a value of
+/// the wrong type (400), a note over 1,000 characters (400), a job Airflow has not parsed or has
+/// paused (409: a paused DAG's run would wait in `queued` forever).
 pub async fn trigger(
     state: &AppState,
     workspace: &str,
     job: &str,
-    conf: Value,
+    request: RunRequest,
     by: Trigger<'_>,
 ) -> Result<Run, ApiError> {
-    if !conf.is_object() {
-        return Err(ApiError::bad_request("`conf` must be a JSON object"));
-    }
     let catalog = state.catalog();
     let Some(view) = catalog.as_ref().and_then(|c| c.job(workspace, job)) else {
         return Err(ApiError::not_found(format!(
             "job {workspace}/{job} is not in the live configuration"
         )));
     };
+    if request.conf.contains_key("olo") {
+        return Err(ApiError::bad_request(
+            "`conf.olo` is olo's own (who triggered the run, and why): use another key",
+        ));
+    }
+    let problems = view.check_conf(&request.conf);
+    if !problems.is_empty() {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_conf",
+            format!(
+                "the conf does not match the params of {workspace}/{job} ({}): {}",
+                view.path,
+                problems.join("; ")
+            ),
+        ));
+    }
+    if let Some(note) = &request.note {
+        if note.chars().count() > MAX_NOTE_CHARS {
+            return Err(ApiError::bad_request(format!(
+                "`note` is longer than Airflow's limit of {MAX_NOTE_CHARS} characters"
+            )));
+        }
+    }
     let dag_id = view.dag_id.clone();
     let airflow = airflow(state)?;
+    match airflow.dag(&dag_id).await.map_err(airflow_error)? {
+        None => {
+            return Err(ApiError::new(
+                StatusCode::CONFLICT,
+                "dag_not_in_airflow",
+                format!(
+                    "Airflow does not know DAG {dag_id} yet: it has not parsed the file olo wrote; \
+                     try again once `olo status` is Ready"
+                ),
+            ))
+        }
+        Some(dag) if dag.is_paused => {
+            return Err(ApiError::new(
+                StatusCode::CONFLICT,
+                "job_paused",
+                format!(
+                    "job {workspace}/{job} is paused in Airflow, so a run would wait in `queued` \
+                     until it is unpaused; set `paused: false` in {} (a Git change) and trigger again",
+                    view.path
+                ),
+            ))
+        }
+        Some(_) => {}
+    }
+    let logical_date = request.logical_date.unwrap_or_else(Utc::now);
     let run_id = format!(
         "olo__{}__{}",
-        chrono::Utc::now().format("%Y%m%dT%H%M%SZ"),
+        Utc::now().format("%Y%m%dT%H%M%SZ"),
         &uuid::Uuid::new_v4().simple().to_string()[..8]
     );
+    let conf = Value::Object(request.conf);
     // The trigger's identity travels with the run in Airflow too (`dag_run.conf["olo"]`);
     // olo's own record keeps the caller's conf as given.
     let mut sent = conf.clone();
@@ -100,10 +171,18 @@ pub async fn trigger(
         "revision": by.revision,
     });
     let dag_run = airflow
-        .trigger_run(&dag_id, &run_id, &sent)
+        .trigger_run(
+            &dag_id,
+            &NewDagRun {
+                run_id: &run_id,
+                logical_date,
+                conf: &sent,
+                note: request.note.as_deref(),
+            },
+        )
         .await
         .map_err(airflow_error)?;
-    let run = state
+    let mut run = state
         .store
         .insert_run(&NewRun {
             workspace: workspace.to_string(),
@@ -117,6 +196,14 @@ pub async fn trigger(
             conf: conf.clone(),
         })
         .await?;
+    let update = RunUpdate {
+        state: dag_run.state.clone(),
+        logical_date: dag_run.logical_date.or(Some(logical_date)),
+        started_at: dag_run.start_date,
+        ended_at: dag_run.end_date,
+    };
+    state.store.update_run(run.id, &update).await?;
+    run.logical_date = update.logical_date;
     state
         .store
         .append_audit(&NewAudit {
@@ -129,12 +216,104 @@ pub async fn trigger(
                 "dag_id": dag_id,
                 "airflow_run_id": run_id,
                 "trigger": by.kind.as_str(),
+                "logical_date": run.logical_date,
                 "conf": conf,
             }),
         })
         .await?;
     state.metrics.runs_triggered.inc();
     Ok(run)
+}
+
+/// Stops a run that has not finished: Airflow marks it failed (running tasks fail, the rest are
+/// skipped), with a note naming who stopped it; olo records the new state and audits it. A
+/// finished run is a 409 and stays as it is.
+pub async fn cancel(state: &AppState, run: &Run, actor: &str) -> Result<Run, ApiError> {
+    if is_terminal_run_state(&run.state) {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "run_finished",
+            format!(
+                "run {} of {}/{} has already finished ({}); nothing to cancel",
+                run.id, run.workspace, run.job, run.state
+            ),
+        ));
+    }
+    let note = format!("cancelled through olo by {}", clip(actor, 200));
+    let dag_run = airflow(state)?
+        .cancel_run(&run.dag_id, &run.airflow_run_id, &note)
+        .await
+        .map_err(airflow_error)?;
+    record_control(state, run, actor, "run_cancel", dag_run).await
+}
+
+/// Re-runs the failed tasks of a finished run (Airflow clears them; the run is queued again and
+/// followed like a new one); audited. A run that has not finished is a 409.
+pub async fn clear_failed(state: &AppState, run: &Run, actor: &str) -> Result<Run, ApiError> {
+    if !is_terminal_run_state(&run.state) {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "run_not_finished",
+            format!(
+                "run {} of {}/{} is still {}; re-run its failed tasks once it has finished",
+                run.id, run.workspace, run.job, run.state
+            ),
+        ));
+    }
+    let note = format!("failed tasks cleared through olo by {}", clip(actor, 200));
+    let dag_run = airflow(state)?
+        .clear_failed_tasks(&run.dag_id, &run.airflow_run_id, &note)
+        .await
+        .map_err(airflow_error)?;
+    record_control(state, run, actor, "run_clear", dag_run).await
+}
+
+/// Records what Airflow says of a run after a cancel or clear, and audits the action.
+async fn record_control(
+    state: &AppState,
+    run: &Run,
+    actor: &str,
+    action: &str,
+    dag_run: DagRun,
+) -> Result<Run, ApiError> {
+    let update = RunUpdate {
+        state: dag_run.state,
+        logical_date: dag_run.logical_date.or(run.logical_date),
+        started_at: dag_run.start_date,
+        ended_at: dag_run.end_date,
+    };
+    state.store.update_run(run.id, &update).await?;
+    state
+        .store
+        .append_audit(&NewAudit {
+            actor: actor.to_string(),
+            action: action.into(),
+            target: format!("{}/{}", run.workspace, run.job),
+            revision: run.revision.clone(),
+            details: json!({
+                "run": run.id,
+                "dag_id": run.dag_id,
+                "airflow_run_id": run.airflow_run_id,
+                "state_before": run.state,
+                "state": update.state,
+            }),
+        })
+        .await?;
+    Ok(Run {
+        state: update.state,
+        logical_date: update.logical_date,
+        started_at: update.started_at,
+        ended_at: update.ended_at,
+        ..run.clone()
+    })
+}
+
+/// At most `max` characters of `text` (for notes sent to Airflow, which caps them).
+fn clip(text: &str, max: usize) -> &str {
+    match text.char_indices().nth(max) {
+        Some((end, _)) => &text[..end],
+        None => text,
+    }
 }
 
 /// Copies the state and task instances of every active run from Airflow into the store.

@@ -1,6 +1,7 @@
 //! olo's names for lineage nodes: the declared datasets and edges of a catalog, and the mapping of
 //! observed (OpenLineage) names onto them.
 
+use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
 
 use super::NodeRef;
@@ -41,15 +42,27 @@ pub fn declared_edges(catalog: &Catalog) -> Vec<(NodeRef, NodeRef)> {
 }
 
 /// Maps the jobs and datasets of OpenLineage events onto olo's names.
+///
+/// The names engines give olo's tables (the workspace `sales` owns namespace `sales.silver` of
+/// catalog `lake`, table `orders`):
+///
+/// | who | namespace | name |
+/// |---|---|---|
+/// | olo's DAGs (declared inlets/outlets) | `sales` | `silver.orders` |
+/// | Trino's event listener, dbt-ol (trino adapter), Airflow's SQL parser | `trino://host:port` | `lake.sales.silver.orders` (catalog, workspace, namespace, table) |
+/// | openlineage-spark with Iceberg | `s3://lakehouse` (or `s3a://`) | `sales/silver/orders` (the table's location) |
+/// | its `symlinks` facet | the REST catalog's URI | `sales.silver.orders` (the Iceberg identifier) |
 #[derive(Debug, Default, Clone)]
 pub struct Resolver {
     /// DAG id → (workspace, job).
     dag_ids: HashMap<String, (String, String)>,
     /// Workspace → its Iceberg namespaces.
     namespaces: HashMap<String, HashSet<String>>,
+    /// Workspace → its Iceberg catalog.
+    catalog_of: HashMap<String, String>,
     /// Trino catalog → workspace (`None` when two workspaces share it).
     catalogs: HashMap<String, Option<String>>,
-    /// Warehouse location (no trailing `/`) → workspace.
+    /// Warehouse location (no trailing `/`, `s3a://` read as `s3://`) → workspace.
     warehouses: Vec<(String, String)>,
 }
 
@@ -63,12 +76,15 @@ impl Resolver {
             }
             r.namespaces
                 .insert(ws.name.clone(), ws.namespaces.iter().cloned().collect());
+            r.catalog_of.insert(ws.name.clone(), ws.catalog.clone());
             r.catalogs
                 .entry(ws.catalog.clone())
                 .and_modify(|w| *w = None)
                 .or_insert_with(|| Some(ws.name.clone()));
             r.warehouses.push((
-                ws.warehouse.trim_end_matches('/').to_string(),
+                object_store_uri(&ws.warehouse)
+                    .trim_end_matches('/')
+                    .to_string(),
                 ws.name.clone(),
             ));
         }
@@ -85,10 +101,9 @@ impl Resolver {
         }
     }
 
-    /// An observed dataset: olo's table when its namespace is a workspace (`sales` +
-    /// `bronze.orders`), its name is `<catalog>.<namespace>.<table>` of a workspace's Trino catalog
-    /// (how Trino and SQL parsers name tables), it lies under a workspace's warehouse
-    /// (`<warehouse>/<namespace>/<table>`), or a `symlinks` identifier says one of those.
+    /// An observed dataset: olo's table when any name of it (the dataset's own, then each
+    /// `symlinks` identifier) is one of the names in the table above, with a namespace the
+    /// workspace declares; anything else keeps the name it was sent with.
     pub fn dataset(&self, d: &DatasetRef) -> NodeRef {
         std::iter::once((d.namespace.as_str(), d.name.as_str()))
             .chain(d.symlinks.iter().map(|(ns, n)| (ns.as_str(), n.as_str())))
@@ -96,38 +111,78 @@ impl Resolver {
             .unwrap_or_else(|| NodeRef::dataset(&d.namespace, &d.name))
     }
 
+    fn owns(&self, ws: &str, ns: &str) -> bool {
+        self.namespaces.get(ws).is_some_and(|n| n.contains(ns))
+    }
+
     fn table(&self, namespace: &str, name: &str) -> Option<NodeRef> {
-        let owns = |ws: &str, ns: &str| self.namespaces.get(ws).is_some_and(|n| n.contains(ns));
-        let parts: Vec<&str> = name.split('.').collect();
-        if let [ns, table] = parts.as_slice() {
-            if owns(namespace, ns) {
-                return Some(NodeRef::dataset(namespace, &format!("{ns}.{table}")));
-            }
-        }
-        if let [catalog, ns, table] = parts.as_slice() {
-            if let Some(Some(ws)) = self.catalogs.get(*catalog) {
-                if owns(ws, ns) {
-                    return Some(NodeRef::dataset(ws, &format!("{ns}.{table}")));
+        let found = |ws: &str, ns: &str, table: &str| {
+            (self.owns(ws, ns) && !table.is_empty())
+                .then(|| NodeRef::dataset(ws, &format!("{ns}.{table}")))
+        };
+        // SQL parsers may keep the quotes of `lake."sales.silver".orders`; Spark quotes with `.
+        let unquoted: String = name.chars().filter(|c| !matches!(c, '"' | '`')).collect();
+        let by_name = match unquoted.split('.').collect::<Vec<_>>().as_slice() {
+            // olo's own name: namespace = the workspace.
+            [ns, table] => found(namespace, ns, table),
+            // Trino and dbt: the catalog, then the two-level Iceberg namespace.
+            [catalog, ws, ns, table] => {
+                if self.catalog_of.get(*ws).map(String::as_str) == Some(*catalog) {
+                    found(ws, ns, table)
+                } else {
+                    None
                 }
             }
+            // An Iceberg identifier (`sales.silver.orders`, Spark's symlinks), else a catalog
+            // one workspace has to itself with a one-level namespace.
+            [first, ns, table] => {
+                found(first, ns, table).or_else(|| match self.catalogs.get(*first) {
+                    Some(Some(ws)) => found(ws, ns, table),
+                    _ => None,
+                })
+            }
+            _ => None,
+        };
+        if by_name.is_some() {
+            return by_name;
         }
         // A path under a warehouse: namespace `s3://bucket`, name `warehouse/sales/ns/table`, or
         // the whole location in one of them.
         let location = format!(
             "{}/{}",
-            namespace.trim_end_matches('/'),
+            object_store_uri(namespace).trim_end_matches('/'),
             name.trim_start_matches('/')
         );
+        let location = location.trim_end_matches('/');
         for (warehouse, ws) in &self.warehouses {
             let rest = location
                 .strip_prefix(warehouse.as_str())
                 .and_then(|r| r.strip_prefix('/'));
             if let Some([ns, table]) = rest.map(|r| r.split('/').collect::<Vec<_>>()).as_deref() {
-                if owns(ws, ns) && !table.is_empty() {
-                    return Some(NodeRef::dataset(ws, &format!("{ns}.{table}")));
+                if let Some(node) = found(ws, ns, without_unique_suffix(table)) {
+                    return Some(node);
                 }
             }
         }
         None
+    }
+}
+
+/// `s3a://` and `s3n://` (Hadoop's S3 file systems) name the same objects as `s3://`.
+fn object_store_uri(uri: &str) -> Cow<'_, str> {
+    for scheme in ["s3a://", "s3n://"] {
+        if let Some(rest) = uri.strip_prefix(scheme) {
+            return Cow::Owned(format!("s3://{rest}"));
+        }
+    }
+    Cow::Borrowed(uri)
+}
+
+/// Trino's Iceberg connector puts a table at `<schema location>/<table>-<32 hex digits>`
+/// (`iceberg.unique-table-location`, on by default): the table is the part before them.
+fn without_unique_suffix(folder: &str) -> &str {
+    match folder.rsplit_once('-') {
+        Some((table, id)) if id.len() == 32 && id.bytes().all(|b| b.is_ascii_hexdigit()) => table,
+        _ => folder,
     }
 }

@@ -3,7 +3,7 @@
 use super::*;
 use crate::catalog::{JobView, TaskView, WorkspaceView};
 use crate::openlineage::DatasetRef;
-use serde_json::json;
+use serde_json::{json, Value};
 use std::sync::Arc;
 
 fn job(ws: &str, name: &str, inputs: &[&str], outputs: &[&str]) -> Arc<JobView> {
@@ -19,6 +19,7 @@ fn job(ws: &str, name: &str, inputs: &[&str], outputs: &[&str]) -> Arc<JobView> 
         paused: false,
         tags: vec![],
         params: vec![],
+        param_types: Default::default(),
         tasks: vec![TaskView {
             id: "t".into(),
             kind: "bash".into(),
@@ -436,4 +437,269 @@ fn what_people_and_tools_see_of_a_small_graph() {
     let sub = g.walk(&NodeRef::job("sales", "refine"), 2, 100).unwrap();
     insta::assert_json_snapshot!("marquez_graph", marquez(&sub));
     insta::assert_json_snapshot!("layout", layout(&sub));
+}
+
+/// The example repository's layout: `sales` and `marketing` share catalog `lake` (so a Trino name
+/// needs its workspace level), each with its own warehouse; `sales/orders_daily` ingests with
+/// Spark and cleans on Trino.
+fn medallion() -> Catalog {
+    let mut sales = workspace(
+        "sales",
+        "lake",
+        vec![Arc::new(JobView {
+            tasks: vec![
+                TaskView {
+                    id: "ingest".into(),
+                    kind: "spark".into(),
+                    depends_on: vec![],
+                    inputs: vec![],
+                    outputs: vec!["bronze.orders".into()],
+                    mlflow_experiment: None,
+                },
+                TaskView {
+                    id: "clean".into(),
+                    kind: "sql".into(),
+                    depends_on: vec!["ingest".into()],
+                    inputs: vec!["bronze.orders".into()],
+                    outputs: vec!["silver.orders".into()],
+                    mlflow_experiment: None,
+                },
+            ],
+            ..(*job("sales", "orders_daily", &[], &[])).clone()
+        })],
+    );
+    sales.warehouse = "s3://lakehouse/sales".into();
+    sales.namespaces = vec!["bronze".into(), "silver".into(), "gold".into()];
+    let mut marketing = workspace("marketing", "lake", vec![]);
+    marketing.warehouse = "s3://lakehouse/marketing".into();
+    marketing.namespaces = vec!["raw".into(), "curated".into()];
+    Catalog {
+        revision: Some("r".into()),
+        admins: Vec::new(),
+        workspaces: vec![marketing, sales],
+    }
+}
+
+/// A RunEvent as `producer` sends it, parsed the way `POST /api/v1/lineage` parses it.
+fn event(
+    producer: &str,
+    job: (&str, &str),
+    inputs: Value,
+    outputs: Value,
+) -> crate::openlineage::RunEvent {
+    let body = json!({
+        "eventType": "COMPLETE",
+        "eventTime": "2026-11-27T03:12:45.318Z",
+        "producer": producer,
+        "schemaURL": "https://openlineage.io/spec/2-0-2/OpenLineage.json#/$defs/RunEvent",
+        "run": {"runId": "01930f5e-7b7e-7c4c-9a52-4c1a5e0f2b11", "facets": {}},
+        "job": {"namespace": job.0, "name": job.1, "facets": {}},
+        "inputs": inputs,
+        "outputs": outputs,
+    });
+    crate::openlineage::parse(&serde_json::to_vec(&body).unwrap())
+        .unwrap()
+        .0
+}
+
+const TRINO_LISTENER: &str = "https://github.com/trinodb/trino/plugin/trino-openlineage";
+const SPARK: &str = "https://github.com/OpenLineage/OpenLineage/tree/1.33.0/integration/spark";
+const DBT: &str = "https://github.com/OpenLineage/OpenLineage/tree/1.33.0/integration/dbt";
+const AIRFLOW: &str = "https://github.com/apache/airflow/tree/providers-openlineage/2.3.0";
+
+fn schema_facet() -> Value {
+    json!({"schema": {
+        "_producer": TRINO_LISTENER,
+        "_schemaURL": "https://openlineage.io/spec/facets/1-1-1/SchemaDatasetFacet.json#/$defs/SchemaDatasetFacet",
+        "fields": [{"name": "order_id", "type": "bigint"}, {"name": "amount", "type": "decimal(12,2)"}]
+    }})
+}
+
+/// openlineage-spark's Iceberg output: the table's location, and the REST catalog's identifier
+/// (`<namespace levels>.<table>`, without Spark's catalog name) as a `symlinks` facet.
+fn spark_iceberg(location_ns: &str, location: &str, identifier: &str) -> Value {
+    json!({
+        "namespace": location_ns,
+        "name": location,
+        "facets": {
+            "symlinks": {
+                "_producer": SPARK,
+                "_schemaURL": "https://openlineage.io/spec/facets/1-0-1/SymlinksDatasetFacet.json#/$defs/SymlinksDatasetFacet",
+                "identifiers": [{"namespace": "http://127.0.0.1:8181", "name": identifier, "type": "TABLE"}]
+            },
+            "storage": {"storageLayer": "iceberg", "fileFormat": "parquet"},
+            "catalog": {"framework": "iceberg", "type": "rest", "name": "lake", "metadataUri": "http://127.0.0.1:8181", "warehouseUri": "lake", "source": "spark"}
+        },
+        "outputFacets": {"outputStatistics": {"rowCount": 1200, "size": 48213}}
+    })
+}
+
+fn resolved(r: &Resolver, e: &crate::openlineage::RunEvent) -> (Vec<String>, Vec<String>) {
+    let ids = |list: &[DatasetRef]| list.iter().map(|d| r.dataset(d).id()).collect();
+    (ids(&e.inputs), ids(&e.outputs))
+}
+
+#[test]
+fn the_names_trino_dbt_and_spark_give_a_table_map_onto_its_declaration() {
+    let r = Resolver::new(&medallion());
+    let trino = |name: &str| json!({"namespace": "trino://trino:8080", "name": name, "facets": schema_facet()});
+    // Trino's event listener: `catalog.schema.table`, the schema being the two-level namespace.
+    let listener = event(
+        TRINO_LISTENER,
+        ("trino://trino:8080", "20261127_031245_00042_x7k2p"),
+        json!([trino("lake.sales.bronze.orders")]),
+        json!([trino("lake.sales.silver.orders")]),
+    );
+    assert_eq!(
+        resolved(&r, &listener),
+        (
+            vec!["dataset:sales:bronze.orders".to_string()],
+            vec!["dataset:sales:silver.orders".to_string()]
+        )
+    );
+    // dbt-ol with dbt-trino: `database.schema.identifier` = catalog, schema, table.
+    let dbt = event(
+        DBT,
+        ("sales", "lake.sales.gold.sales.revenue.build.run"),
+        json!([{"namespace": "trino://trino:8080", "name": "lake.sales.silver.orders", "facets": {"dataSource": {"name": "trino://trino:8080", "uri": "trino://trino:8080"}}}]),
+        json!([{"namespace": "trino://trino:8080", "name": "lake.sales.gold.revenue", "facets": {"dataSource": {"name": "trino://trino:8080", "uri": "trino://trino:8080"}}}]),
+    );
+    assert_eq!(
+        resolved(&r, &dbt),
+        (
+            vec!["dataset:sales:silver.orders".to_string()],
+            vec!["dataset:sales:gold.revenue".to_string()]
+        )
+    );
+    // Spark with Iceberg: `s3a://` and `s3://` locations, a Trino-made table's unique location.
+    let spark = event(
+        SPARK,
+        (
+            "sales",
+            "sales__orders_daily.append_data_exec_v1.lake_sales_bronze_orders",
+        ),
+        json!([spark_iceberg(
+            "s3://lakehouse",
+            "sales/silver/orders-4f1c2b9a0d8e4e7f9a6b3c2d1e0f9a8b",
+            "sales.silver.orders"
+        )]),
+        json!([spark_iceberg(
+            "s3a://lakehouse",
+            "sales/bronze/orders",
+            "sales.bronze.orders"
+        )]),
+    );
+    assert_eq!(
+        resolved(&r, &spark),
+        (
+            vec!["dataset:sales:silver.orders".to_string()],
+            vec!["dataset:sales:bronze.orders".to_string()]
+        )
+    );
+    let d = |ns: &str, name: &str, symlinks: &[(&str, &str)]| DatasetRef {
+        namespace: ns.into(),
+        name: name.into(),
+        symlinks: symlinks
+            .iter()
+            .map(|(a, b)| (a.to_string(), b.to_string()))
+            .collect(),
+    };
+    let cases = [
+        // A location olo cannot place, named by its symlink alone.
+        (
+            d(
+                "s3a://elsewhere",
+                "tmp/x",
+                &[("http://127.0.0.1:8181", "sales.gold.revenue")],
+            ),
+            "dataset:sales:gold.revenue",
+        ),
+        // A SQL parser that kept the quotes of the nested schema.
+        (
+            d("trino://trino:8080", "lake.\"sales.silver\".orders", &[]),
+            "dataset:sales:silver.orders",
+        ),
+        (
+            d("s3a://lakehouse/", "marketing/raw/spend/", &[]),
+            "dataset:marketing:raw.spend",
+        ),
+        // Not olo's: a namespace the workspace lacks, another catalog, a namespace folder, a
+        // suffix that is not a table id.
+        (
+            d("trino://trino:8080", "lake.marketing.silver.orders", &[]),
+            "dataset:trino://trino:8080:lake.marketing.silver.orders",
+        ),
+        (
+            d("trino://trino:8080", "ops.sales.silver.orders", &[]),
+            "dataset:trino://trino:8080:ops.sales.silver.orders",
+        ),
+        (
+            d("s3a://lakehouse", "sales/bronze", &[]),
+            "dataset:s3a://lakehouse:sales/bronze",
+        ),
+        (
+            d("s3://lakehouse", "sales/bronze/x/y", &[]),
+            "dataset:s3://lakehouse:sales/bronze/x/y",
+        ),
+        (
+            d("http://127.0.0.1:8181", "sales.platinum.orders", &[]),
+            "dataset:http://127.0.0.1:8181:sales.platinum.orders",
+        ),
+    ];
+    for (input, want) in cases {
+        assert_eq!(r.dataset(&input).id(), want, "{input:?}");
+    }
+    assert_eq!(
+        r.dataset(&d("s3://lakehouse", "sales/silver/orders-2026", &[]))
+            .id(),
+        "dataset:sales:silver.orders-2026",
+        "a table named with a dash keeps its name"
+    );
+}
+
+#[test]
+fn a_spark_and_a_trino_task_observed_as_declared_leave_no_mismatch() {
+    let catalog = medallion();
+    let r = Resolver::new(&catalog);
+    let mut g = Graph::default();
+    g.set_declared(&declared_edges(&catalog));
+    let ingest = event(
+        SPARK,
+        (
+            "sales",
+            "sales__orders_daily.append_data_exec_v1.lake_sales_bronze_orders",
+        ),
+        json!([]),
+        json!([spark_iceberg(
+            "s3a://lakehouse",
+            "sales/bronze/orders",
+            "sales.bronze.orders"
+        )]),
+    );
+    // The Airflow provider's SQL parser on the `clean` task, against the Trino connection.
+    let trino = |name: &str| json!({"namespace": "trino://trino:8080", "name": name});
+    let clean = event(
+        AIRFLOW,
+        ("default", "sales__orders_daily.clean"),
+        json!([trino("lake.sales.bronze.orders")]),
+        json!([trino("lake.sales.silver.orders")]),
+    );
+    for e in [&ingest, &clean] {
+        let job = r.job(&e.job_namespace, &e.job_name);
+        for d in &e.inputs {
+            g.add(&r.dataset(d), &job, OBSERVED);
+        }
+        for d in &e.outputs {
+            g.add(&job, &r.dataset(d), OBSERVED);
+        }
+    }
+    let m = g.mismatches(&NodeRef::job("sales", "orders_daily"));
+    assert_eq!(
+        m,
+        Mismatches {
+            observed_any: true,
+            declared_not_observed: vec![],
+            observed_not_declared: vec![],
+        }
+    );
 }

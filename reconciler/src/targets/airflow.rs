@@ -102,9 +102,13 @@ pub enum AirflowError {
         body: String,
     },
     #[error(
-        "could not trigger run `{run_id}` of DAG `{dag_id}`: a run with that id already exists"
+        "could not trigger run `{run_id}` of DAG `{dag_id}`: a run with that id or with logical date {logical_date} already exists"
     )]
-    Conflict { dag_id: String, run_id: String },
+    Conflict {
+        dag_id: String,
+        run_id: String,
+        logical_date: DateTime<Utc>,
+    },
     #[error("could not {operation}: Airflow answered HTTP {status}: {body}")]
     Status {
         operation: &'static str,
@@ -132,17 +136,22 @@ impl AirflowError {
     }
 }
 
+/// A run to start: its id, the logical date it stands for (templates' `{{ ds }}`,
+/// `{{ logical_date }}`; Airflow gives a manual run with a null date no such variables), the conf
+/// it carries and an optional note shown in Airflow's UI.
+#[derive(Debug, Clone, Copy)]
+pub struct NewDagRun<'a> {
+    pub run_id: &'a str,
+    pub logical_date: DateTime<Utc>,
+    pub conf: &'a Value,
+    pub note: Option<&'a str>,
+}
+
 /// What olo needs from Airflow.
 #[async_trait::async_trait]
 pub trait Airflow: Send + Sync {
-    /// Starts a run with this id (`logical_date` null: a manual run that does not stand for a
-    /// data interval). [`AirflowError::Conflict`] when the id is taken.
-    async fn trigger_run(
-        &self,
-        dag_id: &str,
-        run_id: &str,
-        conf: &Value,
-    ) -> Result<DagRun, AirflowError>;
+    /// Starts a run. [`AirflowError::Conflict`] when the run id is taken.
+    async fn trigger_run(&self, dag_id: &str, run: &NewDagRun<'_>) -> Result<DagRun, AirflowError>;
 
     async fn dag_run(&self, dag_id: &str, run_id: &str) -> Result<DagRun, AirflowError>;
 
@@ -169,6 +178,24 @@ pub trait Airflow: Send + Sync {
     async fn dag(&self, dag_id: &str) -> Result<Option<Dag>, AirflowError>;
 
     async fn set_paused(&self, dag_id: &str, paused: bool) -> Result<(), AirflowError>;
+
+    /// Re-runs the failed (and upstream-failed) tasks of a finished run: Airflow clears them and
+    /// the run is queued again, each cleared task at its next try.
+    async fn clear_failed_tasks(
+        &self,
+        dag_id: &str,
+        run_id: &str,
+        note: &str,
+    ) -> Result<DagRun, AirflowError>;
+
+    /// Stops a run: marks it failed (Airflow fails its running tasks and skips the rest), with
+    /// a note saying who stopped it.
+    async fn cancel_run(
+        &self,
+        dag_id: &str,
+        run_id: &str,
+        note: &str,
+    ) -> Result<DagRun, AirflowError>;
 
     /// Every current import error (all pages).
     async fn import_errors(&self) -> Result<Vec<ImportError>, AirflowError>;
@@ -422,15 +449,18 @@ fn truncated(mut body: String) -> String {
 
 #[async_trait::async_trait]
 impl Airflow for AirflowClient {
-    async fn trigger_run(
-        &self,
-        dag_id: &str,
-        run_id: &str,
-        conf: &Value,
-    ) -> Result<DagRun, AirflowError> {
+    async fn trigger_run(&self, dag_id: &str, run: &NewDagRun<'_>) -> Result<DagRun, AirflowError> {
         const OPERATION: &str = "trigger a DAG run";
         let url = self.endpoint(OPERATION, &["api", "v2", "dags", dag_id, "dagRuns"])?;
-        let body = json!({ "dag_run_id": run_id, "logical_date": null, "conf": conf });
+        let run_id = run.run_id;
+        let mut body = json!({
+            "dag_run_id": run_id,
+            "logical_date": run.logical_date.to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
+            "conf": run.conf,
+        });
+        if let Some(note) = run.note {
+            body["note"] = json!(note);
+        }
         let response = self
             .send(OPERATION, || self.http.post(url.clone()).json(&body))
             .await?;
@@ -438,6 +468,7 @@ impl Airflow for AirflowClient {
             return Err(AirflowError::Conflict {
                 dag_id: dag_id.to_string(),
                 run_id: run_id.to_string(),
+                logical_date: run.logical_date,
             });
         }
         read_json(OPERATION, response).await
@@ -544,6 +575,39 @@ impl Airflow for AirflowClient {
             .send(operation, || self.http.patch(url.clone()).json(&body))
             .await?;
         success(operation, response).await.map(drop)
+    }
+
+    async fn cancel_run(
+        &self,
+        dag_id: &str,
+        run_id: &str,
+        note: &str,
+    ) -> Result<DagRun, AirflowError> {
+        const OPERATION: &str = "cancel a DAG run";
+        let url = self.endpoint(OPERATION, &["api", "v2", "dags", dag_id, "dagRuns", run_id])?;
+        let body = json!({ "state": "failed", "note": note });
+        let response = self
+            .send(OPERATION, || self.http.patch(url.clone()).json(&body))
+            .await?;
+        read_json(OPERATION, response).await
+    }
+
+    async fn clear_failed_tasks(
+        &self,
+        dag_id: &str,
+        run_id: &str,
+        note: &str,
+    ) -> Result<DagRun, AirflowError> {
+        const OPERATION: &str = "clear the failed tasks of a DAG run";
+        let url = self.endpoint(
+            OPERATION,
+            &["api", "v2", "dags", dag_id, "dagRuns", run_id, "clear"],
+        )?;
+        let body = json!({ "dry_run": false, "only_failed": true, "note": note });
+        let response = self
+            .send(OPERATION, || self.http.post(url.clone()).json(&body))
+            .await?;
+        read_json(OPERATION, response).await
     }
 
     async fn import_errors(&self) -> Result<Vec<ImportError>, AirflowError> {

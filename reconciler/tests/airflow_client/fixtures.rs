@@ -129,3 +129,13 @@ pub(crate) fn database_error(reason: &str) -> Value {
         "message": "Serious error when handling your request. Check logs for more details - you will find it in api server when you look for ID KqJnFzYxRw"
     }})
 }
+
+/// Run `olo-test-1` for 2026-03-01 (midnight UTC) with this conf and no note.
+pub(crate) fn new_run(conf: &Value) -> olo_reconciler::targets::airflow::NewDagRun<'_> {
+    olo_reconciler::targets::airflow::NewDagRun {
+        run_id: "olo-test-1",
+        logical_date: time("2026-03-01T00:00:00Z").unwrap(),
+        conf,
+        note: None,
+    }
+}

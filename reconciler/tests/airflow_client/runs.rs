@@ -3,6 +3,7 @@
 use olo_reconciler::targets::airflow::Airflow;
 use olo_reconciler::targets::airflow::AirflowError;
 use olo_reconciler::targets::airflow::DagRun;
+use olo_reconciler::targets::airflow::NewDagRun;
 use serde_json::json;
 use std::time::Duration;
 use wiremock::matchers::body_json;
@@ -13,15 +14,16 @@ use crate::fixtures::*;
 use crate::support::*;
 
 #[tokio::test]
-async fn trigger_run_posts_the_run_id_a_null_logical_date_and_the_conf() {
+async fn trigger_run_posts_the_run_id_the_logical_date_the_conf_and_the_note() {
     let airflow = TestAirflow::start().await;
     airflow.expect_token(TOKEN, 1).await;
     api("POST", "/api/v2/dags/platform__smoke_test/dagRuns", TOKEN)
         .and(header("content-type", "application/json"))
         .and(body_json(json!({
             "dag_run_id": "olo-test-1",
-            "logical_date": null,
-            "conf": {"greeting": "hi"}
+            "logical_date": "2026-03-01T00:00:00.000000Z",
+            "conf": {"greeting": "hi"},
+            "note": "re-run after the fix"
         })))
         .respond_with(ResponseTemplate::new(200).set_body_json(queued_smoke_run()))
         .expect(1)
@@ -32,8 +34,10 @@ async fn trigger_run_posts_the_run_id_a_null_logical_date_and_the_conf() {
         .client
         .trigger_run(
             "platform__smoke_test",
-            "olo-test-1",
-            &json!({"greeting": "hi"}),
+            &NewDagRun {
+                note: Some("re-run after the fix"),
+                ..new_run(&json!({"greeting": "hi"}))
+            },
         )
         .await
         .unwrap();
@@ -50,6 +54,60 @@ async fn trigger_run_posts_the_run_id_a_null_logical_date_and_the_conf() {
 }
 
 #[tokio::test]
+async fn cancel_run_patches_the_run_to_failed_with_a_note() {
+    let airflow = TestAirflow::start().await;
+    airflow.expect_token(TOKEN, 1).await;
+    let mut failed = smoke_run();
+    failed["state"] = json!("failed");
+    api("PATCH", SMOKE_RUN_PATH, TOKEN)
+        .and(header("content-type", "application/json"))
+        .and(body_json(
+            json!({"state": "failed", "note": "cancelled through olo by ci-bot"}),
+        ))
+        .respond_with(ResponseTemplate::new(200).set_body_json(failed))
+        .expect(1)
+        .mount(&airflow.server)
+        .await;
+
+    let run = airflow
+        .client
+        .cancel_run(
+            "platform__smoke_test",
+            "olo-test-1",
+            "cancelled through olo by ci-bot",
+        )
+        .await
+        .unwrap();
+
+    assert_eq!(run.state, "failed");
+    assert_eq!(run.dag_run_id, "olo-test-1");
+}
+
+#[tokio::test]
+async fn clear_failed_tasks_posts_a_real_clear_of_the_failed_tasks_only() {
+    let airflow = TestAirflow::start().await;
+    airflow.expect_token(TOKEN, 1).await;
+    let mut queued = smoke_run();
+    queued["state"] = json!("queued");
+    api("POST", &format!("{SMOKE_RUN_PATH}/clear"), TOKEN)
+        .and(body_json(
+            json!({"dry_run": false, "only_failed": true, "note": "n"}),
+        ))
+        .respond_with(ResponseTemplate::new(200).set_body_json(queued))
+        .expect(1)
+        .mount(&airflow.server)
+        .await;
+
+    let run = airflow
+        .client
+        .clear_failed_tasks("platform__smoke_test", "olo-test-1", "n")
+        .await
+        .unwrap();
+
+    assert_eq!(run.state, "queued");
+}
+
+#[tokio::test]
 async fn trigger_run_with_a_taken_run_id_is_a_conflict() {
     let airflow = TestAirflow::start().await;
     airflow.expect_token(TOKEN, 1).await;
@@ -63,12 +121,12 @@ async fn trigger_run_with_a_taken_run_id_is_a_conflict() {
 
     let err = airflow
         .client
-        .trigger_run("platform__smoke_test", "olo-test-1", &json!({}))
+        .trigger_run("platform__smoke_test", &new_run(&json!({})))
         .await
         .unwrap_err();
 
     assert!(
-        matches!(&err, AirflowError::Conflict { dag_id, run_id }
+        matches!(&err, AirflowError::Conflict { dag_id, run_id, .. }
             if dag_id == "platform__smoke_test" && run_id == "olo-test-1"),
         "{err:?}"
     );
@@ -99,7 +157,7 @@ async fn server_errors_and_429_are_temporary_with_the_body_truncated() {
 
         let err = airflow
             .client
-            .trigger_run("platform__smoke_test", "olo-test-1", &json!({}))
+            .trigger_run("platform__smoke_test", &new_run(&json!({})))
             .await
             .unwrap_err();
 
@@ -175,11 +233,7 @@ async fn bad_requests_are_permanent() {
 
         let err = airflow
             .client
-            .trigger_run(
-                "platform__smoke_test",
-                "olo-test-1",
-                &json!({"greeting": 42}),
-            )
+            .trigger_run("platform__smoke_test", &new_run(&json!({"greeting": 42})))
             .await
             .unwrap_err();
 

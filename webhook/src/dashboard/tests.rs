@@ -124,6 +124,7 @@ fn snapshot_job() -> olo_reconciler::catalog::JobView {
         paused: false,
         tags: vec!["sales".into()],
         params: vec!["day".into()],
+        param_types: Default::default(),
         tasks: vec![
             task("extract", &[], &[], &["raw.orders"]),
             task("load", &["extract"], &["raw.orders"], &["gold.orders"]),

@@ -3,7 +3,9 @@
 Reads the shop's JSON order exports from a landing prefix and merges them into
 `lake.sales.bronze.orders` (Iceberg namespace `sales.bronze` in catalog `lake`), keyed on
 order_id, so re-running a day is harmless. The Iceberg catalog and the OpenLineage listener are
-configured by olo through spark-submit conf; this application only names tables.
+configured by olo through spark-submit conf; this application only names tables. olo creates the
+table from its declaration in workspace.yaml (`bronze.orders`) before the job runs, so the columns
+selected below are exactly the declared ones: MERGE ... INSERT * matches them by name.
 
     spark-submit ingest_orders.py --source s3://landing/sales/orders/ --table lake.sales.bronze.orders
 """
@@ -24,24 +26,6 @@ def parse_args() -> argparse.Namespace:
 def main() -> None:
     args = parse_args()
     spark = SparkSession.builder.appName("sales.ingest_orders").getOrCreate()
-
-    spark.sql(
-        f"""
-        CREATE TABLE IF NOT EXISTS {args.table} (
-            order_id     STRING,
-            customer_id  STRING,
-            status       STRING,
-            currency     STRING,
-            amount       DECIMAL(12, 2),
-            ordered_at   TIMESTAMP,
-            updated_at   TIMESTAMP,
-            source_file  STRING,
-            ingested_at  TIMESTAMP
-        )
-        USING iceberg
-        PARTITIONED BY (days(ordered_at))
-        """
-    )
 
     raw = (
         spark.read.option("recursiveFileLookup", "true")

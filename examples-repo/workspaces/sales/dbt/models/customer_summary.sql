@@ -1,4 +1,5 @@
--- gold.customer_summary: lifetime orders and revenue per customer.
+-- gold.customer_summary: lifetime orders and revenue per customer (the columns workspace.yaml
+-- declares for gold.customer_summary).
 {{ config(materialized='table') }}
 
 select
@@ -6,7 +7,7 @@ select
     c.country,
     c.created_at,
     count(o.order_id)                 as orders,
-    coalesce(sum(o.amount), 0)        as lifetime_revenue,
+    cast(coalesce(sum(o.amount), 0) as decimal(14, 2)) as lifetime_revenue,
     max(o.ordered_at)                 as last_ordered_at
 from {{ source('silver', 'customers') }} as c
 left join {{ source('silver', 'orders') }} as o

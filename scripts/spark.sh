@@ -1,0 +1,68 @@
+#!/usr/bin/env bash
+# Spark for the tests: PySpark 3.5 (spark-submit, from the cached venv of scripts/python-env.sh)
+# plus the three jars a Spark task rendered by olo needs, fetched once from Maven Central into
+# $OLO_CACHE/spark/jars (OLO_CACHE defaults to ~/.cache/olo) and checked against Maven Central's
+# SHA-1 files:
+#
+#   org.apache.iceberg:iceberg-spark-runtime-3.5_2.12   Iceberg's Spark catalog and SQL extensions
+#   org.apache.iceberg:iceberg-aws-bundle               S3FileIO and the AWS SDK it uses
+#   io.openlineage:openlineage-spark_2.12               the OpenLineage listener
+#
+#   scripts/spark.sh   prints `export ...` lines: OLO_TEST_SPARK_HOME (pyspark's folder, with
+#                      bin/spark-submit: the Airflow worker's SPARK_HOME, and its bin on PATH),
+#                      OLO_TEST_SPARK_PYTHON (the venv's python, the worker's PYSPARK_PYTHON:
+#                      Airflow's own venv has pyspark-client 4, which a 3.5 driver must not
+#                      import) and OLO_TEST_SPARK_JARS (the jars, comma-separated, for olo's
+#                      `render.spark_jars`)
+#
+# One fetcher at a time (a lock beside the jars); a second caller waits, then finds them. A jar
+# that cannot be fetched or does not match its checksum fails the script.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+cache="${OLO_CACHE:-$HOME/.cache/olo}"
+jars_dir="$cache/spark/jars"
+central="https://repo1.maven.org/maven2"
+iceberg_version=1.10.1
+openlineage_version=1.37.0
+# group:artifact:version, as in `spark.jars.packages` (and olo's default render.spark_packages).
+coordinates=(
+    "org.apache.iceberg:iceberg-spark-runtime-3.5_2.12:$iceberg_version"
+    "org.apache.iceberg:iceberg-aws-bundle:$iceberg_version"
+    "io.openlineage:openlineage-spark_2.12:$openlineage_version"
+)
+
+say() { echo "spark.sh: $*" >&2; }
+
+venv="$(scripts/python-env.sh spark)"
+spark_home="$("$venv/bin/python" -c 'import os, pyspark; print(os.path.dirname(pyspark.__file__))')"
+[ -x "$spark_home/bin/spark-submit" ] || { say "$spark_home/bin/spark-submit missing after installing pyspark"; exit 1; }
+command -v java >/dev/null || { say "no java on PATH (Spark 3.5 needs Java 17: apt-get install openjdk-17-jre-headless)"; exit 1; }
+
+mkdir -p "$jars_dir"
+exec 9>"$jars_dir/.lock"
+flock 9
+
+paths=()
+for c in "${coordinates[@]}"; do
+    IFS=: read -r group artifact version <<<"$c"
+    file="$artifact-$version.jar"
+    path="$jars_dir/$file"
+    paths+=("$path")
+    [ -f "$path" ] && continue
+    url="$central/${group//.//}/$artifact/$version/$file"
+    say "fetching $c (first run only)"
+    curl -fsSL --retry 3 -o "$path.part" "$url" || { say "could not fetch $url"; rm -f "$path.part"; exit 1; }
+    want="$(curl -fsSL --retry 3 "$url.sha1" | cut -c1-40)" || { say "could not fetch $url.sha1"; exit 1; }
+    got="$(sha1sum "$path.part" | cut -c1-40)"
+    if [ "$want" != "$got" ]; then
+        say "$file: SHA-1 $got, Maven Central says $want; not kept"
+        rm -f "$path.part"
+        exit 1
+    fi
+    mv "$path.part" "$path"
+done
+
+echo "export OLO_TEST_SPARK_HOME=$spark_home"
+echo "export OLO_TEST_SPARK_PYTHON=$venv/bin/python"
+echo "export OLO_TEST_SPARK_JARS=$(IFS=,; echo "${paths[*]}")"

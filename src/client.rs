@@ -1,0 +1,379 @@
+//! `olo run`, `olo cancel` and `olo clear`: the CLI side of a running olo's API. Trigger a job's run, follow
+//! it to the end (task states as they change, task logs), stop it. Exit 0 when the run
+//! succeeded, 1 when it failed, 2 when olo refused or could not be reached.
+
+use std::collections::BTreeMap;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::{bail, Context as _};
+use serde_json::{json, Value};
+
+/// Where the API is and who calls it.
+#[derive(clap::Args, Clone)]
+pub struct ApiArgs {
+    /// Base URL of a running olo.
+    #[arg(long, env = "OLO_SERVER", default_value = "http://127.0.0.1:8080")]
+    pub server: String,
+    /// An API token (`olo token`) or an OpenID Connect access token.
+    #[arg(long, env = "OLO_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
+}
+
+/// What `olo run` asks for.
+pub struct RunArgs {
+    /// `<workspace>/<job>`
+    pub job: String,
+    pub conf: Option<String>,
+    pub logical_date: Option<String>,
+    pub note: Option<String>,
+    pub wait: bool,
+    pub logs: bool,
+    pub json: bool,
+}
+
+struct Api {
+    http: reqwest::Client,
+    base: String,
+    token: Option<String>,
+}
+
+impl Api {
+    fn new(args: &ApiArgs) -> anyhow::Result<Api> {
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(60))
+            .build()
+            .context("could not set up the HTTP client")?;
+        Ok(Api {
+            http,
+            base: args.server.trim_end_matches('/').to_string(),
+            token: args.token.clone(),
+        })
+    }
+
+    async fn call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<&Value>,
+    ) -> anyhow::Result<Value> {
+        let url = format!("{}/api/v1{path}", self.base);
+        let mut request = self.http.request(method, &url);
+        if let Some(token) = &self.token {
+            request = request.bearer_auth(token);
+        }
+        if let Some(body) = body {
+            request = request.json(body);
+        }
+        let response = request.send().await.with_context(|| {
+            format!(
+                "could not reach olo at {} (is `olo serve` running? set --server or OLO_SERVER)",
+                self.base
+            )
+        })?;
+        let status = response.status();
+        let text = response
+            .text()
+            .await
+            .context("could not read olo's answer")?;
+        let value: Value = serde_json::from_str(&text).unwrap_or(Value::String(text));
+        if !status.is_success() {
+            let message = value["error"]["message"]
+                .as_str()
+                .map(str::to_string)
+                .unwrap_or_else(|| value.to_string());
+            let hint = if status == reqwest::StatusCode::UNAUTHORIZED {
+                " (pass --token or set OLO_TOKEN)"
+            } else {
+                ""
+            };
+            bail!("olo answered HTTP {}: {message}{hint}", status.as_u16());
+        }
+        Ok(value)
+    }
+
+    async fn get(&self, path: &str) -> anyhow::Result<Value> {
+        self.call(reqwest::Method::GET, path, None).await
+    }
+
+    async fn text(&self, path: &str) -> anyhow::Result<String> {
+        let url = format!("{}/api/v1{path}", self.base);
+        let mut request = self.http.get(&url);
+        if let Some(token) = &self.token {
+            request = request.bearer_auth(token);
+        }
+        let response = request.send().await.context("could not reach olo")?;
+        let status = response.status();
+        let text = response
+            .text()
+            .await
+            .context("could not read olo's answer")?;
+        if !status.is_success() {
+            bail!("olo answered HTTP {} for {path}: {text}", status.as_u16());
+        }
+        Ok(text)
+    }
+}
+
+/// The request body of a trigger, from the command line's flags.
+fn trigger_body(args: &RunArgs) -> anyhow::Result<Value> {
+    let mut body = json!({});
+    if let Some(conf) = &args.conf {
+        let conf: Value = serde_json::from_str(conf)
+            .context("--conf must be a JSON object, e.g. --conf '{\"day\": \"2026-03-01\"}'")?;
+        if !conf.is_object() {
+            bail!("--conf must be a JSON object, e.g. --conf '{{\"day\": \"2026-03-01\"}}'");
+        }
+        body["conf"] = conf;
+    }
+    if let Some(date) = &args.logical_date {
+        body["logical_date"] = json!(date);
+    }
+    if let Some(note) = &args.note {
+        body["note"] = json!(note);
+    }
+    Ok(body)
+}
+
+fn split_job(job: &str) -> anyhow::Result<(&str, &str)> {
+    match job.split_once('/') {
+        Some((ws, name)) if is_name(ws) && is_name(name) => Ok((ws, name)),
+        _ => bail!("name the job as <workspace>/<job>, e.g. sales/orders_daily (got `{job}`)"),
+    }
+}
+
+/// Workspace and job names are identifiers (docs/spec.md); anything else would not be a plain
+/// URL path segment.
+fn is_name(s: &str) -> bool {
+    !s.is_empty()
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-'))
+}
+
+/// `olo run`.
+pub async fn run(api: &ApiArgs, args: RunArgs) -> anyhow::Result<ExitCode> {
+    let (ws, job) = split_job(&args.job)?;
+    let body = trigger_body(&args)?;
+    let api = Api::new(api)?;
+    let run = api
+        .call(
+            reqwest::Method::POST,
+            &format!("/workspaces/{ws}/jobs/{job}/runs"),
+            Some(&body),
+        )
+        .await?;
+    if !args.json {
+        let id = run["id"].as_i64().context("olo's answer has no run id")?;
+        println!(
+            "run {id} of {ws}/{job}: {} (Airflow run {}, logical date {})",
+            run["state"].as_str().unwrap_or("?"),
+            run["airflow_run_id"].as_str().unwrap_or("?"),
+            run["logical_date"].as_str().unwrap_or("none"),
+        );
+    }
+    finish(&api, run, args.wait, args.logs, args.json).await
+}
+
+/// Prints the run (json) or follows it to its end (--wait), then its logs (--logs); the exit
+/// code says how it ended.
+async fn finish(
+    api: &Api,
+    run: Value,
+    wait: bool,
+    logs: bool,
+    json: bool,
+) -> anyhow::Result<ExitCode> {
+    if !wait {
+        if json {
+            println!("{}", serde_json::to_string_pretty(&run)?);
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    let id = run["id"].as_i64().context("olo's answer has no run id")?;
+    let run = follow(api, id, json).await?;
+    if logs {
+        print_logs(api, &run).await?;
+    }
+    let state = run["state"].as_str().unwrap_or("?");
+    if json {
+        println!("{}", serde_json::to_string_pretty(&run)?);
+    } else {
+        println!(
+            "run {id} of {}/{}: {state}",
+            run["workspace"].as_str().unwrap_or("?"),
+            run["job"].as_str().unwrap_or("?")
+        );
+    }
+    Ok(if state == "success" {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
+
+/// `olo clear`: re-run the failed tasks of a finished run, optionally following it again.
+pub async fn clear(
+    api: &ApiArgs,
+    id: i64,
+    wait: bool,
+    logs: bool,
+    json: bool,
+) -> anyhow::Result<ExitCode> {
+    let api = Api::new(api)?;
+    let run = api
+        .call(reqwest::Method::POST, &format!("/runs/{id}/clear"), None)
+        .await?;
+    if !json {
+        println!(
+            "run {id} of {}/{}: failed tasks cleared, {}",
+            run["workspace"].as_str().unwrap_or("?"),
+            run["job"].as_str().unwrap_or("?"),
+            run["state"].as_str().unwrap_or("?")
+        );
+    }
+    finish(&api, run, wait, logs, json).await
+}
+
+/// Polls the run until it finished, printing each task's state when it changes.
+async fn follow(api: &Api, id: i64, quiet: bool) -> anyhow::Result<Value> {
+    let mut seen: BTreeMap<String, String> = BTreeMap::new();
+    let mut last_state = String::new();
+    loop {
+        let run = api.get(&format!("/runs/{id}")).await?;
+        let state = run["state"].as_str().unwrap_or("?").to_string();
+        if !quiet {
+            for (task, task_state) in task_states(&run) {
+                if seen.get(&task) != Some(&task_state) {
+                    println!("  {task}: {task_state}");
+                    seen.insert(task, task_state);
+                }
+            }
+            if state != last_state && !matches!(state.as_str(), "success" | "failed") {
+                println!("run {id}: {state}");
+            }
+        }
+        last_state = state;
+        if matches!(last_state.as_str(), "success" | "failed") {
+            return Ok(run);
+        }
+        tokio::time::sleep(Duration::from_secs(2)).await;
+    }
+}
+
+/// Each task's state at its newest try (`task_id[map_index]` for mapped tasks).
+fn task_states(run: &Value) -> Vec<(String, String)> {
+    let mut newest: BTreeMap<String, (i64, String)> = BTreeMap::new();
+    for t in run["task_instances"].as_array().into_iter().flatten() {
+        let mut name = t["task_id"].as_str().unwrap_or("?").to_string();
+        if let Some(i) = t["map_index"].as_i64().filter(|i| *i >= 0) {
+            name = format!("{name}[{i}]");
+        }
+        let try_number = t["try_number"].as_i64().unwrap_or(0);
+        let state = t["state"].as_str().unwrap_or("none").to_string();
+        let entry = newest.entry(name).or_insert((try_number, state.clone()));
+        if try_number >= entry.0 {
+            *entry = (try_number, state);
+        }
+    }
+    newest.into_iter().map(|(k, (_, s))| (k, s)).collect()
+}
+
+async fn print_logs(api: &Api, run: &Value) -> anyhow::Result<()> {
+    let id = run["id"].as_i64().unwrap_or_default();
+    let mut newest: BTreeMap<String, i64> = BTreeMap::new();
+    for t in run["task_instances"].as_array().into_iter().flatten() {
+        if t["map_index"].as_i64().unwrap_or(-1) >= 0 {
+            continue;
+        }
+        let task = t["task_id"].as_str().unwrap_or("?").to_string();
+        let try_number = t["try_number"].as_i64().unwrap_or(1);
+        let entry = newest.entry(task).or_insert(try_number);
+        *entry = (*entry).max(try_number);
+    }
+    for (task, try_number) in newest {
+        println!("==> {task} (try {try_number})");
+        match api
+            .text(&format!("/runs/{id}/tasks/{task}/logs/{try_number}"))
+            .await
+        {
+            Ok(log) => println!("{}", log.trim_end()),
+            Err(e) => println!("(no log: {e:#})"),
+        }
+    }
+    Ok(())
+}
+
+/// `olo cancel`.
+pub async fn cancel(api: &ApiArgs, id: i64, json_out: bool) -> anyhow::Result<ExitCode> {
+    let api = Api::new(api)?;
+    let run = api
+        .call(reqwest::Method::POST, &format!("/runs/{id}/cancel"), None)
+        .await?;
+    if json_out {
+        println!("{}", serde_json::to_string_pretty(&run)?);
+    } else {
+        println!(
+            "run {id} of {}/{}: {}",
+            run["workspace"].as_str().unwrap_or("?"),
+            run["job"].as_str().unwrap_or("?"),
+            run["state"].as_str().unwrap_or("?")
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn jobs_are_named_workspace_slash_job() {
+        assert_eq!(
+            split_job("sales/orders_daily").unwrap(),
+            ("sales", "orders_daily")
+        );
+        for bad in ["sales", "/x", "x/", "a/b/c", "a/b?c", "a/../b"] {
+            let e = split_job(bad).unwrap_err().to_string();
+            assert!(e.contains("<workspace>/<job>"), "{bad}: {e}");
+        }
+    }
+
+    #[test]
+    fn the_trigger_body_carries_only_what_was_given() {
+        let args = |conf: Option<&str>| RunArgs {
+            job: "w/j".into(),
+            conf: conf.map(str::to_string),
+            logical_date: Some("2026-03-01".into()),
+            note: None,
+            wait: false,
+            logs: false,
+            json: false,
+        };
+        assert_eq!(
+            trigger_body(&args(Some(r#"{"days": 3}"#))).unwrap(),
+            json!({"conf": {"days": 3}, "logical_date": "2026-03-01"})
+        );
+        let e = trigger_body(&args(Some("[1]"))).unwrap_err().to_string();
+        assert!(e.contains("--conf must be a JSON object"), "{e}");
+        let e = format!("{:#}", trigger_body(&args(Some("{nope"))).unwrap_err());
+        assert!(e.contains("--conf must be a JSON object"), "{e}");
+    }
+
+    #[test]
+    fn task_states_show_each_tasks_newest_try() {
+        let run = json!({"task_instances": [
+            {"task_id": "a", "map_index": -1, "try_number": 1, "state": "failed"},
+            {"task_id": "a", "map_index": -1, "try_number": 2, "state": "running"},
+            {"task_id": "b", "map_index": 0, "try_number": 1, "state": "success"},
+            {"task_id": "c", "map_index": -1, "try_number": 1, "state": null},
+        ]});
+        assert_eq!(
+            task_states(&run),
+            [
+                ("a".to_string(), "running".to_string()),
+                ("b[0]".to_string(), "success".to_string()),
+                ("c".to_string(), "none".to_string()),
+            ]
+        );
+    }
+}
