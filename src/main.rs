@@ -301,12 +301,32 @@ enum SchemaKind {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    init_logs();
     match run(cli) {
         Ok(code) => code,
         Err(e) => {
             eprintln!("error: {e:#}");
             ExitCode::from(2)
         }
+    }
+}
+
+/// What `olo serve` and `olo apply` log goes to stderr: readable lines by default, one JSON object
+/// per line with `OLO_LOG_FORMAT=json`; `RUST_LOG` filters (default: olo's info, others' warnings).
+/// What commands print for people (plans, diagnostics, status) is output, not logs.
+fn init_logs() {
+    use std::io::IsTerminal as _;
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| EnvFilter::new("warn,olo=info,olo_reconciler=info,olo_server=info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    let json = std::env::var("OLO_LOG_FORMAT").is_ok_and(|f| f.eq_ignore_ascii_case("json"));
+    if json {
+        builder.json().with_current_span(true).init();
+    } else {
+        builder.with_target(false).with_ansi(std::io::stderr().is_terminal()).init();
     }
 }
 

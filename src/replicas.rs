@@ -15,12 +15,12 @@
 use std::time::Duration;
 
 use anyhow::Context as _;
+use olo_reconciler::controller::{Pending, Trigger, Work};
 use olo_reconciler::engine::short;
 use olo_reconciler::leader::Election;
-use olo_server::queue::{Pending, PullRequestPlan};
 use olo_server::{AppState, Role};
-use serde_json::json;
 use tokio::sync::{oneshot, watch};
+use tracing::{error, info, warn};
 
 use crate::serve::{latest, Runtime};
 use crate::settings::Settings;
@@ -67,16 +67,14 @@ impl Replicas {
         let leads = match election.try_lead().await {
             Ok(leads) => leads,
             Err(e) => {
-                eprintln!(
-                    "olo serve: leader election: PostgreSQL did not answer ({e}); trying again"
-                );
+                warn!("olo serve: leader election: PostgreSQL did not answer ({e}); trying again");
                 false
             }
         };
         if leads {
-            eprintln!("olo serve: this replica leads now");
+            info!("olo serve: this replica leads now");
         } else {
-            eprintln!("olo serve: PostgreSQL store: another replica leads (advisory lock); this one follows until it gets the lead");
+            info!("olo serve: PostgreSQL store: another replica leads (advisory lock); this one follows until it gets the lead");
         }
         let (tx, leading) = watch::channel(leads);
         let (resign, mut resigned) = oneshot::channel::<()>();
@@ -84,17 +82,17 @@ impl Replicas {
             loop {
                 if election.is_leader() {
                     if !election.still_leading().await {
-                        eprintln!("olo serve: lost the lead (the PostgreSQL session holding the lock broke; another replica may lead already): exiting, a restart rejoins as a follower");
+                        error!("olo serve: lost the lead (the PostgreSQL session holding the lock broke; another replica may lead already): exiting, a restart rejoins as a follower");
                         std::process::exit(LOST_LEAD);
                     }
                 } else {
                     match election.try_lead().await {
                         Ok(true) => {
-                            eprintln!("olo serve: this replica leads now");
+                            info!("olo serve: this replica leads now");
                             let _ = tx.send(true);
                         }
                         Ok(false) => {}
-                        Err(e) => eprintln!(
+                        Err(e) => warn!(
                             "olo serve: leader election: PostgreSQL did not answer ({e}); trying again"
                         ),
                     }
@@ -136,7 +134,7 @@ impl Replicas {
         if self.lineage_read.elapsed() >= LINEAGE_RELOAD {
             self.lineage_read = std::time::Instant::now();
             if let Err(e) = state.lineage.load(state.store.as_ref()).await {
-                eprintln!("olo serve: could not read the observed lineage: {e}");
+                warn!("olo serve: could not read the observed lineage: {e}");
             }
         }
         if *self.leading.borrow() {
@@ -145,36 +143,41 @@ impl Replicas {
                 self.was_leading = true;
                 state.set_role(Role::Leader);
                 // Catch up with whatever the previous leader left undone.
-                pending.reconcile.get_or_insert("leader");
+                pending.ask(Trigger::TookOver);
             }
             match state.store.take_work(100).await {
                 Ok(work) => {
                     for (kind, payload) in work {
-                        take(pending, &kind, payload);
+                        match Work::from_row(&kind, payload) {
+                            Ok(work) => pending.add(work),
+                            Err(e) => error!(
+                                "olo serve: {}, dropped",
+                                olo_reconciler::controller::chain(&e)
+                            ),
+                        }
                     }
                 }
-                Err(e) => eprintln!("olo serve: could not read the work queue: {e}"),
+                Err(e) => warn!("olo serve: could not read the work queue: {e}"),
             }
             return Step::Lead { took_over };
         }
         if let Some(reason) = pending.reconcile.take() {
-            // Polls and retries are the leader's own business.
-            if matches!(reason, "push" | "api") {
-                self.hand_over(state, "reconcile", json!({ "reason": reason }))
-                    .await;
+            // Polls, retries and drift checks are the leader's own business.
+            if reason.handed_to_leader() {
+                self.hand_over(state, Work::Reconcile { reason }).await;
             }
         }
         for pr in std::mem::take(&mut pending.pulls).into_values() {
-            let payload = serde_json::to_value(&pr).expect("a pull request plan serializes");
-            self.hand_over(state, "plan", payload).await;
+            self.hand_over(state, Work::Plan(pr)).await;
         }
         self.follow(rt, state).await;
         Step::Follow
     }
 
-    async fn hand_over(&self, state: &AppState, kind: &str, payload: serde_json::Value) {
-        if let Err(e) = state.store.push_work(kind, &payload).await {
-            eprintln!("olo serve: could not hand {kind} work to the leader: {e}");
+    async fn hand_over(&self, state: &AppState, work: Work) {
+        let (kind, payload) = work.to_row();
+        if let Err(e) = state.store.push_work(&kind, &payload).await {
+            error!("olo serve: could not hand {kind} work to the leader: {e}");
         }
     }
 
@@ -183,7 +186,7 @@ impl Replicas {
         let applied = match state.store.branch_status(&state.config.branch).await {
             Ok(status) => status.and_then(|s| s.last_applied),
             Err(e) => {
-                eprintln!("olo serve: could not read the branch status: {e}");
+                warn!("olo serve: could not read the branch status: {e}");
                 return;
             }
         };
@@ -192,79 +195,29 @@ impl Replicas {
         if self.loaded.as_deref() == Some(applied.as_str()) {
             return;
         }
-        let tip = match latest(&rt.source).await {
+        let tip = match latest(&rt.controller.source).await {
             Ok(tip) => tip,
             Err(e) => {
-                eprintln!("olo serve: {e:#}");
+                warn!("olo serve: {e:#}");
                 return;
             }
         };
-        match rt.engine.view(&tip.repo, &applied) {
+        match rt.controller.engine.view(&tip.repo, &applied) {
             Ok(Some((catalog, lake))) => {
                 state.set_catalog(Some(catalog));
                 state.set_lake(lake);
-                eprintln!("olo serve: serving {} (applied by the leader)", short(&applied));
+                info!("olo serve: serving {} (applied by the leader)", short(&applied));
                 self.loaded = Some(applied);
                 state.set_ready();
             }
-            Ok(None) => eprintln!(
+            Ok(None) => warn!(
                 "olo serve: the applied commit {} is not valid with this replica's olo (a different version?)",
                 short(&applied)
             ),
-            Err(e) => eprintln!(
+            Err(e) => warn!(
                 "olo serve: could not read the applied commit {}: {e:#}",
                 short(&applied)
             ),
         }
-    }
-}
-
-/// Adds one piece of handed-over work to the leader's pending work.
-fn take(pending: &mut Pending, kind: &str, payload: serde_json::Value) {
-    match kind {
-        "reconcile" => {
-            // An API request re-applies even an unchanged commit; a push does not.
-            if payload["reason"] == "api" {
-                pending.reconcile = Some("api");
-            } else {
-                pending.reconcile.get_or_insert("push");
-            }
-        }
-        "plan" => match serde_json::from_value::<PullRequestPlan>(payload) {
-            Ok(pr) => {
-                pending.pulls.insert((pr.repository.clone(), pr.number), pr);
-            }
-            Err(e) => eprintln!("olo serve: unreadable pull request plan in the work queue: {e}"),
-        },
-        other => eprintln!("olo serve: unknown work {other:?} in the work queue, dropped"),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn handed_over_work_joins_the_leaders_pending_work() {
-        let mut p = Pending::default();
-        take(&mut p, "reconcile", json!({"reason": "push"}));
-        assert_eq!(p.reconcile, Some("push"));
-        take(&mut p, "reconcile", json!({"reason": "api"}));
-        assert_eq!(p.reconcile, Some("api"), "an API request forces a re-apply");
-        take(&mut p, "reconcile", json!({"reason": "push"}));
-        assert_eq!(p.reconcile, Some("api"));
-        let pr = |n: u64, sha: &str| PullRequestPlan {
-            repository: "acme/config".into(),
-            html_url: "https://github.com/acme/config".into(),
-            number: n,
-            head_sha: sha.into(),
-            base_ref: "main".into(),
-        };
-        take(&mut p, "plan", serde_json::to_value(pr(7, "a")).unwrap());
-        take(&mut p, "plan", serde_json::to_value(pr(7, "b")).unwrap());
-        take(&mut p, "plan", json!({"not": "a plan"}));
-        take(&mut p, "bogus", json!({}));
-        assert_eq!(p.pulls.len(), 1);
-        assert_eq!(p.pulls[&("acme/config".to_string(), 7)].head_sha, "b");
     }
 }

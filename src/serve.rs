@@ -1,15 +1,18 @@
-//! `olo serve` and `olo apply`: the reconcile loop. One worker per tracked branch, so two
-//! reconciles of a branch never overlap; triggers (poll interval, local file changes, webhooks
-//! and the API) only put work on the server's queue, so a burst of them collapses into one
-//! reconcile of the newest commit. Pull requests are planned by the same worker, between
-//! reconciles. Temporary errors are retried with capped, jittered backoff; an invalid commit
-//! stalls the branch until the next commit.
+//! `olo serve` and `olo apply`: wiring of the controller (`olo_reconciler::controller`), the
+//! server and the replicas. One worker per tracked branch, so two reconciles of a branch never
+//! overlap; triggers (poll interval, local file changes, webhooks and the API) only put work on
+//! the controller's queue, so a burst of them collapses into one reconcile of the newest commit.
+//! Pull requests are planned by the same worker, between reconciles. The controller decides
+//! retries (by error class), the periodic drift check and what a trigger forces.
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anyhow::Context as _;
 use olo_reconciler::apply::{BranchSink, FolderSink, Sink};
+use olo_reconciler::controller::{
+    chain, Controller, PullRequestPlan, Queue, Reconciled, SharedSource, Step, Trigger,
+};
 use olo_reconciler::engine::{short, Engine, Outcome, Preview};
 use olo_reconciler::forge::{self, Forge};
 use olo_reconciler::source::{Credentials, LocalSource, RemoteSource, Source, Tip};
@@ -17,15 +20,15 @@ use olo_reconciler::store::{RunTrigger, Store};
 use olo_reconciler::targets::airflow::{Airflow, AirflowClient};
 use olo_reconciler::targets::dags::AirflowDags;
 use olo_server::metrics::OutcomeLabels;
-use olo_server::queue::PullRequestPlan;
 use olo_server::AppState;
 use secrecy::ExposeSecret as _;
+use tracing::{error, info, warn};
 
 use crate::settings::{Settings, SinkKind};
 
 pub struct Runtime {
-    pub engine: Engine,
-    pub source: Arc<Mutex<Box<dyn Source>>>,
+    /// The engine, the source and the queue of the tracked branch.
+    pub controller: Controller,
     pub airflow: Option<Arc<dyn Airflow>>,
 }
 
@@ -203,104 +206,34 @@ pub async fn runtime(settings: &Settings) -> anyhow::Result<Runtime> {
             Duration::from_secs(settings.airflow.parse_timeout_seconds),
         )) as Arc<dyn olo_reconciler::engine::AfterApply>
     });
+    let engine = Engine {
+        store,
+        sink: make_sink(settings)?,
+        render: settings.render.clone(),
+        prune: settings.apply.prune,
+        last_full_observe: None,
+        memo: None,
+        inventory: None,
+        after_apply,
+        lakehouse: crate::lakehouse::make_lakehouse(settings).await?,
+        lake_inventory: None,
+        phases: Default::default(),
+    };
+    let source: SharedSource = Arc::new(Mutex::new(make_source(settings)?));
     Ok(Runtime {
-        engine: Engine {
-            store,
-            sink: make_sink(settings)?,
-            render: settings.render.clone(),
-            prune: settings.apply.prune,
-            last_full_observe: None,
-            memo: None,
-            inventory: None,
-            after_apply,
-            lakehouse: crate::lakehouse::make_lakehouse(settings).await?,
-            lake_inventory: None,
-            phases: Default::default(),
-        },
-        source: Arc::new(Mutex::new(make_source(settings)?)),
+        controller: Controller::new(engine, source, Arc::new(Queue::default())),
         airflow,
     })
 }
 
-pub(crate) async fn latest(source: &Arc<Mutex<Box<dyn Source>>>) -> anyhow::Result<Tip> {
-    let source = source.clone();
-    tokio::task::spawn_blocking(move || {
-        let mut s = source.lock().expect("source lock");
-        s.latest()
-            .with_context(|| format!("could not read {}", s.describe()))
-    })
-    .await?
+pub(crate) async fn latest(source: &SharedSource) -> anyhow::Result<Tip> {
+    Ok(olo_reconciler::controller::latest(source).await?)
 }
 
 fn progress(done: usize, total: usize) {
     if total >= 200 && (done.is_multiple_of((total / 10).max(1)) || done == total) {
-        eprintln!("  applied {done}/{total} changes");
+        info!(done, total, "applied {done}/{total} changes");
     }
-}
-
-/// One reconcile of the branch tip. Returns whether the branch is Ready afterwards, and the
-/// outcome.
-pub async fn reconcile_once(rt: &mut Runtime) -> anyhow::Result<(bool, Tip, Outcome)> {
-    let started = std::time::Instant::now();
-    let tip = latest(&rt.source).await?;
-    let read_tip = started.elapsed();
-    let rev = &tip.revision;
-    eprintln!(
-        "reconciling {} {} by {} <{}>: {}",
-        rev.branch,
-        short(&rev.sha),
-        rev.author.name,
-        rev.author.email,
-        rev.message.lines().next().unwrap_or_default()
-    );
-    let outcome = rt.engine.reconcile(&tip, &progress).await?;
-    let ready = match &outcome {
-        Outcome::Applied { plan } => {
-            let s = plan.summary();
-            eprintln!(
-                "{} {}: Ready ({} created, {} updated, {} deleted, {} kept, {} unchanged) in {} ms",
-                rev.branch,
-                short(&rev.sha),
-                s.create,
-                s.update,
-                s.delete,
-                s.keep,
-                s.unchanged,
-                started.elapsed().as_millis()
-            );
-            eprintln!(
-                "  took: branch tip {:.1} ms, {}",
-                read_tip.as_secs_f64() * 1e3,
-                rt.engine.phases
-            );
-            true
-        }
-        Outcome::Failed { error, .. } => {
-            eprintln!(
-                "{} {}: Stalled: the files were written but a target refused them:\n{error}",
-                rev.branch,
-                short(&rev.sha)
-            );
-            false
-        }
-        Outcome::Invalid { .. } => {
-            let status = rt.engine.store.branch_status(&rev.branch).await?;
-            if let Some(status) = status {
-                if let Ok(diags) =
-                    serde_json::from_value::<Vec<olo_schema::Diagnostic>>(status.diagnostics)
-                {
-                    eprint!("{}", olo_schema::diagnostic::to_text(&diags));
-                }
-                eprintln!(
-                    "{}: Stalled: {}",
-                    rev.branch,
-                    status.message.unwrap_or_default()
-                );
-            }
-            false
-        }
-    };
-    Ok((ready, tip, outcome))
 }
 
 /// Holds the per-branch reconcile lock of a state folder: never two reconciles of one branch at
@@ -313,7 +246,7 @@ pub struct BranchLock {
 pub fn lock_branch(settings: &Settings) -> anyhow::Result<BranchLock> {
     let (file, path, branch) = branch_lock_file(settings)?;
     if file.try_lock().is_err() {
-        eprintln!("another olo is reconciling {branch} with this state folder; waiting for it");
+        warn!("another olo is reconciling {branch} with this state folder; waiting for it");
         file.lock()
             .with_context(|| format!("could not lock {}", path.display()))?;
     }
@@ -359,23 +292,30 @@ fn branch_lock_file(
 pub async fn serve(settings: &Settings, once: bool) -> anyhow::Result<bool> {
     let _lock = lock_branch(settings)?;
     let mut rt = runtime(settings).await?;
-    let describe = rt.source.lock().expect("source lock").describe();
-    eprintln!(
+    let describe = rt.controller.source.lock().expect("source lock").describe();
+    info!(
         "olo serve: {describe}, state {} (store {}), DAGs into {}",
         settings.state.dir.display(),
         olo_reconciler::store::redacted_url(&settings.database_url()),
         settings.layout().dags.display()
     );
     if once {
-        let (ready, tip, outcome) = reconcile_once(&mut rt).await?;
-        if let (Some(airflow), Outcome::Applied { .. }) = (&rt.airflow, &outcome) {
-            trigger_trailer_runs(&rt, airflow, &tip).await;
-        }
-        return Ok(ready);
+        rt.controller.drift_every = None;
+        return match rt.controller.reconcile(Trigger::Api, &progress).await {
+            Step::Reconciled(r) => {
+                if let (Some(airflow), Ok(Outcome::Applied { .. })) = (&rt.airflow, &r.result) {
+                    trigger_trailer_runs(&rt, airflow, &r.tip).await;
+                }
+                let ready = r.ready();
+                r.result.map(|_| ready).map_err(anyhow::Error::from)
+            }
+            Step::NoTip { error, .. } => Err(error.into()),
+            Step::UpToDate => unreachable!("an API trigger always reconciles"),
+        };
     }
 
     let forge = make_forge(settings)?;
-    let (branch, repo) = match latest(&rt.source).await {
+    let (branch, repo) = match rt.controller.latest().await {
         Ok(tip) => (tip.revision.branch, Some(tip.repo)),
         Err(_) => (settings.tracked_branch(), None),
     };
@@ -391,9 +331,14 @@ pub async fn serve(settings: &Settings, once: bool) -> anyhow::Result<bool> {
             .clone()
             .or_else(|| settings.airflow.url.clone()),
     };
-    let mut state = AppState::new(rt.engine.store.clone(), config, rt.airflow.clone());
+    let mut state = AppState::new(
+        rt.controller.engine.store.clone(),
+        config,
+        rt.airflow.clone(),
+    );
+    state.queue = rt.controller.queue.clone();
     if let Some(oidc) = settings.oidc()? {
-        eprintln!(
+        info!(
             "olo serve: OpenID Connect tokens from {} accepted{}",
             oidc.config.issuer,
             if oidc.config.redirect_url.is_some() {
@@ -416,7 +361,7 @@ pub async fn serve(settings: &Settings, once: bool) -> anyhow::Result<bool> {
     if let Some(trino) = make_trino(settings)? {
         state = state.with_trino(trino, settings.trino.max_rows);
     }
-    state = state.with_lakehouse(rt.engine.lakehouse.clone());
+    state = state.with_lakehouse(rt.controller.engine.lakehouse.clone());
     if let Some(repo) = repo {
         state = state.with_files(Arc::new(DashboardFiles {
             repo,
@@ -429,13 +374,16 @@ pub async fn serve(settings: &Settings, once: bool) -> anyhow::Result<bool> {
         .await
         .context("could not read the lineage edges from the state store")?;
     if observed > 0 {
-        eprintln!("olo serve: {observed} observed lineage edges loaded");
+        info!(
+            observed,
+            "olo serve: {observed} observed lineage edges loaded"
+        );
     }
     let state = Arc::new(state);
     let listener = tokio::net::TcpListener::bind(&settings.server.listen)
         .await
         .with_context(|| format!("could not listen on {}", settings.server.listen))?;
-    eprintln!(
+    info!(
         "olo serve: listening on http://{} (API /api/v1, webhook /webhooks/github, /healthz, /readyz, /metrics)",
         listener.local_addr()?
     );
@@ -472,7 +420,7 @@ pub async fn serve(settings: &Settings, once: bool) -> anyhow::Result<bool> {
         let mut interval = tokio::time::interval(poll);
         loop {
             interval.tick().await;
-            ticker.reconcile("poll");
+            ticker.reconcile(Trigger::Poll);
         }
     });
     let _watcher = if settings.source.url.is_none() {
@@ -496,13 +444,11 @@ pub async fn serve(settings: &Settings, once: bool) -> anyhow::Result<bool> {
     }
     let mut beat = tokio::time::interval(crate::replicas::BEAT);
 
-    let mut last: Option<String> = None;
     let mut healthy = false;
-    let mut backoff = Duration::from_secs(1);
     loop {
         let mut pending = tokio::select! {
             _ = stopping.wait_for(|s| *s) => {
-                eprintln!("olo serve: stopping");
+                info!("olo serve: stopping");
                 if let Some(r) = replicas.as_mut() {
                     r.resign().await;
                 }
@@ -527,82 +473,25 @@ pub async fn serve(settings: &Settings, once: bool) -> anyhow::Result<bool> {
         // Local file changes come in bursts (an editor's save, a checkout): let them settle
         // before reading the commit. Webhooks and API calls name a commit that exists already;
         // requests arriving during a reconcile collapse into the next one anyway.
-        if pending.reconcile == Some("change") {
+        if pending.reconcile == Some(Trigger::FileChange) {
             tokio::time::sleep(Duration::from_millis(300)).await;
         }
-        let more = state.queue.take();
-        pending.reconcile = pending.reconcile.or(more.reconcile);
-        pending.pulls.extend(more.pulls);
+        pending.extend(state.queue.take());
 
-        if let Some(reason) = pending.reconcile {
-            let tip = match latest(&rt.source).await {
-                Ok(t) => Some(t),
-                Err(e) => {
-                    eprintln!("error: {e:#}");
-                    None
+        if let Some(trigger) = pending.reconcile {
+            match rt.controller.reconcile(trigger, &progress).await {
+                Step::UpToDate => state.set_ready(),
+                Step::NoTip { error, .. } => {
+                    error!(error = %chain(&error), "could not read the branch tip")
                 }
-            };
-            let same = tip.as_ref().map(|t| t.revision.sha.as_str()) == last.as_deref();
-            if tip.is_some() && (!same || reason == "api") {
-                let started = std::time::Instant::now();
-                let result = reconcile_once(&mut rt).await;
-                state
-                    .metrics
-                    .reconcile_seconds
-                    .observe(started.elapsed().as_secs_f64());
-                for (phase, elapsed) in rt.engine.phases.laps() {
-                    state
-                        .metrics
-                        .reconcile_phase_seconds
-                        .get_or_create(&olo_server::metrics::PhaseLabels { phase })
-                        .observe(elapsed.as_secs_f64());
-                }
-                state.set_catalog(rt.engine.catalog());
-                state.set_lake(rt.engine.lake());
-                let label = match &result {
-                    Ok((_, _, Outcome::Applied { .. })) => "applied",
-                    Ok((_, _, Outcome::Invalid { .. })) => "invalid",
-                    Ok((_, _, Outcome::Failed { .. })) => "target_refused",
-                    Err(e) if is_temporary(e) => "temporary_error",
-                    Err(_) => "permanent_error",
-                };
-                state
-                    .metrics
-                    .reconciles
-                    .get_or_create(&OutcomeLabels { outcome: label })
-                    .inc();
-                match result {
-                    Ok((ok, tip, outcome)) => {
-                        healthy = ok;
-                        last = Some(tip.revision.sha.clone());
-                        backoff = Duration::from_secs(1);
-                        if let (Some(airflow), Outcome::Applied { .. }) = (&rt.airflow, &outcome) {
-                            trigger_trailer_runs_for(&state, airflow, &tip).await;
-                        }
+                Step::Reconciled(r) => {
+                    healthy = r.ready();
+                    record(&rt, &state, &r);
+                    if let (Some(airflow), Ok(Outcome::Applied { .. })) = (&rt.airflow, &r.result) {
+                        trigger_trailer_runs_for(&state, airflow, &r.tip).await;
                     }
-                    Err(e) => {
-                        eprintln!("error: {e:#}");
-                        healthy = false;
-                        if is_temporary(&e) {
-                            // Capped, jittered backoff, then try again.
-                            let jitter = Duration::from_millis(
-                                u64::from(chrono::Utc::now().timestamp_subsec_millis()) % 500,
-                            );
-                            let queue = state.queue.clone();
-                            let wait = backoff + jitter;
-                            tokio::spawn(async move {
-                                tokio::time::sleep(wait).await;
-                                queue.reconcile("retry");
-                            });
-                            backoff = (backoff * 2).min(Duration::from_secs(60));
-                        }
-                        // A permanent error is tried again at the next trigger (poll or
-                        // change), never left behind for good: `last` stays unset.
-                    }
+                    state.set_ready();
                 }
-                state.set_ready();
-            } else if tip.is_some() {
-                state.set_ready();
             }
         }
 
@@ -619,25 +508,51 @@ pub async fn serve(settings: &Settings, once: bool) -> anyhow::Result<bool> {
                 .get_or_create(&OutcomeLabels { outcome: label })
                 .inc();
             if let Err(e) = outcome {
-                eprintln!("pull request #{} of {}: {e:#}", pr.number, pr.repository);
+                error!(
+                    pull_request = pr.number,
+                    repository = %pr.repository,
+                    "pull request #{} of {}: {e:#}",
+                    pr.number,
+                    pr.repository
+                );
             }
         }
     }
 }
 
-fn is_temporary(e: &anyhow::Error) -> bool {
-    e.downcast_ref::<olo_reconciler::Error>()
-        .is_some_and(olo_reconciler::Error::is_temporary)
+/// The server's view of a reconcile: its metrics, and the workspaces, jobs and lakehouse the API
+/// serves.
+fn record(rt: &Runtime, state: &AppState, r: &Reconciled) {
+    state
+        .metrics
+        .reconcile_seconds
+        .observe(r.elapsed.as_secs_f64());
+    for (phase, elapsed) in rt.controller.engine.phases.laps() {
+        state
+            .metrics
+            .reconcile_phase_seconds
+            .get_or_create(&olo_server::metrics::PhaseLabels { phase })
+            .observe(elapsed.as_secs_f64());
+    }
+    state.set_catalog(rt.controller.engine.catalog());
+    state.set_lake(rt.controller.engine.lake());
+    state
+        .metrics
+        .reconciles
+        .get_or_create(&OutcomeLabels {
+            outcome: r.outcome_label(),
+        })
+        .inc();
 }
 
 /// `olo apply`: trailers of the applied commit trigger runs too.
 async fn trigger_trailer_runs(rt: &Runtime, airflow: &Arc<dyn Airflow>, tip: &Tip) {
     let state = AppState::new(
-        rt.engine.store.clone(),
+        rt.controller.engine.store.clone(),
         olo_server::ServerConfig::default(),
         Some(airflow.clone()),
     );
-    state.set_catalog(rt.engine.catalog());
+    state.set_catalog(rt.controller.engine.catalog());
     trigger_trailer_runs_for(&state, airflow, tip).await;
 }
 
@@ -683,14 +598,14 @@ async fn trigger_trailer_runs_for(state: &AppState, _airflow: &Arc<dyn Airflow>,
         )
         .await
         {
-            Ok(run) => eprintln!(
+            Ok(run) => info!(
                 "{} {}: Olo-Run {ws}/{job}: triggered run {} ({})",
                 rev.branch,
                 short(&rev.sha),
                 run.id,
                 run.airflow_run_id
             ),
-            Err(e) => eprintln!(
+            Err(e) => warn!(
                 "{} {}: Olo-Run {ws}/{job}: could not trigger: {}",
                 rev.branch,
                 short(&rev.sha),
@@ -721,7 +636,7 @@ async fn plan_pull_request(
         .await?;
     }
     let repo_path = {
-        let source = rt.source.clone();
+        let source = rt.controller.source.clone();
         let sha = pr.head_sha.clone();
         let refs = vec![format!("refs/pull/{}/head", pr.number)];
         tokio::task::spawn_blocking(move || {
@@ -734,6 +649,7 @@ async fn plan_pull_request(
     };
     let preview = match repo_path {
         Ok(path) => rt
+            .controller
             .engine
             .preview(&path, &pr.head_sha)
             .await
@@ -770,7 +686,7 @@ async fn plan_pull_request(
         }
     };
     let (state, description) = forge::comment::status(&outcome, &owners);
-    eprintln!(
+    info!(
         "pull request #{} ({}) at {}: {description}",
         pr.number,
         pr.repository,
@@ -798,14 +714,11 @@ async fn plan_pull_request(
 }
 
 /// Wakes the loop when files under a local source change.
-fn watch(
-    path: &std::path::Path,
-    queue: Arc<olo_server::queue::Queue>,
-) -> Option<notify::RecommendedWatcher> {
+fn watch(path: &std::path::Path, queue: Arc<Queue>) -> Option<notify::RecommendedWatcher> {
     use notify::Watcher as _;
     let mut watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
         if event.is_ok() {
-            queue.reconcile("change");
+            queue.reconcile(Trigger::FileChange);
         }
     })
     .ok()?;

@@ -70,6 +70,18 @@ async fn leader(ds: &[&Daemon]) -> usize {
     leaders[0]
 }
 
+/// The replica's `olo_leader` gauge and `olo_leadership_changes_total` counter.
+async fn leadership_metrics(d: &Daemon) -> (String, String) {
+    let text = d.get_text("/metrics").await;
+    let value = |name: &str| {
+        text.lines()
+            .find_map(|l| l.strip_prefix(name)?.strip_prefix(' '))
+            .unwrap_or_else(|| panic!("no {name} in:\n{text}"))
+            .to_string()
+    };
+    (value("olo_leader"), value("olo_leadership_changes_total"))
+}
+
 async fn push(d: &Daemon, sha: &str, delivery: &str) -> (u16, Value) {
     let body = push_payload("refs/heads/main", sha);
     d.deliver("push", delivery, &body, &sign(&body)).await
@@ -115,6 +127,11 @@ async fn three_replicas_one_leader_failover_without_double_applies_or_lost_webho
     assert_eq!(first, 0, "the first replica started leads");
     assert_eq!(b.get_text("/readyz").await, "ready (follower)\n");
     assert_eq!(a.get_text("/readyz").await, "ready (leader)\n");
+    // The role in /metrics: summed over replicas, olo_leader is 1 while exactly one leads.
+    assert_eq!(leadership_metrics(&a).await, ("1".into(), "1".into()));
+    for d in [&b, &c] {
+        assert_eq!(leadership_metrics(d).await, ("0".into(), "0".into()));
+    }
 
     // A push delivered to a follower is applied by the leader and served by all.
     repo.write("workspaces/w/jobs/two.yaml", &job("two", "echo 2"));
@@ -179,6 +196,12 @@ async fn three_replicas_one_leader_failover_without_double_applies_or_lost_webho
     );
     applied_everywhere(&[&b, &c], &c3).await;
     let second = leader(&[&b, &c]).await;
+    let (new_leader, follower) = if second == 0 { (&b, &c) } else { (&c, &b) };
+    assert_eq!(
+        leadership_metrics(new_leader).await,
+        ("1".into(), "1".into())
+    );
+    assert_eq!(leadership_metrics(follower).await, ("0".into(), "0".into()));
 
     // A leader stopped with SIGTERM gives the lead up at once; the last replica takes over.
     let (going, staying) = if second == 0 { (b, c) } else { (c, b) };

@@ -157,6 +157,13 @@ async fn the_api_serves_the_live_state_pages_lists_and_guards_writes() {
         (status, ack["result"].as_str()),
         (202, Some("reconcile queued"))
     );
+    // ... and it reconciles the unchanged commit again (the start was the first reconcile).
+    d.wait_until("the API's reconcile", |d| async move {
+        d.get_text("/metrics")
+            .await
+            .contains("olo_reconciles_total{outcome=\"applied\"} 2")
+    })
+    .await;
     let (_, audit) = d.get("/api/v1/audit?limit=1").await;
     assert_eq!(audit["items"][0]["action"], "reconcile_request");
     assert_eq!(audit["items"][0]["actor"], "ci-bot");

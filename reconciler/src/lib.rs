@@ -4,6 +4,7 @@
 pub mod apply;
 pub mod catalog;
 pub mod content;
+pub mod controller;
 pub mod engine;
 pub mod forge;
 pub mod lakehouse;
@@ -74,13 +75,33 @@ pub enum Error {
 }
 
 impl Error {
-    /// Temporary errors are retried with backoff; permanent ones stall until the next commit.
-    pub fn is_temporary(&self) -> bool {
+    /// Whether waiting helps ([`controller::error_policy`] decides by this):
+    ///
+    /// - fetching the source: temporary (the network, the git server);
+    /// - writing the sink: by the I/O error. Permission denied, a read-only filesystem, an
+    ///   invalid name, a file where a folder should be: permanent, someone has to fix the target
+    ///   (then `POST /api/v1/reconcile`). A full disk or quota: temporary, space comes back
+    ///   without a commit. Anything else (timeouts, interrupted calls, a vanished folder):
+    ///   temporary;
+    /// - the state store: temporary (its failure is never the commit's);
+    /// - the lakehouse: as [`lakehouse::LakeError::is_temporary`] says;
+    /// - the rest (an unreadable repository, an unsafe path, rendering): permanent.
+    pub fn class(&self) -> controller::ErrorClass {
+        use controller::ErrorClass::{Permanent, Temporary};
+        use std::io::ErrorKind;
         match self {
-            Error::Fetch { .. } | Error::Sink { .. } => true,
-            Error::Store(e) => e.is_temporary(),
-            Error::Lakehouse(e) => e.is_temporary(),
-            _ => false,
+            Error::Fetch { .. } | Error::Store(_) => Temporary,
+            Error::Sink { source, .. } => match source.kind() {
+                ErrorKind::PermissionDenied
+                | ErrorKind::ReadOnlyFilesystem
+                | ErrorKind::InvalidInput
+                | ErrorKind::InvalidFilename
+                | ErrorKind::NotADirectory
+                | ErrorKind::IsADirectory => Permanent,
+                _ => Temporary,
+            },
+            Error::Lakehouse(e) if e.is_temporary() => Temporary,
+            _ => Permanent,
         }
     }
 }

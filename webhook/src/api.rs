@@ -680,7 +680,9 @@ async fn reconcile(
             details: json!({}),
         })
         .await?;
-    state.queue.reconcile("api");
+    state
+        .queue
+        .reconcile(olo_reconciler::controller::Trigger::Api);
     Ok((
         StatusCode::ACCEPTED,
         Json(json!({ "result": "reconcile queued", "branch": state.config.branch })),

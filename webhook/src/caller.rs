@@ -103,7 +103,7 @@ async fn audit_denial(state: &AppState, actor: &str, method: &Method, path: &str
         details: json!({ "reason": why }),
     };
     if let Err(e) = state.store.append_audit(&entry).await {
-        eprintln!("olo: could not audit a denied request ({e})");
+        tracing::warn!("olo: could not audit a denied request ({e})");
     }
 }
 

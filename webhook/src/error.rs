@@ -76,7 +76,7 @@ impl IntoResponse for ApiError {
         let id = format!("err_{}", uuid::Uuid::new_v4().simple());
         let message = if self.status == StatusCode::INTERNAL_SERVER_ERROR {
             // Keep causes (paths, SQL) out of responses; log them with the id.
-            eprintln!("error {id}: {}", self.message);
+            tracing::error!(error_id = %id, "error {id}: {}", self.message);
             "internal error; the server log has the cause under this error id".to_string()
         } else {
             self.message

@@ -2,7 +2,8 @@
 //! `openapi.json`), health, readiness and Prometheus metrics.
 //!
 //! Requests never reconcile: the webhook verifies, records the delivery, puts the work on the
-//! [`queue::Queue`] and answers 202; the branch's one worker (in the `olo` binary) does the rest.
+//! controller's [`Queue`] (`olo_reconciler::controller`) and answers 202; the branch's one
+//! worker (the controller, run by the `olo` binary) does the rest.
 
 pub mod access;
 pub mod api;
@@ -14,7 +15,6 @@ pub mod github;
 pub mod lineage;
 pub mod metrics;
 pub mod oidc;
-pub mod queue;
 pub mod runs;
 pub mod signin;
 pub mod sql;
@@ -36,7 +36,7 @@ use serde_json::json;
 
 pub use auth::ApiToken;
 use metrics::{DeliveryLabels, Metrics};
-use queue::{PullRequestPlan, Queue};
+use olo_reconciler::controller::{PullRequestPlan, Queue, Trigger};
 
 /// What the server needs from olo's settings.
 #[derive(Debug, Clone, Default)]
@@ -244,8 +244,14 @@ impl AppState {
         self.ready.load(Ordering::Acquire)
     }
 
+    /// Sets this replica's role, and the `olo_leader` and `olo_leadership_changes_total`
+    /// metrics with it.
     pub fn set_role(&self, role: Role) {
-        self.role.store(role as u8, Ordering::Release);
+        let before = self.role.swap(role as u8, Ordering::AcqRel);
+        self.metrics.leader.set(i64::from(role != Role::Follower));
+        if role == Role::Leader && before != Role::Leader as u8 {
+            self.metrics.leadership_changes.inc();
+        }
     }
 
     pub fn role(&self) -> Role {
@@ -269,7 +275,36 @@ pub fn router(state: Arc<AppState>) -> Router {
         .nest("/api/v1", api::routes())
         .merge(dashboard::routes())
         .merge(signin::routes())
+        .layer(axum::middleware::from_fn(trace_request))
         .with_state(state)
+}
+
+/// A span per request (method, route, status): what the handlers log carries them; the request
+/// itself is logged at debug level, or as a warning when it failed on the server's side.
+async fn trace_request(request: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    use tracing::Instrument as _;
+    let route = request
+        .extensions()
+        .get::<axum::extract::MatchedPath>()
+        .map_or("unmatched", |p| p.as_str())
+        .to_string();
+    let span = tracing::info_span!(
+        "request",
+        method = %request.method(),
+        route,
+        status = tracing::field::Empty
+    );
+    let started = std::time::Instant::now();
+    let response = next.run(request).instrument(span.clone()).await;
+    let status = response.status().as_u16();
+    span.record("status", status);
+    let elapsed_ms = started.elapsed().as_secs_f64() * 1e3;
+    if response.status().is_server_error() {
+        tracing::warn!(parent: &span, elapsed_ms, "request failed");
+    } else {
+        tracing::debug!(parent: &span, elapsed_ms, "request served");
+    }
+    response
 }
 
 /// Serves until the future `shutdown` completes.
@@ -424,7 +459,7 @@ async fn github_webhook(
                     "ignored",
                 )
             } else {
-                state.queue.reconcile("push");
+                state.queue.reconcile(Trigger::Push);
                 (StatusCode::ACCEPTED, "reconcile queued", "queued")
             }
         }

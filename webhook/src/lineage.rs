@@ -144,7 +144,7 @@ async fn write_loop(
                 }
             }
             Err(e) => {
-                eprintln!("error: recording {} lineage events: {e:#}", events.len());
+                tracing::error!("error: recording {} lineage events: {e:#}", events.len());
                 let temporary = e.is_temporary();
                 for reply in replies {
                     let _ = reply.send(Err(Failed { temporary }));

@@ -61,6 +61,11 @@ pub struct Metrics {
     pub sql_queries: Family<ResultLabels, Counter>,
     /// Set at scrape time from the state store.
     pub runs: Family<StateLabels, Gauge>,
+    /// 1 while this replica does the leader's work (it leads, or it is the only one), else 0:
+    /// summed over replicas it is 1 unless there is no leader (0) or two (2).
+    pub leader: Gauge,
+    /// Times this replica took the lead.
+    pub leadership_changes: Counter,
 }
 
 impl Default for Metrics {
@@ -119,6 +124,19 @@ impl Default for Metrics {
         );
         let runs = Family::<StateLabels, Gauge>::default();
         registry.register("runs", "Runs olo knows of, by state", runs.clone());
+        let leader = Gauge::default();
+        leader.set(1);
+        registry.register(
+            "leader",
+            "1 while this replica reconciles (it leads, or it is the only one), else 0",
+            leader.clone(),
+        );
+        let leadership_changes = Counter::default();
+        registry.register(
+            "leadership_changes",
+            "Times this replica took the lead",
+            leadership_changes.clone(),
+        );
         Metrics {
             registry,
             reconciles,
@@ -130,6 +148,8 @@ impl Default for Metrics {
             lineage_events,
             sql_queries,
             runs,
+            leader,
+            leadership_changes,
         }
     }
 }

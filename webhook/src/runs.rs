@@ -326,9 +326,11 @@ pub async fn follow_once(store: &dyn Store, airflow: &dyn Airflow) -> Result<usi
             Ok(r) => r,
             Err(e) if e.is_temporary() => return Err(format!("Airflow: {e}")),
             Err(e) => {
-                eprintln!(
+                tracing::warn!(
                     "run {} ({} {}): {e}",
-                    run.id, run.dag_id, run.airflow_run_id
+                    run.id,
+                    run.dag_id,
+                    run.airflow_run_id
                 );
                 continue;
             }
@@ -379,7 +381,7 @@ pub async fn follow(store: Arc<dyn Store>, airflow: Arc<dyn Airflow>, every: std
     loop {
         interval.tick().await;
         if let Err(e) = follow_once(store.as_ref(), airflow.as_ref()).await {
-            eprintln!("following runs: {e}");
+            tracing::warn!("following runs: {e}");
         }
     }
 }

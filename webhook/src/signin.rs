@@ -155,7 +155,7 @@ async fn callback(
         .and_then(|d| d.claims.get("exp").and_then(serde_json::Value::as_i64))
         .map(|exp| (exp - chrono::Utc::now().timestamp()).max(0))
         .unwrap_or(0);
-    eprintln!(
+    tracing::info!(
         "olo: dashboard sign-in of user:{} via OpenID Connect",
         who.name
     );

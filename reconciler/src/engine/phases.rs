@@ -29,6 +29,11 @@ impl Phases {
     /// Counts the time since the previous lap (or the start) to `phase`.
     pub fn lap(&mut self, phase: &'static str) {
         let now = Instant::now();
+        tracing::debug!(
+            phase,
+            elapsed_ms = (now - self.since).as_secs_f64() * 1e3,
+            "phase done"
+        );
         self.add(phase, now - self.since);
         self.since = now;
     }

@@ -1,0 +1,306 @@
+//! The controller in process: a real git repository (a local source), a SQLite state store and a
+//! folder sink in temporary folders; the sink can be told to fail like a full disk or a folder
+//! without write permission. Drives the queue and the controller as `olo serve`'s worker does.
+
+use std::path::Path;
+use std::process::Command;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use olo_reconciler::apply::{FolderSink, Layout, Sink};
+use olo_reconciler::content::Content;
+use olo_reconciler::controller::{Action, Backoff, Controller, Queue, Reconciled, Step, Trigger};
+use olo_reconciler::engine::{Engine, Outcome};
+use olo_reconciler::source::LocalSource;
+
+const WORKSPACE: &str = "apiVersion: olo/v1\nkind: Workspace\nmetadata: {name: w}\nspec:\n  lakehouse: {catalog: lake, warehouse: 's3://lake-bucket/w', namespaces: [raw]}\n  access: {operator: ['user:ci-bot']}\n";
+
+fn job(name: &str, command: &str) -> String {
+    format!("apiVersion: olo/v1\nkind: Job\nmetadata: {{name: {name}}}\nspec:\n  tasks:\n    - id: a\n      bash: {{command: \"{command}\"}}\n")
+}
+
+/// A folder sink whose writes fail with `fail` while it is set.
+struct FailingSink {
+    inner: FolderSink,
+    fail: Arc<Mutex<Option<std::io::ErrorKind>>>,
+}
+
+impl FailingSink {
+    fn check(&self, name: &str) -> olo_reconciler::Result<()> {
+        match *self.fail.lock().unwrap() {
+            Some(kind) => Err(olo_reconciler::Error::Sink {
+                action: "write",
+                path: name.to_string(),
+                source: kind.into(),
+            }),
+            None => Ok(()),
+        }
+    }
+}
+
+impl Sink for FailingSink {
+    fn target(&self) -> &str {
+        self.inner.target()
+    }
+    fn observe(
+        &self,
+        names: &mut dyn Iterator<Item = &str>,
+    ) -> olo_reconciler::Result<std::collections::BTreeMap<String, Vec<u8>>> {
+        self.inner.observe(names)
+    }
+    fn write(&mut self, name: &str, bytes: &[u8]) -> olo_reconciler::Result<()> {
+        self.check(name)?;
+        self.inner.write(name, bytes)
+    }
+    fn write_all(&mut self, files: &[(&str, &dyn Content)]) -> olo_reconciler::Result<()> {
+        if let Some((name, _)) = files.first() {
+            self.check(name)?;
+        }
+        self.inner.write_all(files)
+    }
+    fn delete(&mut self, name: &str) -> olo_reconciler::Result<()> {
+        self.inner.delete(name)
+    }
+    fn finish(&mut self, message: &str) -> olo_reconciler::Result<()> {
+        self.inner.finish(message)
+    }
+}
+
+struct Setup {
+    repo: tempfile::TempDir,
+    out: tempfile::TempDir,
+    _state: tempfile::TempDir,
+    queue: Arc<Queue>,
+    controller: Controller,
+    fail: Arc<Mutex<Option<std::io::ErrorKind>>>,
+}
+
+fn git(repo: &Path, args: &[&str]) -> String {
+    let out = Command::new("git")
+        .args(args)
+        .current_dir(repo)
+        .env("GIT_AUTHOR_NAME", "Ada")
+        .env("GIT_AUTHOR_EMAIL", "ada@example.com")
+        .env("GIT_COMMITTER_NAME", "Ada")
+        .env("GIT_COMMITTER_EMAIL", "ada@example.com")
+        .output()
+        .expect("git runs");
+    assert!(
+        out.status.success(),
+        "git {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap().trim().to_string()
+}
+
+impl Setup {
+    async fn new() -> Setup {
+        let repo = tempfile::tempdir().unwrap();
+        git(repo.path(), &["init", "-q", "-b", "main"]);
+        let out = tempfile::tempdir().unwrap();
+        let state = tempfile::tempdir().unwrap();
+        let store = olo_reconciler::store::open(&format!(
+            "sqlite:{}",
+            state.path().join("state.db").display()
+        ))
+        .await
+        .unwrap();
+        let fail = Arc::new(Mutex::new(None));
+        let engine = Engine {
+            store: Arc::from(store),
+            sink: Box::new(FailingSink {
+                inner: FolderSink::new(Layout::under(out.path())),
+                fail: fail.clone(),
+            }),
+            render: Default::default(),
+            prune: true,
+            last_full_observe: None,
+            memo: None,
+            inventory: None,
+            after_apply: None,
+            lakehouse: None,
+            lake_inventory: None,
+            phases: Default::default(),
+        };
+        let source = LocalSource::new(repo.path(), Some("main".into()), state.path());
+        let queue = Arc::new(Queue::default());
+        let controller = Controller::new(
+            engine,
+            Arc::new(Mutex::new(Box::new(source))),
+            queue.clone(),
+        )
+        .with_backoff(Backoff::new(
+            Duration::from_millis(10),
+            Duration::from_millis(100),
+        ));
+        Setup {
+            repo,
+            out,
+            _state: state,
+            queue,
+            controller,
+            fail,
+        }
+    }
+
+    fn commit(&self, name: &str, command: &str) -> String {
+        let p = self.repo.path();
+        std::fs::create_dir_all(p.join("workspaces/w/jobs")).unwrap();
+        std::fs::write(p.join("workspaces/w/workspace.yaml"), WORKSPACE).unwrap();
+        std::fs::write(
+            p.join(format!("workspaces/w/jobs/{name}.yaml")),
+            job(name, command),
+        )
+        .unwrap();
+        git(p, &["add", "-A"]);
+        git(p, &["commit", "-qm", &format!("{name}: {command}")]);
+        git(p, &["rev-parse", "HEAD"])
+    }
+
+    fn dag(&self, name: &str) -> std::path::PathBuf {
+        self.out.path().join(format!("dags/w__{name}.py"))
+    }
+
+    /// What `olo serve`'s worker does with the next pending work (waiting at most a minute).
+    async fn work(&mut self) -> Step {
+        let pending = tokio::time::timeout(Duration::from_secs(60), self.queue.next())
+            .await
+            .expect("work within a minute");
+        let trigger = pending.reconcile.expect("a reconcile is pending");
+        self.controller.reconcile(trigger, &|_, _| {}).await
+    }
+}
+
+fn reconciled(step: Step) -> Box<Reconciled> {
+    match step {
+        Step::Reconciled(r) => r,
+        other => panic!("no reconcile ran: {other:?}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_burst_collapses_into_one_reconcile_and_an_unchanged_commit_is_not_reapplied() {
+    let mut s = Setup::new().await;
+    let c1 = s.commit("one", "echo 1");
+    for t in [
+        Trigger::Push,
+        Trigger::Poll,
+        Trigger::FileChange,
+        Trigger::Push,
+    ] {
+        s.queue.reconcile(t);
+    }
+    let r = reconciled(s.work().await);
+    assert_eq!(
+        (r.trigger, r.tip.revision.sha.as_str()),
+        (Trigger::Push, c1.as_str())
+    );
+    assert!(r.ready(), "{:?}", r.result);
+    assert!(s.queue.take().is_empty(), "one reconcile for the burst");
+    assert!(s.dag("one").exists());
+
+    s.queue.reconcile(Trigger::Poll);
+    assert!(matches!(s.work().await, Step::UpToDate));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_api_reconcile_always_reapplies_alone_and_after_a_pending_poll() {
+    let mut s = Setup::new().await;
+    s.commit("one", "echo 1");
+    s.queue.reconcile(Trigger::Poll);
+    assert!(reconciled(s.work().await).ready());
+
+    // Alone: the unchanged commit is reconciled again, and a file removed by hand comes back.
+    std::fs::remove_file(s.dag("one")).unwrap();
+    s.queue.reconcile(Trigger::Api);
+    let r = reconciled(s.work().await);
+    assert_eq!(r.trigger, Trigger::Api);
+    match &r.result {
+        Ok(Outcome::Applied { plan }) => assert_eq!(plan.summary().drift, 1, "{plan:?}"),
+        other => panic!("{other:?}"),
+    }
+    assert!(s.dag("one").exists());
+
+    // Behind a poll (and a push) already pending: still reconciled.
+    s.queue.reconcile(Trigger::Poll);
+    s.queue.reconcile(Trigger::Push);
+    s.queue.reconcile(Trigger::Api);
+    let r = reconciled(s.work().await);
+    assert_eq!(r.trigger, Trigger::Api);
+    assert!(r.ready());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_file_deleted_from_the_sink_is_restored_by_the_drift_reconcile_with_no_new_commit() {
+    let mut s = Setup::new().await;
+    s.controller.drift_every = Some(Duration::from_millis(200));
+    s.commit("one", "echo 1");
+    s.queue.reconcile(Trigger::Poll);
+    let r = reconciled(s.work().await);
+    assert_eq!(
+        r.action,
+        Action::RequeueAfter(Duration::from_millis(200), Trigger::Drift)
+    );
+    std::fs::remove_file(s.dag("one")).unwrap();
+
+    // Nothing else is asked for: the controller's own requeue comes due.
+    let r = reconciled(s.work().await);
+    assert_eq!(r.trigger, Trigger::Drift);
+    match &r.result {
+        Ok(Outcome::Applied { plan }) => {
+            let summary = plan.summary();
+            assert_eq!((summary.create, summary.drift), (1, 1), "{plan:?}");
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(s.dag("one").exists(), "restored without a new commit");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_temporary_error_is_retried_with_backoff_and_a_permanent_one_waits_for_the_next_change() {
+    let mut s = Setup::new().await;
+    s.commit("one", "echo 1");
+
+    // A full disk: temporary, retried by the controller with no trigger from outside.
+    *s.fail.lock().unwrap() = Some(std::io::ErrorKind::StorageFull);
+    s.queue.reconcile(Trigger::Poll);
+    let r = reconciled(s.work().await);
+    assert_eq!(r.outcome_label(), "temporary_error");
+    assert!(
+        matches!(r.action, Action::RequeueAfter(_, Trigger::Retry)),
+        "{:?}",
+        r.action
+    );
+    let r = reconciled(s.work().await);
+    assert_eq!(
+        (r.trigger, r.outcome_label()),
+        (Trigger::Retry, "temporary_error")
+    );
+    *s.fail.lock().unwrap() = None;
+    let r = reconciled(s.work().await);
+    assert_eq!(r.trigger, Trigger::Retry);
+    assert!(r.ready(), "{:?}", r.result);
+    assert!(s.dag("one").exists(), "the retry wrote what the failed apply did not");
+
+    // Permission denied: permanent. Nothing is scheduled, polls skip the commit.
+    *s.fail.lock().unwrap() = Some(std::io::ErrorKind::PermissionDenied);
+    s.commit("two", "echo 2");
+    s.queue.reconcile(Trigger::Poll);
+    let r = reconciled(s.work().await);
+    assert_eq!(
+        (r.outcome_label(), r.action),
+        ("permanent_error", Action::AwaitChange)
+    );
+    assert_eq!(s.queue.scheduled(), None);
+    s.queue.reconcile(Trigger::Poll);
+    assert!(matches!(s.work().await, Step::UpToDate));
+
+    // Fixed, then the next commit applies.
+    *s.fail.lock().unwrap() = None;
+    let c3 = s.commit("three", "echo 3");
+    s.queue.reconcile(Trigger::Poll);
+    let r = reconciled(s.work().await);
+    assert_eq!(r.tip.revision.sha, c3);
+    assert!(r.ready(), "{:?}", r.result);
+    assert!(s.dag("two").exists() && s.dag("three").exists());
+}
