@@ -326,7 +326,10 @@ fn init_logs() {
     if json {
         builder.json().with_current_span(true).init();
     } else {
-        builder.with_target(false).with_ansi(std::io::stderr().is_terminal()).init();
+        builder
+            .with_target(false)
+            .with_ansi(std::io::stderr().is_terminal())
+            .init();
     }
 }
 

@@ -280,7 +280,10 @@ async fn a_temporary_error_is_retried_with_backoff_and_a_permanent_one_waits_for
     let r = reconciled(s.work().await);
     assert_eq!(r.trigger, Trigger::Retry);
     assert!(r.ready(), "{:?}", r.result);
-    assert!(s.dag("one").exists(), "the retry wrote what the failed apply did not");
+    assert!(
+        s.dag("one").exists(),
+        "the retry wrote what the failed apply did not"
+    );
 
     // Permission denied: permanent. Nothing is scheduled, polls skip the commit.
     *s.fail.lock().unwrap() = Some(std::io::ErrorKind::PermissionDenied);

@@ -145,7 +145,11 @@ async fn a_catalog_that_dies_half_way_loses_nothing_and_nothing_is_done_twice() 
         .apply_writes(&plan, &want, &store, "r1")
         .await
         .unwrap_err();
-    assert!(err.is_temporary(), "{err}");
+    assert_eq!(
+        err.class(),
+        olo_reconciler::controller::ErrorClass::Temporary,
+        "{err}"
+    );
     assert!(err.to_string().contains("flaky test catalog"), "{err}");
     assert_eq!(catalog.namespaces.lock().unwrap().len(), 2);
     // Ownership was claimed before acting: olo knows every namespace it may have created.
