@@ -18,7 +18,7 @@ use serde_json::{json, Value};
 use crate::access::Role;
 use crate::caller::{Caller, Need};
 use crate::error::ApiError;
-use crate::runs::{self, RunRequest, Trigger};
+use crate::runs::{self, Control, RunRequest, Trigger};
 use crate::{lineage, sql, AppState};
 
 pub const OPENAPI: &str = include_str!("../openapi.json");
@@ -555,12 +555,7 @@ async fn cancel_run(
     caller: Caller,
     Path(id): Path<i64>,
 ) -> Result<Json<Value>, ApiError> {
-    let run = find_run(&state, &caller, id).await?;
-    caller
-        .need(&state, Need::Workspace(&run.workspace, Role::Operator))
-        .await?;
-    let run = runs::cancel(&state, &run, caller.actor()).await?;
-    Ok(Json(json!(run)))
+    control_run(&state, &caller, id, Control::Cancel).await
 }
 
 /// Re-runs the failed tasks of a finished run (operator of its workspace).
@@ -569,11 +564,20 @@ async fn clear_run(
     caller: Caller,
     Path(id): Path<i64>,
 ) -> Result<Json<Value>, ApiError> {
-    let run = find_run(&state, &caller, id).await?;
+    control_run(&state, &caller, id, Control::ClearFailed).await
+}
+
+async fn control_run(
+    state: &AppState,
+    caller: &Caller,
+    id: i64,
+    control: Control,
+) -> Result<Json<Value>, ApiError> {
+    let run = find_run(state, caller, id).await?;
     caller
-        .need(&state, Need::Workspace(&run.workspace, Role::Operator))
+        .need(state, Need::Workspace(&run.workspace, Role::Operator))
         .await?;
-    let run = runs::clear_failed(&state, &run, caller.actor()).await?;
+    let run = runs::control(state, &run, caller.actor(), control).await?;
     Ok(Json(json!(run)))
 }
 

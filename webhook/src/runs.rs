@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 use olo_reconciler::store::{
     is_terminal_run_state, NewAudit, NewRun, Run, RunTrigger, RunUpdate, Store, TaskInstanceRow,
 };
-use olo_reconciler::targets::airflow::{Airflow, AirflowError, DagRun, NewDagRun};
+use olo_reconciler::targets::airflow::{Airflow, AirflowError, NewDagRun};
 use serde_json::{json, Map, Value};
 
 use crate::error::ApiError;
@@ -225,57 +225,69 @@ pub async fn trigger(
     Ok(run)
 }
 
-/// Stops a run that has not finished: Airflow marks it failed (running tasks fail, the rest are
-/// skipped), with a note naming who stopped it; olo records the new state and audits it. A
-/// finished run is a 409 and stays as it is.
-pub async fn cancel(state: &AppState, run: &Run, actor: &str) -> Result<Run, ApiError> {
-    if is_terminal_run_state(&run.state) {
-        return Err(ApiError::new(
-            StatusCode::CONFLICT,
-            "run_finished",
-            format!(
-                "run {} of {}/{} has already finished ({}); nothing to cancel",
-                run.id, run.workspace, run.job, run.state
-            ),
-        ));
-    }
-    let note = format!("cancelled through olo by {}", clip(actor, 200));
-    let dag_run = airflow(state)?
-        .cancel_run(&run.dag_id, &run.airflow_run_id, &note)
-        .await
-        .map_err(airflow_error)?;
-    record_control(state, run, actor, "run_cancel", dag_run).await
+/// What an operator may do to a run olo triggered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Control {
+    /// Stop a run that has not finished: Airflow marks it failed (running tasks fail, the rest
+    /// are skipped).
+    Cancel,
+    /// Re-run the failed (and upstream-failed) tasks of a finished run: Airflow clears them and
+    /// queues the run again, which olo then follows like a new one.
+    ClearFailed,
 }
 
-/// Re-runs the failed tasks of a finished run (Airflow clears them; the run is queued again and
-/// followed like a new one); audited. A run that has not finished is a 409.
-pub async fn clear_failed(state: &AppState, run: &Run, actor: &str) -> Result<Run, ApiError> {
-    if !is_terminal_run_state(&run.state) {
-        return Err(ApiError::new(
-            StatusCode::CONFLICT,
-            "run_not_finished",
-            format!(
-                "run {} of {}/{} is still {}; re-run its failed tasks once it has finished",
-                run.id, run.workspace, run.job, run.state
-            ),
-        ));
-    }
-    let note = format!("failed tasks cleared through olo by {}", clip(actor, 200));
-    let dag_run = airflow(state)?
-        .clear_failed_tasks(&run.dag_id, &run.airflow_run_id, &note)
-        .await
-        .map_err(airflow_error)?;
-    record_control(state, run, actor, "run_clear", dag_run).await
-}
-
-/// Records what Airflow says of a run after a cancel or clear, and audits the action.
-async fn record_control(
+/// Cancels or clears a run in Airflow, with a note naming the caller; records the state Airflow
+/// reports and audits it (`run_cancel`, `run_clear`). Cancelling a finished run, or clearing one
+/// that goes on, is a 409 and changes nothing.
+pub async fn control(
     state: &AppState,
     run: &Run,
     actor: &str,
-    action: &str,
-    dag_run: DagRun,
+    control: Control,
 ) -> Result<Run, ApiError> {
+    let finished = is_terminal_run_state(&run.state);
+    let who = clip(actor, 200);
+    let (action, note) = match control {
+        Control::Cancel if finished => {
+            return Err(ApiError::new(
+                StatusCode::CONFLICT,
+                "run_finished",
+                format!(
+                    "run {} of {}/{} has already finished ({}); nothing to cancel",
+                    run.id, run.workspace, run.job, run.state
+                ),
+            ))
+        }
+        Control::ClearFailed if !finished => {
+            return Err(ApiError::new(
+                StatusCode::CONFLICT,
+                "run_not_finished",
+                format!(
+                    "run {} of {}/{} is still {}; re-run its failed tasks once it has finished",
+                    run.id, run.workspace, run.job, run.state
+                ),
+            ))
+        }
+        Control::Cancel => ("run_cancel", format!("cancelled through olo by {who}")),
+        Control::ClearFailed => (
+            "run_clear",
+            format!("failed tasks cleared through olo by {who}"),
+        ),
+    };
+    let airflow = airflow(state)?;
+    let dag_run = match control {
+        Control::Cancel => {
+            airflow
+                .cancel_run(&run.dag_id, &run.airflow_run_id, &note)
+                .await
+        }
+        Control::ClearFailed => {
+            airflow
+                .clear_failed_tasks(&run.dag_id, &run.airflow_run_id, &note)
+                .await
+        }
+    }
+    .map_err(airflow_error)?;
     let update = RunUpdate {
         state: dag_run.state,
         logical_date: dag_run.logical_date.or(run.logical_date),
