@@ -33,7 +33,7 @@ impl PageError {
     pub(super) fn internal(cause: &dyn std::fmt::Display) -> PageError {
         let id = format!("err_{}", uuid::Uuid::new_v4().simple());
         // The cause (paths, SQL) goes to the log, not to the page.
-        eprintln!("error {id}: dashboard: {cause:#}");
+        tracing::error!(error_id = %id, "error {id}: dashboard: {cause:#}");
         PageError {
             status: StatusCode::INTERNAL_SERVER_ERROR,
             title: "Internal error",
