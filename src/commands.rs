@@ -22,7 +22,7 @@ pub async fn plan(
     let (files, repo) = match desired(snapshot, &settings.render)? {
         Desired::Invalid { diagnostics } => {
             print!("{}", olo_schema::diagnostic::to_text(&diagnostics));
-            eprintln!("the repository is invalid: nothing to plan");
+            tracing::error!("the repository is invalid: nothing to plan");
             return Ok(ExitCode::from(1));
         }
         Desired::Valid { files, repo } => (files, repo),

@@ -18,7 +18,7 @@ use crate::settings::{CatalogKind, Settings, TrinoCatalogs, WarehouseKind};
 pub async fn make_lakehouse(settings: &Settings) -> anyhow::Result<Option<Lakehouse>> {
     let l = &settings.lakehouse;
     if let Some(reach) = settings.lakehouse_reach() {
-        eprintln!("olo: {reach}");
+        tracing::info!("{reach}");
     }
     let timeout = Duration::from_secs(l.timeout_seconds);
     // One file store for warehouses and for the SQL catalog's table metadata files.
