@@ -84,29 +84,6 @@ fn pyiceberg_rows(iceberg: &str, warehouse: &str, table: &str) -> Vec<Value> {
     serde_json::from_slice(&out.stdout).unwrap()
 }
 
-/// Airflow's REST API as its admin: `POST <airflow>/api/v2/<path>`.
-async fn airflow_post(airflow: &str, password: &str, path: &str, body: Value) -> (u16, Value) {
-    let http = reqwest::Client::new();
-    let token: Value = http
-        .post(format!("{airflow}/auth/token"))
-        .json(&json!({"username": "admin", "password": password}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let r = http
-        .post(format!("{airflow}/api/v2/{path}"))
-        .bearer_auth(token["access_token"].as_str().unwrap())
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
-    let code = r.status().as_u16();
-    (code, r.json().await.unwrap_or(Value::Null))
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_rendered_spark_task_merges_into_iceberg_and_reports_lineage_with_auth() {
     let airflow = env("OLO_TEST_AIRFLOW_URL");
@@ -131,7 +108,7 @@ async fn the_rendered_spark_task_merges_into_iceberg_and_reports_lineage_with_au
     let dag_id = format!("{ws}__orders_daily");
     let conn_id = format!("olo_spark_{suffix}");
     // Spark runs in the Airflow worker (`local[2]`), through a connection of this test's own.
-    let (code, conn) = airflow_post(
+    let (code, conn) = common::airflow::post(
         &airflow,
         &password,
         "connections",

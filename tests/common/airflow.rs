@@ -10,9 +10,8 @@ pub fn env(name: &str) -> String {
     })
 }
 
-/// `GET <airflow>/api/v2/<path>` as Airflow's admin (a JWT from `/auth/token` first).
-pub async fn get(airflow: &str, password: &str, path: &str) -> Value {
-    let http = reqwest::Client::new();
+/// A JWT for Airflow's admin, from `POST /auth/token`.
+async fn admin_token(http: &reqwest::Client, airflow: &str, password: &str) -> String {
     let token: Value = http
         .post(format!("{airflow}/auth/token"))
         .json(&json!({"username": "admin", "password": password}))
@@ -22,12 +21,35 @@ pub async fn get(airflow: &str, password: &str, path: &str) -> Value {
         .json()
         .await
         .unwrap();
+    token["access_token"].as_str().unwrap().to_string()
+}
+
+/// `GET <airflow>/api/v2/<path>` as Airflow's admin (a JWT from `/auth/token` first).
+pub async fn get(airflow: &str, password: &str, path: &str) -> Value {
+    let http = reqwest::Client::new();
+    let token = admin_token(&http, airflow, password).await;
     http.get(format!("{airflow}/api/v2/{path}"))
-        .bearer_auth(token["access_token"].as_str().unwrap())
+        .bearer_auth(token)
         .send()
         .await
         .unwrap()
         .json()
         .await
         .unwrap()
+}
+
+/// `POST <airflow>/api/v2/<path>` as Airflow's admin: the status and the body (null if not JSON).
+#[allow(dead_code)]
+pub async fn post(airflow: &str, password: &str, path: &str, body: Value) -> (u16, Value) {
+    let http = reqwest::Client::new();
+    let token = admin_token(&http, airflow, password).await;
+    let r = http
+        .post(format!("{airflow}/api/v2/{path}"))
+        .bearer_auth(token)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    let code = r.status().as_u16();
+    (code, r.json().await.unwrap_or(Value::Null))
 }
