@@ -335,9 +335,11 @@ fn json_kind(v: &serde_json::Value) -> &'static str {
 
 /// At most `max` characters of `text`, with `…` when cut (for echoing a caller's input).
 fn clip(text: &str, max: usize) -> String {
-    match text.char_indices().nth(max) {
-        Some((end, _)) => format!("{}…", &text[..end]),
-        None => text.to_string(),
+    let kept = crate::text::first_chars(text, max);
+    if kept.len() < text.len() {
+        format!("{kept}…")
+    } else {
+        kept.to_string()
     }
 }
 

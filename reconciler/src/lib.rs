@@ -17,6 +17,7 @@ pub mod snapshot;
 pub mod source;
 pub mod store;
 pub mod targets;
+pub mod text;
 
 /// Errors of the reconciler crate.
 #[derive(Debug, thiserror::Error)]

@@ -8,6 +8,7 @@ use olo_reconciler::store::{
     is_terminal_run_state, NewAudit, NewRun, Run, RunTrigger, RunUpdate, Store, TaskInstanceRow,
 };
 use olo_reconciler::targets::airflow::{Airflow, AirflowError, NewDagRun};
+use olo_reconciler::text::first_chars;
 use serde_json::{json, Map, Value};
 
 use crate::error::ApiError;
@@ -246,7 +247,7 @@ pub async fn control(
     control: Control,
 ) -> Result<Run, ApiError> {
     let finished = is_terminal_run_state(&run.state);
-    let who = clip(actor, 200);
+    let who = first_chars(actor, 200);
     let (action, note) = match control {
         Control::Cancel if finished => {
             return Err(ApiError::new(
@@ -318,14 +319,6 @@ pub async fn control(
         ended_at: update.ended_at,
         ..run.clone()
     })
-}
-
-/// At most `max` characters of `text` (for notes sent to Airflow, which caps them).
-fn clip(text: &str, max: usize) -> &str {
-    match text.char_indices().nth(max) {
-        Some((end, _)) => &text[..end],
-        None => text,
-    }
 }
 
 /// Copies the state and task instances of every active run from Airflow into the store.
