@@ -38,6 +38,10 @@ pub struct RunEvent {
     pub job_namespace: String,
     pub job_name: String,
     pub producer: String,
+    /// `(namespace, name)` of the jobs of the `parent` run facet: the parent, then its root when
+    /// the facet names one. Airflow's provider passes them to Spark and dbt (`dbt-ol`), whose own
+    /// job names differ from the DAG's.
+    pub parents: Vec<(String, String)>,
     pub inputs: Vec<DatasetRef>,
     pub outputs: Vec<DatasetRef>,
 }
@@ -113,6 +117,7 @@ fn check(v: &Value) -> Result<RunEvent, String> {
         job_namespace,
         job_name,
         producer,
+        parents: parents(v),
         inputs: datasets(v, "inputs")?,
         outputs: datasets(v, "outputs")?,
     })
@@ -139,6 +144,21 @@ fn string(v: &Value, path: &[&str]) -> Result<String, String> {
         ));
     }
     Ok(s.to_string())
+}
+
+/// The jobs of the `parent` run facet (spec `ParentRunFacet` 1-1-0: `job`, and `root.job`); a
+/// malformed facet names none (facets are not checked).
+fn parents(v: &Value) -> Vec<(String, String)> {
+    ["/run/facets/parent/job", "/run/facets/parent/root/job"]
+        .iter()
+        .filter_map(|at| {
+            let job = v.pointer(at)?;
+            let ns = job.get("namespace")?.as_str()?;
+            let name = job.get("name")?.as_str()?;
+            let fits = |s: &str| !s.trim().is_empty() && s.len() <= MAX_NAME;
+            (fits(ns) && fits(name)).then(|| (ns.to_string(), name.to_string()))
+        })
+        .collect()
 }
 
 fn datasets(v: &Value, key: &str) -> Result<Vec<DatasetRef>, String> {
@@ -224,6 +244,34 @@ mod tests {
             vec![("http://catalog:8181".to_string(), "gold.orders".to_string())]
         );
         assert_eq!(e.event_time.to_rfc3339(), "2026-11-27T04:30:00.123+00:00");
+    }
+
+    #[test]
+    fn the_parent_run_facet_gives_the_parent_and_root_jobs() {
+        let mut v = event();
+        assert!(parse_value(&v).unwrap().parents.is_empty());
+        // As Spark's listener sends it with the parent Airflow's provider passed in its conf.
+        v["run"]["facets"]["parent"] = json!({
+            "_producer": "https://github.com/OpenLineage/OpenLineage/tree/1.37.0/integration/spark",
+            "_schemaURL": "https://openlineage.io/spec/facets/1-1-0/ParentRunFacet.json#/$defs/ParentRunFacet",
+            "run": {"runId": "01930f5e-0000-7c4c-9a52-4c1a5e0f2b11"},
+            "job": {"namespace": "default", "name": "sales__orders_daily.ingest"},
+            "root": {
+                "run": {"runId": "01930f5e-1111-7c4c-9a52-4c1a5e0f2b11"},
+                "job": {"namespace": "default", "name": "sales__orders_daily"}
+            }
+        });
+        let pair = |a: &str, b: &str| (a.to_string(), b.to_string());
+        assert_eq!(
+            parse_value(&v).unwrap().parents,
+            vec![
+                pair("default", "sales__orders_daily.ingest"),
+                pair("default", "sales__orders_daily")
+            ]
+        );
+        // A malformed facet is ignored, never a refusal: facets are not checked.
+        v["run"]["facets"]["parent"] = json!({"job": {"namespace": 7, "name": ""}});
+        assert!(parse_value(&v).unwrap().parents.is_empty());
     }
 
     #[test]

@@ -156,7 +156,7 @@ async fn write_loop(
 
 /// The edges an event shows, in olo's names.
 pub fn edges_of(event: &openlineage::RunEvent, resolver: &Resolver) -> Vec<ObservedEdge> {
-    let job = resolver.job(&event.job_namespace, &event.job_name);
+    let job = resolver.job_of(event);
     let edge = |d: &openlineage::DatasetRef, direction: &str| {
         let dataset = resolver.dataset(d);
         ObservedEdge {

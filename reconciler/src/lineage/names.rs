@@ -6,7 +6,7 @@ use std::collections::{HashMap, HashSet};
 
 use super::NodeRef;
 use crate::catalog::Catalog;
-use crate::openlineage::DatasetRef;
+use crate::openlineage::{DatasetRef, RunEvent};
 
 /// A dataset of the spec (`ns.table` of the job's workspace, or `ws.ns.table`) as a node.
 pub fn declared_dataset(workspace: &str, dataset: &str) -> NodeRef {
@@ -94,11 +94,32 @@ impl Resolver {
     /// An observed job: `<dag_id>` or `<dag_id>.<task or action>` of an olo job becomes that job
     /// (whatever the namespace: Airflow's OpenLineage namespace is set per deployment).
     pub fn job(&self, namespace: &str, name: &str) -> NodeRef {
+        self.olo_job(name)
+            .unwrap_or_else(|| NodeRef::job(namespace, name))
+    }
+
+    /// The job an event belongs to: its own name when that is an olo job's, else the first of its
+    /// `parent` run facet's jobs that is. openlineage-spark names its jobs after the app name,
+    /// snake-cased (`sales_orders_daily.<action>` for DAG `sales__orders_daily`), and `dbt-ol`
+    /// after the dbt project; Airflow's provider hands both the task as their parent
+    /// (`<dag_id>.<task_id>`), which is how they reach the olo job that ran them.
+    pub fn job_of(&self, event: &RunEvent) -> NodeRef {
+        std::iter::once((event.job_namespace.as_str(), event.job_name.as_str()))
+            .chain(
+                event
+                    .parents
+                    .iter()
+                    .map(|(ns, n)| (ns.as_str(), n.as_str())),
+            )
+            .find_map(|(_, name)| self.olo_job(name))
+            .unwrap_or_else(|| NodeRef::job(&event.job_namespace, &event.job_name))
+    }
+
+    fn olo_job(&self, name: &str) -> Option<NodeRef> {
         let dag_id = name.split('.').next().unwrap_or(name);
-        match self.dag_ids.get(dag_id) {
-            Some((ws, job)) => NodeRef::job(ws, job),
-            None => NodeRef::job(namespace, name),
-        }
+        self.dag_ids
+            .get(dag_id)
+            .map(|(ws, job)| NodeRef::job(ws, job))
     }
 
     /// An observed dataset: olo's table when any name of it (the dataset's own, then each

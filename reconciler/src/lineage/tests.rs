@@ -703,3 +703,64 @@ fn a_spark_and_a_trino_task_observed_as_declared_leave_no_mismatch() {
         }
     );
 }
+
+#[test]
+fn spark_and_dbt_jobs_reach_the_olo_job_through_their_parent_run_facet() {
+    let catalog = medallion();
+    let r = Resolver::new(&catalog);
+    let with_parent = |producer: &str, job: (&str, &str), parent: Option<(&str, &str)>| {
+        let mut body = json!({
+            "eventType": "COMPLETE",
+            "eventTime": "2026-11-27T03:12:45.318Z",
+            "producer": producer,
+            "run": {"runId": "01930f5e-7b7e-7c4c-9a52-4c1a5e0f2b11", "facets": {}},
+            "job": {"namespace": job.0, "name": job.1},
+        });
+        if let Some((ns, name)) = parent {
+            body["run"]["facets"]["parent"] = json!({
+                "run": {"runId": "01930f5e-0000-7c4c-9a52-4c1a5e0f2b11"},
+                "job": {"namespace": ns, "name": name},
+                "root": {"run": {"runId": "01930f5e-1111-7c4c-9a52-4c1a5e0f2b11"},
+                         "job": {"namespace": ns, "name": name.split('.').next().unwrap()}}
+            });
+        }
+        crate::openlineage::parse(&serde_json::to_vec(&body).unwrap())
+            .unwrap()
+            .0
+    };
+    // openlineage-spark snake-cases the app name: DAG `sales__orders_daily` becomes
+    // `sales_orders_daily`, which is no olo job; Airflow's provider passed the task as parent.
+    let spark_job = (
+        "sales",
+        "sales_orders_daily.execute_merge_into_command_edge.lake_sales_bronze_orders",
+    );
+    let spark = with_parent(
+        SPARK,
+        spark_job,
+        Some(("default", "sales__orders_daily.ingest")),
+    );
+    assert_eq!(r.job_of(&spark).id(), "job:sales:orders_daily");
+    // Without the facet it keeps the name it was sent with (and is not guessed from the
+    // snake-cased name, which two DAG ids can share).
+    let alone = with_parent(SPARK, spark_job, None);
+    assert_eq!(
+        r.job_of(&alone).id(),
+        "job:sales:sales_orders_daily.execute_merge_into_command_edge.lake_sales_bronze_orders"
+    );
+    // dbt-ol names jobs after the dbt project and model; OPENLINEAGE_PARENT_ID names the task.
+    let dbt = with_parent(
+        DBT,
+        ("sales", "sales.gold.revenue.build.run"),
+        Some(("default", "sales__orders_daily.revenue")),
+    );
+    assert_eq!(r.job_of(&dbt).id(), "job:sales:orders_daily");
+    // A parent that is not an olo job changes nothing; an own name that is olo's wins.
+    let foreign = with_parent(DBT, ("sales", "nightly"), Some(("ops", "cron.nightly")));
+    assert_eq!(r.job_of(&foreign).id(), "job:sales:nightly");
+    let own = with_parent(
+        AIRFLOW,
+        ("default", "sales__orders_daily.clean"),
+        Some(("default", "marketing__other.task")),
+    );
+    assert_eq!(r.job_of(&own).id(), "job:sales:orders_daily");
+}
