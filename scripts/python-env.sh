@@ -3,6 +3,8 @@
 #
 #   scripts/python-env.sh airflow     -> Apache Airflow 3.3 + the providers the rendered DAGs import
 #   scripts/python-env.sh bench       -> check-jsonschema, dag-factory (peers measured in BENCHMARKS.md)
+#   scripts/python-env.sh dbt         -> dbt-core with the Trino adapter and dbt-ol (openlineage-dbt), which
+#                                        the Airflow worker runs for dbt tasks (scripts/medallion-e2e.sh)
 #   scripts/python-env.sh deploy      -> the deployment validators scripts/check-deploy.sh runs: Helm 4's
 #                                        SDK (helm-python-sdk bundles it as a native library), the
 #                                        Kubernetes schemas (kubernetes-validate), yamllint
@@ -19,7 +21,7 @@
 set -euo pipefail
 
 cache="${OLO_CACHE:-$HOME/.cache/olo}"
-kind="${1:?usage: scripts/python-env.sh airflow|bench|deploy|mlflow|pyiceberg|spark}"
+kind="${1:?usage: scripts/python-env.sh airflow|bench|dbt|deploy|mlflow|pyiceberg|spark}"
 
 case "$kind" in
   airflow)
@@ -31,10 +33,18 @@ case "$kind" in
       "apache-airflow-providers-trino"
       "apache-airflow-providers-openlineage"
       "dag-factory==1.1.0"
+      # MLflow's client for the tasks the worker runs (the medallion's `train`, python -m
+      # forecast.train): the tracking client only, no server.
+      "mlflow-skinny==3.17.2"
     )
     ;;
   bench)
     reqs=("check-jsonschema==0.39.0" "ruamel.yaml.clib")
+    ;;
+  dbt)
+    # Its own venv, not Airflow's: dbt-core pins its own protobuf, click and Jinja. The worker
+    # finds `dbt` and `dbt-ol` on PATH (scripts/medallion-e2e.sh links them into one folder).
+    reqs=("dbt-core==1.11.2" "dbt-trino==1.11.0" "openlineage-dbt==1.37.0")
     ;;
   deploy)
     reqs=("helm-python-sdk==0.2.2" "kubernetes-validate==1.37.0" "yamllint==1.38.0")
@@ -53,7 +63,7 @@ case "$kind" in
     reqs=("pyspark==3.5.8")
     ;;
   *)
-    echo "unknown environment '$kind' (expected airflow, bench, deploy, mlflow, pyiceberg or spark)" >&2
+    echo "unknown environment '$kind' (expected airflow, bench, dbt, deploy, mlflow, pyiceberg or spark)" >&2
     exit 2
     ;;
 esac

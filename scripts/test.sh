@@ -91,14 +91,11 @@ fi
 # shellcheck disable=SC1090
 source "$spark_env"
 rm -f "$spark_env"
-# The worker's environment for Spark tasks (tests/spark_e2e.rs): spark-submit on PATH, the S3 keys
-# of scripts/lakehouse.sh and the lineage API key, which the rendered DAG reads by name.
-read -r OLO_TEST_AIRFLOW_URL OLO_TEST_AIRFLOW_DAGS < <(
-    SPARK_HOME="$OLO_TEST_SPARK_HOME" PYSPARK_PYTHON="$OLO_TEST_SPARK_PYTHON" \
-    PATH="$OLO_TEST_SPARK_HOME/bin:$PATH" \
-    OLO_S3_ACCESS_KEY=olo-test OLO_S3_SECRET_KEY=olo-test-secret \
-    OLO_OPENLINEAGE_API_KEY="$OLO_TEST_LINEAGE_TOKEN" \
-    scripts/airflow.sh start)
+# The worker's environment (scripts/worker-env.sh): Spark for tests/spark_e2e.rs and the
+# medallion, dbt and dbt-ol, the example's forecast package, the S3 keys of scripts/lakehouse.sh
+# and the lineage API key, which rendered DAGs read by name.
+worker_env="$(scripts/worker-env.sh)"
+read -r OLO_TEST_AIRFLOW_URL OLO_TEST_AIRFLOW_DAGS < <(eval "$worker_env"; scripts/airflow.sh start)
 OLO_TEST_AIRFLOW_PASSWORD="$(scripts/airflow.sh password)"
 export OLO_TEST_AIRFLOW_URL OLO_TEST_AIRFLOW_DAGS OLO_TEST_AIRFLOW_PASSWORD
 echo "    $OLO_TEST_AIRFLOW_URL, DAG folder $OLO_TEST_AIRFLOW_DAGS"
@@ -170,3 +167,4 @@ fi
 rm -f "$build_log"
 echo "==> cargo test"
 cargo test --workspace --all-targets --locked "$@"
+
