@@ -32,14 +32,14 @@ pub struct RunArgs {
     pub json: bool,
 }
 
-struct Api {
+pub(crate) struct Api {
     http: reqwest::Client,
     base: String,
     token: Option<String>,
 }
 
 impl Api {
-    fn new(args: &ApiArgs) -> anyhow::Result<Api> {
+    pub(crate) fn new(args: &ApiArgs) -> anyhow::Result<Api> {
         let http = reqwest::Client::builder()
             .timeout(Duration::from_secs(60))
             .build()
@@ -51,7 +51,7 @@ impl Api {
         })
     }
 
-    async fn call(
+    pub(crate) async fn call(
         &self,
         method: reqwest::Method,
         path: &str,
@@ -92,11 +92,11 @@ impl Api {
         Ok(value)
     }
 
-    async fn get(&self, path: &str) -> anyhow::Result<Value> {
+    pub(crate) async fn get(&self, path: &str) -> anyhow::Result<Value> {
         self.call(reqwest::Method::GET, path, None).await
     }
 
-    async fn text(&self, path: &str) -> anyhow::Result<String> {
+    pub(crate) async fn text(&self, path: &str) -> anyhow::Result<String> {
         let url = format!("{}/api/v1{path}", self.base);
         let mut request = self.http.get(&url);
         if let Some(token) = &self.token {
@@ -135,7 +135,7 @@ fn trigger_body(args: &RunArgs) -> anyhow::Result<Value> {
     Ok(body)
 }
 
-fn split_job(job: &str) -> anyhow::Result<(&str, &str)> {
+pub(crate) fn split_job(job: &str) -> anyhow::Result<(&str, &str)> {
     match job.split_once('/') {
         Some((ws, name)) if is_name(ws) && is_name(name) => Ok((ws, name)),
         _ => bail!("name the job as <workspace>/<job>, e.g. sales/orders_daily (got `{job}`)"),

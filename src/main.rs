@@ -11,6 +11,7 @@ use olo_schema::{Snapshot, Validation};
 mod backup;
 mod client;
 mod commands;
+mod inspect;
 mod lakehouse;
 mod output;
 mod replicas;
@@ -263,6 +264,69 @@ enum Command {
         #[command(flatten)]
         api: client::ApiArgs,
     },
+    /// List the live jobs of every workspace the token may read (or of one workspace): schedule,
+    /// paused or active, task count.
+    Jobs {
+        /// Only this workspace's jobs.
+        workspace: Option<String>,
+        /// Output format: text (a table) or json.
+        #[arg(long, value_enum, default_value = "text")]
+        format: Format,
+        #[command(flatten)]
+        api: client::ApiArgs,
+    },
+    /// List runs, newest first: state, logical date, what triggered them and who.
+    Runs {
+        /// Only this job's runs, as <workspace>/<job>.
+        #[arg(long)]
+        job: Option<String>,
+        /// Only runs in this state (queued, running, success, failed).
+        #[arg(long)]
+        state: Option<String>,
+        /// At most this many runs (up to 500).
+        #[arg(long, default_value_t = 20)]
+        limit: u32,
+        /// Output format: text (a table) or json.
+        #[arg(long, value_enum, default_value = "text")]
+        format: Format,
+        #[command(flatten)]
+        api: client::ApiArgs,
+    },
+    /// Print a run's task logs from Airflow: one task's (its newest try, or --try), or every
+    /// task's newest try.
+    Logs {
+        /// olo's run id (from `olo run`, `olo runs` or the dashboard).
+        run: i64,
+        /// Only this task.
+        task: Option<String>,
+        /// This try of the task instead of the newest.
+        #[arg(long = "try", requires = "task")]
+        try_number: Option<i64>,
+        #[command(flatten)]
+        api: client::ApiArgs,
+    },
+    /// Run one SQL statement in Trino as yourself, with the repository's access rules applied
+    /// (olo's SQL runner: read-only statements, rows capped by `[trino] max_rows`).
+    Sql {
+        /// The statement, e.g. 'SELECT * FROM lake."sales.gold".revenue LIMIT 10'.
+        sql: String,
+        /// Output format: text (a table) or json (columns and rows).
+        #[arg(long, value_enum, default_value = "text")]
+        format: Format,
+        #[command(flatten)]
+        api: client::ApiArgs,
+    },
+    /// Show a job's lineage: where what it declares (task inputs/outputs) and what its
+    /// OpenLineage events show differ, and what its outputs feed downstream.
+    Lineage {
+        /// The job, as <workspace>/<job>.
+        job: String,
+        /// Output format: text or json.
+        #[arg(long, value_enum, default_value = "text")]
+        format: Format,
+        #[command(flatten)]
+        api: client::ApiArgs,
+    },
     /// Print the JSON Schema (draft 2020-12) of a document kind, for editors and other tools.
     Schema {
         /// Which document: job (workspaces/<ws>/jobs/<job>.yaml), workspace
@@ -482,6 +546,40 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             logs,
             matches!(format, Format::Json),
         )),
+        Command::Jobs {
+            workspace,
+            format,
+            api,
+        } => tokio()?.block_on(inspect::jobs(
+            &api,
+            workspace.as_deref(),
+            matches!(format, Format::Json),
+        )),
+        Command::Runs {
+            job,
+            state,
+            limit,
+            format,
+            api,
+        } => tokio()?.block_on(inspect::runs(
+            &api,
+            job.as_deref(),
+            state.as_deref(),
+            limit,
+            matches!(format, Format::Json),
+        )),
+        Command::Logs {
+            run,
+            task,
+            try_number,
+            api,
+        } => tokio()?.block_on(inspect::logs(&api, run, task.as_deref(), try_number)),
+        Command::Sql { sql, format, api } => {
+            tokio()?.block_on(inspect::sql(&api, &sql, matches!(format, Format::Json)))
+        }
+        Command::Lineage { job, format, api } => {
+            tokio()?.block_on(inspect::lineage(&api, &job, matches!(format, Format::Json)))
+        }
         Command::Cancel { run, format, api } => {
             tokio()?.block_on(client::cancel(&api, run, matches!(format, Format::Json)))
         }

@@ -430,6 +430,32 @@ async fn commits_become_dags_runs_and_logs_in_a_real_airflow() {
         assert!(stdout.contains(line), "{line:?} in:\n{stdout}");
     }
     assert!(stdout.trim_end().ends_with(": success"), "{stdout}");
+    // `olo runs` lists it (newest first) and `olo logs` prints one task's log.
+    let cli_run = stdout
+        .lines()
+        .next()
+        .and_then(|l| l.strip_prefix("run "))
+        .and_then(|l| l.split_once(' '))
+        .map(|(id, _)| id.to_string())
+        .unwrap_or_else(|| panic!("`olo run` names the run first:\n{stdout}"));
+    let out = olo(vec!["runs".into(), "--job".into(), format!("e2e/{hello}")])
+        .await
+        .unwrap();
+    let listed = String::from_utf8_lossy(&out.stdout);
+    let first = listed.lines().nth(1).unwrap_or_default();
+    assert!(
+        first.starts_with(&format!("{cli_run} ")) && first.contains(" success "),
+        "`olo runs` lists run {cli_run} first, succeeded:\n{listed}"
+    );
+    let out = olo(vec!["logs".into(), cli_run.clone(), "hello".into()])
+        .await
+        .unwrap();
+    let log = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{log}");
+    assert!(
+        log.starts_with("==> hello (try 1)") && log.contains("greeting=from-cli day=2026-04-02"),
+        "`olo logs {cli_run} hello`:\n{log}"
+    );
     let out = olo(vec![
         "run".into(),
         format!("e2e/{failing}"),
