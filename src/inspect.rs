@@ -138,7 +138,7 @@ pub fn lineage_text(job: &str, doc: &Value) -> String {
                 } else {
                     "writes"
                 };
-                format!("{direction} {}:{}", text(&e["namespace"]), text(&e["name"]))
+                format!("{direction} {}", text(&e["dataset"]))
             })
             .collect()
     };
@@ -375,11 +375,11 @@ mod tests {
         let doc = json!({
             "node_id": "job:sales:orders_daily",
             "mismatches": {"observed_any": true, "declared_not_observed": [],
-                           "observed_not_declared": [{"direction": "out", "namespace": "sales", "name": "tmp.scratch"}]},
+                           "observed_not_declared": [{"direction": "out", "dataset": "dataset:sales:tmp.scratch"}]},
             "impact": {"writes": ["dataset:sales:gold.revenue"], "downstream_jobs": ["job:marketing:campaign_report"], "downstream_datasets": []}
         });
         insta::assert_snapshot!(lineage_text("sales/orders_daily", &doc), @r"
-        observed, not declared: writes sales:tmp.scratch
+        observed, not declared: writes dataset:sales:tmp.scratch
         writes: dataset:sales:gold.revenue
         downstream jobs: job:marketing:campaign_report
         downstream datasets: none

@@ -28,6 +28,14 @@ pub struct DatasetRef {
     pub symlinks: Vec<(String, String)>,
 }
 
+/// A run of the `parent` run facet: its job and, when given, its run id.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Parent {
+    pub namespace: String,
+    pub name: String,
+    pub run_id: Option<String>,
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct RunEvent {
     pub event_type: Option<String>,
@@ -38,10 +46,10 @@ pub struct RunEvent {
     pub job_namespace: String,
     pub job_name: String,
     pub producer: String,
-    /// `(namespace, name)` of the jobs of the `parent` run facet: the parent, then its root when
-    /// the facet names one. Airflow's provider passes them to Spark and dbt (`dbt-ol`), whose own
-    /// job names differ from the DAG's.
-    pub parents: Vec<(String, String)>,
+    /// The `parent` run facet's runs: the parent, then its root when the facet names one.
+    /// Airflow's provider passes them to Spark and dbt (`dbt-ol`), whose own job names differ
+    /// from the DAG's.
+    pub parents: Vec<Parent>,
     pub inputs: Vec<DatasetRef>,
     pub outputs: Vec<DatasetRef>,
 }
@@ -146,17 +154,26 @@ fn string(v: &Value, path: &[&str]) -> Result<String, String> {
     Ok(s.to_string())
 }
 
-/// The jobs of the `parent` run facet (spec `ParentRunFacet` 1-1-0: `job`, and `root.job`); a
-/// malformed facet names none (facets are not checked).
-fn parents(v: &Value) -> Vec<(String, String)> {
-    ["/run/facets/parent/job", "/run/facets/parent/root/job"]
+/// The runs of the `parent` run facet (spec `ParentRunFacet` 1-1-0: `job` and `run`, and the same
+/// under `root`); a malformed facet names none (facets are not checked).
+fn parents(v: &Value) -> Vec<Parent> {
+    ["/run/facets/parent", "/run/facets/parent/root"]
         .iter()
         .filter_map(|at| {
-            let job = v.pointer(at)?;
-            let ns = job.get("namespace")?.as_str()?;
-            let name = job.get("name")?.as_str()?;
+            let parent = v.pointer(at)?;
+            let ns = parent.pointer("/job/namespace")?.as_str()?;
+            let name = parent.pointer("/job/name")?.as_str()?;
             let fits = |s: &str| !s.trim().is_empty() && s.len() <= MAX_NAME;
-            (fits(ns) && fits(name)).then(|| (ns.to_string(), name.to_string()))
+            let run_id = parent
+                .pointer("/run/runId")
+                .and_then(Value::as_str)
+                .filter(|id| fits(id))
+                .map(str::to_string);
+            (fits(ns) && fits(name)).then(|| Parent {
+                namespace: ns.to_string(),
+                name: name.to_string(),
+                run_id,
+            })
         })
         .collect()
 }
@@ -261,12 +278,22 @@ mod tests {
                 "job": {"namespace": "default", "name": "sales__orders_daily"}
             }
         });
-        let pair = |a: &str, b: &str| (a.to_string(), b.to_string());
+        let parent = |name: &str, run: &str| Parent {
+            namespace: "default".into(),
+            name: name.into(),
+            run_id: Some(run.into()),
+        };
         assert_eq!(
             parse_value(&v).unwrap().parents,
             vec![
-                pair("default", "sales__orders_daily.ingest"),
-                pair("default", "sales__orders_daily")
+                parent(
+                    "sales__orders_daily.ingest",
+                    "01930f5e-0000-7c4c-9a52-4c1a5e0f2b11"
+                ),
+                parent(
+                    "sales__orders_daily",
+                    "01930f5e-1111-7c4c-9a52-4c1a5e0f2b11"
+                )
             ]
         );
         // A malformed facet is ignored, never a refusal: facets are not checked.

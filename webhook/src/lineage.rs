@@ -16,7 +16,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use chrono::Utc;
 use olo_reconciler::catalog::Catalog;
-use olo_reconciler::lineage::{self, Graph, NodeRef, Resolver, OBSERVED};
+use olo_reconciler::lineage::{self, Graph, NodeRef, Resolver, RunIndex, OBSERVED};
 use olo_reconciler::openlineage;
 use olo_reconciler::store::{NewLineageEvent, ObservedEdge, Store, StoreError};
 use serde::Deserialize;
@@ -54,6 +54,9 @@ pub struct Lineage {
     /// The catalog whose declared edges and names the graph holds (compared by pointer).
     declared_for: Mutex<Option<Arc<Catalog>>>,
     resolver: RwLock<Arc<Resolver>>,
+    /// Runs attributed to olo jobs (in memory: a parent run and its children report within
+    /// minutes, so a restart in between is the only way to lose the link).
+    runs: Mutex<RunIndex>,
     writer: OnceLock<mpsc::Sender<(NewLineageEvent, Reply)>>,
 }
 
@@ -93,6 +96,19 @@ impl Lineage {
 
     fn resolver(&self) -> Arc<Resolver> {
         self.resolver.read().expect("lineage lock").clone()
+    }
+
+    /// The job an event belongs to in olo's names, remembering its run when it is an olo job's
+    /// (so the runs it parents reach the same job).
+    fn job_of(&self, event: &openlineage::RunEvent, resolver: &Resolver) -> NodeRef {
+        let mut runs = self.runs.lock().expect("lineage lock");
+        match resolver.olo_job_of(event, &runs) {
+            Some(job) => {
+                runs.insert(&event.run_id, job.clone());
+                job
+            }
+            None => NodeRef::job(&event.job_namespace, &event.job_name),
+        }
     }
 
     pub fn read(&self) -> std::sync::RwLockReadGuard<'_, Graph> {
@@ -154,9 +170,12 @@ async fn write_loop(
     }
 }
 
-/// The edges an event shows, in olo's names.
-pub fn edges_of(event: &openlineage::RunEvent, resolver: &Resolver) -> Vec<ObservedEdge> {
-    let job = resolver.job_of(event);
+/// The edges an event of `job` shows, in olo's names.
+pub fn edges_of(
+    event: &openlineage::RunEvent,
+    job: &NodeRef,
+    resolver: &Resolver,
+) -> Vec<ObservedEdge> {
     let edge = |d: &openlineage::DatasetRef, direction: &str| {
         let dataset = resolver.dataset(d);
         ObservedEdge {
@@ -201,7 +220,9 @@ pub async fn ingest(
         ApiError::bad_request(format!("not a valid OpenLineage RunEvent: {message}"))
     })?;
     state.lineage.sync(state.catalog().as_ref());
-    let edges = edges_of(&event, &state.lineage.resolver());
+    let resolver = state.lineage.resolver();
+    let job = state.lineage.job_of(&event, &resolver);
+    let edges = edges_of(&event, &job, &resolver);
     let record = NewLineageEvent {
         dedupe_key: event.dedupe_key(),
         run_id: event.run_id.clone(),

@@ -20,7 +20,7 @@ mod draw;
 mod names;
 
 pub use draw::{layout, marquez, Drawn, Layout, Placed, NODE_H, NODE_W};
-pub use names::{declared_dataset, declared_edges, Resolver};
+pub use names::{declared_dataset, declared_edges, Resolver, RunIndex};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "UPPERCASE")]

@@ -2,7 +2,7 @@
 //! observed (OpenLineage) names onto them.
 
 use std::borrow::Cow;
-use std::collections::{HashMap, HashSet};
+use std::collections::{HashMap, HashSet, VecDeque};
 
 use super::NodeRef;
 use crate::catalog::Catalog;
@@ -98,21 +98,24 @@ impl Resolver {
             .unwrap_or_else(|| NodeRef::job(namespace, name))
     }
 
-    /// The job an event belongs to: its own name when that is an olo job's, else the first of its
-    /// `parent` run facet's jobs that is. openlineage-spark names its jobs after the app name,
-    /// snake-cased (`sales_orders_daily.<action>` for DAG `sales__orders_daily`), and `dbt-ol`
-    /// after the dbt project; Airflow's provider hands both the task as their parent
-    /// (`<dag_id>.<task_id>`), which is how they reach the olo job that ran them.
-    pub fn job_of(&self, event: &RunEvent) -> NodeRef {
-        std::iter::once((event.job_namespace.as_str(), event.job_name.as_str()))
-            .chain(
+    /// The olo job an event belongs to, if any: its own name when that is an olo job's, else the
+    /// first of its `parent` run facet's jobs that is, else a parent run already attributed to an
+    /// olo job (`runs`). openlineage-spark names its jobs after the app name, snake-cased
+    /// (`sales_orders_daily.<action>` for DAG `sales__orders_daily`), and `dbt-ol` after the dbt
+    /// project; Airflow's provider hands both the task as their parent (`<dag_id>.<task_id>`).
+    /// dbt-ol's model events name only the `dbt-run-<project>` run as parent, which `runs` knows
+    /// once that run's own event has been attributed.
+    pub fn olo_job_of(&self, event: &RunEvent, runs: &RunIndex) -> Option<NodeRef> {
+        std::iter::once(event.job_name.as_str())
+            .chain(event.parents.iter().map(|p| p.name.as_str()))
+            .find_map(|name| self.olo_job(name))
+            .or_else(|| {
                 event
                     .parents
                     .iter()
-                    .map(|(ns, n)| (ns.as_str(), n.as_str())),
-            )
-            .find_map(|(_, name)| self.olo_job(name))
-            .unwrap_or_else(|| NodeRef::job(&event.job_namespace, &event.job_name))
+                    .filter_map(|p| p.run_id.as_deref())
+                    .find_map(|id| runs.get(id).cloned())
+            })
     }
 
     fn olo_job(&self, name: &str) -> Option<NodeRef> {
@@ -205,5 +208,54 @@ fn without_unique_suffix(folder: &str) -> &str {
     match folder.rsplit_once('-') {
         Some((table, id)) if id.len() == 32 && id.bytes().all(|b| b.is_ascii_hexdigit()) => table,
         _ => folder,
+    }
+}
+
+/// The runs attributed to olo jobs, by run id, so that an event whose parent is such a run
+/// reaches the same job. Bounded: past `cap` runs the oldest are forgotten (a parent run and its
+/// children report within minutes of each other).
+#[derive(Debug, Clone)]
+pub struct RunIndex {
+    jobs: HashMap<String, NodeRef>,
+    order: VecDeque<String>,
+    cap: usize,
+}
+
+impl Default for RunIndex {
+    fn default() -> RunIndex {
+        RunIndex::new(100_000)
+    }
+}
+
+impl RunIndex {
+    pub fn new(cap: usize) -> RunIndex {
+        RunIndex {
+            jobs: HashMap::new(),
+            order: VecDeque::new(),
+            cap: cap.max(1),
+        }
+    }
+
+    pub fn get(&self, run_id: &str) -> Option<&NodeRef> {
+        self.jobs.get(run_id)
+    }
+
+    pub fn insert(&mut self, run_id: &str, job: NodeRef) {
+        if self.jobs.insert(run_id.to_string(), job).is_none() {
+            self.order.push_back(run_id.to_string());
+            while self.order.len() > self.cap {
+                if let Some(old) = self.order.pop_front() {
+                    self.jobs.remove(&old);
+                }
+            }
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.jobs.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.jobs.is_empty()
     }
 }

@@ -705,62 +705,98 @@ fn a_spark_and_a_trino_task_observed_as_declared_leave_no_mismatch() {
 }
 
 #[test]
-fn spark_and_dbt_jobs_reach_the_olo_job_through_their_parent_run_facet() {
+fn spark_and_dbt_jobs_reach_the_olo_job_through_their_parent_runs() {
     let catalog = medallion();
     let r = Resolver::new(&catalog);
-    let with_parent = |producer: &str, job: (&str, &str), parent: Option<(&str, &str)>| {
-        let mut body = json!({
-            "eventType": "COMPLETE",
-            "eventTime": "2026-11-27T03:12:45.318Z",
-            "producer": producer,
-            "run": {"runId": "01930f5e-7b7e-7c4c-9a52-4c1a5e0f2b11", "facets": {}},
-            "job": {"namespace": job.0, "name": job.1},
-        });
-        if let Some((ns, name)) = parent {
-            body["run"]["facets"]["parent"] = json!({
-                "run": {"runId": "01930f5e-0000-7c4c-9a52-4c1a5e0f2b11"},
-                "job": {"namespace": ns, "name": name},
-                "root": {"run": {"runId": "01930f5e-1111-7c4c-9a52-4c1a5e0f2b11"},
-                         "job": {"namespace": ns, "name": name.split('.').next().unwrap()}}
+    let mut runs = RunIndex::default();
+    // An event as `producer` sends it: its run id, job, and parent run (with its root's job).
+    let sent =
+        |producer: &str, run: &str, job: (&str, &str), parent: Option<(&str, &str, &str)>| {
+            let mut body = json!({
+                "eventType": "START",
+                "eventTime": "2026-11-27T03:12:45.318Z",
+                "producer": producer,
+                "run": {"runId": run, "facets": {}},
+                "job": {"namespace": job.0, "name": job.1},
             });
+            if let Some((ns, name, parent_run)) = parent {
+                body["run"]["facets"]["parent"] = json!({
+                    "run": {"runId": parent_run},
+                    "job": {"namespace": ns, "name": name},
+                });
+            }
+            crate::openlineage::parse(&serde_json::to_vec(&body).unwrap())
+                .unwrap()
+                .0
+        };
+    let id = |n: u32| format!("01930f5e-7b7e-7c4c-9a52-{n:012}");
+    let mut resolve = |e: &crate::openlineage::RunEvent| {
+        let job = r.olo_job_of(e, &runs);
+        if let Some(j) = &job {
+            runs.insert(&e.run_id, j.clone());
         }
-        crate::openlineage::parse(&serde_json::to_vec(&body).unwrap())
-            .unwrap()
-            .0
+        job.map(|j| j.id())
     };
     // openlineage-spark snake-cases the app name: DAG `sales__orders_daily` becomes
-    // `sales_orders_daily`, which is no olo job; Airflow's provider passed the task as parent.
+    // `sales_orders_daily`, no olo job; Airflow's provider passed the task as parent.
     let spark_job = (
         "sales",
         "sales_orders_daily.execute_merge_into_command_edge.lake_sales_bronze_orders",
     );
-    let spark = with_parent(
+    let spark = sent(
         SPARK,
+        &id(1),
         spark_job,
-        Some(("default", "sales__orders_daily.ingest")),
+        Some(("airflow", "sales__orders_daily.ingest", &id(0))),
     );
-    assert_eq!(r.job_of(&spark).id(), "job:sales:orders_daily");
-    // Without the facet it keeps the name it was sent with (and is not guessed from the
-    // snake-cased name, which two DAG ids can share).
-    let alone = with_parent(SPARK, spark_job, None);
-    assert_eq!(
-        r.job_of(&alone).id(),
-        "job:sales:sales_orders_daily.execute_merge_into_command_edge.lake_sales_bronze_orders"
-    );
-    // dbt-ol names jobs after the dbt project and model; OPENLINEAGE_PARENT_ID names the task.
-    let dbt = with_parent(
+    assert_eq!(resolve(&spark).as_deref(), Some("job:sales:orders_daily"));
+    // Without a parent it is nobody's (the snake-cased name is not guessed: two DAG ids can
+    // share it), and keeps the name it was sent with.
+    let alone = sent(SPARK, &id(2), spark_job, None);
+    assert_eq!(resolve(&alone), None);
+    // dbt-ol: the `dbt-run-<project>` run names the Airflow task as its parent; each model's
+    // events name only that run, which is known by then.
+    let dbt_run = sent(
         DBT,
-        ("sales", "sales.gold.revenue.build.run"),
-        Some(("default", "sales__orders_daily.revenue")),
+        &id(3),
+        ("airflow", "dbt-run-sales"),
+        Some(("airflow", "sales__orders_daily.revenue", &id(0))),
     );
-    assert_eq!(r.job_of(&dbt).id(), "job:sales:orders_daily");
-    // A parent that is not an olo job changes nothing; an own name that is olo's wins.
-    let foreign = with_parent(DBT, ("sales", "nightly"), Some(("ops", "cron.nightly")));
-    assert_eq!(r.job_of(&foreign).id(), "job:sales:nightly");
-    let own = with_parent(
+    assert_eq!(resolve(&dbt_run).as_deref(), Some("job:sales:orders_daily"));
+    let model = sent(
+        DBT,
+        &id(4),
+        ("dbt", "lake.sales.gold.sales.revenue.build.run"),
+        Some(("airflow", "dbt-run-sales", &id(3))),
+    );
+    assert_eq!(resolve(&model).as_deref(), Some("job:sales:orders_daily"));
+    // A model whose parent run is unknown (another project's, or forgotten) is nobody's.
+    let stray = sent(
+        DBT,
+        &id(5),
+        ("dbt", "lake.x.y.z.build.run"),
+        Some(("airflow", "dbt-run-x", &id(99))),
+    );
+    assert_eq!(resolve(&stray), None);
+    // An own name that is olo's wins over its parent's.
+    let own = sent(
         AIRFLOW,
+        &id(6),
         ("default", "sales__orders_daily.clean"),
-        Some(("default", "marketing__other.task")),
+        Some(("default", "marketing__other.task", &id(0))),
     );
-    assert_eq!(r.job_of(&own).id(), "job:sales:orders_daily");
+    assert_eq!(resolve(&own).as_deref(), Some("job:sales:orders_daily"));
+}
+
+#[test]
+fn the_run_index_forgets_the_oldest_runs_past_its_size() {
+    let mut runs = RunIndex::new(2);
+    let job = NodeRef::job("sales", "orders_daily");
+    runs.insert("a", job.clone());
+    runs.insert("b", job.clone());
+    runs.insert("a", job.clone());
+    runs.insert("c", job.clone());
+    assert_eq!(runs.len(), 2);
+    assert!(runs.get("a").is_none());
+    assert!(runs.get("b").is_some() && runs.get("c").is_some());
 }
