@@ -1,60 +1,64 @@
 #!/usr/bin/env bash
-# A throwaway lakehouse for the Iceberg tests, on 127.0.0.1: an S3 server (s3s-fs) and an Iceberg
-# REST catalog (rustberg) whose warehouse is a bucket on that S3 server.
+# A throwaway lakehouse for the Iceberg tests, on 127.0.0.1: an S3 server (s3s-fs) and Apache
+# Iceberg's reference REST catalog server (org.apache.iceberg.rest.RESTCatalogServer, the server of
+# the apache/iceberg-rest-fixture image) whose warehouse is a bucket on that S3 server.
 #
 #   scripts/lakehouse.sh [start]   start both (or reuse the running pair); prints `export ...` lines
+#   scripts/lakehouse.sh install   only install both (cached)
 #   scripts/lakehouse.sh status    exit 0 when both answer
 #   scripts/lakehouse.sh env       print the `export ...` lines for the running pair
 #   scripts/lakehouse.sh stop      stop both and delete the folder
 #
 # test.sh: eval "$(scripts/lakehouse.sh start)". Only the export lines go to stdout.
 #
-# Both servers come from crates.io, built once with `cargo install` into
-# $OLO_CACHE/tools/<name>-<version> (OLO_CACHE defaults to ~/.cache/olo). The versions are pinned:
-# newer ones need a newer rustc. An install already running into the same root is waited for,
-# never duplicated. State lives in ${OLO_LAKEHOUSE_DIR:-/tmp/olo-lakehouse}; ports are the first
-# free ones from ${OLO_S3_PORT:-28100} and ${OLO_ICEBERG_PORT:-28110}.
+# Installs, cached under $OLO_CACHE/tools (OLO_CACHE defaults to ~/.cache/olo), pinned versions:
+# * The REST catalog: Maven Central jars in $OLO_CACHE/tools/iceberg-rest-1.10.1/lib, resolved
+#   once by `mvn dependency:copy-dependencies` from the pom.xml this script writes there (strict
+#   checksums, a throwaway local repository, so nothing else on the machine is needed or touched):
+#   org.apache.iceberg:iceberg-open-api:1.10.1:test-fixtures (RESTCatalogServer, RCKUtils),
+#   iceberg-core:1.10.1 and its `tests` jar (RESTCatalogAdapter, RESTCatalogServlet), iceberg-aws +
+#   iceberg-aws-bundle (S3FileIO), Jetty 11 (jakarta servlets), the shaded Hadoop client (the
+#   server builds its catalog with a Hadoop Configuration), sqlite-jdbc, slf4j-simple. Run with
+#   `java -cp 'lib/*'` on Java 17 (`java` on PATH, or $OLO_ICEBERG_JAVA_HOME/bin/java).
+# * s3s-fs: built once with `cargo install` into $OLO_CACHE/tools/s3s-fs-<version>-dev. An install
+#   already running into the same root is waited for, never duplicated.
+# State lives in ${OLO_LAKEHOUSE_DIR:-/tmp/olo-lakehouse}; ports are the first free ones from
+# ${OLO_S3_PORT:-28100} and ${OLO_ICEBERG_PORT:-28110}.
 #
 # ---------------------------------------------------------------------------------------------
-# What rustberg 0.3.0 does (read from its source, then tried here with curl and PyIceberg 0.12.0):
+# What RESTCatalogServer 1.10.1 does (read from its source, then tried here with curl, PyIceberg
+# 0.12, Trino 476 and Spark 3.5):
 #
-# * Command line: NO_COLOR=1 rustberg --dev --no-auth --insecure-http --log-level info
-#       --host 127.0.0.1 --port P --catalog-url file://DIR/catalog --config DIR/rustberg.toml
-#   No auth at all (--no-auth is refused without --dev). The catalog itself is an embedded redb
-#   file under --catalog-url. The warehouse and how to reach S3 are in the TOML file: [storage]
-#   warehouse_location, [storage.properties] s3.endpoint / s3.path-style-access / s3.region /
-#   s3.access-key-id / s3.secret-access-key. Rate limiting is off there (it is on by default,
-#   100 req/s per IP) and so is the audit stream (JSON lines on stdout).
-# * Warehouse: S3 on the s3s-fs server: s3://lake/warehouse. Bucket `lake` is the folder
-#   DIR/s3/lake, made before s3s-fs starts. rustberg writes table metadata there itself
-#   (s3://lake/warehouse/sales/bronze/orders/metadata/00000-<uuid>.metadata.json: one folder per
-#   namespace level).
-# * Base URL: http://127.0.0.1:P (no /catalog). GET /v1/config sends NO `prefix` override, only
-#   {"overrides":{"warehouse":"s3://lake/warehouse"},"defaults":{},"endpoints":[...],
-#    "idempotency-key-lifetime":"PT24H"}, so clients use /v1/namespaces. /v1/<anything>/... is
-#   also routed (the segment is ignored), so a client that sends a prefix still works.
-# * Warehouse name: rustberg serves exactly one warehouse. GET /v1/config?warehouse=X is 400
-#   BadRequestException ("Unknown warehouse 'lake'. This server serves exactly one warehouse,
-#   's3://lake/warehouse'...") unless X is exactly the location. So OLO_TEST_ICEBERG_WAREHOUSE is
-#   s3://lake/warehouse, not a bare name; sending no warehouse works too. Nothing has to be created
-#   first: no warehouse/tenant admin API or CLI step (tenant "default" is implicit).
-# * Nested namespaces: supported, to any depth. The parent must exist: POST /v1/namespaces
-#   {"namespace":["sales","bronze"]} without ["sales"] is 404
-#   {"error":{"message":"Namespace does not exist: sales","type":"NoSuchNamespaceException","code":404}}.
-#   In a path the levels are joined by %1F: /v1/namespaces/sales%1Fbronze. GET /v1/namespaces lists
-#   top-level ones only; ?parent=sales lists direct children as full paths
-#   ({"namespaces":[["sales","bronze"]]}); an unknown parent is 404.
-# * Create answers 200 {"namespace":[...],"properties":{...}}; an existing one is 409
-#   {"error":{"message":"Namespace already exists: sales","type":"AlreadyExistsException","code":409}}.
-# * POST /v1/namespaces/sales%1Fbronze/properties {"updates":{..},"removals":[..]} answers 200
-#   {"updated":[..],"removed":[..],"missing":[..]}. A key both updated and removed is kept and
-#   reported as updated and missing (no 422). Keys starting "rustberg.internal." are refused (400).
-# * DELETE /v1/namespaces/{ns}: 204 when empty; 404 NoSuchNamespaceException when absent; 409 when
-#   it holds a table: {"error":{"message":"Namespace not empty: Namespace not empty: sales.bronze",
-#   "type":"NamespaceNotEmptyException","code":409}}, or a child namespace: {"error":{"message":
-#   "Namespace not empty: Namespace has child namespaces: sales","type":
-#   "NamespaceNotEmptyException","code":409}}.
-# * HEAD /v1/namespaces/{ns} is 204 / 404.
+# * Configuration: environment variables only. RCKUtils.environmentCatalogConfig turns every
+#   CATALOG_* variable into a catalog property (prefix dropped, `__` -> `-`, `_` -> `.`,
+#   lowercased): CATALOG_WAREHOUSE -> warehouse, CATALOG_IO__IMPL -> io-impl, CATALOG_S3_ENDPOINT
+#   -> s3.endpoint, CATALOG_REST_PORT -> rest.port (the port; default 8181). No auth. It listens
+#   on every interface (Jetty's `new Server(port)`: it cannot be told 127.0.0.1).
+# * Backend: Iceberg's JdbcCatalog on the SQLite file DIR/catalog/catalog.db (CATALOG_URI), schema
+#   V1 (views too), one JDBC connection (CATALOG_CLIENTS=1: SQLite has one writer; requests queue
+#   for it instead of failing with SQLITE_BUSY). Its FileIO is S3FileIO on the s3s-fs server
+#   (s3.endpoint, s3.path-style-access, s3.access-key-id, s3.secret-access-key, client.region).
+# * Warehouse: s3://lake/warehouse (bucket `lake` is the folder DIR/s3/lake, made before s3s-fs
+#   starts). A table created WITHOUT a location goes to <warehouse>/<ns levels…>/<table>, whatever
+#   the namespace's `location` property says (JdbcCatalog ignores it); a table created WITH one
+#   (Trino: <namespace location>/<table>-<random>, Spark, PyIceberg with location=) goes there,
+#   any bucket. `stage-create` writes nothing, so Trino finds its new location empty.
+# * Base URL: http://127.0.0.1:P (no /catalog). GET /v1/config ignores ?warehouse= and sends no
+#   prefix ({"defaults":{},"overrides":{},"endpoints":[...]}): clients use /v1/namespaces.
+#   OLO_TEST_ICEBERG_WAREHOUSE is s3://lake/warehouse; any name would do.
+# * Nested namespaces: any depth, levels joined by %1F in paths. A child can be created without
+#   its parent, and then the parent "exists" without properties: listed, but creating it is 409
+#   AlreadyExistsException and dropping it 404 (olo creates the parent first). GET /v1/namespaces
+#   lists top-level ones; ?parent=sales lists direct children as full paths; an unknown parent is
+#   404. Create answers 200 with the properties, a `location` added when none is given
+#   (<warehouse>/<levels…>); an existing namespace is 409 AlreadyExistsException.
+# * POST …/properties {"updates","removals"}: 200 {"updated","removed","missing"}; a key both
+#   updated and removed is 422 UnprocessableEntityException.
+# * DELETE /v1/namespaces/{ns}: 200 with an empty body when empty (the spec says 204); 404
+#   NoSuchNamespaceException when absent; 409 NamespaceNotEmptyException when it holds a table.
+#   Child namespaces do not stop it (the parent's properties go; the children stay).
+#   HEAD /v1/namespaces/{ns} is 200 / 404.
+# * Errors: {"error":{"message","type","code","stack":[Java stack trace lines]}}.
 #
 # s3s-fs 0.14.1: s3s-fs --host 127.0.0.1 --port P --access-key K --secret-key S DIR/s3
 #   Path-style; any region; every request must be SigV4-signed with those keys and must carry
@@ -68,12 +72,21 @@ cache="${OLO_CACHE:-$HOME/.cache/olo}"
 s3_first_port="${OLO_S3_PORT:-28100}"
 iceberg_first_port="${OLO_ICEBERG_PORT:-28110}"
 
-rustberg_version=0.3.0
+iceberg_version=1.10.1
+jetty_version=11.0.26
+hadoop_version=3.4.1
+sqlite_jdbc_version=3.50.3.0
+slf4j_version=2.0.17
+dependency_plugin_version=3.8.1
 s3s_version=0.14.1
-rustberg_root="$cache/tools/rustberg-$rustberg_version-dev"
+iceberg_root="$cache/tools/iceberg-rest-$iceberg_version"
 s3s_root="$cache/tools/s3s-fs-$s3s_version-dev"
-rustberg_bin="$rustberg_root/bin/rustberg"
 s3s_bin="$s3s_root/bin/s3s-fs"
+if [ -n "${OLO_ICEBERG_JAVA_HOME:-}" ]; then
+    java="$OLO_ICEBERG_JAVA_HOME/bin/java"
+else
+    java="$(command -v java || true)"
+fi
 
 access_key=olo-test
 secret_key=olo-test-secret
@@ -86,7 +99,7 @@ say() { echo "lakehouse.sh: $*" >&2; }
 # --- install ------------------------------------------------------------------------------------
 
 # Another `cargo install` into one of our tool roots (a parallel run of this script, or one started
-# by hand). Installs may be chained (rustberg, then s3s-fs), so after one ends look again briefly.
+# by hand). After one ends, look again briefly: installs may be chained.
 wait_for_installs() {
     local waited=0 quiet=0
     while :; do
@@ -106,8 +119,8 @@ wait_for_installs() {
     done
 }
 
-# install NAME VERSION ROOT BIN MINUTES CARGO-INSTALL-ARGS...
-install() {
+# cargo_install NAME VERSION ROOT BIN MINUTES CARGO-INSTALL-ARGS...
+cargo_install() {
     local name="$1" version="$2" root="$3" bin="$4" minutes="$5"
     shift 5
     [ -x "$bin" ] && return 0
@@ -129,15 +142,80 @@ install() {
     [ -x "$bin" ] || { say "$bin missing after installing $name"; exit 1; }
 }
 
+# The pom.xml whose dependencies are the REST catalog server's classpath.
+iceberg_pom() {
+    local dep g a v c
+    echo '<?xml version="1.0" encoding="UTF-8"?>'
+    echo '<!-- Written by scripts/lakehouse.sh: the classpath of Iceberg'"'"'s REST catalog server. -->'
+    echo '<project xmlns="http://maven.apache.org/POM/4.0.0">'
+    echo '  <modelVersion>4.0.0</modelVersion>'
+    echo '  <groupId>olo.test</groupId>'
+    echo '  <artifactId>iceberg-rest-catalog</artifactId>'
+    echo "  <version>$iceberg_version</version>"
+    echo '  <packaging>pom</packaging>'
+    echo '  <dependencies>'
+    # group:artifact:version[:classifier]
+    for dep in \
+        "org.apache.iceberg:iceberg-open-api:$iceberg_version:test-fixtures" \
+        "org.apache.iceberg:iceberg-core:$iceberg_version" \
+        "org.apache.iceberg:iceberg-core:$iceberg_version:tests" \
+        "org.apache.iceberg:iceberg-aws:$iceberg_version" \
+        "org.apache.iceberg:iceberg-aws-bundle:$iceberg_version" \
+        "org.eclipse.jetty:jetty-servlet:$jetty_version" \
+        "org.apache.hadoop:hadoop-client-api:$hadoop_version" \
+        "org.apache.hadoop:hadoop-client-runtime:$hadoop_version" \
+        "org.xerial:sqlite-jdbc:$sqlite_jdbc_version" \
+        "org.slf4j:slf4j-simple:$slf4j_version"; do
+        IFS=: read -r g a v c <<<"$dep"
+        echo "    <dependency><groupId>$g</groupId><artifactId>$a</artifactId><version>$v</version>${c:+<classifier>$c</classifier>}</dependency>"
+    done
+    echo '  </dependencies>'
+    echo '</project>'
+}
+
+# The REST catalog server's jars, resolved by Maven from Maven Central into $iceberg_root/lib;
+# $iceberg_root/.installed marks a finished install.
+install_iceberg_rest() {
+    [ -f "$iceberg_root/.installed" ] && return 0
+    command -v mvn >/dev/null ||
+        { say "no mvn on PATH (apt-get install maven): it fetches the REST catalog's jars"; exit 1; }
+    mkdir -p "$cache/tools"
+    # One installer at a time, across concurrent runs of this script.
+    exec 9>"$cache/tools/.iceberg-rest-$iceberg_version.lock"
+    flock 9
+    if [ ! -f "$iceberg_root/.installed" ]; then
+        local tmp="$cache/tools/.iceberg-rest-$iceberg_version.tmp"
+        local log="$cache/tools/iceberg-rest-$iceberg_version.install.log"
+        rm -rf "$tmp" "$iceberg_root"
+        mkdir -p "$tmp"
+        iceberg_pom >"$tmp/pom.xml"
+        say "installing Iceberg's REST catalog server $iceberg_version from Maven Central (first run only, ~140 MB; log $log)"
+        # -C: a checksum that does not match fails the download. The local repository is a
+        # throwaway of its own (deleted after): the jars are copied into lib/.
+        if ! mvn -B -ntp -C -f "$tmp/pom.xml" -Dmaven.repo.local="$tmp/m2" \
+            "org.apache.maven.plugins:maven-dependency-plugin:$dependency_plugin_version:copy-dependencies" \
+            -DoutputDirectory="$tmp/lib" >"$log" 2>&1; then
+            say "mvn could not fetch the REST catalog's jars (is Maven Central reachable?); the end of its log:"
+            tail -n 40 "$log" >&2
+            rm -rf "$tmp"
+            exit 1
+        fi
+        rm -rf "$tmp/m2"
+        if [ ! -f "$tmp/lib/iceberg-open-api-$iceberg_version-test-fixtures.jar" ]; then
+            say "mvn finished, but $tmp/lib has no iceberg-open-api test-fixtures jar; see $log"
+            exit 1
+        fi
+        mv "$tmp" "$iceberg_root"
+        touch "$iceberg_root/.installed"
+    fi
+    exec 9>&-
+}
+
 install_tools() {
-    # Built unoptimised (`--debug`, no debug info): a throwaway test server needs no speed, and
-    # rustberg's release profile (fat LTO, one codegen unit) takes ~10 min of CPU on 2 cores
-    # against ~3.5 min for this; CI builds it on every fresh machine.
-    export CARGO_PROFILE_DEV_DEBUG=0
-    install rustberg "$rustberg_version" "$rustberg_root" "$rustberg_bin" 4 --debug \
-        --locked --no-default-features --features cli,storage-s3
-    install s3s-fs "$s3s_version" "$s3s_root" "$s3s_bin" 1 --debug \
-        --features binary --locked
+    install_iceberg_rest
+    # Built unoptimised (`--debug`, no debug info): a throwaway test server needs no speed.
+    CARGO_PROFILE_DEV_DEBUG=0 cargo_install s3s-fs "$s3s_version" "$s3s_root" "$s3s_bin" 1 \
+        --debug --features binary --locked
 }
 
 # --- helpers -------------------------------------------------------------------------------------
@@ -203,17 +281,17 @@ fail() {
     exit 1
 }
 
-# wait_for NAME PIDFILE LOG CHECK
+# wait_for NAME PIDFILE LOG CHECK [TRIES]: CHECK every 0.5 s, TRIES times (default 120: 60 s).
 wait_for() {
-    local name="$1" pidfile="$2" log="$3" check="$4"
-    for _ in $(seq 1 120); do
+    local name="$1" pidfile="$2" log="$3" check="$4" tries="${5:-120}"
+    for _ in $(seq 1 "$tries"); do
         if "$check"; then return 0; fi
         if ! kill -0 "$(cat "$pidfile")" 2>/dev/null; then
             fail "$name" "$log" "exited"
         fi
         sleep 0.5
     done
-    fail "$name" "$log" "did not answer within 60 s"
+    fail "$name" "$log" "did not answer within $((tries / 2)) s"
 }
 
 # --- start ---------------------------------------------------------------------------------------
@@ -231,6 +309,10 @@ start() {
     fi
     stop
     install_tools
+    if [ -z "$java" ] || ! "$java" -version >/dev/null 2>&1; then
+        say "no Java for the REST catalog server (needs Java 17+: \`java\` on PATH, or set OLO_ICEBERG_JAVA_HOME)"
+        exit 1
+    fi
     mkdir -p "$dir/s3/$bucket" "$dir/catalog"
 
     local port
@@ -243,43 +325,40 @@ start() {
     say "waiting for s3s-fs on 127.0.0.1:$port"
     wait_for s3s-fs "$dir/s3.pid" "$dir/s3.log" s3_answers
 
-    cat >"$dir/rustberg.toml" <<EOF
-[storage]
-warehouse_location = "$warehouse"
-
-[storage.properties]
-"s3.endpoint" = "http://127.0.0.1:$port"
-"s3.path-style-access" = "true"
-"s3.region" = "$region"
-"s3.access-key-id" = "$access_key"
-"s3.secret-access-key" = "$secret_key"
-
-[rate_limit]
-enabled = false
-
-[audit]
-sink = "none"
-EOF
+    # The catalog's configuration: CATALOG_* variables become catalog properties (see above).
+    # Only these reach it (env -i): a CATALOG_* or AWS_* variable of the caller's must not.
+    local s3_url="http://127.0.0.1:$port"
     port="$(free_port "$iceberg_first_port")"
     echo "$port" >"$dir/iceberg.port"
-    NO_COLOR=1 setsid "$rustberg_bin" --dev --no-auth --insecure-http --log-level info \
-        --host 127.0.0.1 --port "$port" \
-        --catalog-url "file://$dir/catalog" \
-        --config "$dir/rustberg.toml" \
+    env -i PATH="$PATH" HOME="$HOME" LANG=C.UTF-8 \
+        CATALOG_REST_PORT="$port" \
+        CATALOG_CATALOG__IMPL=org.apache.iceberg.jdbc.JdbcCatalog \
+        CATALOG_URI="jdbc:sqlite:file:$dir/catalog/catalog.db" \
+        CATALOG_CLIENTS=1 \
+        CATALOG_WAREHOUSE="$warehouse" \
+        CATALOG_IO__IMPL=org.apache.iceberg.aws.s3.S3FileIO \
+        CATALOG_S3_ENDPOINT="$s3_url" \
+        CATALOG_S3_PATH__STYLE__ACCESS=true \
+        CATALOG_S3_ACCESS__KEY__ID="$access_key" \
+        CATALOG_S3_SECRET__ACCESS__KEY="$secret_key" \
+        CATALOG_CLIENT_REGION="$region" \
+        setsid "$java" -Xmx384m -XX:+UseSerialGC -cp "$iceberg_root/lib/*" \
+        org.apache.iceberg.rest.RESTCatalogServer \
         >"$dir/iceberg.log" 2>&1 8>&- &
     echo $! >"$dir/iceberg.pid"
-    say "waiting for rustberg on 127.0.0.1:$port"
-    wait_for rustberg "$dir/iceberg.pid" "$dir/iceberg.log" iceberg_answers
+    say "waiting for Iceberg's REST catalog server on 127.0.0.1:$port"
+    wait_for "the REST catalog server" "$dir/iceberg.pid" "$dir/iceberg.log" iceberg_answers 240
     print_env
 }
 
 case "${1:-start}" in
   start) start ;;
+  install) install_tools ;;
   status) answers ;;
   env)
     if ! answers; then say "not running (scripts/lakehouse.sh start)"; exit 1; fi
     print_env
     ;;
   stop) stop ;;
-  *) say "usage: scripts/lakehouse.sh [start|status|env|stop]"; exit 2 ;;
+  *) say "usage: scripts/lakehouse.sh [start|install|status|env|stop]"; exit 2 ;;
 esac

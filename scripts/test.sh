@@ -11,8 +11,9 @@
 #   - an MLflow tracking server (PyPI mlflow in its own cached venv, SQLite backend), started by
 #     scripts/mlflow.sh and stopped after the run (tests/airflow_e2e.rs links a run to it);
 #   - Debian's chromium and chromium-driver (scripts/chromium.sh) for the dashboard test;
-#   - an Iceberg REST catalog (rustberg 0.3.0) and an S3 server (s3s-fs 0.14.1), built once with
-#     `cargo install` and started by scripts/lakehouse.sh, and PyIceberg in a cached venv
+#   - Apache Iceberg's reference REST catalog server 1.10.1 (jars from Maven Central, fetched once
+#     by mvn) and an S3 server (s3s-fs 0.14.1, built once with `cargo install`), started by
+#     scripts/lakehouse.sh, and PyIceberg in a cached venv
 #     (tests/lakehouse.rs applies to them and reads the result back with PyIceberg and curl);
 #   - Trino 476 (server core + Iceberg plugin from Maven Central, on the Temurin 25 JDK), started
 #     by scripts/trino.sh on that lakehouse (tests/trino_e2e.rs applies olo's catalogs and
@@ -33,8 +34,9 @@ build_log="$(mktemp)"
 cargo test --workspace --all-targets --locked --no-run "$@" >"$build_log" 2>&1 &
 build_pid=$!
 
-# The lakehouse servers (rustberg, s3s-fs) are built once with `cargo install` (minutes on a fresh
-# machine): start that first, in the background, so it overlaps the Python installs and servers.
+# The lakehouse servers are installed once (the REST catalog's jars by mvn, about 25 s; s3s-fs by
+# `cargo install`, about a minute on a fresh machine): start that first, in the background, so it
+# overlaps the Python installs and servers.
 lakehouse_env="$(mktemp)"
 lakehouse_started=0
 if ! scripts/lakehouse.sh status; then
@@ -121,7 +123,7 @@ echo "==> Python venv with PyIceberg (cached), the lakehouse tests' independent 
 pyiceberg="$(scripts/python-env.sh pyiceberg)"
 export OLO_TEST_PYICEBERG_PYTHON="$pyiceberg/bin/python"
 
-echo "==> Iceberg REST catalog (rustberg 0.3.0) and S3 server (s3s-fs 0.14.1), throwaway"
+echo "==> Iceberg REST catalog (Iceberg's RESTCatalogServer 1.10.1) and S3 server (s3s-fs 0.14.1), throwaway"
 if [ "$lakehouse_started" = 1 ]; then
     cleanup+=("scripts/lakehouse.sh stop")
 fi
