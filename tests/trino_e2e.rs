@@ -178,8 +178,8 @@ fn count(rows: &[Vec<Value>]) -> i64 {
     rows[0][0].as_i64().unwrap()
 }
 
-/// A table made directly in the REST catalog (Trino's own CREATE TABLE cannot finish on rustberg
-/// 0.3.0: see [`create_allowed`]), as dbt or Spark would find it.
+/// A table made directly in the REST catalog by another client, as Spark or PyIceberg would make
+/// it (the catalog places it), then found by Trino.
 async fn rest_table(namespace: &str, table: &str) {
     let iceberg = need("OLO_TEST_ICEBERG_URL");
     let body = json!({
@@ -206,23 +206,69 @@ async fn rest_table(namespace: &str, table: &str) {
     );
 }
 
-/// `user` may create the table: Trino's access check passes, and the statement reaches the REST
-/// catalog. rustberg 0.3.0 then refuses the table, so the statement fails with rustberg's refusal,
-/// never with Access Denied; any other error fails the test. rustberg keeps every table at
-/// `<warehouse>/<namespace…>/<table>` and answers 400 to any other location, and Trino asks for
-/// `<namespace location>/<table>-<random>` (olo gives each namespace the workspace's warehouse
-/// as its location): Trino says "Failed to create transaction". (Where a namespace has no
-/// location, rustberg's `stage-create` writes the first metadata file into the table's folder and
-/// Trino then refuses that non-empty location.)
-async fn create_allowed(trino: &Trino, user: &str, sql: &str) {
-    match trino.run(user, sql).await {
-        Ok(_) => {}
-        Err(e)
-            if e.contains("ICEBERG_CATALOG_ERROR")
-                && e.contains("Failed to create transaction") => {}
-        Err(e) if e.contains("Cannot create a table on a non-empty location") => {}
-        Err(e) => panic!("{user}: {sql}: expected to pass Trino's access check, got {e}"),
-    }
+/// The `location` property of a namespace, as the REST catalog holds it (olo sets it: the
+/// workspace's warehouse, then the namespace's level).
+async fn namespace_location(namespace: &str) -> String {
+    let iceberg = need("OLO_TEST_ICEBERG_URL");
+    let url = format!("{iceberg}/v1/namespaces/{}", namespace.replace('.', "%1F"));
+    let body: Value = reqwest::get(&url)
+        .await
+        .and_then(|r| r.error_for_status())
+        .unwrap_or_else(|e| panic!("GET {url}: {e}"))
+        .json()
+        .await
+        .unwrap();
+    body["properties"]["location"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{namespace} has no location: {body}"))
+        .to_string()
+}
+
+/// `user` creates `table` in `schema` with Trino's own CREATE TABLE, as dbt's `table`
+/// materialization does: Trino's access check passes, the REST catalog takes the location Trino
+/// picks (its default: `<namespace location>/<table>-<random>`, in the workspace's warehouse),
+/// and the new table takes a row, reads it back and is dropped again, all as `user`.
+async fn creates(trino: &Trino, user: &str, schema: &str, table: &str) {
+    let name = format!("lake.\"{schema}\".{table}");
+    trino
+        .ok(user, &format!("CREATE TABLE {name} (id bigint)"))
+        .await;
+    let listed = trino
+        .ok(
+            user,
+            &format!(
+                "SELECT table_name FROM lake.information_schema.tables \
+                 WHERE table_schema = '{schema}' AND table_name = '{table}'"
+            ),
+        )
+        .await;
+    assert_eq!(listed, vec![vec![json!(table)]], "{user}: {name} is listed");
+    let ddl = trino.ok(user, &format!("SHOW CREATE TABLE {name}")).await;
+    let ddl = ddl[0][0].as_str().unwrap();
+    let under = format!("location = '{}/{table}-", namespace_location(schema).await);
+    assert!(
+        ddl.contains(&under),
+        "{user}: {name} is not under {under}: {ddl}"
+    );
+    trino
+        .ok(user, &format!("INSERT INTO {name} VALUES (1), (2)"))
+        .await;
+    assert_eq!(
+        count(
+            &trino
+                .ok(user, &format!("SELECT count(*) FROM {name} WHERE id > 0"))
+                .await
+        ),
+        2
+    );
+    trino.ok(user, &format!("DROP TABLE {name}")).await;
+    let gone = trino
+        .run(user, &format!("SELECT count(*) FROM {name}"))
+        .await;
+    assert!(
+        matches!(&gone, Err(e) if e.contains("TABLE_NOT_FOUND")),
+        "{user}: {name} after DROP TABLE: {gone:?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -250,7 +296,7 @@ async fn each_role_gets_in_trino_exactly_what_the_example_repository_grants() {
         ),
         1
     );
-    create_allowed(&trino, "pat", &new_in("sales.gold")).await;
+    creates(&trino, "pat", "sales.gold", &format!("{t}_new")).await;
 
     // Operator of sales: writes; creates, renames and drops tables as dbt's `table`
     // materialization does; nothing in marketing.
@@ -282,7 +328,7 @@ async fn each_role_gets_in_trino_exactly_what_the_example_repository_grants() {
     trino
         .denied("sam", "CREATE SCHEMA IF NOT EXISTS lake.\"sales.silver\"")
         .await;
-    create_allowed(&trino, "sam", &new_in("sales.silver")).await;
+    creates(&trino, "sam", "sales.silver", &format!("{t}_new")).await;
     trino
         .ok("sam", &format!("INSERT INTO {silver} SELECT * FROM {gold}"))
         .await;
@@ -349,7 +395,7 @@ async fn each_role_gets_in_trino_exactly_what_the_example_repository_grants() {
     trino
         .ok("mo", &format!("INSERT INTO {raw} VALUES (7, 'x')"))
         .await;
-    create_allowed(&trino, "mo", &new_in("marketing.raw")).await;
+    creates(&trino, "mo", "marketing.raw", &format!("{t}_new")).await;
     // A marketing viewer only: nothing of sales. Nobody: nothing.
     trino
         .denied("mia", &format!("SELECT count(*) FROM {gold}"))
@@ -374,7 +420,7 @@ async fn each_role_gets_in_trino_exactly_what_the_example_repository_grants() {
             &format!("INSERT INTO {raw} SELECT * FROM {gold}"),
         )
         .await;
-    create_allowed(&trino, "airflow", &new_in("marketing.curated")).await;
+    creates(&trino, "airflow", "marketing.curated", &format!("{t}_new")).await;
     trino.ok("mo", &format!("DROP TABLE {raw}")).await;
     trino.ok("pat", &format!("DROP TABLE {gold}")).await;
 }
