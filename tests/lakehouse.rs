@@ -3,8 +3,9 @@
 //!
 //! - the embedded default: Iceberg's SQL catalog in SQLite and warehouse folders on the local
 //!   disk, read back with PyIceberg's `SqlCatalog`;
-//! - an Iceberg REST catalog (rustberg 0.3.0) and an S3 server (s3s-fs 0.14.1), read back with
-//!   PyIceberg's REST client and curl's SigV4 signing.
+//! - Apache Iceberg's reference REST catalog server 1.10.1 (RESTCatalogServer on a SQLite
+//!   JdbcCatalog) and an S3 server (s3s-fs 0.14.1), read back with PyIceberg's REST client and
+//!   curl's SigV4 signing.
 //!
 //! scripts/test.sh installs (cached) and starts them, and sets OLO_TEST_PYICEBERG_PYTHON and the
 //! OLO_TEST_ICEBERG_* / OLO_TEST_S3_* variables; without them these tests fail, never skip.
@@ -356,6 +357,14 @@ fn a_rest_catalog_and_an_s3_warehouse_as_pyiceberg_and_curl_read_them() {
     assert_eq!(table["fields"][1]["type"], "decimal(12, 2)");
     assert_eq!(table["partition_spec"][0]["transform"], "month");
     assert_eq!(table["properties"]["write.format.default"], "parquet");
+    // olo sends no location for a REST catalog: the catalog places the table. Iceberg's reference
+    // server (its JdbcCatalog) puts it under its own warehouse by namespace levels, not under the
+    // namespace's `location`.
+    assert_eq!(
+        table["location"],
+        format!("{warehouse}/{ws}/gold/revenue"),
+        "{table}"
+    );
 
     // Dropping `amount` is refused (no `allow`), adding `currency` applies; the plan says so.
     let evolved = revenue.replace(

@@ -1,7 +1,8 @@
 //! The Iceberg REST catalog client against a fake catalog (wiremock) that answers as the
 //! published spec says (`../shared/reference/iceberg-rest-catalog-openapi.yaml`): the requests
 //! olo sends and how it reads the answers. tests/lakehouse.rs drives the same client against a
-//! real REST catalog (rustberg) and reads the result back with PyIceberg.
+//! real REST catalog (Iceberg's reference RESTCatalogServer) and reads the result back with
+//! PyIceberg.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
