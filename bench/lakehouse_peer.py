@@ -47,8 +47,7 @@ for w in range(ws_n):
         catalog.create_namespace((ws, f"ns{n}"), {**common, "location": f"{loc}/ns{n}"})
         namespaces += 1
     for t in range(t_n):
-        # As olo does: the REST catalog places the table (rustberg refuses locations outside
-        # its warehouse); the SQL catalog needs one.
+        # As olo does: the REST catalog places the table; the SQL catalog needs one.
         location = None if kind == "rest" else f"{loc}/ns0/t{t}"
         catalog.create_table((ws, "ns0", f"t{t}"), schema=schema, partition_spec=spec,
                              location=location)

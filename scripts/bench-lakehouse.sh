@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Lakehouse benchmark: `olo apply` of W workspaces x N namespaces (+ each workspace's parent) and T
 # declared tables per workspace, into the embedded SQL catalog (SQLite) and into an Iceberg REST
-# catalog (rustberg 0.3.0 from scripts/lakehouse.sh); then the same apply again (nothing to do, a
+# catalog (Iceberg's reference RESTCatalogServer 1.10.1 from scripts/lakehouse.sh); then the same apply again (nothing to do, a
 # full read-back of every resource); beside PyIceberg creating the same namespaces (same
 # properties) and tables in the same catalogs (bench/lakehouse_peer.py), in the same run.
 #
@@ -59,8 +59,8 @@ for kind in sql rest; do
     state="$work/state-$kind"
     env_args=(OLO_SOURCE__PATH="$repo" OLO_STATE__DIR="$state")
     if [ "$kind" = rest ]; then
-        # Warehouses on the S3 server (bucket `bench` + a marker per workspace): rustberg writes
-        # the tables' metadata under the namespaces' locations there.
+        # Warehouses on the S3 server (bucket `bench` + a marker per workspace); the REST catalog
+        # writes the tables' metadata under its own warehouse there (s3://lake/warehouse/...).
         env_args+=(OLO_LAKEHOUSE__CATALOG=rest OLO_LAKEHOUSE__REST_URI="$OLO_TEST_ICEBERG_URL"
                    OLO_RENDER__ICEBERG_REST_WAREHOUSE="$OLO_TEST_ICEBERG_WAREHOUSE"
                    OLO_LAKEHOUSE__WAREHOUSE=s3 OLO_RENDER__S3_ENDPOINT="$OLO_TEST_S3_URL"
