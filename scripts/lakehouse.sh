@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# A throwaway lakehouse for the Iceberg tests, on 127.0.0.1: an S3 server (s3s-fs) and Apache
+# A throwaway lakehouse for the Iceberg tests, on 127.0.0.1: an S3 server (Versity's S3 gateway,
+# versitygw, on a folder) and Apache
 # Iceberg's reference REST catalog server (org.apache.iceberg.rest.RESTCatalogServer, the server of
 # the apache/iceberg-rest-fixture image) whose warehouse is a bucket on that S3 server.
 #
@@ -20,8 +21,8 @@
 #   iceberg-aws-bundle (S3FileIO), Jetty 11 (jakarta servlets), the shaded Hadoop client (the
 #   server builds its catalog with a Hadoop Configuration), sqlite-jdbc, slf4j-simple. Run with
 #   `java -cp 'lib/*'` on Java 17 (`java` on PATH, or $OLO_ICEBERG_JAVA_HOME/bin/java).
-# * s3s-fs: built once with `cargo install` into $OLO_CACHE/tools/s3s-fs-<version>-dev. An install
-#   already running into the same root is waited for, never duplicated.
+# * versitygw: built once with `go install github.com/versity/versitygw/cmd/versitygw@v<version>`
+#   into $OLO_CACHE/tools/versitygw-<version>/bin (Go module proxy; ~4 min of CPU, an 84 MB binary).
 # State lives in ${OLO_LAKEHOUSE_DIR:-/tmp/olo-lakehouse}; ports are the first free ones from
 # ${OLO_S3_PORT:-28100} and ${OLO_ICEBERG_PORT:-28110}.
 #
@@ -36,10 +37,10 @@
 #   on every interface (Jetty's `new Server(port)`: it cannot be told 127.0.0.1).
 # * Backend: Iceberg's JdbcCatalog on the SQLite file DIR/catalog/catalog.db (CATALOG_URI), schema
 #   V1 (views too), one JDBC connection (CATALOG_CLIENTS=1: SQLite has one writer; requests queue
-#   for it instead of failing with SQLITE_BUSY). Its FileIO is S3FileIO on the s3s-fs server
+#   for it instead of failing with SQLITE_BUSY). Its FileIO is S3FileIO on the S3 server
 #   (s3.endpoint, s3.path-style-access, s3.access-key-id, s3.secret-access-key, client.region).
-# * Warehouse: s3://lake/warehouse (bucket `lake` is the folder DIR/s3/lake, made before s3s-fs
-#   starts). A table created WITHOUT a location goes to <warehouse>/<ns levels…>/<table>, whatever
+# * Warehouse: s3://lake/warehouse (bucket `lake`, created through the S3 API once the S3 server
+#   answers). A table created WITHOUT a location goes to <warehouse>/<ns levels…>/<table>, whatever
 #   the namespace's `location` property says (JdbcCatalog ignores it); a table created WITH one
 #   (Trino: <namespace location>/<table>-<random>, Spark, PyIceberg with location=) goes there,
 #   any bucket. `stage-create` writes nothing, so Trino finds its new location empty.
@@ -60,9 +61,15 @@
 #   HEAD /v1/namespaces/{ns} is 200 / 404.
 # * Errors: {"error":{"message","type","code","stack":[Java stack trace lines]}}.
 #
-# s3s-fs 0.14.1: s3s-fs --host 127.0.0.1 --port P --access-key K --secret-key S DIR/s3
-#   Path-style; any region; every request must be SigV4-signed with those keys and must carry
-#   x-amz-content-sha256 (400 InvalidRequest without it); a wrong key is 403 SignatureDoesNotMatch.
+# versitygw 1.8.0 (Apache-2.0, a production S3 gateway): versitygw --access K --secret S
+#   --region R --port 127.0.0.1:P --health /health --quiet posix --sidecar DIR/s3-meta DIR/s3
+#   One root account (those keys); every request SigV4-signed, with x-amz-content-sha256 (400
+#   InvalidRequest without it); a wrong key is 403 SignatureDoesNotMatch. Path-style. A bucket is a
+#   folder of DIR/s3, an object a file under it (keys split on `/`, so long keys are fine: each
+#   path part is a file name); metadata in the sidecar folder, not in extended attributes.
+#   (It replaced s3s-fs 0.14.1, which keeps each object's metadata in ONE file named after the
+#   base64 of the whole key: Trino's partitioned data files have keys long enough to overflow the
+#   255-byte file name limit, "File name too long", so dbt's `revenue` model failed.)
 # ---------------------------------------------------------------------------------------------
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -78,10 +85,10 @@ hadoop_version=3.4.1
 sqlite_jdbc_version=3.50.3.0
 slf4j_version=2.0.17
 dependency_plugin_version=3.8.1
-s3s_version=0.14.1
+versitygw_version=1.8.0
 iceberg_root="$cache/tools/iceberg-rest-$iceberg_version"
-s3s_root="$cache/tools/s3s-fs-$s3s_version-dev"
-s3s_bin="$s3s_root/bin/s3s-fs"
+versitygw_root="$cache/tools/versitygw-$versitygw_version"
+versitygw_bin="$versitygw_root/bin/versitygw"
 if [ -n "${OLO_ICEBERG_JAVA_HOME:-}" ]; then
     java="$OLO_ICEBERG_JAVA_HOME/bin/java"
 else
@@ -97,81 +104,6 @@ warehouse="s3://$bucket/warehouse"
 say() { echo "lakehouse.sh: $*" >&2; }
 
 # --- install ------------------------------------------------------------------------------------
-
-# Another `cargo install` into one of our tool roots (a parallel run of this script, or one started
-# by hand). After one ends, look again briefly: installs may be chained.
-wait_for_installs() {
-    local waited=0 quiet=0
-    while :; do
-        if pgrep -f "cargo install .*--root $cache/tools/" >/dev/null 2>&1; then
-            if [ "$waited" = 0 ]; then
-                say "a cargo install into $cache/tools is running; waiting for it to finish"
-            fi
-            waited=1
-            quiet=0
-            sleep 5
-        elif [ "$waited" = 1 ] && [ "$quiet" -lt 2 ]; then
-            quiet=$((quiet + 1))
-            sleep 3
-        else
-            return 0
-        fi
-    done
-}
-
-# cargo_install NAME VERSION ROOT BIN MINUTES CARGO-INSTALL-ARGS...
-cargo_install() {
-    local name="$1" version="$2" root="$3" bin="$4" minutes="$5"
-    shift 5
-    [ -x "$bin" ] && return 0
-    mkdir -p "$cache/tools"
-    # One installer at a time per tool, across concurrent runs of this script.
-    exec 9>"$cache/tools/.$name-$version.lock"
-    flock 9
-    wait_for_installs
-    if [ ! -x "$bin" ]; then
-        local log="$cache/tools/$name-$version.install.log"
-        say "installing $name $version (first run only, ~$minutes min; log $log)"
-        if ! cargo install "$name@$version" "$@" --root "$root" >"$log" 2>&1; then
-            say "cargo install $name@$version failed; the end of its log:"
-            tail -n 40 "$log" >&2
-            exit 1
-        fi
-    fi
-    exec 9>&-
-    [ -x "$bin" ] || { say "$bin missing after installing $name"; exit 1; }
-}
-
-# The pom.xml whose dependencies are the REST catalog server's classpath.
-iceberg_pom() {
-    local dep g a v c
-    echo '<?xml version="1.0" encoding="UTF-8"?>'
-    echo '<!-- Written by scripts/lakehouse.sh: the classpath of Iceberg'"'"'s REST catalog server. -->'
-    echo '<project xmlns="http://maven.apache.org/POM/4.0.0">'
-    echo '  <modelVersion>4.0.0</modelVersion>'
-    echo '  <groupId>olo.test</groupId>'
-    echo '  <artifactId>iceberg-rest-catalog</artifactId>'
-    echo "  <version>$iceberg_version</version>"
-    echo '  <packaging>pom</packaging>'
-    echo '  <dependencies>'
-    # group:artifact:version[:classifier]
-    for dep in \
-        "org.apache.iceberg:iceberg-open-api:$iceberg_version:test-fixtures" \
-        "org.apache.iceberg:iceberg-core:$iceberg_version" \
-        "org.apache.iceberg:iceberg-core:$iceberg_version:tests" \
-        "org.apache.iceberg:iceberg-aws:$iceberg_version" \
-        "org.apache.iceberg:iceberg-aws-bundle:$iceberg_version" \
-        "org.eclipse.jetty:jetty-servlet:$jetty_version" \
-        "org.apache.hadoop:hadoop-client-api:$hadoop_version" \
-        "org.apache.hadoop:hadoop-client-runtime:$hadoop_version" \
-        "org.xerial:sqlite-jdbc:$sqlite_jdbc_version" \
-        "org.slf4j:slf4j-simple:$slf4j_version"; do
-        IFS=: read -r g a v c <<<"$dep"
-        echo "    <dependency><groupId>$g</groupId><artifactId>$a</artifactId><version>$v</version>${c:+<classifier>$c</classifier>}</dependency>"
-    done
-    echo '  </dependencies>'
-    echo '</project>'
-}
 
 # The REST catalog server's jars, resolved by Maven from Maven Central into $iceberg_root/lib;
 # $iceberg_root/.installed marks a finished install.
@@ -211,11 +143,31 @@ install_iceberg_rest() {
     exec 9>&-
 }
 
+# The S3 server, built by `go install` from the Go module proxy into $versitygw_root/bin.
+install_versitygw() {
+    [ -x "$versitygw_bin" ] && return 0
+    command -v go >/dev/null ||
+        { say "no go on PATH (Go 1.24+ from go.dev or Debian's golang): it builds the S3 server versitygw"; exit 1; }
+    mkdir -p "$cache/tools"
+    exec 9>"$cache/tools/.versitygw-$versitygw_version.lock"
+    flock 9
+    if [ ! -x "$versitygw_bin" ]; then
+        local log="$cache/tools/versitygw-$versitygw_version.install.log"
+        say "installing the S3 server versitygw $versitygw_version with go install (first run only, ~4 min of CPU; log $log)"
+        if ! GOBIN="$versitygw_root/bin.tmp" GOFLAGS=-mod=mod \
+            go install "github.com/versity/versitygw/cmd/versitygw@v$versitygw_version" >"$log" 2>&1; then
+            say "go install of versitygw failed (is the Go module proxy reachable?); the end of its log:"
+            tail -n 40 "$log" >&2
+            exit 1
+        fi
+        mv "$versitygw_root/bin.tmp" "$versitygw_root/bin"
+    fi
+    exec 9>&-
+}
+
 install_tools() {
     install_iceberg_rest
-    # Built unoptimised (`--debug`, no debug info): a throwaway test server needs no speed.
-    CARGO_PROFILE_DEV_DEBUG=0 cargo_install s3s-fs "$s3s_version" "$s3s_root" "$s3s_bin" 1 \
-        --debug --features binary --locked
+    install_versitygw
 }
 
 # --- helpers -------------------------------------------------------------------------------------
@@ -227,7 +179,7 @@ s3_port() { cat "$dir/s3.port" 2>/dev/null; }
 iceberg_port() { cat "$dir/iceberg.port" 2>/dev/null; }
 
 # A signed ListObjectsV2 on the bucket: proves the server, the keys and the bucket at once.
-# (s3s-fs insists on x-amz-content-sha256, which curl's --aws-sigv4 does not send by itself.)
+# (The server insists on x-amz-content-sha256, which curl's --aws-sigv4 does not send by itself.)
 s3_answers() {
     local port
     port="$(s3_port)" || return 1
@@ -235,6 +187,12 @@ s3_answers() {
         --aws-sigv4 "aws:amz:$region:s3" --user "$access_key:$secret_key" \
         -H "x-amz-content-sha256: UNSIGNED-PAYLOAD" \
         "http://127.0.0.1:$port/$bucket?list-type=2&max-keys=1" 2>/dev/null
+}
+
+s3_health() {
+    local port
+    port="$(s3_port)" || return 1
+    [ -n "$port" ] && curl -fsS -o /dev/null "http://127.0.0.1:$port/health" 2>/dev/null
 }
 
 iceberg_answers() {
@@ -313,17 +271,22 @@ start() {
         say "no Java for the REST catalog server (needs Java 17+: \`java\` on PATH, or set OLO_ICEBERG_JAVA_HOME)"
         exit 1
     fi
-    mkdir -p "$dir/s3/$bucket" "$dir/catalog"
+    mkdir -p "$dir/s3" "$dir/s3-meta" "$dir/catalog"
 
     local port
     port="$(free_port "$s3_first_port")"
     echo "$port" >"$dir/s3.port"
-    setsid "$s3s_bin" --host 127.0.0.1 --port "$port" \
-        --access-key "$access_key" --secret-key "$secret_key" "$dir/s3" \
+    setsid "$versitygw_bin" --access "$access_key" --secret "$secret_key" --region "$region" \
+        --port "127.0.0.1:$port" --health /health --quiet \
+        posix --sidecar "$dir/s3-meta" "$dir/s3" \
         >"$dir/s3.log" 2>&1 8>&- &
     echo $! >"$dir/s3.pid"
-    say "waiting for s3s-fs on 127.0.0.1:$port"
-    wait_for s3s-fs "$dir/s3.pid" "$dir/s3.log" s3_answers
+    say "waiting for versitygw on 127.0.0.1:$port"
+    wait_for versitygw "$dir/s3.pid" "$dir/s3.log" s3_health
+    curl -fsS -o /dev/null -X PUT --aws-sigv4 "aws:amz:$region:s3" --user "$access_key:$secret_key" \
+        -H "x-amz-content-sha256: UNSIGNED-PAYLOAD" "http://127.0.0.1:$port/$bucket" ||
+        fail versitygw "$dir/s3.log" "refused to create bucket $bucket"
+    wait_for versitygw "$dir/s3.pid" "$dir/s3.log" s3_answers
 
     # The catalog's configuration: CATALOG_* variables become catalog properties (see above).
     # Only these reach it (env -i): a CATALOG_* or AWS_* variable of the caller's must not.

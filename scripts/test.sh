@@ -12,7 +12,7 @@
 #     scripts/mlflow.sh and stopped after the run (tests/airflow_e2e.rs links a run to it);
 #   - Debian's chromium and chromium-driver (scripts/chromium.sh) for the dashboard test;
 #   - Apache Iceberg's reference REST catalog server 1.10.1 (jars from Maven Central, fetched once
-#     by mvn) and an S3 server (s3s-fs 0.14.1, built once with `cargo install`), started by
+#     by mvn) and an S3 server (Versity's versitygw 1.8.0, built once with `go install`), started by
 #     scripts/lakehouse.sh, and PyIceberg in a cached venv
 #     (tests/lakehouse.rs applies to them and reads the result back with PyIceberg and curl);
 #   - Trino 476 (server core + Iceberg plugin from Maven Central, on the Temurin 25 JDK), started
@@ -20,7 +20,10 @@
 #     rules.json to it and checks each role's access in Trino).
 #   - PySpark 3.5 in a cached venv and the Iceberg Spark runtime, Iceberg AWS bundle and
 #     openlineage-spark jars from Maven Central (scripts/spark.sh); Airflow's worker runs them for
-#     the Spark task of tests/spark_e2e.rs.
+#     the Spark task of tests/spark_e2e.rs and of the medallion;
+#   - dbt-core 1.11 with dbt-trino and dbt-ol (openlineage-dbt) in a cached venv, on the worker's
+#     PATH (scripts/worker-env.sh), for the medallion's dbt tasks;
+#   - then the medallion sample end to end on all of it (scripts/medallion-e2e.sh, docs/medallion.md).
 # A component that cannot be installed makes the run fail; no test is skipped for lack of one.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -34,9 +37,9 @@ build_log="$(mktemp)"
 cargo test --workspace --all-targets --locked --no-run "$@" >"$build_log" 2>&1 &
 build_pid=$!
 
-# The lakehouse servers are installed once (the REST catalog's jars by mvn, about 25 s; s3s-fs by
-# `cargo install`, about a minute on a fresh machine): start that first, in the background, so it
-# overlaps the Python installs and servers.
+# The lakehouse servers are installed once (the REST catalog's jars by mvn, about 25 s; versitygw
+# by `go install`, about 4 min of CPU on a fresh machine): start that first, in the background, so
+# it overlaps the Python installs and servers.
 lakehouse_env="$(mktemp)"
 lakehouse_started=0
 if ! scripts/lakehouse.sh status; then
@@ -123,7 +126,7 @@ echo "==> Python venv with PyIceberg (cached), the lakehouse tests' independent 
 pyiceberg="$(scripts/python-env.sh pyiceberg)"
 export OLO_TEST_PYICEBERG_PYTHON="$pyiceberg/bin/python"
 
-echo "==> Iceberg REST catalog (Iceberg's RESTCatalogServer 1.10.1) and S3 server (s3s-fs 0.14.1), throwaway"
+echo "==> Iceberg REST catalog (Iceberg's RESTCatalogServer 1.10.1) and S3 server (versitygw 1.8.0), throwaway"
 if [ "$lakehouse_started" = 1 ]; then
     cleanup+=("scripts/lakehouse.sh stop")
 fi

@@ -4,7 +4,7 @@
 //! - the embedded default: Iceberg's SQL catalog in SQLite and warehouse folders on the local
 //!   disk, read back with PyIceberg's `SqlCatalog`;
 //! - Apache Iceberg's reference REST catalog server 1.10.1 (RESTCatalogServer on a SQLite
-//!   JdbcCatalog) and an S3 server (s3s-fs 0.14.1), read back with PyIceberg's REST client and
+//!   JdbcCatalog) and an S3 server (versitygw 1.8.0), read back with PyIceberg's REST client and
 //!   curl's SigV4 signing.
 //!
 //! scripts/test.sh installs (cached) and starts them, and sets OLO_TEST_PYICEBERG_PYTHON and the

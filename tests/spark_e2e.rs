@@ -4,7 +4,7 @@
 //! a real Airflow 3.3 (scripts/airflow.sh), whose worker runs PySpark 3.5's `spark-submit` with
 //! the Iceberg runtime, Iceberg AWS bundle and openlineage-spark jars (scripts/spark.sh). olo
 //! creates the table in the real REST catalog and S3 server (Iceberg's reference
-//! RESTCatalogServer and s3s-fs, scripts/lakehouse.sh); Spark MERGEs the landing files into it
+//! RESTCatalogServer and versitygw, scripts/lakehouse.sh); Spark MERGEs the landing files into it
 //! with the S3 keys and the lineage API key read from the worker's environment; PyIceberg reads
 //! the rows back; Spark's OpenLineage listener reports to olo with the API key (accepted: its
 //! input, which only Spark knows, shows in the job's lineage, and olo counted no refused event).
