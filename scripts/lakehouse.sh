@@ -62,11 +62,12 @@
 # * Errors: {"error":{"message","type","code","stack":[Java stack trace lines]}}.
 #
 # versitygw 1.8.0 (Apache-2.0, a production S3 gateway): versitygw --access K --secret S
-#   --region R --port 127.0.0.1:P --health /health --quiet posix --sidecar DIR/s3-meta DIR/s3
+#   --region R --port 127.0.0.1:P --health /health --quiet posix --sidecar DIR/objmeta DIR/s3
 #   One root account (those keys); every request SigV4-signed, with x-amz-content-sha256 (400
 #   InvalidRequest without it); a wrong key is 403 SignatureDoesNotMatch. Path-style. A bucket is a
 #   folder of DIR/s3, an object a file under it (keys split on `/`, so long keys are fine: each
-#   path part is a file name); metadata in the sidecar folder, not in extended attributes.
+#   path part is a file name); metadata in the sidecar folder, not in extended attributes (its
+#   path must not even begin with the root folder's: versitygw compares them as strings).
 #   (It replaced s3s-fs 0.14.1, which keeps each object's metadata in ONE file named after the
 #   base64 of the whole key: Trino's partitioned data files have keys long enough to overflow the
 #   255-byte file name limit, "File name too long", so dbt's `revenue` model failed.)
@@ -271,14 +272,14 @@ start() {
         say "no Java for the REST catalog server (needs Java 17+: \`java\` on PATH, or set OLO_ICEBERG_JAVA_HOME)"
         exit 1
     fi
-    mkdir -p "$dir/s3" "$dir/s3-meta" "$dir/catalog"
+    mkdir -p "$dir/s3" "$dir/objmeta" "$dir/catalog"
 
     local port
     port="$(free_port "$s3_first_port")"
     echo "$port" >"$dir/s3.port"
     setsid "$versitygw_bin" --access "$access_key" --secret "$secret_key" --region "$region" \
         --port "127.0.0.1:$port" --health /health --quiet \
-        posix --sidecar "$dir/s3-meta" "$dir/s3" \
+        posix --sidecar "$dir/objmeta" "$dir/s3" \
         >"$dir/s3.log" 2>&1 8>&- &
     echo $! >"$dir/s3.pid"
     say "waiting for versitygw on 127.0.0.1:$port"
