@@ -116,9 +116,20 @@ fn marker_key(prefix: &str) -> String {
 
 const SIGN_FOR: Duration = Duration::from_secs(300);
 
-/// Sent with every (presigned) request: some S3-compatible servers (s3s) refuse a request
-/// without it; presigned requests do not sign the payload.
+/// Sent with every (presigned) request, and signed with it: some S3-compatible servers (s3s)
+/// refuse a request without it, and AWS S3 and strict servers (versitygw) refuse a presigned
+/// request that carries an x-amz-* header it did not sign. Presigned requests do not sign the
+/// payload.
 const CONTENT_SHA256: (&str, &str) = ("x-amz-content-sha256", "UNSIGNED-PAYLOAD");
+
+/// A presigned URL for `action`, valid [`SIGN_FOR`], with [`CONTENT_SHA256`] among its signed
+/// headers (the request must then send it).
+fn presign<'a>(mut action: impl S3Action<'a>) -> url::Url {
+    action
+        .headers_mut()
+        .insert(CONTENT_SHA256.0, CONTENT_SHA256.1);
+    action.sign(SIGN_FOR)
+}
 
 impl Warehouses {
     fn bucket(
@@ -209,7 +220,7 @@ impl Warehouse for Warehouses {
             Location::S3 { bucket, prefix } => {
                 let (_, client, bucket, creds) = self.bucket(&bucket)?;
                 let key = marker_key(&prefix);
-                let url = bucket.head_object(Some(&creds), &key).sign(SIGN_FOR);
+                let url = presign(bucket.head_object(Some(&creds), &key));
                 let resp = client
                     .head(url)
                     .header(CONTENT_SHA256.0, CONTENT_SHA256.1)
@@ -245,7 +256,7 @@ impl Warehouse for Warehouses {
                 prefix,
             } => {
                 let (_, client, bucket, creds) = self.bucket(&name)?;
-                let head = bucket.head_bucket(Some(&creds)).sign(SIGN_FOR);
+                let head = presign(bucket.head_bucket(Some(&creds)));
                 let resp = client
                     .head(head)
                     .header(CONTENT_SHA256.0, CONTENT_SHA256.1)
@@ -253,7 +264,7 @@ impl Warehouse for Warehouses {
                     .await
                     .map_err(|e| self.unavailable(e))?;
                 if !self.status(resp, &format!("HEAD bucket {name}")).await? {
-                    let create = bucket.create_bucket(&creds).sign(SIGN_FOR);
+                    let create = presign(bucket.create_bucket(&creds));
                     let resp = client
                         .put(create)
                         .header(CONTENT_SHA256.0, CONTENT_SHA256.1)
@@ -286,7 +297,7 @@ impl Warehouse for Warehouses {
                     "location": location,
                 })
                 .to_string();
-                let put = bucket.put_object(Some(&creds), &key).sign(SIGN_FOR);
+                let put = presign(bucket.put_object(Some(&creds), &key));
                 let resp = client
                     .put(put)
                     .header(CONTENT_SHA256.0, CONTENT_SHA256.1)
@@ -341,7 +352,7 @@ impl Warehouses {
             },
             Location::S3 { bucket, prefix } => {
                 let (_, client, bucket, creds) = self.bucket(&bucket)?;
-                let get = bucket.get_object(Some(&creds), &prefix).sign(SIGN_FOR);
+                let get = presign(bucket.get_object(Some(&creds), &prefix));
                 let resp = client
                     .get(get)
                     .header(CONTENT_SHA256.0, CONTENT_SHA256.1)
@@ -379,7 +390,7 @@ impl Warehouses {
             }
             Location::S3 { bucket, prefix } => {
                 let (_, client, bucket, creds) = self.bucket(&bucket)?;
-                let put = bucket.put_object(Some(&creds), &prefix).sign(SIGN_FOR);
+                let put = presign(bucket.put_object(Some(&creds), &prefix));
                 let resp = client
                     .put(put)
                     .header(CONTENT_SHA256.0, CONTENT_SHA256.1)
