@@ -800,3 +800,29 @@ fn the_run_index_forgets_the_oldest_runs_past_its_size() {
     assert!(runs.get("a").is_none());
     assert!(runs.get("b").is_some() && runs.get("c").is_some());
 }
+
+#[test]
+fn a_job_reading_back_what_it_declares_to_write_is_no_mismatch() {
+    // dbt's data tests on `customer_summary` read the table the job declares as its output.
+    let catalog = medallion();
+    let mut g = Graph::default();
+    g.set_declared(&declared_edges(&catalog));
+    let job = NodeRef::job("sales", "orders_daily");
+    let silver = NodeRef::dataset("sales", "silver.orders");
+    let elsewhere = NodeRef::dataset("sales", "gold.revenue");
+    g.add(&job, &silver, OBSERVED);
+    g.add(&silver, &job, OBSERVED);
+    g.add(&NodeRef::dataset("sales", "bronze.orders"), &job, OBSERVED);
+    g.add(&job, &NodeRef::dataset("sales", "bronze.orders"), OBSERVED);
+    // ...but reading a table it neither reads nor writes by declaration still is.
+    g.add(&elsewhere, &job, OBSERVED);
+    let m = g.mismatches(&job);
+    assert_eq!(m.declared_not_observed, vec![]);
+    assert_eq!(
+        m.observed_not_declared,
+        vec![DatasetEdge {
+            direction: "in",
+            dataset: "dataset:sales:gold.revenue".into()
+        }]
+    );
+}
