@@ -173,3 +173,11 @@ rm -f "$build_log"
 echo "==> cargo test"
 cargo test --workspace --all-targets --locked "$@"
 
+# The medallion sample end to end on the same stack (it reuses every service started above). A
+# run narrowed with cargo test arguments is a developer's partial run: it says so and stops here.
+if [ "$#" -gt 0 ]; then
+    echo "==> scripts/medallion-e2e.sh not run: cargo test was given arguments ($*)"
+    exit 0
+fi
+echo "==> the medallion sample end to end (scripts/medallion-e2e.sh)"
+scripts/medallion-e2e.sh

@@ -466,6 +466,9 @@ def main() -> None:
         apply_s = sum(float(line.split()[-1]) for line in str(metrics).splitlines()
                       if line.startswith("olo_reconcile_duration_seconds_sum"))
         timings["olo: reconcile (sum of olo_reconcile_duration_seconds)"] = apply_s
+        for line in str(metrics).splitlines():
+            if line.startswith("olo_lineage_events_total{") and not line.endswith(" 0"):
+                say(f"  lineage: {line}")
     finally:
         proc.terminate()
         proc.wait(timeout=30)
