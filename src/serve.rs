@@ -15,8 +15,9 @@ use olo_reconciler::controller::{
 };
 use olo_reconciler::engine::{short, Engine, Outcome, Preview};
 use olo_reconciler::forge::{self, Forge};
+use olo_reconciler::runs::Runs;
 use olo_reconciler::source::{Credentials, LocalSource, RemoteSource, Source, Tip};
-use olo_reconciler::store::{RunTrigger, Store};
+use olo_reconciler::store::Store;
 use olo_reconciler::targets::airflow::{Airflow, AirflowClient};
 use olo_reconciler::targets::dags::AirflowDags;
 use olo_server::metrics::OutcomeLabels;
@@ -303,9 +304,7 @@ pub async fn serve(settings: &Settings, once: bool) -> anyhow::Result<bool> {
         rt.controller.drift_every = None;
         return match rt.controller.reconcile(Trigger::Api, &progress).await {
             Step::Reconciled(r) => {
-                if let (Some(airflow), Ok(Outcome::Applied { .. })) = (&rt.airflow, &r.result) {
-                    trigger_trailer_runs(&rt, airflow, &r.tip).await;
-                }
+                trailer_runs(&rt, &r).await;
                 let ready = r.ready();
                 r.result.map(|_| ready).map_err(anyhow::Error::from)
             }
@@ -431,7 +430,7 @@ pub async fn serve(settings: &Settings, once: bool) -> anyhow::Result<bool> {
     // Several replicas on one PostgreSQL store elect a leader; one on SQLite does everything.
     let mut replicas = crate::replicas::Replicas::start(settings, &state).await?;
     let follow_runs = |airflow: &Arc<dyn Airflow>| {
-        tokio::spawn(olo_server::runs::follow(
+        tokio::spawn(olo_reconciler::runs::follow(
             state.store.clone(),
             airflow.clone(),
             Duration::from_secs(settings.airflow.poll_seconds),
@@ -487,9 +486,8 @@ pub async fn serve(settings: &Settings, once: bool) -> anyhow::Result<bool> {
                 Step::Reconciled(r) => {
                     healthy = r.ready();
                     record(&rt, &state, &r);
-                    if let (Some(airflow), Ok(Outcome::Applied { .. })) = (&rt.airflow, &r.result) {
-                        trigger_trailer_runs_for(&state, airflow, &r.tip).await;
-                    }
+                    let triggered = trailer_runs(&rt, &r).await;
+                    state.metrics.runs_triggered.inc_by(triggered as u64);
                     state.set_ready();
                 }
             }
@@ -545,74 +543,17 @@ fn record(rt: &Runtime, state: &AppState, r: &Reconciled) {
         .inc();
 }
 
-/// `olo apply`: trailers of the applied commit trigger runs too.
-async fn trigger_trailer_runs(rt: &Runtime, airflow: &Arc<dyn Airflow>, tip: &Tip) {
-    let state = AppState::new(
-        rt.controller.engine.store.clone(),
-        olo_server::ServerConfig::default(),
-        Some(airflow.clone()),
-    );
-    state.set_catalog(rt.controller.engine.catalog());
-    trigger_trailer_runs_for(&state, airflow, tip).await;
-}
-
-/// `Olo-Run: <workspace>/<job>` trailers of an applied commit trigger runs (once per commit:
-/// a revision that already has runs from trailers is not triggered again after a restart).
-async fn trigger_trailer_runs_for(state: &AppState, _airflow: &Arc<dyn Airflow>, tip: &Tip) {
-    let rev = &tip.revision;
-    for (ws, job) in olo_server::runs::trailer_runs(&rev.message) {
-        let done = state
-            .store
-            .runs(
-                &olo_reconciler::store::RunFilter {
-                    workspace: Some(ws.clone()),
-                    job: Some(job.clone()),
-                    state: None,
-                    since: None,
-                    workspaces: None,
-                },
-                50,
-                None,
-            )
-            .await
-            .map(|runs| {
-                runs.iter().any(|r| {
-                    r.trigger == RunTrigger::Commit && r.revision.as_deref() == Some(&rev.sha)
-                })
-            })
-            .unwrap_or(false);
-        if done {
-            continue;
-        }
-        let actor = format!("{} <{}>", rev.author.name, rev.author.email);
-        match olo_server::runs::trigger(
-            state,
-            &ws,
-            &job,
-            olo_server::runs::RunRequest::default(),
-            olo_server::runs::Trigger {
-                kind: RunTrigger::Commit,
-                actor: &actor,
-                revision: Some(&rev.sha),
-            },
-        )
+/// `Olo-Run:` trailers of an applied commit trigger runs (with Airflow configured); returns how
+/// many.
+async fn trailer_runs(rt: &Runtime, r: &Reconciled) -> usize {
+    let (Some(airflow), Ok(Outcome::Applied { .. })) = (&rt.airflow, &r.result) else {
+        return 0;
+    };
+    let catalog = rt.controller.engine.catalog();
+    Runs::new(rt.controller.engine.store.as_ref(), Some(airflow.as_ref()))
+        .trigger_trailers(catalog.as_deref(), &r.tip.revision)
         .await
-        {
-            Ok(run) => info!(
-                "{} {}: Olo-Run {ws}/{job}: triggered run {} ({})",
-                rev.branch,
-                short(&rev.sha),
-                run.id,
-                run.airflow_run_id
-            ),
-            Err(e) => warn!(
-                "{} {}: Olo-Run {ws}/{job}: could not trigger: {}",
-                rev.branch,
-                short(&rev.sha),
-                e.message
-            ),
-        }
-    }
+        .len()
 }
 
 /// Plans a pull request's head against the live state and reports it on the pull request

@@ -13,6 +13,7 @@ pub mod lineage;
 pub mod openlineage;
 pub mod plan;
 pub mod report;
+pub mod runs;
 pub mod snapshot;
 pub mod source;
 pub mod store;

@@ -3,6 +3,8 @@
 
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
+use olo_reconciler::runs::RunError;
+use olo_reconciler::targets::airflow::AirflowError;
 use serde::Serialize;
 
 #[derive(Debug)]
@@ -68,6 +70,51 @@ impl From<olo_reconciler::store::StoreError> for ApiError {
         } else {
             ApiError::internal(&e)
         }
+    }
+}
+
+impl From<AirflowError> for ApiError {
+    fn from(e: AirflowError) -> ApiError {
+        if matches!(e, AirflowError::Conflict { .. }) {
+            ApiError::new(StatusCode::CONFLICT, "run_exists", e.to_string())
+        } else if e.is_temporary() {
+            ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "airflow_unavailable",
+                format!("Airflow did not answer: {e}; try again"),
+            )
+        } else {
+            ApiError::new(
+                StatusCode::BAD_GATEWAY,
+                "airflow_refused",
+                format!("Airflow refused the request: {e}"),
+            )
+        }
+    }
+}
+
+/// A run refused or failed (`olo_reconciler::runs`): what the caller asked for is wrong (400),
+/// unknown (404) or at odds with the run or job (409); Airflow or the store failed (502, 503).
+impl From<RunError> for ApiError {
+    fn from(e: RunError) -> ApiError {
+        let message = e.to_string();
+        let (status, code) = match e {
+            RunError::Airflow(e) => return e.into(),
+            RunError::Store(e) => return e.into(),
+            RunError::UnknownJob { .. } => (StatusCode::NOT_FOUND, "not_found"),
+            RunError::ReservedConf | RunError::NoteTooLong => {
+                (StatusCode::BAD_REQUEST, "bad_request")
+            }
+            RunError::InvalidConf { .. } => (StatusCode::BAD_REQUEST, "invalid_conf"),
+            RunError::AirflowNotConfigured => {
+                (StatusCode::SERVICE_UNAVAILABLE, "airflow_not_configured")
+            }
+            RunError::DagNotInAirflow { .. } => (StatusCode::CONFLICT, "dag_not_in_airflow"),
+            RunError::JobPaused { .. } => (StatusCode::CONFLICT, "job_paused"),
+            RunError::RunFinished { .. } => (StatusCode::CONFLICT, "run_finished"),
+            RunError::RunNotFinished { .. } => (StatusCode::CONFLICT, "run_not_finished"),
+        };
+        ApiError::new(status, code, message)
     }
 }
 

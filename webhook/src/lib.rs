@@ -15,7 +15,6 @@ pub mod github;
 pub mod lineage;
 pub mod metrics;
 pub mod oidc;
-pub mod runs;
 pub mod signin;
 pub mod sql;
 
@@ -226,6 +225,11 @@ impl AppState {
     pub fn with_files(mut self, files: Arc<dyn Files>) -> AppState {
         self.files = Some(files);
         self
+    }
+
+    /// Runs in Airflow, recorded in this server's store.
+    pub fn runs(&self) -> olo_reconciler::runs::Runs<'_> {
+        olo_reconciler::runs::Runs::new(self.store.as_ref(), self.airflow.as_deref())
     }
 
     pub fn catalog(&self) -> Option<Arc<Catalog>> {
