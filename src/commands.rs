@@ -9,7 +9,7 @@ use olo_reconciler::engine::{desired, plan_against, Desired};
 use olo_reconciler::report;
 use olo_schema::Snapshot;
 
-use crate::serve::{make_sink, open_store};
+use crate::components::{make_sink, open_store};
 use crate::settings::Settings;
 use crate::{AuditFormat, PlanFormat};
 

@@ -9,8 +9,10 @@ use olo_schema::json_schema::DocKind;
 use olo_schema::{Snapshot, Validation};
 
 mod backup;
+mod branch_lock;
 mod client;
 mod commands;
+mod components;
 mod lakehouse;
 mod output;
 mod replicas;

@@ -240,6 +240,18 @@ impl AppState {
         *self.catalog.write().expect("catalog lock") = catalog;
     }
 
+    /// What a reconcile changes for the server: its metrics, and the workspaces, jobs and
+    /// lakehouse the API serves (those of `engine`'s last valid commit).
+    pub fn record_reconcile(
+        &self,
+        r: &olo_reconciler::controller::Reconciled,
+        engine: &olo_reconciler::engine::Engine,
+    ) {
+        self.metrics.record_reconcile(r, &engine.phases);
+        self.set_catalog(engine.catalog());
+        self.set_lake(engine.lake());
+    }
+
     pub fn set_ready(&self) {
         self.ready.store(true, Ordering::Release);
     }
