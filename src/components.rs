@@ -264,16 +264,14 @@ pub fn app_state(
     Ok(state)
 }
 
-pub async fn runtime(settings: &Settings) -> anyhow::Result<Runtime> {
-    let store = open_store(settings).await?;
-    let airflow = make_airflow(settings)?;
-    let after_apply = airflow.clone().map(|a| {
-        Arc::new(AirflowDags::new(
-            a,
-            Duration::from_secs(settings.airflow.parse_timeout_seconds),
-        )) as Arc<dyn olo_reconciler::engine::AfterApply>
-    });
-    let engine = Engine {
+/// The engine of the tracked branch: `store`, the sink, the render settings, pruning and the
+/// lakehouse of the settings; `after_apply` checks each apply (Airflow's import errors).
+pub async fn engine(
+    settings: &Settings,
+    store: Arc<dyn Store>,
+    after_apply: Option<Arc<dyn olo_reconciler::engine::AfterApply>>,
+) -> anyhow::Result<Engine> {
+    Ok(Engine {
         store,
         sink: make_sink(settings)?,
         render: settings.render.clone(),
@@ -285,7 +283,19 @@ pub async fn runtime(settings: &Settings) -> anyhow::Result<Runtime> {
         lakehouse: crate::lakehouse::make_lakehouse(settings).await?,
         lake_inventory: None,
         phases: Default::default(),
-    };
+    })
+}
+
+pub async fn runtime(settings: &Settings) -> anyhow::Result<Runtime> {
+    let store = open_store(settings).await?;
+    let airflow = make_airflow(settings)?;
+    let after_apply = airflow.clone().map(|a| {
+        Arc::new(AirflowDags::new(
+            a,
+            Duration::from_secs(settings.airflow.parse_timeout_seconds),
+        )) as Arc<dyn olo_reconciler::engine::AfterApply>
+    });
+    let engine = engine(settings, store, after_apply).await?;
     let source: SharedSource = Arc::new(Mutex::new(make_source(settings)?));
     Ok(Runtime {
         controller: Controller::new(engine, source, Arc::new(Queue::default())),
