@@ -273,7 +273,7 @@ pub async fn engine(
 ) -> anyhow::Result<Engine> {
     Ok(Engine {
         store,
-        sink: make_sink(settings)?,
+        sink: olo_reconciler::apply::SharedSink::new(make_sink(settings)?),
         render: settings.render.clone(),
         prune: settings.apply.prune,
         last_full_observe: None,

@@ -202,7 +202,7 @@ impl Replicas {
                 return;
             }
         };
-        match rt.controller.engine.view(&tip.repo, &applied) {
+        match rt.controller.engine.view(&tip.repo, &applied).await {
             Ok(Some((catalog, lake))) => {
                 state.set_catalog(Some(catalog));
                 state.set_lake(lake);

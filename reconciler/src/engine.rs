@@ -11,7 +11,7 @@ use chrono::Utc;
 use olo_templates::RenderSettings;
 use serde_json::json;
 
-use crate::apply::{self, Progress, Sink};
+use crate::apply::{self, Progress, SharedSink};
 use crate::catalog::Catalog;
 use crate::lakehouse::{self, apply::Lakehouse};
 use crate::plan::{self, Plan};
@@ -86,7 +86,8 @@ pub use plan_commit::{merge, plan_commit, plan_rows, CommitPlan, LakeInputs};
 
 pub struct Engine {
     pub store: Arc<dyn Store>,
-    pub sink: Box<dyn Sink>,
+    /// Read and written on blocking threads.
+    pub sink: SharedSink,
     pub render: RenderSettings,
     pub prune: bool,
     /// When the sink was last read back whole (drift check); `None`: never in this process.
@@ -178,33 +179,51 @@ impl Engine {
 
     /// What commit `sha` (an applied one) shows people, without planning or applying anything:
     /// its workspaces and jobs, and what it wants of the lakehouse. A follower replica serves
-    /// this while the leader applies. `Ok(None)` when the commit is not valid.
-    pub fn view(
+    /// this while the leader applies. `Ok(None)` when the commit is not valid. Read and
+    /// validated on a blocking thread.
+    pub async fn view(
         &self,
         repo_path: &std::path::Path,
         sha: &str,
     ) -> Result<Option<(Arc<Catalog>, Arc<lakehouse::Desired>)>> {
-        let snapshot = crate::snapshot::from_commit(repo_path, sha)?;
-        let Some(repo) = olo_schema::validate(snapshot).repo else {
-            return Ok(None);
-        };
-        let lake = self
-            .lakehouse
-            .as_ref()
-            .map(|l| l.desired(&repo))
-            .unwrap_or_default();
-        Ok(Some((
-            Arc::new(Catalog::from_repo(&repo, Some(sha))),
-            Arc::new(lake),
-        )))
+        let (repo_path, sha, lakehouse) = (
+            repo_path.to_path_buf(),
+            sha.to_string(),
+            self.lakehouse.clone(),
+        );
+        blocking(move || {
+            let snapshot = crate::snapshot::from_commit(&repo_path, &sha)?;
+            let Some(repo) = olo_schema::validate(snapshot).repo else {
+                return Ok(None);
+            };
+            let lake = lakehouse
+                .as_ref()
+                .map(|l| l.desired(&repo))
+                .unwrap_or_default();
+            Ok(Some((
+                Arc::new(Catalog::from_repo(&repo, Some(&sha))),
+                Arc::new(lake),
+            )))
+        })
+        .await
     }
 
     /// Plans commit `sha` of the repository at `repo_path` against the live state, with diffs,
     /// and changes nothing (neither the sink, nor the store, nor this engine's memo): a pull
-    /// request's head. Reads back only what olo's inventory does not vouch for.
+    /// request's head. Reads back only what olo's inventory does not vouch for. The commit is
+    /// read, validated and rendered on a blocking thread.
     pub async fn preview(&self, repo_path: &std::path::Path, sha: &str) -> Result<Preview> {
-        let snapshot = crate::snapshot::from_commit(repo_path, sha)?;
-        Ok(match desired(snapshot, &self.render)? {
+        let (repo_path, commit, render) = (
+            repo_path.to_path_buf(),
+            sha.to_string(),
+            self.render.clone(),
+        );
+        let desired = blocking(move || {
+            let snapshot = crate::snapshot::from_commit(&repo_path, &commit)?;
+            desired(snapshot, &render)
+        })
+        .await?;
+        Ok(match desired {
             Desired::Invalid { diagnostics } => Preview::Invalid { diagnostics },
             Desired::Valid {
                 files,
@@ -250,7 +269,7 @@ impl Engine {
         let planned = plan_commit(
             revision,
             &mut plan::rows(files, None, &owned),
-            self.sink.as_ref(),
+            &self.sink,
             lake.as_ref().map(|(lakehouse, desired, owned)| LakeInputs {
                 lakehouse,
                 desired,
@@ -298,15 +317,23 @@ impl Engine {
 
         self.phases.lap("store");
 
+        // Git reads, validation and rendering run on a blocking thread, with the memo moved there
+        // and back. On an error the memo is dropped: the next reconcile starts afresh.
         let mut memo = self.memo.take().unwrap_or_else(|| Memo::new(&tip.repo));
-        // On an error the memo is dropped: the next reconcile starts afresh.
-        let updated = memo.update(
-            &tip.repo,
-            &rev.sha,
-            &self.render,
-            self.lakehouse.as_ref(),
-            &mut self.phases,
-        )?;
+        let (repo_path, sha, render, lakehouse, mut phases) = (
+            tip.repo.clone(),
+            rev.sha.clone(),
+            self.render.clone(),
+            self.lakehouse.clone(),
+            std::mem::take(&mut self.phases),
+        );
+        let (memo, phases, updated) = blocking(move || {
+            let updated = memo.update(&repo_path, &sha, &render, lakehouse.as_ref(), &mut phases);
+            Ok((memo, phases, updated))
+        })
+        .await?;
+        self.phases = phases;
+        let updated = updated?;
         if let Err(diagnostics) = updated {
             {
                 self.memo = Some(memo);
@@ -375,7 +402,7 @@ impl Engine {
         let planned = plan_commit(
             Some(&rev.sha),
             &mut rows,
-            self.sink.as_ref(),
+            &self.sink,
             self.lakehouse
                 .as_ref()
                 .zip(lake_owned.as_ref())
@@ -436,15 +463,7 @@ impl Engine {
             }
         }
         if result.is_ok() {
-            result = apply::apply(
-                &plan,
-                files,
-                &rows,
-                self.sink.as_mut(),
-                store.as_ref(),
-                progress,
-            )
-            .await;
+            result = apply::apply(&plan, files, &rows, &self.sink, store.as_ref(), progress).await;
         }
         if let (Ok(_), Some((lake, lake_plan, lake_owned))) = (&result, &lake) {
             if let Err(e) = lake
@@ -586,6 +605,13 @@ impl Engine {
             .await?;
         Ok(())
     }
+}
+
+/// Runs `f` on a blocking thread (git reads, validation, rendering).
+async fn blocking<R: Send + 'static>(f: impl FnOnce() -> Result<R> + Send + 'static) -> Result<R> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(crate::Error::Blocking)?
 }
 
 pub fn short(sha: &str) -> &str {

@@ -66,6 +66,8 @@ pub enum Error {
         #[source]
         source: git2::Error,
     },
+    #[error("a blocking task of the reconcile stopped")]
+    Blocking(#[source] tokio::task::JoinError),
     #[error("refusing to touch `{0}`: not a plain relative path")]
     UnsafePath(String),
     #[error("could not render the repository")]

@@ -4,7 +4,7 @@
 //! inventories come from (the reconcile's memo and in-memory inventory, or a fresh render and
 //! the store).
 
-use crate::apply::Sink;
+use crate::apply::SharedSink;
 use crate::lakehouse::{self, apply::Lakehouse, LakePlan};
 use crate::plan::{self, Observe, Plan, PlanOptions};
 use crate::store::InventoryItem;
@@ -36,12 +36,12 @@ pub struct CommitPlan {
 pub async fn plan_commit(
     revision: Option<&str>,
     rows: &mut [plan::Row<'_>],
-    sink: &dyn Sink,
+    sink: &SharedSink,
     lake: Option<LakeInputs<'_>>,
     options: &PlanOptions,
     phases: &mut Phases,
 ) -> Result<CommitPlan> {
-    let mut plan = plan_rows(revision, rows, sink, options)?;
+    let mut plan = plan_rows(revision, rows, sink, options).await?;
     phases.lap("plan");
     let lake = match lake {
         Some(l) => {
@@ -55,19 +55,24 @@ pub async fn plan_commit(
     Ok(CommitPlan { plan, lake })
 }
 
-/// Plans the desired files and olo's inventory paired in `rows` against `sink`; on an
-/// incremental observe it marks the rows it trusts without reading them back.
-pub fn plan_rows(
+/// Plans the desired files and olo's inventory paired in `rows` against `sink` (read on a
+/// blocking thread); on an incremental observe it marks the rows it trusts without reading them
+/// back.
+pub async fn plan_rows(
     revision: Option<&str>,
-    rows: &mut [plan::Row],
-    sink: &dyn Sink,
+    rows: &mut [plan::Row<'_>],
+    sink: &SharedSink,
     options: &PlanOptions,
 ) -> Result<Plan> {
     if options.observe == Observe::Incremental {
         rows.iter_mut().for_each(plan::Row::trust_applied);
     }
-    let mut names = rows.iter().filter(|r| !r.trusted).map(|r| r.name);
-    let observed = sink.observe(&mut names)?;
+    let names = rows
+        .iter()
+        .filter(|r| !r.trusted)
+        .map(|r| r.name.to_string())
+        .collect();
+    let observed = sink.observe(names).await?;
     Ok(plan::diff_rows(
         revision,
         rows,
