@@ -1,5 +1,6 @@
-//! The API's one error shape: `{"error": {"id", "code", "message"}}`. The id is in the server's
-//! log beside the cause, so a user can quote it.
+//! The API's one error shape: `{"error": {"id", "code", "message", "request_id"}}`. The id is in
+//! the server's log beside the cause, so a user can quote it; the request id names the request's
+//! log lines ([`crate::trace`]).
 
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -24,6 +25,9 @@ struct Inner<'a> {
     id: &'a str,
     code: &'a str,
     message: &'a str,
+    /// The request's id ([`crate::trace`]), also in the `X-Request-Id` header.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    request_id: Option<String>,
 }
 
 impl ApiError {
@@ -133,6 +137,7 @@ impl IntoResponse for ApiError {
                 id: &id,
                 code: self.code,
                 message: &message,
+                request_id: crate::trace::request_id(),
             },
         };
         (self.status, axum::Json(body)).into_response()

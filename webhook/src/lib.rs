@@ -17,6 +17,7 @@ pub mod metrics;
 pub mod oidc;
 pub mod signin;
 pub mod sql;
+pub mod trace;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock};
@@ -291,36 +292,8 @@ pub fn router(state: Arc<AppState>) -> Router {
         .nest("/api/v1", api::routes())
         .merge(dashboard::routes())
         .merge(signin::routes())
-        .layer(axum::middleware::from_fn(trace_request))
+        .layer(axum::middleware::from_fn(trace::trace_request))
         .with_state(state)
-}
-
-/// A span per request (method, route, status): what the handlers log carries them; the request
-/// itself is logged at debug level, or as a warning when it failed on the server's side.
-async fn trace_request(request: axum::extract::Request, next: axum::middleware::Next) -> Response {
-    use tracing::Instrument as _;
-    let route = request
-        .extensions()
-        .get::<axum::extract::MatchedPath>()
-        .map_or("unmatched", |p| p.as_str())
-        .to_string();
-    let span = tracing::info_span!(
-        "request",
-        method = %request.method(),
-        route,
-        status = tracing::field::Empty
-    );
-    let started = std::time::Instant::now();
-    let response = next.run(request).instrument(span.clone()).await;
-    let status = response.status().as_u16();
-    span.record("status", status);
-    let elapsed_ms = started.elapsed().as_secs_f64() * 1e3;
-    if response.status().is_server_error() {
-        tracing::warn!(parent: &span, elapsed_ms, "request failed");
-    } else {
-        tracing::debug!(parent: &span, elapsed_ms, "request served");
-    }
-    response
 }
 
 /// Serves until the future `shutdown` completes.
