@@ -77,7 +77,7 @@ pub async fn check(from: &Path) -> anyhow::Result<ExitCode> {
 /// state folder (`olo serve` and `olo apply` hold it) and, with PostgreSQL, the leader's advisory
 /// lock (the replica that leads holds it; a replica that starts meanwhile stays a follower).
 struct HoldOff {
-    _lock: crate::serve::BranchLock,
+    _lock: crate::branch_lock::BranchLock,
     election: Option<Election>,
 }
 
@@ -101,7 +101,7 @@ async fn hold_off(settings: &Settings, url: &str) -> anyhow::Result<HoldOff> {
         }
         election = Some(e);
     }
-    let Some(lock) = crate::serve::try_lock_branch(settings)? else {
+    let Some(lock) = crate::branch_lock::try_lock_branch(settings)? else {
         if let Some(e) = election.as_mut() {
             e.resign().await;
         }

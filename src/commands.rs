@@ -3,13 +3,11 @@
 use std::io::Write as _;
 use std::process::ExitCode;
 
-use anyhow::Context as _;
-
-use olo_reconciler::engine::{desired, plan_against, Desired};
+use olo_reconciler::engine::{desired, Desired, Observe};
 use olo_reconciler::report;
 use olo_schema::Snapshot;
 
-use crate::serve::{make_sink, open_store};
+use crate::components::{engine, open_store};
 use crate::settings::Settings;
 use crate::{AuditFormat, PlanFormat};
 
@@ -25,29 +23,17 @@ pub async fn plan(
             tracing::error!("the repository is invalid: nothing to plan");
             return Ok(ExitCode::from(1));
         }
-        Desired::Valid { files, repo } => (files, repo),
+        Desired::Valid { files, repo, .. } => (files, repo),
     };
-    let store = open_store(settings).await?;
-    let sink = make_sink(settings)?;
-    let (mut plan, _) = plan_against(
-        revision.as_deref(),
-        &files,
-        sink.as_ref(),
-        store.as_ref(),
-        settings.apply.prune,
-        olo_reconciler::plan::Diffs::All,
-        olo_reconciler::engine::Observe::Full,
-    )
-    .await?;
-    if let Some(lake) = crate::lakehouse::make_lakehouse(settings).await? {
-        let desired = lake.desired(&repo);
-        let owned = store.inventory(olo_reconciler::lakehouse::TARGET).await?;
-        let lake_plan = lake
-            .plan(&desired, &owned, settings.apply.prune, true, true)
-            .await
-            .context("could not read the lakehouse (settings: [lakehouse])")?;
-        olo_reconciler::engine::merge(&mut plan, &lake_plan);
-    }
+    let engine = engine(settings, open_store(settings).await?, None).await?;
+    let plan = engine
+        .plan_desired(revision.as_deref(), &files, &repo, Observe::Full)
+        .await
+        .map_err(|e| match e {
+            olo_reconciler::Error::Lakehouse(_) => anyhow::Error::from(e)
+                .context("could not read the lakehouse (settings: [lakehouse])"),
+            e => e.into(),
+        })?;
     match format {
         PlanFormat::Text => print!("{}", report::text(&plan, true)),
         PlanFormat::Markdown => print!("{}", report::markdown(&plan)),

@@ -111,7 +111,7 @@ pub async fn make_lakehouse(settings: &Settings) -> anyhow::Result<Option<Lakeho
     let trino = match settings.trino.catalogs {
         TrinoCatalogs::Files => None,
         TrinoCatalogs::Dynamic => {
-            crate::serve::make_trino(settings)?.map(|trino| DynamicCatalogs {
+            crate::components::make_trino(settings)?.map(|trino| DynamicCatalogs {
                 trino,
                 user: settings.trino.catalog_user.clone(),
                 render: settings.render.clone(),

@@ -9,8 +9,10 @@ use olo_schema::json_schema::DocKind;
 use olo_schema::{Snapshot, Validation};
 
 mod backup;
+mod branch_lock;
 mod client;
 mod commands;
+mod components;
 mod inspect;
 mod lakehouse;
 mod output;
@@ -18,7 +20,7 @@ mod replicas;
 mod serve;
 mod settings;
 
-use settings::Settings;
+use settings::{LogFormat, Settings};
 
 // Many small allocations across threads (YAML trees, rendered files): mimalloc returns memory
 // and scales across threads better than the system allocator here (BENCHMARKS.md, section 4).
@@ -365,7 +367,6 @@ enum SchemaKind {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_logs();
     match run(cli) {
         Ok(code) => code,
         Err(e) => {
@@ -376,9 +377,10 @@ fn main() -> ExitCode {
 }
 
 /// What `olo serve` and `olo apply` log goes to stderr: readable lines by default, one JSON object
-/// per line with `OLO_LOG_FORMAT=json`; `RUST_LOG` filters (default: olo's info, others' warnings).
-/// What commands print for people (plans, diagnostics, status) is output, not logs.
-fn init_logs() {
+/// per line with `[log] format = "json"` or `OLO_LOG_FORMAT=json`; `RUST_LOG` filters (default:
+/// olo's info, others' warnings). What commands print for people (plans, diagnostics, status) is
+/// output, not logs. Called once, as soon as the format is known.
+fn init_logs(format: LogFormat) {
     use std::io::IsTerminal as _;
     use tracing_subscriber::EnvFilter;
     let filter = EnvFilter::try_from_default_env()
@@ -386,14 +388,36 @@ fn init_logs() {
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);
-    let json = std::env::var("OLO_LOG_FORMAT").is_ok_and(|f| f.eq_ignore_ascii_case("json"));
-    if json {
-        builder.json().with_current_span(true).init();
-    } else {
-        builder
+    match format {
+        LogFormat::Json => builder.json().with_current_span(true).init(),
+        LogFormat::Text => builder
             .with_target(false)
             .with_ansi(std::io::stderr().is_terminal())
-            .init();
+            .init(),
+    }
+}
+
+/// The settings (defaults, `config`, `OLO_` variables), and the logs in their format.
+fn load_settings(config: Option<&Path>) -> anyhow::Result<Settings> {
+    let settings = Settings::load(config)?;
+    init_logs(settings.log.format);
+    Ok(settings)
+}
+
+impl Command {
+    /// Whether the command reads the settings (and so starts the logs in their format).
+    fn reads_settings(&self) -> bool {
+        matches!(
+            self,
+            Command::Render { .. }
+                | Command::Plan { .. }
+                | Command::Apply { .. }
+                | Command::Serve { .. }
+                | Command::Audit { .. }
+                | Command::Backup { .. }
+                | Command::Status { .. }
+                | Command::Restore { check: false, .. }
+        )
     }
 }
 
@@ -405,6 +429,9 @@ fn tokio() -> anyhow::Result<tokio::runtime::Runtime> {
 }
 
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    if !cli.command.reads_settings() {
+        init_logs(LogFormat::from_env());
+    }
     match cli.command {
         Command::Validate { path, rev, format } => {
             let snapshot = read_snapshot(&path, rev.as_deref())?;
@@ -419,7 +446,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             out,
             config,
         } => {
-            let settings = Settings::load(config.as_deref())?;
+            let settings = load_settings(config.as_deref())?;
             let snapshot = read_snapshot(&path, rev.as_deref())?;
             let validation = olo_schema::validate(snapshot);
             let Some(repo) = &validation.repo else {
@@ -455,13 +482,13 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             config,
             format,
         } => {
-            let settings = Settings::load(config.as_deref())?;
+            let settings = load_settings(config.as_deref())?;
             let path = path.unwrap_or_else(|| settings.source.path.clone());
             let snapshot = read_snapshot(&path, rev.as_deref())?;
             tokio()?.block_on(commands::plan(&settings, snapshot, format))
         }
         Command::Apply { config } => {
-            let settings = Settings::load(config.as_deref())?;
+            let settings = load_settings(config.as_deref())?;
             let ready = tokio()?.block_on(serve::serve(&settings, true))?;
             Ok(if ready {
                 ExitCode::SUCCESS
@@ -470,7 +497,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             })
         }
         Command::Serve { config, once } => {
-            let settings = Settings::load(config.as_deref())?;
+            let settings = load_settings(config.as_deref())?;
             let ready = tokio()?.block_on(serve::serve(&settings, once))?;
             Ok(if ready {
                 ExitCode::SUCCESS
@@ -489,11 +516,11 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             limit,
             format,
         } => {
-            let settings = Settings::load(config.as_deref())?;
+            let settings = load_settings(config.as_deref())?;
             tokio()?.block_on(commands::audit(&settings, limit, format))
         }
         Command::Backup { out, config } => {
-            let settings = Settings::load(config.as_deref())?;
+            let settings = load_settings(config.as_deref())?;
             tokio()?.block_on(backup::backup(&settings, &out))
         }
         Command::Restore {
@@ -505,11 +532,11 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             if check {
                 return tokio()?.block_on(backup::check(&from));
             }
-            let settings = Settings::load(config.as_deref())?;
+            let settings = load_settings(config.as_deref())?;
             tokio()?.block_on(backup::restore(&settings, &from, force))
         }
         Command::Status { config } => {
-            let settings = Settings::load(config.as_deref())?;
+            let settings = load_settings(config.as_deref())?;
             tokio()?.block_on(commands::status(&settings))
         }
         Command::Run {

@@ -22,7 +22,7 @@ use olo_server::{AppState, Role};
 use tokio::sync::{oneshot, watch};
 use tracing::{error, info, warn};
 
-use crate::serve::{latest, Runtime};
+use crate::components::Runtime;
 use crate::settings::Settings;
 
 /// How often the main loop looks at the work queue and the applied revision.
@@ -195,14 +195,14 @@ impl Replicas {
         if self.loaded.as_deref() == Some(applied.as_str()) {
             return;
         }
-        let tip = match latest(&rt.controller.source).await {
+        let tip = match rt.controller.latest().await {
             Ok(tip) => tip,
             Err(e) => {
-                warn!("olo serve: {e:#}");
+                warn!("olo serve: {}", olo_reconciler::controller::chain(&e));
                 return;
             }
         };
-        match rt.controller.engine.view(&tip.repo, &applied) {
+        match rt.controller.engine.view(&tip.repo, &applied).await {
             Ok(Some((catalog, lake))) => {
                 state.set_catalog(Some(catalog));
                 state.set_lake(lake);

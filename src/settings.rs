@@ -25,6 +25,48 @@ pub struct Settings {
     pub lakehouse: LakehouseSettings,
     pub trino: TrinoSettings,
     pub oidc: OidcSettings,
+    pub log: LogSettings,
+}
+
+/// What olo's logs look like.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Readable lines (coloured on a terminal).
+    #[default]
+    Text,
+    /// One JSON object per line, with the current span and its parents.
+    Json,
+}
+
+impl LogFormat {
+    /// The short form of `OLO_LOG__FORMAT`; it wins over the file and over `OLO_LOG__FORMAT`.
+    pub const ENV: &'static str = "OLO_LOG_FORMAT";
+
+    /// `text` or `json`, in any case.
+    pub fn parse(text: &str) -> Option<LogFormat> {
+        match text.to_ascii_lowercase().as_str() {
+            "text" => Some(LogFormat::Text),
+            "json" => Some(LogFormat::Json),
+            _ => None,
+        }
+    }
+
+    /// `OLO_LOG_FORMAT` for commands that read no settings file (text when unset or unknown).
+    pub fn from_env() -> LogFormat {
+        std::env::var(LogFormat::ENV)
+            .ok()
+            .and_then(|v| LogFormat::parse(&v))
+            .unwrap_or_default()
+    }
+}
+
+/// `[log]`: olo's own logs (stderr). `RUST_LOG` filters them.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogSettings {
+    /// `text` (the default) or `json`.
+    pub format: LogFormat,
 }
 
 /// Where the Iceberg namespaces go.
@@ -399,6 +441,7 @@ impl Default for ApplySettings {
 }
 
 const SECTIONS: &[&str] = &[
+    "log",
     "source",
     "state",
     "apply",
@@ -434,6 +477,7 @@ impl Settings {
             .extract()
             .map_err(|e| anyhow::anyhow!("{e}"))
             .context("invalid settings")?;
+        settings.log_format_from(std::env::var(LogFormat::ENV).ok())?;
         // olo's catalog user must be let manage catalogs by the rules.json olo renders.
         if settings.trino.catalogs == TrinoCatalogs::Dynamic {
             let r = &mut settings.render;
@@ -442,6 +486,16 @@ impl Settings {
         }
         settings.check()?;
         Ok(settings)
+    }
+
+    /// `OLO_LOG_FORMAT` (`value`), when set, replaces `[log] format`.
+    fn log_format_from(&mut self, value: Option<String>) -> anyhow::Result<()> {
+        if let Some(value) = value.filter(|v| !v.is_empty()) {
+            self.log.format = LogFormat::parse(&value).with_context(|| {
+                format!("{} = {value:?}: expected text or json", LogFormat::ENV)
+            })?;
+        }
+        Ok(())
     }
 
     fn check(&self) -> anyhow::Result<()> {
@@ -695,6 +749,37 @@ mod tests {
             let err = result.expect_err(message);
             assert!(err.contains(message), "{err}");
         }
+    }
+
+    #[test]
+    fn the_log_format_comes_from_the_file_and_olo_log_format_wins() {
+        let dir = tempfile::tempdir().unwrap();
+        let load = |toml: &str| {
+            let file = dir.path().join("olo.toml");
+            std::fs::write(&file, toml).unwrap();
+            Settings::load(Some(&file))
+        };
+        assert_eq!(Settings::default().log.format, LogFormat::Text);
+        let mut s = load("[log]\nformat = \"json\"\n").unwrap();
+        assert_eq!(s.log.format, LogFormat::Json);
+        let err = load("[log]\nformat = \"xml\"\n").unwrap_err();
+        assert!(format!("{err:#}").contains("xml"), "{err:#}");
+        assert!(
+            load("[log]\nlevel = \"debug\"\n").is_err(),
+            "unknown keys are errors"
+        );
+        s.log_format_from(Some("TEXT".into())).unwrap();
+        assert_eq!(s.log.format, LogFormat::Text);
+        s.log_format_from(Some("json".into())).unwrap();
+        assert_eq!(s.log.format, LogFormat::Json);
+        s.log_format_from(None).unwrap();
+        s.log_format_from(Some(String::new())).unwrap();
+        assert_eq!(s.log.format, LogFormat::Json, "unset or empty: the file's");
+        let err = s.log_format_from(Some("yaml".into())).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "OLO_LOG_FORMAT = \"yaml\": expected text or json"
+        );
     }
 
     #[test]

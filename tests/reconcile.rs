@@ -667,3 +667,52 @@ fn processes_opening_a_new_state_store_at_once_all_succeed() {
         }
     }
 }
+
+/// `[log] format = "json"` in the settings file makes every log line one JSON object carrying
+/// its spans (the reconcile's branch and commit); `OLO_LOG_FORMAT` wins over the file.
+#[test]
+fn the_settings_file_sets_the_log_format_and_olo_log_format_wins() {
+    let repo = Repo::new();
+    repo.write("workspaces/w/jobs/one.yaml", &job("one", "echo 1"));
+    let sha = repo.commit("add one", ("Ada", "ada@example.com"));
+    let olo = Olo::new(&repo.path().display().to_string());
+    let settings = olo.state.path().join("olo.toml");
+    std::fs::write(&settings, "[log]\nformat = \"json\"\n").unwrap();
+    let config = settings.display().to_string();
+    let apply = |format: Option<&str>| {
+        let mut c = olo.command(&["apply", "--config", &config]);
+        c.env_remove("OLO_LOG_FORMAT").env_remove("RUST_LOG");
+        if let Some(f) = format {
+            c.env("OLO_LOG_FORMAT", f);
+        }
+        let out = c.output().expect("olo runs");
+        ok(&out);
+        String::from_utf8(out.stderr).unwrap()
+    };
+
+    let json = apply(None);
+    let lines: Vec<serde_json::Value> = json
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect();
+    let ready = lines
+        .iter()
+        .find(|l| {
+            l["fields"]["message"]
+                .as_str()
+                .is_some_and(|m| m.contains("Ready"))
+        })
+        .unwrap_or_else(|| panic!("no Ready line in {json}"));
+    assert_eq!(ready["level"], "INFO", "{ready}");
+    assert_eq!(ready["span"]["name"], "reconcile", "{ready}");
+    assert_eq!(ready["span"]["branch"], "main", "{ready}");
+    assert_eq!(ready["span"]["sha"], &sha[..12], "{ready}");
+
+    let text = apply(Some("text"));
+    assert!(text.contains("Ready"), "{text}");
+    assert!(
+        text.lines()
+            .all(|l| serde_json::from_str::<serde_json::Value>(l).is_err()),
+        "{text}"
+    );
+}

@@ -137,6 +137,17 @@ async fn the_api_serves_the_live_state_pages_lists_and_guards_writes() {
     let (status, err) = d.get("/api/v1/workspaces/nope").await;
     assert_eq!(status, 404);
     assert_error_shape(&err, "not_found");
+    // The request id: the caller's, in the header and the error body.
+    let r = d
+        .http
+        .get(format!("{}/api/v1/workspaces/nope", d.base))
+        .header("x-request-id", "proxy-7f3a")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.headers()["x-request-id"], "proxy-7f3a");
+    let err: Value = r.json().await.unwrap();
+    assert_eq!(err["error"]["request_id"], "proxy-7f3a", "{err}");
     let (status, err) = d.get("/api/v1/runs?limit=0").await;
     assert_eq!(status, 400);
     assert_error_shape(&err, "bad_request");

@@ -8,6 +8,7 @@ use std::collections::BTreeMap;
 use std::fs;
 use std::io::Write as _;
 use std::path::{Component, Path, PathBuf};
+use std::sync::{Arc, Mutex};
 
 use git2::{Repository, Signature};
 
@@ -370,13 +371,59 @@ impl Sink for BranchSink {
 /// Progress of an apply, for people watching a long one.
 pub type Progress<'a> = &'a (dyn Fn(usize, usize) + Sync);
 
+/// A sink shared with the blocking threads its file I/O runs on: the reconcile reads and writes
+/// it through [`SharedSink::blocking`] (tokio's `spawn_blocking`), so a cold apply of thousands
+/// of files never holds an async worker.
+#[derive(Clone)]
+pub struct SharedSink {
+    sink: Arc<Mutex<Box<dyn Sink>>>,
+    target: Arc<str>,
+}
+
+impl SharedSink {
+    pub fn new(sink: Box<dyn Sink>) -> SharedSink {
+        SharedSink {
+            target: sink.target().into(),
+            sink: Arc::new(Mutex::new(sink)),
+        }
+    }
+
+    /// The inventory target name of the sink.
+    pub fn target(&self) -> &str {
+        &self.target
+    }
+
+    /// Runs `f` with the sink on a blocking thread.
+    pub async fn blocking<R: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut dyn Sink) -> Result<R> + Send + 'static,
+    ) -> Result<R> {
+        let sink = self.sink.clone();
+        tokio::task::spawn_blocking(move || {
+            // A sink that panicked holds nothing in memory worth distrusting: the next
+            // reconcile reads the target back.
+            let mut sink = sink.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+            f(sink.as_mut())
+        })
+        .await
+        .map_err(Error::Blocking)?
+    }
+
+    /// The current bytes of each named resource that exists, read on a blocking thread.
+    pub async fn observe(&self, names: Vec<String>) -> Result<BTreeMap<String, Vec<u8>>> {
+        self.blocking(move |sink| sink.observe(&mut names.iter().map(String::as_str)))
+            .await
+    }
+}
+
 /// Applies `plan`, computed from `rows`: `desired` paired with this sink's inventory
-/// ([`crate::plan::rows`]).
-pub async fn apply<C: Content>(
+/// ([`crate::plan::rows`]). The sink's reads and writes run on blocking threads, in runs of up
+/// to 256 (the desired bytes of a run are copied for it, packed as they are held).
+pub async fn apply<C: Content + Clone + Send + 'static>(
     plan: &Plan,
     desired: &BTreeMap<String, C>,
     rows: &[crate::plan::Row<'_>],
-    sink: &mut dyn Sink,
+    sink: &SharedSink,
     store: &dyn Store,
     progress: Progress<'_>,
 ) -> Result<InventoryChange> {
@@ -408,53 +455,69 @@ pub async fn apply<C: Content>(
         .filter(|c| matches!(c.action, Action::Create | Action::Update | Action::Delete))
         .filter(|c| !crate::lakehouse::is_resource(&c.name))
         .collect();
-    // Writes go to the sink in runs of up to WRITES_AT_ONCE (a folder writes a run in parallel).
-    const WRITES_AT_ONCE: usize = 256;
+    // Writes go to the sink in runs of up to AT_ONCE (a folder writes a run in parallel);
+    // deletes too.
+    const AT_ONCE: usize = 256;
     let is_write = |c: &&crate::plan::Change| matches!(c.action, Action::Create | Action::Update);
     let mut deleted = Vec::new();
     let mut done = 0;
     while done < steps.len() {
+        let writes = is_write(&steps[done]);
         let run = steps[done..]
             .iter()
-            .take(WRITES_AT_ONCE)
-            .take_while(|c| is_write(c))
+            .take(AT_ONCE)
+            .take_while(|c| is_write(c) == writes)
             .count();
-        if run > 0 {
-            let files = steps[done..done + run]
-                .iter()
-                .map(|change| {
-                    desired
-                        .get(&change.name)
-                        .map(|bytes| (change.name.as_str(), bytes as &dyn Content))
-                        .ok_or_else(|| Error::UnsafePath(change.name.clone()))
+        let names: Vec<String> = steps[done..done + run]
+            .iter()
+            .map(|change| change.name.clone())
+            .collect();
+        if writes {
+            let files = names
+                .into_iter()
+                .map(|name| match desired.get(&name) {
+                    Some(bytes) => Ok((name, bytes.clone())),
+                    None => Err(Error::UnsafePath(name)),
                 })
                 .collect::<Result<Vec<_>>>()?;
-            sink.write_all(&files)?;
-            done += run;
+            sink.blocking(move |sink| {
+                let files: Vec<(&str, &dyn Content)> = files
+                    .iter()
+                    .map(|(name, bytes)| (name.as_str(), bytes as &dyn Content))
+                    .collect();
+                sink.write_all(&files)
+            })
+            .await?;
         } else {
-            let change = steps[done];
-            if change.action == Action::Delete {
-                sink.delete(&change.name)?;
-                deleted.push(change.name.clone());
-            }
-            done += 1;
+            deleted.extend(
+                sink.blocking(move |sink| {
+                    for name in &names {
+                        sink.delete(name)?;
+                    }
+                    Ok(names)
+                })
+                .await?,
+            );
         }
+        done += run;
         progress(done, steps.len());
     }
-    sink.finish(&format!("olo: apply {revision}"))?;
+    let message = format!("olo: apply {revision}");
+    sink.blocking(move |sink| sink.finish(&message)).await?;
 
     // 3. Forget what is gone: deleted now, or owned but already absent and not desired.
     let done: std::collections::HashSet<&str> = deleted.iter().map(String::as_str).collect();
-    let mut absent = Vec::new();
-    for row in rows
+    let gone: Vec<String> = rows
         .iter()
         .filter(|r| r.want.is_none() && !done.contains(r.name))
-    {
-        if sink.observe(&mut std::iter::once(row.name))?.is_empty() {
-            absent.push(row.name.to_string());
-        }
-    }
-    deleted.extend(absent);
+        .map(|r| r.name.to_string())
+        .collect();
+    let present = if gone.is_empty() {
+        BTreeMap::new()
+    } else {
+        sink.observe(gone.clone()).await?
+    };
+    deleted.extend(gone.into_iter().filter(|name| !present.contains_key(name)));
     store.remove_inventory_many(&target, &deleted).await?;
     Ok(InventoryChange {
         upserted: claims,

@@ -11,7 +11,7 @@ use chrono::Utc;
 use olo_templates::RenderSettings;
 use serde_json::json;
 
-use crate::apply::{self, Progress, Sink};
+use crate::apply::{self, Progress, SharedSink};
 use crate::catalog::Catalog;
 use crate::lakehouse::{self, apply::Lakehouse};
 use crate::plan::{self, Plan};
@@ -50,6 +50,8 @@ pub enum Desired {
         files: BTreeMap<String, Vec<u8>>,
         /// The validated repository (for the lakehouse part of a plan).
         repo: Box<olo_schema::Repo>,
+        /// Warnings of the validation.
+        diagnostics: Vec<olo_schema::Diagnostic>,
     },
     Invalid {
         diagnostics: Vec<olo_schema::Diagnostic>,
@@ -70,80 +72,22 @@ pub fn desired(snapshot: olo_schema::Snapshot, settings: &RenderSettings) -> Res
     Ok(Desired::Valid {
         files: rendered.files,
         repo: Box::new(repo),
+        diagnostics: validation.diagnostics,
     })
-}
-
-/// How much of the sink to read back before planning.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Observe {
-    /// Read every desired and owned resource (finds drift: files changed or removed by hand).
-    Full,
-    /// Read only what the inventory does not vouch for: resources whose desired hash differs
-    /// from the hash olo last applied, and owned resources no longer desired.
-    Incremental,
-}
-
-/// Plans `files` against what the sink holds and what olo owns there.
-pub async fn plan_against(
-    revision: Option<&str>,
-    files: &BTreeMap<String, Vec<u8>>,
-    sink: &dyn Sink,
-    store: &dyn Store,
-    prune: bool,
-    diffs: plan::Diffs,
-    observe: Observe,
-) -> Result<(Plan, Vec<crate::store::InventoryItem>)> {
-    let owned = store.inventory(sink.target()).await?;
-    let plan = plan_owned(revision, files, sink, &owned, prune, diffs, observe)?;
-    Ok((plan, owned))
-}
-
-/// [`plan_against`] with the inventory already at hand.
-pub fn plan_owned(
-    revision: Option<&str>,
-    files: &BTreeMap<String, Vec<u8>>,
-    sink: &dyn Sink,
-    owned: &[crate::store::InventoryItem],
-    prune: bool,
-    diffs: plan::Diffs,
-    observe: Observe,
-) -> Result<Plan> {
-    plan_rows(
-        revision,
-        &mut plan::rows(files, None, owned),
-        sink,
-        prune,
-        diffs,
-        observe,
-    )
-}
-
-/// Plans the desired files and olo's inventory paired in `rows` ([`plan::rows`]); on an
-/// incremental observe it marks the rows it trusts without reading them back.
-pub fn plan_rows(
-    revision: Option<&str>,
-    rows: &mut [plan::Row],
-    sink: &dyn Sink,
-    prune: bool,
-    diffs: plan::Diffs,
-    observe: Observe,
-) -> Result<Plan> {
-    if observe == Observe::Incremental {
-        rows.iter_mut().for_each(plan::Row::trust_applied);
-    }
-    let mut names = rows.iter().filter(|r| !r.trusted).map(|r| r.name);
-    let observed = sink.observe(&mut names)?;
-    Ok(plan::diff_rows(revision, rows, &observed, prune, diffs))
 }
 
 mod memo;
 mod phases;
+mod plan_commit;
+pub use crate::plan::{Observe, PlanOptions};
 pub use memo::Memo;
 pub use phases::Phases;
+pub use plan_commit::{merge, plan_commit, plan_rows, CommitPlan, LakeInputs};
 
 pub struct Engine {
     pub store: Arc<dyn Store>,
-    pub sink: Box<dyn Sink>,
+    /// Read and written on blocking threads.
+    pub sink: SharedSink,
     pub render: RenderSettings,
     pub prune: bool,
     /// When the sink was last read back whole (drift check); `None`: never in this process.
@@ -235,64 +179,107 @@ impl Engine {
 
     /// What commit `sha` (an applied one) shows people, without planning or applying anything:
     /// its workspaces and jobs, and what it wants of the lakehouse. A follower replica serves
-    /// this while the leader applies. `Ok(None)` when the commit is not valid.
-    pub fn view(
+    /// this while the leader applies. `Ok(None)` when the commit is not valid. Read and
+    /// validated on a blocking thread.
+    pub async fn view(
         &self,
         repo_path: &std::path::Path,
         sha: &str,
     ) -> Result<Option<(Arc<Catalog>, Arc<lakehouse::Desired>)>> {
-        let snapshot = crate::snapshot::from_commit(repo_path, sha)?;
-        let Some(repo) = olo_schema::validate(snapshot).repo else {
-            return Ok(None);
-        };
-        let lake = self
-            .lakehouse
-            .as_ref()
-            .map(|l| l.desired(&repo))
-            .unwrap_or_default();
-        Ok(Some((
-            Arc::new(Catalog::from_repo(&repo, Some(sha))),
-            Arc::new(lake),
-        )))
+        let (repo_path, sha, lakehouse) = (
+            repo_path.to_path_buf(),
+            sha.to_string(),
+            self.lakehouse.clone(),
+        );
+        blocking(move || {
+            let snapshot = crate::snapshot::from_commit(&repo_path, &sha)?;
+            let Some(repo) = olo_schema::validate(snapshot).repo else {
+                return Ok(None);
+            };
+            let lake = lakehouse
+                .as_ref()
+                .map(|l| l.desired(&repo))
+                .unwrap_or_default();
+            Ok(Some((
+                Arc::new(Catalog::from_repo(&repo, Some(&sha))),
+                Arc::new(lake),
+            )))
+        })
+        .await
     }
 
     /// Plans commit `sha` of the repository at `repo_path` against the live state, with diffs,
-    /// and changes nothing (neither the sink, nor the store, nor this engine's memo).
+    /// and changes nothing (neither the sink, nor the store, nor this engine's memo): a pull
+    /// request's head. Reads back only what olo's inventory does not vouch for. The commit is
+    /// read, validated and rendered on a blocking thread.
     pub async fn preview(&self, repo_path: &std::path::Path, sha: &str) -> Result<Preview> {
-        let snapshot = crate::snapshot::from_commit(repo_path, sha)?;
-        let validation = olo_schema::validate(snapshot);
-        let Some(repo) = validation.repo else {
-            return Ok(Preview::Invalid {
-                diagnostics: validation.diagnostics,
-            });
-        };
-        let catalog = Catalog::from_repo(&repo, Some(sha));
-        let mut rendered = olo_templates::render(&repo, &self.render)?;
-        rendered.files.remove("manifest.json");
-        let owned = match &self.inventory {
-            Some(inventory) => inventory.clone(),
-            None => self.store.inventory(self.sink.target()).await?,
-        };
-        let mut plan = plan_owned(
-            Some(sha),
-            &rendered.files,
-            self.sink.as_ref(),
-            &owned,
-            self.prune,
-            plan::Diffs::All,
-            Observe::Incremental,
-        )?;
-        if let Some(lake) = &self.lakehouse {
-            let desired = lake.desired(&repo);
-            let owned = self.store.inventory(lakehouse::TARGET).await?;
-            let lake_plan = lake.plan(&desired, &owned, self.prune, false, true).await?;
-            merge(&mut plan, &lake_plan);
-        }
-        Ok(Preview::Valid {
-            plan,
-            catalog,
-            diagnostics: validation.diagnostics,
+        let (repo_path, commit, render) = (
+            repo_path.to_path_buf(),
+            sha.to_string(),
+            self.render.clone(),
+        );
+        let desired = blocking(move || {
+            let snapshot = crate::snapshot::from_commit(&repo_path, &commit)?;
+            desired(snapshot, &render)
         })
+        .await?;
+        Ok(match desired {
+            Desired::Invalid { diagnostics } => Preview::Invalid { diagnostics },
+            Desired::Valid {
+                files,
+                repo,
+                diagnostics,
+            } => Preview::Valid {
+                plan: self
+                    .plan_desired(Some(sha), &files, &repo, Observe::Incremental)
+                    .await?,
+                catalog: Catalog::from_repo(&repo, Some(sha)),
+                diagnostics,
+            },
+        })
+    }
+
+    /// Plans the desired state of a valid commit (`files` rendered from `repo`) against the
+    /// live state, with a diff for every change, and changes nothing: `olo plan` (reading the
+    /// targets back whole) and pull requests ([`Engine::preview`]).
+    pub async fn plan_desired(
+        &self,
+        revision: Option<&str>,
+        files: &BTreeMap<String, Vec<u8>>,
+        repo: &olo_schema::Repo,
+        observe: Observe,
+    ) -> Result<Plan> {
+        let options = PlanOptions {
+            prune: self.prune,
+            diffs: plan::Diffs::All,
+            observe,
+        };
+        let owned = match (observe, &self.inventory) {
+            (Observe::Incremental, Some(inventory)) => inventory.clone(),
+            _ => self.store.inventory(self.sink.target()).await?,
+        };
+        let lake = match &self.lakehouse {
+            Some(lakehouse) => Some((
+                lakehouse,
+                lakehouse.desired(repo),
+                self.store.inventory(lakehouse::TARGET).await?,
+            )),
+            None => None,
+        };
+        let planned = plan_commit(
+            revision,
+            &mut plan::rows(files, None, &owned),
+            &self.sink,
+            lake.as_ref().map(|(lakehouse, desired, owned)| LakeInputs {
+                lakehouse,
+                desired,
+                owned,
+            }),
+            &options,
+            &mut Phases::new(),
+        )
+        .await?;
+        Ok(planned.plan)
     }
 
     /// Reconciles one commit of a branch.
@@ -330,15 +317,23 @@ impl Engine {
 
         self.phases.lap("store");
 
+        // Git reads, validation and rendering run on a blocking thread, with the memo moved there
+        // and back. On an error the memo is dropped: the next reconcile starts afresh.
         let mut memo = self.memo.take().unwrap_or_else(|| Memo::new(&tip.repo));
-        // On an error the memo is dropped: the next reconcile starts afresh.
-        let updated = memo.update(
-            &tip.repo,
-            &rev.sha,
-            &self.render,
-            self.lakehouse.as_ref(),
-            &mut self.phases,
-        )?;
+        let (repo_path, sha, render, lakehouse, mut phases) = (
+            tip.repo.clone(),
+            rev.sha.clone(),
+            self.render.clone(),
+            self.lakehouse.clone(),
+            std::mem::take(&mut self.phases),
+        );
+        let (memo, phases, updated) = blocking(move || {
+            let updated = memo.update(&repo_path, &sha, &render, lakehouse.as_ref(), &mut phases);
+            Ok((memo, phases, updated))
+        })
+        .await?;
+        self.phases = phases;
+        let updated = updated?;
         if let Err(diagnostics) = updated {
             {
                 self.memo = Some(memo);
@@ -390,49 +385,53 @@ impl Engine {
         };
         // The desired files paired with the inventory, for the plan and then the apply.
         let mut rows = plan::rows(files, Some(hashes), &owned);
-        let mut plan = plan_rows(
-            Some(&rev.sha),
-            &mut rows,
-            self.sink.as_ref(),
-            self.prune,
-            plan::Diffs::Updates,
-            observe,
-        )?;
-        self.phases.lap("plan");
-        // The lakehouse: namespaces and warehouses, read back like the files.
-        let lake = match &self.lakehouse {
-            Some(lake) => {
-                // Held in memory between reconciles like the files' inventory; read again on a
-                // full observe and after any apply that changed the lakehouse.
-                let owned = match (observe, self.lake_inventory.take()) {
-                    (Observe::Incremental, Some(inventory)) => inventory,
-                    _ => store.inventory(lakehouse::TARGET).await?,
-                };
-                match lake
-                    .plan(
-                        &memo.lake,
-                        &owned,
-                        self.prune,
-                        observe == Observe::Full,
-                        false,
-                    )
-                    .await
-                {
-                    Ok(p) => {
-                        merge(&mut plan, &p);
-                        Some((lake.clone(), p, owned))
-                    }
-                    Err(e) => {
-                        let message = format!("could not read the lakehouse: {e}");
-                        self.memo = Some(memo);
-                        self.stall(rev, last_applied, message).await?;
-                        return Err(e.into());
-                    }
-                }
-            }
+        // The lakehouse's inventory is held in memory between reconciles like the files'; read
+        // again on a full observe and after any apply that changed the lakehouse.
+        let lake_owned = match &self.lakehouse {
+            Some(_) => Some(match (observe, self.lake_inventory.take()) {
+                (Observe::Incremental, Some(inventory)) => inventory,
+                _ => store.inventory(lakehouse::TARGET).await?,
+            }),
             None => None,
         };
-        self.phases.lap("lakehouse");
+        let options = PlanOptions {
+            prune: self.prune,
+            diffs: plan::Diffs::Updates,
+            observe,
+        };
+        let planned = plan_commit(
+            Some(&rev.sha),
+            &mut rows,
+            &self.sink,
+            self.lakehouse
+                .as_ref()
+                .zip(lake_owned.as_ref())
+                .map(|(lakehouse, owned)| LakeInputs {
+                    lakehouse,
+                    desired: &memo.lake,
+                    owned,
+                }),
+            &options,
+            &mut self.phases,
+        )
+        .await;
+        let CommitPlan {
+            mut plan,
+            lake: lake_plan,
+        } = match planned {
+            Ok(planned) => planned,
+            Err(crate::Error::Lakehouse(e)) => {
+                let message = format!("could not read the lakehouse: {e}");
+                self.memo = Some(memo);
+                self.stall(rev, last_applied, message).await?;
+                return Err(e.into());
+            }
+            Err(e) => return Err(e),
+        };
+        let lake = match (self.lakehouse.clone(), lake_plan, lake_owned) {
+            (Some(lake), Some(lake_plan), Some(owned)) => Some((lake, lake_plan, owned)),
+            _ => None,
+        };
         if !clean_start {
             plan.forget_drift();
         }
@@ -464,15 +463,7 @@ impl Engine {
             }
         }
         if result.is_ok() {
-            result = apply::apply(
-                &plan,
-                files,
-                &rows,
-                self.sink.as_mut(),
-                store.as_ref(),
-                progress,
-            )
-            .await;
+            result = apply::apply(&plan, files, &rows, &self.sink, store.as_ref(), progress).await;
         }
         if let (Ok(_), Some((lake, lake_plan, lake_owned))) = (&result, &lake) {
             if let Err(e) = lake
@@ -616,13 +607,13 @@ impl Engine {
     }
 }
 
-pub fn short(sha: &str) -> &str {
-    &sha[..sha.len().min(12)]
+/// Runs `f` on a blocking thread (git reads, validation, rendering).
+async fn blocking<R: Send + 'static>(f: impl FnOnce() -> Result<R> + Send + 'static) -> Result<R> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(crate::Error::Blocking)?
 }
 
-/// Adds the lakehouse part to a plan of files, in apply order.
-pub fn merge(plan: &mut Plan, lake: &lakehouse::LakePlan) {
-    plan.changes.extend(lake.changes.iter().cloned());
-    plan.unchanged += lake.unchanged;
-    plan.sort();
+pub fn short(sha: &str) -> &str {
+    &sha[..sha.len().min(12)]
 }

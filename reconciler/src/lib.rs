@@ -13,6 +13,7 @@ pub mod lineage;
 pub mod openlineage;
 pub mod plan;
 pub mod report;
+pub mod runs;
 pub mod snapshot;
 pub mod source;
 pub mod store;
@@ -65,6 +66,8 @@ pub enum Error {
         #[source]
         source: git2::Error,
     },
+    #[error("a blocking task of the reconcile stopped")]
+    Blocking(#[source] tokio::task::JoinError),
     #[error("refusing to touch `{0}`: not a plain relative path")]
     UnsafePath(String),
     #[error("could not render the repository")]

@@ -174,6 +174,27 @@ pub enum Diffs {
     Updates,
 }
 
+/// How much of a target to read back before planning.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Observe {
+    /// Read every desired and owned resource (finds drift: resources changed or removed by hand).
+    Full,
+    /// Read only what the inventory does not vouch for: resources whose desired hash differs
+    /// from the hash olo last applied, and owned resources no longer desired.
+    Incremental,
+}
+
+/// How a commit is planned, the same for its files and its lakehouse resources.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PlanOptions {
+    /// Delete what olo owns and the commit no longer wants; else keep it (listed as kept).
+    pub prune: bool,
+    /// Which changes carry a diff.
+    pub diffs: Diffs,
+    /// How much of the targets to read back.
+    pub observe: Observe,
+}
+
 /// One resource a plan looks at: desired, in olo's inventory, or both.
 #[derive(Clone, Copy)]
 pub struct Row<'a> {

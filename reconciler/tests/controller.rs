@@ -7,7 +7,7 @@ use std::process::Command;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use olo_reconciler::apply::{FolderSink, Layout, Sink};
+use olo_reconciler::apply::{FolderSink, Layout, SharedSink, Sink};
 use olo_reconciler::content::Content;
 use olo_reconciler::controller::{Action, Backoff, Controller, Queue, Reconciled, Step, Trigger};
 use olo_reconciler::engine::{Engine, Outcome};
@@ -19,11 +19,20 @@ fn job(name: &str, command: &str) -> String {
     format!("apiVersion: olo/v1\nkind: Job\nmetadata: {{name: {name}}}\nspec:\n  tasks:\n    - id: a\n      bash: {{command: \"{command}\"}}\n")
 }
 
-/// A folder sink whose writes fail with `fail` while it is set.
+/// A folder sink whose writes fail with `fail` while it is set, and whose next write waits for
+/// an answer when `gate` is set.
 struct FailingSink {
     inner: FolderSink,
     fail: Arc<Mutex<Option<std::io::ErrorKind>>>,
+    gate: Arc<Mutex<Option<Gate>>>,
 }
+
+/// Said when the sink's write has started; the write goes on once it hears back (or fails as
+/// timed out after 5 s).
+type Gate = (
+    tokio::sync::oneshot::Sender<()>,
+    std::sync::mpsc::Receiver<()>,
+);
 
 impl FailingSink {
     fn check(&self, name: &str) -> olo_reconciler::Result<()> {
@@ -55,6 +64,16 @@ impl Sink for FailingSink {
     fn write_all(&mut self, files: &[(&str, &dyn Content)]) -> olo_reconciler::Result<()> {
         if let Some((name, _)) = files.first() {
             self.check(name)?;
+            if let Some((started, answer)) = self.gate.lock().unwrap().take() {
+                let _ = started.send(());
+                if answer.recv_timeout(Duration::from_secs(5)).is_err() {
+                    return Err(olo_reconciler::Error::Sink {
+                        action: "write",
+                        path: name.to_string(),
+                        source: std::io::ErrorKind::TimedOut.into(),
+                    });
+                }
+            }
         }
         self.inner.write_all(files)
     }
@@ -73,6 +92,7 @@ struct Setup {
     queue: Arc<Queue>,
     controller: Controller,
     fail: Arc<Mutex<Option<std::io::ErrorKind>>>,
+    gate: Arc<Mutex<Option<Gate>>>,
 }
 
 fn git(repo: &Path, args: &[&str]) -> String {
@@ -106,12 +126,14 @@ impl Setup {
         .await
         .unwrap();
         let fail = Arc::new(Mutex::new(None));
+        let gate = Arc::new(Mutex::new(None));
         let engine = Engine {
             store: Arc::from(store),
-            sink: Box::new(FailingSink {
+            sink: SharedSink::new(Box::new(FailingSink {
                 inner: FolderSink::new(Layout::under(out.path())),
                 fail: fail.clone(),
-            }),
+                gate: gate.clone(),
+            })),
             render: Default::default(),
             prune: true,
             last_full_observe: None,
@@ -140,6 +162,7 @@ impl Setup {
             queue,
             controller,
             fail,
+            gate,
         }
     }
 
@@ -306,4 +329,24 @@ async fn a_temporary_error_is_retried_with_backoff_and_a_permanent_one_waits_for
     assert_eq!(r.tip.revision.sha, c3);
     assert!(r.ready(), "{:?}", r.result);
     assert!(s.dag("two").exists() && s.dag("three").exists());
+}
+
+/// The sink's writes (like git reads, validation and rendering) run on blocking threads: on a
+/// runtime with a single thread, a task still runs while a write waits for it. Written inline,
+/// the write would hold that thread and time out.
+#[tokio::test(flavor = "current_thread")]
+async fn a_reconcile_leaves_the_async_thread_free_while_the_sink_writes() {
+    let mut s = Setup::new().await;
+    let (started, write_started) = tokio::sync::oneshot::channel();
+    let (answer, answered) = std::sync::mpsc::channel();
+    *s.gate.lock().unwrap() = Some((started, answered));
+    tokio::spawn(async move {
+        write_started.await.expect("the write starts");
+        answer.send(()).unwrap();
+    });
+    s.commit("one", "echo 1");
+    s.queue.reconcile(Trigger::Push);
+    let r = reconciled(s.work().await);
+    assert!(r.ready(), "{:?}", r.result);
+    assert!(s.dag("one").exists());
 }

@@ -15,9 +15,16 @@ use olo_reconciler::lakehouse::{
     Desired, DesiredNamespace, IcebergCatalog, LakeError, LakeResult, Locations, NamespaceId,
     TARGET,
 };
-use olo_reconciler::plan::Action;
+use olo_reconciler::plan::{Action, Diffs, Observe, PlanOptions};
 use olo_reconciler::store::{SqliteStore, Store};
 use serde_json::Value;
+
+/// A full reconcile's options: pruning, reading everything back, diffs of updates only.
+const RECONCILE: PlanOptions = PlanOptions {
+    prune: true,
+    diffs: Diffs::Updates,
+    observe: Observe::Full,
+};
 
 /// Namespaces in memory; `creates_left` creates succeed, then the catalog "dies".
 #[derive(Default)]
@@ -139,7 +146,7 @@ async fn a_catalog_that_dies_half_way_loses_nothing_and_nothing_is_done_twice() 
 
     // First reconcile: four creates planned, the catalog dies after two.
     let owned = store.inventory(TARGET).await.unwrap();
-    let plan = lake.plan(&want, &owned, true, true, false).await.unwrap();
+    let plan = lake.plan(&want, &owned, &RECONCILE).await.unwrap();
     assert_eq!(plan.ops.len(), 4);
     let err = lake
         .apply_writes(&plan, &want, &store, "r1")
@@ -158,7 +165,7 @@ async fn a_catalog_that_dies_half_way_loses_nothing_and_nothing_is_done_twice() 
 
     // The catalog is back: the next reconcile creates the two missing ones, and only those.
     catalog.creates_left.store(usize::MAX, Ordering::SeqCst);
-    let plan = lake.plan(&want, &owned, true, true, false).await.unwrap();
+    let plan = lake.plan(&want, &owned, &RECONCILE).await.unwrap();
     let creates: Vec<&str> = plan
         .changes
         .iter()
@@ -183,12 +190,12 @@ async fn a_catalog_that_dies_half_way_loses_nothing_and_nothing_is_done_twice() 
 
     // Converged: nothing to do.
     let owned = store.inventory(TARGET).await.unwrap();
-    let plan = lake.plan(&want, &owned, true, true, false).await.unwrap();
+    let plan = lake.plan(&want, &owned, &RECONCILE).await.unwrap();
     assert!(plan.changes.is_empty() && plan.ops.is_empty(), "{plan:?}");
 
     // The workspace leaves the repository (pruning on): children dropped, then the parent.
     let plan = lake
-        .plan(&Desired::default(), &owned, true, true, false)
+        .plan(&Desired::default(), &owned, &RECONCILE)
         .await
         .unwrap();
     let drops: Vec<&str> = plan

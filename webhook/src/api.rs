@@ -18,8 +18,8 @@ use serde_json::{json, Value};
 use crate::access::Role;
 use crate::caller::{Caller, Need};
 use crate::error::ApiError;
-use crate::runs::{self, Control, RunRequest, Trigger};
 use crate::{lineage, sql, AppState};
+use olo_reconciler::runs::{Control, RunRequest, TriggeredBy};
 
 pub const OPENAPI: &str = include_str!("../openapi.json");
 
@@ -333,18 +333,21 @@ async fn trigger_run(
             .map_err(|e| ApiError::bad_request(format!("invalid JSON body: {e}")))?
     };
     let revision = state.catalog().and_then(|c| c.revision.clone());
-    let run = runs::trigger(
-        &state,
-        &ws,
-        &job,
-        body.into_request()?,
-        Trigger {
-            kind: RunTrigger::Api,
-            actor: &actor,
-            revision: revision.as_deref(),
-        },
-    )
-    .await?;
+    let run = state
+        .runs()
+        .trigger(
+            state.catalog().as_deref(),
+            &ws,
+            &job,
+            body.into_request()?,
+            TriggeredBy {
+                kind: RunTrigger::Api,
+                actor: &actor,
+                revision: revision.as_deref(),
+            },
+        )
+        .await?;
+    state.metrics.runs_triggered.inc();
     Ok((StatusCode::CREATED, Json(json!(run))))
 }
 
@@ -577,7 +580,7 @@ async fn control_run(
     caller
         .need(state, Need::Workspace(&run.workspace, Role::Operator))
         .await?;
-    let run = runs::control(state, &run, caller.actor(), control).await?;
+    let run = state.runs().control(&run, caller.actor(), control).await?;
     Ok(Json(json!(run)))
 }
 
@@ -657,7 +660,7 @@ async fn task_log(
             olo_reconciler::targets::airflow::AirflowError::NotFound { .. } => ApiError::not_found(
                 format!("Airflow has no log for task `{task}` try {try_number} of run {id}"),
             ),
-            e => runs::airflow_error(e),
+            e => e.into(),
         })?;
     Ok((
         [(

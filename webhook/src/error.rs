@@ -1,8 +1,11 @@
-//! The API's one error shape: `{"error": {"id", "code", "message"}}`. The id is in the server's
-//! log beside the cause, so a user can quote it.
+//! The API's one error shape: `{"error": {"id", "code", "message", "request_id"}}`. The id is in
+//! the server's log beside the cause, so a user can quote it; the request id names the request's
+//! log lines ([`crate::trace`]).
 
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
+use olo_reconciler::runs::RunError;
+use olo_reconciler::targets::airflow::AirflowError;
 use serde::Serialize;
 
 #[derive(Debug)]
@@ -22,6 +25,9 @@ struct Inner<'a> {
     id: &'a str,
     code: &'a str,
     message: &'a str,
+    /// The request's id ([`crate::trace`]), also in the `X-Request-Id` header.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    request_id: Option<String>,
 }
 
 impl ApiError {
@@ -71,6 +77,51 @@ impl From<olo_reconciler::store::StoreError> for ApiError {
     }
 }
 
+impl From<AirflowError> for ApiError {
+    fn from(e: AirflowError) -> ApiError {
+        if matches!(e, AirflowError::Conflict { .. }) {
+            ApiError::new(StatusCode::CONFLICT, "run_exists", e.to_string())
+        } else if e.is_temporary() {
+            ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "airflow_unavailable",
+                format!("Airflow did not answer: {e}; try again"),
+            )
+        } else {
+            ApiError::new(
+                StatusCode::BAD_GATEWAY,
+                "airflow_refused",
+                format!("Airflow refused the request: {e}"),
+            )
+        }
+    }
+}
+
+/// A run refused or failed (`olo_reconciler::runs`): what the caller asked for is wrong (400),
+/// unknown (404) or at odds with the run or job (409); Airflow or the store failed (502, 503).
+impl From<RunError> for ApiError {
+    fn from(e: RunError) -> ApiError {
+        let message = e.to_string();
+        let (status, code) = match e {
+            RunError::Airflow(e) => return e.into(),
+            RunError::Store(e) => return e.into(),
+            RunError::UnknownJob { .. } => (StatusCode::NOT_FOUND, "not_found"),
+            RunError::ReservedConf | RunError::NoteTooLong => {
+                (StatusCode::BAD_REQUEST, "bad_request")
+            }
+            RunError::InvalidConf { .. } => (StatusCode::BAD_REQUEST, "invalid_conf"),
+            RunError::AirflowNotConfigured => {
+                (StatusCode::SERVICE_UNAVAILABLE, "airflow_not_configured")
+            }
+            RunError::DagNotInAirflow { .. } => (StatusCode::CONFLICT, "dag_not_in_airflow"),
+            RunError::JobPaused { .. } => (StatusCode::CONFLICT, "job_paused"),
+            RunError::RunFinished { .. } => (StatusCode::CONFLICT, "run_finished"),
+            RunError::RunNotFinished { .. } => (StatusCode::CONFLICT, "run_not_finished"),
+        };
+        ApiError::new(status, code, message)
+    }
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let id = format!("err_{}", uuid::Uuid::new_v4().simple());
@@ -86,6 +137,7 @@ impl IntoResponse for ApiError {
                 id: &id,
                 code: self.code,
                 message: &message,
+                request_id: crate::trace::request_id(),
             },
         };
         (self.status, axum::Json(body)).into_response()

@@ -15,9 +15,9 @@ pub mod github;
 pub mod lineage;
 pub mod metrics;
 pub mod oidc;
-pub mod runs;
 pub mod signin;
 pub mod sql;
+pub mod trace;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock};
@@ -228,12 +228,29 @@ impl AppState {
         self
     }
 
+    /// Runs in Airflow, recorded in this server's store.
+    pub fn runs(&self) -> olo_reconciler::runs::Runs<'_> {
+        olo_reconciler::runs::Runs::new(self.store.as_ref(), self.airflow.as_deref())
+    }
+
     pub fn catalog(&self) -> Option<Arc<Catalog>> {
         self.catalog.read().expect("catalog lock").clone()
     }
 
     pub fn set_catalog(&self, catalog: Option<Arc<Catalog>>) {
         *self.catalog.write().expect("catalog lock") = catalog;
+    }
+
+    /// What a reconcile changes for the server: its metrics, and the workspaces, jobs and
+    /// lakehouse the API serves (those of `engine`'s last valid commit).
+    pub fn record_reconcile(
+        &self,
+        r: &olo_reconciler::controller::Reconciled,
+        engine: &olo_reconciler::engine::Engine,
+    ) {
+        self.metrics.record_reconcile(r, &engine.phases);
+        self.set_catalog(engine.catalog());
+        self.set_lake(engine.lake());
     }
 
     pub fn set_ready(&self) {
@@ -275,36 +292,8 @@ pub fn router(state: Arc<AppState>) -> Router {
         .nest("/api/v1", api::routes())
         .merge(dashboard::routes())
         .merge(signin::routes())
-        .layer(axum::middleware::from_fn(trace_request))
+        .layer(axum::middleware::from_fn(trace::trace_request))
         .with_state(state)
-}
-
-/// A span per request (method, route, status): what the handlers log carries them; the request
-/// itself is logged at debug level, or as a warning when it failed on the server's side.
-async fn trace_request(request: axum::extract::Request, next: axum::middleware::Next) -> Response {
-    use tracing::Instrument as _;
-    let route = request
-        .extensions()
-        .get::<axum::extract::MatchedPath>()
-        .map_or("unmatched", |p| p.as_str())
-        .to_string();
-    let span = tracing::info_span!(
-        "request",
-        method = %request.method(),
-        route,
-        status = tracing::field::Empty
-    );
-    let started = std::time::Instant::now();
-    let response = next.run(request).instrument(span.clone()).await;
-    let status = response.status().as_u16();
-    span.record("status", status);
-    let elapsed_ms = started.elapsed().as_secs_f64() * 1e3;
-    if response.status().is_server_error() {
-        tracing::warn!(parent: &span, elapsed_ms, "request failed");
-    } else {
-        tracing::debug!(parent: &span, elapsed_ms, "request served");
-    }
-    response
 }
 
 /// Serves until the future `shutdown` completes.

@@ -155,6 +155,32 @@ impl Default for Metrics {
 }
 
 impl Metrics {
+    /// A reconcile: its outcome, its time and the time of each of its phases.
+    pub fn record_reconcile(
+        &self,
+        r: &olo_reconciler::controller::Reconciled,
+        phases: &olo_reconciler::engine::Phases,
+    ) {
+        self.reconcile_seconds.observe(r.elapsed.as_secs_f64());
+        for (phase, elapsed) in phases.laps() {
+            self.reconcile_phase_seconds
+                .get_or_create(&PhaseLabels { phase })
+                .observe(elapsed.as_secs_f64());
+        }
+        self.reconciles
+            .get_or_create(&OutcomeLabels {
+                outcome: r.outcome_label(),
+            })
+            .inc();
+    }
+
+    /// A pull request planned (`planned`, `invalid`) or not (`error`).
+    pub fn count_pull_request_plan(&self, outcome: &'static str) {
+        self.pull_request_plans
+            .get_or_create(&OutcomeLabels { outcome })
+            .inc();
+    }
+
     pub fn encode(&self) -> String {
         let mut out = String::new();
         prometheus_client::encoding::text::encode(&mut out, &self.registry)

@@ -12,11 +12,13 @@
 //! with capped, jittered backoff; a permanent one waits for the next change (a new commit, or a
 //! forced [`Trigger::Api`] once someone fixed what was wrong).
 
+pub mod pull_request;
 pub mod queue;
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+pub use pull_request::{PullRequestError, Verdict};
 pub use queue::{Pending, PullRequestPlan, Queue, Trigger, Work};
 
 use tracing::Instrument as _;

@@ -306,6 +306,11 @@ impl GitHub {
 
 #[async_trait]
 impl Forge for GitHub {
+    #[tracing::instrument(
+        name = "github",
+        skip_all,
+        fields(operation = "upsert_plan_comments", repo = %repo, pr = pr)
+    )]
     async fn upsert_plan_comments(
         &self,
         repo: &RepoRef,
@@ -352,6 +357,11 @@ impl Forge for GitHub {
         Ok(())
     }
 
+    #[tracing::instrument(
+        name = "github",
+        skip_all,
+        fields(operation = "set_status", repo = %repo, sha = sha, state = state.as_str())
+    )]
     async fn set_status(
         &self,
         repo: &RepoRef,

@@ -19,6 +19,7 @@ use super::{
     IcebergCatalog, LakePlan, LakeResult, Locations, NamespaceId, Observed, ObservedNamespace, Op,
     Warehouse, TARGET,
 };
+use crate::plan::{Observe, PlanOptions};
 use crate::store::{InventoryItem, Store};
 
 /// Requests to the catalog or the object store in flight at once while observing.
@@ -132,12 +133,11 @@ impl Lakehouse {
         &self,
         desired: &Desired,
         owned: &[InventoryItem],
-        prune: bool,
-        full: bool,
-        full_diffs: bool,
+        options: &PlanOptions,
     ) -> LakeResult<LakePlan> {
+        let full = options.observe == Observe::Full;
         let (observed, trusted) = self.observe(desired, owned, full).await?;
-        let mut lake = super::plan(desired, &observed, owned, &trusted, prune, full_diffs);
+        let mut lake = super::plan(desired, &observed, owned, &trusted, options);
         if let Some(t) = &self.trino {
             // Trino cannot show properties back: read the names only when the inventory does
             // not vouch for every catalog (or on a full observe).
@@ -159,7 +159,7 @@ impl Lakehouse {
                 .any(|i| i.name.starts_with("trino-catalog/") && !wanted.contains(&i.name));
             if full || !vouched || stray {
                 let existing = t.observe().await?;
-                let p = catalogs::plan(&desired.trino_catalogs, &existing, owned, prune)?;
+                let p = catalogs::plan(&desired.trino_catalogs, &existing, owned, options.prune)?;
                 lake.changes.extend(p.changes);
                 lake.unchanged += p.unchanged;
                 lake.forget.extend(p.forget);

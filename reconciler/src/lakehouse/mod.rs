@@ -30,7 +30,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 
-use crate::plan::{text_diff, Action, Change, DRIFT};
+use crate::plan::{text_diff, Action, Change, Diffs, PlanOptions, DRIFT};
 use crate::store::InventoryItem;
 
 /// The inventory target of the lakehouse resources.
@@ -385,14 +385,16 @@ pub fn parse_namespace_resource(name: &str) -> Option<NamespaceId> {
 
 /// Computes the lakehouse plan (pure). `observed` holds what was read for the resources
 /// [`to_observe`] named; `trusted` resources are counted unchanged without being read.
+/// `options.observe` is not looked at: what was read is in `observed` and `trusted`.
 pub fn plan(
     desired: &Desired,
     observed: &Observed,
     owned: &[InventoryItem],
     trusted: &BTreeSet<String>,
-    prune: bool,
-    full_diffs: bool,
+    options: &PlanOptions,
 ) -> LakePlan {
+    let prune = options.prune;
+    let full_diffs = options.diffs == Diffs::All;
     let applied: BTreeMap<&str, &str> = owned
         .iter()
         .map(|i| (i.name.as_str(), i.hash.as_str()))

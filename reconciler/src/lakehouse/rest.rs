@@ -198,7 +198,13 @@ impl RestCatalog {
         Ok(Some(token))
     }
 
-    /// Sends one request; renews an OAuth2 token once when it is refused.
+    /// Sends one request; renews an OAuth2 token once when it is refused. In an `iceberg_rest`
+    /// span (method, path, the status the catalog answered).
+    #[tracing::instrument(
+        name = "iceberg_rest",
+        skip_all,
+        fields(method = %method, path = path, status = tracing::field::Empty)
+    )]
     async fn send(
         &self,
         method: Method,
@@ -227,6 +233,7 @@ impl RestCatalog {
                 *self.token.lock().await = None;
                 continue;
             }
+            tracing::Span::current().record("status", resp.status().as_u16());
             return Ok(resp);
         }
         unreachable!("the loop returns on its second pass")

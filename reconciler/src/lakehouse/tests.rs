@@ -13,6 +13,18 @@ fn ns(parts: &[&str], props: &[(&str, &str)]) -> DesiredNamespace {
     }
 }
 
+/// A reconcile's options: pruning, diffs of updates only.
+const RECONCILE: PlanOptions = PlanOptions {
+    prune: true,
+    diffs: Diffs::Updates,
+    observe: crate::plan::Observe::Full,
+};
+/// `olo plan`'s and pull requests' options: pruning, every change with a diff.
+const WITH_DIFFS: PlanOptions = PlanOptions {
+    diffs: Diffs::All,
+    ..RECONCILE
+};
+
 fn owned(name: &str, hash: &str) -> InventoryItem {
     InventoryItem {
         target: TARGET.into(),
@@ -119,7 +131,7 @@ fn missing_namespaces_are_created_parents_first() {
             ns(&["sales", "bronze"], &[]),
         ],
     };
-    let p = plan(&d, &Observed::default(), &[], &BTreeSet::new(), true, true);
+    let p = plan(&d, &Observed::default(), &[], &BTreeSet::new(), &WITH_DIFFS);
     assert_eq!(
         actions(&p),
         vec![
@@ -162,7 +174,7 @@ fn updates_touch_only_keys_olo_manages() {
         ],
         0,
     )]);
-    let p = plan(&d, &o, &[], &BTreeSet::new(), true, false);
+    let p = plan(&d, &o, &[], &BTreeSet::new(), &RECONCILE);
     let Op::Update {
         removals, updates, ..
     } = &p.ops[0]
@@ -199,11 +211,11 @@ fn a_namespace_in_sync_is_unchanged_and_one_without_marker_is_adopted() {
         .map(|(k, v)| (k.as_str(), v.as_str()))
         .collect();
     let o = observed(&[(&["sales"], &same, 0)]);
-    let p = plan(&d, &o, &[], &BTreeSet::new(), true, false);
+    let p = plan(&d, &o, &[], &BTreeSet::new(), &RECONCILE);
     assert!(p.changes.is_empty() && p.unchanged == 1, "{p:?}");
 
     let foreign = observed(&[(&["sales"], &[("owner", "a")], 0)]);
-    let p = plan(&d, &foreign, &[], &BTreeSet::new(), true, false);
+    let p = plan(&d, &foreign, &[], &BTreeSet::new(), &RECONCILE);
     assert_eq!(p.changes[0].action, Action::Update);
     assert!(p.changes[0].reason.as_deref().unwrap().contains("adopts"));
 }
@@ -225,7 +237,7 @@ fn trusted_namespaces_are_not_read_and_count_as_unchanged() {
     assert!(t.contains("namespace/lake/sales"));
     let (read, _, _) = to_observe(&d, &inv, &t);
     assert!(read.is_empty());
-    let p = plan(&d, &Observed::default(), &inv, &t, true, false);
+    let p = plan(&d, &Observed::default(), &inv, &t, &RECONCILE);
     assert!(p.changes.is_empty() && p.unchanged == 1);
 }
 
@@ -243,14 +255,7 @@ fn a_namespace_olo_applied_and_someone_dropped_is_drift() {
         &namespace_hash(&want.properties),
     )];
     // A full observe (nothing trusted) finds it missing.
-    let p = plan(
-        &d,
-        &Observed::default(),
-        &inv,
-        &BTreeSet::new(),
-        true,
-        false,
-    );
+    let p = plan(&d, &Observed::default(), &inv, &BTreeSet::new(), &RECONCILE);
     assert_eq!(p.changes[0].action, Action::Create);
     assert!(p.changes[0].is_drift(), "{:?}", p.changes[0]);
 }
@@ -278,7 +283,7 @@ fn drops_need_pruning_ownership_and_emptiness_and_go_children_first() {
         NamespaceId::new("lake", &["old", "a"]),
         NamespaceId::new("lake", &["old", "b"]),
     ];
-    let p = plan(&Desired::default(), &o, &inv, &BTreeSet::new(), true, false);
+    let p = plan(&Desired::default(), &o, &inv, &BTreeSet::new(), &RECONCILE);
     let got = actions(&p);
     assert_eq!(
         got[0],
@@ -307,8 +312,10 @@ fn drops_need_pruning_ownership_and_emptiness_and_go_children_first() {
         &o,
         &inv,
         &BTreeSet::new(),
-        false,
-        false,
+        &PlanOptions {
+            prune: false,
+            ..RECONCILE
+        },
     );
     assert!(kept.ops.is_empty());
     assert!(kept.changes.iter().all(
@@ -327,7 +334,7 @@ fn warehouses_are_ensured_and_never_deleted() {
         }],
         namespaces: vec![],
     };
-    let p = plan(&d, &Observed::default(), &[], &BTreeSet::new(), true, false);
+    let p = plan(&d, &Observed::default(), &[], &BTreeSet::new(), &RECONCILE);
     assert_eq!(p.changes[0].name, "warehouse/sales");
     assert_eq!(p.changes[0].action, Action::Create);
     assert_eq!(
@@ -339,12 +346,12 @@ fn warehouses_are_ensured_and_never_deleted() {
     );
     let mut o = Observed::default();
     o.warehouses.insert("s3://lakehouse/sales".into());
-    assert!(plan(&d, &o, &[], &BTreeSet::new(), true, false)
+    assert!(plan(&d, &o, &[], &BTreeSet::new(), &RECONCILE)
         .changes
         .is_empty());
 
     let inv = vec![owned("warehouse/old", "h")];
-    let p = plan(&Desired::default(), &o, &inv, &BTreeSet::new(), true, false);
+    let p = plan(&Desired::default(), &o, &inv, &BTreeSet::new(), &RECONCILE);
     assert_eq!(p.changes[0].action, Action::Keep);
     assert!(p.changes[0]
         .reason
@@ -411,7 +418,7 @@ fn the_plan_of_namespaces_reads_as_people_see_it() {
         owned("namespace/lake/sales.raw", "h"),
         owned("namespace/lake/sales.tmp", "h"),
     ];
-    let lake = plan(&d, &o, &inv, &BTreeSet::new(), true, true);
+    let lake = plan(&d, &o, &inv, &BTreeSet::new(), &WITH_DIFFS);
     let mut p = crate::plan::Plan {
         revision: Some("0123456789ab".into()),
         changes: lake.changes,

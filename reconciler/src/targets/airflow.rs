@@ -325,7 +325,13 @@ impl AirflowClient {
     }
 
     /// Sends the request built by `request` with the token, renewing the token and sending once
-    /// more if Airflow rejects it. Returns the response whatever its status.
+    /// more if Airflow rejects it. Returns the response whatever its status. In an `airflow`
+    /// span (the operation, the status Airflow answered).
+    #[tracing::instrument(
+        name = "airflow",
+        skip_all,
+        fields(operation = operation, status = tracing::field::Empty)
+    )]
     async fn send(
         &self,
         operation: &'static str,
@@ -337,10 +343,13 @@ impl AirflowClient {
             response.status(),
             StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN
         ) {
+            tracing::Span::current().record("status", response.status().as_u16());
             return Ok(response);
         }
         let (_, token) = self.token(Some(generation)).await?;
-        self.attempt(operation, request(), &token).await
+        let response = self.attempt(operation, request(), &token).await?;
+        tracing::Span::current().record("status", response.status().as_u16());
+        Ok(response)
     }
 
     async fn attempt(

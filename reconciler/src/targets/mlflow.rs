@@ -118,6 +118,12 @@ impl MlflowClient {
         url
     }
 
+    /// One request, in an `mlflow` span (the operation, the status MLflow answered).
+    #[tracing::instrument(
+        name = "mlflow",
+        skip_all,
+        fields(operation = operation, status = tracing::field::Empty)
+    )]
     async fn call(
         &self,
         operation: &'static str,
@@ -128,6 +134,7 @@ impl MlflowClient {
             .await
             .map_err(|source| MlflowError::Transport { operation, source })?;
         let status = response.status();
+        tracing::Span::current().record("status", status.as_u16());
         let text = response
             .text()
             .await

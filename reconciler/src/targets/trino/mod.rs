@@ -231,6 +231,11 @@ impl TrinoClient {
     /// One `QueryResults` document: the request built by `request`, sent again after 502, 503,
     /// 504 (after 50–100 ms, doubling) or 429 (after its `Retry-After`), at most
     /// [`MAX_ATTEMPTS`] times.
+    #[tracing::instrument(
+        name = "trino",
+        skip_all,
+        fields(attempt = tracing::field::Empty, status = tracing::field::Empty)
+    )]
     async fn results(
         &self,
         headers: &HeaderMap,
@@ -245,6 +250,9 @@ impl TrinoClient {
                 .await
                 .map_err(no_answer)?;
             let status = response.status();
+            let span = tracing::Span::current();
+            span.record("attempt", attempt);
+            span.record("status", status.as_u16());
             if status == StatusCode::OK {
                 let body = response.bytes().await.map_err(no_answer)?;
                 return serde_json::from_slice(&body).map_err(|e| {
