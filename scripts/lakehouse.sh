@@ -106,6 +106,38 @@ say() { echo "lakehouse.sh: $*" >&2; }
 
 # --- install ------------------------------------------------------------------------------------
 
+
+# The pom.xml whose dependencies are the REST catalog server's classpath.
+iceberg_pom() {
+    local dep g a v c
+    echo '<?xml version="1.0" encoding="UTF-8"?>'
+    echo '<!-- Written by scripts/lakehouse.sh: the classpath of Iceberg'"'"'s REST catalog server. -->'
+    echo '<project xmlns="http://maven.apache.org/POM/4.0.0">'
+    echo '  <modelVersion>4.0.0</modelVersion>'
+    echo '  <groupId>olo.test</groupId>'
+    echo '  <artifactId>iceberg-rest-catalog</artifactId>'
+    echo "  <version>$iceberg_version</version>"
+    echo '  <packaging>pom</packaging>'
+    echo '  <dependencies>'
+    # group:artifact:version[:classifier]
+    for dep in \
+        "org.apache.iceberg:iceberg-open-api:$iceberg_version:test-fixtures" \
+        "org.apache.iceberg:iceberg-core:$iceberg_version" \
+        "org.apache.iceberg:iceberg-core:$iceberg_version:tests" \
+        "org.apache.iceberg:iceberg-aws:$iceberg_version" \
+        "org.apache.iceberg:iceberg-aws-bundle:$iceberg_version" \
+        "org.eclipse.jetty:jetty-servlet:$jetty_version" \
+        "org.apache.hadoop:hadoop-client-api:$hadoop_version" \
+        "org.apache.hadoop:hadoop-client-runtime:$hadoop_version" \
+        "org.xerial:sqlite-jdbc:$sqlite_jdbc_version" \
+        "org.slf4j:slf4j-simple:$slf4j_version"; do
+        IFS=: read -r g a v c <<<"$dep"
+        echo "    <dependency><groupId>$g</groupId><artifactId>$a</artifactId><version>$v</version>${c:+<classifier>$c</classifier>}</dependency>"
+    done
+    echo '  </dependencies>'
+    echo '</project>'
+}
+
 # The REST catalog server's jars, resolved by Maven from Maven Central into $iceberg_root/lib;
 # $iceberg_root/.installed marks a finished install.
 install_iceberg_rest() {
