@@ -246,17 +246,7 @@ async fn job(
     })?;
     let recent = state
         .store
-        .runs(
-            &RunFilter {
-                workspace: Some(ws.clone()),
-                job: Some(job.clone()),
-                state: None,
-                since: None,
-                workspaces: None,
-            },
-            10,
-            None,
-        )
+        .runs(&RunFilter::job(&ws, &job), 10, None)
         .await?;
     let mut v = serde_json::to_value(j).map_err(|e| ApiError::internal(&e))?;
     v["revision"] = json!(catalog.revision);

@@ -540,17 +540,7 @@ async fn job(
     })?;
     let recent = state
         .store
-        .runs(
-            &RunFilter {
-                workspace: Some(ws.clone()),
-                job: Some(job.clone()),
-                state: None,
-                since: None,
-                workspaces: None,
-            },
-            JOB_RUNS,
-            None,
-        )
+        .runs(&RunFilter::job(&ws, &job), JOB_RUNS, None)
         .await?;
     let repository = state.config.repository.as_deref();
     let (spec, dag_source) = match (&state.files, &catalog.revision) {

@@ -37,17 +37,7 @@ impl Runs<'_> {
         for (ws, job) in trailer_runs(&rev.message) {
             let done = self
                 .store
-                .runs(
-                    &RunFilter {
-                        workspace: Some(ws.clone()),
-                        job: Some(job.clone()),
-                        state: None,
-                        since: None,
-                        workspaces: None,
-                    },
-                    50,
-                    None,
-                )
+                .runs(&RunFilter::job(&ws, &job), 50, None)
                 .await
                 .map(|runs| {
                     runs.iter().any(|r| {

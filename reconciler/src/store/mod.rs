@@ -336,6 +336,17 @@ pub struct RunFilter {
     pub since: Option<DateTime<Utc>>,
 }
 
+impl RunFilter {
+    /// The runs of one job.
+    pub fn job(workspace: &str, job: &str) -> RunFilter {
+        RunFilter {
+            workspace: Some(workspace.to_string()),
+            job: Some(job.to_string()),
+            ..RunFilter::default()
+        }
+    }
+}
+
 /// An OpenLineage event to record, with the job → dataset edges it shows (olo's names).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct NewLineageEvent {
