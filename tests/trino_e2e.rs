@@ -30,6 +30,11 @@ use serde_json::{json, Value};
 /// on a loaded machine). The two take turns.
 static CATALOG_CHANGES: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
+/// Three tests apply the example repository, each with an olo state of its own: run at once on a
+/// Trino without `lake`, each olo sees it missing and the slower `CREATE CATALOG` fails with
+/// ALREADY_EXISTS (seen in CI). One apply at a time: the later ones find `lake` there and leave it.
+static EXAMPLE_APPLY: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 fn need(name: &str) -> String {
     std::env::var(name).unwrap_or_else(|_| {
         panic!(
@@ -164,7 +169,10 @@ async fn example_applied(trino: &Trino) {
     let repo = example_repo();
     let olo = olo_on_the_lakehouse(&repo, &need("OLO_TEST_TRINO_FOLDER"))
         .set("OLO_RENDER__TRINO_TASK_USER", "airflow");
-    ok(&olo.apply());
+    {
+        let _turn = EXAMPLE_APPLY.lock().await;
+        ok(&olo.apply());
+    }
     // Until Trino has loaded them, eve (no workspace names her) may still reach `lake`.
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
