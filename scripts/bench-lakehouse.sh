@@ -9,7 +9,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ws="${1:-50}"; ns="${2:-4}"; tables="${3:-2}"
-cargo build --release -q -p olo
+cargo build --release -q --workspace --locked --bin olo
 eval "$(scripts/lakehouse.sh start)"
 py="$(scripts/python-env.sh pyiceberg)/bin/python"
 work="$(mktemp -d)"

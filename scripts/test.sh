@@ -37,7 +37,7 @@ build_log="$(mktemp)"
 cargo test --workspace --all-targets --locked --no-run "$@" >"$build_log" 2>&1 &
 build_pid=$!
 
-# The lakehouse servers are installed once (the REST catalog's jars by mvn, about 25 s; versitygw
+# The lakehouse servers are installed once (the REST catalog's jars by mvn, 14-25 s; versitygw
 # by `go install`, about 4 min of CPU on a fresh machine): start that first, in the background, so
 # it overlaps the Python installs and servers.
 lakehouse_env="$(mktemp)"
