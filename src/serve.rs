@@ -362,6 +362,11 @@ pub async fn serve(settings: &Settings, once: bool) -> anyhow::Result<bool> {
         state = state.with_trino(trino, settings.trino.max_rows);
     }
     state = state.with_lakehouse(rt.controller.engine.lakehouse.clone());
+    state = state.with_writes(olo_server::writes::Writes {
+        mode: settings.api.writes,
+        source: rt.controller.source.clone(),
+        forge: forge.clone(),
+    });
     if let Some(repo) = repo {
         state = state.with_files(Arc::new(DashboardFiles {
             repo,
