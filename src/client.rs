@@ -65,6 +65,35 @@ impl Api {
         if let Some(body) = body {
             request = request.json(body);
         }
+        self.answer(request).await
+    }
+
+    /// Like [`Api::call`], with a raw body of a content type and an `If-Match` revision.
+    pub(crate) async fn send(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        if_match: Option<&str>,
+        body: Option<(&str, Vec<u8>)>,
+    ) -> anyhow::Result<Value> {
+        let url = format!("{}/api/v1{path}", self.base);
+        let mut request = self.http.request(method, &url);
+        if let Some(token) = &self.token {
+            request = request.bearer_auth(token);
+        }
+        if let Some(rev) = if_match {
+            request = request.header(reqwest::header::IF_MATCH, format!("\"{rev}\""));
+        }
+        if let Some((content_type, bytes)) = body {
+            request = request
+                .header(reqwest::header::CONTENT_TYPE, content_type)
+                .body(bytes);
+        }
+        self.answer(request).await
+    }
+
+    /// Sends `request`: its JSON answer, or olo's reason as the error.
+    async fn answer(&self, request: reqwest::RequestBuilder) -> anyhow::Result<Value> {
         let response = request.send().await.with_context(|| {
             format!(
                 "could not reach olo at {} (is `olo serve` running? set --server or OLO_SERVER)",

@@ -14,6 +14,7 @@ mod client;
 mod commands;
 mod components;
 mod inspect;
+mod job_write;
 mod lakehouse;
 mod output;
 mod replicas;
@@ -266,6 +267,12 @@ enum Command {
         #[command(flatten)]
         api: client::ApiArgs,
     },
+    /// Write a job through a running olo's API: it becomes a commit in the config repository, or
+    /// a pull request (`api.writes`). Needs an operator's token.
+    Job {
+        #[command(subcommand)]
+        action: JobAction,
+    },
     /// List the live jobs of every workspace the token may read (or of one workspace): schedule,
     /// paused or active, task count.
     Jobs {
@@ -335,6 +342,42 @@ enum Command {
         /// (workspaces/<ws>/workspace.yaml) or repository (olo.yaml).
         #[arg(value_enum)]
         kind: SchemaKind,
+    },
+}
+
+#[derive(Subcommand)]
+enum JobAction {
+    /// Create or replace a job from its file (YAML, or JSON with a .json name): the job's name is
+    /// the document's metadata.name, its workspace the folder of workspaces/<ws>/jobs/ or
+    /// --workspace. olo validates the repository with it and commits it as you.
+    Apply {
+        /// The job's file.
+        #[arg(short = 'f', long = "file")]
+        file: PathBuf,
+        /// The workspace (default: from the file's path).
+        #[arg(long)]
+        workspace: Option<String>,
+        /// Refuse (409) unless the tracked branch is still at this revision.
+        #[arg(long = "if-match")]
+        if_match: Option<String>,
+        /// Output format: text or json.
+        #[arg(long, value_enum, default_value = "text")]
+        format: Format,
+        #[command(flatten)]
+        api: client::ApiArgs,
+    },
+    /// Delete a job (its file) through the API, as a commit or a pull request.
+    Delete {
+        /// <workspace>/<job>
+        job: String,
+        /// Refuse (409) unless the tracked branch is still at this revision.
+        #[arg(long = "if-match")]
+        if_match: Option<String>,
+        /// Output format: text or json.
+        #[arg(long, value_enum, default_value = "text")]
+        format: Format,
+        #[command(flatten)]
+        api: client::ApiArgs,
     },
 }
 
@@ -571,6 +614,36 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             run,
             wait,
             logs,
+            matches!(format, Format::Json),
+        )),
+        Command::Job {
+            action:
+                JobAction::Apply {
+                    file,
+                    workspace,
+                    if_match,
+                    format,
+                    api,
+                },
+        } => tokio()?.block_on(job_write::apply(
+            &api,
+            &file,
+            workspace.as_deref(),
+            if_match.as_deref(),
+            matches!(format, Format::Json),
+        )),
+        Command::Job {
+            action:
+                JobAction::Delete {
+                    job,
+                    if_match,
+                    format,
+                    api,
+                },
+        } => tokio()?.block_on(job_write::delete(
+            &api,
+            &job,
+            if_match.as_deref(),
             matches!(format, Format::Json),
         )),
         Command::Jobs {

@@ -53,7 +53,13 @@ pub async fn serve(settings: &Settings, once: bool) -> anyhow::Result<bool> {
         Ok(tip) => (tip.revision.branch, Some(tip.repo)),
         Err(_) => (settings.tracked_branch(), None),
     };
-    let state = crate::components::app_state(settings, &rt, branch, repo)?;
+    let state = crate::components::app_state(settings, &rt, branch, repo)?.with_writes(
+        olo_server::writes::Writes {
+            mode: settings.api.writes,
+            source: rt.controller.source.clone(),
+            forge: forge.clone(),
+        },
+    );
     let observed = state
         .lineage
         .load(state.store.as_ref())

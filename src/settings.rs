@@ -277,6 +277,9 @@ pub struct ApiSettings {
     pub tokens: Vec<olo_server::ApiToken>,
     /// Whether reads need a token too.
     pub read_requires_token: bool,
+    /// What `PUT`/`DELETE` of jobs and workspaces through the API become: refused (`off`, the
+    /// default), a commit on the tracked branch (`commit`) or a pull request (`pull_request`).
+    pub writes: olo_server::writes::Mode,
 }
 
 /// GitHub: the webhook secret, and how olo posts plan comments and commit statuses.
@@ -510,6 +513,12 @@ impl Settings {
                 "server.listen = {:?} is not an address such as 127.0.0.1:8080",
                 self.server.listen
             );
+        }
+        if self.api.writes == olo_server::writes::Mode::PullRequest
+            && (self.github.repository.is_none()
+                || (self.github.token_env.is_none() && self.github.app_id.is_none()))
+        {
+            bail!("api.writes = \"pull_request\" needs GitHub: github.repository and github.token_env (or a GitHub App)");
         }
         for t in &self.api.tokens {
             if t.sha256.len() != 64 || !t.sha256.bytes().all(|b| b.is_ascii_hexdigit()) {

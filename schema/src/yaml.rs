@@ -536,3 +536,72 @@ mod tests {
         assert!(err.message.starts_with("invalid YAML"), "{}", err.message);
     }
 }
+
+/// A JSON value as YAML text (block style, keys in their order), for documents that arrive as
+/// JSON and are kept as YAML files. Reading the text back gives the same value.
+pub fn emit_json(value: &serde_json::Value) -> String {
+    fn convert(value: &serde_json::Value) -> yaml_rust2::Yaml {
+        use yaml_rust2::Yaml;
+        match value {
+            serde_json::Value::Null => Yaml::Null,
+            serde_json::Value::Bool(b) => Yaml::Boolean(*b),
+            serde_json::Value::Number(n) => match n.as_i64() {
+                Some(i) => Yaml::Integer(i),
+                None => Yaml::Real(n.to_string()),
+            },
+            serde_json::Value::String(s) => Yaml::String(s.clone()),
+            serde_json::Value::Array(items) => Yaml::Array(items.iter().map(convert).collect()),
+            serde_json::Value::Object(map) => Yaml::Hash(
+                map.iter()
+                    .map(|(k, v)| (Yaml::String(k.clone()), convert(v)))
+                    .collect(),
+            ),
+        }
+    }
+    let mut out = String::new();
+    let mut emitter = yaml_rust2::YamlEmitter::new(&mut out);
+    emitter.multiline_strings(true);
+    // Writing to a String cannot fail; a value nested too deep was refused before.
+    let _ = emitter.dump(&convert(value));
+    let text = out.strip_prefix("---\n").unwrap_or(&out);
+    format!("{}\n", text.trim_end())
+}
+
+#[cfg(test)]
+mod emit_tests {
+    use super::*;
+
+    #[test]
+    fn json_emitted_as_yaml_reads_back_as_the_same_document() {
+        let doc = serde_json::json!({
+            "apiVersion": "olo/v1",
+            "kind": "Job",
+            "metadata": {"name": "a"},
+            "spec": {
+                "schedule": "0 3 * * *",
+                "paused": false,
+                "start_date": "2026-01-01",
+                "params": {"n": {"type": "integer", "default": 3}, "s": {"type": "string", "default": "yes"}},
+                "tasks": [{"id": "a", "bash": {"command": "echo 'hi: there' # not a comment\nls"}}]
+            }
+        });
+        let text = emit_json(&doc);
+        assert!(
+            text.starts_with("apiVersion: olo/v1\nkind: Job\n"),
+            "{text}"
+        );
+        let back = yaml_rust2::YamlLoader::load_from_str(&text).unwrap();
+        let again = yaml_rust2::YamlLoader::load_from_str(&emit_json(&doc)).unwrap();
+        assert_eq!(back, again);
+        let spec = &back[0]["spec"];
+        assert_eq!(spec["schedule"].as_str(), Some("0 3 * * *"));
+        assert_eq!(spec["paused"].as_bool(), Some(false));
+        assert_eq!(spec["params"]["s"]["default"].as_str(), Some("yes"));
+        assert_eq!(spec["params"]["n"]["default"].as_i64(), Some(3));
+        assert_eq!(
+            spec["tasks"][0]["bash"]["command"].as_str(),
+            Some("echo 'hi: there' # not a comment\nls")
+        );
+        assert!(parse(&text).is_ok());
+    }
+}

@@ -43,6 +43,8 @@ pub enum Need<'a> {
     Reconcile,
     /// Everything readable: platform admins (or everyone, with open reads).
     All,
+    /// Platform admins only (`olo.yaml` spec.admins), whatever the read settings.
+    PlatformAdmin,
 }
 
 impl Need<'_> {
@@ -54,7 +56,7 @@ impl Need<'_> {
             Need::Reconcile => {
                 "the operator or admin role in a workspace, or platform admin".into()
             }
-            Need::All => "platform admin (olo.yaml spec.admins)".into(),
+            Need::All | Need::PlatformAdmin => "platform admin (olo.yaml spec.admins)".into(),
         }
     }
 }
@@ -135,6 +137,8 @@ impl Caller {
             Need::Workspace(ws, role) => policy.may(who, ws, role),
             Need::Reconcile => policy.may_reconcile(who),
             Need::All => policy.sees_all(who),
+            // Platform admins returned above.
+            Need::PlatformAdmin => false,
         }
     }
 

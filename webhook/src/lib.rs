@@ -18,6 +18,7 @@ pub mod oidc;
 pub mod signin;
 pub mod sql;
 pub mod trace;
+pub mod writes;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock};
@@ -91,6 +92,8 @@ pub struct AppState {
     ready: AtomicBool,
     /// This replica's part: [`Role::Single`], or leader / follower among replicas.
     role: std::sync::atomic::AtomicU8,
+    /// Writes through the API (`api.writes`); unset: refused like `off`.
+    pub writes: Option<writes::Writes>,
 }
 
 /// A replica's part when several `olo serve` share one PostgreSQL store.
@@ -137,6 +140,7 @@ impl AppState {
             catalog: RwLock::new(None),
             ready: AtomicBool::new(false),
             role: std::sync::atomic::AtomicU8::new(Role::Single as u8),
+            writes: None,
         }
     }
 
@@ -223,6 +227,11 @@ impl AppState {
         self
     }
 
+    pub fn with_writes(mut self, writes: writes::Writes) -> AppState {
+        self.writes = Some(writes);
+        self
+    }
+
     pub fn with_files(mut self, files: Arc<dyn Files>) -> AppState {
         self.files = Some(files);
         self
@@ -289,7 +298,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics_text))
-        .nest("/api/v1", api::routes())
+        .nest("/api/v1", api::routes().merge(writes::routes()))
         .merge(dashboard::routes())
         .merge(signin::routes())
         .layer(axum::middleware::from_fn(trace::trace_request))

@@ -112,6 +112,31 @@ pub trait Forge: Send + Sync {
         description: &str,
         target_url: Option<&str>,
     ) -> Result<(), ForgeError>;
+
+    /// Opens a pull request from branch `head` (of `repo` itself) into `base`.
+    async fn open_pull_request(
+        &self,
+        repo: &RepoRef,
+        pull: &NewPullRequest,
+    ) -> Result<PullRequest, ForgeError>;
+}
+
+/// A pull request to open: `POST /repos/{owner}/{repo}/pulls`.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct NewPullRequest {
+    pub title: String,
+    /// The branch with the change (in the same repository).
+    pub head: String,
+    /// The branch it goes into: the tracked branch.
+    pub base: String,
+    pub body: String,
+}
+
+/// An opened pull request, as GitHub answers.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, serde::Serialize)]
+pub struct PullRequest {
+    pub number: u64,
+    pub html_url: String,
 }
 
 /// What went wrong talking to GitHub.
@@ -384,6 +409,23 @@ impl Forge for GitHub {
             || format!("set the {STATUS_CONTEXT} status of {repo}@{sha}"),
         )
         .await
+    }
+
+    async fn open_pull_request(
+        &self,
+        repo: &RepoRef,
+        pull: &NewPullRequest,
+    ) -> Result<PullRequest, ForgeError> {
+        self.crab
+            .post(format!("{}/pulls", repo.route()), Some(pull))
+            .await
+            .map_err(|source| ForgeError::Request {
+                action: format!(
+                    "open a pull request from {} into {} on {repo}",
+                    pull.head, pull.base
+                ),
+                source,
+            })
     }
 }
 

@@ -10,5 +10,6 @@ pub use comment::{
     render, status, JobImpact, PlanComment, PlanOutcome, StatusState, GITHUB_COMMENT_LIMIT, MARKER,
 };
 pub use github::{
-    Forge, ForgeError, GitHub, GitHubAuth, GitHubSettings, RepoRef, GITHUB_API_URL, STATUS_CONTEXT,
+    Forge, ForgeError, GitHub, GitHubAuth, GitHubSettings, NewPullRequest, PullRequest, RepoRef,
+    GITHUB_API_URL, STATUS_CONTEXT,
 };

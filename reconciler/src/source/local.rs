@@ -2,6 +2,7 @@ use std::path::{Path, PathBuf};
 
 use git2::Repository;
 
+use super::write::{commit_local, WriteError, WriteRequest, Written};
 use super::{commit_revision, has_commit, import_worktree, missing_commit, Source, Tip};
 use crate::{Error, Result};
 
@@ -74,6 +75,17 @@ impl Source for LocalSource {
 
     fn describe(&self) -> String {
         format!("local {}", self.path.display())
+    }
+
+    fn write(&mut self, request: &WriteRequest) -> std::result::Result<Written, WriteError> {
+        if !self.is_repo_root() {
+            // An imported folder is re-imported from its files: a commit would be undone.
+            return Err(WriteError::Unsupported(format!(
+                "the plain folder {} (not a git repository)",
+                self.path.display()
+            )));
+        }
+        commit_local(&self.path, request)
     }
 
     fn fetch_commit(&mut self, sha: &str, _refs: &[String]) -> Result<PathBuf> {

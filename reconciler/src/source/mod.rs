@@ -5,6 +5,7 @@ mod import;
 mod local;
 mod meta;
 mod remote;
+pub mod write;
 
 use std::path::PathBuf;
 
@@ -33,6 +34,15 @@ pub trait Source: Send {
     /// e.g. `refs/pull/7/head` for a pull request from a fork) and returns the repository that
     /// holds it.
     fn fetch_commit(&mut self, sha: &str, refs: &[String]) -> Result<PathBuf>;
+    /// Makes `request` one commit on a branch of the source (API writes, after
+    /// [`latest`](Source::latest) and validation). Sources that cannot take commits refuse.
+    fn write(
+        &mut self,
+        request: &write::WriteRequest,
+    ) -> std::result::Result<write::Written, write::WriteError> {
+        let _ = request;
+        Err(write::WriteError::Unsupported(self.describe()))
+    }
 }
 
 /// Whether `repo` holds commit `sha`.

@@ -2,6 +2,7 @@ use std::path::{Path, PathBuf};
 
 use git2::{Cred, CredentialType, FetchOptions, RemoteCallbacks, Repository};
 
+use super::write::{commit_and_push, WriteError, WriteRequest, Written};
 use super::{commit_revision, has_commit, missing_commit, Source, Tip};
 use crate::{Error, Result};
 
@@ -65,35 +66,49 @@ impl RemoteSource {
         repo: &Repository,
         refspecs: &[String],
     ) -> std::result::Result<(), git2::Error> {
-        let mut callbacks = RemoteCallbacks::new();
-        let creds = self.credentials.clone();
-        let mut attempts = 0;
-        callbacks.credentials(move |_url, username, allowed| {
-            attempts += 1;
-            if attempts > 3 {
-                return Err(git2::Error::from_str("authentication failed"));
-            }
-            match &creds {
-                Credentials::Token { username, token }
-                    if allowed.contains(CredentialType::USER_PASS_PLAINTEXT) =>
-                {
-                    Cred::userpass_plaintext(username, token)
-                }
-                Credentials::SshKey {
-                    username: u,
-                    key,
-                    passphrase,
-                } if allowed.contains(CredentialType::SSH_KEY) => {
-                    Cred::ssh_key(username.unwrap_or(u), None, key, passphrase.as_deref())
-                }
-                _ => Cred::default(),
-            }
-        });
-        let mut options = FetchOptions::new();
-        options.remote_callbacks(callbacks);
-        let mut remote = repo.remote_anonymous(&self.url)?;
-        remote.fetch(refspecs, Some(&mut options), None)
+        fetch_with(repo, &self.url, &self.credentials, refspecs)
     }
+}
+
+/// Callbacks that answer the remote's credential requests from `creds` (three attempts at most).
+pub(super) fn callbacks<'a>(creds: Credentials) -> RemoteCallbacks<'a> {
+    let mut callbacks = RemoteCallbacks::new();
+    let mut attempts = 0;
+    callbacks.credentials(move |_url, username, allowed| {
+        attempts += 1;
+        if attempts > 3 {
+            return Err(git2::Error::from_str("authentication failed"));
+        }
+        match &creds {
+            Credentials::Token { username, token }
+                if allowed.contains(CredentialType::USER_PASS_PLAINTEXT) =>
+            {
+                Cred::userpass_plaintext(username, token)
+            }
+            Credentials::SshKey {
+                username: u,
+                key,
+                passphrase,
+            } if allowed.contains(CredentialType::SSH_KEY) => {
+                Cred::ssh_key(username.unwrap_or(u), None, key, passphrase.as_deref())
+            }
+            _ => Cred::default(),
+        }
+    });
+    callbacks
+}
+
+/// Fetches `refspecs` from `url` into `repo`.
+pub(super) fn fetch_with(
+    repo: &Repository,
+    url: &str,
+    credentials: &Credentials,
+    refspecs: &[String],
+) -> std::result::Result<(), git2::Error> {
+    let mut options = FetchOptions::new();
+    options.remote_callbacks(callbacks(credentials.clone()));
+    let mut remote = repo.remote_anonymous(url)?;
+    remote.fetch(refspecs, Some(&mut options), None)
 }
 
 impl Source for RemoteSource {
@@ -120,6 +135,10 @@ impl Source for RemoteSource {
 
     fn describe(&self) -> String {
         format!("remote {} ({})", self.url, self.branch)
+    }
+
+    fn write(&mut self, request: &WriteRequest) -> std::result::Result<Written, WriteError> {
+        commit_and_push(&self.mirror, &self.url, &self.credentials, request)
     }
 
     fn fetch_commit(&mut self, sha: &str, refs: &[String]) -> Result<PathBuf> {
