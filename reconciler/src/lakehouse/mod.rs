@@ -194,6 +194,19 @@ pub fn desired(
     for ws in repo.workspaces.values() {
         out.tables.extend(tables::desired(ws));
     }
+    // A table lives under its namespace's location, as Trino and Spark place the tables they
+    // create; a catalog's own default (`<warehouse>/<namespace path>/<table>`) would put olo's
+    // tables outside the workspace's warehouse.
+    let ns_locations: BTreeMap<&NamespaceId, &str> = out
+        .namespaces
+        .iter()
+        .filter_map(|n| Some((&n.id, n.properties.get("location")?.as_str())))
+        .collect();
+    for t in &mut out.tables {
+        t.location = ns_locations
+            .get(&t.id.namespace)
+            .map(|ns| format!("{}/{}", ns.trim_end_matches('/'), t.id.name));
+    }
     out
 }
 

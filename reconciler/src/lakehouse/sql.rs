@@ -389,16 +389,21 @@ impl IcebergCatalog for SqlCatalog {
             return Ok(());
         }
         let what = format!("creating table {id}");
-        let ns_location = self
-            .properties(&id.namespace)
-            .await?
-            .remove("location")
-            .ok_or_else(|| LakeError::Refused {
-                system: self.describe(),
-                what: what.clone(),
-                message: format!("namespace {} has no `location` property", id.namespace),
-            })?;
-        let location = format!("{}/{}", ns_location.trim_end_matches('/'), id.name);
+        let location = match request["location"].as_str() {
+            Some(location) => location.trim_end_matches('/').to_string(),
+            None => {
+                let ns_location = self
+                    .properties(&id.namespace)
+                    .await?
+                    .remove("location")
+                    .ok_or_else(|| LakeError::Refused {
+                        system: self.describe(),
+                        what: what.clone(),
+                        message: format!("namespace {} has no `location` property", id.namespace),
+                    })?;
+                format!("{}/{}", ns_location.trim_end_matches('/'), id.name)
+            }
+        };
         let uuid = uuid::Uuid::new_v4().to_string();
         let metadata = tables::new_metadata(request, &location, &uuid, now_ms());
         let file = format!("{location}/metadata/00000-{uuid}.metadata.json");

@@ -61,6 +61,9 @@ pub struct DesiredTable {
     pub partition: Vec<(Transform, String)>,
     /// Every property olo sets, `olo.properties` included.
     pub properties: BTreeMap<String, String>,
+    /// `<namespace location>/<table>` when its namespace has a `location` (filled in by
+    /// [`super::desired`], which knows the namespaces); the catalog's default otherwise.
+    pub location: Option<String>,
     pub allow_drop: bool,
     pub allow_repartition: bool,
 }
@@ -99,6 +102,7 @@ pub fn desired(ws: &olo_schema::Workspace) -> Vec<DesiredTable> {
             columns,
             partition,
             properties: super::with_managed_keys(properties),
+            location: None,
             allow_drop: t.allow.contains(&AllowedChange::DropColumn),
             allow_repartition: t.allow.contains(&AllowedChange::Repartition),
         });
@@ -337,13 +341,16 @@ pub fn plan_table(
             .enumerate()
             .map(|(i, p)| (id_of(&p.1), 1000 + i as i64, p))
             .collect();
-        let request = json!({
+        let mut request = json!({
             "name": t.id.name,
             "schema": {"type": "struct", "schema-id": 0, "fields": fields},
             "partition-spec": spec_json(0, &spec_fields),
             "properties": t.properties,
             "stage-create": false,
         });
+        if let Some(location) = &t.location {
+            request["location"] = json!(location);
+        }
         let change = Change {
             name: name.clone(),
             action: Action::Create,

@@ -111,6 +111,24 @@ fn the_example_wants_a_parent_and_three_namespaces_per_workspace_on_local_disk()
         .find(|w| w.workspace == "sales")
         .unwrap();
     assert_eq!(sales.location, "file:///var/olo/warehouse/lakehouse/sales");
+    // Declared tables live under their namespace's location, and the create request says so.
+    let orders = d
+        .tables
+        .iter()
+        .find(|t| t.id.resource() == "table/lake/sales.bronze.orders")
+        .unwrap();
+    assert_eq!(
+        orders.location.as_deref(),
+        Some("file:///var/olo/warehouse/lakehouse/sales/bronze/orders")
+    );
+    let (_, op) = tables::plan_table(orders, None);
+    let Some(tables::TableOp::Create { request, .. }) = op else {
+        panic!("a missing table is created: {op:?}");
+    };
+    assert_eq!(
+        request["location"],
+        "file:///var/olo/warehouse/lakehouse/sales/bronze/orders"
+    );
 }
 
 #[test]

@@ -11,6 +11,7 @@ fn col(name: &str, kind: &str, required: bool) -> Column {
 
 fn table(columns: Vec<Column>, partition: &[&str]) -> DesiredTable {
     DesiredTable {
+        location: None,
         id: TableId {
             namespace: NamespaceId::new("lake", &["sales", "bronze"]),
             name: "orders".into(),
