@@ -520,6 +520,12 @@ impl Settings {
         {
             bail!("api.writes = \"pull_request\" needs GitHub: github.repository and github.token_env (or a GitHub App)");
         }
+        if self.api.writes == olo_server::writes::Mode::PullRequest && self.source.url.is_none() {
+            bail!(
+                "api.writes = \"pull_request\" needs source.url: the change's branch is pushed there for GitHub to open the pull request from; a local source.path ({}) has nowhere to push it (use api.writes = \"commit\" with a local folder)",
+                self.source.path.display()
+            );
+        }
         for t in &self.api.tokens {
             if t.sha256.len() != 64 || !t.sha256.bytes().all(|b| b.is_ascii_hexdigit()) {
                 bail!(
@@ -758,6 +764,28 @@ mod tests {
             let err = result.expect_err(message);
             assert!(err.contains(message), "{err}");
         }
+    }
+
+    #[test]
+    fn pull_request_writes_need_github_and_a_remote_to_push_to() {
+        let with = |url: Option<&str>, github: bool| {
+            let mut s = Settings::default();
+            s.api.writes = olo_server::writes::Mode::PullRequest;
+            s.source.url = url.map(String::from);
+            if github {
+                s.github.repository = Some("acme/platform".into());
+                s.github.token_env = Some("GITHUB_TOKEN".into());
+            }
+            s.check().map_err(|e| e.to_string())
+        };
+        let err = with(None, true).unwrap_err();
+        assert!(
+            err.contains("needs source.url") && err.contains("examples-repo"),
+            "{err}"
+        );
+        let err = with(Some("https://github.com/acme/platform.git"), false).unwrap_err();
+        assert!(err.contains("needs GitHub"), "{err}");
+        assert!(with(Some("https://github.com/acme/platform.git"), true).is_ok());
     }
 
     #[test]
