@@ -185,6 +185,25 @@ async fn in_commit_mode_a_job_written_through_the_api_is_a_commit_by_the_caller_
             ("vera", "PUT /api/v1/workspaces/w/jobs/two"),
         ]
     );
+    // The 422 and the 409 reached the repository and were refused there: audited too, with
+    // the diagnostics' first lines and the revisions, so the log shows who tried what.
+    let refused: Vec<&Value> = audit
+        .iter()
+        .filter(|e| e["action"] == "job_apply_refused")
+        .collect();
+    assert_eq!(refused.len(), 2, "{refused:?}");
+    let (conflict, invalid) = (refused[0], refused[1]); // newest first
+    assert_eq!(
+        (&conflict["actor"], &conflict["target"]),
+        (&json!("ci-bot"), &json!("w/two"))
+    );
+    assert_eq!(conflict["details"]["code"], "revision_conflict");
+    assert_eq!(conflict["details"]["base"], base.as_str());
+    assert_eq!(conflict["details"]["current_revision"], c1.as_str());
+    assert_eq!(invalid["target"], "w/bad");
+    assert_eq!(invalid["details"]["code"], "invalid_change");
+    assert_eq!(invalid["details"]["errors"], 1);
+    assert_eq!(invalid["details"]["diagnostics"][0], text);
 
     // JSON is stored as YAML.
     let three = json!({"apiVersion": "olo/v1", "kind": "Job", "metadata": {"name": "three"},

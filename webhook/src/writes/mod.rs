@@ -228,6 +228,7 @@ async fn write(
     if let Err(e) = caller.need(state, need).await {
         return e.into_response();
     }
+    let deleting = body.is_none();
     let text = match body {
         Some((h, bytes)) => {
             let content_type = h
@@ -285,6 +286,14 @@ async fn write(
     let (written, base, action, path) = match outcome {
         Outcome::Refused(r) => return refusal(r),
         Outcome::Moved { base, tip } => {
+            audit_refusal(
+                state,
+                caller,
+                &target,
+                deleting,
+                json!({ "code": "revision_conflict", "base": base, "current_revision": tip }),
+            )
+            .await;
             return error_with(
                 StatusCode::CONFLICT,
                 "revision_conflict",
@@ -293,10 +302,26 @@ async fn write(
                     state.config.branch
                 ),
                 json!({ "current_revision": tip }),
-            )
+            );
         }
         Outcome::Invalid { base, diagnostics } => {
             let text = olo_schema::diagnostic::to_text(&diagnostics);
+            audit_refusal(
+                state,
+                caller,
+                &target,
+                deleting,
+                json!({
+                    "code": "invalid_change",
+                    "base": base,
+                    "errors": diagnostics.len(),
+                    // The first few, as `path:line:col: message`: the whole list went to the
+                    // caller, and an audit row stays small.
+                    "diagnostics": diagnostics.iter().take(AUDITED_DIAGNOSTICS)
+                        .map(|d| d.to_string()).collect::<Vec<_>>(),
+                }),
+            )
+            .await;
             return error_with(
                 StatusCode::UNPROCESSABLE_ENTITY,
                 "invalid_change",
@@ -357,18 +382,7 @@ async fn write(
     }
     let audit = NewAudit {
         actor: caller.actor().to_string(),
-        action: format!(
-            "{}_{}",
-            match target {
-                Target::Job { .. } => "job",
-                Target::Workspace { .. } => "workspace",
-            },
-            if action == Action::Deleted {
-                "delete"
-            } else {
-                "apply"
-            }
-        ),
+        action: audit_action(&target, action == Action::Deleted),
         target: target.label(),
         revision: Some(written.sha.clone()),
         details: {
@@ -400,6 +414,42 @@ async fn write(
         .into_response();
     }
     (status, Json(answer)).into_response()
+}
+
+/// How many diagnostics a refused write's audit entry keeps.
+const AUDITED_DIAGNOSTICS: usize = 10;
+
+/// `job_apply`, `job_delete`, `workspace_apply`, `workspace_delete`.
+fn audit_action(target: &Target, deleting: bool) -> String {
+    format!(
+        "{}_{}",
+        match target {
+            Target::Job { .. } => "job",
+            Target::Workspace { .. } => "workspace",
+        },
+        if deleting { "delete" } else { "apply" }
+    )
+}
+
+/// A write that reached the repository and was refused there (409 stale base, 422 invalid):
+/// audited as `<action>_refused`, so the log shows who tried what even when nothing changed.
+async fn audit_refusal(
+    state: &AppState,
+    caller: &Caller,
+    target: &Target,
+    deleting: bool,
+    details: Value,
+) {
+    let entry = NewAudit {
+        actor: caller.actor().to_string(),
+        action: format!("{}_refused", audit_action(target, deleting)),
+        target: target.label(),
+        revision: None,
+        details,
+    };
+    if let Err(e) = state.store.append_audit(&entry).await {
+        tracing::warn!("olo: could not audit a refused API write ({e})");
+    }
 }
 
 /// The causes of an error, joined.
