@@ -132,6 +132,11 @@ async fn three_replicas_one_leader_failover_without_double_applies_or_lost_webho
     for d in [&b, &c] {
         assert_eq!(leadership_metrics(d).await, ("0".into(), "0".into()));
     }
+    // And on the dashboard's overview, so a person sees which replica answered.
+    for (d, role) in [(&a, "leader"), (&b, "follower")] {
+        let page = d.get_text("/").await;
+        assert!(page.contains(&format!(">replica: {role}</span>")), "{page}");
+    }
 
     // A push delivered to a follower is applied by the leader and served by all.
     repo.write("workspaces/w/jobs/two.yaml", &job("two", "echo 2"));

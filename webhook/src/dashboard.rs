@@ -236,6 +236,7 @@ async fn overview(State(state): State<Arc<AppState>>, caller: Caller) -> PageRes
             nav => "overview",
             branch => &state.config.branch,
             ready => state.is_ready(),
+            role => state.role().as_str(),
             status => ser(&status),
             catalog_revision => catalog.as_ref().and_then(|c| c.revision.clone()),
             workspaces => workspaces,
