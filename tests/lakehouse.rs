@@ -357,12 +357,11 @@ fn a_rest_catalog_and_an_s3_warehouse_as_pyiceberg_and_curl_read_them() {
     assert_eq!(table["fields"][1]["type"], "decimal(12, 2)");
     assert_eq!(table["partition_spec"][0]["transform"], "month");
     assert_eq!(table["properties"]["write.format.default"], "parquet");
-    // olo sends no location for a REST catalog: the catalog places the table. Iceberg's reference
-    // server (its JdbcCatalog) puts it under its own warehouse by namespace levels, not under the
-    // namespace's `location`.
+    // Under its namespace's location, in the workspace's warehouse (left to itself, Iceberg's
+    // reference server would put it under the catalog's warehouse, `{warehouse}/{ws}/gold/revenue`).
     assert_eq!(
         table["location"],
-        format!("{warehouse}/{ws}/gold/revenue"),
+        format!("{location}/gold/revenue"),
         "{table}"
     );
 
