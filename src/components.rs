@@ -229,6 +229,7 @@ pub fn app_state(
             .ui_url
             .clone()
             .or_else(|| settings.airflow.url.clone()),
+        limits: settings.server.limits(),
     };
     let mut state = AppState::new(
         rt.controller.engine.store.clone(),

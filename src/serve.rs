@@ -72,6 +72,7 @@ pub async fn serve(settings: &Settings, once: bool) -> anyhow::Result<bool> {
         );
     }
     let state = Arc::new(state);
+    raise_open_files_limit(settings.server.max_connections);
     let listener = tokio::net::TcpListener::bind(&settings.server.listen)
         .await
         .with_context(|| format!("could not listen on {}", settings.server.listen))?;
@@ -194,6 +195,38 @@ pub async fn serve(settings: &Settings, once: bool) -> anyhow::Result<bool> {
                 );
             }
         }
+    }
+}
+
+/// Raises the soft limit of open files to the hard limit: every connection is a file, and at
+/// the usual soft 1,024 a thousand idle sockets leave none for the state store or the DAG
+/// folder. Warns when even the hard limit leaves less than `connections` plus a reserve.
+fn raise_open_files_limit(connections: usize) {
+    use rustix::process::{getrlimit, setrlimit, Resource};
+    let limit = getrlimit(Resource::Nofile);
+    let before = limit.current;
+    if limit.current != limit.maximum {
+        let raised = rustix::process::Rlimit {
+            current: limit.maximum,
+            maximum: limit.maximum,
+        };
+        if let Err(e) = setrlimit(Resource::Nofile, raised) {
+            tracing::warn!(error = %e, "could not raise the open files limit");
+        }
+    }
+    let now = getrlimit(Resource::Nofile).current;
+    info!(
+        before = ?before,
+        now = ?now,
+        "olo serve: open files limit {}",
+        now.map_or("unlimited".to_string(), |n| n.to_string())
+    );
+    if now.is_some_and(|n| n < connections as u64 + 256) {
+        tracing::warn!(
+            "the open files limit ({}) leaves too little beside server.max_connections = \
+             {connections}: lower it, or raise the hard limit (ulimit -Hn)",
+            now.unwrap_or_default()
+        );
     }
 }
 

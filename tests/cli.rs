@@ -122,3 +122,103 @@ fn schema_prints_the_embedded_json_schema() {
         serde_json::from_str(include_str!("../schema/json/job.schema.json")).unwrap();
     assert_eq!(printed, file);
 }
+
+// ---- `olo serve`: its limit of open files ----
+
+/// A git repository whose one commit is valid (workspace `w`, job `j`).
+fn valid_repo() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    git(d, &["init", "-q", "-b", "main"]);
+    std::fs::create_dir_all(d.join("workspaces/w/jobs")).unwrap();
+    std::fs::write(d.join("workspaces/w/workspace.yaml"), WORKSPACE).unwrap();
+    std::fs::write(d.join("workspaces/w/jobs/j.yaml"), GOOD_JOB).unwrap();
+    git(d, &["add", "-A"]);
+    git(d, &["commit", "-q", "-m", "good"]);
+    dir
+}
+
+/// `olo serve` of the repository at `path` with its state in `state`, once it listens (idle:
+/// it has reconciled the commit), and what it logged until then. `soft_files`: start it with
+/// this soft limit of open files.
+fn start_serve(
+    cwd: &Path,
+    state: &Path,
+    path: &str,
+    soft_files: Option<u64>,
+) -> (std::process::Child, String) {
+    use std::io::BufRead as _;
+    use std::os::unix::process::CommandExt as _;
+    let mut command = Command::new(env!("CARGO_BIN_EXE_olo"));
+    command
+        .arg("serve")
+        .current_dir(cwd)
+        .env("OLO_STATE__DIR", state)
+        .env("OLO_SOURCE__PATH", path)
+        .env("OLO_SOURCE__POLL_SECONDS", "3600")
+        .env("OLO_SERVER__LISTEN", "127.0.0.1:0")
+        .env_remove("OLO_CONFIG")
+        .env_remove("OLO_SOURCE__URL")
+        .stderr(std::process::Stdio::piped());
+    if let Some(soft) = soft_files {
+        // SAFETY: between fork and exec only setrlimit, which is async-signal-safe, runs.
+        unsafe {
+            command.pre_exec(move || {
+                use rustix::process::{getrlimit, setrlimit, Resource, Rlimit};
+                let hard = getrlimit(Resource::Nofile).maximum;
+                setrlimit(
+                    Resource::Nofile,
+                    Rlimit {
+                        current: Some(soft),
+                        maximum: hard,
+                    },
+                )
+                .map_err(std::io::Error::from)
+            });
+        }
+    }
+    let mut serve = command.spawn().unwrap();
+    let mut lines = std::io::BufReader::new(serve.stderr.take().unwrap()).lines();
+    let mut seen = String::new();
+    loop {
+        let line = lines.next().expect("olo serve ended").unwrap();
+        seen.push_str(&line);
+        seen.push('\n');
+        if line.contains("listening on") {
+            break;
+        }
+    }
+    std::thread::spawn(move || lines.for_each(drop));
+    (serve, seen)
+}
+
+/// The soft and hard limits of open files of process `pid`.
+fn open_files_limits(pid: u32) -> (String, String) {
+    let limits = std::fs::read_to_string(format!("/proc/{pid}/limits")).unwrap();
+    let line = limits
+        .lines()
+        .find(|l| l.starts_with("Max open files"))
+        .unwrap();
+    let mut fields = line["Max open files".len()..].split_whitespace();
+    (
+        fields.next().unwrap().to_string(),
+        fields.next().unwrap().to_string(),
+    )
+}
+
+#[test]
+fn serve_raises_its_soft_open_files_limit_to_the_hard_limit() {
+    let repo = valid_repo();
+    let cwd = tempfile::tempdir().unwrap();
+    let state = tempfile::tempdir().unwrap();
+    let path = repo.path().display().to_string();
+    let (mut serve, seen) = start_serve(cwd.path(), state.path(), &path, Some(256));
+    let (soft, hard) = open_files_limits(serve.id());
+    let _ = serve.kill();
+    let _ = serve.wait();
+    assert_ne!(
+        hard, "256",
+        "the hard limit is the soft one: nothing to check"
+    );
+    assert_eq!(soft, hard, "{seen}");
+}

@@ -164,7 +164,8 @@ impl Oidc {
         find(&keys.keys, kid).cloned().ok_or_else(|| {
             OidcError::Refused(match kid {
                 Some(kid) => format!(
-                    "the token is signed with key {kid:?}, which the provider's JWKS does not hold"
+                    "the token is signed with key {:?}, which the provider's JWKS does not hold",
+                    olo_reconciler::text::echo(kid, 64)
                 ),
                 None => "the token names no key id and the provider's JWKS holds more than one key"
                     .into(),
