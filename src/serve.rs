@@ -26,7 +26,14 @@ fn progress(done: usize, total: usize) {
 
 /// The daemon loop (or one reconcile with `once`).
 pub async fn serve(settings: &Settings, once: bool) -> anyhow::Result<bool> {
-    let _lock = crate::branch_lock::lock_branch(settings)?;
+    // A daemon holds the branch for as long as it runs; a one-shot reconcile only while it runs,
+    // and refuses at once beside a daemon (which would never let go).
+    let _locks = if once {
+        (None, crate::branch_lock::lock_branch_once(settings)?)
+    } else {
+        let (daemon, branch) = crate::branch_lock::lock_daemon(settings)?;
+        (Some(daemon), branch)
+    };
     let mut rt = crate::components::runtime(settings).await?;
     let describe = rt.controller.source.lock().expect("source lock").describe();
     info!(

@@ -123,7 +123,34 @@ fn schema_prints_the_embedded_json_schema() {
     assert_eq!(printed, file);
 }
 
-// ---- `olo serve`: its limit of open files ----
+// ---- `olo plan` and `olo apply`: exit codes, the configured source, a daemon beside them ----
+
+/// `olo` with its state folder in `state` (and no other settings from the environment).
+fn olo_in(args: &[&str], dir: &Path, state: &Path) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_olo"))
+        .args(args)
+        .current_dir(dir)
+        .env("OLO_STATE__DIR", state)
+        .env("OLO_SERVER__LISTEN", "127.0.0.1:0")
+        .env_remove("OLO_CONFIG")
+        .env_remove("OLO_SOURCE__URL")
+        .env_remove("OLO_SOURCE__PATH")
+        .output()
+        .expect("olo runs")
+}
+
+/// The lines of `stderr` that say what failed (not the logs), with `paths` replaced by names.
+fn errors(out: &Output, paths: &[(&Path, &str)]) -> String {
+    let mut text: String = String::from_utf8_lossy(&out.stderr)
+        .lines()
+        .filter(|l| l.starts_with("error:"))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    for (path, name) in paths {
+        text = text.replace(&path.display().to_string(), name);
+    }
+    text
+}
 
 /// A git repository whose one commit is valid (workspace `w`, job `j`).
 fn valid_repo() -> tempfile::TempDir {
@@ -136,6 +163,107 @@ fn valid_repo() -> tempfile::TempDir {
     git(d, &["add", "-A"]);
     git(d, &["commit", "-q", "-m", "good"]);
     dir
+}
+
+#[test]
+fn plan_errors_exit_1_because_2_means_changes_pending() {
+    let cwd = tempfile::tempdir().unwrap();
+    let state = tempfile::tempdir().unwrap();
+    let missing_repo = olo_in(&["plan", "/definitely/not/here"], cwd.path(), state.path());
+    assert_eq!(missing_repo.status.code(), Some(1));
+    insta::assert_snapshot!("plan_missing_repository", errors(&missing_repo, &[]));
+    let missing_config = olo_in(
+        &["plan", "--config", "missing.toml"],
+        cwd.path(),
+        state.path(),
+    );
+    assert_eq!(missing_config.status.code(), Some(1));
+    insta::assert_snapshot!("plan_missing_config", errors(&missing_config, &[]));
+    let missing_apply = olo_in(
+        &["apply", "--config", "missing.toml"],
+        cwd.path(),
+        state.path(),
+    );
+    assert_eq!(missing_apply.status.code(), Some(1));
+}
+
+#[test]
+fn plan_with_a_configured_url_plans_that_source() {
+    let repo = valid_repo();
+    // No examples-repo here: planning the default source path would fail.
+    let cwd = tempfile::tempdir().unwrap();
+    let state = tempfile::tempdir().unwrap();
+    let config = cwd.path().join("olo.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[source]\nurl = \"file://{}\"\nbranch = \"main\"\n",
+            repo.path().display()
+        ),
+    )
+    .unwrap();
+    let out = olo_in(
+        &["plan", "--config", "olo.toml", "--format", "json"],
+        cwd.path(),
+        state.path(),
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let plan: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let head = String::from_utf8(
+        Command::new("git")
+            .args(["rev-parse", "HEAD"])
+            .current_dir(repo.path())
+            .output()
+            .unwrap()
+            .stdout,
+    )
+    .unwrap();
+    assert_eq!(plan["revision"], head.trim(), "the source's newest commit");
+    let created: Vec<&str> = plan["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["action"] == "create" && c["name"].as_str().unwrap().ends_with(".py"))
+        .map(|c| c["name"].as_str().unwrap())
+        .collect();
+    assert!(created.contains(&"dags/w__j.py"), "{created:?}");
+}
+
+#[test]
+fn apply_takes_a_path_like_plan() {
+    let repo = valid_repo();
+    let cwd = tempfile::tempdir().unwrap();
+    let state = tempfile::tempdir().unwrap();
+    let path = repo.path().display().to_string();
+    let out = olo_in(&["apply", &path], cwd.path(), state.path());
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(state.path().join("dags/w__j.py").is_file());
+    // And the plan of the same path is now empty.
+    let plan = olo_in(&["plan", &path], cwd.path(), state.path());
+    assert_eq!(plan.status.code(), Some(0));
+}
+
+/// Waits for `child` to end, for at most `limit`; kills it and fails when it does not.
+fn wait_for(mut child: std::process::Child, limit: std::time::Duration, what: &str) -> Output {
+    let start = std::time::Instant::now();
+    while child.try_wait().unwrap().is_none() {
+        if start.elapsed() > limit {
+            let _ = child.kill();
+            panic!("{what} still runs after {limit:?}");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    child.wait_with_output().unwrap()
 }
 
 /// `olo serve` of the repository at `path` with its state in `state`, once it listens (idle:
@@ -221,4 +349,67 @@ fn serve_raises_its_soft_open_files_limit_to_the_hard_limit() {
         "the hard limit is the soft one: nothing to check"
     );
     assert_eq!(soft, hard, "{seen}");
+}
+
+#[test]
+fn apply_beside_an_idle_serve_refuses_at_once() {
+    let repo = valid_repo();
+    let cwd = tempfile::tempdir().unwrap();
+    let state = tempfile::tempdir().unwrap();
+    let path = repo.path().display().to_string();
+    let (mut serve, seen) = start_serve(cwd.path(), state.path(), &path, None);
+
+    let apply = Command::new(env!("CARGO_BIN_EXE_olo"))
+        .args(["apply", &path])
+        .current_dir(cwd.path())
+        .env("OLO_STATE__DIR", state.path())
+        .env_remove("OLO_CONFIG")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let out = wait_for(
+        apply,
+        std::time::Duration::from_secs(60),
+        "olo apply beside olo serve",
+    );
+    let _ = serve.kill();
+    let _ = serve.wait();
+    assert_eq!(out.status.code(), Some(1), "{seen}");
+    insta::assert_snapshot!(
+        "apply_beside_serve",
+        errors(&out, &[(state.path(), "[STATE]")])
+    );
+}
+
+#[test]
+fn one_apply_waits_for_another_without_a_daemon() {
+    // A one-shot reconcile holding the branch lock ends: the second waits for it, then applies.
+    let repo = valid_repo();
+    let cwd = tempfile::tempdir().unwrap();
+    let state = tempfile::tempdir().unwrap();
+    let lock = state.path().join("reconcile-main.lock");
+    let held = std::fs::File::create(&lock).unwrap();
+    held.lock().unwrap();
+    let path = repo.path().display().to_string();
+    let apply = Command::new(env!("CARGO_BIN_EXE_olo"))
+        .args(["apply", &path])
+        .current_dir(cwd.path())
+        .env("OLO_STATE__DIR", state.path())
+        .env_remove("OLO_CONFIG")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    assert!(!state.path().join("dags/w__j.py").exists(), "it waited");
+    held.unlock().unwrap();
+    let out = wait_for(apply, std::time::Duration::from_secs(60), "olo apply");
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(state.path().join("dags/w__j.py").is_file());
 }
