@@ -394,6 +394,14 @@ async fn a_pull_request_gets_one_plan_comment_kept_up_to_date_and_a_status() {
         .with_priority(2)
         .mount(&github)
         .await;
+    // olo's comments are the marked ones its token's user wrote: asked once.
+    Mock::given(method("GET"))
+        .and(path("/user"))
+        .and(header("authorization", "Bearer ghp_test"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"login": "olo[bot]"})))
+        .expect(1)
+        .mount(&github)
+        .await;
     Mock::given(method("PATCH"))
         .and(path("/repos/Codertocat/Hello-World/issues/comments/11"))
         .respond_with(ResponseTemplate::new(200).set_body_json(json!({"id": 11, "body": ""})))
