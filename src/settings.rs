@@ -182,6 +182,8 @@ pub struct OidcSettings {
     pub groups_claim: String,
     /// The claim naming the caller (`user:` roles); `sub` when the token lacks it.
     pub username_claim: String,
+    /// With `username_claim = "email"`, refuse tokens whose `email_verified` claim is not true.
+    pub require_email_verified: bool,
     pub scopes: String,
     /// Seconds per request to the provider.
     pub timeout_seconds: u64,
@@ -197,6 +199,7 @@ impl Default for OidcSettings {
             redirect_url: None,
             groups_claim: "groups".into(),
             username_claim: "email".into(),
+            require_email_verified: true,
             scopes: "openid profile email".into(),
             timeout_seconds: 10,
         }
@@ -631,6 +634,7 @@ impl Settings {
             redirect_url: o.redirect_url.clone(),
             groups_claim: o.groups_claim.clone(),
             username_claim: o.username_claim.clone(),
+            require_email_verified: o.require_email_verified,
             scopes: o.scopes.clone(),
             timeout: std::time::Duration::from_secs(o.timeout_seconds),
         };

@@ -192,7 +192,8 @@ impl Provider {
     fn claims(&self, who: &str, groups: &[&str]) -> Value {
         json!({
             "iss": self.issuer(), "aud": AUDIENCE, "sub": format!("sub-{who}"),
-            "email": who, "groups": groups, "exp": now() + 600, "iat": now(),
+            "email": who, "email_verified": true, "groups": groups, "exp": now() + 600,
+            "iat": now(),
         })
     }
 
@@ -547,6 +548,16 @@ async fn bad_tokens_are_refused_with_the_reason() {
             },
             "JWKS does not hold",
         ),
+        (
+            "an unverified email",
+            sign(
+                &key,
+                &root(&|c| {
+                    c["email_verified"] = json!(false);
+                }),
+            ),
+            "email_verified",
+        ),
         ("garbage", "a.b.c".to_string(), "not a signed JWT"),
         ("not a JWT", "olo_not_a_token".to_string(), "neither"),
     ];
@@ -696,8 +707,7 @@ async fn rotated_keys_are_fetched_and_retired_keys_refused() {
 async fn the_dashboard_signs_in_with_the_authorization_code_flow_and_pkce() {
     let key = Arc::new(Key::generate("k1"));
     let provider = Provider::start(key.clone()).await;
-    *provider.user.lock().unwrap() =
-        json!({"sub": "s-erin", "email": "erin@example.com", "groups": ["sales-eng"]});
+    *provider.user.lock().unwrap() = json!({"sub": "s-erin", "email": "erin@example.com", "email_verified": true, "groups": ["sales-eng"]});
     let repo = repo();
     let d = start(&provider, &repo).await;
     let http = reqwest::Client::builder()
