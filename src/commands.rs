@@ -1,6 +1,8 @@
 //! `olo plan`, `olo audit`, `olo status`: read-only views of the live state.
 
 use std::io::Write as _;
+
+use anyhow::Context as _;
 use std::process::ExitCode;
 
 use olo_reconciler::engine::{desired, Desired, Observe};
@@ -10,6 +12,18 @@ use olo_schema::Snapshot;
 use crate::components::{engine, open_store};
 use crate::settings::Settings;
 use crate::{AuditFormat, PlanFormat};
+
+/// The snapshot of the configured remote source (`source.url`): its tracked branch's newest
+/// commit, or `rev`, fetched into the state folder's mirror as a reconcile would.
+pub fn configured_snapshot(settings: &Settings, rev: Option<&str>) -> anyhow::Result<Snapshot> {
+    let mut source = crate::components::make_source(settings)?;
+    let tip = source
+        .latest()
+        .with_context(|| format!("could not read {}", source.describe()))?;
+    let rev = rev.unwrap_or(&tip.revision.sha);
+    olo_reconciler::snapshot::from_commit(&tip.repo, rev)
+        .with_context(|| format!("could not read revision {rev} of {}", source.describe()))
+}
 
 pub async fn plan(
     settings: &Settings,

@@ -84,7 +84,7 @@ pub fn make_sink(settings: &Settings) -> anyhow::Result<Box<dyn Sink>> {
     })
 }
 
-fn make_source(settings: &Settings) -> anyhow::Result<Box<dyn Source>> {
+pub fn make_source(settings: &Settings) -> anyhow::Result<Box<dyn Source>> {
     let s = &settings.source;
     let secret = |var: &Option<String>| -> anyhow::Result<Option<String>> {
         Ok(Settings::secret(var)?.map(|s| s.expose_secret().to_string()))
@@ -229,6 +229,7 @@ pub fn app_state(
             .ui_url
             .clone()
             .or_else(|| settings.airflow.url.clone()),
+        limits: settings.server.limits(),
     };
     let mut state = AppState::new(
         rt.controller.engine.store.clone(),

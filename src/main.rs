@@ -95,7 +95,8 @@ enum Command {
     /// olo's inventory. Exit code 0 when nothing would change, 2 when something would, 1 on error
     /// (like `terraform plan -detailed-exitcode`).
     Plan {
-        /// The config repository folder (default: the configured source path).
+        /// The config repository folder (default: the configured source: the newest commit of
+        /// `source.url`'s tracked branch, or the `source.path` folder).
         path: Option<PathBuf>,
         /// Plan this git revision, read from git objects.
         #[arg(long)]
@@ -109,9 +110,13 @@ enum Command {
     },
     /// Run one reconcile of the configured source (newest commit of the tracked branch) and exit.
     ///
-    /// Exit code 0 when the branch is Ready afterwards, 1 when the commit is invalid or the apply
-    /// failed.
+    /// Exit code 0 when the branch is Ready afterwards, 1 when the commit is invalid, the apply
+    /// failed or on any other error. Beside an `olo serve` on the same state folder it stops at
+    /// once (exit 1): ask the daemon to reconcile instead (`POST /api/v1/reconcile`).
     Apply {
+        /// A local config repository to apply instead of the configured source (`source.path`,
+        /// `source.url`).
+        path: Option<PathBuf>,
         /// Settings file (TOML).
         #[arg(long, env = "OLO_CONFIG")]
         config: Option<PathBuf>,
@@ -410,11 +415,12 @@ enum SchemaKind {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    let on_error = cli.command.error_exit_code();
     match run(cli) {
         Ok(code) => code,
         Err(e) => {
             eprintln!("error: {e:#}");
-            ExitCode::from(2)
+            ExitCode::from(on_error)
         }
     }
 }
@@ -448,6 +454,16 @@ fn load_settings(config: Option<&Path>) -> anyhow::Result<Settings> {
 }
 
 impl Command {
+    /// The exit code of an error. `olo plan` exits 2 when changes are pending, so its errors (and
+    /// those of the commands that reconcile) exit 1; the others document 2 for usage and I/O
+    /// errors.
+    fn error_exit_code(&self) -> u8 {
+        match self {
+            Command::Plan { .. } | Command::Apply { .. } | Command::Serve { .. } => 1,
+            _ => 2,
+        }
+    }
+
     /// Whether the command reads the settings (and so starts the logs in their format).
     fn reads_settings(&self) -> bool {
         matches!(
@@ -526,12 +542,19 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             format,
         } => {
             let settings = load_settings(config.as_deref())?;
-            let path = path.unwrap_or_else(|| settings.source.path.clone());
-            let snapshot = read_snapshot(&path, rev.as_deref())?;
+            let snapshot = match (path, &settings.source.url) {
+                (Some(path), _) => read_snapshot(&path, rev.as_deref())?,
+                (None, Some(_)) => commands::configured_snapshot(&settings, rev.as_deref())?,
+                (None, None) => read_snapshot(&settings.source.path, rev.as_deref())?,
+            };
             tokio()?.block_on(commands::plan(&settings, snapshot, format))
         }
-        Command::Apply { config } => {
-            let settings = load_settings(config.as_deref())?;
+        Command::Apply { path, config } => {
+            let mut settings = load_settings(config.as_deref())?;
+            if let Some(path) = path {
+                settings.source.path = path;
+                settings.source.url = None;
+            }
             let ready = tokio()?.block_on(serve::serve(&settings, true))?;
             Ok(if ready {
                 ExitCode::SUCCESS

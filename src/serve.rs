@@ -26,7 +26,14 @@ fn progress(done: usize, total: usize) {
 
 /// The daemon loop (or one reconcile with `once`).
 pub async fn serve(settings: &Settings, once: bool) -> anyhow::Result<bool> {
-    let _lock = crate::branch_lock::lock_branch(settings)?;
+    // A daemon holds the branch for as long as it runs; a one-shot reconcile only while it runs,
+    // and refuses at once beside a daemon (which would never let go).
+    let _locks = if once {
+        (None, crate::branch_lock::lock_branch_once(settings)?)
+    } else {
+        let (daemon, branch) = crate::branch_lock::lock_daemon(settings)?;
+        (Some(daemon), branch)
+    };
     let mut rt = crate::components::runtime(settings).await?;
     let describe = rt.controller.source.lock().expect("source lock").describe();
     info!(
@@ -72,6 +79,7 @@ pub async fn serve(settings: &Settings, once: bool) -> anyhow::Result<bool> {
         );
     }
     let state = Arc::new(state);
+    raise_open_files_limit(settings.server.max_connections);
     let listener = tokio::net::TcpListener::bind(&settings.server.listen)
         .await
         .with_context(|| format!("could not listen on {}", settings.server.listen))?;
@@ -194,6 +202,38 @@ pub async fn serve(settings: &Settings, once: bool) -> anyhow::Result<bool> {
                 );
             }
         }
+    }
+}
+
+/// Raises the soft limit of open files to the hard limit: every connection is a file, and at
+/// the usual soft 1,024 a thousand idle sockets leave none for the state store or the DAG
+/// folder. Warns when even the hard limit leaves less than `connections` plus a reserve.
+fn raise_open_files_limit(connections: usize) {
+    use rustix::process::{getrlimit, setrlimit, Resource};
+    let limit = getrlimit(Resource::Nofile);
+    let before = limit.current;
+    if limit.current != limit.maximum {
+        let raised = rustix::process::Rlimit {
+            current: limit.maximum,
+            maximum: limit.maximum,
+        };
+        if let Err(e) = setrlimit(Resource::Nofile, raised) {
+            tracing::warn!(error = %e, "could not raise the open files limit");
+        }
+    }
+    let now = getrlimit(Resource::Nofile).current;
+    info!(
+        before = ?before,
+        now = ?now,
+        "olo serve: open files limit {}",
+        now.map_or("unlimited".to_string(), |n| n.to_string())
+    );
+    if now.is_some_and(|n| n < connections as u64 + 256) {
+        tracing::warn!(
+            "the open files limit ({}) leaves too little beside server.max_connections = \
+             {connections}: lower it, or raise the hard limit (ulimit -Hn)",
+            now.unwrap_or_default()
+        );
     }
 }
 

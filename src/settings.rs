@@ -182,6 +182,8 @@ pub struct OidcSettings {
     pub groups_claim: String,
     /// The claim naming the caller (`user:` roles); `sub` when the token lacks it.
     pub username_claim: String,
+    /// With `username_claim = "email"`, refuse tokens whose `email_verified` claim is not true.
+    pub require_email_verified: bool,
     pub scopes: String,
     /// Seconds per request to the provider.
     pub timeout_seconds: u64,
@@ -197,6 +199,7 @@ impl Default for OidcSettings {
             redirect_url: None,
             groups_claim: "groups".into(),
             username_claim: "email".into(),
+            require_email_verified: true,
             scopes: "openid profile email".into(),
             timeout_seconds: 10,
         }
@@ -259,12 +262,37 @@ impl Default for TrinoSettings {
 pub struct ServerSettings {
     /// Address to listen on (`0.0.0.0:8080` to accept connections from other hosts).
     pub listen: String,
+    /// Seconds a client has to send a request's headers; idle keep-alive connections are
+    /// closed after it too.
+    pub header_timeout_seconds: u64,
+    /// Seconds a client has to send a request's body (408 after it).
+    pub body_timeout_seconds: u64,
+    /// Connections served at once (more wait in the kernel's accept queue).
+    pub max_connections: usize,
+    /// Webhook deliveries over 1 MiB read at once (503 past it; GitHub redelivers).
+    pub max_large_bodies: usize,
 }
 
 impl Default for ServerSettings {
     fn default() -> Self {
+        let limits = olo_server::connections::Limits::default();
         ServerSettings {
             listen: "127.0.0.1:8080".into(),
+            header_timeout_seconds: limits.header_read.as_secs(),
+            body_timeout_seconds: limits.body_read.as_secs(),
+            max_connections: limits.max_connections,
+            max_large_bodies: limits.large_bodies,
+        }
+    }
+}
+
+impl ServerSettings {
+    pub fn limits(&self) -> olo_server::connections::Limits {
+        olo_server::connections::Limits {
+            header_read: std::time::Duration::from_secs(self.header_timeout_seconds),
+            body_read: std::time::Duration::from_secs(self.body_timeout_seconds),
+            max_connections: self.max_connections,
+            large_bodies: self.max_large_bodies,
         }
     }
 }
@@ -502,6 +530,15 @@ impl Settings {
     }
 
     fn check(&self) -> anyhow::Result<()> {
+        let s = &self.server;
+        if s.header_timeout_seconds == 0 || s.body_timeout_seconds == 0 {
+            bail!(
+                "server.header_timeout_seconds and server.body_timeout_seconds must be at least 1"
+            );
+        }
+        if s.max_connections == 0 || s.max_large_bodies == 0 {
+            bail!("server.max_connections and server.max_large_bodies must be at least 1");
+        }
         if self.source.poll_seconds == 0 {
             bail!("source.poll_seconds must be at least 1");
         }
@@ -603,6 +640,7 @@ impl Settings {
             redirect_url: o.redirect_url.clone(),
             groups_claim: o.groups_claim.clone(),
             username_claim: o.username_claim.clone(),
+            require_email_verified: o.require_email_verified,
             scopes: o.scopes.clone(),
             timeout: std::time::Duration::from_secs(o.timeout_seconds),
         };

@@ -192,7 +192,8 @@ impl Provider {
     fn claims(&self, who: &str, groups: &[&str]) -> Value {
         json!({
             "iss": self.issuer(), "aud": AUDIENCE, "sub": format!("sub-{who}"),
-            "email": who, "groups": groups, "exp": now() + 600, "iat": now(),
+            "email": who, "email_verified": true, "groups": groups, "exp": now() + 600,
+            "iat": now(),
         })
     }
 
@@ -547,6 +548,16 @@ async fn bad_tokens_are_refused_with_the_reason() {
             },
             "JWKS does not hold",
         ),
+        (
+            "an unverified email",
+            sign(
+                &key,
+                &root(&|c| {
+                    c["email_verified"] = json!(false);
+                }),
+            ),
+            "email_verified",
+        ),
         ("garbage", "a.b.c".to_string(), "not a signed JWT"),
         ("not a JWT", "olo_not_a_token".to_string(), "neither"),
     ];
@@ -572,7 +583,14 @@ async fn bad_tokens_are_refused_with_the_reason() {
                 && e["target"] == "POST /api/v1/reconcile"
         })
         .count();
-    assert_eq!(refused, cases.len());
+    // One row for the first; the rest are counted (the summary comes when the interval ends).
+    assert_eq!(refused, 1);
+    let metrics = d.get_text("/metrics").await;
+    let counted = format!(
+        "olo_denied_requests_total{{caller=\"unauthenticated\"}} {}",
+        cases.len()
+    );
+    assert!(metrics.contains(&counted), "no `{counted}` in:\n{metrics}");
     let log = d.log();
     for (what, token, _) in &cases {
         assert!(
@@ -580,6 +598,79 @@ async fn bad_tokens_are_refused_with_the_reason() {
             "{what}: token in the log"
         );
     }
+}
+
+/// Rows of the audit log (newest first), read as a platform admin.
+async fn audit_rows(d: &Daemon, key: &Key, provider: &Provider) -> Vec<Value> {
+    let admin = provider.token(key, "root@example.com", &["platform"]);
+    let (status, audit) = call(d, "GET", "/api/v1/audit?limit=500", Some(&admin)).await;
+    assert_eq!(status, 200, "{audit}");
+    audit["items"].as_array().unwrap().clone()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_flood_of_bogus_tokens_cannot_grow_the_audit_log() {
+    let key = Arc::new(Key::generate("k1"));
+    let provider = Provider::start(key.clone()).await;
+    let repo = repo();
+    let d = start(&provider, &repo).await;
+    let before = audit_rows(&d, &key, &provider).await.len();
+
+    // A JWT whose key id is 250 KB, sent anonymously: refused, and its kid is echoed nowhere
+    // whole, neither in the answer nor in the audit log.
+    let huge_kid = "k".repeat(250 * 1024);
+    let token = jsonwebtoken::encode(
+        &Header {
+            kid: Some(huge_kid.clone()),
+            ..Header::new(Algorithm::RS256)
+        },
+        &provider.claims("root@example.com", &["platform"]),
+        &key.encoding,
+    )
+    .unwrap();
+    let (status, body) = call(&d, "POST", "/api/v1/reconcile", Some(&token)).await;
+    assert_eq!(status, 401, "{body}");
+    assert!(body.to_string().len() < 2_000, "the answer echoes the kid");
+    let rows = audit_rows(&d, &key, &provider).await;
+    assert_eq!(rows.len(), before + 1);
+    assert_eq!(rows[0]["action"], "denied");
+    assert!(
+        rows[0].to_string().len() < 2_000,
+        "the audit row holds the kid: {} bytes",
+        rows[0].to_string().len()
+    );
+    let reason = rows[0]["details"]["reason"].as_str().unwrap();
+    assert!(
+        reason.chars().count() <= 200 && reason.contains("JWKS"),
+        "{reason}"
+    );
+
+    // 1,000 more bogus tokens from the same source: counted, not one row each.
+    let forger = Key::generate("k1");
+    let bogus = sign(&forger, &provider.claims("root@example.com", &["platform"]));
+    for i in 0..1_000 {
+        let token = if i % 2 == 0 {
+            bogus.as_str()
+        } else {
+            "olo_bogus_token"
+        };
+        assert_eq!(
+            call(&d, "POST", "/api/v1/reconcile", Some(token)).await.0,
+            401
+        );
+    }
+    let rows = audit_rows(&d, &key, &provider).await;
+    assert_eq!(
+        rows.len(),
+        before + 1,
+        "one row per source and interval: {:?}",
+        &rows[..3]
+    );
+    let metrics = d.get_text("/metrics").await;
+    assert!(
+        metrics.contains("olo_denied_requests_total{caller=\"unauthenticated\"} 1001"),
+        "{metrics}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -616,8 +707,7 @@ async fn rotated_keys_are_fetched_and_retired_keys_refused() {
 async fn the_dashboard_signs_in_with_the_authorization_code_flow_and_pkce() {
     let key = Arc::new(Key::generate("k1"));
     let provider = Provider::start(key.clone()).await;
-    *provider.user.lock().unwrap() =
-        json!({"sub": "s-erin", "email": "erin@example.com", "groups": ["sales-eng"]});
+    *provider.user.lock().unwrap() = json!({"sub": "s-erin", "email": "erin@example.com", "email_verified": true, "groups": ["sales-eng"]});
     let repo = repo();
     let d = start(&provider, &repo).await;
     let http = reqwest::Client::builder()

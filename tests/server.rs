@@ -79,7 +79,8 @@ async fn a_signed_push_applies_and_forged_or_repeated_deliveries_change_nothing(
     for line in [
         "olo_webhook_deliveries_total{event=\"push\",result=\"queued\"} 1",
         "olo_webhook_deliveries_total{event=\"push\",result=\"duplicate\"} 1",
-        "olo_webhook_deliveries_total{event=\"other\",result=\"bad_signature\"} 2",
+        // Counted under the event its header names (a bounded set), though unverified.
+        "olo_webhook_deliveries_total{event=\"push\",result=\"bad_signature\"} 2",
         "olo_webhook_deliveries_total{event=\"push\",result=\"ignored\"} 1",
         "olo_reconciles_total{outcome=\"applied\"} 2",
         // Every phase of both reconciles was timed (the shared files were rendered once).
@@ -393,6 +394,14 @@ async fn a_pull_request_gets_one_plan_comment_kept_up_to_date_and_a_status() {
         .with_priority(2)
         .mount(&github)
         .await;
+    // olo's comments are the marked ones its token's user wrote: asked once.
+    Mock::given(method("GET"))
+        .and(path("/user"))
+        .and(header("authorization", "Bearer ghp_test"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"login": "olo[bot]"})))
+        .expect(1)
+        .mount(&github)
+        .await;
     Mock::given(method("PATCH"))
         .and(path("/repos/Codertocat/Hello-World/issues/comments/11"))
         .respond_with(ResponseTemplate::new(200).set_body_json(json!({"id": 11, "body": ""})))
@@ -521,4 +530,86 @@ fn sigint_and_sigterm_stop_the_daemon() {
             .unwrap()
             .contains("olo serve: stopping"));
     }
+}
+
+/// Reads `stream` to its end: the server closed the connection (a reset counts too). Fails if
+/// it is still open after a minute (the server would hold it forever).
+async fn closed_by_server(stream: &mut tokio::net::TcpStream, what: &str) -> String {
+    use tokio::io::AsyncReadExt as _;
+    let mut buf = Vec::new();
+    match tokio::time::timeout(Duration::from_secs(60), stream.read_to_end(&mut buf)).await {
+        Ok(_) => String::from_utf8_lossy(&buf).into_owned(),
+        Err(_) => panic!("{what}: the connection is still open"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_clients_are_cut_off_and_the_server_keeps_answering() {
+    use tokio::io::AsyncWriteExt as _;
+    use tokio::net::TcpStream;
+
+    let repo = Repo::new();
+    repo.write("workspaces/w/jobs/one.yaml", &job("one", "echo 1"));
+    repo.commit("one", WHO);
+    // Short deadlines: the test checks what happens at them, not how long they are.
+    let d = Daemon::start(
+        &repo,
+        &[
+            ("OLO_SERVER__HEADER_TIMEOUT_SECONDS", "1"),
+            ("OLO_SERVER__BODY_TIMEOUT_SECONDS", "1"),
+        ],
+    )
+    .await;
+    let addr = d.base.trim_start_matches("http://").to_string();
+
+    // Half-sent headers (slowloris), and a connection that sends nothing at all.
+    let mut half = TcpStream::connect(&addr).await.unwrap();
+    half.write_all(b"POST /webhooks/github HTTP/1.1\r\nHost: olo\r\nX-GitHub-Event: push\r\n")
+        .await
+        .unwrap();
+    let mut silent = TcpStream::connect(&addr).await.unwrap();
+    closed_by_server(&mut half, "half-sent headers").await;
+    closed_by_server(&mut silent, "a silent connection").await;
+
+    // A webhook body that stalls after a few bytes of its declared 1,000: 408, then closed.
+    let mut stalled = TcpStream::connect(&addr).await.unwrap();
+    stalled
+        .write_all(
+            b"POST /webhooks/github HTTP/1.1\r\nHost: olo\r\nX-GitHub-Event: push\r\n\
+              Content-Type: application/json\r\nContent-Length: 1000\r\n\r\n{\"ref\":",
+        )
+        .await
+        .unwrap();
+    let answer = closed_by_server(&mut stalled, "a stalled webhook body").await;
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    let body = &answer[answer.find("\r\n\r\n").unwrap() + 4..];
+    assert_error_shape(&serde_json::from_str(body).unwrap(), "request_timeout");
+
+    // The same for an API body (read by the JSON extractor).
+    let mut stalled = TcpStream::connect(&addr).await.unwrap();
+    stalled
+        .write_all(
+            format!(
+                "POST /api/v1/reconcile HTTP/1.1\r\nHost: olo\r\nAuthorization: Bearer {TOKEN}\r\n\
+                 Content-Type: application/json\r\nContent-Length: 1000\r\n\r\n{{"
+            )
+            .as_bytes(),
+        )
+        .await
+        .unwrap();
+    closed_by_server(&mut stalled, "a stalled API body").await;
+
+    // A keep-alive connection left idle after an answer is closed too.
+    let mut idle = TcpStream::connect(&addr).await.unwrap();
+    idle.write_all(b"GET /healthz HTTP/1.1\r\nHost: olo\r\n\r\n")
+        .await
+        .unwrap();
+    let answer = closed_by_server(&mut idle, "an idle keep-alive connection").await;
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+
+    // Everyone else is still served.
+    assert_eq!(d.get_text("/healthz").await, "ok\n");
+    let metrics = d.get_text("/metrics").await;
+    let line = "olo_webhook_deliveries_total{event=\"push\",result=\"unreadable\"} 1";
+    assert!(metrics.contains(line), "no `{line}` in:\n{metrics}");
 }

@@ -87,7 +87,7 @@ pub fn markdown(plan: &Plan) -> String {
     }
     for c in &plan.changes {
         if let Some(d) = &c.diff {
-            let fence = if d.contains("```") { "~~~~" } else { "```" };
+            let fence = crate::text::code_fence(d);
             let _ = writeln!(
                 out,
                 "\n<details><summary>{} <code>{}</code></summary>\n\n{fence}diff\n{}{fence}\n</details>",
@@ -98,4 +98,70 @@ pub fn markdown(plan: &Plan) -> String {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+    use pulldown_cmark::{CodeBlockKind, Event, Parser, Tag, TagEnd};
+
+    use crate::plan::{Action, Change, Plan};
+
+    /// The text of every fenced code block in `markdown`, parsed as CommonMark (with the
+    /// `<details>` HTML around it, as GitHub sees it).
+    fn code_blocks(markdown: &str) -> Vec<String> {
+        let mut blocks = Vec::new();
+        let mut open: Option<String> = None;
+        for event in Parser::new(markdown) {
+            match event {
+                Event::Start(Tag::CodeBlock(CodeBlockKind::Fenced(_))) => {
+                    open = Some(String::new())
+                }
+                Event::Text(t) => {
+                    if let Some(b) = open.as_mut() {
+                        b.push_str(&t);
+                    }
+                }
+                Event::End(TagEnd::CodeBlock) => blocks.extend(open.take()),
+                _ => {}
+            }
+        }
+        blocks
+    }
+
+    fn plan_with_diff(diff: &str) -> Plan {
+        Plan {
+            revision: Some("4f0c".into()),
+            changes: vec![Change {
+                name: "dags/w__j.py".into(),
+                action: Action::Update,
+                hash: String::new(),
+                diff: Some(diff.to_string()),
+                reason: None,
+            }],
+            unchanged: 0,
+        }
+    }
+
+    #[test]
+    fn a_diff_with_backtick_and_tilde_fences_stays_in_its_block() {
+        // The content that closed the `~~~~` fence olo used to pick for it.
+        let diff = "@@ -1 +1 @@\n-```\n+~~~~\n ~~~~\n+## Approved\n";
+        let md = super::markdown(&plan_with_diff(diff));
+        assert_eq!(code_blocks(&md), vec![diff.to_string()], "{md}");
+    }
+
+    proptest! {
+        /// Whatever the diff holds (fence characters, indentation, HTML, headings), the Markdown
+        /// holds it in exactly one code block, whole.
+        #[test]
+        fn any_diff_stays_inside_one_code_block(
+            lines in proptest::collection::vec("[ ]{0,4}[-+ ]?[`~]{0,9}[a-z <>#/]{0,6}[`~]{0,4}", 0..12)
+        ) {
+            let mut diff: String = lines.iter().map(|l| format!("{l}\n")).collect();
+            diff.insert_str(0, "@@ -1 +1 @@\n");
+            let md = super::markdown(&plan_with_diff(&diff));
+            prop_assert_eq!(code_blocks(&md), vec![diff.clone()], "{}", md);
+        }
+    }
 }

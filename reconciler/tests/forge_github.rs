@@ -92,6 +92,20 @@ async fn expect_update(server: &MockServer, prefix: &str, id: u64, body: &str) {
         .await;
 }
 
+/// `GET /user`: the token's user is `olo[bot]` (asked once, when comments carry the marker).
+async fn whoami(server: &MockServer, prefix: &str) {
+    Mock::given(method("GET"))
+        .and(path(format!("{prefix}/user")))
+        .and(header("authorization", AUTH))
+        .respond_with(
+            ResponseTemplate::new(200).set_body_json(json!({ "login": "olo[bot]", "id": 9 })),
+        )
+        .named("the token's user")
+        .expect(1)
+        .mount(server)
+        .await;
+}
+
 /// No request of any kind to comment `id`.
 async fn untouched(server: &MockServer, id: u64) {
     Mock::given(path(format!("/repos/o/r/issues/comments/{id}")))
@@ -184,6 +198,7 @@ async fn second_plan_edits_olo_comment_in_place_and_leaves_others_untouched() {
         ]),
     )
     .await;
+    whoami(&server, "").await;
     expect_update(&server, "", 101, &new).await;
     expect_create(&server, "", &new, 0).await;
     for id in [100, 102, 103] {
@@ -202,6 +217,7 @@ async fn an_unchanged_plan_edits_nothing() {
     let server = MockServer::start().await;
     let body = part(1, 1, "plan for 1111111");
     list_comments(&server, "", json!([comment(101, "olo[bot]", &body)])).await;
+    whoami(&server, "").await;
     untouched(&server, 101).await;
     nothing_else(&server).await;
 
@@ -250,6 +266,7 @@ async fn a_two_part_plan_then_a_one_part_plan_deletes_the_surplus_part() {
         ]),
     )
     .await;
+    whoami(&server, "").await;
     expect_update(&server, "", 201, &second).await;
     Mock::given(method("DELETE"))
         .and(path("/repos/o/r/issues/comments/203"))
@@ -302,6 +319,7 @@ async fn ghe_base_url_with_a_path_prefix_and_a_second_page_of_comments() {
         .expect(1)
         .mount(&server)
         .await;
+    whoami(&server, "/api/v3").await;
     expect_update(&server, "/api/v3", 301, &new).await;
     Mock::given(method("POST"))
         .and(path(format!("/api/v3/repos/o/r/statuses/{SHA}")))
@@ -323,6 +341,120 @@ async fn ghe_base_url_with_a_path_prefix_and_a_second_page_of_comments() {
     gh.set_status(&repo(), SHA, StatusState::Pending, "planning", None)
         .await
         .unwrap();
+}
+
+#[tokio::test]
+async fn a_comment_by_someone_else_that_starts_with_the_marker_is_left_alone() {
+    let server = MockServer::start().await;
+    let old = [
+        part(1, 2, "plan A, first half"),
+        part(2, 2, "plan A, second half"),
+    ];
+    let new = part(1, 1, "plan B");
+    list_comments(
+        &server,
+        "",
+        json!([
+            comment(401, "olo[bot]", &old[0]),
+            // Planted by another user: olo's marker, even a plausible part header.
+            comment(
+                402,
+                "mallory",
+                &part(1, 2, "[approve here](https://evil.example)")
+            ),
+            comment(403, "olo[bot]", &old[1]),
+            comment(404, "mallory", &part(2, 2, "more")),
+        ]),
+    )
+    .await;
+    whoami(&server, "").await;
+    expect_update(&server, "", 401, &new).await;
+    Mock::given(method("DELETE"))
+        .and(path("/repos/o/r/issues/comments/403"))
+        .and(header("authorization", AUTH))
+        .respond_with(ResponseTemplate::new(204))
+        .named("delete olo's surplus part 403")
+        .expect(1)
+        .mount(&server)
+        .await;
+    untouched(&server, 402).await;
+    untouched(&server, 404).await;
+    nothing_else(&server).await;
+
+    let gh = github(&server.uri());
+    gh.upsert_plan_comments(&repo(), PR, std::slice::from_ref(&new))
+        .await
+        .unwrap();
+    // olo's login is asked once, not per pull request.
+    server.verify().await;
+    server.reset().await;
+    list_comments(&server, "", json!([comment(401, "olo[bot]", &new)])).await;
+    untouched(&server, 401).await;
+    nothing_else(&server).await;
+    gh.upsert_plan_comments(&repo(), PR, &[new]).await.unwrap();
+}
+
+#[tokio::test]
+async fn an_app_finds_its_comments_by_its_bot_login() {
+    let server = MockServer::start().await;
+    const APP_AUTH: &str = "Bearer ghs_installation_token";
+    Mock::given(method("POST"))
+        .and(path("/app/installations/42/access_tokens"))
+        .and(AppJwt { app_id: 12345 })
+        .respond_with(ResponseTemplate::new(201).set_body_json(json!({
+            "token": "ghs_installation_token",
+            "expires_at": "2099-01-01T00:00:00Z",
+            "permissions": { "issues": "write" },
+        })))
+        .named("installation token")
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/app"))
+        .and(AppJwt { app_id: 12345 })
+        .respond_with(
+            ResponseTemplate::new(200).set_body_json(json!({ "id": 12345, "slug": "olo-lake" })),
+        )
+        .named("the App")
+        .expect(1)
+        .mount(&server)
+        .await;
+    let old = part(1, 1, "plan A");
+    let new = part(1, 1, "plan B");
+    Mock::given(method("GET"))
+        .and(path("/repos/o/r/issues/7/comments"))
+        .and(header("authorization", APP_AUTH))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!([
+            comment(501, "olo-lake", &old),
+            comment(502, "olo-lake[bot]", &old),
+        ])))
+        .named("list comments")
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("PATCH"))
+        .and(path("/repos/o/r/issues/comments/502"))
+        .and(header("authorization", APP_AUTH))
+        .and(body_json(json!({ "body": new })))
+        .respond_with(ResponseTemplate::new(200).set_body_json(comment(502, "olo-lake[bot]", &new)))
+        .named("update the App's comment")
+        .expect(1)
+        .mount(&server)
+        .await;
+    // A user named like the App's slug is not the App.
+    untouched(&server, 501).await;
+    nothing_else(&server).await;
+
+    let gh = GitHub::new(GitHubSettings {
+        api_url: server.uri().parse().unwrap(),
+        auth: GitHubAuth::App {
+            app_id: 12345,
+            private_key_pem: SecretString::from(include_str!("fixtures/github-app-test-key.pem")),
+            installation_id: 42,
+        },
+    })
+    .unwrap();
+    gh.upsert_plan_comments(&repo(), PR, &[new]).await.unwrap();
 }
 
 async fn status_error(answer: ResponseTemplate) -> ForgeError {

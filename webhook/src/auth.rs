@@ -40,15 +40,16 @@ pub fn new_token() -> (String, String) {
     (token, h)
 }
 
-/// The credential of `Authorization: Bearer <credential>`, if any.
+/// The credential of `Authorization: Bearer <credential>`, if any. The scheme's name is
+/// case-insensitive (RFC 9110 section 11.1: `bearer`, `BEARER`).
 pub fn bearer(headers: &HeaderMap) -> Option<&str> {
-    let presented = headers
+    let value = headers
         .get(axum::http::header::AUTHORIZATION)?
         .to_str()
-        .ok()?
-        .strip_prefix("Bearer ")?
-        .trim();
-    (!presented.is_empty()).then_some(presented)
+        .ok()?;
+    let (scheme, presented) = value.split_once(' ')?;
+    let presented = presented.trim();
+    (scheme.eq_ignore_ascii_case("bearer") && !presented.is_empty()).then_some(presented)
 }
 
 /// The holder of the token presented as `Authorization: Bearer <token>`, if it is a known one.
@@ -155,6 +156,14 @@ mod tests {
             caller(&tokens, &headers(&format!("Bearer {token}"))).map(|t| t.name.as_str()),
             Some("ci")
         );
+        for scheme in ["bearer", "BEARER", "beaRer"] {
+            assert_eq!(
+                caller(&tokens, &headers(&format!("{scheme} {token}"))).map(|t| t.name.as_str()),
+                Some("ci"),
+                "{scheme}"
+            );
+        }
+        assert_eq!(caller(&tokens, &headers(&format!("Bearer{token}"))), None);
         assert_eq!(caller(&tokens, &headers("Bearer olo_wrong")), None);
         assert_eq!(caller(&tokens, &headers(&format!("Basic {token}"))), None);
         assert_eq!(caller(&tokens, &headers("Bearer ")), None);

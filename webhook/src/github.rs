@@ -8,6 +8,10 @@ type HmacSha256 = hmac::Hmac<sha2::Sha256>;
 /// GitHub's payload cap: larger bodies are refused before they are read whole.
 pub const MAX_BODY: usize = 25 * 1024 * 1024;
 
+/// Deliveries larger than this (or of unknown length) count against
+/// [`crate::connections::Limits::large_bodies`]: few are read at once.
+pub const LARGE_BODY: usize = 1024 * 1024;
+
 /// Checks `X-Hub-Signature-256` (`sha256=<hex>`) against the body in constant time.
 pub fn signature_ok(secret: &[u8], body: &[u8], header: Option<&str>) -> bool {
     let Some(hex_sig) = header.and_then(|h| h.strip_prefix("sha256=")) else {

@@ -9,12 +9,14 @@ pub mod access;
 pub mod api;
 pub mod auth;
 pub mod caller;
+pub mod connections;
 pub mod dashboard;
 pub mod error;
 pub mod github;
 pub mod lineage;
 pub mod metrics;
 pub mod oidc;
+pub mod security_headers;
 pub mod signin;
 pub mod sql;
 pub mod trace;
@@ -24,7 +26,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock};
 
 use axum::body::Bytes;
-use axum::extract::{DefaultBodyLimit, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -53,6 +55,8 @@ pub struct ServerConfig {
     pub read_requires_token: bool,
     /// Airflow's web UI (the dashboard links DAG runs there); unset: no links.
     pub airflow_ui: Option<String>,
+    /// Timeouts and caps against slow or greedy clients.
+    pub limits: connections::Limits,
 }
 
 /// Files the dashboard shows beside the catalog. Blocking (git objects, files); the dashboard
@@ -94,6 +98,10 @@ pub struct AppState {
     role: std::sync::atomic::AtomicU8,
     /// Writes through the API (`api.writes`); unset: refused like `off`.
     pub writes: Option<writes::Writes>,
+    /// Refused anonymous requests, audited as summaries per source and interval.
+    pub denials: caller::Denials,
+    /// Large webhook bodies being read ([`connections::Limits::large_bodies`]).
+    large_bodies: Arc<tokio::sync::Semaphore>,
 }
 
 /// A replica's part when several `olo serve` share one PostgreSQL store.
@@ -127,7 +135,6 @@ impl AppState {
             store,
             queue: Arc::new(Queue::default()),
             metrics: Arc::new(Metrics::default()),
-            config,
             airflow,
             lineage: Arc::default(),
             mlflow: None,
@@ -141,6 +148,11 @@ impl AppState {
             ready: AtomicBool::new(false),
             role: std::sync::atomic::AtomicU8::new(Role::Single as u8),
             writes: None,
+            denials: caller::Denials::default(),
+            large_bodies: Arc::new(tokio::sync::Semaphore::new(
+                config.limits.large_bodies.max(1),
+            )),
+            config,
         }
     }
 
@@ -290,10 +302,12 @@ impl AppState {
 }
 
 pub fn router(state: Arc<AppState>) -> Router {
+    let body_read = state.config.limits.body_read;
     Router::new()
         .route(
             "/webhooks/github",
-            post(github_webhook).layer(DefaultBodyLimit::max(github::MAX_BODY)),
+            // The body is read by the handler (`read_delivery`): its own cap and deadline.
+            post(github_webhook),
         )
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
@@ -301,6 +315,12 @@ pub fn router(state: Arc<AppState>) -> Router {
         .nest("/api/v1", api::routes().merge(writes::routes()))
         .merge(dashboard::routes())
         .merge(signin::routes())
+        .layer(axum::middleware::from_fn_with_state(
+            body_read,
+            connections::body_deadline,
+        ))
+        .layer(axum::middleware::from_fn(error::framework_rejections))
+        .layer(axum::middleware::from_fn(security_headers::add))
         .layer(axum::middleware::from_fn(trace::trace_request))
         .with_state(state)
 }
@@ -311,9 +331,18 @@ pub async fn serve(
     state: Arc<AppState>,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router(state))
-        .with_graceful_shutdown(shutdown)
-        .await
+    let flushing = state.clone();
+    let flush = tokio::spawn(async move {
+        let mut every = tokio::time::interval(flushing.denials.interval());
+        loop {
+            every.tick().await;
+            flushing.denials.flush(flushing.store.as_ref()).await;
+        }
+    });
+    let limits = state.config.limits;
+    let served = connections::serve(listener, router(state), limits, shutdown).await;
+    flush.abort();
+    served
 }
 
 async fn healthz() -> &'static str {
@@ -374,11 +403,74 @@ fn answer(status: StatusCode, delivery: &str, result: &str) -> Response {
         .into_response()
 }
 
+/// Reads a delivery's body: refused (413) past [`github::MAX_BODY`], at most
+/// [`connections::Limits::large_bodies`] large ones at once (503), within the body-read deadline
+/// (408). Returns the permit of a large body with it: held until the delivery is handled.
+async fn read_delivery(
+    state: &AppState,
+    headers: &HeaderMap,
+    body: axum::body::Body,
+) -> Result<(Bytes, Option<tokio::sync::OwnedSemaphorePermit>), error::ApiError> {
+    let length = header(headers, "content-length").and_then(|l| l.parse::<usize>().ok());
+    if length.is_some_and(|l| l > github::MAX_BODY) {
+        return Err(too_large());
+    }
+    let permit = if length.is_none_or(|l| l > github::LARGE_BODY) {
+        let wait = state.config.limits.body_read;
+        match tokio::time::timeout(wait, state.large_bodies.clone().acquire_owned()).await {
+            Ok(Ok(permit)) => Some(permit),
+            _ => {
+                return Err(error::ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "busy",
+                    "too many large webhook deliveries are being read; GitHub redelivers later",
+                ))
+            }
+        }
+    } else {
+        None
+    };
+    match axum::body::to_bytes(body, github::MAX_BODY).await {
+        Ok(bytes) => Ok((bytes, permit)),
+        Err(e) if connections::is_body_timeout(&e) => Err(error::ApiError::new(
+            StatusCode::REQUEST_TIMEOUT,
+            "request_timeout",
+            e.to_string(),
+        )),
+        Err(e) if is_length_limit(&e) => Err(too_large()),
+        Err(_) => Err(error::ApiError::bad_request(
+            "the request body could not be read",
+        )),
+    }
+}
+
+fn too_large() -> error::ApiError {
+    error::ApiError::new(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "payload_too_large",
+        format!(
+            "webhook bodies are at most {} MiB (GitHub's cap)",
+            github::MAX_BODY >> 20
+        ),
+    )
+}
+
+fn is_length_limit(error: &(dyn std::error::Error + 'static)) -> bool {
+    let mut cause = Some(error);
+    while let Some(e) = cause {
+        if e.is::<http_body_util::LengthLimitError>() {
+            return true;
+        }
+        cause = e.source();
+    }
+    false
+}
+
 /// `POST /webhooks/github`: verify, record, enqueue, 202.
 async fn github_webhook(
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,
-    body: Bytes,
+    body: axum::body::Body,
 ) -> Response {
     let count = |event: &'static str, result: &'static str| {
         state
@@ -395,26 +487,34 @@ async fn github_webhook(
         )
         .into_response();
     };
-    // Signature first: nothing of an unsigned body is parsed or stored.
-    if !github::signature_ok(
-        secret.expose_secret().as_bytes(),
-        &body,
-        header(&headers, "x-hub-signature-256"),
-    ) {
-        count("other", "bad_signature");
-        return error::ApiError::unauthorized(
-            "X-Hub-Signature-256 is missing or does not match the body and the webhook secret",
-        )
-        .into_response();
-    }
     let event = header(&headers, "x-github-event").unwrap_or_default();
-    let delivery = header(&headers, "x-github-delivery").unwrap_or_default();
+    // One of a fixed set, so an unverified header can name it too.
     let event_label: &'static str = match event {
         "ping" => "ping",
         "push" => "push",
         "pull_request" => "pull_request",
         _ => "other",
     };
+    let (body, _large) = match read_delivery(&state, &headers, body).await {
+        Ok(read) => read,
+        Err(e) => {
+            count(event_label, "unreadable");
+            return e.into_response();
+        }
+    };
+    // Signature first: nothing of an unsigned body is parsed or stored.
+    if !github::signature_ok(
+        secret.expose_secret().as_bytes(),
+        &body,
+        header(&headers, "x-hub-signature-256"),
+    ) {
+        count(event_label, "bad_signature");
+        return error::ApiError::unauthorized(
+            "X-Hub-Signature-256 is missing or does not match the body and the webhook secret",
+        )
+        .into_response();
+    }
+    let delivery = header(&headers, "x-github-delivery").unwrap_or_default();
     if delivery.is_empty() || delivery.len() > 100 || event.is_empty() {
         count(event_label, "bad_payload");
         return error::ApiError::bad_request("X-GitHub-Event and X-GitHub-Delivery are required")
@@ -491,4 +591,82 @@ async fn github_webhook(
     };
     count(event_label, label);
     answer(status, delivery, result)
+}
+
+#[cfg(test)]
+mod tests {
+    use axum::body::Body;
+    use axum::http::Request;
+    use serde_json::Value;
+    use tower::ServiceExt as _;
+
+    use super::*;
+
+    async fn app() -> Router {
+        let store = olo_reconciler::store::open("sqlite::memory:")
+            .await
+            .unwrap();
+        router(Arc::new(AppState::new(
+            Arc::from(store),
+            ServerConfig::default(),
+            None,
+        )))
+    }
+
+    async fn call(method: &str, uri: &str) -> (StatusCode, HeaderMap, Value) {
+        let request = Request::builder()
+            .method(method)
+            .uri(uri)
+            .body(Body::empty())
+            .unwrap();
+        let response = app().await.oneshot(request).await.unwrap();
+        let (parts, body) = response.into_parts();
+        let bytes = axum::body::to_bytes(body, 1 << 20).await.unwrap();
+        let json = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+        (parts.status, parts.headers, json)
+    }
+
+    #[tokio::test]
+    async fn framework_rejections_answer_in_the_error_shape() {
+        for (method, uri, status, code) in [
+            ("GET", "/api/v1/runs/not-a-number", 400, "bad_request"),
+            ("GET", "/api/v1/workspaces?limit=many", 400, "bad_request"),
+            ("PUT", "/api/v1/status", 405, "method_not_allowed"),
+            ("GET", "/api/v1/no/such/route", 404, "not_found"),
+            ("GET", "/webhooks/github", 405, "method_not_allowed"),
+        ] {
+            let (got, headers, body) = call(method, uri).await;
+            assert_eq!(got.as_u16(), status, "{method} {uri}: {body}");
+            assert_eq!(body["error"]["code"], code, "{method} {uri}: {body}");
+            assert!(
+                body["error"]["id"]
+                    .as_str()
+                    .is_some_and(|i| i.starts_with("err_")),
+                "{body}"
+            );
+            assert!(
+                body["error"]["message"]
+                    .as_str()
+                    .is_some_and(|m| !m.is_empty()),
+                "{body}"
+            );
+            if status == 405 {
+                assert!(headers.contains_key("allow"), "{method} {uri}");
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn every_response_forbids_framing_sniffing_and_foreign_scripts() {
+        for uri in ["/healthz", "/api/v1/status", "/", "/no-such-page"] {
+            let (_, headers, _) = call("GET", uri).await;
+            assert_eq!(headers["x-frame-options"], "DENY", "{uri}");
+            assert_eq!(headers["x-content-type-options"], "nosniff", "{uri}");
+            let csp = headers["content-security-policy"].to_str().unwrap();
+            assert!(
+                csp.contains("script-src 'self'") && csp.contains("frame-ancestors 'none'"),
+                "{uri}: {csp}"
+            );
+        }
+    }
 }

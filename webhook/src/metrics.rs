@@ -25,8 +25,15 @@ pub struct OutcomeLabels {
 pub struct DeliveryLabels {
     /// ping, push, pull_request, other
     pub event: &'static str,
-    /// queued, ignored, duplicate, bad_signature, bad_payload
+    /// queued, ignored, duplicate, bad_signature, bad_payload, unreadable (too large, too slow,
+    /// too many large ones at once)
     pub result: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct CallerLabels {
+    /// unauthenticated (a credential that is not good), anonymous (none), signed_in (a 403)
+    pub caller: &'static str,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -66,6 +73,9 @@ pub struct Metrics {
     pub leader: Gauge,
     /// Times this replica took the lead.
     pub leadership_changes: Counter,
+    /// Refused requests (401 on writes, every 403), by kind of caller: each is counted here,
+    /// while the audit log holds one summary per source and interval of the anonymous ones.
+    pub denied_requests: Family<CallerLabels, Counter>,
 }
 
 impl Default for Metrics {
@@ -137,7 +147,14 @@ impl Default for Metrics {
             "Times this replica took the lead",
             leadership_changes.clone(),
         );
+        let denied_requests = Family::<CallerLabels, Counter>::default();
+        registry.register(
+            "denied_requests",
+            "Refused requests (writes without a good credential, and every 403), by caller",
+            denied_requests.clone(),
+        );
         Metrics {
+            denied_requests,
             registry,
             reconciles,
             reconcile_seconds,

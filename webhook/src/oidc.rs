@@ -37,6 +37,9 @@ pub struct OidcConfig {
     pub groups_claim: String,
     /// The claim naming the caller (`user:<name>` in the roles); `sub` when it is missing.
     pub username_claim: String,
+    /// With `username_claim = "email"`: refuse a token whose `email_verified` is not true (an
+    /// address anyone can type at some providers is not an identity).
+    pub require_email_verified: bool,
     pub scopes: String,
     pub timeout: Duration,
 }
@@ -164,7 +167,8 @@ impl Oidc {
         find(&keys.keys, kid).cloned().ok_or_else(|| {
             OidcError::Refused(match kid {
                 Some(kid) => format!(
-                    "the token is signed with key {kid:?}, which the provider's JWKS does not hold"
+                    "the token is signed with key {:?}, which the provider's JWKS does not hold",
+                    olo_reconciler::text::echo(kid, 64)
                 ),
                 None => "the token names no key id and the provider's JWKS holds more than one key"
                     .into(),
@@ -379,6 +383,15 @@ pub fn principal(
                 config.username_claim
             ))
         })?;
+    if config.username_claim == "email"
+        && config.require_email_verified
+        && claim(claims, "email").and_then(Value::as_str) == Some(name)
+        && !email_verified(claims)
+    {
+        return Err(OidcError::Refused(
+            "the token's email is not verified (its email_verified claim is not true)".into(),
+        ));
+    }
     let groups = match claim(claims, &config.groups_claim) {
         Some(Value::Array(items)) => items
             .iter()
@@ -393,6 +406,15 @@ pub fn principal(
         groups,
         via,
     })
+}
+
+/// `email_verified: true` (some providers send the string `"true"`).
+fn email_verified(claims: &Value) -> bool {
+    match claims.get("email_verified") {
+        Some(Value::Bool(b)) => *b,
+        Some(Value::String(s)) => s == "true",
+        _ => false,
+    }
 }
 
 fn claim<'v>(claims: &'v Value, path: &str) -> Option<&'v Value> {
@@ -424,16 +446,56 @@ mod tests {
             redirect_url: None,
             groups_claim: "realm_access.roles".into(),
             username_claim: "email".into(),
+            require_email_verified: true,
             scopes: "openid".into(),
             timeout: Duration::from_secs(5),
         }
     }
 
     #[test]
+    fn an_email_name_needs_a_verified_email() {
+        let c = config();
+        let claims = |verified: Value| json!({"sub": "1", "email": "a@example.com", "email_verified": verified});
+        for refused in [json!(false), json!("false"), Value::Null, json!(1)] {
+            let e = principal(&claims(refused.clone()), &c, "oidc").unwrap_err();
+            assert!(e.to_string().contains("email_verified"), "{refused}: {e}");
+        }
+        assert!(principal(&json!({"sub": "1", "email": "a@example.com"}), &c, "oidc").is_err());
+        for accepted in [json!(true), json!("true")] {
+            assert_eq!(
+                principal(&claims(accepted), &c, "oidc").unwrap().name,
+                "a@example.com"
+            );
+        }
+        // Named by sub (no email): nothing to verify.
+        assert_eq!(
+            principal(&json!({"sub": "1"}), &c, "oidc").unwrap().name,
+            "1"
+        );
+        // Relaxed by the setting, or another username claim.
+        let relaxed = OidcConfig {
+            require_email_verified: false,
+            ..config()
+        };
+        assert!(principal(&claims(json!(false)), &relaxed, "oidc").is_ok());
+        let by_name = OidcConfig {
+            username_claim: "preferred_username".into(),
+            ..config()
+        };
+        let p = principal(
+            &json!({"sub": "1", "preferred_username": "ada", "email_verified": false}),
+            &by_name,
+            "oidc",
+        )
+        .unwrap();
+        assert_eq!(p.name, "ada");
+    }
+
+    #[test]
     fn names_and_groups_come_from_the_configured_claims() {
         let c = config();
         let p = principal(
-            &json!({"sub": "123", "email": "ada@example.com", "realm_access": {"roles": ["a", 7, "b"]}}),
+            &json!({"sub": "123", "email": "ada@example.com", "email_verified": true, "realm_access": {"roles": ["a", 7, "b"]}}),
             &c,
             "oidc",
         )

@@ -650,8 +650,64 @@ mod tests {
         assert_eq!(fence_for("no ticks"), "```");
         assert_eq!(fence_for("a ``` b"), "````");
         assert_eq!(fence_for("`````"), "``````");
+        assert_eq!(fence_for("```\n~~~~"), "`````");
         assert_eq!(code_span("a`b"), "``a`b``");
         assert_eq!(code_span("`x"), "`` `x ``");
+    }
+
+    /// Every fenced code block of a comment part, parsed back as CommonMark.
+    fn code_blocks(part: &str) -> Vec<String> {
+        use pulldown_cmark::{CodeBlockKind, Event, Parser, Tag, TagEnd};
+        let mut blocks = Vec::new();
+        let mut open: Option<String> = None;
+        for event in Parser::new(part) {
+            match event {
+                Event::Start(Tag::CodeBlock(CodeBlockKind::Fenced(_))) => {
+                    open = Some(String::new())
+                }
+                Event::Text(t) => {
+                    if let Some(b) = open.as_mut() {
+                        b.push_str(&t);
+                    }
+                }
+                Event::End(TagEnd::CodeBlock) => blocks.extend(open.take()),
+                _ => {}
+            }
+        }
+        blocks
+    }
+
+    proptest::proptest! {
+        /// Whatever a changed file's diff holds (fence lines of backticks and tildes, indented
+        /// or not, HTML, headings, mentions), the comment, parsed back, holds it whole in one
+        /// code block.
+        #[test]
+        fn any_diff_stays_inside_one_code_block(
+            lines in proptest::collection::vec(
+                "[ ]{0,4}[-+ ]?[`~]{0,9}[a-z <>#/@]{0,6}[`~]{0,4}", 0..12
+            )
+        ) {
+            let mut diff: String = lines.iter().map(|l| format!("{l}\n")).collect();
+            diff.insert_str(0, "@@ -1 +1 @@\n");
+            let plan = Plan {
+                revision: Some(SHA.into()),
+                changes: vec![crate::plan::Change {
+                    name: "dags/w__j.py".into(),
+                    action: Action::Update,
+                    hash: String::new(),
+                    diff: Some(diff.clone()),
+                    reason: None,
+                }],
+                unchanged: 0,
+            };
+            let owners = owners(&[]);
+            let parts = render(
+                &comment(PlanOutcome::Valid { plan: &plan }, &owners),
+                GITHUB_COMMENT_LIMIT,
+            );
+            proptest::prop_assert_eq!(parts.len(), 1);
+            proptest::prop_assert_eq!(code_blocks(&parts[0]), vec![diff], "{}", parts[0]);
+        }
     }
 
     #[test]

@@ -91,10 +91,11 @@ impl fmt::Display for RepoRef {
 #[async_trait]
 pub trait Forge: Send + Sync {
     /// Keeps olo's comments on the pull request equal to `bodies` (from
-    /// [`render`](super::comment::render)): finds olo's earlier comments by [`MARKER`] (reading
-    /// every page of comments), edits them in place part by part (skipping parts whose body is
-    /// already right), creates missing parts and deletes surplus old parts. Never touches a
-    /// comment that does not start with the marker.
+    /// [`render`](super::comment::render)): finds olo's earlier comments (reading every page of
+    /// comments) by [`MARKER`] *and* by their author, olo's own login (the token's user, or the
+    /// App's bot, asked of GitHub once), edits them in place part by part (skipping parts whose
+    /// body is already right), creates missing parts and deletes surplus old parts. Never
+    /// touches a comment that does not start with the marker or that someone else wrote.
     async fn upsert_plan_comments(
         &self,
         repo: &RepoRef,
@@ -202,6 +203,10 @@ fn is_temporary(error: &octocrab::Error) -> bool {
 /// The GitHub REST API client.
 pub struct GitHub {
     crab: Octocrab,
+    /// A GitHub App's own client (its JWT): asks GitHub for the App's slug.
+    app: Option<Octocrab>,
+    /// olo's login, asked of GitHub the first time olo looks for its comments.
+    login: tokio::sync::OnceCell<String>,
 }
 
 /// The fields of an issue comment olo reads.
@@ -210,6 +215,20 @@ struct IssueComment {
     id: u64,
     #[serde(default)]
     body: Option<String>,
+    #[serde(default)]
+    user: Option<Login>,
+}
+
+/// `GET /user` (and a comment's `user`).
+#[derive(Debug, Deserialize)]
+struct Login {
+    login: String,
+}
+
+/// `GET /app`.
+#[derive(Debug, Deserialize)]
+struct App {
+    slug: String,
 }
 
 impl GitHub {
@@ -225,24 +244,65 @@ impl GitHub {
             .set_read_timeout(Some(READ_TIMEOUT))
             .base_uri(url.as_str().trim_end_matches('/'))
             .map_err(|_| ForgeError::ApiUrl(url.to_string()))?;
-        let crab = match settings.auth {
-            GitHubAuth::Token(token) => builder
-                .personal_token(token)
-                .build()
-                .map_err(ForgeError::Client)?,
+        let (crab, app) = match settings.auth {
+            GitHubAuth::Token(token) => (
+                builder
+                    .personal_token(token)
+                    .build()
+                    .map_err(ForgeError::Client)?,
+                None,
+            ),
             GitHubAuth::App {
                 app_id,
                 private_key_pem,
                 installation_id,
-            } => builder
-                .app_from_rsa_pem(AppId(app_id), private_key_pem.expose_secret().as_bytes())
-                .map_err(|source| ForgeError::AppKey { app_id, source })?
-                .build()
-                .map_err(ForgeError::Client)?
-                .installation(InstallationId(installation_id))
-                .map_err(ForgeError::Client)?,
+            } => {
+                let app = builder
+                    .app_from_rsa_pem(AppId(app_id), private_key_pem.expose_secret().as_bytes())
+                    .map_err(|source| ForgeError::AppKey { app_id, source })?
+                    .build()
+                    .map_err(ForgeError::Client)?;
+                let installation = app
+                    .installation(InstallationId(installation_id))
+                    .map_err(ForgeError::Client)?;
+                (installation, Some(app))
+            }
         };
-        Ok(GitHub { crab })
+        Ok(GitHub {
+            crab,
+            app,
+            login: tokio::sync::OnceCell::new(),
+        })
+    }
+
+    /// The login olo's comments are written by: the token's user (`GET /user`), or an App's
+    /// bot, `<slug>[bot]` (`GET /app`, with the App's JWT). Asked once.
+    async fn login(&self) -> Result<&str, ForgeError> {
+        let login = self
+            .login
+            .get_or_try_init(|| async {
+                match &self.app {
+                    Some(app) => app
+                        .get::<App, _, _>("/app", None::<&()>)
+                        .await
+                        .map(|a| format!("{}[bot]", a.slug))
+                        .map_err(|source| ForgeError::Request {
+                            action: "read the GitHub App (GET /app)".into(),
+                            source,
+                        }),
+                    None => self
+                        .crab
+                        .get::<Login, _, _>("/user", None::<&()>)
+                        .await
+                        .map(|u| u.login)
+                        .map_err(|source| ForgeError::Request {
+                            action: "read the token's user (GET /user)".into(),
+                            source,
+                        }),
+                }
+            })
+            .await?;
+        Ok(login)
     }
 
     /// olo's comments on the pull request, oldest first.
@@ -277,6 +337,22 @@ impl GitHub {
             comments.append(&mut page.take_items());
         }
         comments.retain(|c| c.body.as_deref().is_some_and(|b| b.starts_with(MARKER)));
+        if !comments.is_empty() {
+            // Anyone can write the marker: olo's are the ones olo wrote.
+            let login = self.login().await?;
+            comments.retain(|c| {
+                let ours = c.user.as_ref().is_some_and(|u| u.login == login);
+                if !ours {
+                    tracing::warn!(
+                        comment = c.id,
+                        author = c.user.as_ref().map(|u| u.login.as_str()),
+                        "a comment on {repo}#{pr} starts with olo's marker but is not olo's; \
+                         left alone"
+                    );
+                }
+                ours
+            });
+        }
         comments.sort_by_key(|c| c.id);
         Ok(comments)
     }

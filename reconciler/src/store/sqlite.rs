@@ -32,6 +32,9 @@ pub struct SqliteStore {
     pool: SqlitePool,
 }
 
+/// Bytes of WAL file kept after a checkpoint (64 MiB).
+pub const JOURNAL_SIZE_LIMIT: i64 = 64 << 20;
+
 impl SqliteStore {
     /// Opens (creating the file and its folder if needed) the database a `sqlite:path` URL
     /// names, and runs pending migrations. `sqlite::memory:` opens a private in-memory store.
@@ -51,6 +54,9 @@ impl SqliteStore {
             // drop the last transactions, never corrupt the file. SQLite's recommended pairing.
             .synchronous(sqlx::sqlite::SqliteSynchronous::Normal)
             .busy_timeout(BUSY_TIMEOUT)
+            // After a checkpoint, the WAL file is cut back to this size: without it, the file
+            // keeps the size of its largest burst (a flood of writes) for good.
+            .pragma("journal_size_limit", JOURNAL_SIZE_LIMIT.to_string())
             .foreign_keys(true);
 
         let in_memory = url.contains(":memory:") || url.contains("mode=memory");
@@ -991,5 +997,27 @@ fn push_run_filter<'a>(query: &mut QueryBuilder<'a, Sqlite>, filter: &'a RunFilt
                     .push_bind(time_text(since));
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn the_wal_is_cut_back_after_checkpoints() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite:{}", dir.path().join("state.db").display());
+        let store = SqliteStore::open(&url).await.unwrap();
+        let (limit,): (i64,) = sqlx::query_as("PRAGMA journal_size_limit")
+            .fetch_one(&store.pool)
+            .await
+            .unwrap();
+        assert_eq!(limit, JOURNAL_SIZE_LIMIT);
+        let (mode,): (String,) = sqlx::query_as("PRAGMA journal_mode")
+            .fetch_one(&store.pool)
+            .await
+            .unwrap();
+        assert_eq!(mode, "wal");
     }
 }

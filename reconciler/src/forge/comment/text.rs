@@ -120,22 +120,13 @@ pub(super) fn escape_html(s: &str) -> String {
 }
 
 pub(super) fn longest_backtick_run(s: &str) -> usize {
-    let (mut longest, mut run) = (0, 0);
-    for ch in s.chars() {
-        if ch == '`' {
-            run += 1;
-            longest = longest.max(run);
-        } else {
-            run = 0;
-        }
-    }
-    longest
+    crate::text::longest_run(s, '`')
 }
 
-/// A backtick fence longer than any backtick run in `content`, so no line of it can close the
-/// fence.
+/// A backtick fence longer than any backtick or tilde run in `content`, so no line of it can
+/// close the fence ([`crate::text::code_fence`]).
 pub(super) fn fence_for(content: &str) -> String {
-    "`".repeat((longest_backtick_run(content) + 1).max(3))
+    crate::text::code_fence(content)
 }
 
 /// An inline code span that holds `s` whatever backticks it contains.
