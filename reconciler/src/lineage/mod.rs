@@ -223,37 +223,45 @@ impl Graph {
             .find(|n| self.contains(n))
     }
 
-    /// The nodes upstream and downstream of `start`, up to `depth` edges away in each direction,
-    /// and the edges between them; at most `max_nodes` nodes (nearest first).
+    /// Every node connected to `start` within `depth` edges, whichever way each edge points (as
+    /// Marquez answers: a job that both reads and writes a dataset is expanded upstream and
+    /// downstream, however it was reached), and the edges between them; at most `max_nodes`
+    /// nodes, nearest first. A node's layer is its parent's plus one when the walk followed an
+    /// edge downstream, minus one upstream (columns of the drawing).
     pub fn walk(&self, start: &NodeRef, depth: usize, max_nodes: usize) -> Option<Subgraph> {
         let s = *self.index.get(start)?;
         let mut layer_of: HashMap<u32, i32> = HashMap::from([(s, 0)]);
         let mut order = vec![s];
         let mut truncated = false;
-        // Breadth first, both directions at once, so the nearest nodes are kept at the limit.
-        let mut queue = VecDeque::from([(s, 0i32, 1i32), (s, 0, -1)]);
-        while let Some((n, layer, dir)) = queue.pop_front() {
-            if layer.unsigned_abs() as usize >= depth {
+        // Breadth first, so the nearest nodes are kept at the limit.
+        let mut queue = VecDeque::from([(s, 0usize)]);
+        'walk: while let Some((n, distance)) = queue.pop_front() {
+            if distance >= depth {
                 continue;
             }
-            let mut next: Vec<u32> = if dir > 0 {
-                self.live_out(n).collect()
-            } else {
-                self.live_in(n).collect()
-            };
-            // By name, so that the answer does not depend on the order edges arrived in.
-            next.sort_unstable_by(|a, b| self.nodes[*a as usize].cmp(&self.nodes[*b as usize]));
-            for m in next {
+            let layer = layer_of[&n];
+            let mut next: Vec<(u32, i32)> = self
+                .live_out(n)
+                .map(|m| (m, 1))
+                .chain(self.live_in(n).map(|m| (m, -1)))
+                .collect();
+            // Downstream first, then by name, so that the answer does not depend on the order
+            // edges arrived in.
+            next.sort_unstable_by(|a, b| {
+                b.1.cmp(&a.1)
+                    .then_with(|| self.nodes[a.0 as usize].cmp(&self.nodes[b.0 as usize]))
+            });
+            for (m, dir) in next {
                 if layer_of.contains_key(&m) {
                     continue;
                 }
                 if order.len() >= max_nodes {
                     truncated = true;
-                    break;
+                    break 'walk;
                 }
                 layer_of.insert(m, layer + dir);
                 order.push(m);
-                queue.push_back((m, layer + dir, dir));
+                queue.push_back((m, distance + 1));
             }
         }
         let pos: HashMap<u32, usize> = order.iter().enumerate().map(|(i, n)| (*n, i)).collect();
@@ -405,3 +413,5 @@ pub fn plan_impact(
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod walk_tests;
