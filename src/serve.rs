@@ -60,6 +60,8 @@ pub async fn serve(settings: &Settings, once: bool) -> anyhow::Result<bool> {
             forge: forge.clone(),
         },
     );
+    // The live catalog's names first, so stored events replay onto olo's jobs and tables.
+    state.lineage.sync(state.catalog().as_ref());
     let observed = state
         .lineage
         .load(state.store.as_ref())

@@ -18,9 +18,11 @@ use crate::catalog::Catalog;
 
 mod draw;
 mod names;
+mod observed;
 
 pub use draw::{layout, marquez, Drawn, Layout, Placed, NODE_H, NODE_W};
 pub use names::{declared_dataset, declared_edges, Resolver, RunIndex};
+pub use observed::{run_json, time, DatasetSeen, JobSeen, Observed, Run, RUNS_PER_JOB};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "UPPERCASE")]
@@ -202,6 +204,27 @@ impl Graph {
         self.index.get(node).is_some_and(|i| {
             self.live_out(*i).next().is_some() || self.live_in(*i).next().is_some()
         })
+    }
+
+    /// Every node with at least one edge.
+    pub fn live_nodes(&self) -> impl Iterator<Item = &NodeRef> + '_ {
+        self.nodes.iter().filter(|n| self.contains(n))
+    }
+
+    /// The datasets a job reads and writes (by any live edge), each sorted.
+    pub fn datasets_of(&self, job: &NodeRef) -> (Vec<&NodeRef>, Vec<&NodeRef>) {
+        let Some(j) = self.index.get(job).copied() else {
+            return (Vec::new(), Vec::new());
+        };
+        let names = |ids: Vec<u32>| -> Vec<&NodeRef> {
+            let mut v: Vec<&NodeRef> = ids.into_iter().map(|i| &self.nodes[i as usize]).collect();
+            v.sort();
+            v
+        };
+        (
+            names(self.live_in(j).collect()),
+            names(self.live_out(j).collect()),
+        )
     }
 
     /// The node a Marquez node id names. Namespaces may hold `:` (`s3://bucket`,
@@ -411,6 +434,8 @@ pub fn plan_impact(
         .collect()
 }
 
+#[cfg(test)]
+mod observed_tests;
 #[cfg(test)]
 mod tests;
 #[cfg(test)]
