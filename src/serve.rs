@@ -176,6 +176,14 @@ pub async fn serve(settings: &Settings, once: bool) -> anyhow::Result<bool> {
                     state.set_ready();
                 }
             }
+            // Once the live commit is known, stored OpenLineage events are read again in its names.
+            if let Err(e) = state
+                .lineage
+                .replay_with(state.catalog().as_ref(), state.store.as_ref())
+                .await
+            {
+                error!("olo serve: could not read the lineage events back: {e}");
+            }
         }
 
         for pr in pending.pulls.into_values() {

@@ -74,6 +74,8 @@ pub struct Lineage {
     observed: RwLock<Observed>,
     /// The id of the last stored event [`Observed`] holds.
     read_up_to: tokio::sync::Mutex<i64>,
+    /// Whether the stored events were read back with a live catalog's names.
+    replayed: std::sync::atomic::AtomicBool,
     /// The catalog whose declared edges and names the graph holds (compared by pointer).
     declared_for: Mutex<Option<Arc<Catalog>>>,
     resolver: RwLock<Arc<Resolver>>,
@@ -96,14 +98,63 @@ impl Lineage {
             }
         }
         let mut read_up_to = self.read_up_to.lock().await;
-        loop {
-            let events = store.lineage_events_after(*read_up_to, READ_BATCH).await?;
-            let Some((last, _)) = events.last() else {
-                break;
-            };
-            *read_up_to = *last;
-            let resolver = self.resolver();
+        self.read_events(store, &mut read_up_to, |event, raw, s| {
+            let s = s.sighting(event, &s.resolver());
             let mut observed = self.observed.write().expect("lineage lock");
+            observed.record(&s.event, raw, s.job.as_ref(), &s.datasets);
+        })
+        .await?;
+        Ok(edges.len())
+    }
+
+    /// Reads every stored event again, once, when a live catalog is first known: events read at
+    /// start were recorded under the names they were sent with, and a run attributed to an olo
+    /// job only through its parent run (openlineage-spark, dbt-ol) needs the parent's event read
+    /// with the catalog's names first. The answer is built aside and swapped in.
+    pub async fn replay_with(
+        &self,
+        catalog: Option<&Arc<Catalog>>,
+        store: &dyn Store,
+    ) -> Result<(), StoreError> {
+        use std::sync::atomic::Ordering;
+        if catalog.is_none() || self.replayed.load(Ordering::Acquire) {
+            return Ok(());
+        }
+        self.sync(catalog);
+        let mut read_up_to = self.read_up_to.lock().await;
+        let mut fresh = Observed::default();
+        let mut cursor = 0;
+        self.read_events(store, &mut cursor, |event, raw, s| {
+            let s = s.sighting(event, &s.resolver());
+            fresh.record(&s.event, raw, s.job.as_ref(), &s.datasets);
+        })
+        .await?;
+        *self.observed.write().expect("lineage lock") = fresh;
+        // What the writer recorded meanwhile into the answer swapped out.
+        self.read_events(store, &mut cursor, |event, raw, s| {
+            let s = s.sighting(event, &s.resolver());
+            let mut observed = self.observed.write().expect("lineage lock");
+            observed.record(&s.event, raw, s.job.as_ref(), &s.datasets);
+        })
+        .await?;
+        *read_up_to = cursor;
+        self.replayed.store(true, Ordering::Release);
+        Ok(())
+    }
+
+    /// Hands each stored event after `cursor` to `record`, oldest first, moving the cursor.
+    async fn read_events(
+        &self,
+        store: &dyn Store,
+        cursor: &mut i64,
+        mut record: impl FnMut(openlineage::Event, &serde_json::Value, &Self),
+    ) -> Result<(), StoreError> {
+        loop {
+            let events = store.lineage_events_after(*cursor, READ_BATCH).await?;
+            let Some((last, _)) = events.last() else {
+                return Ok(());
+            };
+            *cursor = *last;
             for (id, raw) in &events {
                 // Stored events were checked when they came in; one that no longer parses
                 // (a stricter olo) is skipped, not fatal.
@@ -114,11 +165,9 @@ impl Lineage {
                     );
                     continue;
                 };
-                let s = self.sighting(event, &resolver);
-                observed.record(&s.event, raw, s.job.as_ref(), &s.datasets);
+                record(event, raw, self);
             }
         }
-        Ok(edges.len())
     }
 
     /// Brings declared edges and name mapping in step with the live catalog, when it changed.
