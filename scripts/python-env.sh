@@ -8,6 +8,9 @@
 #   scripts/python-env.sh deploy      -> the deployment validators scripts/check-deploy.sh runs: Helm 4's
 #                                        SDK (helm-python-sdk bundles it as a native library), the
 #                                        Kubernetes schemas (kubernetes-validate), yamllint
+#   scripts/python-env.sh lineage     -> OpenLineage's Python client (openlineage-python: posts events, gzip)
+#                                        and Marquez's (marquez-python: the read API), which
+#                                        tests/lineage.rs runs against olo
 #   scripts/python-env.sh mlflow      -> the MLflow tracking server (tests/mlflow_e2e.rs)
 #   scripts/python-env.sh pyiceberg   -> PyIceberg with its SQL (SQLite) catalog and PyArrow FileIO, the
 #                                        independent reader tests/iceberg/check.py runs
@@ -21,7 +24,7 @@
 set -euo pipefail
 
 cache="${OLO_CACHE:-$HOME/.cache/olo}"
-kind="${1:?usage: scripts/python-env.sh airflow|bench|dbt|deploy|mlflow|pyiceberg|spark}"
+kind="${1:?usage: scripts/python-env.sh airflow|bench|dbt|deploy|lineage|mlflow|pyiceberg|spark}"
 
 case "$kind" in
   airflow)
@@ -49,6 +52,10 @@ case "$kind" in
   deploy)
     reqs=("helm-python-sdk==0.2.2" "kubernetes-validate==1.37.0" "yamllint==1.38.0")
     ;;
+  lineage)
+    # marquez-python imports pytz without declaring it (its utils.py).
+    reqs=("openlineage-python==1.54.0" "marquez-python==0.50.0" "pytz==2026.6")
+    ;;
   mlflow)
     reqs=("mlflow==3.17.2")
     ;;
@@ -63,7 +70,7 @@ case "$kind" in
     reqs=("pyspark==3.5.8")
     ;;
   *)
-    echo "unknown environment '$kind' (expected airflow, bench, dbt, deploy, mlflow, pyiceberg or spark)" >&2
+    echo "unknown environment '$kind' (expected airflow, bench, dbt, deploy, lineage, mlflow, pyiceberg or spark)" >&2
     exit 2
     ;;
 esac

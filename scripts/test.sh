@@ -117,6 +117,12 @@ echo "    $OLO_TEST_MLFLOW_URL"
 OLO_TEST_MLFLOW_PYTHON="$(scripts/python-env.sh mlflow)/bin/python"
 export OLO_TEST_MLFLOW_PYTHON
 
+# OpenLineage's and Marquez's Python clients post events to olo and read them back through
+# Marquez's API (tests/lineage.rs).
+echo "==> Python venv with openlineage-python and marquez-python (cached)"
+OLO_TEST_LINEAGE_PYTHON="$(scripts/python-env.sh lineage)/bin/python"
+export OLO_TEST_LINEAGE_PYTHON
+
 echo "==> Headless Chromium and chromedriver for the dashboard test (Debian packages)"
 OLO_TEST_CHROMEDRIVER="$(scripts/chromium.sh)"
 export OLO_TEST_CHROMEDRIVER

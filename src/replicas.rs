@@ -136,6 +136,14 @@ impl Replicas {
             if let Err(e) = state.lineage.load(state.store.as_ref()).await {
                 warn!("olo serve: could not read the observed lineage: {e}");
             }
+            let catalog = state.catalog();
+            if let Err(e) = state
+                .lineage
+                .replay_with(catalog.as_ref(), state.store.as_ref())
+                .await
+            {
+                warn!("olo serve: could not read the lineage events back: {e}");
+            }
         }
         if *self.leading.borrow() {
             let took_over = !self.was_leading;

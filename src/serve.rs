@@ -67,6 +67,8 @@ pub async fn serve(settings: &Settings, once: bool) -> anyhow::Result<bool> {
             forge: forge.clone(),
         },
     );
+    // The live catalog's names first, so stored events replay onto olo's jobs and tables.
+    state.lineage.sync(state.catalog().as_ref());
     let observed = state
         .lineage
         .load(state.store.as_ref())
@@ -181,6 +183,14 @@ pub async fn serve(settings: &Settings, once: bool) -> anyhow::Result<bool> {
                     state.metrics.runs_triggered.inc_by(triggered as u64);
                     state.set_ready();
                 }
+            }
+            // Once the live commit is known, stored OpenLineage events are read again in its names.
+            if let Err(e) = state
+                .lineage
+                .replay_with(state.catalog().as_ref(), state.store.as_ref())
+                .await
+            {
+                error!("olo serve: could not read the lineage events back: {e}");
             }
         }
 

@@ -199,3 +199,207 @@ async fn events_become_observed_lineage_beside_the_declared_one() {
         d.log()
     );
 }
+
+/// OpenLineage's and Marquez's own Python clients (PyPI openlineage-python and marquez-python,
+/// the venv of scripts/python-env.sh lineage, `OLO_TEST_LINEAGE_PYTHON`) against `olo serve`:
+/// gzip bodies, a naive eventTime, a DatasetEvent and a JobEvent are taken in, and Marquez's read
+/// calls return what was posted (tests/openlineage/clients.py).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn openlineage_and_marquez_clients_work_against_olo() {
+    let python = std::env::var("OLO_TEST_LINEAGE_PYTHON").expect(
+        "OLO_TEST_LINEAGE_PYTHON must name the python of the lineage venv (scripts/test.sh sets \
+         it: $(scripts/python-env.sh lineage)/bin/python)",
+    );
+    let repo = Repo::new();
+    repo.write("workspaces/w/workspace.yaml", WORKSPACE);
+    repo.write(
+        "workspaces/w/jobs/ingest.yaml",
+        &job("ingest", "", "raw.orders"),
+    );
+    repo.write(
+        "workspaces/w/jobs/refine.yaml",
+        &job("refine", "raw.orders", "gold.revenue"),
+    );
+    repo.commit("two jobs", WHO);
+    let d = Daemon::start(&repo, &[]).await;
+    let script =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/openlineage/clients.py");
+    let out = tokio::process::Command::new(&python)
+        .arg(&script)
+        .arg(&d.base)
+        .arg(TOKEN)
+        .output()
+        .await
+        .expect("the lineage venv's python runs");
+    assert!(
+        out.status.success(),
+        "the clients failed:\n{}\nolo's log:\n{}",
+        String::from_utf8_lossy(&out.stderr),
+        d.log()
+    );
+    let read: Value = serde_json::from_slice(&out.stdout).unwrap();
+
+    let mut namespaces: Vec<&str> = read["namespaces"]["namespaces"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n["name"].as_str().unwrap())
+        .collect();
+    namespaces.sort();
+    assert_eq!(namespaces, ["default", "reports", "w"], "{read}");
+    assert_eq!(read["namespace"]["name"], "w");
+    assert_eq!(read["namespace"]["createdAt"], "2026-11-27T04:00:00Z");
+
+    // The events' job `default/w__refine.t` is olo's `w/refine`, found by either name; its
+    // latest run failed, with the error the run facet gave.
+    let refine = read["jobs"]["jobs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|j| j["name"] == "refine")
+        .unwrap_or_else(|| panic!("no refine in {}", read["jobs"]));
+    assert_eq!(read["job_by_event_name"], *refine);
+    assert_eq!(refine["id"], json!({"namespace": "w", "name": "refine"}));
+    assert_eq!(
+        refine["latestRun"]["state"], "FAILED",
+        "{}",
+        refine["latestRun"]
+    );
+    assert_eq!(
+        refine["latestRun"]["errorMessage"],
+        "gold.revenue is locked by another writer"
+    );
+    assert_eq!(
+        refine["inputs"],
+        json!([{"namespace": "w", "name": "raw.orders"}])
+    );
+    assert_eq!(
+        refine["outputs"],
+        json!([{"namespace": "w", "name": "gold.revenue"}])
+    );
+
+    // Runs, newest first; the naive START time was read as UTC.
+    let runs = read["runs"]["runs"].as_array().unwrap();
+    let states: Vec<&str> = runs.iter().map(|r| r["state"].as_str().unwrap()).collect();
+    assert_eq!(states, ["FAILED", "COMPLETED"]);
+    let ok = &runs[1];
+    assert_eq!(ok["id"], "01930f5e-7b7e-7c4c-9a52-000000000001");
+    assert_eq!(ok["startedAt"], "2026-11-27T04:29:00Z");
+    assert_eq!(ok["endedAt"], "2026-11-27T04:30:00Z");
+    assert_eq!(ok["durationMs"], 60_000);
+    assert_eq!(read["run"], *ok);
+
+    // The JobEvent's static lineage.
+    assert_eq!(
+        read["static_job"]["inputs"],
+        json!([{"namespace": "w", "name": "gold.revenue"}])
+    );
+    assert_eq!(
+        read["static_job"]["outputs"],
+        json!([{"namespace": "reports", "name": "weekly"}])
+    );
+    assert_eq!(read["static_job"]["latestRun"], Value::Null);
+
+    // Schema facets became fields: of the run's output and of the DatasetEvent's dataset.
+    let fields = |d: &Value| -> Vec<(String, String)> {
+        d["fields"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| {
+                (
+                    f["name"].as_str().unwrap().to_string(),
+                    f["type"].as_str().unwrap().to_string(),
+                )
+            })
+            .collect()
+    };
+    assert_eq!(
+        fields(&read["dataset"]),
+        [
+            ("day".to_string(), "DATE".to_string()),
+            ("revenue".to_string(), "DECIMAL(18,2)".to_string())
+        ]
+    );
+    assert_eq!(read["dataset"]["lastModifiedAt"], "2026-11-27T04:30:00Z");
+    let orders = read["datasets"]["datasets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["name"] == "raw.orders")
+        .unwrap();
+    assert_eq!(
+        fields(orders),
+        [
+            ("order_id".to_string(), "BIGINT".to_string()),
+            ("amount".to_string(), "DECIMAL(18,2)".to_string())
+        ]
+    );
+
+    // The graph from the job's event name, with the trailing slash Marquez's web UI uses:
+    // upstream, downstream, and the JobEvent's job beside olo's.
+    let mut ids: Vec<&str> = read["lineage"]["graph"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n["id"].as_str().unwrap())
+        .collect();
+    ids.sort();
+    assert_eq!(
+        ids,
+        [
+            "dataset:reports:weekly",
+            "dataset:w:gold.revenue",
+            "dataset:w:raw.orders",
+            "job:default:reporting.weekly",
+            "job:w:ingest",
+            "job:w:refine",
+        ]
+    );
+
+    // A Spark job's event, attributed to refine only through its parent run facet (the task's
+    // run): its run is one of refine's.
+    let spark_run = "01930f5e-7b7e-7c4c-9a52-000000000003";
+    let spark = json!({
+        "eventType": "COMPLETE",
+        "eventTime": "2026-11-29T04:30:00Z",
+        "producer": "https://github.com/OpenLineage/OpenLineage/tree/1.37.0/integration/spark",
+        "run": {"runId": spark_run, "facets": {"parent": {
+            "run": {"runId": "01930f5e-7b7e-7c4c-9a52-000000000001"},
+            "job": {"namespace": "default", "name": "w__refine.t"}
+        }}},
+        "job": {"namespace": "spark", "name": "w_refine.execute_insert_into"},
+        "outputs": [{"namespace": "w", "name": "gold.revenue"}]
+    });
+    let (status, v) = post_event(&d, &spark, Some(TOKEN)).await;
+    assert_eq!(status, 200, "{v}");
+    let paths = [
+        "/api/v1/namespaces/w/jobs/refine",
+        "/api/v1/namespaces/w/jobs/refine/runs",
+        "/api/v1/namespaces/w/datasets/raw.orders",
+        "/api/v1/namespaces/w/datasets/gold.revenue",
+    ];
+    let mut before = Vec::new();
+    for path in paths {
+        let (status, v) = d.get(path).await;
+        assert_eq!(status, 200, "{path}: {v}");
+        before.push(v);
+    }
+    assert_eq!(before[1]["runs"][0]["id"], spark_run, "{}", before[1]);
+    assert_eq!(before[2], *orders);
+
+    // After a restart all of it is read back from the state store, in olo's names once the live
+    // commit is read.
+    let d = d.restart().await;
+    d.wait_until("the lineage events read back", |d| {
+        let before = &before;
+        async move {
+            let mut now = Vec::new();
+            for path in paths {
+                now.push(d.get(path).await.1);
+            }
+            now == *before
+        }
+    })
+    .await;
+}

@@ -1,13 +1,17 @@
-//! OpenLineage RunEvents (spec 2-0-x) as olo receives them at `POST /api/v1/lineage`: parsed and
+//! OpenLineage events (spec 2-0-x) as olo receives them at `POST /api/v1/lineage`: parsed and
 //! checked, with the parts olo keeps (the job, its input and output datasets). Pure.
 //!
-//! The check follows the spec's `RunEvent`: `eventTime` (date-time), `producer` (URI), `run.runId`
-//! (UUID) and `job.namespace`/`job.name` are required, `eventType` is one of the spec's values when
-//! present, and every dataset has a `namespace` and a `name`. Facets are kept in the raw event and
-//! not checked, except the `symlinks` dataset facet, whose table identifiers olo uses to recognise
-//! its own tables.
+//! Three kinds, told apart as the spec's `oneOf` does: a `RunEvent` has `run` and `job`, a
+//! `JobEvent` (static lineage, no run) has `job` and no `run`, a `DatasetEvent` has `dataset`.
+//! The check follows the spec: `eventTime` (date-time), `producer` (URI), `run.runId` (UUID),
+//! `job.namespace`/`job.name` and `dataset.namespace`/`dataset.name` are required where their
+//! kind has them, `eventType` is one of the spec's values when present, and every dataset has a
+//! `namespace` and a `name`. An `eventTime` without an offset (what Python's
+//! `datetime.now().isoformat()` gives, which openlineage-python sends as is) is read as UTC.
+//! Facets are kept in the raw event and not checked, except the `symlinks` dataset facet, whose
+//! table identifiers olo uses to recognise its own tables.
 
-use chrono::{DateTime, FixedOffset};
+use chrono::{DateTime, FixedOffset, NaiveDateTime};
 use serde_json::Value;
 
 /// Largest event olo accepts (schema facets of wide tables can be large).
@@ -54,6 +58,80 @@ pub struct RunEvent {
     pub outputs: Vec<DatasetRef>,
 }
 
+/// A `DatasetEvent`: one dataset's metadata (its schema facet, say), no run, no job.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DatasetEvent {
+    pub event_time_text: String,
+    pub event_time: DateTime<FixedOffset>,
+    pub producer: String,
+    pub dataset: DatasetRef,
+}
+
+/// A `JobEvent`: a job and the datasets it reads and writes, declared without a run.
+#[derive(Debug, Clone, PartialEq)]
+pub struct JobEvent {
+    pub event_time_text: String,
+    pub event_time: DateTime<FixedOffset>,
+    pub producer: String,
+    pub job_namespace: String,
+    pub job_name: String,
+    pub inputs: Vec<DatasetRef>,
+    pub outputs: Vec<DatasetRef>,
+}
+
+/// One event of any of the spec's three kinds.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Event {
+    Run(RunEvent),
+    Dataset(DatasetEvent),
+    Job(JobEvent),
+}
+
+impl Event {
+    pub fn event_time(&self) -> DateTime<FixedOffset> {
+        match self {
+            Event::Run(e) => e.event_time,
+            Event::Dataset(e) => e.event_time,
+            Event::Job(e) => e.event_time,
+        }
+    }
+
+    /// The job the event names (`namespace`, `name`), if its kind has one.
+    pub fn job(&self) -> Option<(&str, &str)> {
+        match self {
+            Event::Run(e) => Some((&e.job_namespace, &e.job_name)),
+            Event::Job(e) => Some((&e.job_namespace, &e.job_name)),
+            Event::Dataset(_) => None,
+        }
+    }
+
+    /// The same event sent twice has the same key: for a run event its run, type, time and job;
+    /// for static lineage its kind, time and job or dataset.
+    pub fn dedupe_key(&self) -> String {
+        let text = match self {
+            Event::Run(e) => return e.dedupe_key(),
+            Event::Dataset(e) => format!(
+                "DatasetEvent\n{}\n{}\n{}",
+                e.event_time_text, e.dataset.namespace, e.dataset.name
+            ),
+            Event::Job(e) => format!(
+                "JobEvent\n{}\n{}\n{}",
+                e.event_time_text, e.job_namespace, e.job_name
+            ),
+        };
+        olo_templates::render::sha256_hex(text.as_bytes())
+    }
+}
+
+/// An `eventTime`: an RFC 3339 date-time, or one without an offset, read as UTC.
+pub fn event_time(text: &str) -> Option<DateTime<FixedOffset>> {
+    DateTime::parse_from_rfc3339(text).ok().or_else(|| {
+        NaiveDateTime::parse_from_str(text, "%Y-%m-%dT%H:%M:%S%.f")
+            .ok()
+            .map(|t| t.and_utc().fixed_offset())
+    })
+}
+
 impl RunEvent {
     /// The same event sent twice has the same key: run, type, time and job.
     pub fn dedupe_key(&self) -> String {
@@ -70,7 +148,7 @@ impl RunEvent {
 }
 
 /// Parses and checks one event. The error says what is wrong in words for the sender.
-pub fn parse(body: &[u8]) -> Result<(RunEvent, Value), String> {
+pub fn parse(body: &[u8]) -> Result<(Event, Value), String> {
     if body.len() > MAX_EVENT_BYTES {
         return Err(format!(
             "the event is {} bytes; olo accepts at most {MAX_EVENT_BYTES}",
@@ -83,23 +161,39 @@ pub fn parse(body: &[u8]) -> Result<(RunEvent, Value), String> {
     Ok((event, raw))
 }
 
-fn check(v: &Value) -> Result<RunEvent, String> {
+/// Checks an event already read as JSON (one the state store kept, say).
+pub fn check(v: &Value) -> Result<Event, String> {
     let obj = v
         .as_object()
         .ok_or("an OpenLineage event is a JSON object")?;
-    if !obj.contains_key("run") && (obj.contains_key("dataset") || obj.contains_key("job")) {
-        return Err(
-            "this is a DatasetEvent or JobEvent; olo accepts RunEvents (with `run` and `job`)"
-                .into(),
-        );
-    }
     let event_time_text = string(v, &["eventTime"])?;
-    let event_time = DateTime::parse_from_rfc3339(&event_time_text).map_err(|_| {
-        format!("`eventTime` must be an ISO 8601 date-time with an offset, not {event_time_text:?}")
+    let event_time = event_time(&event_time_text).ok_or_else(|| {
+        format!("`eventTime` must be an ISO 8601 date-time, not {event_time_text:?}")
     })?;
     let producer = string(v, &["producer"])?;
     if !producer.contains(':') {
         return Err(format!("`producer` must be a URI, not {producer:?}"));
+    }
+    if !obj.contains_key("run") {
+        if obj.contains_key("dataset") {
+            return Ok(Event::Dataset(DatasetEvent {
+                event_time_text,
+                event_time,
+                producer,
+                dataset: dataset(&v["dataset"], "dataset")?,
+            }));
+        }
+        if obj.contains_key("job") {
+            return Ok(Event::Job(JobEvent {
+                event_time_text,
+                event_time,
+                producer,
+                job_namespace: string(v, &["job", "namespace"])?,
+                job_name: string(v, &["job", "name"])?,
+                inputs: datasets(v, "inputs")?,
+                outputs: datasets(v, "outputs")?,
+            }));
+        }
     }
     let event_type = match v.get("eventType") {
         None | Some(Value::Null) => None,
@@ -117,7 +211,7 @@ fn check(v: &Value) -> Result<RunEvent, String> {
     }
     let job_namespace = string(v, &["job", "namespace"])?;
     let job_name = string(v, &["job", "name"])?;
-    Ok(RunEvent {
+    Ok(Event::Run(RunEvent {
         event_type,
         event_time_text,
         event_time,
@@ -128,7 +222,7 @@ fn check(v: &Value) -> Result<RunEvent, String> {
         parents: parents(v),
         inputs: datasets(v, "inputs")?,
         outputs: datasets(v, "outputs")?,
-    })
+    }))
 }
 
 /// A required, non-empty string at `path`, at most [`MAX_NAME`] characters.
@@ -192,31 +286,36 @@ fn datasets(v: &Value, key: &str) -> Result<Vec<DatasetRef>, String> {
     }
     list.iter()
         .enumerate()
-        .map(|(i, d)| {
-            let at = |field: &str| {
-                string(d, &[field]).map_err(|e| e.replacen('`', &format!("`{key}[{i}]."), 1))
-            };
-            let symlinks = d
-                .pointer("/facets/symlinks/identifiers")
-                .and_then(Value::as_array)
-                .map(|ids| {
-                    ids.iter()
-                        .filter_map(|id| {
-                            let ns = id.get("namespace")?.as_str()?;
-                            let name = id.get("name")?.as_str()?;
-                            (ns.len() <= MAX_NAME && name.len() <= MAX_NAME)
-                                .then(|| (ns.to_string(), name.to_string()))
-                        })
-                        .collect()
-                })
-                .unwrap_or_default();
-            Ok(DatasetRef {
-                namespace: at("namespace")?,
-                name: at("name")?,
-                symlinks,
-            })
-        })
+        .map(|(i, d)| dataset(d, &format!("{key}[{i}]")))
         .collect()
+}
+
+/// One dataset at `at` (`inputs[0]`, `dataset`): its `namespace`, `name` and symlinks.
+fn dataset(d: &Value, at: &str) -> Result<DatasetRef, String> {
+    let field =
+        |field: &str| string(d, &[field]).map_err(|e| e.replacen('`', &format!("`{at}."), 1));
+    if !d.is_object() {
+        return Err(format!("`{at}` must be a dataset (an object)"));
+    }
+    let symlinks = d
+        .pointer("/facets/symlinks/identifiers")
+        .and_then(Value::as_array)
+        .map(|ids| {
+            ids.iter()
+                .filter_map(|id| {
+                    let ns = id.get("namespace")?.as_str()?;
+                    let name = id.get("name")?.as_str()?;
+                    (ns.len() <= MAX_NAME && name.len() <= MAX_NAME)
+                        .then(|| (ns.to_string(), name.to_string()))
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    Ok(DatasetRef {
+        namespace: field("namespace")?,
+        name: field("name")?,
+        symlinks,
+    })
 }
 
 #[cfg(test)]
@@ -243,8 +342,15 @@ mod tests {
         })
     }
 
-    fn parse_value(v: &Value) -> Result<RunEvent, String> {
+    fn parse_any(v: &Value) -> Result<Event, String> {
         parse(&serde_json::to_vec(v).unwrap()).map(|(e, _)| e)
+    }
+
+    fn parse_value(v: &Value) -> Result<RunEvent, String> {
+        match parse_any(v)? {
+            Event::Run(e) => Ok(e),
+            other => panic!("not a RunEvent: {other:?}"),
+        }
     }
 
     #[test]
@@ -389,8 +495,12 @@ mod tests {
                 "`producer` must be a URI",
             ),
             (
-                json!({"eventTime": "2026-11-27T04:30:00Z", "producer": "https://x", "job": {"namespace": "a", "name": "b"}}),
-                "olo accepts RunEvents",
+                json!({"eventTime": "2026-11-27T04:30:00Z", "producer": "https://x", "dataset": {"namespace": "a"}}),
+                "`dataset.name` is missing",
+            ),
+            (
+                json!({"eventTime": "2026-11-27T04:30:00Z", "producer": "https://x", "job": {"namespace": "a"}}),
+                "`job.name` is missing",
             ),
         ];
         for (value, expected) in cases {
@@ -400,5 +510,67 @@ mod tests {
         assert!(parse(b"{not json").unwrap_err().contains("not JSON"));
         let huge = vec![b' '; MAX_EVENT_BYTES + 1];
         assert!(parse(&huge).unwrap_err().contains("at most"));
+    }
+
+    #[test]
+    fn an_event_time_without_an_offset_is_utc() {
+        let mut v = event();
+        // What `datetime.now().isoformat()` gives.
+        v["eventTime"] = json!("2026-11-27T04:30:00.123456");
+        let e = parse_value(&v).unwrap();
+        assert_eq!(
+            e.event_time.to_rfc3339(),
+            "2026-11-27T04:30:00.123456+00:00"
+        );
+        v["eventTime"] = json!("2026-11-27T04:30:00");
+        assert_eq!(
+            parse_value(&v).unwrap().event_time.to_rfc3339(),
+            "2026-11-27T04:30:00+00:00"
+        );
+        // An offset is kept as sent.
+        v["eventTime"] = json!("2026-11-27T05:30:00+01:00");
+        assert_eq!(
+            parse_value(&v).unwrap().event_time.to_rfc3339(),
+            "2026-11-27T05:30:00+01:00"
+        );
+        v["eventTime"] = json!("2026-11-27");
+        assert!(parse_value(&v).is_err());
+    }
+
+    #[test]
+    fn dataset_and_job_events_are_static_lineage() {
+        let dataset = json!({
+            "eventTime": "2026-11-27T04:30:00Z",
+            "producer": "https://github.com/OpenLineage/OpenLineage/tree/1.54.0/client/python",
+            "schemaURL": "https://openlineage.io/spec/2-0-2/OpenLineage.json#/$defs/DatasetEvent",
+            "dataset": {"namespace": "sales", "name": "gold.revenue", "facets": {}}
+        });
+        let Event::Dataset(d) = parse_any(&dataset).unwrap() else {
+            panic!("a DatasetEvent")
+        };
+        assert_eq!(
+            (d.dataset.namespace.as_str(), d.dataset.name.as_str()),
+            ("sales", "gold.revenue")
+        );
+        let job = json!({
+            "eventTime": "2026-11-27T04:30:00Z",
+            "producer": "https://github.com/OpenLineage/OpenLineage/tree/1.54.0/client/python",
+            "schemaURL": "https://openlineage.io/spec/2-0-2/OpenLineage.json#/$defs/JobEvent",
+            "job": {"namespace": "default", "name": "report"},
+            "inputs": [{"namespace": "sales", "name": "gold.revenue"}],
+            "outputs": []
+        });
+        let parsed = parse_any(&job).unwrap();
+        assert_eq!(parsed.job(), Some(("default", "report")));
+        let Event::Job(j) = &parsed else {
+            panic!("a JobEvent")
+        };
+        assert_eq!(j.inputs[0].name, "gold.revenue");
+        // Sent again, the same event; the other kind at the same time is another.
+        assert_eq!(parsed.dedupe_key(), parse_any(&job).unwrap().dedupe_key());
+        assert_ne!(
+            parsed.dedupe_key(),
+            parse_any(&dataset).unwrap().dedupe_key()
+        );
     }
 }

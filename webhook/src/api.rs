@@ -701,12 +701,17 @@ mod tests {
         let writes = include_str!("writes/mod.rs");
         let writes = &writes[writes.find("pub fn routes()").unwrap()..];
         let writes = &writes[..writes.find("\n}\n").unwrap()];
+        // So do Marquez's read routes.
+        let marquez = include_str!("marquez.rs");
+        let marquez = &marquez[marquez.find("pub fn routes()").unwrap()..];
+        let marquez = &marquez[..marquez.find("\n}\n").unwrap()];
         let mut routed = std::collections::BTreeSet::new();
         // Each `.route(` call, however rustfmt wrapped it: the path, then the method routers.
         for call in body
             .split(".route(")
             .skip(1)
             .chain(writes.split(".route(").skip(1))
+            .chain(marquez.split(".route(").skip(1))
         {
             let path = call.split('"').nth(1).unwrap().to_string();
             for verb in ["get", "post", "put", "patch", "delete"] {
@@ -729,7 +734,7 @@ mod tests {
                 documented.insert((path.clone(), verb.clone()));
             }
         }
-        assert_eq!(routed.len(), 28, "routes read from the source: {routed:?}");
+        assert_eq!(routed.len(), 37, "routes read from the source: {routed:?}");
         assert_eq!(routed, documented);
     }
 

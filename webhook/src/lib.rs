@@ -14,6 +14,7 @@ pub mod dashboard;
 pub mod error;
 pub mod github;
 pub mod lineage;
+pub mod marquez;
 pub mod metrics;
 pub mod oidc;
 pub mod security_headers;
@@ -312,7 +313,12 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics_text))
-        .nest("/api/v1", api::routes().merge(writes::routes()))
+        .nest(
+            "/api/v1",
+            api::routes()
+                .merge(writes::routes())
+                .merge(marquez::routes()),
+        )
         .merge(dashboard::routes())
         .merge(signin::routes())
         .layer(axum::middleware::from_fn_with_state(

@@ -1,12 +1,15 @@
 //! Lineage in the server: OpenLineage ingest at `POST /api/v1/lineage` (the path Marquez uses,
-//! so OpenLineage clients work unchanged), the graph at `GET /api/v1/lineage?nodeId=&depth=` in
-//! Marquez's shape, and per job where declared and observed lineage differ.
+//! so OpenLineage clients work unchanged: RunEvents, DatasetEvents and JobEvents, plain or
+//! `Content-Encoding: gzip`), the graph at `GET /api/v1/lineage?nodeId=&depth=` in Marquez's
+//! shape, and per job where declared and observed lineage differ.
 //!
-//! The graph lives in memory (loaded from the state store at start, then kept up to date by each
-//! recorded event and each new live commit), so a query never touches the database. Events are
-//! written by one task that commits whatever has queued up in one transaction (group commit):
-//! each request is answered once its event is durable.
+//! The graph and what events said of runs and datasets ([`Observed`]) live in memory (read from
+//! the state store at start, then kept up to date by each recorded event and each new live
+//! commit), so a query never touches the database. Events are written by one task that commits
+//! whatever has queued up in one transaction (group commit): each request is answered once its
+//! event is durable.
 
+use std::io::Read as _;
 use std::sync::{Arc, Mutex, OnceLock, RwLock};
 
 use axum::body::Bytes;
@@ -16,7 +19,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use chrono::Utc;
 use olo_reconciler::catalog::Catalog;
-use olo_reconciler::lineage::{self, Graph, NodeRef, Resolver, RunIndex, OBSERVED};
+use olo_reconciler::lineage::{self, Graph, NodeRef, Observed, Resolver, RunIndex, OBSERVED};
 use olo_reconciler::openlineage;
 use olo_reconciler::store::{NewLineageEvent, ObservedEdge, Store, StoreError};
 use serde::Deserialize;
@@ -38,9 +41,25 @@ pub const MAX_DEPTH: usize = 100;
 pub const MAX_NODES: usize = 5_000;
 /// Most events committed in one transaction.
 const BATCH: usize = 512;
+/// Most events read from the store at once when catching up.
+const READ_BATCH: u32 = 1_000;
 
 /// Whether the event was new, or whether the failure was temporary.
 type Reply = oneshot::Sender<Result<bool, Failed>>;
+
+/// An event on its way to the writer: the row to record, and the event in olo's names for
+/// [`Observed`] once it is recorded.
+struct Queued {
+    record: NewLineageEvent,
+    sighting: Sighting,
+}
+
+/// One parsed event with its job and datasets in olo's names.
+struct Sighting {
+    event: openlineage::Event,
+    job: Option<NodeRef>,
+    datasets: Vec<NodeRef>,
+}
 
 #[derive(Debug, Clone, Copy)]
 struct Failed {
@@ -51,24 +70,104 @@ struct Failed {
 #[derive(Default)]
 pub struct Lineage {
     graph: RwLock<Graph>,
+    /// Runs, dataset fields and facets, the names events give olo's jobs.
+    observed: RwLock<Observed>,
+    /// The id of the last stored event [`Observed`] holds.
+    read_up_to: tokio::sync::Mutex<i64>,
+    /// Whether the stored events were read back with a live catalog's names.
+    replayed: std::sync::atomic::AtomicBool,
     /// The catalog whose declared edges and names the graph holds (compared by pointer).
     declared_for: Mutex<Option<Arc<Catalog>>>,
     resolver: RwLock<Arc<Resolver>>,
     /// Runs attributed to olo jobs (in memory: a parent run and its children report within
     /// minutes, so a restart in between is the only way to lose the link).
     runs: Mutex<RunIndex>,
-    writer: OnceLock<mpsc::Sender<(NewLineageEvent, Reply)>>,
+    writer: OnceLock<mpsc::Sender<(Queued, Reply)>>,
 }
 
 impl Lineage {
-    /// Adds the observed edges recorded in the store (at start).
+    /// Adds the observed edges recorded in the store, and what the events recorded since the
+    /// last call say of runs and datasets (at start, and every few seconds on replicas that
+    /// share a store). Reading an event twice changes nothing.
     pub async fn load(&self, store: &dyn Store) -> Result<usize, StoreError> {
         let edges = store.observed_edges().await?;
-        let mut graph = self.graph.write().expect("lineage lock");
-        for e in &edges {
-            add_observed(&mut graph, e);
+        {
+            let mut graph = self.graph.write().expect("lineage lock");
+            for e in &edges {
+                add_observed(&mut graph, e);
+            }
         }
+        let mut read_up_to = self.read_up_to.lock().await;
+        self.read_events(store, &mut read_up_to, |event, raw, s| {
+            let s = s.sighting(event, &s.resolver());
+            let mut observed = self.observed.write().expect("lineage lock");
+            observed.record(&s.event, raw, s.job.as_ref(), &s.datasets);
+        })
+        .await?;
         Ok(edges.len())
+    }
+
+    /// Reads every stored event again, once, when a live catalog is first known: events read at
+    /// start were recorded under the names they were sent with, and a run attributed to an olo
+    /// job only through its parent run (openlineage-spark, dbt-ol) needs the parent's event read
+    /// with the catalog's names first. The answer is built aside and swapped in.
+    pub async fn replay_with(
+        &self,
+        catalog: Option<&Arc<Catalog>>,
+        store: &dyn Store,
+    ) -> Result<(), StoreError> {
+        use std::sync::atomic::Ordering;
+        if catalog.is_none() || self.replayed.load(Ordering::Acquire) {
+            return Ok(());
+        }
+        self.sync(catalog);
+        let mut read_up_to = self.read_up_to.lock().await;
+        let mut fresh = Observed::default();
+        let mut cursor = 0;
+        self.read_events(store, &mut cursor, |event, raw, s| {
+            let s = s.sighting(event, &s.resolver());
+            fresh.record(&s.event, raw, s.job.as_ref(), &s.datasets);
+        })
+        .await?;
+        *self.observed.write().expect("lineage lock") = fresh;
+        // What the writer recorded meanwhile into the answer swapped out.
+        self.read_events(store, &mut cursor, |event, raw, s| {
+            let s = s.sighting(event, &s.resolver());
+            let mut observed = self.observed.write().expect("lineage lock");
+            observed.record(&s.event, raw, s.job.as_ref(), &s.datasets);
+        })
+        .await?;
+        *read_up_to = cursor;
+        self.replayed.store(true, Ordering::Release);
+        Ok(())
+    }
+
+    /// Hands each stored event after `cursor` to `record`, oldest first, moving the cursor.
+    async fn read_events(
+        &self,
+        store: &dyn Store,
+        cursor: &mut i64,
+        mut record: impl FnMut(openlineage::Event, &serde_json::Value, &Self),
+    ) -> Result<(), StoreError> {
+        loop {
+            let events = store.lineage_events_after(*cursor, READ_BATCH).await?;
+            let Some((last, _)) = events.last() else {
+                return Ok(());
+            };
+            *cursor = *last;
+            for (id, raw) in &events {
+                // Stored events were checked when they came in; one that no longer parses
+                // (a stricter olo) is skipped, not fatal.
+                let Ok(event) = openlineage::check(raw) else {
+                    tracing::warn!(
+                        event_id = id,
+                        "a stored lineage event no longer parses; skipped"
+                    );
+                    continue;
+                };
+                record(event, raw, self);
+            }
+        }
     }
 
     /// Brings declared edges and name mapping in step with the live catalog, when it changed.
@@ -90,6 +189,18 @@ impl Lineage {
             .write()
             .expect("lineage lock")
             .set_declared(&edges);
+        // What was recorded before this catalog (events read back at start) under the names
+        // this catalog gives olo's jobs and tables.
+        self.observed.write().expect("lineage lock").rename(
+            |j| resolver.job(&j.namespace, &j.name),
+            |d| {
+                resolver.dataset(&openlineage::DatasetRef {
+                    namespace: d.namespace.clone(),
+                    name: d.name.clone(),
+                    symlinks: Vec::new(),
+                })
+            },
+        );
         *self.resolver.write().expect("lineage lock") = Arc::new(resolver);
         *current = catalog.cloned();
     }
@@ -98,8 +209,8 @@ impl Lineage {
         self.resolver.read().expect("lineage lock").clone()
     }
 
-    /// The job an event belongs to in olo's names, remembering its run when it is an olo job's
-    /// (so the runs it parents reach the same job).
+    /// The job a run event belongs to in olo's names, remembering its run when it is an olo
+    /// job's (so the runs it parents reach the same job).
     fn job_of(&self, event: &openlineage::RunEvent, resolver: &Resolver) -> NodeRef {
         let mut runs = self.runs.lock().expect("lineage lock");
         match resolver.olo_job_of(event, &runs) {
@@ -111,11 +222,60 @@ impl Lineage {
         }
     }
 
+    /// An event's job and datasets in olo's names.
+    fn sighting(&self, event: openlineage::Event, resolver: &Resolver) -> Sighting {
+        use openlineage::Event;
+        let (job, datasets) = match &event {
+            Event::Run(e) => (
+                Some(self.job_of(e, resolver)),
+                e.inputs
+                    .iter()
+                    .chain(&e.outputs)
+                    .map(|d| resolver.dataset(d))
+                    .collect(),
+            ),
+            Event::Job(e) => (
+                Some(resolver.job(&e.job_namespace, &e.job_name)),
+                e.inputs
+                    .iter()
+                    .chain(&e.outputs)
+                    .map(|d| resolver.dataset(d))
+                    .collect(),
+            ),
+            Event::Dataset(e) => (None, vec![resolver.dataset(&e.dataset)]),
+        };
+        Sighting {
+            event,
+            job,
+            datasets,
+        }
+    }
+
+    /// What events said of runs and datasets.
+    pub fn observed(&self) -> std::sync::RwLockReadGuard<'_, Observed> {
+        self.observed.read().expect("lineage lock")
+    }
+
+    /// The node a Marquez node id names: one of the graph's, or a job by the name its events
+    /// gave it (`job:default:sales__orders_daily.revenue` is `job:sales:orders_daily`).
+    pub fn find(&self, id: &str) -> Option<NodeRef> {
+        if let Some(node) = self.read().find(id) {
+            return Some(node);
+        }
+        let rest = id.strip_prefix("job:")?;
+        let observed = self.observed();
+        rest.match_indices(':').find_map(|(i, _)| {
+            observed
+                .alias(&NodeRef::job(&rest[..i], &rest[i + 1..]))
+                .cloned()
+        })
+    }
+
     pub fn read(&self) -> std::sync::RwLockReadGuard<'_, Graph> {
         self.graph.read().expect("lineage lock")
     }
 
-    fn writer(self: &Arc<Self>, store: Arc<dyn Store>) -> mpsc::Sender<(NewLineageEvent, Reply)> {
+    fn writer(self: &Arc<Self>, store: Arc<dyn Store>) -> mpsc::Sender<(Queued, Reply)> {
         self.writer
             .get_or_init(|| {
                 let (tx, rx) = mpsc::channel(4 * BATCH);
@@ -136,23 +296,30 @@ fn add_observed(graph: &mut Graph, e: &ObservedEdge) {
     }
 }
 
-/// Commits queued events in batches; answers each sender; adds new events' edges to the graph.
+/// Commits queued events in batches; answers each sender; adds new events' edges to the graph
+/// and what they say of runs and datasets to [`Observed`].
 async fn write_loop(
-    mut rx: mpsc::Receiver<(NewLineageEvent, Reply)>,
+    mut rx: mpsc::Receiver<(Queued, Reply)>,
     store: Arc<dyn Store>,
     lineage: Arc<Lineage>,
 ) {
     let mut batch = Vec::with_capacity(BATCH);
     while rx.recv_many(&mut batch, BATCH).await > 0 {
-        let (events, replies): (Vec<NewLineageEvent>, Vec<Reply>) = batch.drain(..).unzip();
+        let (queued, replies): (Vec<Queued>, Vec<Reply>) = batch.drain(..).unzip();
+        let (events, sightings): (Vec<NewLineageEvent>, Vec<Sighting>) =
+            queued.into_iter().map(|q| (q.record, q.sighting)).unzip();
         match store.record_lineage(&events).await {
             Ok(new) => {
                 {
                     let mut graph = lineage.graph.write().expect("lineage lock");
-                    for (event, _) in events.iter().zip(&new).filter(|(_, n)| **n) {
+                    let mut observed = lineage.observed.write().expect("lineage lock");
+                    for ((event, s), _) in
+                        events.iter().zip(&sightings).zip(&new).filter(|(_, n)| **n)
+                    {
                         for e in &event.edges {
                             add_observed(&mut graph, e);
                         }
+                        observed.record(&s.event, &event.raw, s.job.as_ref(), &s.datasets);
                     }
                 }
                 for (reply, n) in replies.into_iter().zip(new) {
@@ -160,7 +327,10 @@ async fn write_loop(
                 }
             }
             Err(e) => {
-                tracing::error!("error: recording {} lineage events: {e:#}", events.len());
+                tracing::error!(
+                    events = events.len(),
+                    "error: recording lineage events: {e:#}"
+                );
                 let temporary = e.is_temporary();
                 for reply in replies {
                     let _ = reply.send(Err(Failed { temporary }));
@@ -170,31 +340,69 @@ async fn write_loop(
     }
 }
 
-/// The edges an event of `job` shows, in olo's names.
-pub fn edges_of(
-    event: &openlineage::RunEvent,
-    job: &NodeRef,
-    resolver: &Resolver,
-) -> Vec<ObservedEdge> {
-    let edge = |d: &openlineage::DatasetRef, direction: &str| {
-        let dataset = resolver.dataset(d);
-        ObservedEdge {
+/// The edges an event shows: each input to its job, its job to each output (olo's names,
+/// `datasets` being the inputs then the outputs). A `DatasetEvent` shows none.
+fn edges_of(s: &Sighting) -> Vec<ObservedEdge> {
+    let (Some(job), Some(inputs)) = (&s.job, s.event_inputs()) else {
+        return Vec::new();
+    };
+    let mut edges: Vec<ObservedEdge> = s
+        .datasets
+        .iter()
+        .enumerate()
+        .map(|(i, dataset)| ObservedEdge {
             job_namespace: job.namespace.clone(),
             job_name: job.name.clone(),
-            dataset_namespace: dataset.namespace,
-            dataset_name: dataset.name,
-            direction: direction.into(),
-        }
-    };
-    let mut edges: Vec<ObservedEdge> = event
-        .inputs
-        .iter()
-        .map(|d| edge(d, "in"))
-        .chain(event.outputs.iter().map(|d| edge(d, "out")))
+            dataset_namespace: dataset.namespace.clone(),
+            dataset_name: dataset.name.clone(),
+            direction: if i < inputs { "in" } else { "out" }.into(),
+        })
         .collect();
     let mut seen = std::collections::HashSet::new();
     edges.retain(|e| seen.insert(e.clone()));
     edges
+}
+
+impl Sighting {
+    /// How many of `datasets` are inputs, for the events that have inputs and outputs.
+    fn event_inputs(&self) -> Option<usize> {
+        match &self.event {
+            openlineage::Event::Run(e) => Some(e.inputs.len()),
+            openlineage::Event::Job(e) => Some(e.inputs.len()),
+            openlineage::Event::Dataset(_) => None,
+        }
+    }
+}
+
+/// The body as sent, or gunzipped when `Content-Encoding: gzip` (openlineage-python's
+/// `compression: gzip`); at most [`MAX_BODY`] bytes either way.
+fn decoded(headers: &HeaderMap, body: Bytes) -> Result<Bytes, ApiError> {
+    let encoding = headers
+        .get(axum::http::header::CONTENT_ENCODING)
+        .map(|v| v.to_str().unwrap_or("?").trim().to_ascii_lowercase());
+    match encoding.as_deref() {
+        None | Some("identity") | Some("") => Ok(body),
+        Some("gzip") | Some("x-gzip") => {
+            let mut out = Vec::new();
+            flate2::read::MultiGzDecoder::new(&body[..])
+                .take(MAX_BODY as u64 + 1)
+                .read_to_end(&mut out)
+                .map_err(|e| ApiError::bad_request(format!("the body is not valid gzip: {e}")))?;
+            if out.len() > MAX_BODY {
+                return Err(ApiError::new(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    "payload_too_large",
+                    format!("the event is more than {MAX_BODY} bytes once decompressed"),
+                ));
+            }
+            Ok(Bytes::from(out))
+        }
+        Some(other) => Err(ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            format!("Content-Encoding {other:?} is not supported; send the event plain or gzip"),
+        )),
+    }
 }
 
 /// `POST /api/v1/lineage`. With API tokens or OpenID Connect configured the sender needs an
@@ -215,28 +423,38 @@ pub async fn ingest(
             "lineage events need an API token here: set the OpenLineage transport's auth (type api_key) to a token from olo's settings ([[api.tokens]])",
         ));
     }
+    let body = decoded(&headers, body).inspect_err(|_| {
+        state.metrics.lineage_result("invalid");
+    })?;
     let (event, raw) = openlineage::parse(&body).map_err(|message| {
         state.metrics.lineage_result("invalid");
-        ApiError::bad_request(format!("not a valid OpenLineage RunEvent: {message}"))
+        ApiError::bad_request(format!("not a valid OpenLineage event: {message}"))
     })?;
     state.lineage.sync(state.catalog().as_ref());
     let resolver = state.lineage.resolver();
-    let job = state.lineage.job_of(&event, &resolver);
-    let edges = edges_of(&event, &job, &resolver);
+    let sighting = state.lineage.sighting(event, &resolver);
+    let (job_namespace, job_name) = match sighting.event.job() {
+        Some((ns, name)) => (Some(ns.to_string()), Some(name.to_string())),
+        None => (None, None),
+    };
+    let (run_id, event_type) = match &sighting.event {
+        openlineage::Event::Run(e) => (Some(e.run_id.clone()), e.event_type.clone()),
+        _ => (None, None),
+    };
     let record = NewLineageEvent {
-        dedupe_key: event.dedupe_key(),
-        run_id: event.run_id.clone(),
-        event_type: event.event_type.clone(),
-        event_time: event.event_time.with_timezone(&Utc),
-        job_namespace: event.job_namespace.clone(),
-        job_name: event.job_name.clone(),
+        dedupe_key: sighting.event.dedupe_key(),
+        run_id,
+        event_type,
+        event_time: sighting.event.event_time().with_timezone(&Utc),
+        job_namespace,
+        job_name,
         raw,
-        edges,
+        edges: edges_of(&sighting),
     };
     let (tx, rx) = oneshot::channel();
     let writer = state.lineage.writer(state.store.clone());
     writer
-        .send((record, tx))
+        .send((Queued { record, sighting }, tx))
         .await
         .map_err(|_| ApiError::internal(&"the lineage writer stopped"))?;
     let new = rx
@@ -296,7 +514,6 @@ pub fn node(state: &AppState, id: Option<&str>) -> Result<NodeRef, ApiError> {
     }
     state
         .lineage
-        .read()
         .find(id)
         .ok_or_else(|| ApiError::not_found(format!("no lineage for {id}")))
 }
@@ -315,7 +532,7 @@ pub async fn graph(
     let sub = graph
         .walk(&start, depth, MAX_NODES)
         .ok_or_else(|| ApiError::not_found(format!("no lineage for {}", start.id())))?;
-    Ok(Json(lineage::marquez(&sub)))
+    Ok(Json(lineage::marquez(&sub, &state.lineage.observed())))
 }
 
 /// `GET /api/v1/workspaces/{ws}/jobs/{job}/lineage`: the job's declared and observed datasets
@@ -357,6 +574,45 @@ impl crate::metrics::Metrics {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn gzip(data: &[u8]) -> Bytes {
+        use std::io::Write as _;
+        let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        e.write_all(data).unwrap();
+        Bytes::from(e.finish().unwrap())
+    }
+
+    fn encoded(encoding: &str) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        h.insert(
+            axum::http::header::CONTENT_ENCODING,
+            encoding.parse().unwrap(),
+        );
+        h
+    }
+
+    #[test]
+    fn gzip_bodies_are_decompressed_within_the_limit() {
+        let event = br#"{"eventTime": "2026-11-27T04:30:00Z"}"#;
+        let plain = decoded(&HeaderMap::new(), Bytes::from_static(event)).unwrap();
+        assert_eq!(&plain[..], event);
+        for encoding in ["gzip", "GZIP", "x-gzip"] {
+            let body = decoded(&encoded(encoding), gzip(event)).unwrap();
+            assert_eq!(&body[..], event, "{encoding}");
+        }
+        // A small body that inflates past the limit is refused, not decompressed whole.
+        let bomb = gzip(&vec![b' '; MAX_BODY + 1]);
+        assert!(bomb.len() < 64 * 1024);
+        let e = decoded(&encoded("gzip"), bomb).unwrap_err();
+        assert_eq!(
+            (e.status, e.code),
+            (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large")
+        );
+        let e = decoded(&encoded("gzip"), Bytes::from_static(b"not gzip")).unwrap_err();
+        assert_eq!(e.status, StatusCode::BAD_REQUEST);
+        let e = decoded(&encoded("br"), Bytes::from_static(event)).unwrap_err();
+        assert_eq!(e.status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    }
 
     #[test]
     fn depths_are_bounded() {

@@ -3,14 +3,16 @@
 use serde::Serialize;
 use serde_json::{json, Value};
 
-use super::{sources, Kind, NodeRef, Subgraph, DECLARED, OBSERVED};
+use super::{sources, Kind, NodeRef, Observed, Subgraph, DECLARED, OBSERVED};
 
 /// Picks one end of an edge `(from, to, flags)`, or none.
 type EdgeEnd<'a> = &'a dyn Fn(&(usize, usize, u8)) -> Option<usize>;
 
-/// The subgraph in Marquez's `LineageGraph` shape (`{"graph": [GraphNode...]}`), with olo's
-/// additions: each edge's `sources` (declared, observed) and the `truncated` flag.
-pub fn marquez(sub: &Subgraph) -> Value {
+/// The subgraph in Marquez's `LineageGraph` shape (`{"graph": [GraphNode...]}`), each node's
+/// `data` a Marquez `Job` (with its latest runs) or `Dataset` (with its fields) from what events
+/// said (`observed`), with olo's additions: each edge's `sources` (declared, observed) and the
+/// `truncated` flag.
+pub fn marquez(sub: &Subgraph, observed: &Observed) -> Value {
     let ids: Vec<String> = sub.nodes.iter().map(NodeRef::id).collect();
     let mut ins: Vec<Vec<Value>> = vec![Vec::new(); sub.nodes.len()];
     let mut outs: Vec<Vec<Value>> = vec![Vec::new(); sub.nodes.len()];
@@ -24,41 +26,20 @@ pub fn marquez(sub: &Subgraph) -> Value {
         .iter()
         .enumerate()
         .map(|(i, n)| {
-            let id = json!({ "namespace": n.namespace, "name": n.name });
             let data = match n.kind {
-                Kind::Dataset => json!({
-                    "id": id,
-                    "type": "DB_TABLE",
-                    "name": n.name,
-                    "physicalName": n.name,
-                    "namespace": n.namespace,
-                    "sourceName": n.namespace,
-                    "fields": [],
-                    "tags": [],
-                    "facets": {},
-                }),
+                Kind::Dataset => observed.dataset_json(n),
                 Kind::Job => {
-                    let side = |pick: EdgeEnd<'_>| -> Vec<Value> {
+                    let side = |pick: EdgeEnd<'_>| -> Vec<&NodeRef> {
                         sub.edges
                             .iter()
                             .filter_map(pick)
                             .map(|d| &sub.nodes[d])
                             .filter(|d| d.kind == Kind::Dataset)
-                            .map(|d| json!({ "namespace": d.namespace, "name": d.name }))
                             .collect()
                     };
                     let inputs = side(&|(f, t, _)| (*t == i).then_some(*f));
                     let outputs = side(&|(f, t, _)| (*f == i).then_some(*t));
-                    json!({
-                        "id": id,
-                        "type": "BATCH",
-                        "name": n.name,
-                        "simpleName": n.name.rsplit('.').next().unwrap_or(&n.name),
-                        "namespace": n.namespace,
-                        "inputs": inputs,
-                        "outputs": outputs,
-                        "facets": {},
-                    })
+                    observed.job_json(n, &inputs, &outputs)
                 }
             };
             json!({

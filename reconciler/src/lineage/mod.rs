@@ -18,9 +18,11 @@ use crate::catalog::Catalog;
 
 mod draw;
 mod names;
+mod observed;
 
 pub use draw::{layout, marquez, Drawn, Layout, Placed, NODE_H, NODE_W};
 pub use names::{declared_dataset, declared_edges, Resolver, RunIndex};
+pub use observed::{run_json, time, DatasetSeen, JobSeen, Observed, Run, RUNS_PER_JOB};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "UPPERCASE")]
@@ -204,6 +206,27 @@ impl Graph {
         })
     }
 
+    /// Every node with at least one edge.
+    pub fn live_nodes(&self) -> impl Iterator<Item = &NodeRef> + '_ {
+        self.nodes.iter().filter(|n| self.contains(n))
+    }
+
+    /// The datasets a job reads and writes (by any live edge), each sorted.
+    pub fn datasets_of(&self, job: &NodeRef) -> (Vec<&NodeRef>, Vec<&NodeRef>) {
+        let Some(j) = self.index.get(job).copied() else {
+            return (Vec::new(), Vec::new());
+        };
+        let names = |ids: Vec<u32>| -> Vec<&NodeRef> {
+            let mut v: Vec<&NodeRef> = ids.into_iter().map(|i| &self.nodes[i as usize]).collect();
+            v.sort();
+            v
+        };
+        (
+            names(self.live_in(j).collect()),
+            names(self.live_out(j).collect()),
+        )
+    }
+
     /// The node a Marquez node id names. Namespaces may hold `:` (`s3://bucket`,
     /// `trino://host:8080`), so every split is tried against the graph, the first known one wins.
     pub fn find(&self, id: &str) -> Option<NodeRef> {
@@ -223,37 +246,45 @@ impl Graph {
             .find(|n| self.contains(n))
     }
 
-    /// The nodes upstream and downstream of `start`, up to `depth` edges away in each direction,
-    /// and the edges between them; at most `max_nodes` nodes (nearest first).
+    /// Every node connected to `start` within `depth` edges, whichever way each edge points (as
+    /// Marquez answers: a job that both reads and writes a dataset is expanded upstream and
+    /// downstream, however it was reached), and the edges between them; at most `max_nodes`
+    /// nodes, nearest first. A node's layer is its parent's plus one when the walk followed an
+    /// edge downstream, minus one upstream (columns of the drawing).
     pub fn walk(&self, start: &NodeRef, depth: usize, max_nodes: usize) -> Option<Subgraph> {
         let s = *self.index.get(start)?;
         let mut layer_of: HashMap<u32, i32> = HashMap::from([(s, 0)]);
         let mut order = vec![s];
         let mut truncated = false;
-        // Breadth first, both directions at once, so the nearest nodes are kept at the limit.
-        let mut queue = VecDeque::from([(s, 0i32, 1i32), (s, 0, -1)]);
-        while let Some((n, layer, dir)) = queue.pop_front() {
-            if layer.unsigned_abs() as usize >= depth {
+        // Breadth first, so the nearest nodes are kept at the limit.
+        let mut queue = VecDeque::from([(s, 0usize)]);
+        'walk: while let Some((n, distance)) = queue.pop_front() {
+            if distance >= depth {
                 continue;
             }
-            let mut next: Vec<u32> = if dir > 0 {
-                self.live_out(n).collect()
-            } else {
-                self.live_in(n).collect()
-            };
-            // By name, so that the answer does not depend on the order edges arrived in.
-            next.sort_unstable_by(|a, b| self.nodes[*a as usize].cmp(&self.nodes[*b as usize]));
-            for m in next {
+            let layer = layer_of[&n];
+            let mut next: Vec<(u32, i32)> = self
+                .live_out(n)
+                .map(|m| (m, 1))
+                .chain(self.live_in(n).map(|m| (m, -1)))
+                .collect();
+            // Downstream first, then by name, so that the answer does not depend on the order
+            // edges arrived in.
+            next.sort_unstable_by(|a, b| {
+                b.1.cmp(&a.1)
+                    .then_with(|| self.nodes[a.0 as usize].cmp(&self.nodes[b.0 as usize]))
+            });
+            for (m, dir) in next {
                 if layer_of.contains_key(&m) {
                     continue;
                 }
                 if order.len() >= max_nodes {
                     truncated = true;
-                    break;
+                    break 'walk;
                 }
                 layer_of.insert(m, layer + dir);
                 order.push(m);
-                queue.push_back((m, layer + dir, dir));
+                queue.push_back((m, distance + 1));
             }
         }
         let pos: HashMap<u32, usize> = order.iter().enumerate().map(|(i, n)| (*n, i)).collect();
@@ -404,4 +435,8 @@ pub fn plan_impact(
 }
 
 #[cfg(test)]
+mod observed_tests;
+#[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod walk_tests;

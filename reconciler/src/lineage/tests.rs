@@ -279,7 +279,7 @@ fn impact_follows_what_a_job_writes_downstream() {
 fn the_marquez_shape_has_nodes_with_their_edges() {
     let g = graph();
     let sub = g.walk(&NodeRef::job("sales", "refine"), 1, 100).unwrap();
-    let v = marquez(&sub);
+    let v = marquez(&sub, &Observed::default());
     let nodes = v["graph"].as_array().unwrap();
     assert_eq!(nodes.len(), 3);
     let refine = &nodes[0];
@@ -435,7 +435,7 @@ fn what_people_and_tools_see_of_a_small_graph() {
         OBSERVED,
     );
     let sub = g.walk(&NodeRef::job("sales", "refine"), 2, 100).unwrap();
-    insta::assert_json_snapshot!("marquez_graph", marquez(&sub));
+    insta::assert_json_snapshot!("marquez_graph", marquez(&sub, &Observed::default()));
     insta::assert_json_snapshot!("layout", layout(&sub));
 }
 
@@ -497,9 +497,15 @@ fn event(
         "inputs": inputs,
         "outputs": outputs,
     });
-    crate::openlineage::parse(&serde_json::to_vec(&body).unwrap())
-        .unwrap()
-        .0
+    run_event(&body)
+}
+
+/// A RunEvent's body parsed as `POST /api/v1/lineage` parses it.
+fn run_event(body: &Value) -> crate::openlineage::RunEvent {
+    match crate::openlineage::parse(&serde_json::to_vec(body).unwrap()) {
+        Ok((crate::openlineage::Event::Run(e), _)) => e,
+        other => panic!("not a RunEvent: {other:?}"),
+    }
 }
 
 const TRINO_LISTENER: &str = "https://github.com/trinodb/trino/plugin/trino-openlineage";
@@ -725,9 +731,7 @@ fn spark_and_dbt_jobs_reach_the_olo_job_through_their_parent_runs() {
                     "job": {"namespace": ns, "name": name},
                 });
             }
-            crate::openlineage::parse(&serde_json::to_vec(&body).unwrap())
-                .unwrap()
-                .0
+            run_event(&body)
         };
     let id = |n: u32| format!("01930f5e-7b7e-7c4c-9a52-{n:012}");
     let mut resolve = |e: &crate::openlineage::RunEvent| {

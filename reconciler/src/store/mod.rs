@@ -350,13 +350,15 @@ impl RunFilter {
 /// An OpenLineage event to record, with the job → dataset edges it shows (olo's names).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct NewLineageEvent {
-    /// The same event sent again has the same key (see `openlineage::RunEvent::dedupe_key`).
+    /// The same event sent again has the same key (see `openlineage::Event::dedupe_key`).
     pub dedupe_key: String,
-    pub run_id: String,
+    /// A `RunEvent`'s run; none for static lineage (`DatasetEvent`, `JobEvent`).
+    pub run_id: Option<String>,
     pub event_type: Option<String>,
     pub event_time: DateTime<Utc>,
-    pub job_namespace: String,
-    pub job_name: String,
+    /// The job as the event names it; none for a `DatasetEvent`.
+    pub job_namespace: Option<String>,
+    pub job_name: Option<String>,
     /// The event as received.
     pub raw: Value,
     pub edges: Vec<ObservedEdge>,
@@ -519,6 +521,9 @@ pub trait Store: Send + Sync {
     async fn record_lineage(&self, events: &[NewLineageEvent]) -> StoreResult<Vec<bool>>;
     /// Every observed edge, in the order first seen.
     async fn observed_edges(&self) -> StoreResult<Vec<ObservedEdge>>;
+    /// The events recorded after the one with id `after` (0: from the first), oldest first, at
+    /// most `limit`: `(id, event as received)`.
+    async fn lineage_events_after(&self, after: i64, limit: u32) -> StoreResult<Vec<(i64, Value)>>;
     /// Number of lineage events recorded.
     async fn lineage_event_count(&self) -> StoreResult<u64>;
 

@@ -827,6 +827,20 @@ impl Store for PostgresStore {
             .map_err(query_error("observed_edges"))
     }
 
+    async fn lineage_events_after(&self, after: i64, limit: u32) -> StoreResult<Vec<(i64, Value)>> {
+        let rows =
+            sqlx::query("SELECT id, raw FROM lineage_events WHERE id > $1 ORDER BY id LIMIT $2")
+                .bind(after)
+                .bind(i64::from(limit))
+                .fetch_all(&self.pool)
+                .await
+                .map_err(query_error("lineage_events_after"))?;
+        rows.iter()
+            .map(|row| Ok((row.try_get("id")?, row.try_get("raw")?)))
+            .collect::<Result<_, sqlx::Error>>()
+            .map_err(query_error("lineage_events_after"))
+    }
+
     async fn lineage_event_count(&self) -> StoreResult<u64> {
         let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM lineage_events")
             .fetch_one(&self.pool)

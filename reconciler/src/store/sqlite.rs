@@ -926,6 +926,20 @@ impl Store for SqliteStore {
             .map_err(query_error("observed_edges"))
     }
 
+    async fn lineage_events_after(&self, after: i64, limit: u32) -> StoreResult<Vec<(i64, Value)>> {
+        let rows =
+            sqlx::query("SELECT id, raw FROM lineage_events WHERE id > ? ORDER BY id LIMIT ?")
+                .bind(after)
+                .bind(i64::from(limit))
+                .fetch_all(&self.pool)
+                .await
+                .map_err(query_error("lineage_events_after"))?;
+        rows.iter()
+            .map(|row| Ok((row.try_get("id")?, get_json(row, "raw")?)))
+            .collect::<Result<_, sqlx::Error>>()
+            .map_err(query_error("lineage_events_after"))
+    }
+
     async fn lineage_event_count(&self) -> StoreResult<u64> {
         let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM lineage_events")
             .fetch_one(&self.pool)

@@ -221,11 +221,11 @@ pub(crate) async fn fill(db: &Db) {
 
     let event = NewLineageEvent {
         dedupe_key: "k1".to_string(),
-        run_id: "01930f5e-7b7e-7c4c-9a52-4c1a5e0f2b11".to_string(),
+        run_id: Some("01930f5e-7b7e-7c4c-9a52-4c1a5e0f2b11".to_string()),
         event_type: Some("COMPLETE".to_string()),
         event_time: at(50, 250),
-        job_namespace: "olo".to_string(),
-        job_name: "sales.orders".to_string(),
+        job_namespace: Some("olo".to_string()),
+        job_name: Some("sales.orders".to_string()),
         raw: json!({"eventType": "COMPLETE", "inputs": [{"name": "raw.orders"}]}),
         edges: vec![ObservedEdge {
             job_namespace: "olo".to_string(),

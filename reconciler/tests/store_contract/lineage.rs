@@ -7,11 +7,11 @@ use crate::fixtures::at;
 fn lineage_event(key: &str, edges: &[(&str, &str, &str)]) -> NewLineageEvent {
     NewLineageEvent {
         dedupe_key: key.to_string(),
-        run_id: "01930f5e-7b7e-7c4c-9a52-4c1a5e0f2b11".to_string(),
+        run_id: Some("01930f5e-7b7e-7c4c-9a52-4c1a5e0f2b11".to_string()),
         event_type: Some("COMPLETE".to_string()),
         event_time: at(3),
-        job_namespace: "default".to_string(),
-        job_name: "sales__orders.load".to_string(),
+        job_namespace: Some("default".to_string()),
+        job_name: Some("sales__orders.load".to_string()),
         raw: serde_json::json!({"eventType": "COMPLETE", "key": key, "text": "naïve ✓"}),
         edges: edges
             .iter()
@@ -52,6 +52,36 @@ pub async fn record_lineage_keeps_each_event_once_and_its_edges(store: &dyn Stor
     ];
     assert_eq!(store.record_lineage(&again).await.unwrap(), [false, true]);
     assert_eq!(store.lineage_event_count().await.unwrap(), 3);
+    // A DatasetEvent: no run, no job.
+    let mut dataset_event = lineage_event("d", &[]);
+    (
+        dataset_event.run_id,
+        dataset_event.job_namespace,
+        dataset_event.job_name,
+    ) = (None, None, None);
+    assert_eq!(
+        store.record_lineage(&[dataset_event]).await.unwrap(),
+        [true]
+    );
+    // Read back as received, oldest first, after a cursor.
+    let keys = |events: Vec<(i64, serde_json::Value)>| -> Vec<String> {
+        events
+            .into_iter()
+            .map(|(_, raw)| raw["key"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let all = store.lineage_events_after(0, 100).await.unwrap();
+    assert_eq!(all[0].1["text"], "naïve ✓");
+    let first_id = all[0].0;
+    assert_eq!(keys(all), ["a", "b", "c", "d"]);
+    assert_eq!(
+        keys(store.lineage_events_after(0, 2).await.unwrap()),
+        ["a", "b"]
+    );
+    assert_eq!(
+        keys(store.lineage_events_after(first_id, 100).await.unwrap()),
+        ["b", "c", "d"]
+    );
     let edges: Vec<(String, String)> = store
         .observed_edges()
         .await
