@@ -50,7 +50,16 @@ impl Schedule {
         }
         check_cron(s)
             .map(|()| Schedule::Cron(s.to_string()))
-            .map_err(|e| format!("invalid cron expression `{}`: {e}", s.escape_debug()))
+            .map_err(|e| {
+                let at = match faulty_field(s) {
+                    Some((name, value, range)) => format!(
+                        "the {name} field `{}` is not valid ({name}: {range}): ",
+                        value.escape_debug()
+                    ),
+                    None => String::new(),
+                };
+                format!("invalid cron expression `{}`: {at}{e}", s.escape_debug())
+            })
     }
 
     /// When Airflow will next start a run of this schedule: the first cron time at or after
@@ -109,6 +118,28 @@ fn check_cron(expr: &str) -> Result<(), String> {
     }
     seen.insert(expr.to_string(), checked.clone());
     checked
+}
+
+/// The five fields of a cron expression, and what each takes.
+const CRON_FIELDS: [(&str, &str); 5] = [
+    ("minute", "0-59"),
+    ("hour", "0-23"),
+    ("day-of-month", "1-31"),
+    ("month", "1-12 or JAN-DEC"),
+    ("day-of-week", "0-7 or SUN-SAT, 0 and 7 are Sunday"),
+];
+
+/// Which field of a 5-field expression croner refuses: each field alone, the others `*`
+/// (croner names no field in its errors). `None` when every field passes alone.
+fn faulty_field(expr: &str) -> Option<(&'static str, &str, &'static str)> {
+    let fields: Vec<&str> = expr.split_whitespace().collect();
+    fields.iter().enumerate().find_map(|(i, value)| {
+        let mut alone = ["*"; 5];
+        alone[i] = value;
+        croner::Cron::from_str(&alone.join(" "))
+            .is_err()
+            .then_some((CRON_FIELDS[i].0, *value, CRON_FIELDS[i].1))
+    })
 }
 
 /// The cron expression of a time-based preset (Airflow's own table).
@@ -232,5 +263,31 @@ mod tests {
             err.starts_with("invalid cron expression `0 24 * * *`: "),
             "{err}"
         );
+    }
+
+    #[test]
+    fn a_cron_error_names_the_field_and_its_range() {
+        for (expr, says) in [
+            (
+                "0 25 * * *",
+                "the hour field `25` is not valid (hour: 0-23)",
+            ),
+            (
+                "61 * * * *",
+                "the minute field `61` is not valid (minute: 0-59)",
+            ),
+            ("0 0 32 * *", "the day-of-month field `32` is not valid"),
+            (
+                "0 0 * 13 *",
+                "the month field `13` is not valid (month: 1-12 or JAN-DEC)",
+            ),
+            (
+                "0 0 * * FUNDAY",
+                "the day-of-week field `FUNDAY` is not valid",
+            ),
+        ] {
+            let err = Schedule::parse(Some(expr)).unwrap_err();
+            assert!(err.contains(says), "{expr}: {err}");
+        }
     }
 }
