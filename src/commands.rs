@@ -136,23 +136,39 @@ async fn export_audit(settings: &Settings) -> anyhow::Result<ExitCode> {
 pub async fn status(settings: &Settings) -> anyhow::Result<ExitCode> {
     let store = open_store(settings).await?;
     let branch = settings.tracked_branch();
-    match store.branch_status(&branch).await? {
-        None => println!("{branch}: never reconciled"),
-        Some(s) => {
-            println!("{branch}: {}", s.state.as_str());
-            println!(
-                "  last attempted: {}",
-                s.last_attempted.as_deref().unwrap_or("-")
-            );
-            println!(
-                "  last applied:   {}",
-                s.last_applied.as_deref().unwrap_or("-")
-            );
-            println!("  updated:        {}", s.updated_at.to_rfc3339());
-            if let Some(m) = s.message {
-                println!("  {m}");
-            }
-        }
+    // Which store answered: a status read from the wrong one (no --config) looks just as sure.
+    let read_from = format!(
+        "  state store:    {}",
+        olo_reconciler::store::redacted_url(&settings.database_url())
+    );
+    let Some(s) = store.branch_status(&branch).await? else {
+        println!("{branch}: never reconciled");
+        println!("{read_from}");
+        return Ok(ExitCode::SUCCESS);
+    };
+    println!("{branch}: {}", s.state.as_str());
+    println!(
+        "  last attempted: {}",
+        s.last_attempted.as_deref().unwrap_or("-")
+    );
+    println!(
+        "  last applied:   {}",
+        s.last_applied.as_deref().unwrap_or("-")
+    );
+    println!("  updated:        {}", s.updated_at.to_rfc3339());
+    println!("{read_from}");
+    if let Some(m) = s.message {
+        println!("  {m}");
     }
-    Ok(ExitCode::SUCCESS)
+    // Every diagnostic of the invalid commit, as `olo validate` prints them.
+    let diagnostics: Vec<olo_schema::Diagnostic> =
+        serde_json::from_value(s.diagnostics).unwrap_or_default();
+    for d in &diagnostics {
+        println!("  {d}");
+    }
+    Ok(if s.state == olo_reconciler::store::SyncState::Stalled {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    })
 }

@@ -209,7 +209,8 @@ enum Command {
         check: bool,
     },
     /// Print the sync status of the tracked branch: Ready, Reconciling or Stalled, with the last
-    /// attempted and last applied revisions.
+    /// attempted and last applied revisions, the diagnostics of an invalid commit, and the state
+    /// store read. Exit 1 when Stalled, 0 otherwise.
     Status {
         /// Settings file (TOML).
         #[arg(long, env = "OLO_CONFIG")]

@@ -49,6 +49,20 @@ fn commits_invalid_commit_revert_and_audit() {
         status.contains(&format!("last applied:   {c2}")),
         "{status}"
     );
+    // Stalled exits 1, prints every diagnostic as `olo validate` does, and names its store.
+    let out = olo.run(&["status"]);
+    assert_eq!(out.status.code(), Some(1), "{status}");
+    assert!(
+        status.contains("\n  workspaces/w/jobs/two.yaml:") && status.contains(": error: "),
+        "{status}"
+    );
+    assert!(
+        status.contains(&format!(
+            "  state store:    sqlite:{}",
+            olo.state.path().join("state.db").display()
+        )),
+        "{status}"
+    );
 
     // The revert recovers.
     repo.git(
@@ -58,6 +72,7 @@ fn commits_invalid_commit_revert_and_audit() {
     let c4 = repo.git(&["rev-parse", "HEAD"], ("Grace", "grace@example.com"));
     ok(&olo.apply());
     assert!(olo.status().starts_with("main: Ready"));
+    ok(&olo.run(&["status"]));
     assert_eq!(
         std::fs::read(olo.dags().join("w__two.py")).unwrap().len(),
         two_before.len()

@@ -101,7 +101,7 @@ pub fn markdown(plan: &Plan) -> String {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use proptest::prelude::*;
     use pulldown_cmark::{CodeBlockKind, Event, Parser, Tag, TagEnd};
 
@@ -109,7 +109,7 @@ mod tests {
 
     /// The text of every fenced code block in `markdown`, parsed as CommonMark (with the
     /// `<details>` HTML around it, as GitHub sees it).
-    fn code_blocks(markdown: &str) -> Vec<String> {
+    pub(crate) fn code_blocks(markdown: &str) -> Vec<String> {
         let mut blocks = Vec::new();
         let mut open: Option<String> = None;
         for event in Parser::new(markdown) {

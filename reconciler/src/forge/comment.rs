@@ -655,27 +655,8 @@ mod tests {
         assert_eq!(code_span("`x"), "`` `x ``");
     }
 
-    /// Every fenced code block of a comment part, parsed back as CommonMark.
-    fn code_blocks(part: &str) -> Vec<String> {
-        use pulldown_cmark::{CodeBlockKind, Event, Parser, Tag, TagEnd};
-        let mut blocks = Vec::new();
-        let mut open: Option<String> = None;
-        for event in Parser::new(part) {
-            match event {
-                Event::Start(Tag::CodeBlock(CodeBlockKind::Fenced(_))) => {
-                    open = Some(String::new())
-                }
-                Event::Text(t) => {
-                    if let Some(b) = open.as_mut() {
-                        b.push_str(&t);
-                    }
-                }
-                Event::End(TagEnd::CodeBlock) => blocks.extend(open.take()),
-                _ => {}
-            }
-        }
-        blocks
-    }
+    // Every fenced code block of a comment part, parsed back as CommonMark.
+    use crate::report::tests::code_blocks;
 
     proptest::proptest! {
         /// Whatever a changed file's diff holds (fence lines of backticks and tildes, indented
