@@ -125,6 +125,14 @@ fn members(state: &AppState, namespace: &str) -> Result<BTreeSet<NodeRef>, ApiEr
         .ok_or_else(|| ApiError::not_found(format!("no namespace {namespace:?} in olo's lineage")))
 }
 
+/// The jobs or the datasets of a namespace.
+fn members_of(state: &AppState, namespace: &str, kind: Kind) -> Result<Vec<NodeRef>, ApiError> {
+    Ok(members(state, namespace)?
+        .into_iter()
+        .filter(|n| n.kind == kind)
+        .collect())
+}
+
 /// `GET /api/v1/namespaces/{namespace}`: `Namespace`.
 async fn namespace(
     State(state): State<Arc<AppState>>,
@@ -150,10 +158,7 @@ async fn jobs(
     Query(page): Query<Page>,
 ) -> Result<Json<Value>, ApiError> {
     caller.need(&state, Need::Member).await?;
-    let jobs: Vec<NodeRef> = members(&state, &namespace)?
-        .into_iter()
-        .filter(|n| n.kind == Kind::Job)
-        .collect();
+    let jobs = members_of(&state, &namespace, Kind::Job)?;
     let total = jobs.len();
     let list: Vec<Value> = page
         .apply(jobs)
@@ -230,10 +235,7 @@ async fn datasets(
     Query(page): Query<Page>,
 ) -> Result<Json<Value>, ApiError> {
     caller.need(&state, Need::Member).await?;
-    let datasets: Vec<NodeRef> = members(&state, &namespace)?
-        .into_iter()
-        .filter(|n| n.kind == Kind::Dataset)
-        .collect();
+    let datasets = members_of(&state, &namespace, Kind::Dataset)?;
     let total = datasets.len();
     let observed = state.lineage.observed();
     let list: Vec<Value> = page
