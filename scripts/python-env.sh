@@ -10,7 +10,7 @@
 #                                        Kubernetes schemas (kubernetes-validate), yamllint
 #   scripts/python-env.sh lineage     -> OpenLineage's Python client (openlineage-python: posts events, gzip)
 #                                        and Marquez's (marquez-python: the read API), which
-#                                        tests/lineage.rs runs against olo
+#                                        tests/e2e/lineage.rs runs against olo
 #   scripts/python-env.sh mlflow      -> the MLflow tracking server (tests/mlflow_e2e.rs)
 #   scripts/python-env.sh pyiceberg   -> PyIceberg with its SQL (SQLite) catalog and PyArrow FileIO, the
 #                                        independent reader tests/iceberg/check.py runs

@@ -113,12 +113,12 @@ OLO_TEST_MLFLOW_URL="$(scripts/mlflow.sh start)"
 export OLO_TEST_MLFLOW_URL
 echo "    $OLO_TEST_MLFLOW_URL"
 
-# The MLflow client of that venv checks that tasks' runs get their tags (tests/mlflow_run_context.rs).
+# The MLflow client of that venv checks that tasks' runs get their tags (tests/e2e/mlflow_run_context.rs).
 OLO_TEST_MLFLOW_PYTHON="$(scripts/python-env.sh mlflow)/bin/python"
 export OLO_TEST_MLFLOW_PYTHON
 
 # OpenLineage's and Marquez's Python clients post events to olo and read them back through
-# Marquez's API (tests/lineage.rs).
+# Marquez's API (tests/e2e/lineage.rs).
 echo "==> Python venv with openlineage-python and marquez-python (cached)"
 OLO_TEST_LINEAGE_PYTHON="$(scripts/python-env.sh lineage)/bin/python"
 export OLO_TEST_LINEAGE_PYTHON

@@ -1,5 +1,5 @@
 """Loads a folder of rendered DAG files in Airflow's own DagBag and compares what Airflow parsed
-with what the olo spec says. Used by tests/airflow.rs.
+with what the olo spec says. Used by tests/e2e/airflow.rs.
 
     python check_dags.py DAGS_DIR EXPECT.json  ->  prints one JSON object on the last line
 

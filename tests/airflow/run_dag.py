@@ -1,6 +1,6 @@
 """Runs one DAG of a folder for real in Airflow (`dag.test()`: every task executes in this
 process, against a fresh SQLite metadata database) and prints the outcome as JSON on the last
-line. Used by tests/airflow.rs.
+line. Used by tests/e2e/airflow.rs.
 
     python run_dag.py DAGS_DIR DAG_ID
 """

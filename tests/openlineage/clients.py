@@ -1,4 +1,4 @@
-"""OpenLineage's and Marquez's own Python clients against a running olo (tests/lineage.rs).
+"""OpenLineage's and Marquez's own Python clients against a running olo (tests/e2e/lineage.rs).
 
     python clients.py <olo base URL> <API token>
 

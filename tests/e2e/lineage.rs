@@ -1,0 +1,403 @@
+//! End to end: OpenLineage events posted to a real `olo serve` (SQLite state), the lineage graph
+//! in Marquez's shape, declared against observed lineage, and the graph surviving a restart.
+
+use crate::common::daemon::{assert_error_shape, Daemon, TOKEN, WHO};
+use crate::common::Repo;
+use serde_json::{json, Value};
+
+const WORKSPACE: &str = "apiVersion: olo/v1\nkind: Workspace\nmetadata: {name: w}\nspec:\n  lakehouse: {catalog: lake, warehouse: 's3://lake/w', namespaces: [raw, gold]}\n";
+
+fn job(name: &str, inputs: &str, outputs: &str) -> String {
+    format!("apiVersion: olo/v1\nkind: Job\nmetadata: {{name: {name}}}\nspec:\n  tasks:\n    - id: t\n      bash: {{command: 'echo {name}'}}\n      inputs: [{inputs}]\n      outputs: [{outputs}]\n")
+}
+
+/// What Airflow's OpenLineage provider sends for a task of `w__refine` that read raw.orders
+/// through Trino and wrote gold.revenue and a table the job does not declare.
+fn airflow_event(event_type: &str, time: &str) -> Value {
+    json!({
+        "eventType": event_type,
+        "eventTime": time,
+        "producer": "https://github.com/apache/airflow/tree/providers-openlineage/2.3.0",
+        "schemaURL": "https://openlineage.io/spec/2-0-2/OpenLineage.json#/$defs/RunEvent",
+        "run": {"runId": "01930f5e-7b7e-7c4c-9a52-4c1a5e0f2b11", "facets": {}},
+        "job": {"namespace": "default", "name": "w__refine.t"},
+        "inputs": [{"namespace": "trino://trino:8080", "name": "lake.raw.orders"}],
+        "outputs": [
+            {"namespace": "w", "name": "gold.revenue"},
+            {"namespace": "s3://lake", "name": "w/gold/scratch"}
+        ]
+    })
+}
+
+async fn post_event(d: &Daemon, event: &Value, token: Option<&str>) -> (u16, Value) {
+    d.post("/api/v1/lineage", token, event.clone()).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn events_become_observed_lineage_beside_the_declared_one() {
+    let repo = Repo::new();
+    repo.write("workspaces/w/workspace.yaml", WORKSPACE);
+    repo.write(
+        "workspaces/w/jobs/ingest.yaml",
+        &job("ingest", "", "raw.orders"),
+    );
+    repo.write(
+        "workspaces/w/jobs/refine.yaml",
+        &job("refine", "raw.orders", "gold.revenue, gold.daily"),
+    );
+    repo.commit("two jobs", WHO);
+    let d = Daemon::start(&repo, &[]).await;
+
+    // Declared lineage is there before any run.
+    let (status, g) = d.get("/api/v1/lineage?nodeId=job:w:refine&depth=2").await;
+    assert_eq!(status, 200, "{g}");
+    let ids: Vec<&str> = g["graph"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        ids,
+        [
+            "job:w:refine",
+            "dataset:w:gold.daily",
+            "dataset:w:gold.revenue",
+            "dataset:w:raw.orders",
+            "job:w:ingest"
+        ]
+    );
+    let (_, m) = d.get("/api/v1/workspaces/w/jobs/refine/lineage").await;
+    assert_eq!(m["mismatches"]["observed_any"], false, "{m}");
+    assert_eq!(
+        m["mismatches"]["declared_not_observed"]
+            .as_array()
+            .unwrap()
+            .len(),
+        3
+    );
+
+    // Bad events: refused with the reason, nothing recorded.
+    let (status, err) =
+        post_event(&d, &airflow_event("COMPLETE", "2026-11-27T04:30:00Z"), None).await;
+    assert_eq!(
+        status, 401,
+        "tokens are configured, so lineage needs one: {err}"
+    );
+    assert_error_shape(&err, "unauthorized");
+    let mut bad = airflow_event("COMPLETE", "2026-11-27T04:30:00Z");
+    bad["run"]["runId"] = json!("not-a-uuid");
+    let (status, err) = post_event(&d, &bad, Some(TOKEN)).await;
+    assert_eq!(status, 400, "{err}");
+    assert_error_shape(&err, "bad_request");
+    assert!(
+        err["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("`run.runId` must be a UUID"),
+        "{err}"
+    );
+    let r = d
+        .http
+        .post(format!("{}/api/v1/lineage", d.base))
+        .bearer_auth(TOKEN)
+        .header("content-type", "application/json")
+        .body("{\"eventTime\": ")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+
+    // A good event, and the same event again.
+    let start = airflow_event("START", "2026-11-27T04:29:00Z");
+    let complete = airflow_event("COMPLETE", "2026-11-27T04:30:00Z");
+    for (event, want) in [
+        (&start, "recorded"),
+        (&complete, "recorded"),
+        (&complete, "duplicate"),
+    ] {
+        let (status, v) = post_event(&d, event, Some(TOKEN)).await;
+        assert_eq!((status, v["status"].as_str()), (200, Some(want)), "{v}");
+    }
+
+    // Observed names were mapped onto olo's: the Trino table and the warehouse path.
+    let (status, g) = d
+        .get("/api/v1/lineage?nodeId=dataset:w:raw.orders&depth=1")
+        .await;
+    assert_eq!(status, 200, "{g}");
+    let orders = &g["graph"][0];
+    assert_eq!(orders["id"], "dataset:w:raw.orders");
+    let edge_to_refine = orders["outEdges"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["destination"] == "job:w:refine")
+        .unwrap();
+    assert_eq!(edge_to_refine["sources"], json!(["declared", "observed"]));
+
+    let (_, m) = d.get("/api/v1/workspaces/w/jobs/refine/lineage").await;
+    assert_eq!(
+        m["mismatches"],
+        json!({
+            "observed_any": true,
+            "declared_not_observed": [{"direction": "out", "dataset": "dataset:w:gold.daily"}],
+            "observed_not_declared": [{"direction": "out", "dataset": "dataset:w:gold.scratch"}],
+        })
+    );
+    let (_, ingest) = d.get("/api/v1/workspaces/w/jobs/ingest/lineage").await;
+    assert_eq!(
+        ingest["impact"],
+        json!({
+            "writes": ["dataset:w:raw.orders"],
+            "downstream_jobs": ["job:w:refine"],
+            "downstream_datasets": ["dataset:w:gold.daily", "dataset:w:gold.revenue", "dataset:w:gold.scratch"],
+        })
+    );
+
+    // Queries that cannot be answered.
+    for (path, status) in [
+        ("/api/v1/lineage", 400),
+        ("/api/v1/lineage?nodeId=table:w:x", 400),
+        ("/api/v1/lineage?nodeId=job:w:refine&depth=0", 400),
+        ("/api/v1/lineage?nodeId=job:w:nope", 404),
+        ("/api/v1/workspaces/w/jobs/nope/lineage", 404),
+    ] {
+        let (got, v) = d.get(path).await;
+        assert_eq!(got, status, "{path}: {v}");
+    }
+    let (_, metrics) = {
+        let r = d
+            .http
+            .get(format!("{}/metrics", d.base))
+            .send()
+            .await
+            .unwrap();
+        (r.status(), r.text().await.unwrap())
+    };
+    for line in [
+        "olo_lineage_events_total{result=\"recorded\"} 2",
+        "olo_lineage_events_total{result=\"duplicate\"} 1",
+        "olo_lineage_events_total{result=\"invalid\"} 2",
+        "olo_lineage_events_total{result=\"unauthorized\"} 1",
+    ] {
+        assert!(metrics.contains(line), "{line} not in\n{metrics}");
+    }
+
+    // After a restart the observed lineage is still there (read back from the state store).
+    let d = d.restart().await;
+    let (_, m) = d.get("/api/v1/workspaces/w/jobs/refine/lineage").await;
+    assert_eq!(
+        m["mismatches"]["observed_not_declared"],
+        json!([{"direction": "out", "dataset": "dataset:w:gold.scratch"}]),
+        "{m}"
+    );
+    assert!(
+        d.log().contains("observed lineage edges loaded"),
+        "{}",
+        d.log()
+    );
+}
+
+/// OpenLineage's and Marquez's own Python clients (PyPI openlineage-python and marquez-python,
+/// the venv of scripts/python-env.sh lineage, `OLO_TEST_LINEAGE_PYTHON`) against `olo serve`:
+/// gzip bodies, a naive eventTime, a DatasetEvent and a JobEvent are taken in, and Marquez's read
+/// calls return what was posted (tests/openlineage/clients.py).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn openlineage_and_marquez_clients_work_against_olo() {
+    let python = std::env::var("OLO_TEST_LINEAGE_PYTHON").expect(
+        "OLO_TEST_LINEAGE_PYTHON must name the python of the lineage venv (scripts/test.sh sets \
+         it: $(scripts/python-env.sh lineage)/bin/python)",
+    );
+    let repo = Repo::new();
+    repo.write("workspaces/w/workspace.yaml", WORKSPACE);
+    repo.write(
+        "workspaces/w/jobs/ingest.yaml",
+        &job("ingest", "", "raw.orders"),
+    );
+    repo.write(
+        "workspaces/w/jobs/refine.yaml",
+        &job("refine", "raw.orders", "gold.revenue"),
+    );
+    repo.commit("two jobs", WHO);
+    let d = Daemon::start(&repo, &[]).await;
+    let script =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/openlineage/clients.py");
+    let out = tokio::process::Command::new(&python)
+        .arg(&script)
+        .arg(&d.base)
+        .arg(TOKEN)
+        .output()
+        .await
+        .expect("the lineage venv's python runs");
+    assert!(
+        out.status.success(),
+        "the clients failed:\n{}\nolo's log:\n{}",
+        String::from_utf8_lossy(&out.stderr),
+        d.log()
+    );
+    let read: Value = serde_json::from_slice(&out.stdout).unwrap();
+
+    let mut namespaces: Vec<&str> = read["namespaces"]["namespaces"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n["name"].as_str().unwrap())
+        .collect();
+    namespaces.sort();
+    assert_eq!(namespaces, ["default", "reports", "w"], "{read}");
+    assert_eq!(read["namespace"]["name"], "w");
+    assert_eq!(read["namespace"]["createdAt"], "2026-11-27T04:00:00Z");
+
+    // The events' job `default/w__refine.t` is olo's `w/refine`, found by either name; its
+    // latest run failed, with the error the run facet gave.
+    let refine = read["jobs"]["jobs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|j| j["name"] == "refine")
+        .unwrap_or_else(|| panic!("no refine in {}", read["jobs"]));
+    assert_eq!(read["job_by_event_name"], *refine);
+    assert_eq!(refine["id"], json!({"namespace": "w", "name": "refine"}));
+    assert_eq!(
+        refine["latestRun"]["state"], "FAILED",
+        "{}",
+        refine["latestRun"]
+    );
+    assert_eq!(
+        refine["latestRun"]["errorMessage"],
+        "gold.revenue is locked by another writer"
+    );
+    assert_eq!(
+        refine["inputs"],
+        json!([{"namespace": "w", "name": "raw.orders"}])
+    );
+    assert_eq!(
+        refine["outputs"],
+        json!([{"namespace": "w", "name": "gold.revenue"}])
+    );
+
+    // Runs, newest first; the naive START time was read as UTC.
+    let runs = read["runs"]["runs"].as_array().unwrap();
+    let states: Vec<&str> = runs.iter().map(|r| r["state"].as_str().unwrap()).collect();
+    assert_eq!(states, ["FAILED", "COMPLETED"]);
+    let ok = &runs[1];
+    assert_eq!(ok["id"], "01930f5e-7b7e-7c4c-9a52-000000000001");
+    assert_eq!(ok["startedAt"], "2026-11-27T04:29:00Z");
+    assert_eq!(ok["endedAt"], "2026-11-27T04:30:00Z");
+    assert_eq!(ok["durationMs"], 60_000);
+    assert_eq!(read["run"], *ok);
+
+    // The JobEvent's static lineage.
+    assert_eq!(
+        read["static_job"]["inputs"],
+        json!([{"namespace": "w", "name": "gold.revenue"}])
+    );
+    assert_eq!(
+        read["static_job"]["outputs"],
+        json!([{"namespace": "reports", "name": "weekly"}])
+    );
+    assert_eq!(read["static_job"]["latestRun"], Value::Null);
+
+    // Schema facets became fields: of the run's output and of the DatasetEvent's dataset.
+    let fields = |d: &Value| -> Vec<(String, String)> {
+        d["fields"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| {
+                (
+                    f["name"].as_str().unwrap().to_string(),
+                    f["type"].as_str().unwrap().to_string(),
+                )
+            })
+            .collect()
+    };
+    assert_eq!(
+        fields(&read["dataset"]),
+        [
+            ("day".to_string(), "DATE".to_string()),
+            ("revenue".to_string(), "DECIMAL(18,2)".to_string())
+        ]
+    );
+    assert_eq!(read["dataset"]["lastModifiedAt"], "2026-11-27T04:30:00Z");
+    let orders = read["datasets"]["datasets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["name"] == "raw.orders")
+        .unwrap();
+    assert_eq!(
+        fields(orders),
+        [
+            ("order_id".to_string(), "BIGINT".to_string()),
+            ("amount".to_string(), "DECIMAL(18,2)".to_string())
+        ]
+    );
+
+    // The graph from the job's event name, with the trailing slash Marquez's web UI uses:
+    // upstream, downstream, and the JobEvent's job beside olo's.
+    let mut ids: Vec<&str> = read["lineage"]["graph"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n["id"].as_str().unwrap())
+        .collect();
+    ids.sort();
+    assert_eq!(
+        ids,
+        [
+            "dataset:reports:weekly",
+            "dataset:w:gold.revenue",
+            "dataset:w:raw.orders",
+            "job:default:reporting.weekly",
+            "job:w:ingest",
+            "job:w:refine",
+        ]
+    );
+
+    // A Spark job's event, attributed to refine only through its parent run facet (the task's
+    // run): its run is one of refine's.
+    let spark_run = "01930f5e-7b7e-7c4c-9a52-000000000003";
+    let spark = json!({
+        "eventType": "COMPLETE",
+        "eventTime": "2026-11-29T04:30:00Z",
+        "producer": "https://github.com/OpenLineage/OpenLineage/tree/1.37.0/integration/spark",
+        "run": {"runId": spark_run, "facets": {"parent": {
+            "run": {"runId": "01930f5e-7b7e-7c4c-9a52-000000000001"},
+            "job": {"namespace": "default", "name": "w__refine.t"}
+        }}},
+        "job": {"namespace": "spark", "name": "w_refine.execute_insert_into"},
+        "outputs": [{"namespace": "w", "name": "gold.revenue"}]
+    });
+    let (status, v) = post_event(&d, &spark, Some(TOKEN)).await;
+    assert_eq!(status, 200, "{v}");
+    let paths = [
+        "/api/v1/namespaces/w/jobs/refine",
+        "/api/v1/namespaces/w/jobs/refine/runs",
+        "/api/v1/namespaces/w/datasets/raw.orders",
+        "/api/v1/namespaces/w/datasets/gold.revenue",
+    ];
+    let mut before = Vec::new();
+    for path in paths {
+        let (status, v) = d.get(path).await;
+        assert_eq!(status, 200, "{path}: {v}");
+        before.push(v);
+    }
+    assert_eq!(before[1]["runs"][0]["id"], spark_run, "{}", before[1]);
+    assert_eq!(before[2], *orders);
+
+    // After a restart all of it is read back from the state store, in olo's names once the live
+    // commit is read.
+    let d = d.restart().await;
+    d.wait_until("the lineage events read back", |d| {
+        let before = &before;
+        async move {
+            let mut now = Vec::new();
+            for path in paths {
+                now.push(d.get(path).await.1);
+            }
+            now == *before
+        }
+    })
+    .await;
+}

@@ -1,0 +1,24 @@
+//! The end-to-end tests that need no shared service, as one test binary (one link, one compile of
+//! the helpers): each module was its own binary before. The tests that drive the one Airflow, the
+//! lakehouse, Trino or Spark that scripts/test.sh starts for the run stay binaries of their own
+//! (`tests/airflow_e2e.rs`, `ha.rs`, `spark_e2e.rs`, `lakehouse.rs`, `trino_e2e.rs`): cargo runs
+//! test binaries one after another, so those never act on the same service at once.
+
+#[path = "../common/mod.rs"]
+mod common;
+
+mod airflow;
+mod api_writes;
+mod backup;
+mod cli;
+mod cli_read;
+mod dashboard;
+mod lineage;
+mod mlflow_run_context;
+mod oidc;
+mod reconcile;
+mod render;
+mod server;
+mod sql;
+mod trino_rules;
+mod validate;
