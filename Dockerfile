@@ -28,9 +28,7 @@ RUN --mount=type=cache,target=/usr/local/cargo/registry \
     --mount=type=cache,target=/src/target \
     cargo build --release --locked \
     && cp target/release/olo /usr/local/bin/olo \
-    # The release profile keeps line tables (file:line in backtraces); compressed, they cost ~35 MB
-    # instead of ~150 MB.
-    && objcopy --compress-debug-sections=zlib /usr/local/bin/olo \
+    # The release profile carries no debug info (symbols only: function names in backtraces).
     && /usr/local/bin/olo --version
 
 # --- runtime -------------------------------------------------------------------------------------

@@ -8,6 +8,7 @@ use std::time::Instant;
 use anyhow::Context as _;
 use olo_reconciler::leader::Election;
 use olo_reconciler::store::backup::{self, BackupError, Progress, Summary};
+use olo_reconciler::text::count;
 
 use crate::settings::Settings;
 
@@ -33,9 +34,9 @@ fn progress(verb: &'static str) -> impl Fn(Progress<'_>) + Send + Sync {
 
 fn describe(summary: &Summary) -> String {
     format!(
-        "{} rows in {} tables, {} store at schema version {}, taken {} by olo {}",
-        summary.total_rows(),
-        summary.rows.len(),
+        "{} in {}, {} store at schema version {}, taken {} by olo {}",
+        count(summary.total_rows() as usize, "row"),
+        count(summary.rows.len(), "table"),
         summary.header.backend.as_str(),
         summary.header.migrations,
         summary.header.created_at,

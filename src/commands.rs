@@ -39,6 +39,8 @@ pub async fn plan(
         }
         Desired::Valid { files, repo, .. } => (files, repo),
     };
+    let (settings, _empty_state) = without_new_state(settings)?;
+    let settings = &settings;
     let engine = engine(settings, open_store(settings).await?, None).await?;
     let plan = engine
         .plan_desired(revision.as_deref(), &files, &repo, Observe::Full)
@@ -58,6 +60,35 @@ pub async fn plan(
     } else {
         ExitCode::SUCCESS
     })
+}
+
+/// The settings `olo plan` reads the live state with. A plan never creates state: a state store or
+/// SQL catalog file that does not exist yet (a first `olo plan` in a config repository) is read as
+/// an empty one (nothing is live: everything is a create) in a temporary folder, removed when the
+/// returned guard drops, instead of being created where the command runs.
+fn without_new_state(settings: &Settings) -> anyhow::Result<(Settings, Option<tempfile::TempDir>)> {
+    let mut settings = settings.clone();
+    let dir = &settings.state.dir;
+    let new_store = settings.state.database.is_none() && !dir.join("state.db").exists();
+    let new_catalog = settings.lakehouse.catalog == crate::settings::CatalogKind::Sql
+        && settings.lakehouse.sql_database.is_none()
+        && !dir.join("iceberg-catalog.db").exists();
+    if !new_store && !new_catalog {
+        return Ok((settings, None));
+    }
+    tracing::info!(
+        "no state in {} yet: planning against an empty live state",
+        dir.display()
+    );
+    let empty = tempfile::tempdir().context("could not create a temporary folder")?;
+    if new_store {
+        settings.state.database = Some("sqlite::memory:".into());
+    }
+    if new_catalog {
+        let file = empty.path().join("iceberg-catalog.db");
+        settings.lakehouse.sql_database = Some(format!("sqlite://{}?mode=rwc", file.display()));
+    }
+    Ok((settings, Some(empty)))
 }
 
 /// Entries per page of a jsonl export.

@@ -29,8 +29,11 @@ pub struct Runtime {
 }
 
 pub async fn open_store(settings: &Settings) -> anyhow::Result<Arc<dyn Store>> {
-    std::fs::create_dir_all(&settings.state.dir)
-        .with_context(|| format!("could not create {}", settings.state.dir.display()))?;
+    if settings.state.database.is_none() {
+        // The default store lives in the state folder.
+        std::fs::create_dir_all(&settings.state.dir)
+            .with_context(|| format!("could not create {}", settings.state.dir.display()))?;
+    }
     let url = settings.database_url();
     let store = olo_reconciler::store::open(&url).await.with_context(|| {
         format!(

@@ -49,7 +49,8 @@ pub async fn make_lakehouse(settings: &Settings) -> anyhow::Result<Option<Lakeho
         CatalogKind::Off => None,
         CatalogKind::Sql => {
             let url = settings.iceberg_sql_database()?;
-            if url.starts_with("sqlite:") {
+            if l.sql_database.is_none() {
+                // The default catalog file lives in the state folder.
                 std::fs::create_dir_all(&settings.state.dir).with_context(|| {
                     format!("could not create {}", settings.state.dir.display())
                 })?;

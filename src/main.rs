@@ -5,6 +5,7 @@ use std::process::ExitCode;
 
 use anyhow::Context as _;
 use clap::{Parser, Subcommand, ValueEnum};
+use olo_reconciler::text::count;
 use olo_schema::json_schema::DocKind;
 use olo_schema::{Snapshot, Validation};
 
@@ -95,8 +96,9 @@ enum Command {
     /// olo's inventory. Exit code 0 when nothing would change, 2 when something would, 1 on error
     /// (like `terraform plan -detailed-exitcode`).
     Plan {
-        /// The config repository folder (default: the configured source: the newest commit of
-        /// `source.url`'s tracked branch, or the `source.path` folder).
+        /// The config repository folder (default: the configured source, the newest commit of
+        /// `source.url`'s tracked branch or the `source.path` folder of --config/OLO_SOURCE__PATH;
+        /// with neither, the current folder, as `olo validate`).
         path: Option<PathBuf>,
         /// Plan this git revision, read from git objects.
         #[arg(long)]
@@ -528,9 +530,10 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 })
                 .count();
             eprintln!(
-                "rendered {} files into {} ({dags} DAGs, {} changed, {} removed)",
-                rendered.files.len(),
+                "rendered {} into {} ({}, {} changed, {} removed)",
+                count(rendered.files.len(), "file"),
                 out.display(),
+                count(dags, "DAG"),
                 written.changed,
                 written.removed
             );
@@ -546,7 +549,13 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let snapshot = match (path, &settings.source.url) {
                 (Some(path), _) => read_snapshot(&path, rev.as_deref())?,
                 (None, Some(_)) => commands::configured_snapshot(&settings, rev.as_deref())?,
-                (None, None) => read_snapshot(&settings.source.path, rev.as_deref())?,
+                // Like `olo validate`: the current folder, unless a source path is configured.
+                (None, None)
+                    if config.is_some() || std::env::var_os("OLO_SOURCE__PATH").is_some() =>
+                {
+                    read_snapshot(&settings.source.path, rev.as_deref())?
+                }
+                (None, None) => read_snapshot(Path::new("."), rev.as_deref())?,
             };
             tokio()?.block_on(commands::plan(&settings, snapshot, format))
         }
@@ -743,7 +752,7 @@ fn summarize(path: &Path, validation: &Validation) {
     let errors = validation.errors();
     let warnings = validation.diagnostics.len() - errors;
     let warn = if warnings > 0 {
-        format!(", {warnings} warnings")
+        format!(", {}", count(warnings, "warning"))
     } else {
         String::new()
     };
@@ -751,15 +760,16 @@ fn summarize(path: &Path, validation: &Validation) {
         Some(repo) => {
             let jobs: usize = repo.workspaces.values().map(|w| w.jobs.len()).sum();
             eprintln!(
-                "{}: valid ({} workspaces, {jobs} jobs{warn})",
+                "{}: valid ({}, {}{warn})",
                 path.display(),
-                repo.workspaces.len()
+                count(repo.workspaces.len(), "workspace"),
+                count(jobs, "job")
             );
         }
         None => eprintln!(
-            "{}: invalid ({errors} error{}{warn})",
+            "{}: invalid ({}{warn})",
             path.display(),
-            if errors == 1 { "" } else { "s" }
+            count(errors, "error")
         ),
     }
 }

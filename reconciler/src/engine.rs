@@ -352,9 +352,9 @@ impl Engine {
                     })
                     .await?;
                 let message = format!(
-                    "commit {} is invalid ({errors} error{}); live state stays at {}",
+                    "commit {} is invalid ({}); live state stays at {}",
                     short(&rev.sha),
-                    if errors == 1 { "" } else { "s" },
+                    crate::text::count(errors, "error"),
                     last_applied
                         .as_deref()
                         .map(short)

@@ -17,6 +17,15 @@ pub fn echo(text: &str, max: usize) -> std::borrow::Cow<'_, str> {
     format!("{}…", first_chars(text, max.saturating_sub(1))).into()
 }
 
+/// `n` and a regular English noun, singular for one: "1 workspace", "2 workspaces", "0 jobs".
+pub fn count(n: usize, noun: &str) -> String {
+    if n == 1 {
+        format!("1 {noun}")
+    } else {
+        format!("{n} {noun}s")
+    }
+}
+
 /// The longest run of `ch` in `text`.
 pub fn longest_run(text: &str, ch: char) -> usize {
     let (mut longest, mut run) = (0, 0);
@@ -41,6 +50,13 @@ pub fn code_fence(content: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn count_says_one_thing_and_many_things() {
+        assert_eq!(super::count(1, "workspace"), "1 workspace");
+        assert_eq!(super::count(0, "job"), "0 jobs");
+        assert_eq!(super::count(2, "DAG"), "2 DAGs");
+    }
+
     use super::{code_fence, echo, first_chars};
 
     #[test]

@@ -187,6 +187,52 @@ fn plan_errors_exit_1_because_2_means_changes_pending() {
     assert_eq!(missing_apply.status.code(), Some(1));
 }
 
+/// The summary line counts in words: one workspace, not "1 workspaces".
+#[test]
+fn validate_summarises_with_singulars_and_plurals() {
+    let repo = valid_repo();
+    let state = tempfile::tempdir().unwrap();
+    let out = olo_in(&["validate", "."], repo.path(), state.path());
+    assert!(out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains(".: valid (1 workspace, 1 job)"), "{stderr}");
+}
+
+/// Inside one's own config repository, `olo plan` plans the current folder as `olo validate`
+/// checks it, and a first plan creates no state there (no `.olo` beside the config files).
+#[test]
+fn plan_in_a_config_repository_plans_it_and_writes_nothing_there() {
+    let repo = valid_repo();
+    let out = Command::new(env!("CARGO_BIN_EXE_olo"))
+        .arg("plan")
+        .current_dir(repo.path())
+        .env("OLO_SERVER__LISTEN", "127.0.0.1:0")
+        .env_remove("OLO_CONFIG")
+        .env_remove("OLO_STATE__DIR")
+        .env_remove("OLO_SOURCE__URL")
+        .env_remove("OLO_SOURCE__PATH")
+        .output()
+        .expect("olo runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("+ create dags/w__j.py"), "{stdout}");
+    assert!(
+        !repo.path().join(".olo").exists(),
+        "olo plan created state in the config repository"
+    );
+    let status = Command::new("git")
+        .args(["status", "--porcelain"])
+        .current_dir(repo.path())
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&status.stdout), "");
+}
+
 #[test]
 fn plan_with_a_configured_url_plans_that_source() {
     let repo = valid_repo();

@@ -495,7 +495,7 @@ impl IcebergCatalog for SqlCatalog {
             return Err(LakeError::Refused {
                 system: self.describe(),
                 what: format!("dropping namespace {id}"),
-                message: format!("it holds {tables} tables"),
+                message: format!("it holds {}", crate::text::count(tables, "table")),
             });
         }
         sqlx::query(
