@@ -118,13 +118,11 @@ pub async fn audit(
                 .map(olo_reconciler::engine::short)
                 .unwrap_or("-");
             println!(
-                "{}  {:<15} {:<12} {}  {}  {}",
+                "{}  {:<12} {}  {}",
                 e.at.format("%Y-%m-%d %H:%M:%S"),
-                e.action,
                 rev,
-                e.target,
                 e.actor,
-                e.details
+                olo_reconciler::audit::sentence(&e)
             );
         }
     }

@@ -348,7 +348,10 @@ impl Engine {
                         action: "invalid_commit".into(),
                         target: rev.branch.clone(),
                         revision: Some(rev.sha.clone()),
-                        details: json!({ "errors": errors }),
+                        details: json!({
+                            "errors": errors,
+                            "message": rev.message.lines().next().unwrap_or_default(),
+                        }),
                     })
                     .await?;
                 let message = format!(

@@ -2,6 +2,7 @@
 //! commits, and the reconcile loop that ties them together.
 
 pub mod apply;
+pub mod audit;
 pub mod catalog;
 pub mod content;
 pub mod controller;

@@ -805,6 +805,13 @@ async fn every_page_shows_the_seeded_state_in_headless_chromium() {
     let text = check_page(&b, &base, "audit").await;
     assert!(text.contains("Grace <grace@example.com>"), "{text}");
     assert!(text.contains("Ada <ada@example.com>"), "{text}");
+    // Each entry reads as a sentence; its JSON details are folded away.
+    assert!(text.contains("refused commit"), "{text}");
+    assert!(text.contains("applied "), "{text}");
+    let folded = b
+        .js("return [...document.querySelectorAll('#audit details')].filter(d => !d.open).length")
+        .await;
+    assert!(folded.as_u64().unwrap() >= 3, "{folded}");
 
     // Unknown things: a 404 page in the same layout.
     b.goto(&format!("{base}/workspaces/w/jobs/nope")).await;

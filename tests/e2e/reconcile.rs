@@ -99,9 +99,13 @@ fn commits_invalid_commit_revert_and_audit() {
             (
                 "invalid_commit".into(),
                 "Mallory <mallory@example.com>".into(),
-                c3
+                c3.clone()
             ),
-            ("apply".into(), "Grace <grace@example.com>".into(), c2),
+            (
+                "apply".into(),
+                "Grace <grace@example.com>".into(),
+                c2.clone()
+            ),
             ("apply".into(), "Ada <ada@example.com>".into(), c1),
         ]
     );
@@ -113,6 +117,26 @@ fn commits_invalid_commit_revert_and_audit() {
     // The invalid commit never went live, so the revert had nothing left to change.
     assert_eq!(audit[0]["details"]["plan"]["update"], 0);
     assert_eq!(audit[2]["details"]["plan"]["create"], 1);
+    // `olo audit` says the same in sentences, one entry a line.
+    let text = olo.run(&["audit"]);
+    let text = String::from_utf8_lossy(&text.stdout);
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 4, "{text}");
+    assert!(
+        lines[1].ends_with(&format!(
+            "Mallory <mallory@example.com>  refused commit {} “break two” on main: {}; the live state stayed",
+            &c3[..12],
+            olo_reconciler::text::count(audit[1]["details"]["errors"].as_u64().unwrap() as usize, "error")
+        )),
+        "{text}"
+    );
+    assert!(
+        lines[2].contains(&format!(
+            "Grace <grace@example.com>  applied {} “add two” to main: 1 created",
+            &c2[..12]
+        )),
+        "{text}"
+    );
 
     // Applying the same commit again changes nothing and records nothing new.
     ok(&olo.apply());

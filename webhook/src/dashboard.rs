@@ -384,9 +384,10 @@ async fn audit(
             let details = match &e.details {
                 serde_json::Value::Object(m) if m.is_empty() => String::new(),
                 serde_json::Value::Null => String::new(),
-                d => d.to_string(),
+                d => serde_json::to_string_pretty(d).unwrap_or_default(),
             };
-            context! { entry => ser(&e), details => details }
+            let sentence = olo_reconciler::audit::sentence(&e);
+            context! { entry => ser(&e), sentence => sentence, details => details }
         })
         .collect();
     render(
