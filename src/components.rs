@@ -212,6 +212,26 @@ pub fn make_mlflow(
     Ok(Some(Arc::new(client)))
 }
 
+/// The tracked repository as people may see it: a URL without its user and password, or the
+/// local folder.
+fn shown_source(settings: &Settings) -> String {
+    match &settings.source.url {
+        Some(url) => match url::Url::parse(url) {
+            Ok(mut u) => {
+                let _ = u.set_username("");
+                let _ = u.set_password(None);
+                u.to_string()
+            }
+            // scp-like `git@host:path` names no secret.
+            Err(_) => url.clone(),
+        },
+        None => std::path::absolute(&settings.source.path)
+            .unwrap_or_else(|_| settings.source.path.clone())
+            .display()
+            .to_string(),
+    }
+}
+
 /// The server's state for `rt`: its settings, the controller's store and queue, and the clients
 /// the API and the dashboard read (OpenID Connect, MLflow, Trino, the lakehouse, the files of
 /// the config repository at `repo` when the branch could be read).
@@ -223,6 +243,7 @@ pub fn app_state(
 ) -> anyhow::Result<AppState> {
     let config = olo_server::ServerConfig {
         branch,
+        source: shown_source(settings),
         webhook_secret: Settings::secret(&settings.github.webhook_secret_env)?,
         repository: settings.github.repository.clone(),
         tokens: settings.api.tokens.clone(),
@@ -305,4 +326,22 @@ pub async fn runtime(settings: &Settings) -> anyhow::Result<Runtime> {
         controller: Controller::new(engine, source, Arc::new(Queue::default())),
         airflow,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::shown_source;
+    use crate::settings::Settings;
+
+    #[test]
+    fn the_shown_source_never_carries_credentials() {
+        let mut s = Settings::default();
+        s.source.url = Some("https://olo-bot:ghp_secret@github.com/acme/lake.git".into());
+        assert_eq!(shown_source(&s), "https://github.com/acme/lake.git");
+        s.source.url = Some("git@github.com:acme/lake.git".into());
+        assert_eq!(shown_source(&s), "git@github.com:acme/lake.git");
+        s.source.url = None;
+        s.source.path = "/srv/lake-config".into();
+        assert_eq!(shown_source(&s), "/srv/lake-config");
+    }
 }

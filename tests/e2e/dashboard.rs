@@ -459,6 +459,9 @@ async fn every_page_shows_the_seeded_state_in_headless_chromium() {
     b.goto(&format!("{base}/")).await;
     let text = check_page(&b, &base, "overview").await;
     assert!(text.contains("Stalled"), "{text}");
+    // Which repository olo follows, as Argo shows it.
+    let tracked = format!("tracking file://{}", s._repo.path().display());
+    assert!(text.contains(&tracked), "{tracked} not in {text}");
     let diagnostics = b
         .js("return document.getElementById('diagnostics').innerText")
         .await;

@@ -235,6 +235,7 @@ async fn overview(State(state): State<Arc<AppState>>, caller: Caller) -> PageRes
         context! {
             nav => "overview",
             branch => &state.config.branch,
+            source => &state.config.source,
             ready => state.is_ready(),
             role => state.role().as_str(),
             status => ser(&status),

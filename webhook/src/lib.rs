@@ -47,6 +47,9 @@ use olo_reconciler::controller::{PullRequestPlan, Queue, Trigger};
 pub struct ServerConfig {
     /// The tracked branch: pushes to it reconcile, pull requests against it are planned.
     pub branch: String,
+    /// The repository olo follows, as the overview shows it: its URL without credentials, or
+    /// its local folder.
+    pub source: String,
     /// The GitHub webhook secret; without it the webhook endpoint refuses every delivery.
     pub webhook_secret: Option<SecretString>,
     /// `owner/name`: deliveries about other repositories are ignored (any when unset).
