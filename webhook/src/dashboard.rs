@@ -27,6 +27,7 @@ use crate::AppState;
 mod error;
 mod format;
 mod lineage_page;
+mod markdown;
 mod sql_page;
 
 use error::gate;
@@ -74,6 +75,10 @@ static ENV: LazyLock<Environment<'static>> = LazyLock::new(|| {
     env.add_filter("short", |s: String| short_sha(&s).to_string());
     env.add_filter("first_line", |s: String| first_line(&s).to_string());
     env.add_filter("tone", |s: String| tone(&s));
+    // Descriptions: CommonMark without raw HTML or script links (markdown.rs).
+    env.add_filter("markdown", |s: String| {
+        minijinja::Value::from_safe_string(markdown::to_safe_html(&s))
+    });
     env.add_filter("datetime", |s: String| {
         parse_time(&s).map_or(s, |t| t.format("%Y-%m-%d %H:%M:%S UTC").to_string())
     });
