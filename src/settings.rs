@@ -269,7 +269,8 @@ pub struct ServerSettings {
     pub body_timeout_seconds: u64,
     /// Connections served at once (more wait in the kernel's accept queue).
     pub max_connections: usize,
-    /// Webhook deliveries over 1 MiB read at once (503 past it; GitHub redelivers).
+    /// Webhook deliveries over 1 MiB read at once; more wait their turn for at most the body
+    /// timeout (503 when none frees by then; GitHub redelivers).
     pub max_large_bodies: usize,
 }
 

@@ -640,3 +640,127 @@ async fn slow_clients_are_cut_off_and_the_server_keeps_answering() {
     let line = "olo_webhook_deliveries_total{event=\"push\",result=\"unreadable\"} 1";
     assert!(metrics.contains(line), "no `{line}` in:\n{metrics}");
 }
+
+/// Events of the limit tests, in the order they happened.
+type Events = tokio::sync::mpsc::UnboundedSender<&'static str>;
+
+/// Connects to `addr`, sends `request` (whole), reads the answer until olo closes, then reports
+/// `event` with the answer's status line.
+async fn exchange(addr: String, request: Vec<u8>, event: &'static str, events: Events) -> String {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let stream = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    let (mut read, mut write) = stream.into_split();
+    // A large body fills the socket buffers: write it beside the read.
+    let writer = tokio::spawn(async move {
+        let _ = write.write_all(&request).await;
+        write
+    });
+    let mut answer = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(60), read.read_to_end(&mut answer)).await;
+    let _ = events.send(event);
+    drop(writer.await);
+    String::from_utf8_lossy(&answer)
+        .lines()
+        .next()
+        .unwrap_or("")
+        .to_string()
+}
+
+/// `server.max_connections`: past it a new connection waits in the kernel's accept queue until
+/// a slot frees, so olo's open files stay bounded. Here both slots hold silent connections: a
+/// health check is answered only after the header timeout closed one of them (without the
+/// limit it is answered at once).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn past_max_connections_a_new_connection_waits_for_a_free_slot() {
+    let repo = Repo::new();
+    repo.write("workspaces/w/jobs/one.yaml", &job("one", "echo 1"));
+    repo.commit("one", WHO);
+    let d = Daemon::start(
+        &repo,
+        &[
+            ("OLO_SERVER__HEADER_TIMEOUT_SECONDS", "2"),
+            ("OLO_SERVER__MAX_CONNECTIONS", "2"),
+        ],
+    )
+    .await;
+    let addr = d.base.trim_start_matches("http://").to_string();
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    for _ in 0..2 {
+        // Connected, sending nothing: closed by olo at the header timeout.
+        tokio::spawn(exchange(
+            addr.clone(),
+            Vec::new(),
+            "silent closed",
+            tx.clone(),
+        ));
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let health = tokio::spawn(exchange(
+        addr.clone(),
+        b"GET /healthz HTTP/1.1\r\nHost: olo\r\nConnection: close\r\n\r\n".to_vec(),
+        "health answered",
+        tx.clone(),
+    ));
+    assert_eq!(health.await.unwrap(), "HTTP/1.1 200 OK");
+    let mut order = Vec::new();
+    while let Ok(Some(e)) = tokio::time::timeout(Duration::from_secs(10), rx.recv()).await {
+        order.push(e);
+        if order.len() == 3 {
+            break;
+        }
+    }
+    assert_eq!(order.len(), 3, "{order:?}");
+    assert_eq!(
+        order[0], "silent closed",
+        "the health check was served while both slots were taken: {order:?}"
+    );
+    // Once a slot is free again, everyone is served.
+    assert_eq!(d.get_text("/healthz").await, "ok\n");
+}
+
+/// `server.max_large_bodies`: a webhook delivery over 1 MiB is read only while fewer than that
+/// many large ones are being read. Here one slot: a large delivery that stalls holds it until the
+/// body timeout (408), and a second, complete one is read only after that (then refused for its
+/// forged signature); without the limit it would be answered first.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn past_max_large_bodies_a_large_delivery_waits_for_the_one_being_read() {
+    let repo = Repo::new();
+    repo.write("workspaces/w/jobs/one.yaml", &job("one", "echo 1"));
+    repo.commit("one", WHO);
+    let d = Daemon::start(
+        &repo,
+        &[
+            ("OLO_SERVER__BODY_TIMEOUT_SECONDS", "3"),
+            ("OLO_SERVER__MAX_LARGE_BODIES", "1"),
+        ],
+    )
+    .await;
+    let addr = d.base.trim_start_matches("http://").to_string();
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let head = |id: &str, length: usize| {
+        format!(
+            "POST /webhooks/github HTTP/1.1\r\nHost: olo\r\nX-GitHub-Event: push\r\n\
+             X-GitHub-Delivery: {id}\r\nX-Hub-Signature-256: sha256=00\r\n\
+             Content-Type: application/json\r\nContent-Length: {length}\r\nConnection: close\r\n\r\n"
+        )
+        .into_bytes()
+    };
+    // 2 MB declared, 7 bytes sent.
+    let mut stalled = head("large-stalled", 2_000_000);
+    stalled.extend_from_slice(b"{\"ref\":");
+    let first = tokio::spawn(exchange(
+        addr.clone(),
+        stalled,
+        "stalled answered",
+        tx.clone(),
+    ));
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    // 1.5 MB, all of it.
+    let mut whole = head("large-whole", 1_500_000);
+    whole.extend(std::iter::repeat_n(b' ', 1_500_000));
+    let second = tokio::spawn(exchange(addr.clone(), whole, "whole answered", tx.clone()));
+    assert!(first.await.unwrap().starts_with("HTTP/1.1 408"));
+    assert!(second.await.unwrap().starts_with("HTTP/1.1 401"));
+    let order = [rx.recv().await.unwrap(), rx.recv().await.unwrap()];
+    assert_eq!(order, ["stalled answered", "whole answered"]);
+}
