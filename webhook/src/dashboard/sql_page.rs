@@ -10,15 +10,19 @@ use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use minijinja::{context, Value};
 
+use super::error::gate;
 use super::{render, PageResult};
+use crate::caller::{Caller, Need};
 use crate::AppState;
 
 /// Where the SQL page's script is served.
 pub const SCRIPT: &str = "/assets/sql.js";
 const JS: &str = include_str!("sql.js");
 
-/// The page itself is a form: the query it sends needs an identity (`POST /api/v1/sql`).
-pub(super) async fn sql_page(State(state): State<Arc<AppState>>) -> PageResult {
+/// The page itself is a form: the query it sends needs an identity (`POST /api/v1/sql`). Like
+/// every page it is closed to anonymous callers when reads need a token.
+pub(super) async fn sql_page(State(state): State<Arc<AppState>>, caller: Caller) -> PageResult {
+    gate(&state, &caller, Need::Member).await?;
     render(
         "sql.html",
         sql_context(state.trino.is_some(), state.sql_max_rows),
