@@ -48,6 +48,12 @@ impl Schedule {
                 s.escape_debug()
             ));
         }
+        if let Some(why) = airflow_refuses(s) {
+            return Err(format!(
+                "invalid cron expression `{}`: {why}",
+                s.escape_debug()
+            ));
+        }
         check_cron(s)
             .map(|()| Schedule::Cron(s.to_string()))
             .map_err(|e| {
@@ -118,6 +124,29 @@ fn check_cron(expr: &str) -> Result<(), String> {
     }
     seen.insert(expr.to_string(), checked.clone());
     checked
+}
+
+/// Forms croner takes (Quartz's) that Airflow's cron parser (croniter) refuses, so a DAG with
+/// them would not load: `L` anywhere in the day-of-week field (`5L`, `5#L`, `L`) and `LW` in the
+/// day-of-month field. Checked against croniter in Airflow 3.3's venv: `L`, `15W` and `5#3` load.
+fn airflow_refuses(expr: &str) -> Option<String> {
+    let fields: Vec<&str> = expr.split_whitespace().collect();
+    let [_, _, dom, _, dow] = fields[..] else {
+        return None;
+    };
+    if dow.to_ascii_uppercase().contains('L') {
+        return Some(format!(
+            "the day-of-week field `{}` uses `L`, which Airflow's cron parser refuses: name the weekday (`5`, `FRI`) or its n-th occurrence in the month (`5#3`)",
+            dow.escape_debug()
+        ));
+    }
+    if dom.to_ascii_uppercase().contains("LW") {
+        return Some(format!(
+            "the day-of-month field `{}` uses `LW`, which Airflow's cron parser refuses: use `L` (the month's last day) or `15W` (the weekday nearest the 15th)",
+            dom.escape_debug()
+        ));
+    }
+    None
 }
 
 /// The five fields of a cron expression, and what each takes.
@@ -268,6 +297,14 @@ mod tests {
     #[test]
     fn a_cron_error_names_the_field_and_its_range() {
         for (expr, says) in [
+            (
+                "0 0 * * 5L",
+                "the day-of-week field `5L` uses `L`, which Airflow's cron parser refuses",
+            ),
+            (
+                "0 0 LW * *",
+                "the day-of-month field `LW` uses `LW`, which Airflow's cron parser refuses",
+            ),
             (
                 "0 25 * * *",
                 "the hour field `25` is not valid (hour: 0-23)",

@@ -327,3 +327,77 @@ fn the_example_smoke_test_job_really_runs_in_airflow() {
         })
     );
 }
+
+/// Every cron expression `olo validate` accepts loads in Airflow: its own timetable
+/// (`CronTriggerTimetable`, croniter underneath) parses it and finds a next run. The table holds
+/// Quartz forms that croner (olo's parser) knows and croniter does not (`5L`, `LW`, `5#L`): olo
+/// refuses those. olo may refuse more than Airflow (`L5`, `1-L`), never less.
+#[test]
+fn every_cron_expression_olo_accepts_loads_in_airflow() {
+    let expressions = [
+        "0 0 L * *",
+        "0 0 LW * *",
+        "0 0 * * 5L",
+        "0 0 * * 5#3",
+        "0 0 15W * *",
+        "0 0 * * L",
+        "0 0 L-2 * *",
+        "0 0 1W * *",
+        "0 0 L,15 * *",
+        "0 0 * * L5",
+        "0 0 * * FRIL",
+        "0 0 * * 5#L",
+        "0 0 * * SUN#2",
+        "0 0 * * 1#1,5#3",
+        "0 0 1-L * *",
+        "0 0 ? * *",
+        "0 0 * * 7",
+        "*/5 1-3 * JAN,FEB MON-FRI",
+        "0 0 29 2 *",
+    ];
+    let accepted: Vec<&str> = expressions
+        .iter()
+        .copied()
+        .filter(|e| olo_schema::schedule::Schedule::parse(Some(e)).is_ok())
+        .collect();
+    for refused in ["0 0 LW * *", "0 0 * * 5L", "0 0 * * L", "0 0 * * 5#L"] {
+        assert!(!accepted.contains(&refused), "olo accepts {refused}");
+    }
+    let script = r#"
+import json, sys
+import pendulum
+from airflow.timetables.trigger import CronTriggerTimetable
+out = {}
+for e in json.loads(sys.argv[1]):
+    try:
+        t = CronTriggerTimetable(e, timezone="UTC")
+        out[e] = str(t._get_next(pendulum.datetime(2026, 1, 1, tz="UTC")))
+    except Exception as ex:
+        out[e] = "refused: " + type(ex).__name__
+print(json.dumps(out))
+"#;
+    let run = Command::new(airflow_python())
+        .args(["-c", script, &serde_json::to_string(&accepted).unwrap()])
+        .output()
+        .unwrap();
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let airflow: BTreeMap<String, String> = serde_json::from_slice(
+        String::from_utf8_lossy(&run.stdout)
+            .lines()
+            .last()
+            .unwrap()
+            .as_bytes(),
+    )
+    .unwrap();
+    assert_eq!(airflow.len(), accepted.len());
+    for (expr, next) in &airflow {
+        assert!(
+            !next.starts_with("refused"),
+            "olo accepts `{expr}`, Airflow {next}"
+        );
+    }
+}

@@ -395,7 +395,15 @@ async fn the_dashboard_is_closed_when_reads_need_a_token() {
     repo.write("workspaces/w/jobs/one.yaml", &common::job("one", "echo 1"));
     repo.commit("add one", WHO);
     let d = Daemon::start(&repo, &[("OLO_API__READ_REQUIRES_TOKEN", "true")]).await;
-    for path in ["/", "/runs", "/workspaces/w", "/lineage", "/sql", "/audit", "/revisions"] {
+    for path in [
+        "/",
+        "/runs",
+        "/workspaces/w",
+        "/lineage",
+        "/sql",
+        "/audit",
+        "/revisions",
+    ] {
         let (status, _, body) = page(&d, path).await;
         assert_eq!(status, 401, "{path}: {body}");
         assert!(body.contains("requires an identity for reads"), "{body}");
