@@ -305,17 +305,36 @@ impl MarkedEventReceiver for Builder {
                 if !self.count(1, pos) {
                     return;
                 }
-                let value = if let Some(tag) = tag {
-                    match scalar_with_tag(&text, &tag.handle, &tag.suffix) {
-                        Ok(v) => v,
-                        Err(msg) => return self.fail(pos, msg),
-                    }
+                let resolved = if let Some(tag) = tag {
+                    scalar_with_tag(&text, &tag.handle, &tag.suffix)
                 } else if style == TScalarStyle::Plain {
-                    resolve_plain(&text)
+                    Ok(resolve_plain(&text))
                 } else {
-                    Value::Str(text)
+                    return self.finish(
+                        Node {
+                            value: Value::Str(text),
+                            pos,
+                        },
+                        anchor,
+                    );
                 };
-                self.finish(Node { value, pos }, anchor);
+                match resolved {
+                    Ok(Value::Float(f)) if !f.is_finite() => self.fail(pos, not_finite(&text)),
+                    Ok(value) => self.finish(Node { value, pos }, anchor),
+                    Err(msg) => self.fail(pos, msg),
+                }
+            }
+            Event::SequenceStart(_, Some(tag)) | Event::MappingStart(_, Some(tag))
+                if !core_collection_tag(&tag.handle, &tag.suffix) =>
+            {
+                let handle = match tag.handle.as_str() {
+                    "tag:yaml.org,2002:" => "!!",
+                    other => other,
+                };
+                self.fail(
+                    pos,
+                    format!("unsupported YAML tag `{handle}{}`", tag.suffix),
+                )
             }
             Event::SequenceStart(anchor, _) => self.open(
                 Frame::Seq(
@@ -431,6 +450,25 @@ fn looks_like_float(text: &str) -> bool {
     mantissa_ok && exp_ok
 }
 
+/// Whether a collection's tag is the core schema's own (`!!map`, `!!seq`): any other tag
+/// (`!!python/object:…`, `!custom`) is an error, as it is on scalars.
+fn core_collection_tag(handle: &str, suffix: &str) -> bool {
+    (handle == "!!" || handle == "tag:yaml.org,2002:") && matches!(suffix, "map" | "seq")
+}
+
+/// Why a number that is not finite (`.inf`, `.nan`, `1e400`) is refused: JSON, and so the
+/// schema check, Airflow params and the API, have no such numbers.
+fn not_finite(text: &str) -> String {
+    let shown = text.escape_debug();
+    if text.contains(['n', 'N']) || text.contains('.') && text.contains(['i', 'I']) {
+        format!(
+            "`{shown}` is not a finite number, which olo cannot pass on (JSON has no infinity or NaN); quote it for a string"
+        )
+    } else {
+        format!("the number `{shown}` is too large for a 64-bit float")
+    }
+}
+
 fn scalar_with_tag(text: &str, handle: &str, suffix: &str) -> Result<Value, String> {
     if handle != "tag:yaml.org,2002:" && handle != "!!" {
         return Err(format!("unsupported YAML tag `{handle}{suffix}`"));
@@ -492,6 +530,46 @@ mod tests {
             "{}",
             err.message
         );
+    }
+
+    /// Numbers JSON cannot hold would vanish on the way to Airflow: refused where they stand.
+    #[test]
+    fn infinite_nan_and_overflowing_numbers_are_errors() {
+        for (src, says) in [
+            ("a: .inf\n", "`.inf` is not a finite number"),
+            ("a: -.Inf\n", "`-.Inf` is not a finite number"),
+            ("a: [1, .nan]\n", "`.nan` is not a finite number"),
+            ("a: !!float .NaN\n", "`.NaN` is not a finite number"),
+            ("a: 1e400\n", "the number `1e400` is too large"),
+        ] {
+            let err = parse(src).unwrap_err();
+            assert!(err.message.starts_with(says), "{src}: {}", err.message);
+            assert_eq!(err.pos.line, 1, "{src}");
+        }
+        // Quoted, they are strings; large but finite numbers stay numbers.
+        assert!(parse("a: '.inf'\nb: 1e300\n").is_ok());
+    }
+
+    /// Only the core schema's tags: a language-specific tag on a mapping or sequence is an
+    /// error, as on a scalar.
+    #[test]
+    fn non_core_tags_on_collections_are_errors() {
+        for (src, tag) in [
+            (
+                "a: !!python/object:os.system {cmd: ls}\n",
+                "!!python/object:os.system",
+            ),
+            ("a: !!python/tuple [1, 2]\n", "!!python/tuple"),
+            ("a: !custom\n  b: 1\n", "!custom"),
+        ] {
+            let err = parse(src).unwrap_err();
+            assert_eq!(
+                err.message,
+                format!("unsupported YAML tag `{tag}`"),
+                "{src}"
+            );
+        }
+        assert!(parse("a: !!map {b: 1}\nc: !!seq [1]\n").is_ok());
     }
 
     #[test]
