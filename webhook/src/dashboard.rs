@@ -27,6 +27,7 @@ use crate::AppState;
 mod error;
 mod format;
 mod lineage_page;
+mod log_fold;
 mod markdown;
 mod sql_page;
 
@@ -858,17 +859,30 @@ async fn task_log(
     };
     let html = render(
         "log.html",
-        context! {
-            nav => "runs",
-            run => ser(&run),
-            task => task,
-            try_number => try_number,
-            log => log,
-            problem => problem,
-            refresh => (!finished).then_some(LOG_REFRESH_SECONDS),
-        },
+        log_page(&run, &task, try_number, log.as_deref(), problem, finished),
     )?;
     Ok((status, html).into_response())
+}
+
+/// What the log page shows: the log with its long stack traces folded, or why there is none.
+fn log_page(
+    run: &olo_reconciler::store::Run,
+    task: &str,
+    try_number: i64,
+    log: Option<&str>,
+    problem: Option<String>,
+    finished: bool,
+) -> Value {
+    context! {
+        nav => "runs",
+        run => ser(run),
+        task => task,
+        try_number => try_number,
+        segments => ser(&log.map(log_fold::segments)),
+        log => log,
+        problem => problem,
+        refresh => (!finished).then_some(LOG_REFRESH_SECONDS),
+    }
 }
 
 #[cfg(test)]

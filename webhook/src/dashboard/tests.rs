@@ -311,3 +311,24 @@ fn a_page_that_needs_a_sign_in_offers_it() {
     .0;
     insta::assert_snapshot!(main_of(&html));
 }
+
+/// A failed task's log: the long traceback folded under its exception line.
+#[test]
+fn a_task_log_folds_its_long_traceback() {
+    let run = snapshot_run(2, "failed");
+    let mut log = String::from("2026-01-01T00:00:00Z INFO starting\n2026-01-01T00:00:01Z ERROR Task failed\nTraceback (most recent call last):\n");
+    for i in 0..8 {
+        log.push_str(&format!(
+            "  File \"/opt/airflow/job.py\", line {i}, in step_{i}\n"
+        ));
+    }
+    log.push_str("ValueError: <b>bad</b> row\n2026-01-01T00:00:02Z INFO done\n");
+    let html = render_at(
+        "log.html",
+        super::log_page(&run, "load", 1, Some(&log), None, true),
+        at(3600),
+    )
+    .unwrap()
+    .0;
+    insta::assert_snapshot!(main_of(&html));
+}
