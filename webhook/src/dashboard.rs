@@ -752,6 +752,10 @@ async fn run(
         runs: runs.as_deref(),
         problem: problem.as_deref(),
     };
+    let paused = state
+        .catalog()
+        .and_then(|c| c.job(&run.workspace, &run.job).map(|j| j.paused))
+        .unwrap_or(false);
     render(
         "run.html",
         run_page(
@@ -759,6 +763,7 @@ async fn run(
             &tis,
             airflow_ui(&state).as_deref(),
             &mlflow,
+            paused,
             Utc::now(),
         ),
     )
@@ -778,6 +783,8 @@ fn run_page(
     tis: &[TaskInstanceRow],
     airflow_ui: Option<&str>,
     mlflow: &RunMlflow<'_>,
+    // Whether the run's job is paused in the live configuration (its runs wait).
+    paused: bool,
     now: DateTime<Utc>,
 ) -> Value {
     let (bars, total) = timeline(tis, now);
@@ -793,6 +800,7 @@ fn run_page(
         total_seconds => total,
         conf => conf,
         finished => is_terminal_run_state(&run.state),
+        paused => paused,
         airflow_ui => airflow_ui,
         experiments => mlflow.experiments.to_vec(),
         mlflow => mlflow.runs.map(|r| ser(&r)),

@@ -224,6 +224,7 @@ fn the_run_page_as_people_read_it() {
                 }]),
                 problem: None,
             },
+            false,
             at(3600),
         ),
         at(3600),
@@ -331,4 +332,27 @@ fn a_task_log_folds_its_long_traceback() {
     .unwrap()
     .0;
     insta::assert_snapshot!(main_of(&html));
+}
+
+/// A run of a paused job waits in Airflow: its page says why, until the run ends.
+#[test]
+fn a_waiting_run_of_a_paused_job_says_why() {
+    let mlflow = RunMlflow {
+        experiments: &[],
+        runs: None,
+        problem: None,
+    };
+    let page = |state: &str, paused: bool| {
+        let run = snapshot_run(3, state);
+        render_at(
+            "run.html",
+            run_page(&run, &[], None, &mlflow, paused, at(60)),
+            at(60),
+        )
+        .unwrap()
+        .0
+    };
+    assert!(page("queued", true).contains(r#"id="run-paused""#));
+    assert!(!page("queued", false).contains(r#"id="run-paused""#));
+    assert!(!page("success", true).contains(r#"id="run-paused""#));
 }
