@@ -569,6 +569,12 @@ async fn every_page_shows_the_seeded_state_in_headless_chromium() {
         format!("{base}/workspaces/w/jobs/orders")
     );
     let text = check_page(&b, &base, "job").await;
+    // The task graph: a box per task, in dependency order, with the newest run's states.
+    assert_eq!(
+        b.js("return [...document.querySelectorAll('#task-graph .task')].map(g => [g.dataset.id, g.dataset.state])")
+            .await,
+        json!([["extract", "failed"], ["transform", ""], ["publish", ""]])
+    );
     assert_eq!(
         b.js("return document.getElementById('job-description').innerText")
             .await,

@@ -30,6 +30,7 @@ mod lineage_page;
 mod log_fold;
 mod markdown;
 mod sql_page;
+mod task_graph;
 
 use error::gate;
 pub use error::PageError;
@@ -551,6 +552,10 @@ async fn job(
         .store
         .runs(&RunFilter::job(&ws, &job), JOB_RUNS, None)
         .await?;
+    let latest = match recent.first() {
+        Some(run) => state.store.task_instances(run.id).await?,
+        None => Vec::new(),
+    };
     let repository = state.config.repository.as_deref();
     let (spec, dag_source) = match (&state.files, &catalog.revision) {
         (Some(files), Some(rev)) => {
@@ -576,6 +581,7 @@ async fn job(
             spec: spec.as_deref(),
             dag_source: dag_source.as_deref(),
             recent: &recent,
+            latest: &latest,
             now: Utc::now(),
         }),
     )
@@ -590,6 +596,8 @@ pub struct JobPage<'a> {
     pub spec: Option<&'a str>,
     pub dag_source: Option<&'a str>,
     pub recent: &'a [olo_reconciler::store::Run],
+    /// The task instances of the newest of `recent` (the task graph's states).
+    pub latest: &'a [TaskInstanceRow],
     pub lineage: &'a olo_reconciler::lineage::Mismatches,
     pub now: DateTime<Utc>,
 }
@@ -605,6 +613,7 @@ fn job_page(p: &JobPage<'_>) -> Value {
         spec => p.spec,
         dag_source => p.dag_source,
         recent => ser(&p.recent),
+        graph => ser(&task_graph::task_graph(p.job, p.latest)),
         lineage => ser(p.lineage),
         lineage_href => format!(
             "/lineage?node={}",
