@@ -544,6 +544,18 @@ async fn every_page_shows_the_seeded_state_in_headless_chromium() {
     b.click("#workspaces a[href='/workspaces/w']").await;
     b.wait_for_url("/workspaces/w").await;
     let text = check_page(&b, &base, "workspace").await;
+    // Each job's newest run, linked.
+    let last_runs = b
+        .js("return [...document.querySelectorAll('#jobs tbody tr')].map(r => [r.cells[0].innerText, r.querySelector('.last-run').innerText.trim(), (r.querySelector('.last-run a') || {}).pathname || ''])")
+        .await;
+    assert_eq!(
+        last_runs,
+        json!([
+            ["loader", "running", format!("/runs/{}", s.running_run)],
+            ["orders", "failed", format!("/runs/{}", s.failed_run)]
+        ]),
+        "{last_runs}"
+    );
     let namespaces = b
         .js("return document.getElementById('namespaces').innerText")
         .await;

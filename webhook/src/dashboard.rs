@@ -454,6 +454,8 @@ struct JobRow<'a> {
     paused: bool,
     tasks: usize,
     description: Option<&'a str>,
+    /// The newest run olo knows of: its id and state.
+    last_run: Option<(i64, String)>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -488,18 +490,30 @@ async fn workspace(
                 sign_in: false,
             })?,
     };
-    let jobs: Vec<JobRow<'_>> = w
+    let shown: Vec<_> = w
         .jobs
         .iter()
         .skip((page - 1) * JOBS_PAGE)
         .take(JOBS_PAGE)
-        .map(|j| JobRow {
+        .collect();
+    // The newest run of each job shown: one indexed query per job, at most a page's worth.
+    let last_runs = futures::future::try_join_all(shown.iter().map(|j| {
+        let filter = RunFilter::job(&w.name, &j.name);
+        let store = state.store.clone();
+        async move { store.runs(&filter, 1, None).await }
+    }))
+    .await?;
+    let jobs: Vec<JobRow<'_>> = shown
+        .iter()
+        .zip(last_runs)
+        .map(|(j, runs)| JobRow {
             name: &j.name,
             dag_id: &j.dag_id,
             schedule: j.schedule.as_deref(),
             paused: j.paused,
             tasks: j.tasks.len(),
             description: j.description.as_deref(),
+            last_run: runs.into_iter().next().map(|r| (r.id, r.state)),
         })
         .collect();
     let repository = state.config.repository.as_deref();
