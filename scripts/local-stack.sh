@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
 # olo against real services, without Docker: PostgreSQL (Debian's package), Apache Airflow 3.3 and
 # MLflow (from PyPI, in the cached venvs of scripts/python-env.sh), all on 127.0.0.1, and
-# `olo serve` on the bundled examples-repo pointed at them.
+# `olo serve` on a config repository pointed at them.
 #
-#   scripts/local-stack.sh          # Ctrl-C stops olo and every service this run started
+#   scripts/local-stack.sh          # the bundled examples-repo
+#   scripts/local-stack.sh ~/lake   # your own config repository (a git repository or a folder)
+#
+# Ctrl-C stops olo and every service this run started.
 #
 # What it does:
 #   1. starts (or reuses) PostgreSQL with scripts/postgres.sh, Airflow with scripts/airflow.sh (its
@@ -18,8 +21,27 @@
 #      (OLO_BIN=path/to/olo runs that binary instead of building).
 #
 # Environment: OLO_LOCAL_PORT (olo's port, first free from 8080), OLO_LOCAL_DIR (default
-# /tmp/olo-local: the services' folders go below it), OLO_BIN.
+# /tmp/olo-local: the services' folders go below it), OLO_LOCAL_GROUP (the group of the API token
+# it makes, default data-platform: the repository must grant it a role, e.g. `admins:
+# [group:data-platform]` in olo.yaml, for the token to trigger runs), OLO_BIN.
 set -euo pipefail
+if [ "${1:-}" = -h ] || [ "${1:-}" = --help ]; then
+    sed -n '2,/^set -euo/p' "$0" | sed -e '$d' -e 's/^# \{0,1\}//'
+    exit 0
+fi
+if [ $# -gt 1 ]; then
+    echo "usage: scripts/local-stack.sh [CONFIG_REPOSITORY]" >&2
+    exit 2
+fi
+# The repository as an absolute path (olo runs from the project folder).
+if ! repository="$(realpath -e "${1:-$(dirname "$0")/../examples-repo}" 2>/dev/null)"; then
+    echo "local-stack.sh: no such folder: $1" >&2
+    exit 2
+fi
+if [ ! -d "$repository/workspaces" ]; then
+    echo "local-stack.sh: $repository has no workspaces/ folder: is it a config repository? (olo validate $repository)" >&2
+    exit 2
+fi
 cd "$(dirname "$0")/.."
 
 # Never fatal: after Ctrl-C the terminal or a pipe reading stderr may be gone, and the cleanup must
@@ -108,10 +130,15 @@ track mlflow
 mlflow_url="$(scripts/mlflow.sh start)"
 
 # --- olo -----------------------------------------------------------------------------------------
+group="${OLO_LOCAL_GROUP:-data-platform}"
+# A job to show a run trigger with: the bundled sample's smoke test, else the repository's first.
+jobs="$(cd "$repository" && find workspaces -path 'workspaces/*/jobs/*.yaml' -type f | sort)"
+sample_job="$(grep -m1 -x 'workspaces/platform/jobs/smoke_test.yaml' <<<"$jobs" || head -n 1 <<<"$jobs")"
+sample_job="$(sed -n 's#^workspaces/\([^/]*\)/jobs/\(.*\)\.yaml$#\1/\2#p' <<<"$sample_job")"
 cat >"$config" <<EOF
 # Written by scripts/local-stack.sh: olo against the local PostgreSQL, Airflow and MLflow.
 [source]
-path = "examples-repo"
+path = "$repository"
 
 [state]
 dir = "$state_dir"
@@ -130,7 +157,7 @@ listen = "127.0.0.1:$olo_port"
 [[api.tokens]]
 name = "local"
 sha256 = "$token_sha256"
-groups = ["data-platform"]   # the example repository's platform admins (examples-repo/olo.yaml)
+groups = ["$group"]   # the repository must grant this group a role (examples-repo/olo.yaml: admins)
 
 [airflow]
 url = "$airflow_url"
@@ -150,13 +177,21 @@ fi
 cat >&2 <<EOF
 
   olo (dashboard, API, webhook)  http://127.0.0.1:$olo_port/
+  config repository              $repository
   Airflow 3                      $airflow_url/   (admin / $airflow_password)
   MLflow                         $mlflow_url/
   PostgreSQL (olo's state)       $database
   DAG folder (olo -> Airflow)    $dags_folder
   settings                       $config
-  API token (writes)             $token
-      curl -X POST -H "Authorization: Bearer $token" http://127.0.0.1:$olo_port/api/v1/workspaces/platform/jobs/smoke_test/runs
+  API token (writes)             $token   (group $group)
+EOF
+if [ -n "$sample_job" ]; then
+    cat >&2 <<EOF
+  a run of $sample_job (once the repository grants group $group a role in ${sample_job%%/*}):
+      OLO_SERVER=http://127.0.0.1:$olo_port OLO_TOKEN=$token cargo run --release -- run $sample_job --wait
+EOF
+fi
+cat >&2 <<EOF
 
   $stop_note.
 
