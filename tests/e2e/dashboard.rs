@@ -704,6 +704,16 @@ async fn every_page_shows_the_seeded_state_in_headless_chromium() {
     b.wait_for_url("node=dataset%3Aw%3Araw.orders_rejected")
         .await;
     check_page(&b, &base, "lineage-dataset").await;
+    // Without a node: the overview, with the job whose events disagree, linked to its graph.
+    b.click("nav a[href='/lineage']").await;
+    b.wait_for_url("/lineage").await;
+    check_page(&b, &base, "lineage-overview").await;
+    let mismatched = b
+        .js("return [...document.querySelectorAll('#lineage-mismatched tbody tr')].map(r => r.innerText.split('\t'))")
+        .await;
+    assert_eq!(mismatched, json!([["job:w:orders", "3", "1"]]));
+    b.click("#lineage-mismatched a").await;
+    b.wait_for_url("/lineage?node=job%3Aw%3Aorders").await;
     b.goto(&format!("{base}/workspaces/w/jobs/orders")).await;
 
     // The job's runs, then the state filter of the runs page.

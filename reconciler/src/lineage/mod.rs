@@ -131,6 +131,21 @@ pub struct Impact {
     pub downstream_datasets: Vec<String>,
 }
 
+/// The whole graph in numbers, and the jobs whose declared and observed lineage differ (the
+/// lineage page's overview).
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Summary {
+    pub jobs: usize,
+    pub datasets: usize,
+    /// Edges declared only, observed only, and both.
+    pub declared: usize,
+    pub observed: usize,
+    pub both: usize,
+    /// Jobs with a mismatch: `(job id, declared never observed, observed not declared)`, the
+    /// most mismatched first.
+    pub mismatched: Vec<(String, usize, usize)>,
+}
+
 impl Graph {
     pub fn node_count(&self) -> usize {
         self.nodes.len()
@@ -309,6 +324,37 @@ impl Graph {
         })
     }
 
+    /// Counts of the live graph, and every job whose events disagree with its declaration (jobs
+    /// no event has shown are left out: they only say that lineage is not reported yet).
+    pub fn summary(&self) -> Summary {
+        let mut s = Summary::default();
+        for flags in self.edges.values() {
+            match (flags & DECLARED != 0, flags & OBSERVED != 0) {
+                (true, true) => s.both += 1,
+                (true, false) => s.declared += 1,
+                (false, true) => s.observed += 1,
+                (false, false) => {}
+            }
+        }
+        for node in self.live_nodes() {
+            match node.kind {
+                Kind::Job => {
+                    s.jobs += 1;
+                    let m = self.mismatches(node);
+                    let (missing, extra) =
+                        (m.declared_not_observed.len(), m.observed_not_declared.len());
+                    if m.observed_any && missing + extra > 0 {
+                        s.mismatched.push((node.id(), missing, extra));
+                    }
+                }
+                Kind::Dataset => s.datasets += 1,
+            }
+        }
+        s.mismatched
+            .sort_by(|a, b| (b.1 + b.2).cmp(&(a.1 + a.2)).then_with(|| a.0.cmp(&b.0)));
+        s
+    }
+
     /// Where a job's declared and observed datasets differ.
     pub fn mismatches(&self, job: &NodeRef) -> Mismatches {
         let mut m = Mismatches::default();
@@ -436,6 +482,8 @@ pub fn plan_impact(
 
 #[cfg(test)]
 mod observed_tests;
+#[cfg(test)]
+mod summary_tests;
 #[cfg(test)]
 mod tests;
 #[cfg(test)]

@@ -85,12 +85,8 @@ pub(super) async fn lineage_page(
     };
     let start = given(&q.node);
     let (status, graph, truncated, problem) = match &start {
-        None => (
-            StatusCode::OK,
-            None,
-            false,
-            Some("Name a job or a dataset, or open one from a job's page.".to_string()),
-        ),
+        // No node: the overview below.
+        None => (StatusCode::OK, None, false, None),
         Some(id) => {
             let g = state.lineage.read();
             match g.find(id).and_then(|n| g.walk(&n, depth, LINEAGE_MAX_NODES)) {
@@ -132,6 +128,9 @@ pub(super) async fn lineage_page(
             }
         }
     };
+    let summary = start
+        .is_none()
+        .then(|| overview(&state.lineage.read().summary()));
     let html = render(
         "lineage.html",
         context! {
@@ -145,7 +144,33 @@ pub(super) async fn lineage_page(
             node_w => olo_reconciler::lineage::NODE_W,
             node_h => olo_reconciler::lineage::NODE_H,
             problem => problem,
+            overview => summary,
         },
     )?;
     Ok((status, html).into_response())
+}
+
+/// The lineage page without a node: the graph in numbers, and the jobs whose events disagree
+/// with what they declare, each linked to its graph.
+fn overview(s: &olo_reconciler::lineage::Summary) -> Value {
+    let mismatched: Vec<Value> = s
+        .mismatched
+        .iter()
+        .map(|(id, missing, extra)| {
+            context! {
+                id => id,
+                href => format!("/lineage?node={}", url::form_urlencoded::byte_serialize(id.as_bytes()).collect::<String>()),
+                missing => missing,
+                extra => extra,
+            }
+        })
+        .collect();
+    context! {
+        jobs => s.jobs,
+        datasets => s.datasets,
+        declared => s.declared,
+        observed => s.observed,
+        both => s.both,
+        mismatched => mismatched,
+    }
 }
