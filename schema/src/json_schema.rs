@@ -67,6 +67,51 @@ impl Compiled {
 
 /// Validates one document against its kind's schema; every violation becomes a diagnostic at the
 /// key or value it concerns.
+/// `json` without the unknown fields the schema refuses, when that is all it refuses: then the
+/// semantic checks can still run on the rest of a file that failed the schema check (a misspelled
+/// key beside a wrong `depends_on`), and report their errors in the same round. `None` when the
+/// schema refuses anything else: the semantic checks rely on every other rule of the schema (one
+/// task kind per task, ...), and a value taken out would be reported again as missing.
+pub fn without_refused(kind: DocKind, json: &J) -> Option<J> {
+    if json.get("kind").and_then(J::as_str) != Some(kind.kind_name()) {
+        return None;
+    }
+    let mut cuts: Vec<Vec<String>> = Vec::new();
+    for error in kind.compiled().validator.iter_errors(json) {
+        let segments: Vec<String> = error
+            .instance_path()
+            .segments()
+            .map(|s| match s {
+                LocationSegment::Property(p) => p.into_owned(),
+                LocationSegment::Index(i) => i.to_string(),
+            })
+            .collect();
+        match error.kind() {
+            ValidationErrorKind::AdditionalProperties { unexpected } => {
+                for key in unexpected {
+                    let mut cut = segments.clone();
+                    cut.push(key.clone());
+                    cuts.push(cut);
+                }
+            }
+            _ => return None,
+        }
+    }
+    let mut repaired = json.clone();
+    for cut in &cuts {
+        let (last, parents) = cut.split_last()?;
+        let pointer: String = parents
+            .iter()
+            .map(|p| format!("/{}", p.replace('~', "~0").replace('/', "~1")))
+            .collect();
+        // A parent may already be taken out.
+        if let Some(object) = repaired.pointer_mut(&pointer).and_then(J::as_object_mut) {
+            object.remove(last);
+        }
+    }
+    Some(repaired)
+}
+
 pub fn check(kind: DocKind, path: &str, doc: &Node, json: &J) -> Vec<Diagnostic> {
     let compiled = kind.compiled();
     let mut out = Vec::new();
@@ -524,6 +569,37 @@ fn edit_distance(a: &str, b: &str) -> usize {
 
 #[cfg(test)]
 mod tests {
+    /// Unknown fields come out (then the semantic checks can run); anything else refused means
+    /// no second round.
+    #[test]
+    fn only_unknown_fields_are_taken_out() {
+        use super::{without_refused, DocKind};
+        let job = |spec: serde_json::Value| serde_json::json!({"apiVersion": "olo/v1", "kind": "Job", "metadata": {"name": "j"}, "spec": spec});
+        let task = serde_json::json!([{"id": "a", "bash": {"command": "echo", "colour": "red"}}]);
+        let repaired = without_refused(
+            DocKind::Job,
+            &job(serde_json::json!({"retires": 3, "tasks": task})),
+        )
+        .expect("only unknown fields");
+        assert_eq!(
+            repaired["spec"],
+            serde_json::json!({"tasks": [{"id": "a", "bash": {"command": "echo"}}]})
+        );
+        // A wrong type beside it: no repair.
+        assert_eq!(
+            without_refused(
+                DocKind::Job,
+                &job(serde_json::json!({"retires": 3, "paused": "no", "tasks": task}))
+            ),
+            None
+        );
+        // A missing required field: no repair.
+        assert_eq!(
+            without_refused(DocKind::Job, &job(serde_json::json!({"retires": 3}))),
+            None
+        );
+    }
+
     use super::*;
 
     #[test]

@@ -195,6 +195,37 @@ pub fn load_one<T: DeserializeOwned>(
     if !errors.is_empty() {
         return Err(errors);
     }
+    loaded(path, role, node, json)
+}
+
+/// A file that failed the schema check, with what the schema refused taken out
+/// ([`json_schema::without_refused`]), when the rest still makes a document: for the semantic
+/// checks only (such a document is never accepted). Positions stay those of the file.
+pub fn load_repaired<T: DeserializeOwned>(
+    snapshot: &Snapshot,
+    path: &str,
+    role: Role,
+) -> Option<Loaded<T>> {
+    let Some(Entry::File(bytes)) = snapshot.files.get(path) else {
+        return None;
+    };
+    let text = std::str::from_utf8(bytes).ok()?;
+    let mut docs = yaml::parse(text.strip_prefix('\u{feff}').unwrap_or(text)).ok()?;
+    if docs.len() != 1 {
+        return None;
+    }
+    let node = docs.remove(0);
+    let json = json_schema::without_refused(role.kind(), &node.to_json())?;
+    loaded(path, role, node, json).ok()
+}
+
+fn loaded<T: DeserializeOwned>(
+    path: &str,
+    role: Role,
+    node: Node,
+    json: serde_json::Value,
+) -> Result<Loaded<T>, Vec<Diagnostic>> {
+    let one = |pos: Pos, msg: String| Err(vec![Diagnostic::error(path, pos, msg)]);
     let mut node = node;
     match serde_json::from_value::<T>(json) {
         Ok(doc) => Ok(Loaded {

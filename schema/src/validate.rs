@@ -101,6 +101,30 @@ fn same_entry(a: &Entry, b: &Entry) -> bool {
     }
 }
 
+/// The schema errors `schema` of a job file, and the semantic checks' errors of what the schema did
+/// not refuse, so that one round shows every error of the file (a misspelled `depends_on` beside
+/// an unknown field). The job itself is never accepted. A semantic error at the position of a
+/// schema error says the same thing again, and is left out.
+fn with_semantic_errors(
+    ctx: &Context<'_>,
+    snapshot: &Snapshot,
+    path: &str,
+    role: Role,
+    mut schema: Vec<Diagnostic>,
+) -> Vec<Diagnostic> {
+    let Some(loaded) = load::load_repaired::<JobDoc>(snapshot, path, role) else {
+        return schema;
+    };
+    let taken: BTreeSet<(u32, u32)> = schema.iter().map(|d| (d.line, d.column)).collect();
+    let (_, semantic) = check_job(ctx, loaded);
+    schema.extend(
+        semantic
+            .into_iter()
+            .filter(|d| !taken.contains(&(d.line, d.column))),
+    );
+    schema
+}
+
 /// [`validate`] with a cache from earlier snapshots.
 pub fn validate_with(snapshot: Snapshot, cache: &mut Cache) -> Validation {
     let (files, mut diags) = load::classify(&snapshot);
@@ -209,13 +233,15 @@ pub fn validate_with(snapshot: Snapshot, cache: &mut Cache) -> Validation {
             };
             let fresh = cached.is_none();
             let check = cached.unwrap_or_else(|| {
-                Arc::new(match load::load_one::<JobDoc>(&snapshot, &path, role) {
-                    Ok(loaded) => {
-                        let (job, d) = check_job(&ctx, loaded);
-                        (job.map(Arc::new), d)
-                    }
-                    Err(d) => (None, d),
-                })
+                Arc::new(
+                    match load::load_one::<JobDoc>(&snapshot, &path, role.clone()) {
+                        Ok(loaded) => {
+                            let (job, d) = check_job(&ctx, loaded);
+                            (job.map(Arc::new), d)
+                        }
+                        Err(d) => (None, with_semantic_errors(&ctx, &snapshot, &path, role, d)),
+                    },
+                )
             });
             (path, bytes, check, fresh)
         })
