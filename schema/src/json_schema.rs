@@ -67,6 +67,18 @@ impl Compiled {
 
 /// Validates one document against its kind's schema; every violation becomes a diagnostic at the
 /// key or value it concerns.
+/// Where in the document an error is, as property names and array indexes.
+fn segments_of(error: &jsonschema::ValidationError<'_>) -> Vec<String> {
+    error
+        .instance_path()
+        .segments()
+        .map(|s| match s {
+            LocationSegment::Property(p) => p.into_owned(),
+            LocationSegment::Index(i) => i.to_string(),
+        })
+        .collect()
+}
+
 /// `json` without the unknown fields the schema refuses, when that is all it refuses: then the
 /// semantic checks can still run on the rest of a file that failed the schema check (a misspelled
 /// key beside a wrong `depends_on`), and report their errors in the same round. `None` when the
@@ -78,14 +90,7 @@ pub fn without_refused(kind: DocKind, json: &J) -> Option<J> {
     }
     let mut cuts: Vec<Vec<String>> = Vec::new();
     for error in kind.compiled().validator.iter_errors(json) {
-        let segments: Vec<String> = error
-            .instance_path()
-            .segments()
-            .map(|s| match s {
-                LocationSegment::Property(p) => p.into_owned(),
-                LocationSegment::Index(i) => i.to_string(),
-            })
-            .collect();
+        let segments = segments_of(&error);
         match error.kind() {
             ValidationErrorKind::AdditionalProperties { unexpected } => {
                 for key in unexpected {
@@ -144,14 +149,7 @@ pub fn check(kind: DocKind, path: &str, doc: &Node, json: &J) -> Vec<Diagnostic>
         return out;
     }
     for error in compiled.validator.iter_errors(json) {
-        let segments: Vec<String> = error
-            .instance_path()
-            .segments()
-            .map(|s| match s {
-                LocationSegment::Property(p) => p.into_owned(),
-                LocationSegment::Index(i) => i.to_string(),
-            })
-            .collect();
+        let segments = segments_of(&error);
         let instance = error.instance();
         let value_pos = || value_pos(doc, &segments);
         let field = field_name(&segments);
