@@ -9,8 +9,8 @@ use wiremock::matchers::path_regex;
 use wiremock::Mock;
 use wiremock::ResponseTemplate;
 
-use crate::fixtures::*;
-use crate::support::*;
+use super::fixtures::*;
+use super::support::*;
 
 #[tokio::test]
 async fn token_is_fetched_once_and_reused_across_calls() {

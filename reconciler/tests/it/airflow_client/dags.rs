@@ -9,8 +9,8 @@ use wiremock::matchers::header;
 use wiremock::matchers::query_param;
 use wiremock::ResponseTemplate;
 
-use crate::fixtures::*;
-use crate::support::*;
+use super::fixtures::*;
+use super::support::*;
 
 #[tokio::test]
 async fn dag_reads_what_airflow_parsed() {

@@ -4,7 +4,7 @@ use olo_reconciler::targets::airflow::DagRun;
 use serde_json::json;
 use serde_json::Value;
 
-use crate::support::time;
+use super::support::time;
 
 pub(crate) const SMOKE_RUN_PATH: &str = "/api/v2/dags/platform__smoke_test/dagRuns/olo-test-1";
 

@@ -11,8 +11,8 @@ use wiremock::Mock;
 use wiremock::MockServer;
 use wiremock::ResponseTemplate;
 
-use crate::fixtures::*;
-use crate::support::*;
+use super::fixtures::*;
+use super::support::*;
 
 #[tokio::test]
 async fn ids_are_percent_encoded_as_single_path_segments() {

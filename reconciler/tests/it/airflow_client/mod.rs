@@ -3,9 +3,6 @@
 //! server drops), and how it classifies Airflow's answers. Response bodies are what Airflow 3.3.2
 //! answered (captured from a running one), or built from its published OpenAPI description.
 
-// Airflow's responses are wide: `json!` needs more room for them.
-#![recursion_limit = "256"]
-
 mod auth;
 mod dags;
 mod fixtures;

@@ -10,8 +10,8 @@ use wiremock::matchers::body_json;
 use wiremock::matchers::header;
 use wiremock::ResponseTemplate;
 
-use crate::fixtures::*;
-use crate::support::*;
+use super::fixtures::*;
+use super::support::*;
 
 #[tokio::test]
 async fn trigger_run_posts_the_run_id_the_logical_date_the_conf_and_the_note() {

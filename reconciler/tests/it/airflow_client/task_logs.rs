@@ -9,8 +9,8 @@ use wiremock::matchers::query_param;
 use wiremock::matchers::query_param_is_missing;
 use wiremock::ResponseTemplate;
 
-use crate::fixtures::*;
-use crate::support::*;
+use super::fixtures::*;
+use super::support::*;
 
 #[tokio::test]
 async fn task_instances_are_read_across_pages() {

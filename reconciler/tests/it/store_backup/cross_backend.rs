@@ -4,9 +4,9 @@ use olo_reconciler::store::backup::format::Line;
 use olo_reconciler::store::backup::Backend;
 use serde_json::json;
 
-use crate::fixtures::*;
-use crate::harness::*;
-use crate::support::*;
+use super::fixtures::*;
+use super::harness::*;
+use super::support::*;
 
 /// SQLite → PostgreSQL → SQLite: the values survive both conversions (JSON text and JSONB,
 /// 0/1 and booleans, timestamps as text and TIMESTAMPTZ), and each store gives fresh ids.

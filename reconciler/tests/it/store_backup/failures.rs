@@ -4,8 +4,8 @@ use olo_reconciler::store::backup::format::Line;
 use olo_reconciler::store::backup::Backend;
 use olo_reconciler::store::backup::BackupError;
 
-use crate::fixtures::*;
-use crate::support::*;
+use super::fixtures::*;
+use super::support::*;
 
 pub(crate) async fn restore_refuses_a_store_holding_rows_unless_forced(backend: Backend) {
     let (_dir, original, other, file) = backed_up(backend).await;

@@ -20,7 +20,7 @@ use olo_reconciler::store::TaskInstanceRow;
 use serde_json::json;
 use serde_json::Value;
 
-use crate::harness::*;
+use super::harness::*;
 
 pub(crate) fn at(second: u32, micros: u32) -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2024, 5, 1, 12, 0, second).unwrap()

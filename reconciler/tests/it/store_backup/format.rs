@@ -5,8 +5,8 @@ use olo_reconciler::store::backup::Backend;
 use olo_reconciler::store::backup::BackupError;
 use olo_reconciler::store::backup::FormatError;
 
-use crate::fixtures::*;
-use crate::support::*;
+use super::fixtures::*;
+use super::support::*;
 
 pub(crate) async fn restore_refuses_truncated_and_edited_files_before_touching_the_store(
     backend: Backend,

@@ -3,8 +3,9 @@
 //! `OLO_TEST_POSTGRES_URL`; without it the PostgreSQL tests fail, they do not skip), and from
 //! one backend into the other.
 //!
-//! Test names are `sqlite::<check>`, `postgres::<check>` and `cross_backend::<check>`. A failed
-//! PostgreSQL test leaves its databases (`olo_backup_…`) behind for inspection.
+//! Test names are `store_backup::sqlite::<check>`, `store_backup::postgres::<check>` and
+//! `store_backup::cross_backend::<check>`. A failed PostgreSQL test leaves its databases
+//! (`olo_backup_…`) behind for inspection.
 //!
 //! The checks live in one module per concept; the harness (a database per store), the fixtures
 //! and the backup helpers they share beside them. `on_both_backends!` below runs each check on

@@ -7,9 +7,9 @@ use olo_reconciler::store::backup::Progress;
 use serde_json::json;
 use std::sync::Mutex;
 
-use crate::fixtures::*;
-use crate::harness::*;
-use crate::support::*;
+use super::fixtures::*;
+use super::harness::*;
+use super::support::*;
 
 pub(crate) async fn a_restored_store_holds_every_row_of_the_backup(backend: Backend) {
     let dir = tempfile::tempdir().unwrap();

@@ -7,8 +7,8 @@ use olo_reconciler::store::backup::BackupError;
 use olo_reconciler::store::RunFilter;
 use serde_json::json;
 
-use crate::harness::*;
-use crate::support::*;
+use super::harness::*;
+use super::support::*;
 
 pub(crate) async fn restore_refuses_a_backup_of_a_newer_schema(backend: Backend) {
     let (dir, original, copy, file) = backed_up(backend).await;

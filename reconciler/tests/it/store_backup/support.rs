@@ -11,8 +11,8 @@ use olo_reconciler::store::backup::Progress;
 use serde_json::json;
 use std::path::Path;
 
-use crate::fixtures::*;
-use crate::harness::*;
+use super::fixtures::*;
+use super::harness::*;
 
 pub(crate) fn quiet(_: Progress<'_>) {}
 

@@ -3,8 +3,8 @@
 use olo_reconciler::store::{self, BranchStatus, NewAudit, Store, SyncState};
 use serde_json::json;
 
-use crate::fixtures::{assert_recent, at, audit_entry, branch_status, item, tick};
-use crate::harness::TestDb;
+use super::fixtures::{assert_recent, at, audit_entry, branch_status, item, tick};
+use super::harness::TestDb;
 
 // ---------------------------------------------------------------------------------------------
 // Inventory.

@@ -2,7 +2,7 @@
 
 use olo_reconciler::store::{NewLineageEvent, ObservedEdge, Store};
 
-use crate::fixtures::at;
+use super::fixtures::at;
 
 fn lineage_event(key: &str, edges: &[(&str, &str, &str)]) -> NewLineageEvent {
     NewLineageEvent {

@@ -5,8 +5,8 @@ use chrono::{TimeZone, Utc};
 use olo_reconciler::store::{RunFilter, RunTrigger, TaskInstanceRow};
 use serde_json::json;
 
-use crate::fixtures::{assert_recent, audit_entry, new_run, revision, run_ids, task_instance};
-use crate::harness::TestDb;
+use super::fixtures::{assert_recent, audit_entry, new_run, revision, run_ids, task_instance};
+use super::harness::TestDb;
 
 pub async fn reopening_runs_migrations_once_and_keeps_data(db: &TestDb) {
     let first = db.open().await;

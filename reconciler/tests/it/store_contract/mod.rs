@@ -2,8 +2,9 @@
 //! SQLite (a file in a temp folder) and on PostgreSQL (a fresh database per test, created on the
 //! server whose admin URL is in `OLO_TEST_POSTGRES_URL`; `scripts/test.sh` starts one).
 //!
-//! Test names are `sqlite::<check>` and `postgres::<check>`. A failed PostgreSQL test leaves its
-//! database (`olo_test_…`) behind for inspection; a passing one drops it.
+//! Test names are `store_contract::sqlite::<check>` and `store_contract::postgres::<check>`. A
+//! failed PostgreSQL test leaves its database (`olo_test_…`) behind for inspection; a passing one
+//! drops it.
 //!
 //! The checks live in one module per table family; the harness (a database per test) and the
 //! fixtures they share beside them. The `contract!` list below runs each check on both backends.

@@ -3,8 +3,8 @@
 
 use olo_reconciler::store::{self, PostgresStore, SqliteStore, Store, StoreError};
 
-use crate::fixtures::{new_run, revision};
-use crate::harness::{postgres_admin_url, with_database};
+use super::fixtures::{new_run, revision};
+use super::harness::{postgres_admin_url, with_database};
 
 #[tokio::test]
 async fn unsupported_url_is_a_url_error() {

@@ -4,10 +4,10 @@ use chrono::{TimeZone, Utc};
 use olo_reconciler::store::{self, NewAudit, RevisionStatus, Store, SyncState};
 use serde_json::json;
 
-use crate::fixtures::{
+use super::fixtures::{
     assert_query_error, assert_recent, audit_entry, branch_status, revision, shas, tick,
 };
-use crate::harness::TestDb;
+use super::harness::TestDb;
 
 // ---------------------------------------------------------------------------------------------
 // Revisions.

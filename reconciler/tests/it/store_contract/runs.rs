@@ -6,7 +6,7 @@ use olo_reconciler::store::{
 };
 use serde_json::json;
 
-use crate::fixtures::{
+use super::fixtures::{
     assert_query_error, assert_recent, at, new_run, run_ids, run_in_state, task_instance, tick,
 };
 
