@@ -18,6 +18,7 @@ mod migrations;
 mod open;
 mod revisions;
 mod runs;
+mod timestamps;
 
 use harness::{with_database, TestDb};
 
@@ -123,6 +124,7 @@ contract! {
             task_instances_are_sorted_by_start_then_task_map_index_and_try,
         ],
         lineage: [record_lineage_keeps_each_event_once_and_its_edges],
+        timestamps: [stamps_are_the_application_clock_to_the_microsecond],
         open: [ping_answers],
     },
     database: {
