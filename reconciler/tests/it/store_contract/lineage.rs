@@ -1,0 +1,99 @@
+//! Observed lineage: events and their edges.
+
+use olo_reconciler::store::{NewLineageEvent, ObservedEdge, Store};
+
+use super::fixtures::at;
+
+fn lineage_event(key: &str, edges: &[(&str, &str, &str)]) -> NewLineageEvent {
+    NewLineageEvent {
+        dedupe_key: key.to_string(),
+        run_id: Some("01930f5e-7b7e-7c4c-9a52-4c1a5e0f2b11".to_string()),
+        event_type: Some("COMPLETE".to_string()),
+        event_time: at(3),
+        job_namespace: Some("default".to_string()),
+        job_name: Some("sales__orders.load".to_string()),
+        raw: serde_json::json!({"eventType": "COMPLETE", "key": key, "text": "naïve ✓"}),
+        edges: edges
+            .iter()
+            .map(|(job, dataset, direction)| ObservedEdge {
+                job_namespace: "sales".to_string(),
+                job_name: job.to_string(),
+                dataset_namespace: "sales".to_string(),
+                dataset_name: dataset.to_string(),
+                direction: direction.to_string(),
+            })
+            .collect(),
+    }
+}
+
+pub async fn record_lineage_keeps_each_event_once_and_its_edges(store: &dyn Store) {
+    assert_eq!(store.record_lineage(&[]).await.unwrap(), Vec::<bool>::new());
+    assert!(store.observed_edges().await.unwrap().is_empty());
+    let first = [
+        lineage_event(
+            "a",
+            &[
+                ("orders", "raw.orders", "in"),
+                ("orders", "gold.orders", "out"),
+            ],
+        ),
+        lineage_event("b", &[("orders", "raw.orders", "in")]),
+        // The same event twice in one batch: the second is a repeat.
+        lineage_event("a", &[("orders", "raw.refunds", "in")]),
+    ];
+    assert_eq!(
+        store.record_lineage(&first).await.unwrap(),
+        [true, true, false]
+    );
+    // Sent again later: nothing new, and the repeat's edges are not recorded.
+    let again = [
+        lineage_event("b", &[("orders", "raw.other", "in")]),
+        lineage_event("c", &[]),
+    ];
+    assert_eq!(store.record_lineage(&again).await.unwrap(), [false, true]);
+    assert_eq!(store.lineage_event_count().await.unwrap(), 3);
+    // A DatasetEvent: no run, no job.
+    let mut dataset_event = lineage_event("d", &[]);
+    (
+        dataset_event.run_id,
+        dataset_event.job_namespace,
+        dataset_event.job_name,
+    ) = (None, None, None);
+    assert_eq!(
+        store.record_lineage(&[dataset_event]).await.unwrap(),
+        [true]
+    );
+    // Read back as received, oldest first, after a cursor.
+    let keys = |events: Vec<(i64, serde_json::Value)>| -> Vec<String> {
+        events
+            .into_iter()
+            .map(|(_, raw)| raw["key"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let all = store.lineage_events_after(0, 100).await.unwrap();
+    assert_eq!(all[0].1["text"], "naïve ✓");
+    let first_id = all[0].0;
+    assert_eq!(keys(all), ["a", "b", "c", "d"]);
+    assert_eq!(
+        keys(store.lineage_events_after(0, 2).await.unwrap()),
+        ["a", "b"]
+    );
+    assert_eq!(
+        keys(store.lineage_events_after(first_id, 100).await.unwrap()),
+        ["b", "c", "d"]
+    );
+    let edges: Vec<(String, String)> = store
+        .observed_edges()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| (e.dataset_name, e.direction))
+        .collect();
+    assert_eq!(
+        edges,
+        [
+            ("raw.orders".to_string(), "in".to_string()),
+            ("gold.orders".to_string(), "out".to_string()),
+        ]
+    );
+}
