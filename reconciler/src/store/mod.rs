@@ -70,6 +70,10 @@ pub struct Revision {
     pub message: String,
     /// Whether the commit carries a signature (gpgsig header); not whether it verifies.
     pub signed: bool,
+    /// Whether the signature verifies with a trusted key (`None`: not checked, verify.policy
+    /// = "off"); the latest check when the commit was reconciled again.
+    #[serde(default)]
+    pub signature: Option<crate::signature::Verification>,
 }
 
 /// What happened to a revision.
@@ -390,7 +394,8 @@ pub struct TaskInstanceRow {
 /// Everything olo persists. Implementations must be safe to share across tasks.
 #[async_trait::async_trait]
 pub trait Store: Send + Sync {
-    /// Records a revision (idempotent on `sha` + `branch`: a second call changes nothing).
+    /// Records a revision (idempotent on `sha` + `branch`: a second call changes nothing but
+    /// the signature check, which follows the trusted keys).
     async fn record_revision(&self, revision: &Revision) -> StoreResult<()>;
     async fn set_revision_status(
         &self,

@@ -81,7 +81,8 @@ fn micros(time: DateTime<Utc>) -> DateTime<Utc> {
 }
 
 const REVISION_COLUMNS: &str = "branch, sha, author_name, author_email, author_time, \
-     committer_name, committer_email, committer_time, message, signed, status, diagnostics, seen_at";
+     committer_name, committer_email, committer_time, message, signed, status, diagnostics, seen_at, \
+     signature";
 
 fn revision_row(row: &PgRow) -> Result<RevisionRow, sqlx::Error> {
     let status: String = row.try_get("status")?;
@@ -101,6 +102,9 @@ fn revision_row(row: &PgRow) -> Result<RevisionRow, sqlx::Error> {
             },
             message: row.try_get("message")?,
             signed: row.try_get("signed")?,
+            signature: row
+                .try_get::<Option<sqlx::types::Json<_>>, _>("signature")?
+                .map(|j| j.0),
         },
         status: RevisionStatus::parse(&status)
             .ok_or_else(|| decode_error(format!("unknown revision status `{status}`")))?,
@@ -206,9 +210,9 @@ impl Store for PostgresStore {
     async fn record_revision(&self, revision: &Revision) -> StoreResult<()> {
         sqlx::query(
             "INSERT INTO revisions (branch, sha, author_name, author_email, author_time, \
-             committer_name, committer_email, committer_time, message, signed, seen_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, now()) \
-             ON CONFLICT (branch, sha) DO NOTHING",
+             committer_name, committer_email, committer_time, message, signed, seen_at, signature) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, now(), $11) \
+             ON CONFLICT (branch, sha) DO UPDATE SET signature = excluded.signature",
         )
         .bind(&revision.branch)
         .bind(&revision.sha)
@@ -220,6 +224,7 @@ impl Store for PostgresStore {
         .bind(micros(revision.committer.time))
         .bind(&revision.message)
         .bind(revision.signed)
+        .bind(revision.signature.as_ref().map(sqlx::types::Json))
         .execute(&self.pool)
         .await
         .map_err(query_error("record_revision"))?;

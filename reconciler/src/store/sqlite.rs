@@ -134,7 +134,8 @@ fn get_json(row: &SqliteRow, column: &str) -> Result<Value, sqlx::Error> {
 }
 
 const REVISION_COLUMNS: &str = "branch, sha, author_name, author_email, author_time, \
-     committer_name, committer_email, committer_time, message, signed, status, diagnostics, seen_at";
+     committer_name, committer_email, committer_time, message, signed, status, diagnostics, seen_at, \
+     signature";
 
 fn revision_row(row: &SqliteRow) -> Result<RevisionRow, sqlx::Error> {
     let status: String = row.try_get("status")?;
@@ -154,6 +155,9 @@ fn revision_row(row: &SqliteRow) -> Result<RevisionRow, sqlx::Error> {
             },
             message: row.try_get("message")?,
             signed: row.try_get("signed")?,
+            signature: row
+                .try_get::<Option<sqlx::types::Json<_>>, _>("signature")?
+                .map(|j| j.0),
         },
         status: RevisionStatus::parse(&status)
             .ok_or_else(|| decode_error(format!("unknown revision status `{status}`")))?,
@@ -258,9 +262,9 @@ impl Store for SqliteStore {
     async fn record_revision(&self, revision: &Revision) -> StoreResult<()> {
         sqlx::query(
             "INSERT INTO revisions (branch, sha, author_name, author_email, author_time, \
-             committer_name, committer_email, committer_time, message, signed, seen_at) \
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) \
-             ON CONFLICT (branch, sha) DO NOTHING",
+             committer_name, committer_email, committer_time, message, signed, seen_at, signature) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) \
+             ON CONFLICT (branch, sha) DO UPDATE SET signature = excluded.signature",
         )
         .bind(&revision.branch)
         .bind(&revision.sha)
@@ -273,6 +277,7 @@ impl Store for SqliteStore {
         .bind(&revision.message)
         .bind(revision.signed)
         .bind(now_text())
+        .bind(revision.signature.as_ref().map(sqlx::types::Json))
         .execute(&self.pool)
         .await
         .map_err(query_error("record_revision"))?;
