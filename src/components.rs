@@ -308,6 +308,7 @@ pub async fn engine(
         lakehouse: crate::lakehouse::make_lakehouse(settings).await?,
         lake_inventory: None,
         phases: Default::default(),
+        verify: settings.verify.verifier()?,
     })
 }
 

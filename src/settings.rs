@@ -26,6 +26,47 @@ pub struct Settings {
     pub trino: TrinoSettings,
     pub oidc: OidcSettings,
     pub log: LogSettings,
+    pub verify: VerifySettings,
+}
+
+/// `[verify]`: verified authorship. Whether each commit's signature is checked, and against
+/// which keys (docs/reconciler.md, "Verified authorship").
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct VerifySettings {
+    /// `off` (the default), `audit` (check and record, apply anyway) or `enforce` (refuse a
+    /// commit whose signature does not verify with a trusted key).
+    pub policy: olo_reconciler::signature::Policy,
+    /// Armored OpenPGP public keys: files, or folders whose every (not hidden) file is one.
+    pub openpgp_keys: Vec<PathBuf>,
+    /// SSH keys in git's allowed-signers format (`gpg.ssh.allowedSignersFile`).
+    pub allowed_signers: Option<PathBuf>,
+    /// Armored OpenPGP public keys trusted for merge commits only (GitHub's web-flow key):
+    /// a merge commit they sign verifies when its merged parents verify with the keys above.
+    pub merge_commit_keys: Vec<PathBuf>,
+}
+
+impl VerifySettings {
+    /// The engine's verifier (`None` with policy `off`); the keys are read once here, so a
+    /// missing or broken key file stops `olo serve` at start.
+    pub fn verifier(
+        &self,
+    ) -> anyhow::Result<Option<std::sync::Arc<olo_reconciler::signature::Verifier>>> {
+        use olo_reconciler::signature::{KeyFiles, Policy, TrustedKeys, Verifier};
+        if self.policy == Policy::Off {
+            return Ok(None);
+        }
+        let keys = TrustedKeys::new(KeyFiles {
+            openpgp: self.openpgp_keys.clone(),
+            allowed_signers: self.allowed_signers.clone(),
+            merge_openpgp: self.merge_commit_keys.clone(),
+        });
+        keys.current().context("[verify]")?;
+        Ok(Some(std::sync::Arc::new(Verifier {
+            policy: self.policy,
+            keys,
+        })))
+    }
 }
 
 /// What olo's logs look like.
@@ -485,6 +526,7 @@ const SECTIONS: &[&str] = &[
     "mlflow",
     "lakehouse",
     "trino",
+    "verify",
 ];
 
 impl Settings {
@@ -577,6 +619,13 @@ impl Settings {
         }
         if self.trino.catalogs == TrinoCatalogs::Dynamic && self.trino.url.is_none() {
             bail!("trino.catalogs = \"dynamic\" needs trino.url (the coordinator olo sends CREATE CATALOG to)");
+        }
+        let v = &self.verify;
+        if v.policy == olo_reconciler::signature::Policy::Enforce
+            && v.openpgp_keys.is_empty()
+            && v.allowed_signers.is_none()
+        {
+            bail!("verify.policy = \"enforce\" needs trusted keys: verify.openpgp_keys (OpenPGP) or verify.allowed_signers (SSH)");
         }
         if self.lakehouse.timeout_seconds == 0 {
             bail!("lakehouse.timeout_seconds must be at least 1");

@@ -39,6 +39,11 @@ pub fn sentence(entry: &AuditEntry) -> String {
             commit(),
             count(uint(d, "errors"), "error")
         ),
+        crate::engine::UNVERIFIED_COMMIT => format!(
+            "refused commit {} on {target}: {}; the live state stayed",
+            commit(),
+            echo(str_of(d, "signature").unwrap_or("not verified"), ECHO)
+        ),
         crate::engine::DRIFT_REPAIRED => format!(
             "put back {} changed by hand in {target}",
             count(uint(d, "count"), "resource")
@@ -212,6 +217,12 @@ mod tests {
                 json!({"errors": 1, "message": "Break it"}),
             ),
             entry("invalid_commit", "main", sha, json!({"errors": 6})),
+            entry(
+                "unverified_commit",
+                "main",
+                sha,
+                json!({"message": "Sneak", "signature": "unsigned", "verdict": "unsigned"}),
+            ),
             entry(
                 "drift_repaired",
                 "/var/lib/olo/dags",

@@ -15,6 +15,7 @@ use crate::apply::{self, Progress, SharedSink};
 use crate::catalog::Catalog;
 use crate::lakehouse::{self, apply::Lakehouse};
 use crate::plan::{self, Plan};
+use crate::signature::{Policy, Verification, Verifier};
 use crate::source::Tip;
 use crate::store::{BranchStatus, NewAudit, RevisionStatus, Store, SyncState};
 use crate::Result;
@@ -29,6 +30,9 @@ pub enum Outcome {
     /// The files were written but a target refused them (e.g. Airflow could not import a DAG):
     /// the plan's outcome is "failed" with `error`, and the branch is Stalled until a new commit.
     Failed { plan: Plan, error: String },
+    /// `verify.policy = "enforce"` and the commit's signature does not verify with a trusted
+    /// key: refused like an invalid commit, nothing applied.
+    Unverified { signature: Verification },
 }
 
 /// A check run after the sink was written and before the apply counts as done: e.g. Airflow
@@ -105,6 +109,20 @@ pub struct Engine {
     pub lake_inventory: Option<Vec<crate::store::InventoryItem>>,
     /// Where the last reconcile's time went.
     pub phases: Phases,
+    /// Checks each commit's signature (`None`: verify.policy = "off").
+    pub verify: Option<Arc<Verifier>>,
+}
+
+/// The audit action of a commit refused because its signature does not verify.
+pub const UNVERIFIED_COMMIT: &str = "unverified_commit";
+
+/// The branch status message of a refused commit: the commit, the reason, what stays live.
+pub fn refusal(sha: &str, signature: &Verification, last_applied: Option<&str>) -> String {
+    format!(
+        "commit {} is refused: {signature} (verify.policy = \"enforce\"); live state stays at {}",
+        short(sha),
+        last_applied.map(short).unwrap_or("nothing applied yet")
+    )
 }
 
 /// The audit action of a reconcile that put back resources changed in the target by hand.
@@ -134,6 +152,9 @@ fn apply_audit(
         "plan": summary,
         "outcome": if outcome.is_ok() { "applied" } else { "failed" },
     });
+    if let Some(signature) = &rev.signature {
+        details["signature"] = json!(signature.to_string());
+    }
     if let Err(error) = outcome {
         details["error"] = json!(error);
     }
@@ -291,7 +312,14 @@ impl Engine {
     }
 
     async fn reconcile_timed(&mut self, tip: &Tip, progress: Progress<'_>) -> Result<Outcome> {
-        let rev = &tip.revision;
+        let revision = crate::store::Revision {
+            signature: self.signature(&tip.repo, &tip.revision.sha).await?,
+            ..tip.revision.clone()
+        };
+        let rev = &revision;
+        if self.verify.is_some() {
+            self.phases.lap("verify");
+        }
         let store = self.store.clone();
         store.record_revision(rev).await?;
         let previous = store.branch_status(&rev.branch).await?;
@@ -316,6 +344,15 @@ impl Engine {
         .await?;
 
         self.phases.lap("store");
+
+        if let (Some(verifier), Some(signature)) = (&self.verify, &rev.signature) {
+            if verifier.policy == Policy::Enforce && !signature.verified() {
+                self.refuse(rev, signature, last_applied).await?;
+                return Ok(Outcome::Unverified {
+                    signature: signature.clone(),
+                });
+            }
+        }
 
         // Git reads, validation and rendering run on a blocking thread, with the memo moved there
         // and back. On an error the memo is dropped: the next reconcile starts afresh.
@@ -568,7 +605,58 @@ impl Engine {
         Ok(Outcome::Applied { plan })
     }
 
-    /// Stalls the branch at `rev` because a target failed (no diagnostics: the commit is valid).
+    /// The signature check of commit `sha` (`None` when signatures are not checked), on a
+    /// blocking thread: reading the commit and the key files, and the cryptography.
+    pub async fn signature(
+        &self,
+        repo: &std::path::Path,
+        sha: &str,
+    ) -> Result<Option<Verification>> {
+        let Some(verifier) = self.verify.clone() else {
+            return Ok(None);
+        };
+        let (repo, sha) = (repo.to_path_buf(), sha.to_string());
+        let signature = blocking(move || verifier.verify(&repo, &sha)).await?;
+        tracing::info!(
+            verdict = signature.label(),
+            key = signature.key.as_deref().unwrap_or_default(),
+            "signature: {signature}"
+        );
+        Ok(Some(signature))
+    }
+
+    /// Refuses commit `rev`, whose signature does not verify under verify.policy =
+    /// "enforce": recorded as invalid and audited (`unverified_commit`); the branch stalls and
+    /// the live state stays at `last_applied`.
+    async fn refuse(
+        &self,
+        rev: &crate::store::Revision,
+        signature: &Verification,
+        last_applied: Option<String>,
+    ) -> Result<()> {
+        self.store
+            .set_revision_status(&rev.branch, &rev.sha, RevisionStatus::Invalid, &json!([]))
+            .await?;
+        self.store
+            .append_audit(&NewAudit {
+                actor: actor(&rev.author),
+                action: UNVERIFIED_COMMIT.into(),
+                target: rev.branch.clone(),
+                revision: Some(rev.sha.clone()),
+                details: json!({
+                    "message": rev.message.lines().next().unwrap_or_default(),
+                    "signature": signature.to_string(),
+                    "verdict": signature.verdict,
+                    "policy": Policy::Enforce.as_str(),
+                }),
+            })
+            .await?;
+        let message = refusal(&rev.sha, signature, last_applied.as_deref());
+        self.stall(rev, last_applied, message).await
+    }
+
+    /// Stalls the branch at `rev` with `message` and no diagnostics: a target failed (the
+    /// commit is valid), or the commit was refused for its signature.
     async fn stall(
         &self,
         rev: &crate::store::Revision,

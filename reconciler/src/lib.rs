@@ -15,6 +15,7 @@ pub mod openlineage;
 pub mod plan;
 pub mod report;
 pub mod runs;
+pub mod signature;
 pub mod snapshot;
 pub mod source;
 pub mod store;
@@ -77,6 +78,9 @@ pub enum Error {
     Store(#[from] store::StoreError),
     #[error(transparent)]
     Lakehouse(#[from] lakehouse::LakeError),
+    /// A trusted key file is missing or unreadable (permanent: someone has to fix the file).
+    #[error(transparent)]
+    Keys(#[from] signature::keys::KeyError),
 }
 
 impl Error {

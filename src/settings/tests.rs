@@ -139,3 +139,42 @@ fn dynamic_catalogs_put_the_catalog_user_into_the_rendered_rules() {
     );
     assert_eq!(load("[trino]\nurl = \"http://trino:8080\"\n"), None);
 }
+
+#[test]
+fn verification_is_off_by_default_and_enforce_needs_keys() {
+    use olo_reconciler::signature::Policy;
+    let dir = tempfile::tempdir().unwrap();
+    let load = |toml: &str| {
+        let file = dir.path().join("olo.toml");
+        std::fs::write(&file, toml).unwrap();
+        Settings::load(Some(&file)).map_err(|e| format!("{e:#}"))
+    };
+    let defaults = Settings::default();
+    assert_eq!(defaults.verify.policy, Policy::Off);
+    assert!(
+        defaults.verify.verifier().unwrap().is_none(),
+        "off: no verifier"
+    );
+
+    let err = load("[verify]\npolicy = \"enforce\"\n").unwrap_err();
+    assert!(err.contains("needs trusted keys"), "{err}");
+    let err = load("[verify]\npolicy = \"strict\"\n").unwrap_err();
+    assert!(err.contains("strict"), "{err}");
+    let s = load("[verify]\npolicy = \"audit\"\n").unwrap();
+    assert_eq!(s.verify.policy, Policy::Audit);
+
+    let signers = dir.path().join("allowed_signers");
+    std::fs::write(&signers, "# nobody yet\n").unwrap();
+    let s = load(&format!(
+        "[verify]\npolicy = \"enforce\"\nallowed_signers = \"{}\"\n",
+        signers.display()
+    ))
+    .unwrap();
+    assert!(s.verify.verifier().unwrap().is_some());
+
+    // A key file that is not there stops olo at start, naming the file.
+    let mut missing = s.verify.clone();
+    missing.openpgp_keys = vec![dir.path().join("no-such-key.asc")];
+    let err = format!("{:#}", missing.verifier().unwrap_err());
+    assert!(err.contains("no-such-key.asc"), "{err}");
+}

@@ -19,6 +19,7 @@ mod oidc;
 mod reconcile;
 mod render;
 mod server;
+mod signed_commits;
 mod sql;
 mod trino_rules;
 mod validate;

@@ -168,6 +168,7 @@ impl Reconciled {
             Ok(Outcome::Applied { .. }) => "applied",
             Ok(Outcome::Invalid { .. }) => "invalid",
             Ok(Outcome::Failed { .. }) => "target_refused",
+            Ok(Outcome::Unverified { .. }) => "unverified",
             Err(e) if e.class() == ErrorClass::Temporary => "temporary_error",
             Err(_) => "permanent_error",
         }
@@ -342,6 +343,15 @@ impl Controller {
                 rev.branch,
                 short(&rev.sha)
             ),
+            Outcome::Unverified { signature } => {
+                let status = self.engine.store.branch_status(&rev.branch).await?;
+                tracing::warn!(
+                    verdict = signature.label(),
+                    "{}: Stalled: {}",
+                    rev.branch,
+                    status.and_then(|s| s.message).unwrap_or_default()
+                );
+            }
             Outcome::Invalid { errors } => {
                 if let Some(status) = self.engine.store.branch_status(&rev.branch).await? {
                     let diagnostics =

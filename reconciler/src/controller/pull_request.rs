@@ -83,9 +83,12 @@ impl Controller {
             })
             .await?
         };
-        let preview = match repo_path {
-            Ok(path) => self.engine.preview(&path, &pr.head_sha).await,
-            Err(e) => Err(e),
+        let (preview, signature) = match repo_path {
+            Ok(path) => (
+                self.engine.preview(&path, &pr.head_sha).await,
+                self.head_signature(&path, &pr.head_sha).await,
+            ),
+            Err(e) => (Err(e), None),
         };
         let no_owners = BTreeMap::new();
         let mut owners = &no_owners;
@@ -129,6 +132,12 @@ impl Controller {
                     outcome,
                     owners,
                     impact: &impacts,
+                    unverified: signature
+                        .as_ref()
+                        .zip(self.engine.verify.as_ref())
+                        .and_then(|(signature, verifier)| {
+                            (!signature.verified()).then_some((signature, verifier.policy))
+                        }),
                 },
                 forge::comment::GITHUB_COMMENT_LIMIT,
             );
@@ -139,5 +148,21 @@ impl Controller {
         }
         preview?;
         Ok(verdict)
+    }
+
+    /// The head commit's signature check (`None` when signatures are not checked, or the keys
+    /// could not be read: then the comment says nothing of it, and the log says why).
+    async fn head_signature(
+        &self,
+        repo: &std::path::Path,
+        sha: &str,
+    ) -> Option<crate::signature::Verification> {
+        match self.engine.signature(repo, sha).await {
+            Ok(signature) => signature,
+            Err(e) => {
+                tracing::warn!(error = %chain(&e), "could not check the signature of {}", short(sha));
+                None
+            }
+        }
     }
 }

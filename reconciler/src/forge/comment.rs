@@ -11,6 +11,7 @@ use std::collections::BTreeMap;
 use olo_schema::Diagnostic;
 
 use crate::plan::Plan;
+use crate::signature::{Policy, Verification};
 
 mod changes;
 mod failures;
@@ -49,6 +50,9 @@ pub struct PlanComment<'a> {
     pub owners: &'a BTreeMap<String, String>,
     /// What each changed job writes and what depends on it (declared and observed lineage).
     pub impact: &'a [JobImpact],
+    /// The head commit's signature check, when signatures are checked and it does not verify:
+    /// the comment warns that `verify.policy = "enforce"` refuses (or would refuse) it.
+    pub unverified: Option<(&'a Verification, Policy)>,
 }
 
 pub use crate::lineage::JobImpact;
@@ -158,11 +162,36 @@ pub fn status(outcome: &PlanOutcome, owners: &BTreeMap<String, String>) -> (Stat
 }
 
 fn blocks(c: &PlanComment) -> Vec<Block> {
-    match c.outcome {
+    let mut blocks = match c.outcome {
         PlanOutcome::Valid { plan } => plan_blocks(c, plan),
         PlanOutcome::Invalid { diagnostics } => invalid_blocks(c, diagnostics),
         PlanOutcome::Error { message } => error_blocks(c, message),
+    };
+    if let Some((signature, policy)) = c.unverified {
+        // Right under the title, before anything a reviewer might stop reading at.
+        blocks.insert(1.min(blocks.len()), unverified_block(c, signature, policy));
     }
+    blocks
+}
+
+/// The warning that the head commit does not verify with a trusted key.
+fn unverified_block(c: &PlanComment, signature: &Verification, policy: Policy) -> Block {
+    let branch = code_span(c.base_branch);
+    let consequence = match policy {
+        Policy::Enforce => format!("olo will refuse it when it reaches {branch}."),
+        _ => format!(
+            "olo would refuse it on {branch} under `verify.policy = \"enforce\"` (the policy is \
+             `{}` now: it will be applied).",
+            policy.as_str()
+        ),
+    };
+    Block::text(format!(
+        "> [!WARNING]\n> **{}: {}.** {consequence} Sign it with a trusted OpenPGP or SSH key \
+         (`git commit -S`), or merge it with a merge commit when the forge's key is trusted for \
+         merge commits.\n\n",
+        commit_link(c),
+        escape_markdown(&signature.to_string()),
+    ))
 }
 
 fn commit_link(c: &PlanComment) -> String {
@@ -203,6 +232,7 @@ mod tests {
             outcome,
             owners,
             impact: &[],
+            unverified: None,
         }
     }
 
@@ -360,6 +390,39 @@ mod tests {
                     .to_string()
             )
         );
+    }
+
+    #[test]
+    fn a_head_that_does_not_verify_is_warned_about_under_the_title() {
+        let plan = two_workspace_plan();
+        let owners = two_workspace_owners();
+        let untrusted = crate::signature::Verification {
+            verdict: crate::signature::Verdict::UntrustedKey,
+            format: Some(crate::signature::Format::Ssh),
+            key: Some("SHA256:XN5jI5qQKEg7UzVS948dummWeWDrxgqf6M5PEpox88c".into()),
+            identity: None,
+            detail: None,
+        };
+        let unsigned = crate::signature::Verification {
+            verdict: crate::signature::Verdict::Unsigned,
+            format: None,
+            key: None,
+            identity: None,
+            detail: None,
+        };
+        let heads: Vec<String> = [(&untrusted, Policy::Enforce), (&unsigned, Policy::Audit)]
+            .into_iter()
+            .map(|unverified| {
+                let c = PlanComment {
+                    unverified: Some(unverified),
+                    ..comment(PlanOutcome::Valid { plan: &plan }, &owners)
+                };
+                let parts = render(&c, GITHUB_COMMENT_LIMIT);
+                assert_parts(&parts, GITHUB_COMMENT_LIMIT);
+                parts[0].lines().take(8).collect::<Vec<_>>().join("\n")
+            })
+            .collect();
+        insta::assert_snapshot!(heads.join("\n---\n"));
     }
 
     #[test]

@@ -33,6 +33,7 @@ pub fn commit_revision(repo: &Repository, sha: &str, branch: &str) -> Result<Rev
         committer: person(&committer),
         message: String::from_utf8_lossy(commit.message_bytes()).into_owned(),
         signed: commit.header_field_bytes("gpgsig").is_ok(),
+        signature: None,
     };
     Ok(revision)
 }

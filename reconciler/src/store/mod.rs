@@ -78,7 +78,8 @@ pub type StoreResult<T> = std::result::Result<T, StoreError>;
 /// Everything olo persists. Implementations must be safe to share across tasks.
 #[async_trait::async_trait]
 pub trait Store: Send + Sync {
-    /// Records a revision (idempotent on `sha` + `branch`: a second call changes nothing).
+    /// Records a revision (idempotent on `sha` + `branch`: a second call changes nothing but
+    /// the signature check, which follows the trusted keys).
     async fn record_revision(&self, revision: &Revision) -> StoreResult<()>;
     async fn set_revision_status(
         &self,

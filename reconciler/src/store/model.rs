@@ -22,6 +22,10 @@ pub struct Revision {
     pub message: String,
     /// Whether the commit carries a signature (gpgsig header); not whether it verifies.
     pub signed: bool,
+    /// Whether the signature verifies with a trusted key (`None`: not checked, verify.policy
+    /// = "off"); the latest check when the commit was reconciled again.
+    #[serde(default)]
+    pub signature: Option<crate::signature::Verification>,
 }
 
 /// What happened to a revision.

@@ -10,7 +10,8 @@ use super::time::DbTime;
 use super::{Person, Revision, RevisionRow, RevisionStatus, StoreResult};
 
 const COLUMNS: &str = "branch, sha, author_name, author_email, author_time, \
-     committer_name, committer_email, committer_time, message, signed, status, diagnostics, seen_at";
+     committer_name, committer_email, committer_time, message, signed, status, diagnostics, seen_at, \
+     signature";
 
 #[derive(sqlx::FromRow)]
 struct RevisionRecord {
@@ -27,6 +28,7 @@ struct RevisionRecord {
     status: String,
     diagnostics: Json<Value>,
     seen_at: DbTime,
+    signature: Option<Json<crate::signature::Verification>>,
 }
 
 impl Record for RevisionRecord {
@@ -51,6 +53,7 @@ impl Record for RevisionRecord {
                 },
                 message: self.message,
                 signed: self.signed,
+                signature: self.signature.map(|j| j.0),
             },
             status,
             diagnostics: self.diagnostics.0,
@@ -59,15 +62,16 @@ impl Record for RevisionRecord {
     }
 }
 
-/// Idempotent on (branch, sha): a second call keeps the first `seen_at` and status.
+/// Idempotent on (branch, sha): a second call keeps the first `seen_at` and status, and updates
+/// only the signature check (it follows the trusted keys).
 pub(super) async fn record(db: &Db, revision: &Revision) -> StoreResult<()> {
     let seen_at = DbTime::now();
     on_pool!(db, |pool| {
         sqlx::query(
             "INSERT INTO revisions (branch, sha, author_name, author_email, author_time, \
-             committer_name, committer_email, committer_time, message, signed, seen_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) \
-             ON CONFLICT (branch, sha) DO NOTHING",
+             committer_name, committer_email, committer_time, message, signed, seen_at, signature) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) \
+             ON CONFLICT (branch, sha) DO UPDATE SET signature = excluded.signature",
         )
         .bind(&revision.branch)
         .bind(&revision.sha)
@@ -80,6 +84,7 @@ pub(super) async fn record(db: &Db, revision: &Revision) -> StoreResult<()> {
         .bind(&revision.message)
         .bind(revision.signed)
         .bind(seen_at)
+        .bind(revision.signature.as_ref().map(Json))
         .execute(pool)
         .await
         .map(|done| done.rows_affected())

@@ -143,6 +143,7 @@ impl Setup {
             lakehouse: None,
             lake_inventory: None,
             phases: Default::default(),
+            verify: None,
         };
         let source = LocalSource::new(repo.path(), Some("main".into()), state.path());
         let queue = Arc::new(Queue::default());

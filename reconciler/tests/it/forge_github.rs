@@ -138,6 +138,7 @@ async fn first_plan_creates_one_comment_and_a_status() {
             outcome,
             owners: &owners,
             impact: &[],
+            unverified: None,
         },
         GITHUB_COMMENT_LIMIT,
     );

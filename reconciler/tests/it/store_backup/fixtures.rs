@@ -43,6 +43,7 @@ pub(crate) fn revision(branch: &str, sha: &str, signed: bool) -> Revision {
         },
         message: format!("Change {sha} ✓\n\nWith a body, a tab\tand a backslash \\."),
         signed,
+        signature: None,
     }
 }
 

@@ -29,6 +29,7 @@ pub fn revision(branch: &str, sha: &str) -> Revision {
         },
         message: format!("Change {sha}\n\nWith a body."),
         signed: false,
+        signature: None,
     }
 }
 

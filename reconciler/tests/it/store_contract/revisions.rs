@@ -1,6 +1,7 @@
 //! Revisions and their plans.
 
 use chrono::{TimeZone, Utc};
+use olo_reconciler::signature::{Format, Verdict, Verification};
 use olo_reconciler::store::{self, NewAudit, RevisionStatus, Store, SyncState};
 use serde_json::json;
 
@@ -15,6 +16,7 @@ use super::harness::TestDb;
 pub async fn record_revision_stores_every_field(store: &dyn Store) {
     let mut rev = revision("main", "a1");
     rev.signed = true;
+    rev.signature = Some(signature(Verdict::Verified));
     store.record_revision(&rev).await.unwrap();
 
     let row = store
@@ -47,6 +49,25 @@ pub async fn record_revision_is_idempotent_and_keeps_first_seen_at_and_status(st
     assert_eq!(row.status, RevisionStatus::Applied);
     assert_eq!(row.revision, rev, "the first record wins");
     assert_eq!(store.revisions("main", 10, None).await.unwrap().len(), 1);
+
+    // Only the signature check follows a later record (the keys changed since).
+    again.signature = Some(signature(Verdict::UntrustedKey));
+    store.record_revision(&again).await.unwrap();
+    let row = store.revision("main", "a1").await.unwrap().unwrap();
+    assert_eq!(row.revision.signature, again.signature);
+    assert_eq!(row.revision.message, rev.message);
+    assert_eq!(row.status, RevisionStatus::Applied);
+    assert_eq!(row.seen_at, first.seen_at);
+}
+
+fn signature(verdict: Verdict) -> Verification {
+    Verification {
+        verdict,
+        format: Some(Format::Openpgp),
+        key: Some("C7257FC515CE66E8C214A91F5D38333DB788BF0F".into()),
+        identity: Some("Ada Lovelace <ada@example.com>".into()),
+        detail: None,
+    }
 }
 
 pub async fn same_sha_on_two_branches_is_two_revisions(store: &dyn Store) {
