@@ -644,11 +644,16 @@ async fn slow_clients_are_cut_off_and_the_server_keeps_answering() {
 /// Events of the limit tests, in the order they happened.
 type Events = tokio::sync::mpsc::UnboundedSender<&'static str>;
 
-/// Connects to `addr`, sends `request` (whole), reads the answer until olo closes, then reports
-/// `event` with the answer's status line.
-async fn exchange(addr: String, request: Vec<u8>, event: &'static str, events: Events) -> String {
+/// Sends `request` (whole) on `stream`, reads the answer until olo closes, then reports `event`
+/// and returns the answer's status line. The caller connects first, so the order in which
+/// connections reach olo's accept queue is the test's, whatever the scheduler does.
+async fn exchange(
+    stream: tokio::net::TcpStream,
+    request: Vec<u8>,
+    event: &'static str,
+    events: Events,
+) -> String {
     use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
-    let stream = tokio::net::TcpStream::connect(&addr).await.unwrap();
     let (mut read, mut write) = stream.into_split();
     // A large body fills the socket buffers: write it beside the read.
     let writer = tokio::spawn(async move {
@@ -685,18 +690,15 @@ async fn past_max_connections_a_new_connection_waits_for_a_free_slot() {
     .await;
     let addr = d.base.trim_start_matches("http://").to_string();
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let connect = || tokio::net::TcpStream::connect(addr.clone());
     for _ in 0..2 {
         // Connected, sending nothing: closed by olo at the header timeout.
-        tokio::spawn(exchange(
-            addr.clone(),
-            Vec::new(),
-            "silent closed",
-            tx.clone(),
-        ));
+        let silent = connect().await.unwrap();
+        tokio::spawn(exchange(silent, Vec::new(), "silent closed", tx.clone()));
     }
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // In olo's accept queue behind both silent connections.
     let health = tokio::spawn(exchange(
-        addr.clone(),
+        connect().await.unwrap(),
         b"GET /healthz HTTP/1.1\r\nHost: olo\r\nConnection: close\r\n\r\n".to_vec(),
         "health answered",
         tx.clone(),
@@ -730,7 +732,7 @@ async fn past_max_large_bodies_a_large_delivery_waits_for_the_one_being_read() {
     let d = Daemon::start(
         &repo,
         &[
-            ("OLO_SERVER__BODY_TIMEOUT_SECONDS", "3"),
+            ("OLO_SERVER__BODY_TIMEOUT_SECONDS", "6"),
             ("OLO_SERVER__MAX_LARGE_BODIES", "1"),
         ],
     )
@@ -749,16 +751,22 @@ async fn past_max_large_bodies_a_large_delivery_waits_for_the_one_being_read() {
     let mut stalled = head("large-stalled", 2_000_000);
     stalled.extend_from_slice(b"{\"ref\":");
     let first = tokio::spawn(exchange(
-        addr.clone(),
+        tokio::net::TcpStream::connect(&addr).await.unwrap(),
         stalled,
         "stalled answered",
         tx.clone(),
     ));
-    tokio::time::sleep(Duration::from_millis(1000)).await;
+    // Time for olo to take the stalled delivery's slot (it answers 408 after 6 s).
+    tokio::time::sleep(Duration::from_millis(2000)).await;
     // 1.5 MB, all of it.
     let mut whole = head("large-whole", 1_500_000);
     whole.extend(std::iter::repeat_n(b' ', 1_500_000));
-    let second = tokio::spawn(exchange(addr.clone(), whole, "whole answered", tx.clone()));
+    let second = tokio::spawn(exchange(
+        tokio::net::TcpStream::connect(&addr).await.unwrap(),
+        whole,
+        "whole answered",
+        tx.clone(),
+    ));
     assert!(first.await.unwrap().starts_with("HTTP/1.1 408"));
     assert!(second.await.unwrap().starts_with("HTTP/1.1 401"));
     let order = [rx.recv().await.unwrap(), rx.recv().await.unwrap()];
