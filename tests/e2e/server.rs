@@ -641,18 +641,10 @@ async fn slow_clients_are_cut_off_and_the_server_keeps_answering() {
     assert!(metrics.contains(line), "no `{line}` in:\n{metrics}");
 }
 
-/// Events of the limit tests, in the order they happened.
-type Events = tokio::sync::mpsc::UnboundedSender<&'static str>;
-
-/// Sends `request` (whole) on `stream`, reads the answer until olo closes, then reports `event`
-/// and returns the answer's status line. The caller connects first, so the order in which
-/// connections reach olo's accept queue is the test's, whatever the scheduler does.
-async fn exchange(
-    stream: tokio::net::TcpStream,
-    request: Vec<u8>,
-    event: &'static str,
-    events: Events,
-) -> String {
+/// Sends `request` (whole) on `stream` and reads the answer until olo closes; returns the
+/// answer's status line. The caller connects first, so the order in which connections reach
+/// olo's accept queue is the test's, whatever the scheduler does.
+async fn exchange(stream: tokio::net::TcpStream, request: Vec<u8>) -> String {
     use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
     let (mut read, mut write) = stream.into_split();
     // A large body fills the socket buffers: write it beside the read.
@@ -662,7 +654,6 @@ async fn exchange(
     });
     let mut answer = Vec::new();
     let _ = tokio::time::timeout(Duration::from_secs(60), read.read_to_end(&mut answer)).await;
-    let _ = events.send(event);
     drop(writer.await);
     String::from_utf8_lossy(&answer)
         .lines()
@@ -671,10 +662,19 @@ async fn exchange(
         .to_string()
 }
 
+/// Whether `task` is still waiting for its answer after `wait` (olo holds it back), then its
+/// answer.
+async fn held_back(mut task: tokio::task::JoinHandle<String>, wait: Duration) -> (bool, String) {
+    match tokio::time::timeout(wait, &mut task).await {
+        Ok(answer) => (false, answer.unwrap()),
+        Err(_) => (true, task.await.unwrap()),
+    }
+}
+
 /// `server.max_connections`: past it a new connection waits in the kernel's accept queue until
-/// a slot frees, so olo's open files stay bounded. Here both slots hold silent connections: a
-/// health check is answered only after the header timeout closed one of them (without the
-/// limit it is answered at once).
+/// a slot frees, so olo's open files stay bounded. Here both slots hold silent connections,
+/// which olo closes at the 3 s header timeout: a health check sent behind them is not answered
+/// in its first 1.5 s (without the limit it is answered at once), then it is.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn past_max_connections_a_new_connection_waits_for_a_free_slot() {
     let repo = Repo::new();
@@ -683,47 +683,42 @@ async fn past_max_connections_a_new_connection_waits_for_a_free_slot() {
     let d = Daemon::start(
         &repo,
         &[
-            ("OLO_SERVER__HEADER_TIMEOUT_SECONDS", "2"),
+            ("OLO_SERVER__HEADER_TIMEOUT_SECONDS", "3"),
             ("OLO_SERVER__MAX_CONNECTIONS", "2"),
         ],
     )
     .await;
     let addr = d.base.trim_start_matches("http://").to_string();
-    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
     let connect = || tokio::net::TcpStream::connect(addr.clone());
+    let mut silent = Vec::new();
     for _ in 0..2 {
         // Connected, sending nothing: closed by olo at the header timeout.
-        let silent = connect().await.unwrap();
-        tokio::spawn(exchange(silent, Vec::new(), "silent closed", tx.clone()));
+        silent.push(tokio::spawn(exchange(connect().await.unwrap(), Vec::new())));
     }
     // In olo's accept queue behind both silent connections.
     let health = tokio::spawn(exchange(
         connect().await.unwrap(),
         b"GET /healthz HTTP/1.1\r\nHost: olo\r\nConnection: close\r\n\r\n".to_vec(),
-        "health answered",
-        tx.clone(),
     ));
-    assert_eq!(health.await.unwrap(), "HTTP/1.1 200 OK");
-    let mut order = Vec::new();
-    while let Ok(Some(e)) = tokio::time::timeout(Duration::from_secs(10), rx.recv()).await {
-        order.push(e);
-        if order.len() == 3 {
-            break;
-        }
-    }
-    assert_eq!(order.len(), 3, "{order:?}");
-    assert_eq!(
-        order[0], "silent closed",
-        "the health check was served while both slots were taken: {order:?}"
+    let (held, answer) = held_back(health, Duration::from_millis(1500)).await;
+    assert!(
+        held,
+        "the health check was answered while both slots were taken"
     );
-    // Once a slot is free again, everyone is served.
+    assert_eq!(answer, "HTTP/1.1 200 OK");
+    for s in silent {
+        // Closed by olo at the header timeout (the read ends).
+        s.await.unwrap();
+    }
+    // Once the slots are free again, everyone is served.
     assert_eq!(d.get_text("/healthz").await, "ok\n");
 }
 
 /// `server.max_large_bodies`: a webhook delivery over 1 MiB is read only while fewer than that
 /// many large ones are being read. Here one slot: a large delivery that stalls holds it until the
-/// body timeout (408), and a second, complete one is read only after that (then refused for its
-/// forged signature); without the limit it would be answered first.
+/// 6 s body timeout (408); a second, complete one sent 2 s later is not answered in its next
+/// 1.5 s (without the limit it is read and refused at once), then it is read and refused for its
+/// forged signature.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn past_max_large_bodies_a_large_delivery_waits_for_the_one_being_read() {
     let repo = Repo::new();
@@ -738,7 +733,6 @@ async fn past_max_large_bodies_a_large_delivery_waits_for_the_one_being_read() {
     )
     .await;
     let addr = d.base.trim_start_matches("http://").to_string();
-    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
     let head = |id: &str, length: usize| {
         format!(
             "POST /webhooks/github HTTP/1.1\r\nHost: olo\r\nX-GitHub-Event: push\r\n\
@@ -753,10 +747,8 @@ async fn past_max_large_bodies_a_large_delivery_waits_for_the_one_being_read() {
     let first = tokio::spawn(exchange(
         tokio::net::TcpStream::connect(&addr).await.unwrap(),
         stalled,
-        "stalled answered",
-        tx.clone(),
     ));
-    // Time for olo to take the stalled delivery's slot (it answers 408 after 6 s).
+    // Time for olo to take the stalled delivery's slot.
     tokio::time::sleep(Duration::from_millis(2000)).await;
     // 1.5 MB, all of it.
     let mut whole = head("large-whole", 1_500_000);
@@ -764,11 +756,12 @@ async fn past_max_large_bodies_a_large_delivery_waits_for_the_one_being_read() {
     let second = tokio::spawn(exchange(
         tokio::net::TcpStream::connect(&addr).await.unwrap(),
         whole,
-        "whole answered",
-        tx.clone(),
     ));
+    let (held, answer) = held_back(second, Duration::from_millis(1500)).await;
+    assert!(
+        held,
+        "the second large delivery was read while the first held the slot"
+    );
+    assert!(answer.starts_with("HTTP/1.1 401"), "{answer}");
     assert!(first.await.unwrap().starts_with("HTTP/1.1 408"));
-    assert!(second.await.unwrap().starts_with("HTTP/1.1 401"));
-    let order = [rx.recv().await.unwrap(), rx.recv().await.unwrap()];
-    assert_eq!(order, ["stalled answered", "whole answered"]);
 }
