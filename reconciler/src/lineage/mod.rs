@@ -481,6 +481,8 @@ pub fn plan_impact(
 }
 
 #[cfg(test)]
+mod names_tests;
+#[cfg(test)]
 mod observed_tests;
 #[cfg(test)]
 mod summary_tests;
