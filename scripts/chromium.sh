@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs Debian's headless Chromium and its chromedriver when missing, and prints the path of
-# chromedriver (the dashboard tests in tests/e2e/dashboard.rs drive the browser through it).
+# chromedriver (the dashboard tests in tests/e2e/dashboard/ drive the browser through it).
 set -euo pipefail
 
 if ! command -v chromedriver >/dev/null 2>&1 || ! command -v chromium >/dev/null 2>&1; then
