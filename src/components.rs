@@ -307,6 +307,7 @@ pub async fn engine(
         after_apply,
         lakehouse: crate::lakehouse::make_lakehouse(settings).await?,
         lake_inventory: None,
+        lake_unchanged: None,
         phases: Default::default(),
         verify: settings.verify.verifier()?,
     })

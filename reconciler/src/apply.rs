@@ -532,42 +532,24 @@ pub struct InventoryChange {
     pub removed: Vec<String>,
 }
 
+/// olo's inventory of one target held in memory, by name.
+pub type Inventory = BTreeMap<String, InventoryItem>;
+
+/// An inventory read from the store, by name.
+pub fn inventory(items: Vec<InventoryItem>) -> Inventory {
+    items.into_iter().map(|i| (i.name.clone(), i)).collect()
+}
+
 impl InventoryChange {
-    /// Applies the change to an inventory list (kept sorted by name): one merge of the sorted
-    /// lists, so an apply that changed one file does not rebuild a map of all of them.
-    pub fn update(self, inventory: &mut Vec<InventoryItem>) {
-        if self.upserted.is_empty() && self.removed.is_empty() {
-            return;
+    /// Applies the change to an inventory held by name: a lookup per changed entry.
+    pub fn apply_to(self, inventory: &mut Inventory) {
+        for name in self.removed {
+            inventory.remove(&name);
         }
-        let removed: std::collections::HashSet<String> = self.removed.into_iter().collect();
-        let mut upserted = self.upserted;
-        upserted.sort_by(|a, b| a.name.cmp(&b.name));
-        upserted.dedup_by(|later, earlier| {
-            // The last upsert of a name wins: keep it in the earlier slot.
-            let same = later.name == earlier.name;
-            if same {
-                std::mem::swap(later, earlier);
-            }
-            same
-        });
-        let mut old = std::mem::take(inventory);
-        if !old.is_sorted_by(|a, b| a.name <= b.name) {
-            old.sort_by(|a, b| a.name.cmp(&b.name));
+        // The last upsert of a name wins.
+        for item in self.upserted {
+            inventory.insert(item.name.clone(), item);
         }
-        let mut new = upserted.into_iter().peekable();
-        let mut merged = Vec::with_capacity(old.len() + new.len());
-        for item in old {
-            while let Some(n) = new.next_if(|n| n.name < item.name) {
-                merged.push(n);
-            }
-            match new.next_if(|n| n.name == item.name) {
-                Some(n) => merged.push(n),
-                None if removed.contains(&item.name) => {}
-                None => merged.push(item),
-            }
-        }
-        merged.extend(new);
-        *inventory = merged;
     }
 }
 
@@ -592,8 +574,8 @@ mod tests {
     }
 
     #[test]
-    fn inventory_change_merges_upserts_and_removals_in_name_order() {
-        let mut inventory = vec![item("b", "1"), item("d", "1"), item("f", "1")];
+    fn inventory_change_applies_upserts_and_removals_by_name() {
+        let mut inventory = inventory(vec![item("b", "1"), item("d", "1"), item("f", "1")]);
         InventoryChange {
             upserted: vec![
                 item("g", "2"),
@@ -603,25 +585,24 @@ mod tests {
             ],
             removed: vec!["f".into(), "x".into()],
         }
-        .update(&mut inventory);
+        .apply_to(&mut inventory);
+        let items: Vec<InventoryItem> = inventory.into_values().collect();
         assert_eq!(
-            names_and_hashes(&inventory),
+            names_and_hashes(&items),
             [("a", "2"), ("b", "1"), ("d", "3"), ("g", "2")]
         );
     }
 
     #[test]
-    fn an_upsert_wins_over_a_removal_and_an_unsorted_inventory_comes_out_sorted() {
-        let mut inventory = vec![item("c", "1"), item("a", "1")];
+    fn an_upsert_wins_over_a_removal() {
+        let mut inventory = inventory(vec![item("c", "1"), item("a", "1")]);
         InventoryChange {
             upserted: vec![item("c", "2")],
             removed: vec!["c".into(), "a".into()],
         }
-        .update(&mut inventory);
-        assert_eq!(names_and_hashes(&inventory), [("c", "2")]);
-        let mut unchanged = vec![item("b", "1"), item("a", "1")];
-        InventoryChange::default().update(&mut unchanged);
-        assert_eq!(names_and_hashes(&unchanged), [("b", "1"), ("a", "1")]);
+        .apply_to(&mut inventory);
+        let items: Vec<InventoryItem> = inventory.into_values().collect();
+        assert_eq!(names_and_hashes(&items), [("c", "2")]);
     }
 
     /// A run written at once lands like one written file by file: packed and plain contents,

@@ -14,7 +14,8 @@ pub struct Catalog {
     /// Platform admins (`spec.admins` of `olo.yaml`): admin of every workspace.
     #[serde(default)]
     pub admins: Vec<String>,
-    pub workspaces: Vec<WorkspaceView>,
+    /// Shared between successive catalogs while no file of the workspace changed.
+    pub workspaces: Vec<Arc<WorkspaceView>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -96,6 +97,39 @@ fn task_kind(task: &olo_schema::model::Task) -> &'static str {
 /// Job views of the previous catalog, by job file, with the validated job they were made from:
 /// an unchanged job (the same `Arc`) keeps its view.
 pub type ViewCache = HashMap<String, (Arc<olo_schema::Job>, Arc<JobView>)>;
+
+fn workspace_view(ws: &olo_schema::Workspace, jobs: Vec<Arc<JobView>>) -> WorkspaceView {
+    let spec = &ws.doc.spec;
+    WorkspaceView {
+        name: ws.name.to_string(),
+        description: spec
+            .description
+            .clone()
+            .or_else(|| ws.doc.metadata.description.clone()),
+        path: ws.path.clone(),
+        owners: ws.doc.metadata.owners.clone(),
+        catalog: spec.lakehouse.catalog.to_string(),
+        warehouse: spec.lakehouse.warehouse.clone(),
+        namespaces: spec
+            .lakehouse
+            .namespaces
+            .iter()
+            .map(|n| n.to_string())
+            .collect(),
+        tables: spec
+            .lakehouse
+            .tables
+            .iter()
+            .map(|t| t.name.clone())
+            .collect(),
+        roles: Roles {
+            admin: spec.access.admin.clone(),
+            operator: spec.access.operator.clone(),
+            viewer: spec.access.viewer.clone(),
+        },
+        jobs,
+    }
+}
 
 fn job_view(job: &olo_schema::Job) -> JobView {
     let spec = &job.doc.spec;
@@ -212,47 +246,19 @@ impl Catalog {
             .workspaces
             .values()
             .map(|ws| {
-                let spec = &ws.doc.spec;
-                WorkspaceView {
-                    name: ws.name.to_string(),
-                    description: spec
-                        .description
-                        .clone()
-                        .or_else(|| ws.doc.metadata.description.clone()),
-                    path: ws.path.clone(),
-                    owners: ws.doc.metadata.owners.clone(),
-                    catalog: spec.lakehouse.catalog.to_string(),
-                    warehouse: spec.lakehouse.warehouse.clone(),
-                    namespaces: spec
-                        .lakehouse
-                        .namespaces
-                        .iter()
-                        .map(|n| n.to_string())
-                        .collect(),
-                    tables: spec
-                        .lakehouse
-                        .tables
-                        .iter()
-                        .map(|t| t.name.clone())
-                        .collect(),
-                    roles: Roles {
-                        admin: spec.access.admin.clone(),
-                        operator: spec.access.operator.clone(),
-                        viewer: spec.access.viewer.clone(),
-                    },
-                    jobs: ws
-                        .jobs
-                        .values()
-                        .map(|job| {
-                            let view = match cache.remove(&job.path) {
-                                Some((seen, view)) if Arc::ptr_eq(&seen, job) => view,
-                                _ => Arc::new(job_view(job)),
-                            };
-                            next.insert(job.path.clone(), (job.clone(), view.clone()));
-                            view
-                        })
-                        .collect(),
-                }
+                let jobs = ws
+                    .jobs
+                    .values()
+                    .map(|job| {
+                        let view = match cache.remove(&job.path) {
+                            Some((seen, view)) if Arc::ptr_eq(&seen, job) => view,
+                            _ => Arc::new(job_view(job)),
+                        };
+                        next.insert(job.path.clone(), (job.clone(), view.clone()));
+                        view
+                    })
+                    .collect();
+                Arc::new(workspace_view(ws, jobs))
             })
             .collect();
         *cache = next;
@@ -263,8 +269,67 @@ impl Catalog {
         }
     }
 
+    /// This catalog moved to `repo`, a commit that differs from this one's only in the job files
+    /// `paths`: workspaces with none of them are shared as they are, the others list their jobs
+    /// again (a workspace's jobs, not the repository's; views of unchanged jobs are reused).
+    /// Returns the catalog and how many jobs it looked at.
+    pub fn with_jobs(
+        &self,
+        repo: &olo_schema::Repo,
+        revision: Option<&str>,
+        paths: &std::collections::BTreeSet<String>,
+        cache: &mut ViewCache,
+    ) -> (Catalog, usize) {
+        let folders: std::collections::BTreeSet<&str> = paths
+            .iter()
+            .filter_map(|p| p.strip_prefix("workspaces/")?.split('/').next())
+            .collect();
+        for path in paths {
+            if repo.job_at(path).is_none() {
+                cache.remove(path);
+            }
+        }
+        let mut looked = 0;
+        let workspaces = self
+            .workspaces
+            .iter()
+            .map(|view| {
+                let ws = match repo.workspaces.get(view.name.as_str()) {
+                    Some(ws) if folders.contains(view.name.as_str()) => ws,
+                    _ => return view.clone(),
+                };
+                looked += ws.jobs.len();
+                let jobs = ws
+                    .jobs
+                    .values()
+                    .map(|job| match cache.get(&job.path) {
+                        Some((seen, view)) if Arc::ptr_eq(seen, job) => view.clone(),
+                        _ => {
+                            let view = Arc::new(job_view(job));
+                            cache.insert(job.path.clone(), (job.clone(), view.clone()));
+                            view
+                        }
+                    })
+                    .collect();
+                Arc::new(WorkspaceView {
+                    jobs,
+                    ..WorkspaceView::clone(view)
+                })
+            })
+            .collect();
+        let catalog = Catalog {
+            revision: revision.map(str::to_string),
+            admins: self.admins.clone(),
+            workspaces,
+        };
+        (catalog, looked)
+    }
+
     pub fn workspace(&self, name: &str) -> Option<&WorkspaceView> {
-        self.workspaces.iter().find(|w| w.name == name)
+        self.workspaces
+            .iter()
+            .find(|w| w.name == name)
+            .map(|w| w.as_ref())
     }
 
     pub fn job(&self, workspace: &str, job: &str) -> Option<&JobView> {

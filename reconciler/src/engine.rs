@@ -84,7 +84,7 @@ mod memo;
 mod phases;
 mod plan_commit;
 pub use crate::plan::{Observe, PlanOptions};
-pub use memo::Memo;
+pub use memo::{Memo, Work};
 pub use phases::Phases;
 pub use plan_commit::{merge, plan_commit, plan_rows, CommitPlan, LakeInputs};
 
@@ -100,13 +100,17 @@ pub struct Engine {
     pub memo: Option<Memo>,
     /// olo's inventory of the sink, held in memory between reconciles (this engine is the only
     /// writer of its branch); reloaded from the store on every full observe.
-    pub inventory: Option<Vec<crate::store::InventoryItem>>,
+    pub inventory: Option<apply::Inventory>,
     /// Checked after each apply that changed something (Airflow's import errors).
     pub after_apply: Option<Arc<dyn AfterApply>>,
     /// Iceberg namespaces and warehouse locations, when configured.
     pub lakehouse: Option<Lakehouse>,
     /// olo's inventory of the lakehouse, held between reconciles while nothing changed there.
     pub lake_inventory: Option<Vec<crate::store::InventoryItem>>,
+    /// How many lakehouse resources the last lakehouse plan found unchanged, when it found
+    /// nothing to do: while the commits change no workspace, the lakehouse is not planned again
+    /// (until the next full observe).
+    pub lake_unchanged: Option<usize>,
     /// Where the last reconcile's time went.
     pub phases: Phases,
     /// Checks each commit's signature (`None`: verify.policy = "off").
@@ -193,6 +197,11 @@ impl Engine {
         )
     }
 
+    /// What the last reconcile visited, phase by phase (`None` before the first).
+    pub fn work(&self) -> Option<Work> {
+        self.memo.as_ref().map(Memo::work)
+    }
+
     /// Workspaces and jobs of the last valid commit this engine read (`None` before the first).
     pub fn catalog(&self) -> Option<Arc<Catalog>> {
         self.memo.as_ref().and_then(|m| m.catalog.clone())
@@ -275,8 +284,8 @@ impl Engine {
             diffs: plan::Diffs::All,
             observe,
         };
-        let owned = match (observe, &self.inventory) {
-            (Observe::Incremental, Some(inventory)) => inventory.clone(),
+        let owned: Vec<crate::store::InventoryItem> = match (observe, &self.inventory) {
+            (Observe::Incremental, Some(inventory)) => inventory.values().cloned().collect(),
             _ => self.store.inventory(self.sink.target()).await?,
         };
         let lake = match &self.lakehouse {
@@ -364,7 +373,7 @@ impl Engine {
             self.lakehouse.clone(),
             std::mem::take(&mut self.phases),
         );
-        let (memo, phases, updated) = blocking(move || {
+        let (mut memo, phases, updated) = blocking(move || {
             let updated = memo.update(&repo_path, &sha, &render, lakehouse.as_ref(), &mut phases);
             Ok((memo, phases, updated))
         })
@@ -419,21 +428,44 @@ impl Engine {
             Some(t) if t.elapsed() < FULL_OBSERVE_EVERY => Observe::Incremental,
             _ => Observe::Full,
         };
-        let mut owned = match (observe, self.inventory.take()) {
-            (Observe::Incremental, Some(inventory)) => inventory,
-            _ => store.inventory(self.sink.target()).await?,
+        let (mut owned, held) = match (observe, self.inventory.take()) {
+            (Observe::Incremental, Some(inventory)) => (inventory, true),
+            _ => (
+                apply::inventory(store.inventory(self.sink.target()).await?),
+                false,
+            ),
         };
-        // The desired files paired with the inventory, for the plan and then the apply.
-        let mut rows = plan::rows(files, Some(hashes), &owned);
+        // The desired files paired with the inventory, for the plan and then the apply: on the
+        // incremental path only the files changed since the last apply (the others hold what
+        // olo applied and nobody touched since, until the next full observe reads them back).
+        let dirty = memo.dirty.as_ref().filter(|_| held);
+        let mut rows = match dirty {
+            Some(names) => plan::rows_of(names, files, hashes, &owned),
+            None => plan::rows(files, Some(hashes), owned.values()),
+        };
+        let untouched = match dirty {
+            Some(_) => files.len() - rows.iter().filter(|r| r.want.is_some()).count(),
+            None => 0,
+        };
+        let planned_rows = rows.len();
         // The lakehouse's inventory is held in memory between reconciles like the files'; read
         // again on a full observe and after any apply that changed the lakehouse.
+        let mut lake_held = false;
         let lake_owned = match &self.lakehouse {
             Some(_) => Some(match (observe, self.lake_inventory.take()) {
-                (Observe::Incremental, Some(inventory)) => inventory,
+                (Observe::Incremental, Some(inventory)) => {
+                    lake_held = true;
+                    inventory
+                }
                 _ => store.inventory(lakehouse::TARGET).await?,
             }),
             None => None,
         };
+        // Nothing to plan in the lakehouse when no workspace changed since a lakehouse plan
+        // that found nothing to do.
+        let lake_unchanged = self
+            .lake_unchanged
+            .filter(|_| lake_held && !memo.lake_dirty && observe == Observe::Incremental);
         let options = PlanOptions {
             prune: self.prune,
             diffs: plan::Diffs::Updates,
@@ -446,6 +478,7 @@ impl Engine {
             self.lakehouse
                 .as_ref()
                 .zip(lake_owned.as_ref())
+                .filter(|_| lake_unchanged.is_none())
                 .map(|(lakehouse, owned)| LakeInputs {
                     lakehouse,
                     desired: &memo.lake,
@@ -468,8 +501,21 @@ impl Engine {
             }
             Err(e) => return Err(e),
         };
+        plan.unchanged += untouched + lake_unchanged.unwrap_or(0);
+        if lake_plan.is_some() {
+            memo.lake_dirty = false;
+        }
+        self.lake_unchanged = lake_plan
+            .as_ref()
+            .filter(|p| p.ops.is_empty() && p.forget.is_empty())
+            .map(|p| p.unchanged);
         let lake = match (self.lakehouse.clone(), lake_plan, lake_owned) {
             (Some(lake), Some(lake_plan), Some(owned)) => Some((lake, lake_plan, owned)),
+            (_, None, owned) => {
+                // Not planned: the lakehouse's inventory stays as it is.
+                self.lake_inventory = owned;
+                None
+            }
             _ => None,
         };
         if !clean_start {
@@ -518,10 +564,16 @@ impl Engine {
                 self.lake_inventory = Some(lake_owned);
             }
         }
+        memo.work.planned = planned_rows;
+        if result.is_ok() {
+            memo.applied();
+        } else {
+            self.lake_unchanged = None;
+        }
         self.memo = Some(memo);
         self.phases.lap("apply");
         let result = result.map(|change| {
-            change.update(&mut owned);
+            change.apply_to(&mut owned);
             self.inventory = Some(owned);
         });
         if let Err(e) = result {

@@ -235,9 +235,9 @@ impl Row<'_> {
 pub fn rows<'a, C: Content>(
     desired: &'a BTreeMap<String, C>,
     hashes: Option<&'a BTreeMap<String, String>>,
-    owned: &'a [InventoryItem],
+    owned: impl IntoIterator<Item = &'a InventoryItem>,
 ) -> Vec<Row<'a>> {
-    let mut by_name: Vec<&InventoryItem> = owned.iter().collect();
+    let mut by_name: Vec<&InventoryItem> = owned.into_iter().collect();
     if !by_name.is_sorted_by(|a, b| a.name <= b.name) {
         by_name.sort_unstable_by(|a, b| a.name.cmp(&b.name));
     }
@@ -263,6 +263,31 @@ pub fn rows<'a, C: Content>(
     }
     rows.extend(owned.map(Row::gone));
     rows
+}
+
+/// [`rows`] of the resources `names` only: on the incremental path, the desired files that
+/// changed since the last apply that succeeded (all others hold what olo applied, unchanged).
+/// A lookup per name; nothing else is walked.
+pub fn rows_of<'a, C: Content>(
+    names: &'a std::collections::BTreeSet<String>,
+    desired: &'a BTreeMap<String, C>,
+    hashes: &'a BTreeMap<String, String>,
+    owned: &'a BTreeMap<String, InventoryItem>,
+) -> Vec<Row<'a>> {
+    names
+        .iter()
+        .filter_map(|name| {
+            let want = desired.get(name);
+            let applied = owned.get(name).map(|i| i.hash.as_str());
+            (want.is_some() || applied.is_some()).then(|| Row {
+                name,
+                want: want.map(|w| w as &dyn Content),
+                hash: hashes.get(name).map(String::as_str),
+                applied,
+                trusted: false,
+            })
+        })
+        .collect()
 }
 
 impl<'a> Row<'a> {

@@ -19,7 +19,7 @@ const TOP: Pos = Pos { line: 1, col: 1 };
 pub(crate) struct Context<'a> {
     pub(crate) snapshot: &'a Snapshot,
     pub(crate) workspaces: &'a BTreeMap<Name, Workspace>,
-    pub(crate) ws_folders: &'a BTreeSet<&'a str>,
+    pub(crate) ws_folders: &'a BTreeSet<String>,
 }
 
 pub(crate) fn pos(node: &Node, path: &[&str]) -> Pos {

@@ -11,6 +11,7 @@ pub mod json_schema;
 pub mod load;
 pub mod model;
 pub mod name;
+pub mod revalidate;
 pub mod schedule;
 pub mod snapshot;
 pub mod table;
@@ -19,5 +20,6 @@ pub mod yaml;
 
 pub use diagnostic::{Diagnostic, Severity};
 pub use name::Name;
+pub use revalidate::{revalidate, Input, Revalidation};
 pub use snapshot::{Entry, Snapshot};
 pub use validate::{validate, validate_with, Cache, Job, Repo, Validation, Workspace};

@@ -35,6 +35,18 @@ pub struct Workspace {
     pub jobs: BTreeMap<Name, Arc<Job>>,
 }
 
+impl Repo {
+    /// The accepted job of a job file (`workspaces/<ws>/jobs/<name>.yaml`) and its workspace.
+    pub fn job_at(&self, path: &str) -> Option<(&Workspace, &Arc<Job>)> {
+        let Role::Job { folder, stem } = crate::revalidate::job_role(path)? else {
+            return None;
+        };
+        let ws = self.workspaces.get(folder.as_str())?;
+        let job = ws.jobs.get(stem.as_str())?;
+        (job.path == path).then_some((ws, job))
+    }
+}
+
 impl Workspace {
     /// The workspace folder, `workspaces/<name>`.
     pub fn folder(&self) -> String {
@@ -85,10 +97,46 @@ pub struct Cache {
     /// Per job file: the bytes it was checked from and the outcome. The parsed YAML tree is not
     /// kept (it is most of the memory of a large repository); a job is parsed again only when
     /// its file or its context changes.
-    checked: foldhash::HashMap<String, (Arc<[u8]>, Arc<JobCheck>)>,
+    pub(crate) checked: foldhash::HashMap<String, (Arc<[u8]>, Arc<JobCheck>)>,
+    /// What the last validation decided, for an incremental validation of the next commit.
+    pub(crate) state: Option<State>,
 }
 
-type JobCheck = (Option<Arc<Job>>, Vec<Diagnostic>);
+/// The repository-wide outcome of the last validation besides its [`Repo`]: what a commit that
+/// changes only job files updates in place ([`crate::revalidate`]).
+pub(crate) struct State {
+    /// The commit validated.
+    pub(crate) revision: Option<String>,
+    /// Diagnostics of everything but job files (olo.yaml, workspace files, misplaced files).
+    pub(crate) others: Vec<Diagnostic>,
+    /// Per DAG id: the job files that pass their own checks and have it, in path order; the
+    /// first one is accepted, the others are errors.
+    pub(crate) claims: HashMap<String, Vec<String>>,
+    /// The error of each job file that loses a DAG-id clash.
+    pub(crate) clashes: BTreeMap<String, Diagnostic>,
+    /// The diagnostics of each job file whose own checks gave any.
+    pub(crate) job_diagnostics: BTreeMap<String, Vec<Diagnostic>>,
+    /// Folders under `workspaces/` that have a workspace.yaml.
+    pub(crate) ws_folders: BTreeSet<String>,
+    /// Whether a job file is a symbolic link (its outcome follows another file: every commit is
+    /// validated whole).
+    pub(crate) linked_jobs: bool,
+}
+
+impl State {
+    /// Every diagnostic, sorted by file and position.
+    pub(crate) fn diagnostics(&self) -> Vec<Diagnostic> {
+        let mut diags = self.others.clone();
+        for d in self.job_diagnostics.values() {
+            diags.extend(d.iter().cloned());
+        }
+        diags.extend(self.clashes.values().cloned());
+        diagnostic::sort(&mut diags);
+        diags
+    }
+}
+
+pub(crate) type JobCheck = (Option<Arc<Job>>, Vec<Diagnostic>);
 /// A job file's path, the bytes it was checked from, the outcome, and whether it was checked
 /// now (not taken from the cache).
 type JobOutcome = (String, Option<Arc<[u8]>>, Arc<JobCheck>, bool);
@@ -125,8 +173,35 @@ fn with_semantic_errors(
     schema
 }
 
+/// Parses and checks one job file (its schema, then its semantics).
+pub(crate) fn check_job_file(ctx: &Context<'_>, path: &str, role: Role) -> JobCheck {
+    match load::load_one::<JobDoc>(ctx.snapshot, path, role.clone()) {
+        Ok(loaded) => {
+            let (job, d) = check_job(ctx, loaded);
+            (job.map(Arc::new), d)
+        }
+        Err(d) => (None, with_semantic_errors(ctx, ctx.snapshot, path, role, d)),
+    }
+}
+
 /// [`validate`] with a cache from earlier snapshots.
 pub fn validate_with(snapshot: Snapshot, cache: &mut Cache) -> Validation {
+    let (repo, diagnostics, _) = validate_whole(snapshot, cache);
+    let ok = !diagnostics.iter().any(Diagnostic::is_error);
+    Validation {
+        repo: ok.then_some(repo),
+        diagnostics,
+    }
+}
+
+/// Validates every file of `snapshot` (reusing what `cache` holds of unchanged files), and leaves
+/// in `cache` what an incremental validation of the next commit starts from. The repository holds
+/// every workspace and job that passed its own checks, whether or not the whole is valid. Also
+/// returns how many job files were parsed and checked (not taken from the cache).
+pub(crate) fn validate_whole(
+    snapshot: Snapshot,
+    cache: &mut Cache,
+) -> (Repo, Vec<Diagnostic>, usize) {
     let (files, mut diags) = load::classify(&snapshot);
     let mut repo_files = Vec::new();
     let mut ws_files = Vec::new();
@@ -165,12 +240,13 @@ pub fn validate_with(snapshot: Snapshot, cache: &mut Cache) -> Validation {
 
     // Folders that have a workspace.yaml, whether or not it validated (so a broken workspace file
     // does not also make every job of the workspace an error).
-    let ws_folders: BTreeSet<&str> = snapshot
+    let ws_folders: BTreeSet<String> = snapshot
         .files
         .keys()
         .filter_map(|p| {
             p.strip_prefix("workspaces/")?
                 .strip_suffix("/workspace.yaml")
+                .map(str::to_string)
         })
         .collect();
 
@@ -232,17 +308,7 @@ pub fn validate_with(snapshot: Snapshot, cache: &mut Cache) -> Validation {
                 _ => None,
             };
             let fresh = cached.is_none();
-            let check = cached.unwrap_or_else(|| {
-                Arc::new(
-                    match load::load_one::<JobDoc>(&snapshot, &path, role.clone()) {
-                        Ok(loaded) => {
-                            let (job, d) = check_job(&ctx, loaded);
-                            (job.map(Arc::new), d)
-                        }
-                        Err(d) => (None, with_semantic_errors(&ctx, &snapshot, &path, role, d)),
-                    },
-                )
-            });
+            let check = cached.unwrap_or_else(|| Arc::new(check_job_file(&ctx, &path, role)));
             (path, bytes, check, fresh)
         })
         .collect();
@@ -266,19 +332,31 @@ pub fn validate_with(snapshot: Snapshot, cache: &mut Cache) -> Validation {
         cache.checked.retain(|p, _| paths.contains(p.as_str()));
     }
 
-    let mut dag_ids: foldhash::HashMap<&str, &str> = Default::default();
-    dag_ids.reserve(job_results.len());
+    let mut state = State {
+        revision: snapshot.revision.clone(),
+        others: diags,
+        claims: HashMap::with_capacity(job_results.len()),
+        clashes: BTreeMap::new(),
+        job_diagnostics: BTreeMap::new(),
+        ws_folders: ws_folders.clone(),
+        linked_jobs: false,
+    };
     let mut accepted: Vec<Arc<Job>> = Vec::with_capacity(job_results.len());
-    for (_, _, check, _) in &job_results {
-        diags.extend(check.1.iter().cloned());
+    for (path, bytes, check, _) in &job_results {
+        state.linked_jobs |= bytes.is_none();
+        if !check.1.is_empty() {
+            state.job_diagnostics.insert(path.clone(), check.1.clone());
+        }
         let Some(job) = &check.0 else { continue };
-        if let Some(other) = dag_ids.insert(&job.dag_id, &job.path) {
-            diags.push(Diagnostic::error(
-                &job.path,
-                TOP,
-                format!("DAG id `{}` is also the DAG id of {other}; rename one of the jobs or workspaces", job.dag_id),
-            ));
-            continue;
+        let claims = state.claims.entry(job.dag_id.clone()).or_default();
+        claims.push(job.path.clone());
+        if let [first, ..] = &claims[..] {
+            if first != &job.path {
+                state
+                    .clashes
+                    .insert(job.path.clone(), clash(&job.dag_id, &job.path, first));
+                continue;
+            }
         }
         accepted.push(job.clone());
     }
@@ -295,17 +373,30 @@ pub fn validate_with(snapshot: Snapshot, cache: &mut Cache) -> Validation {
             ws.jobs = batch.into_iter().collect();
         }
     }
-
-    diagnostic::sort(&mut diags);
-    let ok = !diags.iter().any(Diagnostic::is_error);
-    Validation {
-        repo: ok.then_some(Repo {
+    let checked = job_results.iter().filter(|r| r.3).count();
+    drop(job_results);
+    let diagnostics = state.diagnostics();
+    cache.state = Some(state);
+    (
+        Repo {
             snapshot,
             settings,
             workspaces,
-        }),
-        diagnostics: diags,
-    }
+        },
+        diagnostics,
+        checked,
+    )
+}
+
+/// The error of a job file whose DAG id an earlier job file (in path order) already has.
+pub(crate) fn clash(dag_id: &str, path: &str, first: &str) -> Diagnostic {
+    Diagnostic::error(
+        path,
+        TOP,
+        format!(
+            "DAG id `{dag_id}` is also the DAG id of {first}; rename one of the jobs or workspaces"
+        ),
+    )
 }
 
 fn collect_errors<T>(docs: &[Arc<LoadResult<T>>], diags: &mut Vec<Diagnostic>) {

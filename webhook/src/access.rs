@@ -140,8 +140,8 @@ mod tests {
     use super::*;
     use olo_reconciler::catalog::{Roles, WorkspaceView};
 
-    fn workspace(name: &str, roles: Roles) -> WorkspaceView {
-        WorkspaceView {
+    fn workspace(name: &str, roles: Roles) -> std::sync::Arc<WorkspaceView> {
+        std::sync::Arc::new(WorkspaceView {
             name: name.into(),
             description: None,
             path: format!("workspaces/{name}/workspace.yaml"),
@@ -152,7 +152,7 @@ mod tests {
             tables: vec![],
             roles,
             jobs: vec![],
-        }
+        })
     }
 
     fn strings(v: &[&str]) -> Vec<String> {

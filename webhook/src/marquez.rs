@@ -100,7 +100,7 @@ fn namespace_json(state: &AppState, name: &str, members: &BTreeSet<NodeRef>) -> 
             .as_ref()
             .and_then(|w| w.owners.first().cloned())
             .unwrap_or_else(|| "anonymous".to_string()),
-        "description": workspace.and_then(|w| w.description),
+        "description": workspace.and_then(|w| w.description.clone()),
     })
 }
 

@@ -45,7 +45,7 @@ fn medallion() -> Catalog {
     Catalog {
         revision: Some("r".into()),
         admins: Vec::new(),
-        workspaces: vec![marketing, sales],
+        workspaces: vec![Arc::new(marketing), Arc::new(sales)],
     }
 }
 

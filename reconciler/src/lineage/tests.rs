@@ -52,7 +52,7 @@ pub(super) fn catalog() -> Catalog {
     Catalog {
         revision: Some("r".into()),
         admins: Vec::new(),
-        workspaces: vec![
+        workspaces: [
             workspace(
                 "marketing",
                 "mkt",
@@ -71,7 +71,9 @@ pub(super) fn catalog() -> Catalog {
                     job("sales", "refine", &["raw.orders"], &["gold.revenue"]),
                 ],
             ),
-        ],
+        ]
+        .map(Arc::new)
+        .into(),
     }
 }
 
@@ -381,6 +383,7 @@ fn a_plan_shows_the_impact_of_its_changed_jobs_with_the_proposed_lineage() {
         .workspaces
         .iter_mut()
         .find(|w| w.name == "sales")
+        .map(Arc::make_mut)
         .unwrap();
     sales.jobs[1] = job(
         "sales",

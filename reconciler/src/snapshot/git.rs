@@ -166,14 +166,20 @@ fn sub_path(repo: &Repository, path: &Path) -> String {
         .unwrap_or_default()
 }
 
-/// The snapshot of commit `rev`, built from the snapshot of an earlier commit of the same
-/// repository (`previous.revision`) by reading only the files git says changed between the two
-/// trees. Files that did not change keep sharing their bytes with `previous`, which is what the
-/// validation and render caches recognise. Falls back to a full read when there is no usable
-/// previous snapshot.
-pub fn from_commit_since(repo_path: &Path, previous: &Snapshot, rev: &str) -> Result<Snapshot> {
-    let Some(prev_sha) = previous.revision.as_deref() else {
-        return from_commit(repo_path, rev);
+/// Moves `snapshot` (of an earlier commit of the same repository, `snapshot.revision`) to commit
+/// `rev` in place, reading only the files git says changed between the two trees (git compares
+/// subtrees by id, so unchanged folders are not walked). Returns the tracked paths that changed
+/// (added, removed or modified; both sides of a rename). Files that did not change keep sharing
+/// their bytes, which is what the validation and render caches recognise. `Ok(None)`, with
+/// `snapshot` untouched, when the earlier commit is unknown (the caller reads `rev` whole). On
+/// an error `snapshot` may be half-moved: drop it.
+pub fn update_to(
+    repo_path: &Path,
+    snapshot: &mut Snapshot,
+    rev: &str,
+) -> Result<Option<Vec<String>>> {
+    let Some(prev_sha) = snapshot.revision.clone() else {
+        return Ok(None);
     };
     let repo = Repository::open(repo_path).map_err(|source| Error::OpenRepo {
         path: repo_path.display().to_string(),
@@ -188,24 +194,24 @@ pub fn from_commit_since(repo_path: &Path, previous: &Snapshot, rev: &str) -> Re
         .and_then(|o| o.peel_to_commit())
         .map_err(rev_err(rev))?;
     let Ok(old) = repo
-        .revparse_single(prev_sha)
+        .revparse_single(&prev_sha)
         .and_then(|o| o.peel_to_commit())
     else {
-        return from_commit(repo_path, rev);
+        return Ok(None);
     };
     let (old_tree, new_tree) = (
-        old.tree().map_err(rev_err(prev_sha))?,
+        old.tree().map_err(rev_err(&prev_sha))?,
         new.tree().map_err(rev_err(rev))?,
     );
     let diff = repo
         .diff_tree_to_tree(Some(&old_tree), Some(&new_tree), None)
         .map_err(rev_err(rev))?;
-    let mut snapshot = previous.clone();
     snapshot.revision = Some(new.id().to_string());
+    let mut changed = Vec::new();
     for delta in diff.deltas() {
         if let Some(old_path) = delta.old_file().path().and_then(|p| p.to_str()) {
-            if is_tracked(old_path) {
-                snapshot.files.remove(old_path);
+            if is_tracked(old_path) && snapshot.files.remove(old_path).is_some() {
+                changed.push(old_path.to_string());
             }
         }
         let file = delta.new_file();
@@ -228,9 +234,14 @@ pub fn from_commit_since(repo_path: &Path, previous: &Snapshot, rev: &str) -> Re
             git2::FileMode::Blob | git2::FileMode::BlobExecutable
         ) {
             snapshot.insert_file(path, blob.content().to_vec());
+        } else {
+            continue;
         }
+        changed.push(path.to_string());
     }
-    Ok(snapshot)
+    changed.sort_unstable();
+    changed.dedup();
+    Ok(Some(changed))
 }
 
 #[cfg(test)]
@@ -315,10 +326,19 @@ mod tests {
         // A second commit changes one file and removes another: the read from the first
         // snapshot and the whole read agree.
         files[3].1 = b"name: changed\n".to_vec();
-        files.remove(10);
+        let removed = files.remove(10);
         let second = commit(&repo, &files, &links);
-        let since = from_commit_since(dir.path(), &snapshot, &second).unwrap();
+        let mut since = snapshot.clone();
+        let changed = update_to(dir.path(), &mut since, &second).unwrap();
         assert_eq!(since, from_commit(dir.path(), &second).unwrap());
         assert_eq!(since.files.len(), 1501);
+        assert_eq!(
+            changed,
+            Some(vec![files[3].0.clone(), removed.0]),
+            "the changed and the removed file"
+        );
+        // An unknown earlier commit: nothing is moved, the caller reads the commit whole.
+        let mut unknown = Snapshot::new(Some("0".repeat(40)));
+        assert_eq!(update_to(dir.path(), &mut unknown, &second).unwrap(), None);
     }
 }

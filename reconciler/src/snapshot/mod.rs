@@ -4,5 +4,5 @@
 mod git;
 mod worktree;
 
-pub use git::{from_commit, from_commit_since, read_file};
+pub use git::{from_commit, read_file, update_to};
 pub use worktree::from_worktree;

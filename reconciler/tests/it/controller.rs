@@ -142,6 +142,7 @@ impl Setup {
             after_apply: None,
             lakehouse: None,
             lake_inventory: None,
+            lake_unchanged: None,
             phases: Default::default(),
             verify: None,
         };
@@ -350,4 +351,104 @@ async fn a_reconcile_leaves_the_async_thread_free_while_the_sink_writes() {
     let r = reconciled(s.work().await);
     assert!(r.ready(), "{:?}", r.result);
     assert!(s.dag("one").exists());
+}
+
+/// Writes `workspaces` workspaces of 10 jobs each (`ws<i>/jobs/j<k>.yaml`) and commits them.
+fn commit_many(repo: &Path, workspaces: usize) {
+    for i in 0..workspaces {
+        let ws = format!("ws{i:03}");
+        let dir = repo.join(format!("workspaces/{ws}/jobs"));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(
+            repo.join(format!("workspaces/{ws}/workspace.yaml")),
+            WORKSPACE
+                .replace("{name: w}", &format!("{{name: {ws}}}"))
+                .replace("lake-bucket/w", &format!("lake-bucket/{ws}")),
+        )
+        .unwrap();
+        for k in 0..10 {
+            std::fs::write(
+                dir.join(format!("j{k}.yaml")),
+                job(&format!("j{k}"), "echo 1"),
+            )
+            .unwrap();
+        }
+    }
+    git(repo, &["add", "-A"]);
+    git(repo, &["commit", "-qm", "generated"]);
+}
+
+/// What each of a series of commits (change a job, add one, remove one, change two jobs of two
+/// workspaces, an invalid one, its fix) made the engine visit, in a repository of `workspaces`
+/// workspaces of 10 jobs.
+async fn work_of_commits(workspaces: usize) -> Vec<olo_reconciler::engine::Work> {
+    let mut s = Setup::new().await;
+    let repo = s.repo.path().to_path_buf();
+    commit_many(&repo, workspaces);
+    s.queue.reconcile(Trigger::Poll);
+    assert!(reconciled(s.work().await).ready());
+    let cold = s.controller.engine.work().unwrap();
+    assert_eq!(
+        cold.checked,
+        workspaces * 10,
+        "a cold reconcile checks every job"
+    );
+    let job_file = |ws: usize, k: usize| repo.join(format!("workspaces/ws{ws:03}/jobs/j{k}.yaml"));
+    let mut work = Vec::new();
+    let steps: [&dyn Fn(); 6] = [
+        &|| std::fs::write(job_file(1, 1), job("j1", "echo 2")).unwrap(),
+        &|| std::fs::write(job_file(1, 10), job("j10", "echo new")).unwrap(),
+        &|| std::fs::remove_file(job_file(2, 3)).unwrap(),
+        &|| {
+            std::fs::write(job_file(0, 0), job("j0", "echo 3")).unwrap();
+            std::fs::write(job_file(2, 0), job("j0", "echo 3")).unwrap();
+        },
+        &|| {
+            std::fs::write(
+                job_file(1, 1),
+                "apiVersion: olo/v1\nkind: Job\nmetadata: {name: j1}\nspec: {tasks: []}\n",
+            )
+            .unwrap()
+        },
+        &|| std::fs::write(job_file(1, 1), job("j1", "echo fixed")).unwrap(),
+    ];
+    for (n, step) in steps.iter().enumerate() {
+        step();
+        git(&repo, &["add", "-A"]);
+        git(&repo, &["commit", "-qm", &format!("step {n}")]);
+        s.queue.reconcile(Trigger::Poll);
+        reconciled(s.work().await);
+        work.push(s.controller.engine.work().unwrap());
+    }
+    work
+}
+
+/// The cost of a reconcile follows the change, not the repository: each commit of the series
+/// visits exactly as much at 40 jobs as at 400 (files read, jobs checked, catalog entries, jobs
+/// looked at, files rendered, plan rows), while a cold reconcile visits every job.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_work_of_a_commit_follows_the_change_not_the_repository() {
+    let small = work_of_commits(4).await;
+    let large = work_of_commits(40).await;
+    assert_eq!(
+        small, large,
+        "the same commits visit the same at 40 and at 400 jobs"
+    );
+    let one = small[0];
+    assert_eq!(
+        (one.read, one.checked, one.looked, one.rendered, one.planned),
+        (1, 1, 1, 1, 1),
+        "one changed job: one file read, checked, looked at, rendered, planned"
+    );
+    assert_eq!(
+        one.cataloged, 10,
+        "the API catalog lists its workspace's jobs again"
+    );
+    assert_eq!(small[3].rendered, 2, "two changed jobs");
+    assert_eq!(small[4].rendered, 0, "an invalid commit renders nothing");
+    assert_eq!(
+        (small[5].checked, small[5].rendered, small[5].planned),
+        (1, 1, 1),
+        "the fix of an invalid commit renders what changed since the last valid one"
+    );
 }
