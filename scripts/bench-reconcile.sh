@@ -32,15 +32,15 @@ OLO_SOURCE__PATH="$repo" OLO_STATE__DIR="$state" OLO_SOURCE__POLL_SECONDS=1 OLO_
 serve_pid=$!
 wait_ready() { # $1: how many Ready lines to wait for
   for _ in $(seq 1 600); do
-    # "  took:" (the time of each phase) is printed right after each "Ready" line.
-    [ "$(grep -c '  took:' "$log" || true)" -ge "$1" ] && return 0
+    # "took:" (the time of each phase) is printed right after each "Ready" line.
+    [ "$(grep -c ': took: ' "$log" || true)" -ge "$1" ] && return 0
     sleep 0.2
   done
   echo "timed out waiting for reconcile $1" >&2; cat "$log" >&2; exit 1
 }
 wait_ready 1
 echo "cold full reconcile ($((ws * jobs)) jobs): $(grep ': Ready' "$log" | tail -1 | sed 's/.* in //')"
-grep "  took:" "$log" | tail -1
+grep ": took: " "$log" | tail -1 | sed 's/.*took: //; s/ phases=.*//' 
 # VmHWM: the daemon's peak RSS so far (olo runs as the child of /usr/bin/time).
 olo_pid="$(pgrep -P "$serve_pid" | head -1)"
 echo "peak RSS of the daemon after the cold reconcile: $(awk '/VmHWM/ {printf "%d MiB", $2/1024}' "/proc/$olo_pid/status")"
@@ -53,7 +53,7 @@ for changed in 1 1 1 10 100 1000; do
   n=$((n + 1))
   wait_ready "$n"
   echo "incremental, $changed changed job(s): $(grep ': Ready' "$log" | tail -1 | sed 's/.*Ready (//; s/) in / -> /')"
-  grep "  took:" "$log" | tail -1
+  grep ": took: " "$log" | tail -1 | sed 's/.*took: //; s/ phases=.*//' 
 done
 pkill -INT -P "$serve_pid" || true
 wait "$serve_pid" || true

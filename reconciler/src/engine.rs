@@ -189,12 +189,10 @@ impl Engine {
     /// What the last valid commit wants of the lakehouse (empty before the first, or without a
     /// lakehouse target).
     pub fn lake(&self) -> Arc<lakehouse::Desired> {
-        Arc::new(
-            self.memo
-                .as_ref()
-                .map(|m| m.lake.clone())
-                .unwrap_or_default(),
-        )
+        self.memo
+            .as_ref()
+            .map(|m| m.lake.clone())
+            .unwrap_or_default()
     }
 
     /// What the last reconcile visited, phase by phase (`None` before the first).

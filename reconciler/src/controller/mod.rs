@@ -326,7 +326,7 @@ impl Controller {
                     unchanged = s.unchanged,
                     drift = s.drift,
                     elapsed_ms = started.elapsed().as_millis() as u64,
-                    "{} {}: Ready ({} created, {} updated, {} deleted, {} kept, {} unchanged) in {} ms",
+                    "{} {}: Ready ({} created, {} updated, {} deleted, {} kept, {} unchanged) in {:.1} ms",
                     rev.branch,
                     short(&rev.sha),
                     s.create,
@@ -334,7 +334,7 @@ impl Controller {
                     s.delete,
                     s.keep,
                     s.unchanged,
-                    started.elapsed().as_millis()
+                    started.elapsed().as_secs_f64() * 1e3
                 );
                 tracing::info!(phases = %self.engine.phases, "took: {}", self.engine.phases);
             }

@@ -48,8 +48,8 @@ pub struct Memo {
     pub(super) catalog: Option<Arc<Catalog>>,
     /// The job views of that catalog, reused for unchanged jobs.
     pub(super) views: crate::catalog::ViewCache,
-    /// What the last valid commit wants of the lakehouse.
-    pub(super) lake: lakehouse::Desired,
+    /// What the last valid commit wants of the lakehouse (shared with the API).
+    pub(super) lake: Arc<lakehouse::Desired>,
     /// What the last update visited.
     pub(super) work: Work,
 }
@@ -89,7 +89,7 @@ impl Memo {
             shared: Vec::new(),
             catalog: None,
             views: crate::catalog::ViewCache::new(),
-            lake: lakehouse::Desired::default(),
+            lake: Arc::default(),
             work: Work::default(),
         }
     }
@@ -240,7 +240,7 @@ impl Memo {
             self.mark(path);
         }
         // Workspaces live in non-job files: the lakehouse changes only with the shared files.
-        self.lake = lake.map(|l| l.desired(repo)).unwrap_or_default();
+        self.lake = Arc::new(lake.map(|l| l.desired(repo)).unwrap_or_default());
         self.lake_dirty = true;
         phases.lap("render shared");
         Ok(())
