@@ -595,6 +595,12 @@ impl HourlyAirflow {
                 "AIRFLOW__DAG_PROCESSOR__FILE_PARSING_SORT_MODE",
                 "alphabetical".to_string(),
             ),
+            // Airflow keeps the stored version of a DAG serialized less than this long ago (30 s by
+            // default) even when a parse finds it changed; this test changes w__a within seconds.
+            (
+                "AIRFLOW__CORE__MIN_SERIALIZED_DAG_UPDATE_INTERVAL",
+                "0".to_string(),
+            ),
         ];
         let script = |arg: &str| {
             let out = std::process::Command::new("scripts/airflow.sh")
