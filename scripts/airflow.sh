@@ -14,11 +14,27 @@
 # moved off Airflow's default 8793. Its OpenLineage provider sends to olo on 127.0.0.1 at
 # ${OLO_TEST_LINEAGE_PORT:-28070} with the API token ${OLO_TEST_LINEAGE_TOKEN}. Only
 # `URL DAGS_FOLDER` goes to stdout.
+#
+# For a second instance beside the test one (scripts/bench-airflow-live.sh, the reparse test of
+# tests/airflow_e2e.rs), set OLO_AIRFLOW_DIR and OLO_AIRFLOW_PORT, and optionally:
+#   OLO_AIRFLOW_DAGS                        its DAG folder (default: $OLO_AIRFLOW_DIR/dags, which
+#                                           start and stop empty; one of yours is kept)
+#   OLO_AIRFLOW_REFRESH_INTERVAL            [dag_processor] refresh_interval, seconds (default 3;
+#                                           `airflow`: Airflow's own default, 300)
+#   OLO_AIRFLOW_MIN_FILE_PROCESS_INTERVAL   [dag_processor] min_file_process_interval (default 3;
+#                                           `airflow`: Airflow's own default, 30)
+#   OLO_AIRFLOW_COMPONENTS                  default "api-server scheduler dag-processor"; parsing
+#                                           needs only "api-server dag-processor"
+# Other AIRFLOW__* variables of the caller's environment reach Airflow as they are.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 dir="${OLO_AIRFLOW_DIR:-/tmp/olo-airflow}"
 first_port="${OLO_AIRFLOW_PORT:-28080}"
+dags="${OLO_AIRFLOW_DAGS:-$dir/dags}"
+refresh_interval="${OLO_AIRFLOW_REFRESH_INTERVAL:-3}"
+min_file_process_interval="${OLO_AIRFLOW_MIN_FILE_PROCESS_INTERVAL:-3}"
+components="${OLO_AIRFLOW_COMPONENTS:-api-server scheduler dag-processor}"
 say() { echo "airflow.sh: $*" >&2; }
 
 venv="$(scripts/python-env.sh airflow)"
@@ -27,7 +43,7 @@ env_for() {
     local port="$1"
     export PATH="$venv/bin:$PATH"
     export AIRFLOW_HOME="$dir/home"
-    export AIRFLOW__CORE__DAGS_FOLDER="$dir/dags"
+    export AIRFLOW__CORE__DAGS_FOLDER="$dags"
     export AIRFLOW__CORE__LOAD_EXAMPLES=False
     export AIRFLOW__CORE__EXECUTOR=LocalExecutor
     export AIRFLOW__CORE__PARALLELISM=4
@@ -39,8 +55,12 @@ env_for() {
     export AIRFLOW__API__PORT="$port"
     export AIRFLOW__API_AUTH__JWT_SECRET="olo-test-only-secret-olo-test-only-secret"
     export AIRFLOW__API_AUTH__JWT_EXPIRATION_TIME=3600
-    export AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL=3
-    export AIRFLOW__DAG_PROCESSOR__MIN_FILE_PROCESS_INTERVAL=3
+    if [ "$refresh_interval" != airflow ]; then
+        export AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL="$refresh_interval"
+    fi
+    if [ "$min_file_process_interval" != airflow ]; then
+        export AIRFLOW__DAG_PROCESSOR__MIN_FILE_PROCESS_INTERVAL="$min_file_process_interval"
+    fi
     export AIRFLOW__SCHEDULER__SCHEDULER_HEARTBEAT_SEC=1
     export AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT=$((port + 1))
     export AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT=$((port + 2))
@@ -54,6 +74,8 @@ env_for() {
 lineage_port="${OLO_TEST_LINEAGE_PORT:-28070}"
 lineage_token="${OLO_TEST_LINEAGE_TOKEN:-olo-test-lineage-token}"
 transport="{\"type\": \"http\", \"url\": \"http://127.0.0.1:$lineage_port\", \"endpoint\": \"api/v1/lineage\", \"timeout\": 5, \"auth\": {\"type\": \"api_key\", \"apiKey\": \"$lineage_token\"}}"
+# What a running instance must have been started with to be reused.
+wanted="$transport refresh=$refresh_interval min_file=$min_file_process_interval dags=$dags components=$components"
 
 port_of() { cat "$dir/port" 2>/dev/null; }
 
@@ -86,32 +108,33 @@ stop() {
 }
 
 start() {
-    # Reuse a running Airflow only when it reports lineage where this run expects it.
-    if answers && [ "$(cat "$dir/transport" 2>/dev/null)" = "$transport" ]; then
-        echo "http://127.0.0.1:$(port_of) $dir/dags"
+    # Reuse a running Airflow only when it reports lineage where this run expects it and has
+    # the same intervals, folder and components.
+    if answers && [ "$(cat "$dir/transport" 2>/dev/null)" = "$wanted" ]; then
+        echo "http://127.0.0.1:$(port_of) $dags"
         return
     fi
     stop
-    mkdir -p "$dir/home" "$dir/dags" "$dir/logs"
+    mkdir -p "$dir/home" "$dags" "$dir/logs"
     local port
     # The API port and the two log server ports after it.
     port="$(free_port "$first_port" 3 10)"
     echo "$port" >"$dir/port"
-    echo "$transport" >"$dir/transport"
+    echo "$wanted" >"$dir/transport"
     env_for "$port"
     say "migrating the metadata database"
     airflow db migrate >"$dir/logs/migrate.log" 2>&1 || { tail -n 40 "$dir/logs/migrate.log" >&2; exit 1; }
-    for component in api-server scheduler dag-processor; do
+    for component in $components; do
         setsid airflow "$component" >"$dir/logs/$component.log" 2>&1 &
         echo $! >"$dir/$component.pid"
     done
     say "waiting for the API on 127.0.0.1:$port"
     for _ in $(seq 1 300); do
         if answers; then
-            echo "http://127.0.0.1:$port $dir/dags"
+            echo "http://127.0.0.1:$port $dags"
             return
         fi
-        for component in api-server scheduler dag-processor; do
+        for component in $components; do
             if ! kill -0 "$(cat "$dir/$component.pid")" 2>/dev/null; then
                 say "$component exited; its log:"
                 tail -n 60 "$dir/logs/$component.log" >&2

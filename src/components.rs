@@ -320,6 +320,7 @@ pub async fn runtime(settings: &Settings) -> anyhow::Result<Runtime> {
         Arc::new(AirflowDags::new(
             a,
             Duration::from_secs(settings.airflow.parse_timeout_seconds),
+            settings.airflow.reparse,
         )) as Arc<dyn olo_reconciler::engine::AfterApply>
     });
     let engine = engine(settings, store, after_apply).await?;

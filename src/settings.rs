@@ -400,6 +400,9 @@ pub struct AirflowSettings {
     /// After an apply, how long to wait for Airflow to parse changed DAG files (import errors
     /// fail the apply; new DAGs get their pause state).
     pub parse_timeout_seconds: u64,
+    /// After an apply, ask Airflow to parse the changed DAG files now (`PUT
+    /// /api/v2/parseDagFile`) instead of waiting for its DAG processor's own schedule.
+    pub reparse: bool,
     /// Seconds per HTTP request.
     pub timeout_seconds: u64,
 }
@@ -413,6 +416,7 @@ impl Default for AirflowSettings {
             password_env: None,
             poll_seconds: 5,
             parse_timeout_seconds: 120,
+            reparse: true,
             timeout_seconds: 30,
         }
     }

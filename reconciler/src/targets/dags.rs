@@ -2,6 +2,15 @@
 //! check waits until Airflow has parsed every created or updated DAG file since the apply; an
 //! import error fails the apply with Airflow's stack trace, and a parsed DAG gets the pause
 //! state its job declares (`paused:`).
+//!
+//! Before it waits, it asks Airflow to parse the files now (unless `reparse` is off), as Airflow
+//! would otherwise notice them only on its own schedule (`[dag_processor] refresh_interval` for
+//! a new file, 5 minutes by default; for a changed one, when the file's turn comes again in its
+//! queue, `min_file_process_interval` apart). `PUT /api/v2/parseDagFile/{file_token}` names a
+//! file Airflow already knows; the DAG processor parses it first and refreshes its DAG bundle on
+//! the way, which is when it finds new files. So a changed file is requested by its own token, and
+//! new files are found through the request of any other DAG file of olo that Airflow knows. Best
+//! effort: a request that fails is logged and the check waits as before.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -19,17 +28,24 @@ pub struct AirflowDags {
     timeout: Duration,
     /// Time between looks.
     every: Duration,
+    /// Ask Airflow to parse the changed files now rather than on its own schedule.
+    reparse: bool,
 }
 
 impl AirflowDags {
-    pub fn new(airflow: Arc<dyn Airflow>, timeout: Duration) -> AirflowDags {
+    pub fn new(airflow: Arc<dyn Airflow>, timeout: Duration, reparse: bool) -> AirflowDags {
         AirflowDags {
             airflow,
             timeout,
             every: Duration::from_secs(1),
+            reparse,
         }
     }
 }
+
+/// How many other DAGs of olo to try when a plan only adds DAGs Airflow does not know yet: one
+/// request whose file Airflow knows is enough to make it look for new files.
+const MAX_ANCHOR_TRIES: usize = 3;
 
 /// DAG ids of the DAG files a plan creates or updates (not assets, not deletes).
 pub fn changed_dags(plan: &Plan) -> Vec<String> {
@@ -61,7 +77,89 @@ enum Seen {
     Broken(String),
 }
 
+/// What olo asked of Airflow before waiting for its parse.
+#[derive(Debug, Default, PartialEq)]
+struct Requested {
+    /// DAGs whose file Airflow was asked to parse.
+    files: Vec<String>,
+    /// Changed DAGs Airflow does not know yet: found by the DAG processor's bundle refresh.
+    new: Vec<String>,
+    /// The other DAG of olo whose file was requested only to make Airflow look for new files.
+    anchor: Option<String>,
+}
+
 impl AirflowDags {
+    /// Asks Airflow to parse the files of `dag_ids` now; for DAGs it does not know yet, makes sure
+    /// at least one request went out (another DAG of olo's if need be), as the DAG processor
+    /// looks for new files when it takes one. Never fails: what could not be asked is logged.
+    async fn request_parse(&self, dag_ids: &[String], catalog: &Catalog) -> Requested {
+        let mut requested = Requested::default();
+        for dag_id in dag_ids {
+            match self.request_one(dag_id).await {
+                Some(true) => requested.files.push(dag_id.clone()),
+                Some(false) => {}
+                None => requested.new.push(dag_id.clone()),
+            }
+        }
+        if !requested.new.is_empty() && requested.files.is_empty() {
+            let others = catalog
+                .workspaces
+                .iter()
+                .flat_map(|w| w.jobs.iter())
+                .map(|j| &j.dag_id)
+                .filter(|id| !dag_ids.contains(id))
+                .take(MAX_ANCHOR_TRIES);
+            for other in others {
+                if self.request_one(other).await == Some(true) {
+                    requested.anchor = Some(other.clone());
+                    break;
+                }
+            }
+            if requested.anchor.is_none() {
+                tracing::info!(
+                    new = requested.new.len(),
+                    "Airflow knows no DAG file of olo to ask it to parse: new DAG files wait for \
+                     its DAG processor's next look at the folder ([dag_processor] refresh_interval)"
+                );
+            }
+        }
+        tracing::info!(
+            requested = requested.files.len(),
+            new = requested.new.len(),
+            anchor = requested.anchor.as_deref(),
+            "asked Airflow to parse the changed DAG files"
+        );
+        requested
+    }
+
+    /// Asks Airflow to parse the file of one DAG: `Some(true)` when asked, `Some(false)` when the
+    /// request failed (logged), `None` when Airflow does not know the DAG's file.
+    async fn request_one(&self, dag_id: &str) -> Option<bool> {
+        let token = match self.airflow.dag(dag_id).await {
+            Ok(Some(dag)) => dag.file_token?,
+            Ok(None) => return None,
+            Err(error) => {
+                tracing::warn!(
+                    dag_id,
+                    error = %error,
+                    "could not read a DAG to ask Airflow to parse its file; it parses it on its own schedule"
+                );
+                return Some(false);
+            }
+        };
+        match self.airflow.reparse_dag_file(&token).await {
+            Ok(()) => Some(true),
+            Err(error) => {
+                tracing::warn!(
+                    dag_id,
+                    error = %error,
+                    "could not ask Airflow to parse a DAG file; it parses it on its own schedule"
+                );
+                Some(false)
+            }
+        }
+    }
+
     async fn look(
         &self,
         dag_id: &str,
@@ -94,6 +192,9 @@ impl AirflowDags {
         since: DateTime<Utc>,
     ) -> Result<(), String> {
         let mut waiting = changed_dags(plan);
+        if self.reparse && !waiting.is_empty() {
+            self.request_parse(&waiting, catalog).await;
+        }
         let mut broken: Vec<(String, String)> = Vec::new();
         let deadline = tokio::time::Instant::now() + self.timeout;
         // The last temporary error, if Airflow did not answer.
@@ -175,6 +276,295 @@ impl AfterApply for AirflowDags {
 mod tests {
     use super::*;
     use crate::plan::Change;
+    use crate::targets::airflow::{AirflowError, Dag, DagRun, NewDagRun, TaskInstance};
+    use std::collections::BTreeMap;
+    use std::sync::Mutex;
+
+    /// An Airflow whose DAG processor parses only what it is asked to: a file it knows, by its
+    /// token; a request also makes it find the files written since its last look (its bundle
+    /// refresh) on its next loop, which comes after olo's requests (here: when olo first reads
+    /// the import errors). Its own schedule never comes within a test.
+    #[derive(Default)]
+    struct FakeAirflow {
+        state: Mutex<FakeState>,
+        /// Requests to parse a file answer this error's status instead.
+        refuse_with: Option<u16>,
+    }
+
+    #[derive(Default)]
+    struct FakeState {
+        /// The DAGs it knows, by id.
+        known: BTreeMap<String, Dag>,
+        /// Files written that it has not found yet.
+        unseen: Vec<String>,
+        /// The tokens it was asked to parse, in order.
+        requests: Vec<String>,
+        /// A request came: the next loop refreshes the bundle.
+        refresh: bool,
+    }
+
+    fn token_of(dag_id: &str) -> String {
+        format!("token-of-{dag_id}")
+    }
+
+    impl FakeAirflow {
+        /// Knows `known` (parsed before the apply); `unseen` are new files it has not found.
+        fn with(known: &[&str], unseen: &[&str]) -> FakeAirflow {
+            let fake = FakeAirflow::default();
+            {
+                let mut state = fake.state.lock().unwrap();
+                for id in known {
+                    state
+                        .known
+                        .insert(id.to_string(), dag(id, Some(long_ago())));
+                }
+                state.unseen = unseen.iter().map(|s| s.to_string()).collect();
+            }
+            fake
+        }
+
+        fn requests(&self) -> Vec<String> {
+            self.state.lock().unwrap().requests.clone()
+        }
+
+        fn parsed_since(&self, dag_id: &str, since: DateTime<Utc>) -> bool {
+            let state = self.state.lock().unwrap();
+            state
+                .known
+                .get(dag_id)
+                .and_then(|d| d.last_parsed_time)
+                .is_some_and(|t| t >= since)
+        }
+    }
+
+    fn long_ago() -> DateTime<Utc> {
+        "2026-01-01T00:00:00Z".parse().unwrap()
+    }
+
+    fn dag(dag_id: &str, last_parsed_time: Option<DateTime<Utc>>) -> Dag {
+        Dag {
+            dag_id: dag_id.into(),
+            is_paused: false,
+            last_parsed_time,
+            relative_fileloc: Some(format!("{dag_id}.py")),
+            file_token: Some(token_of(dag_id)),
+        }
+    }
+
+    #[async_trait::async_trait]
+    impl Airflow for FakeAirflow {
+        async fn trigger_run(&self, _: &str, _: &NewDagRun<'_>) -> Result<DagRun, AirflowError> {
+            unreachable!("not used after an apply")
+        }
+        async fn dag_run(&self, _: &str, _: &str) -> Result<DagRun, AirflowError> {
+            unreachable!("not used after an apply")
+        }
+        async fn task_instances(
+            &self,
+            _: &str,
+            _: &str,
+        ) -> Result<Vec<TaskInstance>, AirflowError> {
+            unreachable!("not used after an apply")
+        }
+        async fn task_log(
+            &self,
+            _: &str,
+            _: &str,
+            _: &str,
+            _: i64,
+            _: i64,
+        ) -> Result<String, AirflowError> {
+            unreachable!("not used after an apply")
+        }
+        async fn dag(&self, dag_id: &str) -> Result<Option<Dag>, AirflowError> {
+            Ok(self.state.lock().unwrap().known.get(dag_id).cloned())
+        }
+        async fn set_paused(&self, _: &str, _: bool) -> Result<(), AirflowError> {
+            Ok(())
+        }
+        async fn clear_failed_tasks(
+            &self,
+            _: &str,
+            _: &str,
+            _: &str,
+        ) -> Result<DagRun, AirflowError> {
+            unreachable!("not used after an apply")
+        }
+        async fn cancel_run(&self, _: &str, _: &str, _: &str) -> Result<DagRun, AirflowError> {
+            unreachable!("not used after an apply")
+        }
+        async fn import_errors(&self) -> Result<Vec<ImportError>, AirflowError> {
+            let mut state = self.state.lock().unwrap();
+            if std::mem::take(&mut state.refresh) {
+                for id in std::mem::take(&mut state.unseen) {
+                    state.known.insert(id.clone(), dag(&id, Some(Utc::now())));
+                }
+            }
+            Ok(Vec::new())
+        }
+        async fn reparse_dag_file(&self, file_token: &str) -> Result<(), AirflowError> {
+            let mut state = self.state.lock().unwrap();
+            state.requests.push(file_token.to_string());
+            if let Some(status) = self.refuse_with {
+                return Err(AirflowError::Status {
+                    operation: "ask Airflow to parse a DAG file",
+                    status,
+                    body: String::new(),
+                });
+            }
+            let now = Some(Utc::now());
+            let asked = state
+                .known
+                .values_mut()
+                .find(|d| d.file_token.as_deref() == Some(file_token))
+                .expect("a token Airflow handed out");
+            asked.last_parsed_time = now;
+            state.refresh = true;
+            Ok(())
+        }
+    }
+
+    fn plan_of(changes: &[(&str, Action)]) -> Plan {
+        Plan {
+            revision: None,
+            changes: changes
+                .iter()
+                .map(|(id, action)| change(&format!("dags/{id}.py"), *action))
+                .collect(),
+            unchanged: 0,
+        }
+    }
+
+    /// A catalog of workspace `w` with these DAGs (`w__<job>`).
+    fn catalog_of(dag_ids: &[&str]) -> Catalog {
+        let jobs: Vec<serde_json::Value> = dag_ids
+            .iter()
+            .map(|id| {
+                let job = id.strip_prefix("w__").unwrap();
+                serde_json::json!({
+                    "name": job, "workspace": "w", "dag_id": id,
+                    "path": format!("workspaces/w/jobs/{job}.yaml"), "description": null,
+                    "schedule": null, "start_date": null, "end_date": null, "paused": false,
+                    "tags": [], "params": [], "tasks": []
+                })
+            })
+            .collect();
+        serde_json::from_value(serde_json::json!({
+            "revision": null,
+            "workspaces": [{
+                "name": "w", "description": null, "path": "workspaces/w/workspace.yaml",
+                "owners": [], "catalog": "lake", "warehouse": "s3://lake/w", "namespaces": [],
+                "roles": {"admin": [], "operator": [], "viewer": []}, "jobs": jobs
+            }]
+        }))
+        .unwrap()
+    }
+
+    fn check_with(airflow: &Arc<FakeAirflow>, reparse: bool) -> AirflowDags {
+        let mut dags = AirflowDags::new(airflow.clone(), Duration::from_millis(300), reparse);
+        dags.every = Duration::from_millis(10);
+        dags
+    }
+
+    #[tokio::test]
+    async fn a_changed_dag_is_asked_for_and_a_new_one_found_on_the_way() {
+        let airflow = Arc::new(FakeAirflow::with(&["w__a", "w__b"], &["w__new"]));
+        let plan = plan_of(&[("w__a", Action::Update), ("w__new", Action::Create)]);
+        let since = Utc::now();
+
+        check_with(&airflow, true)
+            .after_apply(&plan, &catalog_of(&["w__a", "w__b", "w__new"]), since)
+            .await
+            .expect("both parsed since the apply");
+
+        assert_eq!(
+            airflow.requests(),
+            [token_of("w__a")],
+            "one request: the changed file's; its bundle refresh finds the new file"
+        );
+        assert!(airflow.parsed_since("w__new", since));
+    }
+
+    #[tokio::test]
+    async fn new_dags_alone_are_found_through_another_dag_of_olo() {
+        let airflow = Arc::new(FakeAirflow::with(&["w__a"], &["w__new", "w__newer"]));
+        let plan = plan_of(&[("w__new", Action::Create), ("w__newer", Action::Create)]);
+        let catalog = catalog_of(&["w__new", "w__newer", "w__a"]);
+        let dags = check_with(&airflow, true);
+
+        let requested = dags.request_parse(&changed_dags(&plan), &catalog).await;
+
+        assert_eq!(
+            requested,
+            Requested {
+                files: vec![],
+                new: vec!["w__new".into(), "w__newer".into()],
+                anchor: Some("w__a".into()),
+            }
+        );
+        assert_eq!(airflow.requests(), [token_of("w__a")]);
+        dags.check(&plan, &catalog, Utc::now() - chrono::Duration::seconds(1))
+            .await
+            .expect("the new DAGs were parsed");
+    }
+
+    #[tokio::test]
+    async fn with_reparse_off_olo_only_waits() {
+        let airflow = Arc::new(FakeAirflow::with(&["w__a"], &["w__new"]));
+        let plan = plan_of(&[("w__a", Action::Update), ("w__new", Action::Create)]);
+
+        let error = check_with(&airflow, false)
+            .after_apply(&plan, &catalog_of(&["w__a", "w__new"]), Utc::now())
+            .await
+            .expect_err("this Airflow parses only on request");
+
+        assert_eq!(airflow.requests(), Vec::<String>::new());
+        assert!(
+            error.starts_with("Airflow did not parse these DAGs within 0 s: w__a, w__new"),
+            "{error}"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_refused_request_does_not_fail_the_apply_and_the_wait_stays() {
+        let airflow = Arc::new(FakeAirflow {
+            refuse_with: Some(500),
+            ..FakeAirflow::with(&["w__a"], &[])
+        });
+        let plan = plan_of(&[("w__a", Action::Update)]);
+        let since = Utc::now();
+        // Airflow parses the file on its own schedule meanwhile.
+        let own_schedule = {
+            let airflow = airflow.clone();
+            tokio::spawn(async move {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                let mut state = airflow.state.lock().unwrap();
+                state.known.get_mut("w__a").unwrap().last_parsed_time = Some(Utc::now());
+            })
+        };
+
+        check_with(&airflow, true)
+            .after_apply(&plan, &catalog_of(&["w__a"]), since)
+            .await
+            .expect("the refused request is only logged");
+
+        own_schedule.await.unwrap();
+        assert_eq!(airflow.requests(), [token_of("w__a")]);
+    }
+
+    #[tokio::test]
+    async fn with_no_dag_of_olo_known_nothing_is_asked() {
+        let airflow = Arc::new(FakeAirflow::with(&["other__x"], &["w__new"]));
+        let plan = plan_of(&[("w__new", Action::Create)]);
+        let dags = check_with(&airflow, true);
+
+        let requested = dags
+            .request_parse(&changed_dags(&plan), &catalog_of(&["w__new"]))
+            .await;
+
+        assert_eq!(requested.anchor, None);
+        assert_eq!(airflow.requests(), Vec::<String>::new());
+    }
 
     fn change(name: &str, action: Action) -> Change {
         Change {

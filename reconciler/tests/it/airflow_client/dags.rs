@@ -1,6 +1,7 @@
 //! DAGs and import errors.
 
 use olo_reconciler::targets::airflow::Airflow;
+use olo_reconciler::targets::airflow::AirflowError;
 use olo_reconciler::targets::airflow::Dag;
 use olo_reconciler::targets::airflow::ImportError;
 use serde_json::json;
@@ -31,6 +32,7 @@ async fn dag_reads_what_airflow_parsed() {
             is_paused: true,
             last_parsed_time: time("2026-11-26T23:05:52.567686Z"),
             relative_fileloc: Some("platform__smoke_test.py".into()),
+            file_token: Some(SMOKE_FILE_TOKEN.into()),
         })
     );
 }
@@ -142,4 +144,90 @@ async fn no_import_errors_is_one_request() {
         .await;
 
     assert_eq!(airflow.client.import_errors().await.unwrap(), vec![]);
+}
+
+/// `reparse_dag_file` in the published spec: `PUT /api/v2/parseDagFile/{file_token}`, no body,
+/// `201` with an empty JSON schema (Airflow 3.3.2 answers `null`); 404 when the token does not
+/// name a file it knows.
+#[tokio::test]
+async fn reparse_puts_the_file_token_of_the_dag() {
+    let airflow = TestAirflow::start().await;
+    airflow.expect_token(TOKEN, 1).await;
+    api("GET", "/api/v2/dags/platform__smoke_test", TOKEN)
+        .respond_with(ResponseTemplate::new(200).set_body_json(smoke_dag(false)))
+        .expect(1)
+        .mount(&airflow.server)
+        .await;
+    api(
+        "PUT",
+        &format!("/api/v2/parseDagFile/{SMOKE_FILE_TOKEN}"),
+        TOKEN,
+    )
+    .respond_with(ResponseTemplate::new(201).set_body_json(json!(null)))
+    .expect(1)
+    .mount(&airflow.server)
+    .await;
+
+    let dag = airflow.client.dag("platform__smoke_test").await.unwrap();
+    let token = dag.and_then(|d| d.file_token).expect("a file token");
+    airflow.client.reparse_dag_file(&token).await.unwrap();
+
+    let requests = airflow.server.received_requests().await.unwrap();
+    let put = requests
+        .iter()
+        .find(|r| r.method.as_str() == "PUT")
+        .unwrap();
+    assert_eq!(put.body, b"", "the request has no body");
+}
+
+#[tokio::test]
+async fn reparse_of_an_unknown_file_is_not_found_and_permanent() {
+    let airflow = TestAirflow::start().await;
+    airflow.expect_token(TOKEN, 1).await;
+    api("PUT", "/api/v2/parseDagFile/not-a-token", TOKEN)
+        .respond_with(ResponseTemplate::new(404).set_body_json(json!({"detail": "File not found"})))
+        .expect(1)
+        .mount(&airflow.server)
+        .await;
+
+    let err = airflow
+        .client
+        .reparse_dag_file("not-a-token")
+        .await
+        .unwrap_err();
+
+    assert!(
+        matches!(
+            &err,
+            AirflowError::NotFound {
+                operation: "ask Airflow to parse a DAG file",
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    assert!(!err.is_temporary());
+}
+
+#[tokio::test]
+async fn reparse_refused_by_a_busy_airflow_is_temporary() {
+    let airflow = TestAirflow::start().await;
+    airflow.expect_token(TOKEN, 1).await;
+    api(
+        "PUT",
+        &format!("/api/v2/parseDagFile/{SMOKE_FILE_TOKEN}"),
+        TOKEN,
+    )
+    .respond_with(ResponseTemplate::new(500).set_body_json(database_error("database is locked")))
+    .expect(1)
+    .mount(&airflow.server)
+    .await;
+
+    let err = airflow
+        .client
+        .reparse_dag_file(SMOKE_FILE_TOKEN)
+        .await
+        .unwrap_err();
+
+    assert!(err.is_temporary(), "{err:?}");
 }

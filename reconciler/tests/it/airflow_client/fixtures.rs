@@ -52,6 +52,10 @@ pub(crate) fn queued_smoke_run() -> Value {
     run
 }
 
+/// The `file_token` Airflow gave the smoke test's file: `{"bundle_name": "dags-folder",
+/// "relative_fileloc": "platform__smoke_test.py"}` signed with its secret key.
+pub(crate) const SMOKE_FILE_TOKEN: &str = "eyJidW5kbGVfbmFtZSI6ImRhZ3MtZm9sZGVyIiwicmVsYXRpdmVfZmlsZWxvYyI6InBsYXRmb3JtX19zbW9rZV90ZXN0LnB5In0.1oaZrxfkqNWHg1pXqbrhU_FrDQI";
+
 pub(crate) fn smoke_dag(is_paused: bool) -> Value {
     json!({
         "dag_id": "platform__smoke_test", "dag_display_name": "platform__smoke_test",
@@ -73,7 +77,7 @@ pub(crate) fn smoke_dag(is_paused: bool) -> Value {
         "next_dagrun_logical_date": null, "next_dagrun_data_interval_start": null,
         "next_dagrun_data_interval_end": null, "next_dagrun_run_after": null,
         "allowed_run_types": null, "owners": ["data-platform"], "is_backfillable": false,
-        "file_token": "eyJidW5kbGVfbmFtZSI6ImRhZ3MtZm9sZGVyIiwicmVsYXRpdmVfZmlsZWxvYyI6InBsYXRmb3JtX19zbW9rZV90ZXN0LnB5In0.1oaZrxfkqNWHg1pXqbrhU_FrDQI"
+        "file_token": SMOKE_FILE_TOKEN
     })
 }
 
