@@ -503,10 +503,11 @@ impl Engine {
         if lake_plan.is_some() {
             memo.lake_dirty = false;
         }
-        self.lake_unchanged = lake_plan
-            .as_ref()
-            .filter(|p| p.ops.is_empty() && p.forget.is_empty())
-            .map(|p| p.unchanged);
+        self.lake_unchanged = match &lake_plan {
+            Some(p) => (p.ops.is_empty() && p.forget.is_empty()).then_some(p.unchanged),
+            // Not planned: still nothing to do.
+            None => lake_unchanged,
+        };
         let lake = match (self.lakehouse.clone(), lake_plan, lake_owned) {
             (Some(lake), Some(lake_plan), Some(owned)) => Some((lake, lake_plan, owned)),
             (_, None, owned) => {

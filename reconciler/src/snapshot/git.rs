@@ -167,12 +167,13 @@ fn sub_path(repo: &Repository, path: &Path) -> String {
 }
 
 /// Moves `snapshot` (of an earlier commit of the same repository, `snapshot.revision`) to commit
-/// `rev` in place, reading only the files git says changed between the two trees (git compares
-/// subtrees by id, so unchanged folders are not walked). Returns the tracked paths that changed
-/// (added, removed or modified; both sides of a rename). Files that did not change keep sharing
-/// their bytes, which is what the validation and render caches recognise. `Ok(None)`, with
-/// `snapshot` untouched, when the earlier commit is unknown (the caller reads `rev` whole). On
-/// an error `snapshot` may be half-moved: drop it.
+/// `rev` in place, reading only what changed between the two trees: folders whose tree id is the
+/// same in both commits are skipped without being read, so a commit that changes one job reads
+/// the trees on the way to it and its file, whatever the size of the repository. Returns the
+/// tracked paths that changed (added, removed or modified). Files that did not change keep
+/// sharing their bytes, which is what the validation and render caches recognise. `Ok(None)`,
+/// with `snapshot` untouched, when the earlier commit is unknown (the caller reads `rev` whole).
+/// On an error `snapshot` may be half-moved: drop it.
 pub fn update_to(
     repo_path: &Path,
     snapshot: &mut Snapshot,
@@ -181,67 +182,160 @@ pub fn update_to(
     let Some(prev_sha) = snapshot.revision.clone() else {
         return Ok(None);
     };
-    let repo = Repository::open(repo_path).map_err(|source| Error::OpenRepo {
-        path: repo_path.display().to_string(),
-        source,
-    })?;
-    let rev_err = |r: &str| {
-        let r = r.to_string();
-        move |source| Error::Revision { rev: r, source }
-    };
-    let new = repo
-        .revparse_single(rev)
-        .and_then(|o| o.peel_to_commit())
-        .map_err(rev_err(rev))?;
-    let Ok(old) = repo
-        .revparse_single(&prev_sha)
-        .and_then(|o| o.peel_to_commit())
-    else {
+    let repo = open(repo_path)?;
+    let new = commit_of(&repo, rev)?;
+    let Ok(old) = commit_of(&repo, &prev_sha) else {
         return Ok(None);
     };
-    let (old_tree, new_tree) = (
-        old.tree().map_err(rev_err(&prev_sha))?,
-        new.tree().map_err(rev_err(rev))?,
-    );
-    let diff = repo
-        .diff_tree_to_tree(Some(&old_tree), Some(&new_tree), None)
-        .map_err(rev_err(rev))?;
+    let prefix = sub_path(&repo, repo_path);
+    let (Some(old_tree), Some(new_tree)) = (
+        config_tree(&repo, &old, &prefix),
+        config_tree(&repo, &new, &prefix),
+    ) else {
+        return Ok(None);
+    };
+    let mut diff = TreeDiff::default();
+    diff.trees(&repo, Some(&old_tree), Some(&new_tree), "")
+        .map_err(|source| Error::Revision {
+            rev: rev.to_string(),
+            source,
+        })?;
     snapshot.revision = Some(new.id().to_string());
     let mut changed = Vec::new();
-    for delta in diff.deltas() {
-        if let Some(old_path) = delta.old_file().path().and_then(|p| p.to_str()) {
-            if is_tracked(old_path) && snapshot.files.remove(old_path).is_some() {
-                changed.push(old_path.to_string());
-            }
+    for dir in diff.removed_dirs {
+        let below = format!("{dir}/");
+        let gone: Vec<String> = snapshot
+            .files
+            .range(below.clone()..)
+            .take_while(|(p, _)| p.starts_with(&below))
+            .map(|(p, _)| p.clone())
+            .collect();
+        for path in gone {
+            snapshot.files.remove(&path);
+            changed.push(path);
         }
-        let file = delta.new_file();
-        let Some(path) = file.path().and_then(|p| p.to_str()) else {
+    }
+    for (path, now) in diff.files {
+        let Some((id, link)) = now else {
+            if snapshot.files.remove(&path).is_some() {
+                changed.push(path);
+            }
             continue;
         };
-        if !is_tracked(path) || !file.exists() {
-            continue;
-        }
-        let blob = repo
-            .find_blob(file.id())
-            .map_err(|source| Error::ReadObject {
-                path: path.to_string(),
-                source,
-            })?;
-        if file.mode() == git2::FileMode::Link {
-            snapshot.insert_symlink(path, String::from_utf8_lossy(blob.content()).into_owned());
-        } else if matches!(
-            file.mode(),
-            git2::FileMode::Blob | git2::FileMode::BlobExecutable
-        ) {
-            snapshot.insert_file(path, blob.content().to_vec());
+        let blob = repo.find_blob(id).map_err(|source| Error::ReadObject {
+            path: path.clone(),
+            source,
+        })?;
+        if link {
+            snapshot.insert_symlink(
+                path.clone(),
+                String::from_utf8_lossy(blob.content()).into_owned(),
+            );
         } else {
-            continue;
+            snapshot.insert_file(path.clone(), blob.content().to_vec());
         }
-        changed.push(path.to_string());
+        changed.push(path);
     }
     changed.sort_unstable();
     changed.dedup();
     Ok(Some(changed))
+}
+
+/// The tree of the config repository in `commit` (a sub-folder of the git repository when
+/// `prefix` names one); `None` when the commit has no such folder.
+fn config_tree<'r>(
+    repo: &'r Repository,
+    commit: &git2::Commit<'r>,
+    prefix: &str,
+) -> Option<git2::Tree<'r>> {
+    let tree = commit.tree().ok()?;
+    if prefix.is_empty() {
+        return Some(tree);
+    }
+    let entry = tree.get_path(Path::new(prefix)).ok()?;
+    repo.find_tree(entry.id()).ok()
+}
+
+/// The difference of two trees, as far as olo reads them (`olo.yaml` and `workspaces/`).
+#[derive(Default)]
+struct TreeDiff {
+    /// Tracked files added or changed (their blob, and whether a symbolic link), or removed.
+    files: Vec<(String, Option<(git2::Oid, bool)>)>,
+    /// Folders removed whole (or replaced by a file).
+    removed_dirs: Vec<String>,
+}
+
+/// A tree entry: its id, whether a tree, its file mode.
+type Node = (git2::Oid, bool, i32);
+
+impl TreeDiff {
+    /// Compares the entries of two trees (either may be absent) below `dir` (`""` or ending in
+    /// `/`); descends only into sub-trees whose ids differ.
+    fn trees(
+        &mut self,
+        repo: &Repository,
+        old: Option<&git2::Tree<'_>>,
+        new: Option<&git2::Tree<'_>>,
+        dir: &str,
+    ) -> std::result::Result<(), git2::Error> {
+        let entries = |tree: Option<&git2::Tree<'_>>| -> std::collections::BTreeMap<String, Node> {
+            tree.map(|t| {
+                t.iter()
+                    .filter_map(|e| {
+                        let kind = e.kind()?;
+                        let is_tree = match kind {
+                            ObjectType::Tree => true,
+                            ObjectType::Blob => false,
+                            _ => return None, // submodules
+                        };
+                        Some((e.name().ok()?.to_string(), (e.id(), is_tree, e.filemode())))
+                    })
+                    .collect()
+            })
+            .unwrap_or_default()
+        };
+        let (old, new) = (entries(old), entries(new));
+        let names: std::collections::BTreeSet<&String> = old.keys().chain(new.keys()).collect();
+        for name in names {
+            let path = format!("{dir}{name}");
+            let (was, now) = (old.get(name), new.get(name));
+            if was == now {
+                continue;
+            }
+            let wanted_dir = path == "workspaces" || path.starts_with("workspaces/");
+            // The old side goes first: a folder replaced by a file (or the reverse) is a removal
+            // and an addition.
+            match was {
+                Some((_, true, _)) if wanted_dir && !matches!(now, Some((_, true, _))) => {
+                    self.removed_dirs.push(path.clone());
+                }
+                Some((_, false, _)) if is_tracked(&path) && !matches!(now, Some((_, false, _))) => {
+                    self.files.push((path.clone(), None));
+                }
+                _ => {}
+            }
+            match now {
+                Some((id, true, _)) if wanted_dir => {
+                    let new_tree = repo.find_tree(*id)?;
+                    let old_tree = match was {
+                        Some((old_id, true, _)) => Some(repo.find_tree(*old_id)?),
+                        _ => None,
+                    };
+                    self.trees(
+                        repo,
+                        old_tree.as_ref(),
+                        Some(&new_tree),
+                        &format!("{path}/"),
+                    )?;
+                }
+                Some((id, false, mode)) if is_tracked(&path) => {
+                    self.files.push((path, Some((*id, *mode == MODE_LINK))));
+                }
+                _ => {}
+            }
+        }
+        Ok(())
+    }
 }
 
 #[cfg(test)]
@@ -340,5 +434,22 @@ mod tests {
         // An unknown earlier commit: nothing is moved, the caller reads the commit whole.
         let mut unknown = Snapshot::new(Some("0".repeat(40)));
         assert_eq!(update_to(dir.path(), &mut unknown, &second).unwrap(), None);
+
+        // A third removes a workspace's folder, adds one, and turns a file into a folder: the
+        // same again, and every path of the removed folder is named.
+        let ws01 = files
+            .iter()
+            .filter(|(p, _)| p.starts_with("workspaces/ws01/"))
+            .count();
+        files.retain(|(p, _)| !p.starts_with("workspaces/ws01/"));
+        files.push(("workspaces/new/jobs/a.yaml".into(), b"new\n".to_vec()));
+        files.retain(|(p, _)| p != "olo.yaml");
+        files.push(("olo.yaml/inside".into(), b"not tracked\n".to_vec()));
+        let third = commit(&repo, &files, &links);
+        let changed = update_to(dir.path(), &mut since, &third).unwrap().unwrap();
+        assert_eq!(since, from_commit(dir.path(), &third).unwrap());
+        assert_eq!(changed.len(), ws01 + 2, "{changed:?}");
+        assert!(changed.contains(&"workspaces/new/jobs/a.yaml".to_string()));
+        assert!(changed.contains(&"olo.yaml".to_string()));
     }
 }
