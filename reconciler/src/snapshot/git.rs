@@ -339,12 +339,15 @@ impl TreeDiff {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use olo_schema::Entry;
+mod tests_support {
+    use git2::Repository;
 
     /// Commits `files` (path, bytes) and `links` (path, target) as the whole tree; returns the sha.
-    fn commit(repo: &Repository, files: &[(String, Vec<u8>)], links: &[(&str, &str)]) -> String {
+    pub(super) fn commit(
+        repo: &Repository,
+        files: &[(String, Vec<u8>)],
+        links: &[(&str, &str)],
+    ) -> String {
         let mut index = git2::Index::new().unwrap();
         let mut add = |path: &str, bytes: &[u8], mode: u32| {
             let id = repo.blob(bytes).unwrap();
@@ -378,6 +381,13 @@ mod tests {
             .unwrap()
             .to_string()
     }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::tests_support::commit;
+    use super::*;
+    use olo_schema::Entry;
 
     #[test]
     fn a_commit_of_many_files_reads_whole_in_parallel_and_matches_the_incremental_read() {
@@ -451,5 +461,44 @@ mod tests {
         assert_eq!(changed.len(), ws01 + 2, "{changed:?}");
         assert!(changed.contains(&"workspaces/new/jobs/a.yaml".to_string()));
         assert!(changed.contains(&"olo.yaml".to_string()));
+    }
+}
+
+#[cfg(test)]
+mod sub_folder_tests {
+    use super::tests_support::commit;
+    use super::*;
+
+    /// olo follows a config repository in a sub-folder of a git repository: a commit read from
+    /// the one before sees the sub-folder's changes (paths relative to it) and nothing else.
+    #[test]
+    fn a_config_repository_in_a_sub_folder_is_read_from_the_commit_before() {
+        let dir = tempfile::tempdir().unwrap();
+        let repo = Repository::init(dir.path()).unwrap();
+        std::fs::create_dir_all(dir.path().join("config")).unwrap();
+        let mut files: Vec<(String, Vec<u8>)> = vec![
+            ("config/olo.yaml".into(), b"kind: Settings\n".to_vec()),
+            ("config/workspaces/w/jobs/a.yaml".into(), b"a: 1\n".to_vec()),
+            (
+                "workspaces/w/jobs/outside.yaml".into(),
+                b"not this\n".to_vec(),
+            ),
+        ];
+        let first = commit(&repo, &files, &[]);
+        let config = dir.path().join("config");
+        let mut snapshot = from_commit(&config, &first).unwrap();
+        files[1].1 = b"a: 2\n".to_vec();
+        files[2].1 = b"still not this\n".to_vec();
+        files.push(("config/workspaces/w/jobs/b.yaml".into(), b"b: 1\n".to_vec()));
+        let second = commit(&repo, &files, &[]);
+        let changed = update_to(&config, &mut snapshot, &second).unwrap();
+        assert_eq!(
+            changed,
+            Some(vec![
+                "workspaces/w/jobs/a.yaml".to_string(),
+                "workspaces/w/jobs/b.yaml".to_string()
+            ])
+        );
+        assert_eq!(snapshot, from_commit(&config, &second).unwrap());
     }
 }
