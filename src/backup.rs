@@ -21,14 +21,18 @@ fn store_name(url: &str) -> String {
     }
 }
 
-/// Rows per table on stderr, as each table is done (and every 50,000 rows of a long one).
+/// Rows per table in the log, as each table is done (and every 50,000 rows of a long one).
 fn progress(verb: &'static str) -> impl Fn(Progress<'_>) + Send + Sync {
     move |p| {
-        if p.done {
-            eprintln!("{verb}: {:<20} {:>9} rows", p.table, p.rows);
-        } else {
-            eprintln!("{verb}: {:<20} {:>9} rows so far", p.table, p.rows);
-        }
+        let so_far = if p.done { "" } else { " so far" };
+        tracing::info!(
+            table = p.table,
+            rows = p.rows,
+            done = p.done,
+            "{verb}: {:<20} {:>9} rows{so_far}",
+            p.table,
+            p.rows
+        );
     }
 }
 
@@ -50,8 +54,11 @@ pub async fn backup(settings: &Settings, out: &Path) -> anyhow::Result<ExitCode>
     let summary = backup::backup(&url, out, &progress("backup"))
         .await
         .with_context(|| format!("could not back up {}", store_name(&url)))?;
-    eprintln!(
-        "backup: wrote {} ({} bytes) in {:.1} s: {}\nbackup: sha256 {}",
+    tracing::info!(
+        file = %out.display(),
+        bytes = summary.bytes,
+        sha256 = %summary.sha256,
+        "backup: wrote {} ({} bytes) in {:.1} s: {}; sha256 {}",
         out.display(),
         summary.bytes,
         started.elapsed().as_secs_f64(),
@@ -149,7 +156,8 @@ pub async fn restore(settings: &Settings, from: &Path, force: bool) -> anyhow::R
             })
         }
     };
-    eprintln!(
+    tracing::info!(
+        file = %from.display(),
         "restore: restored {} in {:.1} s: {}",
         from.display(),
         started.elapsed().as_secs_f64(),

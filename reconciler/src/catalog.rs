@@ -294,9 +294,12 @@ impl Catalog {
             .workspaces
             .iter()
             .map(|view| {
-                let ws = match repo.workspaces.get(view.name.as_str()) {
-                    Some(ws) if folders.contains(view.name.as_str()) => ws,
-                    _ => return view.clone(),
+                // Untouched workspaces are shared without a lookup: one set probe each.
+                if !folders.contains(view.name.as_str()) {
+                    return view.clone();
+                }
+                let Some(ws) = repo.workspaces.get(view.name.as_str()) else {
+                    return view.clone();
                 };
                 looked += ws.jobs.len();
                 let jobs = ws
