@@ -282,9 +282,14 @@ impl Engine {
             diffs: plan::Diffs::All,
             observe,
         };
-        let owned: Vec<crate::store::InventoryItem> = match (observe, &self.inventory) {
-            (Observe::Incremental, Some(inventory)) => inventory.values().cloned().collect(),
-            _ => self.store.inventory(self.sink.target()).await?,
+        // The inventory held in memory is paired by reference, not copied.
+        let read;
+        let owned: Vec<&crate::store::InventoryItem> = match (observe, &self.inventory) {
+            (Observe::Incremental, Some(inventory)) => inventory.values().collect(),
+            _ => {
+                read = self.store.inventory(self.sink.target()).await?;
+                read.iter().collect()
+            }
         };
         let lake = match &self.lakehouse {
             Some(lakehouse) => Some((
@@ -296,7 +301,7 @@ impl Engine {
         };
         let planned = plan_commit(
             revision,
-            &mut plan::rows(files, None, &owned),
+            &mut plan::rows(files, None, owned),
             &self.sink,
             lake.as_ref().map(|(lakehouse, desired, owned)| LakeInputs {
                 lakehouse,

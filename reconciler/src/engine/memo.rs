@@ -285,24 +285,17 @@ impl Memo {
             let Some((ws, job)) = repo.job_at(path) else {
                 continue;
             };
-            let file = format!("dags/{}.py", job.dag_id);
+            // The DAG file's name follows from the job file's path, so an entry keeps its file.
             match self.dag_jobs.get_mut(path) {
                 Some(entry) if Arc::ptr_eq(&entry.0, job) && self.files.contains_key(&entry.1) => {}
                 Some(entry) => {
                     *shared_dirty |= asset_refs(&entry.0) != asset_refs(job);
-                    if entry.1 != file {
-                        self.files.remove(&entry.1);
-                        self.hashes.remove(&entry.1);
-                        let old = std::mem::replace(&mut entry.1, file);
-                        entry.0 = job.clone();
-                        self.mark(&old);
-                    } else {
-                        entry.0 = job.clone();
-                    }
+                    entry.0 = job.clone();
                     stale.push((ws, job));
                 }
                 None => {
                     *shared_dirty |= has_assets(job);
+                    let file = format!("dags/{}.py", job.dag_id);
                     self.dag_jobs
                         .insert(path.clone(), (job.clone(), file, self.round));
                     stale.push((ws, job));
