@@ -128,12 +128,12 @@ pub async fn serve(settings: &Settings, once: bool) -> anyhow::Result<bool> {
         }
     }
     let mut beat = tokio::time::interval(crate::replicas::BEAT);
-    // A pull request's impact: its plan on the lineage graph (declared and observed).
-    let impact = |plan: &olo_reconciler::plan::Plan,
-                  proposed: &olo_reconciler::catalog::Catalog| {
-        let live = state.catalog();
-        state.lineage.sync(live.as_ref());
-        olo_reconciler::lineage::plan_impact(plan, proposed, live.as_deref(), &state.lineage.read())
+    // What a pull request's plan is shown against: the live catalog and lineage graph.
+    let live = || {
+        let catalog = state.catalog();
+        state.lineage.sync(catalog.as_ref());
+        let lineage = state.lineage.read().clone();
+        olo_reconciler::controller::Live { catalog, lineage }
     };
 
     let mut healthy = false;
@@ -197,7 +197,7 @@ pub async fn serve(settings: &Settings, once: bool) -> anyhow::Result<bool> {
         for pr in pending.pulls.into_values() {
             let outcome = rt
                 .controller
-                .plan_pull_request(forge.as_deref(), &pr, &impact)
+                .plan_pull_request(forge.as_deref(), &pr, &live)
                 .await;
             let label = outcome.as_ref().map_or("error", |v| v.label());
             state.metrics.count_pull_request_plan(label);

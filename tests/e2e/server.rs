@@ -473,6 +473,100 @@ async fn a_pull_request_gets_one_plan_comment_kept_up_to_date_and_a_status() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pull_request_deleting_a_producer_flags_its_readers_in_other_workspaces() {
+    use wiremock::matchers::{method, path, path_regex};
+    use wiremock::{Mock, MockServer, ResponseTemplate};
+
+    // w's `produce` writes raw.revenue; workspace m's `report` reads it.
+    let repo = Repo::new();
+    let task_job = |name: &str, lineage: &str| {
+        format!(
+            "apiVersion: olo/v1\nkind: Job\nmetadata: {{name: {name}}}\nspec:\n  tasks:\n    - id: a\n      bash: {{command: echo}}\n      {lineage}\n"
+        )
+    };
+    repo.write(
+        "workspaces/w/jobs/produce.yaml",
+        &task_job("produce", "outputs: [raw.revenue]"),
+    );
+    repo.write(
+        "workspaces/m/workspace.yaml",
+        &common::WORKSPACE
+            .replace("{name: w}", "{name: m}")
+            .replace("catalog: lake", "catalog: mkt")
+            .replace("lake-bucket/w", "lake-bucket/m"),
+    );
+    repo.write(
+        "workspaces/m/jobs/report.yaml",
+        &task_job("report", "inputs: [w.raw.revenue]"),
+    );
+    repo.commit("produce and report", WHO);
+    // The pull request deletes the producer.
+    repo.git(&["checkout", "-q", "-b", "feature"], WHO);
+    repo.git(&["rm", "-q", "workspaces/w/jobs/produce.yaml"], WHO);
+    let head = repo.commit("drop produce", WHO);
+    repo.git(&["update-ref", "refs/pull/2/head", &head], WHO);
+
+    let github = MockServer::start().await;
+    let comments = "/repos/Codertocat/Hello-World/issues/2/comments";
+    Mock::given(method("GET"))
+        .and(path(comments))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!([])))
+        .mount(&github)
+        .await;
+    Mock::given(method("POST"))
+        .and(path(comments))
+        .respond_with(ResponseTemplate::new(201).set_body_json(json!({"id": 11, "body": ""})))
+        .mount(&github)
+        .await;
+    Mock::given(method("POST"))
+        .and(path_regex(
+            "^/repos/Codertocat/Hello-World/statuses/[0-9a-f]{40}$",
+        ))
+        .respond_with(ResponseTemplate::new(201).set_body_json(json!({"id": 1})))
+        .mount(&github)
+        .await;
+    let d = Daemon::start(
+        &repo,
+        &[
+            ("OLO_GITHUB__API_URL", &github.uri()),
+            ("OLO_GITHUB__TOKEN_ENV", "TEST_GITHUB_TOKEN"),
+            ("TEST_GITHUB_TOKEN", "ghp_test"),
+        ],
+    )
+    .await;
+    let body = pull_request_payload("opened", &head);
+    let (status, _) = d.deliver("pull_request", "pr-1", &body, &sign(&body)).await;
+    assert_eq!(status, 202);
+    d.wait_until("the plan's final status", |_| async {
+        github_calls(&github, "POST", &format!("/statuses/{head}"))
+            .await
+            .len()
+            == 2
+    })
+    .await;
+    let statuses = github_calls(&github, "POST", &format!("/statuses/{head}")).await;
+    // The deleted DAG file belongs to w, in the live commit.
+    assert_eq!(
+        statuses[1]["description"],
+        "0 to create, 0 to change, 1 to delete in 1 workspace"
+    );
+    let posted = github_calls(&github, "POST", comments).await;
+    let text = posted[0]["body"].as_str().unwrap();
+    assert!(text.contains("| w | 0 | 0 | 1 |"), "{text}");
+    assert!(!text.contains("_shared_"), "{text}");
+    assert!(
+        text.contains("**Merging this breaks 1 reader in 1 workspace**")
+            && text.contains("| w:raw.revenue | w:produce | m:report |"),
+        "{text}"
+    );
+    // The deleted job's impact, on the live graph.
+    assert!(
+        text.contains("| w/produce | delete | w:raw.revenue | m:report | — |"),
+        "{text}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_dead_airflow_stalls_the_apply_and_refuses_runs_with_a_clear_error() {
     let repo = Repo::new();
     repo.write("workspaces/w/jobs/one.yaml", &job("one", "echo 1"));

@@ -18,7 +18,7 @@ pub mod queue;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-pub use pull_request::{PullRequestError, Verdict};
+pub use pull_request::{Live, LiveOf, PullRequestError, Verdict};
 pub use queue::{Pending, PullRequestPlan, Queue, Trigger, Work};
 
 use tracing::Instrument as _;

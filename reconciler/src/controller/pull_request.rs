@@ -3,11 +3,12 @@
 //! The controller's worker plans them between reconciles, so a plan never overlaps an apply.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use crate::catalog::Catalog;
 use crate::engine::{short, Preview};
-use crate::forge::{self, Forge, ForgeError, JobImpact, RepoRef};
-use crate::plan::Plan;
+use crate::forge::{self, Forge, ForgeError, RepoRef};
+use crate::lineage::{self, Graph, PlanImpact};
 
 use super::{chain, Controller, PullRequestPlan};
 
@@ -44,9 +45,16 @@ pub enum PullRequestError {
     Task(#[from] tokio::task::JoinError),
 }
 
-/// The lineage impact of a proposed commit's plan (its jobs' inputs and outputs, and what depends
-/// on them): given the plan and the proposed commit's catalog.
-pub type ImpactOf<'a> = &'a (dyn Fn(&Plan, &Catalog) -> Vec<JobImpact> + Sync);
+/// What is live when a pull request is planned: the live commit's catalog (`None` before the
+/// first commit went live) and the lineage graph with its declarations. A pull request's plan is
+/// shown against it: who owns what the plan deletes, and the lineage the merge would change.
+pub struct Live {
+    pub catalog: Option<Arc<Catalog>>,
+    pub lineage: Graph,
+}
+
+/// Reads [`Live`] when a pull request's head is valid.
+pub type LiveOf<'a> = &'a (dyn Fn() -> Live + Sync);
 
 impl Controller {
     /// Plans the head of `pr` against the live state and reports it on the pull request through
@@ -57,7 +65,7 @@ impl Controller {
         &self,
         forge: Option<&dyn Forge>,
         pr: &PullRequestPlan,
-        impact: ImpactOf<'_>,
+        live: LiveOf<'_>,
     ) -> Result<Verdict, PullRequestError> {
         let repo_ref = RepoRef::parse(&pr.repository)
             .ok_or_else(|| PullRequestError::Repository(pr.repository.clone()))?;
@@ -93,13 +101,22 @@ impl Controller {
         let no_owners = BTreeMap::new();
         let mut owners = &no_owners;
         let catalog_owners;
-        let mut impacts = Vec::new();
+        let mut impact = PlanImpact::default();
         let message;
         let (outcome, verdict) = match &preview {
             Ok(Preview::Valid { plan, catalog, .. }) => {
-                catalog_owners = catalog.owners();
+                let live = live();
+                // What the plan deletes is owned in the live commit.
+                let mut all = live
+                    .catalog
+                    .as_ref()
+                    .map(|c| c.owners())
+                    .unwrap_or_default();
+                all.extend(catalog.owners());
+                catalog_owners = all;
                 owners = &catalog_owners;
-                impacts = impact(plan, catalog);
+                impact =
+                    lineage::plan_impact(plan, catalog, live.catalog.as_deref(), &live.lineage);
                 (forge::PlanOutcome::Valid { plan }, Verdict::Valid)
             }
             Ok(Preview::Invalid { diagnostics }) => (
@@ -131,7 +148,7 @@ impl Controller {
                     repo_html_url: &pr.html_url,
                     outcome,
                     owners,
-                    impact: &impacts,
+                    impact: &impact,
                     unverified: signature
                         .as_ref()
                         .zip(self.engine.verify.as_ref())

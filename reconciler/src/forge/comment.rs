@@ -48,14 +48,15 @@ pub struct PlanComment<'a> {
     /// Which workspace each planned resource belongs to (`dags/sales__orders_daily.py` ->
     /// `sales`); resources absent here are grouped under "shared".
     pub owners: &'a BTreeMap<String, String>,
-    /// What each changed job writes and what depends on it (declared and observed lineage).
-    pub impact: &'a [JobImpact],
+    /// What each changed job writes and what depends on it, and the reads the merge would
+    /// break (declared and observed lineage).
+    pub impact: &'a PlanImpact,
     /// The head commit's signature check, when signatures are checked and it does not verify:
     /// the comment warns that `verify.policy = "enforce"` refuses (or would refuse) it.
     pub unverified: Option<(&'a Verification, Policy)>,
 }
 
-pub use crate::lineage::JobImpact;
+pub use crate::lineage::{JobImpact, PlanImpact};
 
 /// How planning the commit ended.
 #[derive(Debug, Clone, Copy)]
@@ -221,6 +222,11 @@ mod tests {
             .collect()
     }
 
+    static NO_IMPACT: PlanImpact = PlanImpact {
+        jobs: Vec::new(),
+        broken: Vec::new(),
+    };
+
     fn comment<'a>(
         outcome: PlanOutcome<'a>,
         owners: &'a BTreeMap<String, String>,
@@ -231,7 +237,7 @@ mod tests {
             repo_html_url: REPO,
             outcome,
             owners,
-            impact: &[],
+            impact: &NO_IMPACT,
             unverified: None,
         }
     }
@@ -431,7 +437,7 @@ mod tests {
         let owners = two_workspace_owners();
         let names = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
         let many: Vec<String> = (0..11).map(|i| format!("job:bi:refresh_{i:02}")).collect();
-        let impact = [
+        let jobs = vec![
             JobImpact {
                 job: "sales/orders_daily".into(),
                 action: Action::Update,
@@ -452,6 +458,17 @@ mod tests {
                 impact: crate::lineage::Impact::default(),
             },
         ];
+        let impact = PlanImpact {
+            jobs,
+            broken: vec![crate::lineage::BrokenRead {
+                dataset: "dataset:sales:gold.revenue".into(),
+                lost: names(&["job:sales:orders_daily"]),
+                readers: names(&[
+                    "job:marketing:campaign_report",
+                    "job:sales:customers_hourly",
+                ]),
+            }],
+        };
         let c = PlanComment {
             impact: &impact,
             ..comment(PlanOutcome::Valid { plan: &plan }, &owners)
@@ -461,9 +478,8 @@ mod tests {
         let text = joined(&parts);
         let section: String = text
             .lines()
-            .skip_while(|l| !l.starts_with("**Lineage impact**"))
-            .take_while(|l| !l.is_empty() || !l.starts_with("<details>"))
-            .take(5)
+            .skip_while(|l| !l.starts_with("> [!WARNING]"))
+            .take_while(|l| !l.starts_with("<details>"))
             .collect::<Vec<_>>()
             .join("\n");
         insta::assert_snapshot!("lineage_impact", section);

@@ -14,13 +14,13 @@ use std::collections::{BTreeSet, HashMap, HashSet, VecDeque};
 
 use serde::Serialize;
 
-use crate::catalog::Catalog;
-
 mod draw;
+mod impact;
 mod names;
 mod observed;
 
 pub use draw::{layout, marquez, Drawn, Layout, Placed, NODE_H, NODE_W};
+pub use impact::{plan_impact, BrokenRead, JobImpact, PlanImpact, IMPACT_DEPTH};
 pub use names::{declared_dataset, declared_edges, Resolver, RunIndex};
 pub use observed::{run_json, time, DatasetSeen, JobSeen, Observed, Run, RUNS_PER_JOB};
 
@@ -194,6 +194,13 @@ impl Graph {
             let (f, t) = (self.intern(from), self.intern(to));
             self.add_ids(f, t, DECLARED);
             self.declared.push((f, t));
+        }
+    }
+
+    /// Takes an edge out, whatever its flags.
+    fn remove(&mut self, from: u32, to: u32) {
+        if let Some(flags) = self.edges.get_mut(&(from, to)) {
+            *flags = 0;
         }
     }
 
@@ -429,57 +436,8 @@ fn sorted_ids(g: &Graph, set: &BTreeSet<u32>) -> Vec<String> {
     v
 }
 
-/// The lineage impact of one job a plan changes.
-#[derive(Debug, Clone, PartialEq)]
-pub struct JobImpact {
-    /// `workspace/job`
-    pub job: String,
-    pub action: crate::plan::Action,
-    pub impact: Impact,
-}
-
-/// How deep a pull request's impact looks downstream (in jobs).
-pub const IMPACT_DEPTH: usize = 5;
-
-/// The impact of each job whose DAG file `plan` creates, changes or deletes: on `graph` with the
-/// declared edges of the proposed commit (`proposed`) in place of the live ones, so a pull request
-/// shows what its own inputs and outputs would touch. Jobs a plan deletes are found in `live`.
-pub fn plan_impact(
-    plan: &crate::plan::Plan,
-    proposed: &Catalog,
-    live: Option<&Catalog>,
-    graph: &Graph,
-) -> Vec<JobImpact> {
-    use crate::plan::Action;
-    let changed: Vec<(&str, Action)> = plan
-        .changes
-        .iter()
-        .filter(|c| matches!(c.action, Action::Create | Action::Update | Action::Delete))
-        .filter_map(|c| {
-            let file = c.name.strip_prefix("dags/")?.strip_suffix(".py")?;
-            (!file.contains('/')).then_some((file, c.action))
-        })
-        .collect();
-    if changed.is_empty() {
-        return Vec::new();
-    }
-    let mut g = graph.clone();
-    g.set_declared(&declared_edges(proposed));
-    changed
-        .into_iter()
-        .filter_map(|(dag_id, action)| {
-            let job = proposed
-                .job_by_dag_id(dag_id)
-                .or_else(|| live.and_then(|l| l.job_by_dag_id(dag_id)))?;
-            Some(JobImpact {
-                job: format!("{}/{}", job.workspace, job.name),
-                action,
-                impact: g.impact(&NodeRef::job(&job.workspace, &job.name), IMPACT_DEPTH),
-            })
-        })
-        .collect()
-}
-
+#[cfg(test)]
+mod impact_tests;
 #[cfg(test)]
 mod names_tests;
 #[cfg(test)]

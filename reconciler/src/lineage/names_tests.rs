@@ -3,6 +3,7 @@
 
 use super::tests::{job, workspace};
 use super::*;
+use crate::catalog::Catalog;
 use crate::catalog::{JobView, TaskView};
 use crate::openlineage::DatasetRef;
 use serde_json::{json, Value};

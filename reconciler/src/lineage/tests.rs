@@ -1,7 +1,7 @@
 //! Unit tests of the lineage graph, impact and drawing (the names engines give tables: names_tests.rs).
 
 use super::*;
-use crate::catalog::{JobView, TaskView, WorkspaceView};
+use crate::catalog::{Catalog, JobView, TaskView, WorkspaceView};
 use crate::openlineage::DatasetRef;
 use serde_json::json;
 use std::sync::Arc;
@@ -364,69 +364,6 @@ fn two_hundred_nodes_are_laid_out_without_overlap() {
     // Five columns: inputs, the hub, its tables, their readers, the readers' outputs.
     let columns: BTreeSet<u32> = l.nodes.iter().map(|n| n.x).collect();
     assert_eq!(columns.len(), 5);
-}
-
-#[test]
-fn a_plan_shows_the_impact_of_its_changed_jobs_with_the_proposed_lineage() {
-    use crate::plan::{Action, Change, Plan};
-    let live = catalog();
-    let mut g = graph();
-    // Observed: someone outside olo reads gold.revenue.
-    g.add(
-        &NodeRef::dataset("sales", "gold.revenue"),
-        &NodeRef::job("bi", "dashboard_refresh"),
-        OBSERVED,
-    );
-    // The proposed commit makes refine also write gold.refunds, read by nobody yet.
-    let mut proposed = catalog();
-    let sales = proposed
-        .workspaces
-        .iter_mut()
-        .find(|w| w.name == "sales")
-        .map(Arc::make_mut)
-        .unwrap();
-    sales.jobs[1] = job(
-        "sales",
-        "refine",
-        &["raw.orders"],
-        &["gold.revenue", "gold.refunds"],
-    );
-    let change = |name: &str, action| Change {
-        name: name.into(),
-        action,
-        hash: String::new(),
-        diff: None,
-        reason: None,
-    };
-    let plan = Plan {
-        revision: None,
-        changes: vec![
-            change("dags/olo_assets/sales/x.py", Action::Update),
-            change("dags/sales__refine.py", Action::Update),
-            change("trino/rules.json", Action::Update),
-        ],
-        unchanged: 3,
-    };
-    let impact = plan_impact(&plan, &proposed, Some(&live), &g);
-    assert_eq!(impact.len(), 1);
-    assert_eq!(impact[0].job, "sales/refine");
-    assert_eq!(impact[0].action, Action::Update);
-    assert_eq!(
-        impact[0].impact.writes,
-        vec!["dataset:sales:gold.refunds", "dataset:sales:gold.revenue"]
-    );
-    assert_eq!(
-        impact[0].impact.downstream_jobs,
-        vec!["job:bi:dashboard_refresh", "job:marketing:report"]
-    );
-    // The live graph is untouched.
-    assert!(!g.contains(&NodeRef::dataset("sales", "gold.refunds")));
-    let none = Plan {
-        revision: None,
-        changes: vec![],
-        unchanged: 0,
-    };
-    assert!(plan_impact(&none, &proposed, None, &g).is_empty());
 }
 
 #[test]

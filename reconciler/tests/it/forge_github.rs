@@ -137,7 +137,7 @@ async fn first_plan_creates_one_comment_and_a_status() {
             repo_html_url: "https://github.com/o/r",
             outcome,
             owners: &owners,
-            impact: &[],
+            impact: &Default::default(),
             unverified: None,
         },
         GITHUB_COMMENT_LIMIT,

@@ -6,7 +6,7 @@ use std::fmt::Write as _;
 
 use crate::plan::{Action, Change, Plan};
 
-use super::impact::impact_block;
+use super::impact::{broken_block, impact_block};
 use super::parts::Block;
 use super::text::{
     code_span, diff_stat, escape_html, escape_markdown, escape_markdown_with_code, fence_for,
@@ -75,9 +75,8 @@ pub(super) fn plan_blocks(c: &PlanComment, plan: &Plan) -> Vec<Block> {
         });
     }
 
-    if let Some(block) = impact_block(c.impact) {
-        out.push(block);
-    }
+    out.extend(broken_block(&c.impact.broken));
+    out.extend(impact_block(&c.impact.jobs));
 
     let kept: Vec<String> = groups
         .iter()
