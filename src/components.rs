@@ -54,12 +54,28 @@ struct DashboardFiles {
 /// Largest file the dashboard shows (the validator refuses larger config files anyway).
 const SHOWN_FILE_MAX: usize = 1 << 20;
 
+/// Most files of one commit the revision page shows.
+const SHOWN_COMMIT_FILES: usize = 100;
+
 impl olo_server::Files for DashboardFiles {
     fn spec(&self, revision: &str, path: &str) -> Option<String> {
         olo_reconciler::snapshot::read_file(&self.repo, revision, path, SHOWN_FILE_MAX)
             .ok()
             .flatten()
             .and_then(|b| String::from_utf8(b).ok())
+    }
+
+    fn commit_diff(
+        &self,
+        revision: &str,
+    ) -> Option<(Vec<olo_reconciler::snapshot::FileDiff>, usize)> {
+        olo_reconciler::snapshot::commit_diff(
+            &self.repo,
+            revision,
+            SHOWN_COMMIT_FILES,
+            SHOWN_FILE_MAX,
+        )
+        .ok()
     }
 
     fn deployed(&self, name: &str) -> Option<String> {

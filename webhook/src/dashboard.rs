@@ -263,6 +263,11 @@ async fn overview(State(state): State<Arc<AppState>>, caller: Caller) -> PageRes
     )
 }
 
+/// The commit whose configuration is live (the last one applied), if any.
+fn live_revision(state: &AppState) -> Option<String> {
+    state.catalog().and_then(|c| c.revision.clone())
+}
+
 async fn revisions(
     State(state): State<Arc<AppState>>,
     caller: Caller,
@@ -289,6 +294,7 @@ async fn revisions(
         "revisions.html",
         context! {
             nav => "revisions",
+            live => live_revision(&state),
             branch => &state.config.branch,
             rows => ser(&rows),
             next => next,
@@ -369,13 +375,36 @@ async fn revision(
         })
         .collect();
     let diagnostics = row.diagnostics.as_array().cloned().unwrap_or_default();
+    let (files, files_left_out) = match &state.files {
+        Some(files) => {
+            let (files, sha) = (files.clone(), row.revision.sha.clone());
+            tokio::task::spawn_blocking(move || files.commit_diff(&sha))
+                .await
+                .map_err(|e| PageError::internal(&e))?
+                .map(|(changed, left_out)| {
+                    let changed: Vec<Value> = changed
+                        .into_iter()
+                        .map(|f| {
+                            let diff = f.diff.as_deref().map(diff_lines);
+                            context! { path => f.path, change => f.change, diff => ser(&diff) }
+                        })
+                        .collect();
+                    (Some(changed), left_out)
+                })
+                .unwrap_or((None, 0))
+        }
+        None => (None, 0),
+    };
     render(
         "revision.html",
         context! {
             nav => "revisions",
             row => ser(&row),
+            live => live_revision(&state).as_deref() == Some(row.revision.sha.as_str()),
             diagnostics => ser(&diagnostics),
             plans => plans,
+            files => files,
+            files_left_out => files_left_out,
         },
     )
 }

@@ -70,6 +70,12 @@ pub trait Files: Send + Sync {
     fn spec(&self, revision: &str, path: &str) -> Option<String>;
     /// A rendered resource as deployed in the sink (`dags/<dag_id>.py`), as text.
     fn deployed(&self, name: &str) -> Option<String>;
+    /// The files a commit changed in the config repository against its first parent, and how
+    /// many more were left out (`None` when the commit cannot be read).
+    fn commit_diff(
+        &self,
+        revision: &str,
+    ) -> Option<(Vec<olo_reconciler::snapshot::FileDiff>, usize)>;
 }
 
 pub struct AppState {

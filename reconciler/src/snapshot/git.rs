@@ -137,7 +137,7 @@ pub fn read_file(
 }
 
 /// The git repository at or above `repo_path`.
-fn open(repo_path: &Path) -> Result<Repository> {
+pub(super) fn open(repo_path: &Path) -> Result<Repository> {
     Repository::discover(repo_path).map_err(|source| Error::OpenRepo {
         path: repo_path.display().to_string(),
         source,
@@ -145,7 +145,7 @@ fn open(repo_path: &Path) -> Result<Repository> {
 }
 
 /// The commit `rev` names.
-fn commit_of<'r>(repo: &'r Repository, rev: &str) -> Result<git2::Commit<'r>> {
+pub(super) fn commit_of<'r>(repo: &'r Repository, rev: &str) -> Result<git2::Commit<'r>> {
     repo.revparse_single(rev)
         .and_then(|o| o.peel_to_commit())
         .map_err(|source| Error::Revision {
@@ -154,7 +154,7 @@ fn commit_of<'r>(repo: &'r Repository, rev: &str) -> Result<git2::Commit<'r>> {
         })
 }
 
-fn sub_path(repo: &Repository, path: &Path) -> String {
+pub(super) fn sub_path(repo: &Repository, path: &Path) -> String {
     let (Some(workdir), Ok(path)) = (repo.workdir(), path.canonicalize()) else {
         return String::new();
     };
@@ -339,11 +339,11 @@ impl TreeDiff {
 }
 
 #[cfg(test)]
-mod tests_support {
+pub(super) mod tests_support {
     use git2::Repository;
 
     /// Commits `files` (path, bytes) and `links` (path, target) as the whole tree; returns the sha.
-    pub(super) fn commit(
+    pub(in crate::snapshot) fn commit(
         repo: &Repository,
         files: &[(String, Vec<u8>)],
         links: &[(&str, &str)],

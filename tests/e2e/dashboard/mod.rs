@@ -141,6 +141,25 @@ async fn pages_answer_with_the_right_status_and_escape_what_users_wrote() {
         rev.contains("body line"),
         "the revision page shows the whole message"
     );
+    assert!(!rev.contains(r#"id="live""#), "c1 is not live any more");
+    // The live revision is marked, in the list and on its page; its page shows the YAML change.
+    assert_eq!(revisions.matches(">live</span>").count(), 1, "{revisions}");
+    let (_, _, rev) = page(d, &format!("/revisions/{}", s.c2)).await;
+    assert!(rev.contains(r#"id="live""#), "{rev}");
+    let change = rev
+        .split(r#"id="config-change""#)
+        .nth(1)
+        .and_then(|rest| rest.split("</section>").next())
+        .unwrap_or_default();
+    assert!(
+        change
+            .contains(">modified</span> <code>workspaces&#x2f;w&#x2f;jobs&#x2f;orders.yaml</code>")
+            && change.contains(r#"<span class="dd">-"#)
+            && change.contains("0 3 * * *")
+            && change.contains(r#"<span class="da">+"#)
+            && change.contains("30 4 * * *"),
+        "{change}"
+    );
 
     // The log page follows a run that has not finished, and only such a run.
     let (_, _, running) = page(d, &format!("/runs/{}/tasks/load/logs/1", s.running_run)).await;
