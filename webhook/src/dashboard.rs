@@ -5,6 +5,7 @@
 //! Templates are embedded and strict (an undefined variable is an error) and escape every value
 //! as HTML (minijinja's auto-escaping for `.html` templates).
 
+use std::collections::HashMap;
 use std::sync::{Arc, LazyLock};
 
 use axum::extract::{Path, Query, State};
@@ -263,6 +264,32 @@ async fn overview(State(state): State<Arc<AppState>>, caller: Caller) -> PageRes
     )
 }
 
+/// A plan's counts as the revisions list shows them: "2 created, 1 changed" ("no changes" when
+/// it changed nothing).
+fn plan_counts(summary: &serde_json::Value) -> String {
+    let count = |key: &str| {
+        summary
+            .get(key)
+            .and_then(serde_json::Value::as_u64)
+            .unwrap_or(0)
+    };
+    let parts: Vec<String> = [
+        ("create", "created"),
+        ("update", "changed"),
+        ("delete", "deleted"),
+        ("keep", "kept"),
+    ]
+    .iter()
+    .filter(|(key, _)| count(key) > 0)
+    .map(|(key, word)| format!("{} {word}", count(key)))
+    .collect();
+    if parts.is_empty() {
+        "no changes".to_string()
+    } else {
+        parts.join(", ")
+    }
+}
+
 /// The commit whose configuration is live (the last one applied), if any.
 fn live_revision(state: &AppState) -> Option<String> {
     state.catalog().and_then(|c| c.revision.clone())
@@ -290,6 +317,14 @@ async fn revisions(
     let next = (rows.len() as u32 == PAGE)
         .then(|| rows.last().map(|r| r.seen_at.to_rfc3339()))
         .flatten();
+    let shas: Vec<String> = rows.iter().map(|r| r.revision.sha.clone()).collect();
+    let plans: HashMap<String, String> = state
+        .store
+        .newest_plans(&state.config.branch, &shas)
+        .await?
+        .into_iter()
+        .map(|p| (p.sha, plan_counts(&p.summary)))
+        .collect();
     render(
         "revisions.html",
         context! {
@@ -297,6 +332,7 @@ async fn revisions(
             live => live_revision(&state),
             branch => &state.config.branch,
             rows => ser(&rows),
+            plans => ser(&plans),
             next => next,
             first_page => before.is_none(),
         },

@@ -35,8 +35,8 @@ use serde_json::Value;
 
 pub use model::{
     is_terminal_run_state, AuditEntry, BranchStatus, InventoryItem, NewAudit, NewLineageEvent,
-    NewRun, ObservedEdge, Person, PlanRow, Revision, RevisionRow, RevisionStatus, Run, RunFilter,
-    RunTrigger, RunUpdate, SyncState, TaskInstanceRow,
+    NewRun, ObservedEdge, Person, PlanBrief, PlanRow, Revision, RevisionRow, RevisionStatus, Run,
+    RunFilter, RunTrigger, RunUpdate, SyncState, TaskInstanceRow,
 };
 pub use sql::{PostgresStore, SqlStore, SqliteStore};
 
@@ -107,6 +107,8 @@ pub trait Store: Send + Sync {
     async fn finish_plan(&self, id: i64, outcome: &str, error: Option<&str>) -> StoreResult<()>;
     /// Plans of a revision, newest first.
     async fn plans(&self, branch: &str, sha: &str) -> StoreResult<Vec<PlanRow>>;
+    /// The newest plan of each of these commits that has one: its counts and outcome.
+    async fn newest_plans(&self, branch: &str, shas: &[String]) -> StoreResult<Vec<PlanBrief>>;
 
     /// Owned resources of a target, sorted by name.
     async fn inventory(&self, target: &str) -> StoreResult<Vec<InventoryItem>>;

@@ -80,6 +80,15 @@ pub struct RevisionRow {
     pub seen_at: DateTime<Utc>,
 }
 
+/// The counts and outcome of a revision's newest plan (the revisions list shows them).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PlanBrief {
+    pub sha: String,
+    /// As [`PlanRow::summary`].
+    pub summary: Value,
+    pub outcome: Option<String>,
+}
+
 /// A plan computed for a revision, and (once applied) its outcome.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PlanRow {

@@ -5,7 +5,7 @@ use sqlx::types::Json;
 
 use super::sql::{on_pool, one_row, query_error, values, Db, Record};
 use super::time::DbTime;
-use super::{PlanRow, StoreResult};
+use super::{PlanBrief, PlanRow, StoreResult};
 
 #[derive(sqlx::FromRow)]
 struct PlanRecord {
@@ -97,4 +97,38 @@ pub(super) async fn of_revision(db: &Db, branch: &str, sha: &str) -> StoreResult
     })
     .map_err(query_error("plans"))?;
     values("plans", rows)
+}
+
+/// The newest plan of each of `shas` that has one (the revisions list's plan column), in no
+/// particular order. One statement, whatever the number of commits.
+pub(super) async fn newest_of(
+    db: &Db,
+    branch: &str,
+    shas: &[String],
+) -> StoreResult<Vec<PlanBrief>> {
+    if shas.is_empty() {
+        return Ok(Vec::new());
+    }
+    let list: Vec<String> = (0..shas.len()).map(|i| format!("${}", i + 2)).collect();
+    let sql = format!(
+        "SELECT sha, summary, outcome FROM plans WHERE id IN \
+         (SELECT max(id) FROM plans WHERE branch = $1 AND sha IN ({}) GROUP BY sha)",
+        list.join(", ")
+    );
+    let rows: Vec<(String, Json<Value>, Option<String>)> = on_pool!(db, |pool| {
+        let mut query = sqlx::query_as(&sql).bind(branch);
+        for sha in shas {
+            query = query.bind(sha);
+        }
+        query.fetch_all(pool).await
+    })
+    .map_err(query_error("newest_plans"))?;
+    Ok(rows
+        .into_iter()
+        .map(|(sha, summary, outcome)| PlanBrief {
+            sha,
+            summary: summary.0,
+            outcome,
+        })
+        .collect())
 }

@@ -17,8 +17,8 @@ use sqlx::{Postgres, Sqlite};
 use super::{
     audit, branch_status, deliveries, inventory, lineage, plans, revisions, runs, task_instances,
     work_queue, AuditEntry, BranchStatus, InventoryItem, NewAudit, NewLineageEvent, NewRun,
-    ObservedEdge, PlanRow, Revision, RevisionRow, RevisionStatus, Run, RunFilter, RunUpdate, Store,
-    StoreError, StoreResult, TaskInstanceRow,
+    ObservedEdge, PlanBrief, PlanRow, Revision, RevisionRow, RevisionStatus, Run, RunFilter,
+    RunUpdate, Store, StoreError, StoreResult, TaskInstanceRow,
 };
 
 /// The pool of whichever backend a store is on.
@@ -203,6 +203,10 @@ impl<B> Store for SqlStore<B> {
 
     async fn plans(&self, branch: &str, sha: &str) -> StoreResult<Vec<PlanRow>> {
         plans::of_revision(&self.db, branch, sha).await
+    }
+
+    async fn newest_plans(&self, branch: &str, shas: &[String]) -> StoreResult<Vec<PlanBrief>> {
+        plans::newest_of(&self.db, branch, shas).await
     }
 
     async fn inventory(&self, target: &str) -> StoreResult<Vec<InventoryItem>> {

@@ -144,6 +144,11 @@ async fn pages_answer_with_the_right_status_and_escape_what_users_wrote() {
     assert!(!rev.contains(r#"id="live""#), "c1 is not live any more");
     // The live revision is marked, in the list and on its page; its page shows the YAML change.
     assert_eq!(revisions.matches(">live</span>").count(), 1, "{revisions}");
+    // Each revision's newest plan, in counts: c2 changed the orders DAG.
+    assert!(
+        revisions.contains("<td class=\"small\">1 changed</td>"),
+        "{revisions}"
+    );
     let (_, _, rev) = page(d, &format!("/revisions/{}", s.c2)).await;
     assert!(rev.contains(r#"id="live""#), "{rev}");
     let change = rev

@@ -368,3 +368,20 @@ fn a_waiting_run_of_a_paused_job_says_why() {
     assert!(!page("queued", false).contains(r#"id="run-paused""#));
     assert!(!page("success", true).contains(r#"id="run-paused""#));
 }
+
+#[test]
+fn a_plan_reads_as_counts_in_the_revisions_list() {
+    let counts = |v: serde_json::Value| super::plan_counts(&v);
+    assert_eq!(
+        counts(
+            serde_json::json!({"create": 2, "update": 1, "delete": 0, "keep": 0, "unchanged": 40})
+        ),
+        "2 created, 1 changed"
+    );
+    assert_eq!(
+        counts(serde_json::json!({"delete": 1, "keep": 3, "unchanged": 2})),
+        "1 deleted, 3 kept"
+    );
+    assert_eq!(counts(serde_json::json!({"unchanged": 7})), "no changes");
+    assert_eq!(counts(serde_json::json!({})), "no changes");
+}

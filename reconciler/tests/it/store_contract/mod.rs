@@ -87,6 +87,7 @@ contract! {
             finish_plan_refuses_unknown_outcome,
             insert_plan_for_unrecorded_revision_fails,
             plans_are_per_revision,
+            newest_plans_give_each_commit_its_newest_plan_in_one_call,
             json_values_round_trip,
         ],
         inventory_audit: [

@@ -3,7 +3,7 @@
 use chrono::{TimeZone, Utc};
 use olo_reconciler::signature::{Format, Verdict, Verification};
 use olo_reconciler::store::{self, NewAudit, RevisionStatus, Store, SyncState};
-use serde_json::json;
+use serde_json::{json, Value};
 
 use super::fixtures::{
     assert_query_error, assert_recent, audit_entry, branch_status, revision, shas, tick,
@@ -373,6 +373,54 @@ pub async fn plans_are_per_revision(store: &dyn Store) {
     assert_eq!(ids(store.plans("main", "a1").await.unwrap()), [a1]);
     assert_eq!(ids(store.plans("main", "b2").await.unwrap()), [b2]);
     assert!(store.plans("staging", "a1").await.unwrap().is_empty());
+}
+
+pub async fn newest_plans_give_each_commit_its_newest_plan_in_one_call(store: &dyn Store) {
+    for (branch, sha) in [
+        ("main", "a1"),
+        ("main", "b2"),
+        ("main", "c3"),
+        ("staging", "a1"),
+    ] {
+        store.record_revision(&revision(branch, sha)).await.unwrap();
+    }
+    let old = store
+        .insert_plan("main", "a1", &json!({"create": 9}), &json!({}))
+        .await
+        .unwrap();
+    store
+        .finish_plan(old, "failed", Some("boom"))
+        .await
+        .unwrap();
+    let newer = store
+        .insert_plan("main", "a1", &json!({"create": 1}), &json!({}))
+        .await
+        .unwrap();
+    store.finish_plan(newer, "applied", None).await.unwrap();
+    store
+        .insert_plan("main", "b2", &json!({"update": 2}), &json!({}))
+        .await
+        .unwrap();
+    store
+        .insert_plan("staging", "a1", &json!({"delete": 3}), &json!({}))
+        .await
+        .unwrap();
+
+    let shas: Vec<String> = ["a1", "b2", "c3", "unknown"].map(String::from).into();
+    let mut briefs = store.newest_plans("main", &shas).await.unwrap();
+    briefs.sort_by(|a, b| a.sha.cmp(&b.sha));
+    let seen: Vec<(&str, Value, Option<&str>)> = briefs
+        .iter()
+        .map(|b| (b.sha.as_str(), b.summary.clone(), b.outcome.as_deref()))
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            ("a1", json!({"create": 1}), Some("applied")),
+            ("b2", json!({"update": 2}), None),
+        ]
+    );
+    assert!(store.newest_plans("main", &[]).await.unwrap().is_empty());
 }
 
 pub async fn json_values_round_trip(store: &dyn Store) {
