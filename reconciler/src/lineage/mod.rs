@@ -19,6 +19,7 @@ use crate::catalog::Catalog;
 mod draw;
 mod names;
 mod observed;
+pub mod search;
 
 pub use draw::{layout, marquez, Drawn, Layout, Placed, NODE_H, NODE_W};
 pub use names::{declared_dataset, declared_edges, Resolver, RunIndex};
