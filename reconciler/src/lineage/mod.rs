@@ -16,6 +16,7 @@ use serde::Serialize;
 
 use crate::catalog::Catalog;
 
+pub mod column;
 mod draw;
 mod names;
 mod observed;
