@@ -355,6 +355,110 @@ async fn openlineage_and_marquez_clients_work_against_olo() {
         ]
     );
 
+    // Column lineage from the columnLineage facets, through marquez-python's own methods:
+    // upstream of one field (the Trino-named input mapped onto olo's table, types from the
+    // schema facets) ...
+    insta::assert_json_snapshot!("column_lineage_of_a_field", read["columns_of_field"]);
+    let ids = |graph: &Value| -> Vec<String> {
+        graph["graph"]
+            .as_array()
+            .unwrap_or_else(|| panic!("no graph in {graph}"))
+            .iter()
+            .map(|n| n["id"].as_str().unwrap().to_string())
+            .collect()
+    };
+    // ... a dataset's fields one edge either way, down to the JobEvent's report ...
+    let of_dataset = &read["columns_of_dataset"];
+    assert_eq!(
+        ids(of_dataset),
+        [
+            "datasetField:reports:weekly:total",
+            "datasetField:w:gold.revenue:day",
+            "datasetField:w:gold.revenue:revenue",
+            "datasetField:w:raw.orders:amount",
+            "datasetField:w:raw.orders:ordered_at",
+        ],
+        "{of_dataset}"
+    );
+    let total = &of_dataset["graph"][0];
+    assert_eq!(
+        total["data"]["inputFields"],
+        json!([{
+            "namespace": "w", "dataset": "gold.revenue", "datasetVersion": null, "field": "revenue",
+            "transformationDescription": "sum(revenue) per week",
+            "transformationType": "IDENTITY",
+            "transformations": [],
+        }]),
+        "{total}"
+    );
+    let day = &of_dataset["graph"][1];
+    assert_eq!(day["data"]["fieldType"], "DATE");
+    assert_eq!(
+        day["data"]["inputFields"][0]["transformationType"],
+        "TRANSFORMATION"
+    );
+    assert_eq!(
+        day["inEdges"],
+        json!([{"origin": "datasetField:w:gold.revenue:day", "destination": "datasetField:w:raw.orders:ordered_at"}])
+    );
+    // ... and the fields of what a job writes, the job named as its events name it.
+    assert_eq!(
+        ids(&read["columns_of_job"]),
+        [
+            "datasetField:w:gold.revenue:day",
+            "datasetField:w:gold.revenue:revenue",
+            "datasetField:w:raw.orders:amount",
+            "datasetField:w:raw.orders:ordered_at",
+        ]
+    );
+
+    // Search: names holding the text, any case, by name; datasets only, newest first.
+    assert_eq!(
+        read["search"],
+        json!({"totalCount": 3, "results": [
+            {"type": "DATASET", "name": "gold.revenue", "updatedAt": "2026-11-28T04:29:30Z", "namespace": "w", "nodeId": "dataset:w:gold.revenue"},
+            {"type": "JOB", "name": "refine", "updatedAt": "2026-11-28T04:29:30Z", "namespace": "w", "nodeId": "job:w:refine"},
+            {"type": "JOB", "name": "reporting.weekly", "updatedAt": "2026-11-27T05:00:00Z", "namespace": "default", "nodeId": "job:default:reporting.weekly"},
+        ]})
+    );
+    let found: Vec<&str> = read["search_datasets"]["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["nodeId"].as_str().unwrap())
+        .collect();
+    assert_eq!(found, ["dataset:w:gold.revenue", "dataset:w:raw.orders"]);
+    assert_eq!(read["search_datasets"]["totalCount"], 3);
+
+    // The run events as received, oldest first from a time, a page of them; and the newest.
+    let events = &read["events"];
+    assert_eq!(events["totalCount"], 4, "{events}");
+    let seen: Vec<(&str, &str)> = events["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            (
+                e["eventType"].as_str().unwrap(),
+                e["run"]["runId"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            ("COMPLETE", "01930f5e-7b7e-7c4c-9a52-000000000001"),
+            ("START", "01930f5e-7b7e-7c4c-9a52-000000000002"),
+        ]
+    );
+    assert_eq!(
+        events["events"][0]["outputs"][0]["facets"]["columnLineage"]["fields"]["revenue"]
+            ["inputFields"][0]["field"],
+        "amount"
+    );
+    assert_eq!(read["events_newest"]["events"][0]["eventType"], "FAIL");
+    assert_eq!(read["events_newest"]["totalCount"], 4);
+
     // A Spark job's event, attributed to refine only through its parent run facet (the task's
     // run): its run is one of refine's.
     let spark_run = "01930f5e-7b7e-7c4c-9a52-000000000003";
@@ -376,6 +480,7 @@ async fn openlineage_and_marquez_clients_work_against_olo() {
         "/api/v1/namespaces/w/jobs/refine/runs",
         "/api/v1/namespaces/w/datasets/raw.orders",
         "/api/v1/namespaces/w/datasets/gold.revenue",
+        "/api/v1/column-lineage?nodeId=dataset:w:gold.revenue&depth=1&withDownstream=true",
     ];
     let mut before = Vec::new();
     for path in paths {
@@ -385,6 +490,7 @@ async fn openlineage_and_marquez_clients_work_against_olo() {
     }
     assert_eq!(before[1]["runs"][0]["id"], spark_run, "{}", before[1]);
     assert_eq!(before[2], *orders);
+    assert_eq!(before[4], *of_dataset);
 
     // After a restart all of it is read back from the state store, in olo's names once the live
     // commit is read.

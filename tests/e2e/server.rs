@@ -298,6 +298,29 @@ async fn reads_can_require_a_token() {
         .await
         .unwrap();
     assert_eq!(r.status(), 200);
+    // Marquez's read routes too, the new ones as the old ones.
+    for path in [
+        "/api/v1/namespaces",
+        "/api/v1/lineage/?nodeId=job:w:one",
+        "/api/v1/search?q=one",
+        "/api/v1/column-lineage?nodeId=dataset:w:x",
+        "/api/v1/events/lineage",
+    ] {
+        let (status, err) = d.get(path).await;
+        assert_eq!(status, 401, "{path}: {err}");
+    }
+    let r = d
+        .http
+        .get(format!("{}/api/v1/events/lineage", d.base))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(
+        r.json::<Value>().await.unwrap(),
+        json!({"events": [], "totalCount": 0})
+    );
     // Health and metrics stay open for probes and scrapers.
     assert_eq!(d.get("/healthz").await.0, 200);
 }

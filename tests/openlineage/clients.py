@@ -5,10 +5,13 @@
 openlineage-python posts, gzip-compressed (`compression: gzip`) with the token as its API key:
 two runs of `default/w__refine.t` (one completed, its START with a naive eventTime as
 `datetime.isoformat()` writes it; one failed, with an errorMessage facet), a DatasetEvent with a
-schema facet and a JobEvent. Then marquez-python reads namespaces, jobs, datasets and runs back,
-and the lineage graph: marquez-python has no method for `GET /api/v1/lineage/`, so the graph is
-read through the client's own request helper (`_get`, the one every read method uses). Prints what
-it read as one JSON document; any refusal raises, and the exit status says so.
+schema facet and a JobEvent; the runs' output and the JobEvent's carry `columnLineage` facets (the
+newer form, `transformations` per input, one input named as Trino names it; and the older form).
+Then marquez-python reads namespaces, jobs, datasets and runs back, and the column lineage
+(`get_column_lineage_by_*`). It has no method for `GET /api/v1/lineage/`, `/search` or
+`/events/lineage` (its `list_events` asks `/events`, a path Marquez no longer serves), so those
+are read through the client's own request helper (`_get`, the one every read method uses). Prints
+what it read as one JSON document; any refusal raises, and the exit status says so.
 """
 
 import datetime
@@ -28,7 +31,7 @@ from openlineage.client.event_v2 import (
     RunState,
     StaticDataset,
 )
-from openlineage.client.facet_v2 import error_message_run, schema_dataset
+from openlineage.client.facet_v2 import column_lineage_dataset, error_message_run, schema_dataset
 from openlineage.client.transport.http import (
     ApiKeyTokenProvider,
     HttpCompression,
@@ -50,6 +53,35 @@ def schema(*fields):
     )
 
 
+def direct(namespace, name, field, subtype, description):
+    return column_lineage_dataset.InputField(
+        namespace=namespace,
+        name=name,
+        field=field,
+        transformations=[
+            column_lineage_dataset.Transformation(
+                type="DIRECT", subtype=subtype, description=description, masking=False
+            )
+        ],
+    )
+
+
+# gold.revenue's fields from raw.orders: `revenue` named as olo names the table, `day` as Trino
+# names it (catalog `lake`, namespace `w.raw`).
+REVENUE_COLUMNS = column_lineage_dataset.ColumnLineageDatasetFacet(
+    fields={
+        "revenue": column_lineage_dataset.Fields(
+            inputFields=[direct("w", "raw.orders", "amount", "AGGREGATION", "sum(amount)")]
+        ),
+        "day": column_lineage_dataset.Fields(
+            inputFields=[
+                direct("trino://trino:8080", "lake.w.raw.orders", "ordered_at", "TRANSFORMATION", "date(ordered_at)")
+            ]
+        ),
+    }
+)
+
+
 def run_event(state, run_id, time, facets=None):
     return RunEvent(
         eventType=state,
@@ -62,7 +94,10 @@ def run_event(state, run_id, time, facets=None):
             OutputDataset(
                 namespace="w",
                 name="gold.revenue",
-                facets={"schema": schema(("day", "DATE"), ("revenue", "DECIMAL(18,2)"))},
+                facets={
+                    "schema": schema(("day", "DATE"), ("revenue", "DECIMAL(18,2)")),
+                    "columnLineage": REVENUE_COLUMNS,
+                },
             )
         ],
     )
@@ -104,7 +139,28 @@ def main():
             producer=PRODUCER,
             job=Job(namespace="default", name="reporting.weekly"),
             inputs=[InputDataset(namespace="w", name="gold.revenue")],
-            outputs=[OutputDataset(namespace="reports", name="weekly")],
+            outputs=[
+                OutputDataset(
+                    namespace="reports",
+                    name="weekly",
+                    facets={
+                        # The facet's older form: how, per output field.
+                        "columnLineage": column_lineage_dataset.ColumnLineageDatasetFacet(
+                            fields={
+                                "total": column_lineage_dataset.Fields(
+                                    inputFields=[
+                                        column_lineage_dataset.InputField(
+                                            namespace="w", name="gold.revenue", field="revenue"
+                                        )
+                                    ],
+                                    transformationDescription="sum(revenue) per week",
+                                    transformationType="IDENTITY",
+                                )
+                            }
+                        )
+                    },
+                )
+            ],
         ),
     ]:
         client.emit(event)
@@ -125,6 +181,21 @@ def main():
             marquez._url("/lineage/"),
             params={"nodeId": "job:default:w__refine.t", "depth": 5},
         ),
+        "columns_of_field": marquez.get_column_lineage_by_dataset_field("w", "gold.revenue", "revenue"),
+        "columns_of_dataset": marquez.get_column_lineage_by_dataset(
+            "w", "gold.revenue", depth=1, with_downstream=True
+        ),
+        "columns_of_job": marquez.get_column_lineage_by_job("default", "w__refine.t"),
+        "search": marquez._get(marquez._url("/search"), params={"q": "RE"}),
+        "search_datasets": marquez._get(
+            marquez._url("/search"),
+            params={"q": "e", "filter": "dataset", "sort": "update_at", "limit": 2},
+        ),
+        "events": marquez._get(
+            marquez._url("/events/lineage"),
+            params={"sortDirection": "asc", "after": "2026-11-27T04:29:00+00:00", "limit": 2, "offset": 1},
+        ),
+        "events_newest": marquez._get(marquez._url("/events/lineage"), params={"limit": 1}),
     }
     json.dump(read, sys.stdout)
 

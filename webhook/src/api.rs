@@ -734,7 +734,7 @@ mod tests {
                 documented.insert((path.clone(), verb.clone()));
             }
         }
-        assert_eq!(routed.len(), 37, "routes read from the source: {routed:?}");
+        assert_eq!(routed.len(), 40, "routes read from the source: {routed:?}");
         assert_eq!(routed, documented);
     }
 

@@ -19,7 +19,9 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use chrono::Utc;
 use olo_reconciler::catalog::Catalog;
-use olo_reconciler::lineage::{self, Graph, NodeRef, Observed, Resolver, RunIndex, OBSERVED};
+use olo_reconciler::lineage::{
+    self, column, Graph, NodeRef, Observed, Resolver, RunIndex, OBSERVED,
+};
 use olo_reconciler::openlineage;
 use olo_reconciler::store::{NewLineageEvent, ObservedEdge, Store, StoreError};
 use serde::Deserialize;
@@ -59,6 +61,8 @@ struct Sighting {
     event: openlineage::Event,
     job: Option<NodeRef>,
     datasets: Vec<NodeRef>,
+    /// The `columnLineage` facets of its outputs, input fields in olo's names.
+    columns: Vec<(NodeRef, column::FacetFields)>,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -99,9 +103,8 @@ impl Lineage {
         }
         let mut read_up_to = self.read_up_to.lock().await;
         self.read_events(store, &mut read_up_to, |event, raw, s| {
-            let s = s.sighting(event, &s.resolver());
-            let mut observed = self.observed.write().expect("lineage lock");
-            observed.record(&s.event, raw, s.job.as_ref(), &s.datasets);
+            let s = s.sighting(event, raw, &s.resolver());
+            s.record(&mut self.observed.write().expect("lineage lock"), raw);
         })
         .await?;
         Ok(edges.len())
@@ -125,16 +128,15 @@ impl Lineage {
         let mut fresh = Observed::default();
         let mut cursor = 0;
         self.read_events(store, &mut cursor, |event, raw, s| {
-            let s = s.sighting(event, &s.resolver());
-            fresh.record(&s.event, raw, s.job.as_ref(), &s.datasets);
+            s.sighting(event, raw, &s.resolver())
+                .record(&mut fresh, raw);
         })
         .await?;
         *self.observed.write().expect("lineage lock") = fresh;
         // What the writer recorded meanwhile into the answer swapped out.
         self.read_events(store, &mut cursor, |event, raw, s| {
-            let s = s.sighting(event, &s.resolver());
-            let mut observed = self.observed.write().expect("lineage lock");
-            observed.record(&s.event, raw, s.job.as_ref(), &s.datasets);
+            let s = s.sighting(event, raw, &s.resolver());
+            s.record(&mut self.observed.write().expect("lineage lock"), raw);
         })
         .await?;
         *read_up_to = cursor;
@@ -222,8 +224,13 @@ impl Lineage {
         }
     }
 
-    /// An event's job and datasets in olo's names.
-    fn sighting(&self, event: openlineage::Event, resolver: &Resolver) -> Sighting {
+    /// An event's job and datasets in olo's names (`raw`: the event as received).
+    fn sighting(
+        &self,
+        event: openlineage::Event,
+        raw: &serde_json::Value,
+        resolver: &Resolver,
+    ) -> Sighting {
         use openlineage::Event;
         let (job, datasets) = match &event {
             Event::Run(e) => (
@@ -244,10 +251,29 @@ impl Lineage {
             ),
             Event::Dataset(e) => (None, vec![resolver.dataset(&e.dataset)]),
         };
+        let outputs: &[NodeRef] = match &event {
+            Event::Run(e) => &datasets[e.inputs.len()..],
+            Event::Job(e) => &datasets[e.inputs.len()..],
+            Event::Dataset(_) => &[],
+        };
+        let columns = column::output_facets(raw)
+            .into_iter()
+            .filter_map(|(i, facet)| {
+                let fields = column::parse_facet(facet, |namespace, name| {
+                    resolver.dataset(&openlineage::DatasetRef {
+                        namespace: namespace.to_string(),
+                        name: name.to_string(),
+                        symlinks: Vec::new(),
+                    })
+                });
+                Some((outputs.get(i)?.clone(), fields))
+            })
+            .collect();
         Sighting {
             event,
             job,
             datasets,
+            columns,
         }
     }
 
@@ -319,7 +345,7 @@ async fn write_loop(
                         for e in &event.edges {
                             add_observed(&mut graph, e);
                         }
-                        observed.record(&s.event, &event.raw, s.job.as_ref(), &s.datasets);
+                        s.record(&mut observed, &event.raw);
                     }
                 }
                 for (reply, n) in replies.into_iter().zip(new) {
@@ -364,6 +390,15 @@ fn edges_of(s: &Sighting) -> Vec<ObservedEdge> {
 }
 
 impl Sighting {
+    /// Records what the event says of runs, datasets and fields.
+    fn record(&self, observed: &mut Observed, raw: &serde_json::Value) {
+        observed.record(&self.event, raw, self.job.as_ref(), &self.datasets);
+        let time = self.event.event_time().with_timezone(&Utc);
+        for (output, fields) in &self.columns {
+            observed.record_columns(output, time, fields.clone());
+        }
+    }
+
     /// How many of `datasets` are inputs, for the events that have inputs and outputs.
     fn event_inputs(&self) -> Option<usize> {
         match &self.event {
@@ -432,7 +467,7 @@ pub async fn ingest(
     })?;
     state.lineage.sync(state.catalog().as_ref());
     let resolver = state.lineage.resolver();
-    let sighting = state.lineage.sighting(event, &resolver);
+    let sighting = state.lineage.sighting(event, &raw, &resolver);
     let (job_namespace, job_name) = match sighting.event.job() {
         Some((ns, name)) => (Some(ns.to_string()), Some(name.to_string())),
         None => (None, None),

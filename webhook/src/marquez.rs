@@ -1,8 +1,10 @@
 //! The read side of Marquez's API that `marquez-python` and Marquez's web UI call, answered from
 //! olo's lineage (the graph and what events said, [`olo_reconciler::lineage::Observed`]):
-//! namespaces, their jobs and datasets, a job's runs, a run, and the graph at `/lineage/` (with
-//! the trailing slash the web UI uses). Shapes follow Marquez's OpenAPI document field by field;
-//! docs/server.md (Lineage) lists what olo implements and what not.
+//! namespaces, their jobs and datasets, a job's runs, a run, the graph at `/lineage/` (with the
+//! trailing slash the web UI uses), search, column lineage, and the run events as received (from
+//! the state store). Shapes follow Marquez's OpenAPI document field by field; docs/server.md
+//! (Lineage) lists what olo implements and what not. Every route needs what the graph needs: a
+//! role in some workspace.
 //!
 //! A namespace is any namespace a job or dataset of the graph or of an event has: olo's
 //! workspaces (`sales`), and the ones events brought (`default`, `s3://landing`). A job's
@@ -16,7 +18,11 @@ use axum::extract::{Path, Query, State};
 use axum::routing::get;
 use axum::{Json, Router};
 use chrono::{DateTime, Utc};
+use olo_reconciler::lineage::column::{self, ColumnNodeId, FieldRef};
+use olo_reconciler::lineage::search::{self, Hit};
 use olo_reconciler::lineage::{self, Kind, NodeRef};
+use olo_reconciler::openlineage;
+use olo_reconciler::store::LineageEventPage;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
@@ -26,6 +32,10 @@ use crate::{lineage as server_lineage, AppState};
 
 /// Marquez's default page size.
 pub const DEFAULT_LIMIT: usize = 100;
+/// Marquez's default number of search results.
+pub const SEARCH_LIMIT: usize = 10;
+/// Most search results or events in one answer.
+pub const MAX_LIMIT: usize = 1_000;
 
 pub fn routes() -> Router<Arc<AppState>> {
     Router::new()
@@ -38,6 +48,9 @@ pub fn routes() -> Router<Arc<AppState>> {
         .route("/namespaces/{namespace}/datasets", get(datasets))
         .route("/namespaces/{namespace}/datasets/{dataset}", get(dataset))
         .route("/jobs/runs/{id}", get(run))
+        .route("/search", get(search_names))
+        .route("/column-lineage", get(column_lineage))
+        .route("/events/lineage", get(lineage_events))
 }
 
 #[derive(Debug, Deserialize)]
@@ -260,4 +273,244 @@ async fn dataset(
         )));
     }
     Ok(Json(state.lineage.observed().dataset_json(&node)))
+}
+
+/// A whole number from a query, `default` when absent, at most `max`.
+fn count(name: &str, value: Option<&str>, default: usize, max: usize) -> Result<usize, ApiError> {
+    match value.map(str::trim).filter(|v| !v.is_empty()) {
+        None => Ok(default),
+        Some(v) => v
+            .parse::<usize>()
+            .ok()
+            .filter(|n| *n <= max)
+            .ok_or_else(|| {
+                ApiError::bad_request(format!("`{name}` must be a whole number from 0 to {max}"))
+            }),
+    }
+}
+
+#[derive(Debug, Deserialize)]
+pub struct SearchQuery {
+    q: Option<String>,
+    filter: Option<String>,
+    sort: Option<String>,
+    limit: Option<String>,
+    namespace: Option<String>,
+    before: Option<String>,
+    after: Option<String>,
+}
+
+fn day(name: &str, value: Option<&str>) -> Result<Option<chrono::NaiveDate>, ApiError> {
+    value
+        .filter(|v| !v.is_empty())
+        .map(|v| {
+            chrono::NaiveDate::parse_from_str(v, "%Y-%m-%d").map_err(|_| {
+                ApiError::bad_request(format!("`{name}` must be a day, YYYY-MM-DD, not {v:?}"))
+            })
+        })
+        .transpose()
+}
+
+/// `GET /api/v1/search?q=&filter=&sort=&limit=&namespace=&before=&after=`: `SearchResultList`,
+/// the jobs and datasets whose names hold `q` ([`search`] has the matching and the order);
+/// `totalCount` counts every match, `results` the first `limit` (default 10, as Marquez).
+async fn search_names(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+    Query(q): Query<SearchQuery>,
+) -> Result<Json<Value>, ApiError> {
+    caller.need(&state, Need::Member).await?;
+    let text =
+        q.q.as_deref()
+            .ok_or_else(|| ApiError::bad_request("`q` is required: the text to find in names"))?;
+    let query = search::Query {
+        q: text,
+        filter: q
+            .filter
+            .as_deref()
+            .filter(|f| !f.is_empty())
+            .map(search::parse_filter)
+            .transpose()
+            .map_err(ApiError::bad_request)?,
+        sort: q
+            .sort
+            .as_deref()
+            .filter(|s| !s.is_empty())
+            .map_or(Ok(search::Sort::Name), search::Sort::parse)
+            .map_err(ApiError::bad_request)?,
+        namespace: q.namespace.as_deref().filter(|n| !n.is_empty()),
+        before: day("before", q.before.as_deref())?,
+        after: day("after", q.after.as_deref())?,
+    };
+    let limit = count("limit", q.limit.as_deref(), SEARCH_LIMIT, MAX_LIMIT)?;
+    // A blank query finds nothing, as Marquez answers.
+    if text.trim().is_empty() {
+        return Ok(Json(json!({ "totalCount": 0, "results": [] })));
+    }
+    let all = nodes(&state);
+    let observed = state.lineage.observed();
+    let candidates = all.into_values().flatten().map(|node| {
+        let updated_at = match node.kind {
+            Kind::Job => observed.job(&node).and_then(|j| j.updated_at),
+            Kind::Dataset => observed.dataset(&node).and_then(|d| d.updated_at),
+        };
+        Hit { node, updated_at }
+    });
+    let hits = search::search(candidates, &query);
+    let results: Vec<Value> = hits.iter().take(limit).map(Hit::json).collect();
+    Ok(Json(
+        json!({ "totalCount": hits.len(), "results": results }),
+    ))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ColumnQuery {
+    node_id: Option<String>,
+    depth: Option<String>,
+    with_downstream: Option<String>,
+}
+
+/// `GET /api/v1/column-lineage?nodeId=&depth=&withDownstream=`: Marquez's column lineage graph
+/// around a field (`datasetField:<namespace>:<dataset>:<field>`), every field of a dataset
+/// (`dataset:…`), or every field of the datasets a job writes (`job:…`), from the `columnLineage`
+/// facets events carried ([`column::Columns::walk`] and [`column::Columns::marquez`] say what is
+/// in it). A node with no field known is 404; a field without column lineage gives an empty
+/// graph.
+async fn column_lineage(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+    Query(q): Query<ColumnQuery>,
+) -> Result<Json<Value>, ApiError> {
+    caller.need(&state, Need::Member).await?;
+    state.lineage.sync(state.catalog().as_ref());
+    let depth = server_lineage::depth(q.depth.as_deref()).map_err(ApiError::bad_request)?;
+    let with_downstream = match q.with_downstream.as_deref().map(str::trim) {
+        None | Some("") => false,
+        // marquez-python sends Python's `True`/`False`.
+        Some(v) if v.eq_ignore_ascii_case("true") => true,
+        Some(v) if v.eq_ignore_ascii_case("false") => false,
+        Some(v) => {
+            return Err(ApiError::bad_request(format!(
+                "`withDownstream` must be true or false, not {v:?}"
+            )))
+        }
+    };
+    let id = q
+        .node_id
+        .as_deref()
+        .filter(|s| !s.is_empty())
+        .ok_or_else(|| {
+            ApiError::bad_request(
+                "`nodeId` is required: datasetField:<namespace>:<dataset>:<field>, \
+             dataset:<namespace>:<name> or job:<namespace>:<name>",
+            )
+        })?;
+    let target = ColumnNodeId::parse(id).map_err(ApiError::bad_request)?;
+    // A job's outputs, read before `observed` is held (finding a job reads it too).
+    let written: Vec<NodeRef> = match target {
+        ColumnNodeId::Job(id) => {
+            let job = state
+                .lineage
+                .find(id)
+                .ok_or_else(|| ApiError::not_found(format!("no job {id}")))?;
+            let graph = state.lineage.read();
+            let outputs: Vec<NodeRef> = graph.datasets_of(&job).1.into_iter().cloned().collect();
+            outputs
+        }
+        _ => Vec::new(),
+    };
+    let observed = state.lineage.observed();
+    let start: Vec<FieldRef> = match target {
+        ColumnNodeId::Field(rest, field) => {
+            column::find_dataset(rest, |d| observed.known_fields(d).contains(field))
+                .map(|d| FieldRef::new(&d, field))
+                .into_iter()
+                .collect()
+        }
+        ColumnNodeId::Dataset(rest) => {
+            column::find_dataset(rest, |d| !observed.known_fields(d).is_empty())
+                .map(|d| {
+                    observed
+                        .known_fields(&d)
+                        .iter()
+                        .map(|f| FieldRef::new(&d, f))
+                        .collect()
+                })
+                .unwrap_or_default()
+        }
+        ColumnNodeId::Job(_) => written
+            .iter()
+            .flat_map(|d| {
+                observed
+                    .known_fields(d)
+                    .into_iter()
+                    .map(|f| FieldRef::new(d, &f))
+                    .collect::<Vec<_>>()
+            })
+            .collect(),
+    };
+    if start.is_empty() {
+        return Err(ApiError::not_found(format!("no fields known for {id}")));
+    }
+    let columns = observed.columns();
+    let graph = columns.walk(&start, depth, with_downstream, server_lineage::MAX_NODES);
+    Ok(Json(columns.marquez(&graph, |f| observed.field_type(f))))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct EventsQuery {
+    before: Option<String>,
+    after: Option<String>,
+    sort_direction: Option<String>,
+    limit: Option<String>,
+    offset: Option<String>,
+}
+
+fn instant(name: &str, value: Option<&str>) -> Result<Option<DateTime<Utc>>, ApiError> {
+    value
+        .filter(|v| !v.is_empty())
+        .map(|v| {
+            // A `+` sent unencoded in a query string arrives as a space.
+            openlineage::event_time(&v.replace(' ', "+"))
+                .map(|t| t.with_timezone(&Utc))
+                .ok_or_else(|| {
+                    ApiError::bad_request(format!(
+                        "`{name}` must be an ISO 8601 date-time (2026-11-27T04:30:00Z), not {v:?}"
+                    ))
+                })
+        })
+        .transpose()
+}
+
+/// `GET /api/v1/events/lineage?before=&after=&sortDirection=&limit=&offset=`: `LineageEventList`,
+/// the `RunEvent`s olo took in, as received, with `after <= eventTime < before`, newest first
+/// (`sortDirection=asc`: oldest first), `limit` (default 100, at most 1,000) from `offset`;
+/// `totalCount` counts every one in the window. Read from the state store.
+async fn lineage_events(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+    Query(q): Query<EventsQuery>,
+) -> Result<Json<Value>, ApiError> {
+    caller.need(&state, Need::Member).await?;
+    let newest_first = match q.sort_direction.as_deref().map(str::trim) {
+        None | Some("") => true,
+        Some(d) if d.eq_ignore_ascii_case("desc") => true,
+        Some(d) if d.eq_ignore_ascii_case("asc") => false,
+        Some(d) => {
+            return Err(ApiError::bad_request(format!(
+                "`sortDirection` must be asc or desc, not {d:?}"
+            )))
+        }
+    };
+    let page = LineageEventPage {
+        after: instant("after", q.after.as_deref())?,
+        before: instant("before", q.before.as_deref())?,
+        newest_first,
+        limit: count("limit", q.limit.as_deref(), DEFAULT_LIMIT, MAX_LIMIT)? as u32,
+        offset: count("offset", q.offset.as_deref(), 0, usize::MAX)? as u64,
+    };
+    let (events, total) = state.store.lineage_run_events(&page).await?;
+    Ok(Json(json!({ "events": events, "totalCount": total })))
 }

@@ -14,10 +14,12 @@ use std::collections::{BTreeSet, HashMap, HashSet, VecDeque};
 
 use serde::Serialize;
 
+pub mod column;
 mod draw;
 mod impact;
 mod names;
 mod observed;
+pub mod search;
 
 pub use draw::{layout, marquez, Drawn, Layout, Placed, NODE_H, NODE_W};
 pub use impact::{plan_impact, BrokenRead, JobImpact, PlanImpact, IMPACT_DEPTH};

@@ -1,6 +1,7 @@
 //! What OpenLineage events say besides edges: each job's runs (state, times, error), each
-//! dataset's fields (the `schema` facet) and facets, the names events give olo's jobs. Pure, and
-//! in Marquez's shapes (`Job`, `Run`, `Dataset`) for its read API and the graph's nodes.
+//! dataset's fields (the `schema` facet) and facets, the names events give olo's jobs, and column
+//! lineage (the `columnLineage` facets of outputs, [`super::column`]). Pure, and in Marquez's
+//! shapes (`Job`, `Run`, `Dataset`) for its read API and the graph's nodes.
 //!
 //! Recording is idempotent and ordered by event time, not arrival: the same event recorded twice
 //! (a replica reading back what it took in itself) changes nothing, and a `START` arriving after
@@ -11,6 +12,7 @@ use std::collections::{BTreeSet, HashMap};
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde_json::{json, Map, Value};
 
+use super::column::{Columns, FacetFields, FieldRef};
 use super::NodeRef;
 use crate::openlineage::Event;
 
@@ -69,6 +71,8 @@ pub struct Observed {
     aliases: HashMap<NodeRef, NodeRef>,
     /// Run id → its job.
     run_jobs: HashMap<String, NodeRef>,
+    /// Column lineage, from the `columnLineage` facets of output datasets.
+    columns: Columns,
 }
 
 fn utc(t: DateTime<chrono::FixedOffset>) -> DateTime<Utc> {
@@ -162,6 +166,12 @@ impl Observed {
         if let (Event::Run(e), Some(job)) = (event, job) {
             self.record_run(job, &e.run_id, e.event_type.as_deref(), time, raw);
         }
+    }
+
+    /// Records the `columnLineage` facet of an output dataset of an event at `time` (its input
+    /// fields' datasets already in olo's names, see [`super::column::parse_facet`]).
+    pub fn record_columns(&mut self, output: &NodeRef, time: DateTime<Utc>, facet: FacetFields) {
+        self.columns.record(output, time, facet);
     }
 
     fn record_job(&mut self, job: &NodeRef, time: DateTime<Utc>, raw: &Value) {
@@ -320,6 +330,7 @@ impl Observed {
                 into.facets.entry(k).or_insert(v);
             }
         }
+        self.columns.rename(&dataset);
     }
 
     pub fn job(&self, node: &NodeRef) -> Option<&JobSeen> {
@@ -340,6 +351,38 @@ impl Observed {
         let job = self.run_jobs.get(id)?;
         let run = self.jobs.get(job)?.runs.iter().find(|r| r.id == id)?;
         Some((job, run))
+    }
+
+    /// Column lineage.
+    pub fn columns(&self) -> &Columns {
+        &self.columns
+    }
+
+    /// The fields of a dataset that events named: in its latest `schema` facet, or in a
+    /// `columnLineage` facet.
+    pub fn known_fields(&self, dataset: &NodeRef) -> BTreeSet<String> {
+        let schema = self
+            .datasets
+            .get(dataset)
+            .into_iter()
+            .flat_map(|d| &d.fields)
+            .filter_map(|f| f.get("name").and_then(Value::as_str))
+            .map(str::to_string);
+        schema
+            .chain(self.columns.fields_of(dataset).cloned())
+            .collect()
+    }
+
+    /// A field's type in its dataset's latest `schema` facet.
+    pub fn field_type(&self, field: &FieldRef) -> Option<String> {
+        self.datasets
+            .get(&field.dataset)?
+            .fields
+            .iter()
+            .find(|f| f.get("name").and_then(Value::as_str) == Some(field.field.as_str()))?
+            .get("type")?
+            .as_str()
+            .map(str::to_string)
     }
 
     /// Every job and dataset recorded.

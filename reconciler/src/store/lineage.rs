@@ -2,10 +2,11 @@
 
 use serde_json::Value;
 use sqlx::types::Json;
+use sqlx::{Database, Encode, QueryBuilder, Type};
 
 use super::sql::{on_pool, query_error, values, Db, Record};
 use super::time::DbTime;
-use super::{NewLineageEvent, ObservedEdge, StoreResult};
+use super::{LineageEventPage, NewLineageEvent, ObservedEdge, StoreResult};
 
 #[derive(sqlx::FromRow)]
 struct EdgeRecord {
@@ -126,4 +127,54 @@ pub(super) async fn event_count(db: &Db) -> StoreResult<u64> {
     })
     .map_err(query_error("lineage_event_count"))?;
     Ok(u64::try_from(n).unwrap_or(0))
+}
+
+/// A page of the `RunEvent`s (the rows with a run id) in the page's time window, and how many
+/// the window holds. Sorted by event time, then id (the order of arrival), through the
+/// `lineage_events_by_time` index.
+pub(super) async fn run_events(db: &Db, page: &LineageEventPage) -> StoreResult<(Vec<Value>, u64)> {
+    let direction = if page.newest_first { "DESC" } else { "ASC" };
+    let rows: Vec<Json<Value>> = on_pool!(db, |pool| {
+        let mut query = QueryBuilder::new("SELECT raw FROM lineage_events");
+        push_window(&mut query, page);
+        query
+            .push(format!(
+                " ORDER BY event_time {direction}, id {direction} LIMIT "
+            ))
+            .push_bind(i64::from(page.limit))
+            .push(" OFFSET ")
+            .push_bind(i64::try_from(page.offset).unwrap_or(i64::MAX));
+        query.build_query_scalar().fetch_all(pool).await
+    })
+    .map_err(query_error("lineage_run_events"))?;
+    let total: i64 = on_pool!(db, |pool| {
+        let mut query = QueryBuilder::new("SELECT COUNT(*) FROM lineage_events");
+        push_window(&mut query, page);
+        query.build_query_scalar().fetch_one(pool).await
+    })
+    .map_err(query_error("lineage_run_events"))?;
+    Ok((
+        rows.into_iter().map(|raw| raw.0).collect(),
+        u64::try_from(total).unwrap_or(0),
+    ))
+}
+
+/// The WHERE clause of a page: run events, and only the time bounds given (not
+/// `$1 IS NULL OR ...`).
+fn push_window<'a, DB>(query: &mut QueryBuilder<'a, DB>, page: &LineageEventPage)
+where
+    DB: Database,
+    DbTime: Encode<'a, DB> + Type<DB>,
+{
+    query.push(" WHERE run_id IS NOT NULL");
+    if let Some(after) = page.after {
+        query
+            .push(" AND event_time >= ")
+            .push_bind(DbTime::from(after));
+    }
+    if let Some(before) = page.before {
+        query
+            .push(" AND event_time < ")
+            .push_bind(DbTime::from(before));
+    }
 }

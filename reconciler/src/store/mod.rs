@@ -34,9 +34,9 @@ use chrono::{DateTime, Utc};
 use serde_json::Value;
 
 pub use model::{
-    is_terminal_run_state, AuditEntry, BranchStatus, InventoryItem, NewAudit, NewLineageEvent,
-    NewRun, ObservedEdge, Person, PlanBrief, PlanRow, Revision, RevisionRow, RevisionStatus, Run,
-    RunFilter, RunTrigger, RunUpdate, SyncState, TaskInstanceRow,
+    is_terminal_run_state, AuditEntry, BranchStatus, InventoryItem, LineageEventPage, NewAudit,
+    NewLineageEvent, NewRun, ObservedEdge, Person, PlanBrief, PlanRow, Revision, RevisionRow,
+    RevisionStatus, Run, RunFilter, RunTrigger, RunUpdate, SyncState, TaskInstanceRow,
 };
 pub use sql::{PostgresStore, SqlStore, SqliteStore};
 
@@ -217,6 +217,9 @@ pub trait Store: Send + Sync {
     async fn lineage_events_after(&self, after: i64, limit: u32) -> StoreResult<Vec<(i64, Value)>>;
     /// Number of lineage events recorded.
     async fn lineage_event_count(&self) -> StoreResult<u64>;
+    /// A page of the `RunEvent`s recorded (static lineage left out), as received, and how many
+    /// match the page's time window in all.
+    async fn lineage_run_events(&self, page: &LineageEventPage) -> StoreResult<(Vec<Value>, u64)>;
 
     /// A cheap query proving the store answers (the readiness probe).
     async fn ping(&self) -> StoreResult<()>;

@@ -312,6 +312,17 @@ pub struct NewLineageEvent {
     pub edges: Vec<ObservedEdge>,
 }
 
+/// Which `RunEvent`s to list, and which page of them: event times in `[after, before)`, by event
+/// time (then order of arrival), oldest or newest first.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LineageEventPage {
+    pub after: Option<DateTime<Utc>>,
+    pub before: Option<DateTime<Utc>>,
+    pub newest_first: bool,
+    pub limit: u32,
+    pub offset: u64,
+}
+
 /// A job read (`in`) or wrote (`out`) a dataset, as lineage events showed.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct ObservedEdge {

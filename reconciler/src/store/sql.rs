@@ -16,9 +16,9 @@ use sqlx::{Postgres, Sqlite};
 
 use super::{
     audit, branch_status, deliveries, inventory, lineage, plans, revisions, runs, task_instances,
-    work_queue, AuditEntry, BranchStatus, InventoryItem, NewAudit, NewLineageEvent, NewRun,
-    ObservedEdge, PlanBrief, PlanRow, Revision, RevisionRow, RevisionStatus, Run, RunFilter,
-    RunUpdate, Store, StoreError, StoreResult, TaskInstanceRow,
+    work_queue, AuditEntry, BranchStatus, InventoryItem, LineageEventPage, NewAudit,
+    NewLineageEvent, NewRun, ObservedEdge, PlanBrief, PlanRow, Revision, RevisionRow,
+    RevisionStatus, Run, RunFilter, RunUpdate, Store, StoreError, StoreResult, TaskInstanceRow,
 };
 
 /// The pool of whichever backend a store is on.
@@ -324,6 +324,10 @@ impl<B> Store for SqlStore<B> {
 
     async fn lineage_event_count(&self) -> StoreResult<u64> {
         lineage::event_count(&self.db).await
+    }
+
+    async fn lineage_run_events(&self, page: &LineageEventPage) -> StoreResult<(Vec<Value>, u64)> {
+        lineage::run_events(&self.db, page).await
     }
 
     async fn ping(&self) -> StoreResult<()> {

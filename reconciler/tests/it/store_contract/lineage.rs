@@ -1,5 +1,6 @@
 //! Observed lineage: events and their edges.
 
+use chrono::TimeZone;
 use olo_reconciler::store::{NewLineageEvent, ObservedEdge, Store};
 
 use super::fixtures::at;
@@ -96,4 +97,77 @@ pub async fn record_lineage_keeps_each_event_once_and_its_edges(store: &dyn Stor
             ("gold.orders".to_string(), "out".to_string()),
         ]
     );
+}
+
+/// A `RunEvent` of run `run` at `2024-05-01T00:0<minute>:00Z`.
+fn run_event(key: &str, minute: u32, run: Option<&str>) -> NewLineageEvent {
+    let time = chrono::Utc
+        .with_ymd_and_hms(2024, 5, 1, 0, minute, 0)
+        .unwrap();
+    NewLineageEvent {
+        dedupe_key: key.to_string(),
+        run_id: run.map(str::to_string),
+        event_type: run.map(|_| "COMPLETE".to_string()),
+        event_time: time,
+        job_namespace: Some("default".to_string()),
+        job_name: Some("sales__orders.load".to_string()),
+        raw: serde_json::json!({"key": key}),
+        edges: Vec::new(),
+    }
+}
+
+pub async fn lineage_run_events_pages_by_event_time(store: &dyn Store) {
+    use olo_reconciler::store::LineageEventPage;
+    let run = Some("01930f5e-7b7e-7c4c-9a52-4c1a5e0f2b11");
+    // Recorded out of time order; `c2` at the same time as `c`, after it; `job` is static
+    // lineage (no run): never listed.
+    let events = [
+        run_event("c", 3, run),
+        run_event("a", 1, run),
+        run_event("job", 2, None),
+        run_event("b", 2, run),
+        run_event("c2", 3, run),
+        run_event("d", 4, run),
+    ];
+    store.record_lineage(&events).await.unwrap();
+    let minute = |m: u32| Some(chrono::Utc.with_ymd_and_hms(2024, 5, 1, 0, m, 0).unwrap());
+    let page = |after, before, newest_first, limit, offset| LineageEventPage {
+        after,
+        before,
+        newest_first,
+        limit,
+        offset,
+    };
+    let keys = |(events, total): (Vec<serde_json::Value>, u64)| -> (Vec<String>, u64) {
+        let keys = events
+            .into_iter()
+            .map(|raw| raw["key"].as_str().unwrap().to_string())
+            .collect();
+        (keys, total)
+    };
+    let get =
+        |p: LineageEventPage| async move { keys(store.lineage_run_events(&p).await.unwrap()) };
+    assert_eq!(
+        get(page(None, None, true, 100, 0)).await,
+        (
+            vec!["d".into(), "c2".into(), "c".into(), "b".into(), "a".into()],
+            5
+        )
+    );
+    assert_eq!(
+        get(page(None, None, false, 2, 1)).await,
+        (vec!["b".into(), "c".into()], 5)
+    );
+    // `after` is inclusive, `before` is not; the count is the window's.
+    assert_eq!(
+        get(page(minute(2), minute(4), false, 100, 0)).await,
+        (vec!["b".into(), "c".into(), "c2".into()], 3)
+    );
+    assert_eq!(
+        get(page(minute(2), minute(4), true, 1, 1)).await,
+        (vec!["c".into()], 3)
+    );
+    assert_eq!(get(page(minute(5), None, true, 100, 0)).await, (vec![], 0));
+    assert_eq!(get(page(None, None, true, 0, 0)).await, (vec![], 5));
+    assert_eq!(get(page(None, None, true, 10, 99)).await, (vec![], 5));
 }

@@ -124,7 +124,10 @@ contract! {
             upsert_task_instances_of_unknown_run_fails_and_writes_nothing,
             task_instances_are_sorted_by_start_then_task_map_index_and_try,
         ],
-        lineage: [record_lineage_keeps_each_event_once_and_its_edges],
+        lineage: [
+            record_lineage_keeps_each_event_once_and_its_edges,
+            lineage_run_events_pages_by_event_time,
+        ],
         timestamps: [stamps_are_the_application_clock_to_the_microsecond],
         open: [ping_answers],
     },
