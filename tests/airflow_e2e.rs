@@ -8,8 +8,9 @@
 //! observed lineage. A task logs an MLflow run to a real MLflow server (started by
 //! `scripts/mlflow.sh`) with the tag olo injects, and olo links it to the run.
 //!
-//! Needs OLO_TEST_AIRFLOW_URL, OLO_TEST_AIRFLOW_DAGS (the folder that Airflow reads, which this
-//! test owns: it empties it) and OLO_TEST_AIRFLOW_PASSWORD. Without them it fails; it never
+//! Needs OLO_TEST_AIRFLOW_URL, OLO_TEST_AIRFLOW_DAGS (the folder that Airflow reads: this test
+//! applies to its own sub-folder, `airflow_e2e/`, which it empties first) and
+//! OLO_TEST_AIRFLOW_PASSWORD. Without them it fails; it never
 //! skips.
 //!
 //! A second test starts its own Airflow (scripts/airflow.sh in a folder of its own) whose DAG
@@ -77,16 +78,8 @@ async fn airflow_dag(airflow: &str, password: &str, dag_id: &str) -> Value {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn commits_become_dags_runs_and_logs_in_a_real_airflow() {
     let airflow = env("OLO_TEST_AIRFLOW_URL");
-    let dags = env("OLO_TEST_AIRFLOW_DAGS");
+    let dags = common::airflow::own_dag_folder("airflow_e2e");
     let password = env("OLO_TEST_AIRFLOW_PASSWORD");
-    for entry in std::fs::read_dir(&dags).expect("the Airflow DAG folder exists") {
-        let path = entry.unwrap().path();
-        if path.is_dir() {
-            std::fs::remove_dir_all(&path).unwrap();
-        } else {
-            std::fs::remove_file(&path).unwrap();
-        }
-    }
     // Airflow's database outlives a test run: fresh job names every time.
     let suffix = &uuid::Uuid::new_v4().simple().to_string()[..8];
     let hello = format!("hello_{suffix}");
