@@ -689,9 +689,14 @@ async fn with_reparse_changed_and_new_dags_are_live_while_airflow_would_wait_an_
     let c1 = repo.commit("add job a", WHO);
 
     // Airflow's first look at its folder is the only one within the hour: olo's first apply
-    // (without Airflow) writes w__a there before it starts.
+    // (without Airflow) writes w__a there before it starts. The daemon below is the same olo
+    // later: it shares this apply's state store (a new store beside olo's files would be
+    // refused).
+    let store_dir = tempfile::tempdir().unwrap();
+    let store = format!("sqlite:{}", store_dir.path().join("state.db").display());
     let seed = Olo::new(&repo.path().display().to_string())
-        .set("OLO_APPLY__DAGS_FOLDER", &dags.path().display().to_string());
+        .set("OLO_APPLY__DAGS_FOLDER", &dags.path().display().to_string())
+        .set("OLO_STATE__DATABASE", &store);
     common::ok(&seed.apply());
     let airflow = {
         let (home, dags) = (home.path().to_owned(), dags.path().to_owned());
@@ -712,6 +717,7 @@ async fn with_reparse_changed_and_new_dags_are_live_while_airflow_would_wait_an_
         &repo,
         &[
             ("OLO_APPLY__DAGS_FOLDER", &dags.path().display().to_string()),
+            ("OLO_STATE__DATABASE", &store),
             ("OLO_AIRFLOW__URL", &airflow.url),
             ("OLO_AIRFLOW__PASSWORD_ENV", "TEST_AIRFLOW_PASSWORD"),
             ("TEST_AIRFLOW_PASSWORD", &airflow.password),
