@@ -115,6 +115,9 @@ enum Command {
     /// Exit code 0 when the branch is Ready afterwards, 1 when the commit is invalid, the apply
     /// failed or on any other error. Beside an `olo serve` on the same state folder it stops at
     /// once (exit 1): ask the daemon to reconcile instead (`POST /api/v1/reconcile`).
+    ///
+    /// An empty state store beside files olo rendered (a lost or replaced store) is refused (exit
+    /// 1): restore the store (`olo restore`), or pass --adopt.
     Apply {
         /// A local config repository to apply instead of the configured source (`source.path`,
         /// `source.url`).
@@ -122,6 +125,8 @@ enum Command {
         /// Settings file (TOML).
         #[arg(long, env = "OLO_CONFIG")]
         config: Option<PathBuf>,
+        #[command(flatten)]
+        start: StartArgs,
     },
     /// Run the daemon: follow the tracked branch (polling, GitHub push webhooks, the API, and
     /// file changes for a local path), validate every new commit, and apply each valid one. An
@@ -133,6 +138,10 @@ enum Command {
     ///
     /// With no settings: the bundled examples-repo, SQLite at ./.olo/state.db, DAGs in ./.olo/dags,
     /// Trino files in ./.olo/trino; no Airflow, no GitHub.
+    ///
+    /// It does not start on an empty state store beside files olo rendered (DAG files and Trino
+    /// catalogs with olo's header): the store was lost or replaced, and olo would forget what it
+    /// owns. Restore the store (`olo restore`), or pass --adopt. See docs/server.md.
     Serve {
         /// Settings file (TOML).
         #[arg(long, env = "OLO_CONFIG")]
@@ -140,6 +149,8 @@ enum Command {
         /// Reconcile once and exit (exit 1 when not Ready afterwards).
         #[arg(long)]
         once: bool,
+        #[command(flatten)]
+        start: StartArgs,
     },
     /// Make an API token: prints the token (give it to the caller, once) and the settings entry
     /// with its SHA-256 (olo keeps only the hash).
@@ -353,6 +364,18 @@ enum Command {
     },
 }
 
+/// How `olo serve` and `olo apply` treat a state store that lost olo's earlier work.
+#[derive(clap::Args, Clone, Copy)]
+pub struct StartArgs {
+    /// On an empty state store beside files olo rendered (a lost or replaced store): take every
+    /// file with olo's header (DAG files and Trino catalogs) back into the inventory, with the
+    /// content hash and revision its header names, so that olo owns them again and prunes them
+    /// once they leave the repository. Files without olo's header are never adopted. Does
+    /// nothing on a store that holds olo's work.
+    #[arg(long)]
+    pub adopt: bool,
+}
+
 #[derive(Subcommand)]
 enum JobAction {
     /// Create or replace a job from its file (YAML, or JSON with a .json name): the job's name is
@@ -559,22 +582,30 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             };
             tokio()?.block_on(commands::plan(&settings, snapshot, format))
         }
-        Command::Apply { path, config } => {
+        Command::Apply {
+            path,
+            config,
+            start,
+        } => {
             let mut settings = load_settings(config.as_deref())?;
             if let Some(path) = path {
                 settings.source.path = path;
                 settings.source.url = None;
             }
-            let ready = tokio()?.block_on(serve::serve(&settings, true))?;
+            let ready = tokio()?.block_on(serve::serve(&settings, true, start))?;
             Ok(if ready {
                 ExitCode::SUCCESS
             } else {
                 ExitCode::from(1)
             })
         }
-        Command::Serve { config, once } => {
+        Command::Serve {
+            config,
+            once,
+            start,
+        } => {
             let settings = load_settings(config.as_deref())?;
-            let ready = tokio()?.block_on(serve::serve(&settings, once))?;
+            let ready = tokio()?.block_on(serve::serve(&settings, once, start))?;
             Ok(if ready {
                 ExitCode::SUCCESS
             } else {

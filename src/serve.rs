@@ -17,6 +17,7 @@ use tracing::{error, info};
 
 use crate::components::Runtime;
 use crate::settings::Settings;
+use crate::StartArgs;
 
 fn progress(done: usize, total: usize) {
     if total >= 200 && (done.is_multiple_of((total / 10).max(1)) || done == total) {
@@ -25,7 +26,7 @@ fn progress(done: usize, total: usize) {
 }
 
 /// The daemon loop (or one reconcile with `once`).
-pub async fn serve(settings: &Settings, once: bool) -> anyhow::Result<bool> {
+pub async fn serve(settings: &Settings, once: bool, start: StartArgs) -> anyhow::Result<bool> {
     // A daemon holds the branch for as long as it runs; a one-shot reconcile only while it runs,
     // and refuses at once beside a daemon (which would never let go).
     let _locks = if once {
@@ -35,6 +36,15 @@ pub async fn serve(settings: &Settings, once: bool) -> anyhow::Result<bool> {
         (Some(daemon), branch)
     };
     let mut rt = crate::components::runtime(settings).await?;
+    // A store that lost olo's earlier work is refused before anything reconciles.
+    let engine = &rt.controller.engine;
+    olo_reconciler::adopt::check(
+        engine.store.as_ref(),
+        &engine.sink,
+        &olo_reconciler::store::redacted_url(&settings.database_url()),
+        start.adopt,
+    )
+    .await?;
     let describe = rt.controller.source.lock().expect("source lock").describe();
     info!(
         "olo serve: {describe}, state {} (store {}), DAGs into {}",

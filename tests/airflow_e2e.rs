@@ -8,8 +8,9 @@
 //! observed lineage. A task logs an MLflow run to a real MLflow server (started by
 //! `scripts/mlflow.sh`) with the tag olo injects, and olo links it to the run.
 //!
-//! Needs OLO_TEST_AIRFLOW_URL, OLO_TEST_AIRFLOW_DAGS (the folder that Airflow reads, which this
-//! test owns: it empties it) and OLO_TEST_AIRFLOW_PASSWORD. Without them it fails; it never
+//! Needs OLO_TEST_AIRFLOW_URL, OLO_TEST_AIRFLOW_DAGS (the folder that Airflow reads: this test
+//! applies to its own sub-folder, `airflow_e2e/`, which it empties first) and
+//! OLO_TEST_AIRFLOW_PASSWORD. Without them it fails; it never
 //! skips.
 //!
 //! A second test starts its own Airflow (scripts/airflow.sh in a folder of its own) whose DAG
@@ -77,16 +78,8 @@ async fn airflow_dag(airflow: &str, password: &str, dag_id: &str) -> Value {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn commits_become_dags_runs_and_logs_in_a_real_airflow() {
     let airflow = env("OLO_TEST_AIRFLOW_URL");
-    let dags = env("OLO_TEST_AIRFLOW_DAGS");
+    let dags = common::airflow::own_dag_folder("airflow_e2e");
     let password = env("OLO_TEST_AIRFLOW_PASSWORD");
-    for entry in std::fs::read_dir(&dags).expect("the Airflow DAG folder exists") {
-        let path = entry.unwrap().path();
-        if path.is_dir() {
-            std::fs::remove_dir_all(&path).unwrap();
-        } else {
-            std::fs::remove_file(&path).unwrap();
-        }
-    }
     // Airflow's database outlives a test run: fresh job names every time.
     let suffix = &uuid::Uuid::new_v4().simple().to_string()[..8];
     let hello = format!("hello_{suffix}");
@@ -696,9 +689,14 @@ async fn with_reparse_changed_and_new_dags_are_live_while_airflow_would_wait_an_
     let c1 = repo.commit("add job a", WHO);
 
     // Airflow's first look at its folder is the only one within the hour: olo's first apply
-    // (without Airflow) writes w__a there before it starts.
+    // (without Airflow) writes w__a there before it starts. The daemon below is the same olo
+    // later: it shares this apply's state store (a new store beside olo's files would be
+    // refused).
+    let store_dir = tempfile::tempdir().unwrap();
+    let store = format!("sqlite:{}", store_dir.path().join("state.db").display());
     let seed = Olo::new(&repo.path().display().to_string())
-        .set("OLO_APPLY__DAGS_FOLDER", &dags.path().display().to_string());
+        .set("OLO_APPLY__DAGS_FOLDER", &dags.path().display().to_string())
+        .set("OLO_STATE__DATABASE", &store);
     common::ok(&seed.apply());
     let airflow = {
         let (home, dags) = (home.path().to_owned(), dags.path().to_owned());
@@ -719,6 +717,7 @@ async fn with_reparse_changed_and_new_dags_are_live_while_airflow_would_wait_an_
         &repo,
         &[
             ("OLO_APPLY__DAGS_FOLDER", &dags.path().display().to_string()),
+            ("OLO_STATE__DATABASE", &store),
             ("OLO_AIRFLOW__URL", &airflow.url),
             ("OLO_AIRFLOW__PASSWORD_ENV", "TEST_AIRFLOW_PASSWORD"),
             ("TEST_AIRFLOW_PASSWORD", &airflow.password),

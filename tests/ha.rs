@@ -267,7 +267,7 @@ async fn airflow_runs(airflow: &str, password: &str, dag_id: &str) -> Vec<Value>
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_commit_trailer_triggers_one_run_across_a_failover() {
     let airflow = env("OLO_TEST_AIRFLOW_URL");
-    let dags = env("OLO_TEST_AIRFLOW_DAGS");
+    let dags = common::airflow::own_dag_folder("ha");
     let password = env("OLO_TEST_AIRFLOW_PASSWORD");
     let db = PgDatabase::create();
     let shared = tempfile::tempdir().unwrap();

@@ -87,7 +87,7 @@ fn pyiceberg_rows(iceberg: &str, warehouse: &str, table: &str) -> Vec<Value> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_rendered_spark_task_merges_into_iceberg_and_reports_lineage_with_auth() {
     let airflow = env("OLO_TEST_AIRFLOW_URL");
-    let dags = env("OLO_TEST_AIRFLOW_DAGS");
+    let dags = common::airflow::own_dag_folder("spark_e2e");
     let password = env("OLO_TEST_AIRFLOW_PASSWORD");
     let lineage_port = env("OLO_TEST_LINEAGE_PORT");
     let lineage_token = env("OLO_TEST_LINEAGE_TOKEN");

@@ -164,14 +164,16 @@ fn example_repo() -> Repo {
 
 /// Applies the example repository to the lakehouse and to Trino, and waits until Trino enforces
 /// the rules.json olo wrote (Trino re-reads it every second). Every test that needs the example's
-/// rules calls this: they all write the same file.
+/// rules calls this: they all write the same files, each with a new state store, into the one
+/// folder Trino reads. So each adopts the catalogs an earlier test (or run) rendered there
+/// (`--adopt`): olo refuses to start on an empty store beside files it rendered.
 async fn example_applied(trino: &Trino) {
     let repo = example_repo();
     let olo = olo_on_the_lakehouse(&repo, &need("OLO_TEST_TRINO_FOLDER"))
         .set("OLO_RENDER__TRINO_TASK_USER", "airflow");
     {
         let _turn = EXAMPLE_APPLY.lock().await;
-        ok(&olo.apply());
+        ok(&olo.run(&["apply", "--adopt"]));
     }
     // Until Trino has loaded them, eve (no workspace names her) may still reach `lake`.
     let deadline = Instant::now() + Duration::from_secs(60);

@@ -34,6 +34,11 @@ pub trait Sink: Send {
     fn delete(&mut self, name: &str) -> Result<()>;
     /// Makes the writes visible together where the sink can (a commit); no-op for folders.
     fn finish(&mut self, message: &str) -> Result<()>;
+    /// The names of the files directly in a rendered folder (`dags`, `trino/catalog`), sorted,
+    /// hidden ones (`.name`) left out; none when the folder does not exist.
+    fn list(&self, folder: &str) -> Result<Vec<String>>;
+    /// Where a named resource lives, for people: a path, or a path on a branch.
+    fn locate(&self, name: &str) -> String;
 }
 
 /// Rendered path prefixes and the folders they live in.
@@ -55,15 +60,24 @@ impl Layout {
     }
 
     fn path_of(&self, name: &str) -> Result<PathBuf> {
-        let (head, rest) = name
-            .split_once('/')
-            .ok_or_else(|| Error::UnsafePath(name.into()))?;
+        if !name.contains('/') {
+            return Err(Error::UnsafePath(name.into()));
+        }
+        self.folder_of(name)
+    }
+
+    /// The folder (or file) a rendered path names: `dags` is the DAG folder itself.
+    fn folder_of(&self, name: &str) -> Result<PathBuf> {
+        let (head, rest) = name.split_once('/').unwrap_or((name, ""));
         let base = match head {
             "dags" => &self.dags,
             "trino" => &self.trino,
             "iceberg" => &self.iceberg,
             _ => return Err(Error::UnsafePath(name.into())),
         };
+        if rest.is_empty() && !name.contains('/') {
+            return Ok(base.clone());
+        }
         let rel = Path::new(rest);
         if rest.is_empty() || !rel.components().all(|c| matches!(c, Component::Normal(_))) {
             return Err(Error::UnsafePath(name.into()));
@@ -206,6 +220,37 @@ impl Sink for FolderSink {
             }
         }
         Ok(())
+    }
+
+    fn list(&self, folder: &str) -> Result<Vec<String>> {
+        let dir = self.layout.folder_of(folder)?;
+        let entries = match fs::read_dir(&dir) {
+            Ok(entries) => entries,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(io_err("read", &dir)(e)),
+        };
+        let mut names = Vec::new();
+        for entry in entries {
+            let entry = entry.map_err(io_err("read", &dir))?;
+            let is_file = entry
+                .file_type()
+                .map_err(io_err("read", &entry.path()))?
+                .is_file();
+            if let Some(name) = entry.file_name().to_str() {
+                if is_file && !name.starts_with('.') {
+                    names.push(format!("{folder}/{name}"));
+                }
+            }
+        }
+        names.sort();
+        Ok(names)
+    }
+
+    fn locate(&self, name: &str) -> String {
+        match self.layout.path_of(name) {
+            Ok(path) => path.display().to_string(),
+            Err(_) => name.to_string(),
+        }
     }
 }
 
@@ -366,6 +411,39 @@ impl Sink for BranchSink {
             .map_err(self.git_err())?;
         Ok(())
     }
+
+    fn list(&self, folder: &str) -> Result<Vec<String>> {
+        let repo = self.open()?;
+        let Ok(tip) = repo
+            .find_reference(&format!("refs/heads/{}", self.branch))
+            .and_then(|r| r.peel_to_tree())
+        else {
+            return Ok(Vec::new());
+        };
+        let Ok(entry) = tip.get_path(Path::new(folder)) else {
+            return Ok(Vec::new());
+        };
+        let Ok(tree) = repo.find_tree(entry.id()) else {
+            return Ok(Vec::new());
+        };
+        let mut names: Vec<String> = tree
+            .iter()
+            .filter(|e| e.kind() == Some(git2::ObjectType::Blob))
+            .filter_map(|e| e.name().ok().map(str::to_string))
+            .filter(|name| !name.starts_with('.'))
+            .map(|name| format!("{folder}/{name}"))
+            .collect();
+        names.sort();
+        Ok(names)
+    }
+
+    fn locate(&self, name: &str) -> String {
+        format!(
+            "{name} on branch {} of {}",
+            self.branch,
+            self.repo.display()
+        )
+    }
 }
 
 /// Progress of an apply, for people watching a long one.
@@ -407,6 +485,12 @@ impl SharedSink {
         })
         .await
         .map_err(Error::Blocking)?
+    }
+
+    /// Where a named resource lives, for people ([`Sink::locate`]).
+    pub async fn locate(&self, name: &str) -> Result<String> {
+        let name = name.to_string();
+        self.blocking(move |sink| Ok(sink.locate(&name))).await
     }
 
     /// The current bytes of each named resource that exists, read on a blocking thread.

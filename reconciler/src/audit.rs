@@ -44,6 +44,11 @@ pub fn sentence(entry: &AuditEntry) -> String {
             commit(),
             echo(str_of(d, "signature").unwrap_or("not verified"), ECHO)
         ),
+        crate::adopt::ADOPTED => format!(
+            "took {} olo rendered (target {target}) back into the inventory, from their \
+             headers: the state store was empty",
+            count(uint(d, "files"), "file")
+        ),
         crate::engine::DRIFT_REPAIRED => format!(
             "put back {} changed by hand in {target}",
             count(uint(d, "count"), "resource")
@@ -236,6 +241,7 @@ mod tests {
                 json!({"run": 7, "trigger": "api",
                 "logical_date": "2026-12-07T00:00:00Z"}),
             ),
+            entry("adopt", "files", None, json!({"files": 12})),
             entry("run_cancel", "sales/orders_daily", None, json!({"run": 7})),
             entry("run_clear", "sales/orders_daily", None, json!({"run": 7})),
             entry("reconcile_request", "main", None, json!({})),

@@ -1,6 +1,7 @@
 //! The reconciler: snapshot (git), plan (pure diff), apply (sinks), the state store, sources of
 //! commits, and the reconcile loop that ties them together.
 
+pub mod adopt;
 pub mod apply;
 pub mod audit;
 pub mod catalog;
@@ -76,6 +77,21 @@ pub enum Error {
     Render(#[from] olo_templates::Error),
     #[error(transparent)]
     Store(#[from] store::StoreError),
+    #[error(
+        "the state store {store} is empty, but {} olo rendered {} live, such as {example} (of \
+         revision {revision}): the store lost olo's inventory, revisions and audit log, and olo \
+         would never prune these files. Restore the store from a backup (olo restore --from FILE, \
+         see docs/operations/backup-restore.md), or start once with --adopt to take every file \
+         with olo's header back into the inventory",
+        text::count(*files, "file"),
+        if *files == 1 { "is" } else { "are" }
+    )]
+    StoreLost {
+        store: String,
+        files: usize,
+        example: String,
+        revision: String,
+    },
     #[error(transparent)]
     Lakehouse(#[from] lakehouse::LakeError),
     /// A trusted key file is missing or unreadable (permanent: someone has to fix the file).

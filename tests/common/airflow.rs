@@ -10,6 +10,23 @@ pub fn env(name: &str) -> String {
     })
 }
 
+/// This test's own sub-folder of the running Airflow's DAG folder (`OLO_TEST_AIRFLOW_DAGS`),
+/// emptied of what an earlier run left: the test's olo applies to it with a new state store,
+/// and olo refuses to start on an empty store beside files it rendered before (another test's,
+/// or this test's last run). Airflow reads the DAG folder's sub-folders too; DAG ids stay unique
+/// across tests.
+pub fn own_dag_folder(test: &str) -> String {
+    let folder = std::path::Path::new(&env("OLO_TEST_AIRFLOW_DAGS")).join(test);
+    match std::fs::remove_dir_all(&folder) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+            panic!("could not empty {}: {e}", folder.display())
+        }
+        _ => {}
+    }
+    std::fs::create_dir_all(&folder).unwrap();
+    folder.display().to_string()
+}
+
 /// A JWT for Airflow's admin, from `POST /auth/token`.
 async fn admin_token(http: &reqwest::Client, airflow: &str, password: &str) -> String {
     let token: Value = http

@@ -21,5 +21,6 @@ mod render;
 mod server;
 mod signed_commits;
 mod sql;
+mod store_loss;
 mod trino_rules;
 mod validate;

@@ -223,6 +223,12 @@ pub trait Store: Send + Sync {
 
     /// A cheap query proving the store answers (the readiness probe).
     async fn ping(&self) -> StoreResult<()>;
+
+    /// Whether olo has recorded nothing here: no revision, no inventory item, no audit entry.
+    /// A new store, or one that lost olo's earlier work (an emptied or deleted SQLite file, an
+    /// empty PostgreSQL database); `olo serve` and `olo apply` ask before they start
+    /// (`crate::adopt`).
+    async fn is_empty(&self) -> StoreResult<bool>;
 }
 
 /// SQLite's "database is locked" (SQLITE_BUSY, code 5).

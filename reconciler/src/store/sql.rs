@@ -338,4 +338,18 @@ impl<B> Store for SqlStore<B> {
         .map_err(query_error("ping"))?;
         Ok(())
     }
+
+    async fn is_empty(&self) -> StoreResult<bool> {
+        // A row of any of the three tables olo writes on its first reconcile (its revision comes
+        // first) or on an adoption; each looked up by at most one row.
+        let rows: i64 = on_pool!(&self.db, |pool| sqlx::query_scalar(
+            "SELECT (SELECT COUNT(*) FROM (SELECT 1 FROM revisions LIMIT 1) AS r) \
+                  + (SELECT COUNT(*) FROM (SELECT 1 FROM inventory LIMIT 1) AS i) \
+                  + (SELECT COUNT(*) FROM (SELECT 1 FROM audit_log LIMIT 1) AS a)"
+        )
+        .fetch_one(pool)
+        .await)
+        .map_err(query_error("is_empty"))?;
+        Ok(rows == 0)
+    }
 }

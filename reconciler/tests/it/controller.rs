@@ -83,6 +83,12 @@ impl Sink for FailingSink {
     fn finish(&mut self, message: &str) -> olo_reconciler::Result<()> {
         self.inner.finish(message)
     }
+    fn list(&self, folder: &str) -> olo_reconciler::Result<Vec<String>> {
+        self.inner.list(folder)
+    }
+    fn locate(&self, name: &str) -> String {
+        self.inner.locate(name)
+    }
 }
 
 struct Setup {

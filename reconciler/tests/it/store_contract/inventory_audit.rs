@@ -3,7 +3,7 @@
 use olo_reconciler::store::{self, BranchStatus, NewAudit, Store, SyncState};
 use serde_json::json;
 
-use super::fixtures::{assert_recent, at, audit_entry, branch_status, item, tick};
+use super::fixtures::{assert_recent, at, audit_entry, branch_status, item, revision, tick};
 use super::harness::TestDb;
 
 // ---------------------------------------------------------------------------------------------
@@ -231,6 +231,44 @@ pub async fn audit_log_refuses_update_and_delete(db: &TestDb) {
     let entries = store.audit(10, None).await.unwrap();
     assert_eq!(entries.len(), 1);
     assert_eq!(entries[0].actor, "Ada Lovelace <ada@example.com>");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Emptiness: what `olo serve` asks before it starts (olo_reconciler::adopt).
+
+pub async fn is_empty_until_a_revision_an_inventory_item_or_an_audit_entry(db: &TestDb) {
+    let store = db.open().await;
+    let empty = || async { store.is_empty().await.unwrap() };
+    assert!(empty().await, "a new store");
+    // What a daemon records before it reconciles anything does not count.
+    store.record_delivery("d1", "push").await.unwrap();
+    store
+        .set_branch_status(&branch_status("main", SyncState::Reconciling))
+        .await
+        .unwrap();
+    assert!(empty().await, "deliveries and branch status");
+
+    store
+        .upsert_inventory(&item("files", "dags/x.py", "h1", "a1"))
+        .await
+        .unwrap();
+    assert!(!empty().await, "an inventory item");
+    store.remove_inventory("files", "dags/x.py").await.unwrap();
+    assert!(empty().await, "the item removed");
+
+    store
+        .record_revision(&revision("main", "a1"))
+        .await
+        .unwrap();
+    assert!(!empty().await, "a revision");
+    db.execute("DELETE FROM revisions").await.unwrap();
+    assert!(empty().await, "the revision deleted");
+
+    store
+        .append_audit(&audit_entry("adopt", "files"))
+        .await
+        .unwrap();
+    assert!(!empty().await, "an audit entry");
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -133,7 +133,10 @@ contract! {
     },
     database: {
         revisions: [revisions_with_equal_seen_at_are_newest_inserted_first],
-        inventory_audit: [audit_log_refuses_update_and_delete],
+        inventory_audit: [
+            audit_log_refuses_update_and_delete,
+            is_empty_until_a_revision_an_inventory_item_or_an_audit_entry,
+        ],
         migrations: [
             reopening_runs_migrations_once_and_keeps_data,
             schema_holds_runs_task_instances_lineage_and_lease,
