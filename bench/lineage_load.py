@@ -18,6 +18,7 @@ import http.client
 import json
 import multiprocessing
 import random
+import resource
 import time
 import urllib.parse
 import uuid
@@ -154,6 +155,8 @@ def main():
     with multiprocessing.Pool(a.processes) as pool:
         results = pool.map(emit_share, shares)
     seconds = time.perf_counter() - started
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    client_cpu = children.ru_utime + children.ru_stime
     latencies = [x for lat, _ in results for x in lat]
     errors = sum(e for _, e in results)
     q, q_nodes = queries(a.base, a.token, a.events, a.queries)
@@ -166,6 +169,7 @@ def main():
                 "seconds": round(seconds, 3),
                 "events_per_second": round(len(latencies) / seconds, 1),
                 "errors": errors,
+                "client_cpu_seconds": round(client_cpu, 1),
                 "emit": percentiles(latencies),
                 "queries": len(q),
                 "query": percentiles(q),

@@ -79,7 +79,11 @@ EOF
     done
     [ -n "$base" ] || { echo "olo serve did not start:" >&2; tail -n 30 "$state/serve.log" >&2; exit 1; }
     echo "== $backend: olo serve at $base"
+    cpu_before="$(awk '{print $14 + $15}' "/proc/$pid/stat")"
     "$python" bench/lineage_load.py "$base" "$token" "${args[@]}"
+    # olo's own CPU time over the run (ingest and queries), beside the client's in the JSON.
+    cpu_after="$(awk '{print $14 + $15}' "/proc/$pid/stat")"
+    echo "olo serve CPU over the run: $(awk -v a="$cpu_before" -v b="$cpu_after" -v hz="$(getconf CLK_TCK)" 'BEGIN {printf "%.1f s", (b - a) / hz}')"
     kill "$pid"
     wait "$pid" 2>/dev/null || true
     pid=""
