@@ -336,6 +336,29 @@ fn pull_request_payload(action: &str, head_sha: &str) -> Vec<u8> {
     serde_json::to_vec(&p).unwrap()
 }
 
+/// `olo serve` on `repo` with `github` as GitHub's API (token `ghp_test`), which accepts every
+/// commit status.
+async fn daemon_with_github(repo: &Repo, github: &wiremock::MockServer) -> Daemon {
+    use wiremock::matchers::{method, path_regex};
+    use wiremock::{Mock, ResponseTemplate};
+    Mock::given(method("POST"))
+        .and(path_regex(
+            "^/repos/Codertocat/Hello-World/statuses/[0-9a-f]{40}$",
+        ))
+        .respond_with(ResponseTemplate::new(201).set_body_json(json!({"id": 1})))
+        .mount(github)
+        .await;
+    Daemon::start(
+        repo,
+        &[
+            ("OLO_GITHUB__API_URL", &github.uri()),
+            ("OLO_GITHUB__TOKEN_ENV", "TEST_GITHUB_TOKEN"),
+            ("TEST_GITHUB_TOKEN", "ghp_test"),
+        ],
+    )
+    .await
+}
+
 async fn github_calls(server: &wiremock::MockServer, verb: &str, path_end: &str) -> Vec<Value> {
     server
         .received_requests()
@@ -349,7 +372,7 @@ async fn github_calls(server: &wiremock::MockServer, verb: &str, path_end: &str)
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_pull_request_gets_one_plan_comment_kept_up_to_date_and_a_status() {
-    use wiremock::matchers::{header, method, path, path_regex};
+    use wiremock::matchers::{header, method, path};
     use wiremock::{Mock, MockServer, ResponseTemplate};
 
     let repo = Repo::new();
@@ -378,23 +401,7 @@ async fn a_pull_request_gets_one_plan_comment_kept_up_to_date_and_a_status() {
         .expect(1)
         .mount(&github)
         .await;
-    Mock::given(method("POST"))
-        .and(path_regex(
-            "^/repos/Codertocat/Hello-World/statuses/[0-9a-f]{40}$",
-        ))
-        .respond_with(ResponseTemplate::new(201).set_body_json(json!({"id": 1})))
-        .mount(&github)
-        .await;
-
-    let d = Daemon::start(
-        &repo,
-        &[
-            ("OLO_GITHUB__API_URL", &github.uri()),
-            ("OLO_GITHUB__TOKEN_ENV", "TEST_GITHUB_TOKEN"),
-            ("TEST_GITHUB_TOKEN", "ghp_test"),
-        ],
-    )
-    .await;
+    let d = daemon_with_github(&repo, &github).await;
     let one_before = std::fs::read(d.olo.dags().join("w__one.py")).unwrap();
 
     let body = pull_request_payload("opened", &head1);
@@ -497,7 +504,7 @@ async fn a_pull_request_gets_one_plan_comment_kept_up_to_date_and_a_status() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_pull_request_deleting_a_producer_flags_its_readers_in_other_workspaces() {
-    use wiremock::matchers::{method, path, path_regex};
+    use wiremock::matchers::{method, path};
     use wiremock::{Mock, MockServer, ResponseTemplate};
 
     // w's `produce` writes raw.revenue; workspace m's `report` reads it.
@@ -541,22 +548,7 @@ async fn a_pull_request_deleting_a_producer_flags_its_readers_in_other_workspace
         .respond_with(ResponseTemplate::new(201).set_body_json(json!({"id": 11, "body": ""})))
         .mount(&github)
         .await;
-    Mock::given(method("POST"))
-        .and(path_regex(
-            "^/repos/Codertocat/Hello-World/statuses/[0-9a-f]{40}$",
-        ))
-        .respond_with(ResponseTemplate::new(201).set_body_json(json!({"id": 1})))
-        .mount(&github)
-        .await;
-    let d = Daemon::start(
-        &repo,
-        &[
-            ("OLO_GITHUB__API_URL", &github.uri()),
-            ("OLO_GITHUB__TOKEN_ENV", "TEST_GITHUB_TOKEN"),
-            ("TEST_GITHUB_TOKEN", "ghp_test"),
-        ],
-    )
-    .await;
+    let d = daemon_with_github(&repo, &github).await;
     let body = pull_request_payload("opened", &head);
     let (status, _) = d.deliver("pull_request", "pr-1", &body, &sign(&body)).await;
     assert_eq!(status, 202);
