@@ -18,7 +18,7 @@ mod inspect;
 mod job_write;
 mod lakehouse;
 mod output;
-mod replicas;
+mod process;
 mod serve;
 mod settings;
 

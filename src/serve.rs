@@ -9,13 +9,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
-use olo_reconciler::controller::{chain, Queue, Reconciled, Step, Trigger};
-use olo_reconciler::engine::Outcome;
-use olo_reconciler::runs::Runs;
+use olo_reconciler::controller::{chain, replicas, Replicas, Round, Step, Trigger};
 use olo_reconciler::targets::airflow::Airflow;
 use tracing::{error, info};
 
-use crate::components::Runtime;
+use crate::process::{raise_open_files_limit, stop_on_signals, watch};
 use crate::settings::Settings;
 use crate::StartArgs;
 
@@ -56,7 +54,7 @@ pub async fn serve(settings: &Settings, once: bool, start: StartArgs) -> anyhow:
         rt.controller.drift_every = None;
         return match rt.controller.reconcile(Trigger::Api, &progress).await {
             Step::Reconciled(r) => {
-                trailer_runs(&rt, &r).await;
+                rt.controller.trailer_runs(rt.airflow.as_deref(), &r).await;
                 let ready = r.ready();
                 r.result.map(|_| ready).map_err(anyhow::Error::from)
             }
@@ -109,6 +107,7 @@ pub async fn serve(settings: &Settings, once: bool, start: StartArgs) -> anyhow:
     }));
 
     // Triggers only put work on the queue.
+    tokio::spawn(olo_reconciler::store::housekeeping(state.store.clone()));
     let poll = Duration::from_secs(settings.source.poll_seconds);
     let ticker = state.queue.clone();
     tokio::spawn(async move {
@@ -124,7 +123,14 @@ pub async fn serve(settings: &Settings, once: bool, start: StartArgs) -> anyhow:
         None
     };
     // Several replicas on one PostgreSQL store elect a leader; one on SQLite does everything.
-    let mut replicas = crate::replicas::Replicas::start(settings, &state).await?;
+    let mut replicas = Replicas::start(
+        &settings.database_url(),
+        &state.config.branch,
+        state.clone(),
+        state.store.clone(),
+        state.lineage.clone(),
+    )
+    .await?;
     let follow_runs = |airflow: &Arc<dyn Airflow>| {
         tokio::spawn(olo_reconciler::runs::follow(
             state.store.clone(),
@@ -137,7 +143,7 @@ pub async fn serve(settings: &Settings, once: bool, start: StartArgs) -> anyhow:
             follow_runs(airflow);
         }
     }
-    let mut beat = tokio::time::interval(crate::replicas::BEAT);
+    let mut beat = tokio::time::interval(replicas::BEAT);
     // What a pull request's plan is shown against: the live catalog and lineage graph.
     let live = || {
         let catalog = state.catalog();
@@ -161,15 +167,14 @@ pub async fn serve(settings: &Settings, once: bool, start: StartArgs) -> anyhow:
             _ = beat.tick(), if replicas.is_some() => Default::default(),
         };
         if let Some(r) = replicas.as_mut() {
-            match r.step(&rt, &state, &mut pending).await {
-                crate::replicas::Step::Lead { took_over } => {
-                    if took_over {
-                        if let Some(airflow) = &rt.airflow {
-                            follow_runs(airflow);
-                        }
+            match r.step(&rt.controller, &mut pending).await {
+                Round::Lead { took_over: true } => {
+                    if let Some(airflow) = &rt.airflow {
+                        follow_runs(airflow);
                     }
                 }
-                crate::replicas::Step::Follow => continue,
+                Round::Lead { took_over: false } => {}
+                Round::Follow => continue,
             }
         }
         // Local file changes come in bursts (an editor's save, a checkout): let them settle
@@ -189,7 +194,7 @@ pub async fn serve(settings: &Settings, once: bool, start: StartArgs) -> anyhow:
                 Step::Reconciled(r) => {
                     healthy = r.ready();
                     state.record_reconcile(&r, &rt.controller.engine);
-                    let triggered = trailer_runs(&rt, &r).await;
+                    let triggered = rt.controller.trailer_runs(rt.airflow.as_deref(), &r).await;
                     state.metrics.runs_triggered.inc_by(triggered as u64);
                     state.set_ready();
                 }
@@ -223,79 +228,4 @@ pub async fn serve(settings: &Settings, once: bool, start: StartArgs) -> anyhow:
             }
         }
     }
-}
-
-/// Raises the soft limit of open files to the hard limit: every connection is a file, and at
-/// the usual soft 1,024 a thousand idle sockets leave none for the state store or the DAG
-/// folder. Warns when even the hard limit leaves less than `connections` plus a reserve.
-fn raise_open_files_limit(connections: usize) {
-    use rustix::process::{getrlimit, setrlimit, Resource};
-    let limit = getrlimit(Resource::Nofile);
-    let before = limit.current;
-    if limit.current != limit.maximum {
-        let raised = rustix::process::Rlimit {
-            current: limit.maximum,
-            maximum: limit.maximum,
-        };
-        if let Err(e) = setrlimit(Resource::Nofile, raised) {
-            tracing::warn!(error = %e, "could not raise the open files limit");
-        }
-    }
-    let now = getrlimit(Resource::Nofile).current;
-    info!(
-        before = ?before,
-        now = ?now,
-        "olo serve: open files limit {}",
-        now.map_or("unlimited".to_string(), |n| n.to_string())
-    );
-    if now.is_some_and(|n| n < connections as u64 + 256) {
-        tracing::warn!(
-            "the open files limit ({}) leaves too little beside server.max_connections = \
-             {connections}: lower it, or raise the hard limit (ulimit -Hn)",
-            now.unwrap_or_default()
-        );
-    }
-}
-
-/// `Olo-Run:` trailers of an applied commit trigger runs (with Airflow configured); returns how
-/// many.
-async fn trailer_runs(rt: &Runtime, r: &Reconciled) -> usize {
-    let (Some(airflow), Ok(Outcome::Applied { .. })) = (&rt.airflow, &r.result) else {
-        return 0;
-    };
-    let catalog = rt.controller.engine.catalog();
-    Runs::new(rt.controller.engine.store.as_ref(), Some(airflow.as_ref()))
-        .trigger_trailers(catalog.as_deref(), &r.tip.revision)
-        .await
-        .len()
-}
-
-/// Turns true on SIGINT (Ctrl-C) or SIGTERM (what `kill` and Kubernetes send): stop taking work,
-/// let the server finish its requests, exit.
-fn stop_on_signals() -> anyhow::Result<tokio::sync::watch::Receiver<bool>> {
-    use tokio::signal::unix::{signal, SignalKind};
-    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let mut interrupt = signal(SignalKind::interrupt()).context("could not listen for SIGINT")?;
-    let mut terminate = signal(SignalKind::terminate()).context("could not listen for SIGTERM")?;
-    tokio::spawn(async move {
-        tokio::select! {
-            _ = interrupt.recv() => {}
-            _ = terminate.recv() => {}
-        }
-        let _ = stop_tx.send(true);
-    });
-    Ok(stop_rx)
-}
-
-/// Wakes the loop when files under a local source change.
-fn watch(path: &std::path::Path, queue: Arc<Queue>) -> Option<notify::RecommendedWatcher> {
-    use notify::Watcher as _;
-    let mut watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
-        if event.is_ok() {
-            queue.reconcile(Trigger::FileChange);
-        }
-    })
-    .ok()?;
-    watcher.watch(path, notify::RecursiveMode::Recursive).ok()?;
-    Some(watcher)
 }

@@ -40,7 +40,7 @@ use serde_json::json;
 
 pub use auth::ApiToken;
 use metrics::{DeliveryLabels, Metrics};
-use olo_reconciler::controller::{PullRequestPlan, Queue, Trigger};
+use olo_reconciler::controller::{PullRequestPlan, Queue, Trigger, Work};
 
 /// What the server needs from olo's settings.
 #[derive(Debug, Clone, Default)]
@@ -87,7 +87,7 @@ pub struct AppState {
     /// MLflow, for the MLflow runs of olo's runs (unset: no links).
     pub mlflow: Option<Arc<dyn olo_reconciler::targets::mlflow::Mlflow>>,
     /// The lineage graph (declared and observed) and its writer.
-    pub lineage: Arc<lineage::Lineage>,
+    pub lineage: Arc<olo_reconciler::lineage::live::Lineage>,
     /// Spec and deployed files for the job page (unset: the page says they are not available).
     pub files: Option<Arc<dyn Files>>,
     /// Trino, for the SQL runner (unset: `POST /api/v1/sql` answers 503).
@@ -115,23 +115,23 @@ pub struct AppState {
 }
 
 /// A replica's part when several `olo serve` share one PostgreSQL store.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Role {
-    /// The only one (SQLite store): it does everything.
-    Single = 0,
-    /// Reconciles, plans pull requests, follows runs in Airflow; serves like every replica.
-    Leader = 1,
-    /// Serves the API, webhooks and dashboard; hands work to the leader through the store.
-    Follower = 2,
-}
+pub use olo_reconciler::controller::Role;
 
-impl Role {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Role::Single => "single",
-            Role::Leader => "leader",
-            Role::Follower => "follower",
-        }
+/// What the replicas' controller sets: the role, and on a follower the revision the leader
+/// applied.
+impl olo_reconciler::controller::Serving for AppState {
+    fn set_role(&self, role: Role) {
+        AppState::set_role(self, role);
+    }
+
+    fn catalog(&self) -> Option<Arc<Catalog>> {
+        AppState::catalog(self)
+    }
+
+    fn serve(&self, catalog: Arc<Catalog>, lake: Arc<olo_reconciler::lakehouse::Desired>) {
+        self.set_catalog(Some(catalog));
+        self.set_lake(lake);
+        self.set_ready();
     }
 }
 
@@ -535,14 +535,7 @@ async fn github_webhook(
         return error::ApiError::bad_request("X-GitHub-Event and X-GitHub-Delivery are required")
             .into_response();
     }
-    match state.store.record_delivery(delivery, event).await {
-        Ok(true) => {}
-        Ok(false) => {
-            count(event_label, "duplicate");
-            return answer(StatusCode::OK, delivery, "duplicate delivery, ignored");
-        }
-        Err(e) => return error::ApiError::from(e).into_response(),
-    }
+    // Parsed before it is recorded: a payload olo cannot read is refused again when resent.
     let parsed = match github::parse(event, &body) {
         Ok(p) => p,
         Err(e) => {
@@ -551,6 +544,34 @@ async fn github_webhook(
                 .into_response();
         }
     };
+    let (status, result, label, work) = github_work(&state, parsed);
+    // Among replicas the delivery's work goes to the leader through the store, in the same
+    // transaction as the delivery: a replica that stops right after answering loses nothing,
+    // and GitHub's redelivery of it is a duplicate for good reason.
+    let via_store = state.role() != Role::Single;
+    let row = work.as_ref().filter(|_| via_store).map(Work::to_row);
+    let row = row.as_ref().map(|(kind, payload)| (kind.as_str(), payload));
+    match state.store.record_delivery(delivery, event, row).await {
+        Ok(true) => {}
+        Ok(false) => {
+            count(event_label, "duplicate");
+            return answer(StatusCode::OK, delivery, "duplicate delivery, ignored");
+        }
+        Err(e) => return error::ApiError::from(e).into_response(),
+    }
+    if let Some(work) = work.filter(|_| !via_store) {
+        state.queue.add(work);
+    }
+    count(event_label, label);
+    answer(status, delivery, result)
+}
+
+/// What a verified delivery asks of olo: the answer (status, message, metric label) and the
+/// work, if any.
+fn github_work(
+    state: &AppState,
+    parsed: github::Event,
+) -> (StatusCode, &'static str, &'static str, Option<Work>) {
     let other_repo = |full_name: &str| {
         state
             .config
@@ -559,53 +580,75 @@ async fn github_webhook(
             .is_some_and(|r| !r.eq_ignore_ascii_case(full_name))
     };
     let tracked = format!("refs/heads/{}", state.config.branch);
-    let (status, result, label) = match parsed {
-        github::Event::Ping => (StatusCode::OK, "pong", "queued"),
-        github::Event::Other(_) => (StatusCode::ACCEPTED, "event ignored", "ignored"),
+    match parsed {
+        github::Event::Ping => (StatusCode::OK, "pong", "queued", None),
+        github::Event::Other(_) => (StatusCode::ACCEPTED, "event ignored", "ignored", None),
         github::Event::Push(push) => {
             if other_repo(&push.repository.full_name) {
-                (StatusCode::ACCEPTED, "other repository, ignored", "ignored")
+                (
+                    StatusCode::ACCEPTED,
+                    "other repository, ignored",
+                    "ignored",
+                    None,
+                )
             } else if push.git_ref != tracked || push.deleted {
                 (
                     StatusCode::ACCEPTED,
                     "not the tracked branch, ignored",
                     "ignored",
+                    None,
                 )
             } else {
-                state.queue.reconcile(Trigger::Push);
-                (StatusCode::ACCEPTED, "reconcile queued", "queued")
+                (
+                    StatusCode::ACCEPTED,
+                    "reconcile queued",
+                    "queued",
+                    Some(Work::Reconcile {
+                        reason: Trigger::Push,
+                    }),
+                )
             }
         }
         github::Event::PullRequest(pr) => {
             let wanted = matches!(pr.action.as_str(), "opened" | "synchronize" | "reopened");
             if other_repo(&pr.repository.full_name) {
-                (StatusCode::ACCEPTED, "other repository, ignored", "ignored")
+                (
+                    StatusCode::ACCEPTED,
+                    "other repository, ignored",
+                    "ignored",
+                    None,
+                )
             } else if !wanted || pr.pull_request.base.git_ref != state.config.branch {
                 (
                     StatusCode::ACCEPTED,
                     "action or base branch not planned, ignored",
                     "ignored",
+                    None,
                 )
             } else if !github::is_sha(&pr.pull_request.head.sha) {
                 (
                     StatusCode::BAD_REQUEST,
                     "head sha is not a sha",
                     "bad_payload",
+                    None,
                 )
             } else {
-                state.queue.plan_pull(PullRequestPlan {
+                let plan = PullRequestPlan {
                     repository: pr.repository.full_name,
                     html_url: pr.repository.html_url,
                     number: pr.number,
                     head_sha: pr.pull_request.head.sha,
                     base_ref: pr.pull_request.base.git_ref,
-                });
-                (StatusCode::ACCEPTED, "plan queued", "queued")
+                };
+                (
+                    StatusCode::ACCEPTED,
+                    "plan queued",
+                    "queued",
+                    Some(Work::Plan(plan)),
+                )
             }
         }
-    };
-    count(event_label, label);
-    answer(status, delivery, result)
+    }
 }
 
 #[cfg(test)]
@@ -669,6 +712,69 @@ mod tests {
                 assert!(headers.contains_key("allow"), "{method} {uri}");
             }
         }
+    }
+
+    /// A push to the tracked branch, signed, as GitHub delivers it.
+    fn push_delivery(id: &str) -> Request<Body> {
+        let body = serde_json::to_vec(&serde_json::json!({
+            "ref": "refs/heads/main",
+            "after": "a".repeat(40),
+            "repository": { "full_name": "acme/lake", "html_url": "https://github.com/acme/lake" },
+        }))
+        .unwrap();
+        Request::builder()
+            .method("POST")
+            .uri("/webhooks/github")
+            .header("x-github-event", "push")
+            .header("x-github-delivery", id)
+            .header("x-hub-signature-256", github::sign(b"s3cret", &body))
+            .body(Body::from(body))
+            .unwrap()
+    }
+
+    #[tokio::test]
+    async fn among_replicas_a_delivery_and_its_work_are_one_write_to_the_store() {
+        let store: Arc<dyn Store> = Arc::from(
+            olo_reconciler::store::open("sqlite::memory:")
+                .await
+                .unwrap(),
+        );
+        let config = ServerConfig {
+            branch: "main".into(),
+            webhook_secret: Some(SecretString::from("s3cret")),
+            ..ServerConfig::default()
+        };
+        let state = Arc::new(AppState::new(store.clone(), config, None));
+        // Alone: the work goes on the in-memory queue, nothing on the store's.
+        let answer = router(state.clone())
+            .oneshot(push_delivery("d-1"))
+            .await
+            .unwrap();
+        assert_eq!(answer.status(), StatusCode::ACCEPTED);
+        assert_eq!(state.queue.take().reconcile, Some(Trigger::Push));
+        assert!(store.take_work(10).await.unwrap().is_empty());
+        // A follower: the store has the delivery and its work, the memory nothing to lose.
+        state.set_role(Role::Follower);
+        for _ in 0..2 {
+            let answer = router(state.clone())
+                .oneshot(push_delivery("d-2"))
+                .await
+                .unwrap();
+            assert!(answer.status().is_success(), "{}", answer.status());
+        }
+        assert_eq!(state.queue.take().reconcile, None);
+        let work = store.take_work(10).await.unwrap();
+        let work: Vec<Work> = work
+            .into_iter()
+            .map(|(kind, payload)| Work::from_row(&kind, payload).unwrap())
+            .collect();
+        assert_eq!(
+            work,
+            [Work::Reconcile {
+                reason: Trigger::Push
+            }],
+            "one piece of work for a delivery sent twice"
+        );
     }
 
     #[tokio::test]

@@ -14,12 +14,14 @@
 
 pub mod pull_request;
 pub mod queue;
+pub mod replicas;
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 pub use pull_request::{Live, LiveOf, PullRequestError, Verdict};
 pub use queue::{Pending, PullRequestPlan, Queue, Trigger, Work};
+pub use replicas::{Replicas, Role, Round, Serving};
 
 use tracing::Instrument as _;
 
@@ -368,6 +370,23 @@ impl Controller {
             }
         }
         Ok(outcome)
+    }
+
+    /// Triggers the runs an applied commit's `Olo-Run:` trailers ask for (with Airflow
+    /// configured); returns how many.
+    pub async fn trailer_runs(
+        &self,
+        airflow: Option<&dyn crate::targets::airflow::Airflow>,
+        r: &Reconciled,
+    ) -> usize {
+        let (Some(airflow), Ok(Outcome::Applied { .. })) = (airflow, &r.result) else {
+            return 0;
+        };
+        let catalog = self.engine.catalog();
+        crate::runs::Runs::new(self.engine.store.as_ref(), Some(airflow))
+            .trigger_trailers(catalog.as_deref(), &r.tip.revision)
+            .await
+            .len()
     }
 
     fn schedule(&self, action: Action) {

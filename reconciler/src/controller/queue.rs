@@ -201,6 +201,12 @@ impl Queue {
         self.wake.notify_one();
     }
 
+    /// Adds a piece of work (a reconcile or a plan).
+    pub fn add(&self, work: Work) {
+        self.inner.lock().expect("queue lock").pending.add(work);
+        self.wake.notify_one();
+    }
+
     /// Asks for a plan of a pull request's head (replacing an older head of the same one).
     pub fn plan_pull(&self, pr: PullRequestPlan) {
         self.inner.lock().expect("queue lock").pending.plan(pr);

@@ -226,6 +226,7 @@ impl IcebergCatalog for SqlCatalog {
         format!("the SQL catalog in {}", self.shown)
     }
 
+    #[tracing::instrument(name = "iceberg_sql", skip_all, fields(op = "load_namespace", namespace = %id))]
     async fn load_namespace(
         &self,
         id: &NamespaceId,
@@ -238,6 +239,7 @@ impl IcebergCatalog for SqlCatalog {
         Ok((self.count_tables(id).await? > 0).then(BTreeMap::new))
     }
 
+    #[tracing::instrument(name = "iceberg_sql", skip_all, fields(op = "count_tables", namespace = %id))]
     async fn count_tables(&self, id: &NamespaceId) -> LakeResult<usize> {
         let n: i64 = sqlx::query_scalar(
             "SELECT COUNT(*) FROM iceberg_tables WHERE catalog_name = $1 AND table_namespace = $2",
@@ -250,6 +252,7 @@ impl IcebergCatalog for SqlCatalog {
         Ok(usize::try_from(n).unwrap_or(0))
     }
 
+    #[tracing::instrument(name = "iceberg_sql", skip_all, fields(op = "children", namespace = %id))]
     async fn children(&self, id: &NamespaceId) -> LakeResult<Vec<NamespaceId>> {
         let dotted = id.dotted();
         let pattern = format!(
@@ -287,6 +290,7 @@ impl IcebergCatalog for SqlCatalog {
         Ok(out)
     }
 
+    #[tracing::instrument(name = "iceberg_sql", skip_all, fields(op = "create_namespace", namespace = %id))]
     async fn create_namespace(
         &self,
         id: &NamespaceId,
@@ -303,6 +307,7 @@ impl IcebergCatalog for SqlCatalog {
 
     /// One transaction, the property rows inserted 200 to a statement: a cold start creates
     /// hundreds of namespaces, and a transaction each took ~0.7 ms on SQLite.
+    #[tracing::instrument(name = "iceberg_sql", skip_all, fields(op = "create_namespaces", count = namespaces.len()))]
     async fn create_namespaces(
         &self,
         namespaces: &[(&NamespaceId, &BTreeMap<String, String>)],
@@ -362,6 +367,7 @@ impl IcebergCatalog for SqlCatalog {
         tx.commit().await.map_err(|e| self.err(&what, e))
     }
 
+    #[tracing::instrument(name = "iceberg_sql", skip_all, fields(op = "update_properties", namespace = %id))]
     async fn update_properties(
         &self,
         id: &NamespaceId,
@@ -377,6 +383,7 @@ impl IcebergCatalog for SqlCatalog {
         .await
     }
 
+    #[tracing::instrument(name = "iceberg_sql", skip_all, fields(op = "load_table", table = %id))]
     async fn load_table(&self, id: &TableId) -> LakeResult<Option<Value>> {
         let Some(location) = self.metadata_location(id).await? else {
             return Ok(None);
@@ -384,6 +391,7 @@ impl IcebergCatalog for SqlCatalog {
         Ok(Some(self.read_metadata(id, &location).await?))
     }
 
+    #[tracing::instrument(name = "iceberg_sql", skip_all, fields(op = "create_table", table = %id))]
     async fn create_table(&self, id: &TableId, request: &Value) -> LakeResult<()> {
         if self.metadata_location(id).await?.is_some() {
             return Ok(());
@@ -425,6 +433,7 @@ impl IcebergCatalog for SqlCatalog {
         Ok(())
     }
 
+    #[tracing::instrument(name = "iceberg_sql", skip_all, fields(op = "commit_table", table = %id))]
     async fn commit_table(
         &self,
         id: &TableId,
@@ -489,6 +498,7 @@ impl IcebergCatalog for SqlCatalog {
         Ok(())
     }
 
+    #[tracing::instrument(name = "iceberg_sql", skip_all, fields(op = "drop_namespace", namespace = %id))]
     async fn drop_namespace(&self, id: &NamespaceId) -> LakeResult<()> {
         let tables = self.count_tables(id).await?;
         if tables > 0 {

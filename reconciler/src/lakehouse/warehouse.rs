@@ -214,6 +214,7 @@ impl Warehouse for Warehouses {
         }
     }
 
+    #[tracing::instrument(name = "warehouse", skip_all, fields(op = "exists", location = location))]
     async fn exists(&self, location: &str) -> LakeResult<bool> {
         match parse(location) {
             Location::Folder(path) => Ok(path.is_dir()),
@@ -236,6 +237,7 @@ impl Warehouse for Warehouses {
         }
     }
 
+    #[tracing::instrument(name = "warehouse", skip_all, fields(op = "ensure", location = location))]
     async fn ensure(&self, location: &str, workspace: &str) -> LakeResult<()> {
         match parse(location) {
             Location::Folder(path) => {
@@ -316,10 +318,12 @@ impl Warehouse for Warehouses {
         }
     }
 
+    #[tracing::instrument(name = "warehouse", skip_all, fields(op = "read", url = url))]
     async fn read(&self, url: &str) -> LakeResult<Option<Vec<u8>>> {
         self.read_file(url).await
     }
 
+    #[tracing::instrument(name = "warehouse", skip_all, fields(op = "write", url = url, bytes = bytes.len()))]
     async fn write(&self, url: &str, bytes: &[u8]) -> LakeResult<()> {
         self.write_file(url, bytes).await
     }

@@ -1,5 +1,6 @@
 //! Lineage: which jobs read and write which datasets, declared in the config repository (task
-//! `inputs`/`outputs`) and observed in OpenLineage events, as one graph. Pure.
+//! `inputs`/`outputs`) and observed in OpenLineage events, as one graph. Pure, but for [`live`]:
+//! the graph as the server holds it, kept in step with the state store.
 //!
 //! Nodes are named as Marquez names them: `job:<namespace>:<name>` and
 //! `dataset:<namespace>:<name>`. olo's own jobs are `job:<workspace>:<job>` and its tables
@@ -17,6 +18,7 @@ use serde::Serialize;
 pub mod column;
 mod draw;
 mod impact;
+pub mod live;
 mod names;
 mod observed;
 pub mod search;

@@ -33,6 +33,7 @@ mod work_queue;
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 
+pub use deliveries::{housekeeping, KEEP_DELIVERIES};
 pub use model::{
     is_terminal_run_state, AuditEntry, BranchStatus, InventoryItem, LineageEventPage, NewAudit,
     NewLineageEvent, NewRun, ObservedEdge, Person, PlanBrief, PlanRow, Revision, RevisionRow,
@@ -169,8 +170,18 @@ pub trait Store: Send + Sync {
     async fn branch_status(&self, branch: &str) -> StoreResult<Option<BranchStatus>>;
     async fn set_branch_status(&self, status: &BranchStatus) -> StoreResult<()>;
 
-    /// Records a webhook delivery id; `true` when it was new, `false` for a repeat.
-    async fn record_delivery(&self, delivery_id: &str, event: &str) -> StoreResult<bool>;
+    /// Records a webhook delivery id; `true` when it was new, `false` for a repeat. A new
+    /// delivery's `work` (kind and payload, as [`Store::push_work`] takes them) is handed to the
+    /// leader in the same transaction: neither is ever recorded without the other.
+    async fn record_delivery(
+        &self,
+        delivery_id: &str,
+        event: &str,
+        work: Option<(&str, &Value)>,
+    ) -> StoreResult<bool>;
+    /// Forgets the webhook deliveries received before `before` (kept [`KEEP_DELIVERIES`] by
+    /// [`housekeeping`]); returns how many.
+    async fn prune_deliveries(&self, before: chrono::DateTime<chrono::Utc>) -> StoreResult<u64>;
 
     /// Hands work to the leader replica (several `olo serve` on one PostgreSQL store).
     async fn push_work(&self, kind: &str, payload: &Value) -> StoreResult<()>;

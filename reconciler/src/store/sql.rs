@@ -257,8 +257,17 @@ impl<B> Store for SqlStore<B> {
         branch_status::set(&self.db, status).await
     }
 
-    async fn record_delivery(&self, delivery_id: &str, event: &str) -> StoreResult<bool> {
-        deliveries::record(&self.db, delivery_id, event).await
+    async fn record_delivery(
+        &self,
+        delivery_id: &str,
+        event: &str,
+        work: Option<(&str, &Value)>,
+    ) -> StoreResult<bool> {
+        deliveries::record(&self.db, delivery_id, event, work).await
+    }
+
+    async fn prune_deliveries(&self, before: chrono::DateTime<chrono::Utc>) -> StoreResult<u64> {
+        deliveries::prune(&self.db, before).await
     }
 
     async fn push_work(&self, kind: &str, payload: &Value) -> StoreResult<()> {

@@ -162,7 +162,10 @@ pub(crate) async fn fill(db: &Db) {
         })
         .await
         .unwrap();
-    assert!(store.record_delivery("delivery-1", "push").await.unwrap());
+    assert!(store
+        .record_delivery("delivery-1", "push", None)
+        .await
+        .unwrap());
 
     let first = store
         .insert_run(&run("manual__1", json!({"k": "v", "n": [1, 2]})))

@@ -241,7 +241,7 @@ pub async fn is_empty_until_a_revision_an_inventory_item_or_an_audit_entry(db: &
     let empty = || async { store.is_empty().await.unwrap() };
     assert!(empty().await, "a new store");
     // What a daemon records before it reconciles anything does not count.
-    store.record_delivery("d1", "push").await.unwrap();
+    store.record_delivery("d1", "push", None).await.unwrap();
     store
         .set_branch_status(&branch_status("main", SyncState::Reconciling))
         .await

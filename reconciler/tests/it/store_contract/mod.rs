@@ -106,6 +106,8 @@ contract! {
         deliveries_work: [
             record_delivery_is_true_once_per_delivery_id,
             record_delivery_is_race_safe,
+            a_delivery_and_its_work_are_recorded_together,
+            prune_deliveries_forgets_only_the_older_ones,
             work_is_taken_once_oldest_first,
         ],
         runs: [

@@ -70,7 +70,7 @@ async fn sqlite_in_memory_keeps_data_across_calls() {
     }
     let (a, b) = tokio::join!(
         store.revisions("main", 10, None),
-        store.record_delivery("d", "push")
+        store.record_delivery("d", "push", None)
     );
     assert_eq!(a.unwrap().len(), 6);
     assert!(b.unwrap());

@@ -1,8 +1,8 @@
 //! Several `olo serve` replicas on one PostgreSQL state store.
 //!
-//! Exactly one leads ([`olo_reconciler::leader`]: a PostgreSQL advisory lock): it reconciles,
-//! plans pull requests and follows runs in Airflow. Every replica serves the API, the webhooks and
-//! the dashboard. A follower hands what it is asked for (a push, a pull request, an API reconcile
+//! Exactly one leads ([`crate::leader`]: a PostgreSQL advisory lock): it reconciles, plans pull
+//! requests and follows runs in Airflow. Every replica serves the API, the webhooks and the
+//! dashboard. A follower hands what it is asked for (a push, a pull request, an API reconcile
 //! request) to the leader through the store's work queue, which the leader drains every second;
 //! webhook deliveries are de-duplicated in the store, so a delivery retried at another replica is
 //! still done once. A follower serves the revision the leader applied: when the store says a new
@@ -12,18 +12,19 @@
 //!
 //! With a SQLite store there is one replica and none of this runs.
 
-use std::time::Duration;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
-use anyhow::Context as _;
-use olo_reconciler::controller::{Pending, Trigger, Work};
-use olo_reconciler::engine::short;
-use olo_reconciler::leader::Election;
-use olo_server::{AppState, Role};
 use tokio::sync::{oneshot, watch};
 use tracing::{error, info, warn};
 
-use crate::components::Runtime;
-use crate::settings::Settings;
+use super::{chain, Controller, Pending, Trigger, Work};
+use crate::catalog::Catalog;
+use crate::engine::short;
+use crate::lakehouse::Desired;
+use crate::leader::Election;
+use crate::lineage::live::Lineage;
+use crate::store::Store;
 
 /// How often the main loop looks at the work queue and the applied revision.
 pub const BEAT: Duration = Duration::from_secs(1);
@@ -34,34 +35,80 @@ const LOST_LEAD: i32 = 3;
 /// How often a replica reads the observed lineage other replicas took in.
 const LINEAGE_RELOAD: Duration = Duration::from_secs(5);
 
+/// A replica's part when several `olo serve` share one PostgreSQL store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    /// The only one (SQLite store): it does everything.
+    Single = 0,
+    /// Reconciles, plans pull requests, follows runs in Airflow; serves like every replica.
+    Leader = 1,
+    /// Serves the API, webhooks and dashboard; hands work to the leader through the store.
+    Follower = 2,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Single => "single",
+            Role::Leader => "leader",
+            Role::Follower => "follower",
+        }
+    }
+}
+
+/// What a replica serves, as the controller sees it (the HTTP server's state).
+pub trait Serving: Send + Sync {
+    /// This replica's part (the server counts leadership changes from it).
+    fn set_role(&self, role: Role);
+    /// The catalog served now (`None` before the first valid commit).
+    fn catalog(&self) -> Option<Arc<Catalog>>;
+    /// Serves a revision the leader applied, and is ready from now on.
+    fn serve(&self, catalog: Arc<Catalog>, lake: Arc<Desired>);
+}
+
 /// What the main loop does after a [`Replicas::step`].
-pub enum Step {
+pub enum Round {
     /// Reconcile and plan as usual (`took_over`: this replica has just become the leader).
     Lead { took_over: bool },
     /// Nothing more this round: the leader does the work.
     Follow,
 }
 
+/// Why a replica could not join the election.
+#[derive(Debug, thiserror::Error)]
+#[error("state.database is not a PostgreSQL URL olo can use for leader election")]
+pub struct JoinError(#[from] sqlx::Error);
+
 pub struct Replicas {
+    /// The tracked branch, whose applied revision a follower serves.
+    branch: String,
+    serving: Arc<dyn Serving>,
+    store: Arc<dyn Store>,
+    lineage: Arc<Lineage>,
     leading: watch::Receiver<bool>,
     was_leading: bool,
     /// The applied revision whose workspaces and jobs this follower serves.
     loaded: Option<String>,
     resign: Option<oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<()>>,
-    lineage_read: std::time::Instant,
+    lineage_read: Instant,
 }
 
 impl Replicas {
-    /// Joins the election when the store is PostgreSQL; `None` for a SQLite store.
-    pub async fn start(settings: &Settings, state: &AppState) -> anyhow::Result<Option<Replicas>> {
-        let url = settings.database_url();
-        if !url.starts_with("postgres") {
+    /// Joins the election of `branch` on the PostgreSQL store at `database_url`; `None` for a
+    /// SQLite store (one replica, nothing to elect).
+    pub async fn start(
+        database_url: &str,
+        branch: &str,
+        serving: Arc<dyn Serving>,
+        store: Arc<dyn Store>,
+        lineage: Arc<Lineage>,
+    ) -> Result<Option<Replicas>, JoinError> {
+        if !database_url.starts_with("postgres") {
             return Ok(None);
         }
-        let mut election = Election::new(&url, &state.config.branch)
-            .context("state.database is not a PostgreSQL URL olo can use for leader election")?;
-        state.set_role(Role::Follower);
+        let mut election = Election::new(database_url, branch)?;
+        serving.set_role(Role::Follower);
         // Try at once, so a replica alone (or the first one up) leads from its first round and,
         // like a single olo, is ready only after its first reconcile.
         let leads = match election.try_lead().await {
@@ -77,42 +124,19 @@ impl Replicas {
             info!("olo serve: PostgreSQL store: another replica leads (advisory lock); this one follows until it gets the lead");
         }
         let (tx, leading) = watch::channel(leads);
-        let (resign, mut resigned) = oneshot::channel::<()>();
-        let task = tokio::spawn(async move {
-            loop {
-                if election.is_leader() {
-                    if !election.still_leading().await {
-                        error!("olo serve: lost the lead (the PostgreSQL session holding the lock broke; another replica may lead already): exiting, a restart rejoins as a follower");
-                        std::process::exit(LOST_LEAD);
-                    }
-                } else {
-                    match election.try_lead().await {
-                        Ok(true) => {
-                            info!("olo serve: this replica leads now");
-                            let _ = tx.send(true);
-                        }
-                        Ok(false) => {}
-                        Err(e) => warn!(
-                            "olo serve: leader election: PostgreSQL did not answer ({e}); trying again"
-                        ),
-                    }
-                }
-                tokio::select! {
-                    _ = tokio::time::sleep(ELECTION) => {}
-                    _ = &mut resigned => {
-                        election.resign().await;
-                        return;
-                    }
-                }
-            }
-        });
+        let (resign, resigned) = oneshot::channel::<()>();
+        let task = tokio::spawn(campaign(election, tx, resigned));
         Ok(Some(Replicas {
+            branch: branch.to_string(),
+            serving,
+            store,
+            lineage,
             leading,
             was_leading: false,
             loaded: None,
             resign: Some(resign),
             task: Some(task),
-            lineage_read: std::time::Instant::now(),
+            lineage_read: Instant::now(),
         }))
     }
 
@@ -128,18 +152,18 @@ impl Replicas {
 
     /// One round: the leader adds the work other replicas handed over to `pending`; a follower
     /// hands its `pending` over and serves the newest applied revision.
-    pub async fn step(&mut self, rt: &Runtime, state: &AppState, pending: &mut Pending) -> Step {
+    pub async fn step(&mut self, controller: &Controller, pending: &mut Pending) -> Round {
         // OpenLineage events reach any replica; each adds what the others recorded (edges are
         // flags on a set: reading them again changes nothing).
         if self.lineage_read.elapsed() >= LINEAGE_RELOAD {
-            self.lineage_read = std::time::Instant::now();
-            if let Err(e) = state.lineage.load(state.store.as_ref()).await {
+            self.lineage_read = Instant::now();
+            if let Err(e) = self.lineage.load(self.store.as_ref()).await {
                 warn!("olo serve: could not read the observed lineage: {e}");
             }
-            let catalog = state.catalog();
-            if let Err(e) = state
+            let catalog = self.serving.catalog();
+            if let Err(e) = self
                 .lineage
-                .replay_with(catalog.as_ref(), state.store.as_ref())
+                .replay_with(catalog.as_ref(), self.store.as_ref())
                 .await
             {
                 warn!("olo serve: could not read the lineage events back: {e}");
@@ -149,49 +173,46 @@ impl Replicas {
             let took_over = !self.was_leading;
             if took_over {
                 self.was_leading = true;
-                state.set_role(Role::Leader);
+                self.serving.set_role(Role::Leader);
                 // Catch up with whatever the previous leader left undone.
                 pending.ask(Trigger::TookOver);
             }
-            match state.store.take_work(100).await {
+            match self.store.take_work(100).await {
                 Ok(work) => {
                     for (kind, payload) in work {
                         match Work::from_row(&kind, payload) {
                             Ok(work) => pending.add(work),
-                            Err(e) => error!(
-                                "olo serve: {}, dropped",
-                                olo_reconciler::controller::chain(&e)
-                            ),
+                            Err(e) => error!("olo serve: {}, dropped", chain(&e)),
                         }
                     }
                 }
                 Err(e) => warn!("olo serve: could not read the work queue: {e}"),
             }
-            return Step::Lead { took_over };
+            return Round::Lead { took_over };
         }
         if let Some(reason) = pending.reconcile.take() {
             // Polls, retries and drift checks are the leader's own business.
             if reason.handed_to_leader() {
-                self.hand_over(state, Work::Reconcile { reason }).await;
+                self.hand_over(Work::Reconcile { reason }).await;
             }
         }
         for pr in std::mem::take(&mut pending.pulls).into_values() {
-            self.hand_over(state, Work::Plan(pr)).await;
+            self.hand_over(Work::Plan(pr)).await;
         }
-        self.follow(rt, state).await;
-        Step::Follow
+        self.follow(controller).await;
+        Round::Follow
     }
 
-    async fn hand_over(&self, state: &AppState, work: Work) {
+    async fn hand_over(&self, work: Work) {
         let (kind, payload) = work.to_row();
-        if let Err(e) = state.store.push_work(&kind, &payload).await {
+        if let Err(e) = self.store.push_work(&kind, &payload).await {
             error!("olo serve: could not hand {kind} work to the leader: {e}");
         }
     }
 
     /// Serves the revision the leader applied last.
-    async fn follow(&mut self, rt: &Runtime, state: &AppState) {
-        let applied = match state.store.branch_status(&state.config.branch).await {
+    async fn follow(&mut self, controller: &Controller) {
+        let applied = match self.store.branch_status(&self.branch).await {
             Ok(status) => status.and_then(|s| s.last_applied),
             Err(e) => {
                 warn!("olo serve: could not read the branch status: {e}");
@@ -203,20 +224,18 @@ impl Replicas {
         if self.loaded.as_deref() == Some(applied.as_str()) {
             return;
         }
-        let tip = match rt.controller.latest().await {
+        let tip = match controller.latest().await {
             Ok(tip) => tip,
             Err(e) => {
-                warn!("olo serve: {}", olo_reconciler::controller::chain(&e));
+                warn!("olo serve: {}", chain(&e));
                 return;
             }
         };
-        match rt.controller.engine.view(&tip.repo, &applied).await {
+        match controller.engine.view(&tip.repo, &applied).await {
             Ok(Some((catalog, lake))) => {
-                state.set_catalog(Some(catalog));
-                state.set_lake(lake);
+                self.serving.serve(catalog, lake);
                 info!("olo serve: serving {} (applied by the leader)", short(&applied));
                 self.loaded = Some(applied);
-                state.set_ready();
             }
             Ok(None) => warn!(
                 "olo serve: the applied commit {} is not valid with this replica's olo (a different version?)",
@@ -226,6 +245,43 @@ impl Replicas {
                 "olo serve: could not read the applied commit {}: {e:#}",
                 short(&applied)
             ),
+        }
+    }
+}
+
+/// Holds the lead, or tries to take it, until told to resign; a leader whose lock session broke
+/// exits the process (a supervisor restarts it as a follower).
+async fn campaign(
+    mut election: Election,
+    leading: watch::Sender<bool>,
+    mut resigned: oneshot::Receiver<()>,
+) {
+    loop {
+        if election.is_leader() {
+            if !election.still_leading().await {
+                error!("olo serve: lost the lead (the PostgreSQL session holding the lock broke; another replica may lead already): exiting, a restart rejoins as a follower");
+                std::process::exit(LOST_LEAD);
+            }
+        } else {
+            match election.try_lead().await {
+                Ok(true) => {
+                    info!("olo serve: this replica leads now");
+                    let _ = leading.send(true);
+                }
+                Ok(false) => {}
+                Err(e) => {
+                    warn!(
+                        "olo serve: leader election: PostgreSQL did not answer ({e}); trying again"
+                    )
+                }
+            }
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(ELECTION) => {}
+            _ = &mut resigned => {
+                election.resign().await;
+                return;
+            }
         }
     }
 }
