@@ -1,6 +1,9 @@
-//! Phase 3: the runs list at a constant open-loop request rate.
+//! The runs list at a constant open-loop request rate: phase 3 on an idle daemon, and phase 0
+//! while the daemon's first (cold) reconcile runs.
 
-use std::time::Duration;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use anyhow::{ensure, Context as _};
 use serde_json::Value;
@@ -20,6 +23,7 @@ pub(super) struct ApiFigures {
     pub(super) service: Percentiles,
 }
 
+/// Phase 3: `--rate` requests a second for `--api-seconds` on the idle daemon.
 pub(super) async fn api_rate(
     args: &Args,
     daemon: &Daemon,
@@ -47,34 +51,90 @@ pub(super) async fn api_rate(
         total > 0,
         "--rate × --api-seconds must be at least 1 request"
     );
+    open_loop(http, url, args.rate, move |i| i >= total).await
+}
+
+/// Phase 0: `--rate` requests a second from the moment the daemon listens until it is ready,
+/// that is for as long as its first reconcile of the whole repository (cold: every DAG file
+/// rendered and written) runs.
+pub(super) async fn during_cold_reconcile(
+    args: &Args,
+    daemon: &Daemon,
+    http: &reqwest::Client,
+) -> anyhow::Result<ApiFigures> {
+    let url = format!("{}/api/v1/runs", daemon.base);
+    let ready = Arc::new(AtomicBool::new(false));
+    let watch = {
+        let (http, readyz, ready) = (
+            http.clone(),
+            format!("{}/readyz", daemon.base),
+            ready.clone(),
+        );
+        tokio::spawn(async move {
+            loop {
+                let up = http
+                    .get(&readyz)
+                    .send()
+                    .await
+                    .is_ok_and(|r| r.status() == 200);
+                if up {
+                    ready.store(true, Ordering::Release);
+                    return;
+                }
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        })
+    };
+    let stop = ready.clone();
+    let figures = open_loop(http, url, args.rate, move |_| stop.load(Ordering::Acquire)).await;
+    watch.abort();
+    ensure!(
+        ready.load(Ordering::Acquire),
+        "olo serve did not become ready"
+    );
+    figures
+}
+
+/// Sends GET `url` at `rate` requests a second until `done(requests scheduled)`, each
+/// on its own task (a slow answer never delays the next request), and waits for every answer.
+async fn open_loop(
+    http: &reqwest::Client,
+    url: String,
+    rate: f64,
+    done: impl Fn(usize) -> bool + Send + 'static,
+) -> anyhow::Result<ApiFigures> {
     // The schedule runs on its own thread: `std::thread::sleep` wakes within tens of µs, where
     // tokio's timer rounds up to the next millisecond (at 500 req/s, 2 ms apart). Requests run
     // on the runtime.
     let runtime = tokio::runtime::Handle::current();
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
-    let start = std::time::Instant::now() + Duration::from_millis(20);
-    let rate = args.rate;
+    let start = Instant::now() + Duration::from_millis(20);
     let http = http.clone();
     let schedule = std::thread::spawn(move || {
-        for i in 0..total {
+        let mut i = 0;
+        loop {
             let at = start + Duration::from_secs_f64(i as f64 / rate);
-            let now = std::time::Instant::now();
+            let now = Instant::now();
             if at > now {
                 std::thread::sleep(at - now);
             }
+            if done(i) {
+                return i;
+            }
             let (http, url, tx) = (http.clone(), url.clone(), tx.clone());
             runtime.spawn(async move {
-                let sent = std::time::Instant::now();
+                let sent = Instant::now();
                 let ok = match http.get(&url).send().await {
                     Ok(r) => r.status() == 200 && r.bytes().await.is_ok(),
                     Err(_) => false,
                 };
-                let done = std::time::Instant::now();
+                let done = Instant::now();
                 let _ = tx.send((done - at, done - sent, done, ok));
             });
+            i += 1;
         }
     });
-    let (mut latency, mut service) = (Vec::with_capacity(total), Vec::with_capacity(total));
+    let (mut latency, mut service) = (Vec::new(), Vec::new());
     let (mut ok, mut errors, mut last) = (0, 0, start);
     // Ends when every request has answered (each task holds a sender until then).
     while let Some((l, s, done, good)) = rx.recv().await {
@@ -87,11 +147,11 @@ pub(super) async fn api_rate(
             errors += 1;
         }
     }
-    schedule
+    let sent = schedule
         .join()
         .map_err(|_| anyhow::anyhow!("the request schedule thread panicked"))?;
     Ok(ApiFigures {
-        sent: total,
+        sent,
         ok,
         errors,
         seconds: (last - start).as_secs_f64(),

@@ -5,7 +5,11 @@
 //! 2. webhook throughput: C connections sending signed ~7 KB pushes for an untracked branch
 //!    (each one verified, recorded, parsed and answered 202) for D seconds;
 //! 3. the runs list (`GET /api/v1/runs`, default page) at a constant open-loop request rate, with
-//!    latency measured from each request's scheduled start (no coordinated omission).
+//!    latency measured from each request's scheduled start (no coordinated omission);
+//!
+//! and before them (0.) the same runs list at the same rate while the daemon's first reconcile
+//! of the whole repository runs (cold: every DAG file rendered and written), which shows whether
+//! a reconcile holds up the API.
 //!
 //! Used by `scripts/bench-server.sh`.
 //!
@@ -144,7 +148,13 @@ async fn run(args: &Args, olo: &Path, work: &Path) -> anyhow::Result<()> {
     setup::seed_runs(args, &state).await?;
 
     let http = reqwest::Client::new();
-    let mut daemon = Daemon::start(olo, &repo, &state, &http).await?;
+    let mut daemon = Daemon::spawn(olo, &repo, &state).await?;
+    eprintln!(
+        "0/5 GET /api/v1/runs at {} req/s while the first (cold) reconcile runs",
+        args.rate
+    );
+    let cold = api_rate::during_cold_reconcile(args, &daemon, &http).await?;
+    daemon.wait_ready(&http).await?;
 
     eprintln!(
         "1/5 push to DAG: {} pushes, one job changed each",
@@ -183,6 +193,7 @@ async fn run(args: &Args, olo: &Path, work: &Path) -> anyhow::Result<()> {
         args,
         olo,
         report::Figures {
+            cold,
             push,
             hooks,
             api,
