@@ -12,6 +12,8 @@
 #                                        and Marquez's (marquez-python: the read API), which
 #                                        tests/e2e/lineage.rs runs against olo
 #   scripts/python-env.sh mlflow      -> the MLflow tracking server (tests/mlflow_e2e.rs)
+#   scripts/python-env.sh schemathesis -> Schemathesis, which fuzzes olo's API against its own OpenAPI
+#                                        document (tests/e2e/schemathesis.rs)
 #   scripts/python-env.sh pyiceberg   -> PyIceberg with its SQL (SQLite) catalog and PyArrow FileIO, the
 #                                        independent reader tests/iceberg/check.py runs
 #   scripts/python-env.sh spark       -> PySpark 3.5 (spark-submit and Spark's own jars; Scala 2.12), which
@@ -24,7 +26,7 @@
 set -euo pipefail
 
 cache="${OLO_CACHE:-$HOME/.cache/olo}"
-kind="${1:?usage: scripts/python-env.sh airflow|bench|dbt|deploy|lineage|mlflow|pyiceberg|spark}"
+kind="${1:?usage: scripts/python-env.sh airflow|bench|dbt|deploy|lineage|mlflow|pyiceberg|schemathesis|spark}"
 
 case "$kind" in
   airflow)
@@ -64,13 +66,16 @@ case "$kind" in
     # local or S3), so nothing else is needed to load a table's schema.
     reqs=("pyiceberg[sql-sqlite,pyarrow]==0.12.0")
     ;;
+  schemathesis)
+    reqs=("schemathesis==4.32.5")
+    ;;
   spark)
     # 3.5, not 4.x: the Iceberg runtime and openlineage-spark jars scripts/spark.sh fetches are
     # built for Spark 3.5 with Scala 2.12, and Spark 3.5 runs on the default Java 17.
     reqs=("pyspark==3.5.8")
     ;;
   *)
-    echo "unknown environment '$kind' (expected airflow, bench, dbt, deploy, lineage, mlflow, pyiceberg or spark)" >&2
+    echo "unknown environment '$kind' (expected airflow, bench, dbt, deploy, lineage, mlflow, pyiceberg, schemathesis or spark)" >&2
     exit 2
     ;;
 esac

@@ -23,6 +23,7 @@
 #     the Spark task of tests/spark_e2e.rs and of the medallion;
 #   - dbt-core 1.11 with dbt-trino and dbt-ol (openlineage-dbt) in a cached venv, on the worker's
 #     PATH (scripts/worker-env.sh), for the medallion's dbt tasks;
+#   - Schemathesis in a cached venv, which fuzzes olo's API from its OpenAPI document;
 #   - then the medallion sample end to end on all of it (scripts/medallion-e2e.sh, docs/medallion.md).
 # A component that cannot be installed makes the run fail; no test is skipped for lack of one.
 set -euo pipefail
@@ -122,6 +123,11 @@ export OLO_TEST_MLFLOW_PYTHON
 echo "==> Python venv with openlineage-python and marquez-python (cached)"
 OLO_TEST_LINEAGE_PYTHON="$(scripts/python-env.sh lineage)/bin/python"
 export OLO_TEST_LINEAGE_PYTHON
+
+# Schemathesis fuzzes olo's API from its OpenAPI document (tests/e2e/schemathesis.rs).
+echo "==> Python venv with Schemathesis (cached)"
+OLO_TEST_SCHEMATHESIS="$(scripts/python-env.sh schemathesis)/bin/st"
+export OLO_TEST_SCHEMATHESIS
 
 echo "==> Headless Chromium and chromedriver for the dashboard test (Debian packages)"
 OLO_TEST_CHROMEDRIVER="$(scripts/chromium.sh)"

@@ -174,6 +174,24 @@ pub fn check(v: &Value) -> Result<Event, String> {
     if !producer.contains(':') {
         return Err(format!("`producer` must be a URI, not {producer:?}"));
     }
+    if !matches!(
+        v.get("schemaURL"),
+        None | Some(Value::Null | Value::String(_))
+    ) {
+        return Err("`schemaURL` must be a string (the URI of the OpenLineage schema)".into());
+    }
+    facets_are_objects(v)?;
+    // Whatever an event carries is checked, also the parts its kind does not read (a DatasetEvent's
+    // `job`, a RunEvent's `dataset`): olo keeps the event as sent and serves it back.
+    if obj.contains_key("job") {
+        string(v, &["job", "namespace"])?;
+        string(v, &["job", "name"])?;
+    }
+    if obj.contains_key("dataset") {
+        dataset(&v["dataset"], "dataset")?;
+    }
+    datasets(v, "inputs")?;
+    datasets(v, "outputs")?;
     if !obj.contains_key("run") {
         if obj.contains_key("dataset") {
             return Ok(Event::Dataset(DatasetEvent {
@@ -225,6 +243,31 @@ pub fn check(v: &Value) -> Result<Event, String> {
     }))
 }
 
+/// Facets are objects, as OpenLineage's schema has them, or absent or null: olo keeps them as
+/// sent and serves them back (`GET /api/v1/events/lineage`), so one that is a list or a number is
+/// refused here rather than served against the documented shape.
+fn facets_are_objects(v: &Value) -> Result<(), String> {
+    let mut at = vec![
+        "/run/facets".to_string(),
+        "/job/facets".to_string(),
+        "/dataset/facets".to_string(),
+    ];
+    for key in ["inputs", "outputs"] {
+        let n = v.get(key).and_then(Value::as_array).map_or(0, Vec::len);
+        at.extend((0..n).map(|i| format!("/{key}/{i}/facets")));
+    }
+    for pointer in at {
+        match v.pointer(&pointer) {
+            None | Some(Value::Null) | Some(Value::Object(_)) => {}
+            Some(_) => {
+                let path = pointer.trim_start_matches('/').replace('/', ".");
+                return Err(format!("`{path}` must be an object of facets"));
+            }
+        }
+    }
+    Ok(())
+}
+
 /// A required, non-empty string at `path`, at most [`MAX_NAME`] characters.
 fn string(v: &Value, path: &[&str]) -> Result<String, String> {
     let mut at = v;
@@ -236,7 +279,8 @@ fn string(v: &Value, path: &[&str]) -> Result<String, String> {
     let s = at
         .as_str()
         .ok_or_else(|| format!("`{}` must be a string", path.join(".")))?;
-    if s.trim().is_empty() {
+    // Blank as JSON Schema's `\S` sees it: Unicode white space, and the byte order mark.
+    if s.chars().all(|c| c.is_whitespace() || c == '\u{feff}') {
         return Err(format!("`{}` is empty", path.join(".")));
     }
     if s.chars().count() > MAX_NAME {
@@ -485,6 +529,30 @@ mod tests {
                     e
                 },
                 "`outputs` must be an array",
+            ),
+            (
+                {
+                    let mut e = event();
+                    e["dataset"] = json!({"namespace": "x", "name": "\u{c}"});
+                    e
+                },
+                "`dataset.name` is empty",
+            ),
+            (
+                {
+                    let mut e = event();
+                    e["job"]["facets"] = json!(true);
+                    e
+                },
+                "`job.facets` must be an object of facets",
+            ),
+            (
+                {
+                    let mut e = event();
+                    e["inputs"] = json!([{"namespace": "x", "name": "y", "facets": [null, null]}]);
+                    e
+                },
+                "`inputs.0.facets` must be an object of facets",
             ),
             (
                 {

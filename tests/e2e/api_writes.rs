@@ -387,6 +387,17 @@ async fn with_writes_off_the_api_refuses_and_says_how_to_turn_them_on() {
             && message.contains("api.writes"),
         "{message}"
     );
+    // Without a token the answer is 401, as for any write (schemathesis found a 403 here).
+    let anonymous = d
+        .http
+        .put(format!("{}/api/v1/workspaces/w/jobs/two", d.base))
+        .header("content-type", "application/yaml")
+        .body(job("two", "echo 2"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(anonymous.status(), 401);
+    assert_error_shape(&anonymous.json().await.unwrap(), "unauthorized");
     assert_eq!(tip(&repo), base);
 }
 

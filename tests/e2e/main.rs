@@ -18,6 +18,7 @@ mod mlflow_run_context;
 mod oidc;
 mod reconcile;
 mod render;
+mod schemathesis;
 mod server;
 mod signed_commits;
 mod sql;

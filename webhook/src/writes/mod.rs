@@ -214,6 +214,10 @@ async fn write(
     headers: &HeaderMap,
     q: WriteQuery,
 ) -> Response {
+    // Who asks first: an anonymous caller gets 401 whether writes are on or not.
+    if let Err(e) = caller.need(state, need).await {
+        return e.into_response();
+    }
     let Some(writes) = state.writes.as_ref().filter(|w| w.mode != Mode::Off) else {
         return ApiError::new(
             StatusCode::FORBIDDEN,
@@ -225,9 +229,6 @@ async fn write(
         )
         .into_response();
     };
-    if let Err(e) = caller.need(state, need).await {
-        return e.into_response();
-    }
     let deleting = body.is_none();
     let text = match body {
         Some((h, bytes)) => {
