@@ -874,3 +874,67 @@ async fn past_max_large_bodies_a_large_delivery_waits_for_the_one_being_read() {
     assert!(answer.starts_with("HTTP/1.1 401"), "{answer}");
     assert!(first.await.unwrap().starts_with("HTTP/1.1 408"));
 }
+
+/// A request target or headers larger than olo reads get 414 and 431 in the error shape (with an
+/// error id), through the real HTTP stack: hyper lets them through to olo's check, which comes
+/// before its own, empty, refusals. Within the limits the same request is served.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_overlong_target_or_header_block_is_refused_in_the_error_shape() {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let repo = Repo::new();
+    repo.write("workspaces/w/jobs/one.yaml", &job("one", "echo 1"));
+    repo.commit("one", WHO);
+    let d = Daemon::start(&repo, &[]).await;
+    let addr = d.base.trim_start_matches("http://").to_string();
+    let send = |request: String| {
+        let addr = addr.clone();
+        async move {
+            let mut stream = tokio::net::TcpStream::connect(&addr).await.unwrap();
+            stream.write_all(request.as_bytes()).await.unwrap();
+            let mut answer = Vec::new();
+            tokio::time::timeout(Duration::from_secs(30), stream.read_to_end(&mut answer))
+                .await
+                .expect("olo answers and closes")
+                .unwrap();
+            let answer = String::from_utf8_lossy(&answer).to_string();
+            let (head, body) = answer.split_once("\r\n\r\n").unwrap_or((&answer, ""));
+            let status = head.lines().next().unwrap_or("").to_string();
+            (
+                status,
+                serde_json::from_str::<Value>(body).unwrap_or(Value::Null),
+            )
+        }
+    };
+    let get = |target: String, headers: String| {
+        format!("GET {target} HTTP/1.1\r\nHost: olo\r\n{headers}Connection: close\r\n\r\n")
+    };
+
+    let (status, body) = send(get(
+        format!("/api/v1/status?x={}", "a".repeat(9_000)),
+        String::new(),
+    ))
+    .await;
+    assert!(status.starts_with("HTTP/1.1 414"), "{status}");
+    assert_error_shape(&body, "uri_too_long");
+    let (status, _) = send(get(
+        format!("/api/v1/status?x={}", "a".repeat(7_000)),
+        String::new(),
+    ))
+    .await;
+    assert!(status.starts_with("HTTP/1.1 200"), "{status}");
+
+    // 150 header lines: more than olo reads, fewer than hyper refuses by itself.
+    let many: String = (0..150).map(|i| format!("X-Extra-{i}: v\r\n")).collect();
+    let (status, body) = send(get("/api/v1/status".into(), many)).await;
+    assert!(status.starts_with("HTTP/1.1 431"), "{status}");
+    assert_error_shape(&body, "headers_too_large");
+    // 40 KB of headers in few lines.
+    let large: String = (0..10)
+        .map(|i| format!("X-Big-{i}: {}\r\n", "v".repeat(4_000)))
+        .collect();
+    let (status, body) = send(get("/api/v1/status".into(), large)).await;
+    assert!(status.starts_with("HTTP/1.1 431"), "{status}");
+    assert_error_shape(&body, "headers_too_large");
+    let (status, _) = send(get("/api/v1/status".into(), "X-Small: v\r\n".into())).await;
+    assert!(status.starts_with("HTTP/1.1 200"), "{status}");
+}

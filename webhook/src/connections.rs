@@ -19,6 +19,15 @@ use hyper_util::service::TowerToHyperService;
 use tokio::sync::Semaphore;
 use tower::ServiceExt as _;
 
+/// Longest request target (path and query) olo reads; longer ones get 414 in the error shape.
+pub const MAX_URI_BYTES: usize = 8 * 1024;
+/// Most header lines, and most header bytes, of one request; more get 431 in the error shape.
+pub const MAX_HEADERS: usize = 100;
+pub const MAX_HEADER_BYTES: usize = 32 * 1024;
+/// Header lines hyper parses before refusing by itself (an empty 431): room above
+/// [`MAX_HEADERS`], so that olo's own answer, with an error id, is the one clients see.
+const HYPER_MAX_HEADERS: usize = 4 * MAX_HEADERS;
+
 /// How the server treats its clients (settings `[server]`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Limits {
@@ -85,7 +94,8 @@ pub async fn serve(
             let _slot = slot;
             let mut http = hyper::server::conn::http1::Builder::new();
             http.timer(TokioTimer::new())
-                .header_read_timeout(limits.header_read);
+                .header_read_timeout(limits.header_read)
+                .max_headers(HYPER_MAX_HEADERS);
             let conn =
                 http.serve_connection(TokioIo::new(stream), TowerToHyperService::new(service));
             let mut conn = std::pin::pin!(conn);
@@ -179,4 +189,42 @@ pub fn is_body_timeout(error: &(dyn std::error::Error + 'static)) -> bool {
         cause = e.source();
     }
     false
+}
+
+/// Refuses a request whose target or headers are larger than olo reads ([`MAX_URI_BYTES`],
+/// [`MAX_HEADERS`], [`MAX_HEADER_BYTES`]) with 414 or 431 in the error shape. Larger still
+/// (over 64 KiB of target, over 400 header lines or about 400 KiB of headers) hyper refuses
+/// before olo sees the request, with an empty answer of the same status.
+pub async fn request_limits(
+    req: Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use axum::http::StatusCode;
+    use axum::response::IntoResponse as _;
+    let target = req.uri().path_and_query().map_or(0, |p| p.as_str().len());
+    if target > MAX_URI_BYTES {
+        return crate::error::ApiError::new(
+            StatusCode::URI_TOO_LONG,
+            "uri_too_long",
+            format!("the request's path and query are {target} bytes; olo reads at most {MAX_URI_BYTES}"),
+        )
+        .into_response();
+    }
+    let headers = req.headers();
+    let bytes: usize = headers
+        .iter()
+        .map(|(name, value)| name.as_str().len() + value.len() + 4)
+        .sum();
+    if headers.len() > MAX_HEADERS || bytes > MAX_HEADER_BYTES {
+        return crate::error::ApiError::new(
+            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            "headers_too_large",
+            format!(
+                "the request has {} header lines, {bytes} bytes; olo reads at most {MAX_HEADERS} lines, {MAX_HEADER_BYTES} bytes",
+                headers.len()
+            ),
+        )
+        .into_response();
+    }
+    next.run(req).await
 }

@@ -335,6 +335,7 @@ pub fn router(state: Arc<AppState>) -> Router {
             connections::body_deadline,
         ))
         .layer(axum::middleware::from_fn(error::framework_rejections))
+        .layer(axum::middleware::from_fn(connections::request_limits))
         .layer(axum::middleware::from_fn(security_headers::add))
         .layer(axum::middleware::from_fn(trace::trace_request))
         .with_state(state)
