@@ -130,8 +130,12 @@ impl Daemon {
         let text = std::fs::read_to_string(&self.log).ok()?;
         let marker = format!("{BRANCH} {}: Ready (", short(sha));
         let line = text.lines().rev().find(|l| l.contains(&marker))?;
-        let n = line.rsplit(" in ").next()?.strip_suffix(" ms")?;
-        n.trim().parse().ok().map(Duration::from_millis)
+        // "…: Ready (…) in 172.6 ms created=… elapsed_ms=…": the first " in <n> ms".
+        let after = line.split(" in ").skip(1).find_map(|rest| {
+            let (n, _) = rest.split_once(" ms")?;
+            n.trim().parse::<f64>().ok()
+        })?;
+        Some(Duration::from_secs_f64(after / 1e3))
     }
 
     pub(super) async fn last_applied(&self, http: &reqwest::Client) -> Option<String> {
