@@ -347,19 +347,38 @@ async fn a_flood_of_bogus_tokens_cannot_grow_the_audit_log() {
     let d = start(&provider, &repo).await;
     let before = audit_rows(&d, &key, &provider).await.len();
 
-    // A JWT whose key id is 250 KB, sent anonymously: refused, and its kid is echoed nowhere
-    // whole, neither in the answer nor in the audit log.
-    let huge_kid = "k".repeat(250 * 1024);
-    let token = jsonwebtoken::encode(
-        &Header {
-            kid: Some(huge_kid.clone()),
-            ..Header::new(Algorithm::RS256)
-        },
-        &provider.claims("root@example.com", &["platform"]),
-        &key.encoding,
+    let jwt_with_kid = |kid: String| {
+        jsonwebtoken::encode(
+            &Header {
+                kid: Some(kid),
+                ..Header::new(Algorithm::RS256)
+            },
+            &provider.claims("root@example.com", &["platform"]),
+            &key.encoding,
+        )
+        .unwrap()
+    };
+    // A JWT whose key id is 250 KB is over the headers olo reads (32 KiB): 431 before anyone
+    // looks at it, and nothing audited.
+    let (status, body) = call(
+        &d,
+        "POST",
+        "/api/v1/reconcile",
+        Some(&jwt_with_kid("k".repeat(250 * 1024))),
     )
-    .unwrap();
-    let (status, body) = call(&d, "POST", "/api/v1/reconcile", Some(&token)).await;
+    .await;
+    assert_eq!(status, 431, "{body}");
+    assert!(body.to_string().len() < 2_000, "the answer echoes the kid");
+    assert_eq!(audit_rows(&d, &key, &provider).await.len(), before);
+    // One of 20 KB, sent anonymously: refused, and its kid is echoed nowhere whole, neither in
+    // the answer nor in the audit log.
+    let (status, body) = call(
+        &d,
+        "POST",
+        "/api/v1/reconcile",
+        Some(&jwt_with_kid("k".repeat(20 * 1024))),
+    )
+    .await;
     assert_eq!(status, 401, "{body}");
     assert!(body.to_string().len() < 2_000, "the answer echoes the kid");
     let rows = audit_rows(&d, &key, &provider).await;
