@@ -56,15 +56,54 @@ pub fn stop_on_signals() -> anyhow::Result<tokio::sync::watch::Receiver<bool>> {
     Ok(stop_rx)
 }
 
+/// Whether a file event is a change. Reading a file is not: olo's own import of the folder opens
+/// every file, and taking those events as changes made an idle daemon import its folder again
+/// about three times a second, for ever.
+fn is_change(kind: &notify::EventKind) -> bool {
+    use notify::event::{AccessKind, AccessMode};
+    use notify::EventKind;
+    match kind {
+        EventKind::Access(AccessKind::Close(AccessMode::Write)) => true,
+        EventKind::Access(_) => false,
+        _ => true,
+    }
+}
+
 /// Wakes the loop when files under a local source change.
 pub fn watch(path: &std::path::Path, queue: Arc<Queue>) -> Option<notify::RecommendedWatcher> {
     use notify::Watcher as _;
     let mut watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
-        if event.is_ok() {
+        if event.is_ok_and(|e| is_change(&e.kind)) {
             queue.reconcile(Trigger::FileChange);
         }
     })
     .ok()?;
     watcher.watch(path, notify::RecursiveMode::Recursive).ok()?;
     Some(watcher)
+}
+
+#[cfg(test)]
+mod tests {
+    use notify::event::{AccessKind, AccessMode, CreateKind, ModifyKind, RemoveKind};
+    use notify::EventKind;
+
+    #[test]
+    fn reading_a_file_is_not_a_change() {
+        for read in [
+            EventKind::Access(AccessKind::Open(AccessMode::Read)),
+            EventKind::Access(AccessKind::Close(AccessMode::Read)),
+            EventKind::Access(AccessKind::Read),
+        ] {
+            assert!(!super::is_change(&read), "{read:?}");
+        }
+        for change in [
+            EventKind::Create(CreateKind::File),
+            EventKind::Modify(ModifyKind::Any),
+            EventKind::Remove(RemoveKind::File),
+            EventKind::Access(AccessKind::Close(AccessMode::Write)),
+            EventKind::Any,
+        ] {
+            assert!(super::is_change(&change), "{change:?}");
+        }
+    }
 }

@@ -186,6 +186,7 @@ pub async fn serve(settings: &Settings, once: bool, start: StartArgs) -> anyhow:
         pending.extend(state.queue.take());
 
         if let Some(trigger) = pending.reconcile {
+            state.metrics.branch_reads.inc();
             match rt.controller.reconcile(trigger, &progress).await {
                 Step::UpToDate => state.set_ready(),
                 Step::NoTip { error, .. } => {

@@ -938,3 +938,43 @@ async fn an_overlong_target_or_header_block_is_refused_in_the_error_shape() {
     let (status, _) = send(get("/api/v1/status".into(), "X-Small: v\r\n".into())).await;
     assert!(status.starts_with("HTTP/1.1 200"), "{status}");
 }
+
+/// `olo_branch_reads_total`, from `/metrics`.
+async fn branch_reads(d: &Daemon) -> u64 {
+    let metrics = d.get_text("/metrics").await;
+    metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("olo_branch_reads_total "))
+        .and_then(|n| n.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no olo_branch_reads_total in:\n{metrics}"))
+}
+
+/// A daemon on a local folder reads it again when something in it changes, and only then:
+/// olo's own import opens every file, and taking those reads for changes had an idle daemon
+/// import its folder about three times a second, for ever.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_idle_daemon_on_a_local_folder_leaves_it_alone_until_it_changes() {
+    let repo = Repo::new();
+    repo.write("workspaces/w/jobs/one.yaml", &job("one", "echo 1"));
+    repo.commit("one", WHO);
+    let olo = common::Olo::new(&repo.path().display().to_string())
+        .set("OLO_SOURCE__POLL_SECONDS", "3600");
+    let d = Daemon::resume(olo).await;
+    // Let the start-up's own file events settle.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let idle = branch_reads(&d).await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(
+        branch_reads(&d).await,
+        idle,
+        "the folder was read again with nothing changed"
+    );
+    // A change is still taken (a git folder: olo follows the branch's commits).
+    repo.write("workspaces/w/jobs/two.yaml", &job("two", "echo 2"));
+    repo.commit("two", WHO);
+    d.wait_until("the new job to be served", |d| async move {
+        d.get("/api/v1/workspaces/w/jobs/two").await.0 == 200
+    })
+    .await;
+    assert!(branch_reads(&d).await > idle);
+}

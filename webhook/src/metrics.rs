@@ -76,6 +76,8 @@ pub struct Metrics {
     /// Refused requests (401 on writes, every 403), by kind of caller: each is counted here,
     /// while the audit log holds one summary per source and interval of the anonymous ones.
     pub denied_requests: Family<CallerLabels, Counter>,
+    /// Reads of the tracked branch's tip, one per trigger taken (also when nothing changed).
+    pub branch_reads: Counter,
 }
 
 impl Default for Metrics {
@@ -153,7 +155,14 @@ impl Default for Metrics {
             "Refused requests (writes without a good credential, and every 403), by caller",
             denied_requests.clone(),
         );
+        let branch_reads = Counter::default();
+        registry.register(
+            "branch_reads",
+            "Reads of the tracked branch's tip (a fetch, or a local folder's import), one per trigger taken, also when nothing changed",
+            branch_reads.clone(),
+        );
         Metrics {
+            branch_reads,
             denied_requests,
             registry,
             reconciles,
