@@ -190,8 +190,8 @@ pub fn check(v: &Value) -> Result<Event, String> {
     if obj.contains_key("dataset") {
         dataset(&v["dataset"], "dataset")?;
     }
-    datasets(v, "inputs")?;
-    datasets(v, "outputs")?;
+    let inputs = datasets(v, "inputs")?;
+    let outputs = datasets(v, "outputs")?;
     if !obj.contains_key("run") {
         if obj.contains_key("dataset") {
             return Ok(Event::Dataset(DatasetEvent {
@@ -208,8 +208,8 @@ pub fn check(v: &Value) -> Result<Event, String> {
                 producer,
                 job_namespace: string(v, &["job", "namespace"])?,
                 job_name: string(v, &["job", "name"])?,
-                inputs: datasets(v, "inputs")?,
-                outputs: datasets(v, "outputs")?,
+                inputs,
+                outputs,
             }));
         }
     }
@@ -238,8 +238,8 @@ pub fn check(v: &Value) -> Result<Event, String> {
         job_name,
         producer,
         parents: parents(v),
-        inputs: datasets(v, "inputs")?,
-        outputs: datasets(v, "outputs")?,
+        inputs,
+        outputs,
     }))
 }
 
@@ -247,21 +247,19 @@ pub fn check(v: &Value) -> Result<Event, String> {
 /// sent and serves them back (`GET /api/v1/events/lineage`), so one that is a list or a number is
 /// refused here rather than served against the documented shape.
 fn facets_are_objects(v: &Value) -> Result<(), String> {
-    let mut at = vec![
-        "/run/facets".to_string(),
-        "/job/facets".to_string(),
-        "/dataset/facets".to_string(),
-    ];
-    for key in ["inputs", "outputs"] {
-        let n = v.get(key).and_then(Value::as_array).map_or(0, Vec::len);
-        at.extend((0..n).map(|i| format!("/{key}/{i}/facets")));
+    let fine =
+        |facets: Option<&Value>| matches!(facets, None | Some(Value::Null | Value::Object(_)));
+    let refuse = |at: &str| Err(format!("`{at}` must be an object of facets"));
+    for part in ["run", "job", "dataset"] {
+        if !fine(v.get(part).and_then(|p| p.get("facets"))) {
+            return refuse(&format!("{part}.facets"));
+        }
     }
-    for pointer in at {
-        match v.pointer(&pointer) {
-            None | Some(Value::Null) | Some(Value::Object(_)) => {}
-            Some(_) => {
-                let path = pointer.trim_start_matches('/').replace('/', ".");
-                return Err(format!("`{path}` must be an object of facets"));
+    for key in ["inputs", "outputs"] {
+        let list = v.get(key).and_then(Value::as_array).into_iter().flatten();
+        for (i, d) in list.enumerate() {
+            if !fine(d.get("facets")) {
+                return refuse(&format!("{key}.{i}.facets"));
             }
         }
     }
