@@ -70,22 +70,68 @@ fn is_change(kind: &notify::EventKind) -> bool {
 }
 
 /// Wakes the loop when files under a local source change.
-pub fn watch(path: &std::path::Path, queue: Arc<Queue>) -> Option<notify::RecommendedWatcher> {
+pub fn watch(
+    path: &std::path::Path,
+    olos_own: &[&std::path::Path],
+    queue: Arc<Queue>,
+) -> Option<notify::RecommendedWatcher> {
     use notify::Watcher as _;
+    // Canonical paths, so that the event paths (under the canonical root) and olo's own folders
+    // compare whatever the settings spelled (`.`, `./.olo`, a symlink).
+    let root = path.canonicalize().ok()?;
+    let own: Vec<std::path::PathBuf> = olos_own
+        .iter()
+        .filter_map(|p| p.canonicalize().ok())
+        .filter(|p| p.starts_with(&root))
+        .collect();
     let mut watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
-        if event.is_ok_and(|e| is_change(&e.kind)) {
+        if event.is_ok_and(|e| is_change(&e.kind) && !only_under(&e.paths, &own)) {
             queue.reconcile(Trigger::FileChange);
         }
     })
     .ok()?;
-    watcher.watch(path, notify::RecursiveMode::Recursive).ok()?;
+    watcher
+        .watch(&root, notify::RecursiveMode::Recursive)
+        .ok()?;
     Some(watcher)
+}
+
+/// Whether every path of an event is under one of `folders` (olo's own state or output inside
+/// the watched folder: its writes there are not changes to the configuration, and taking them
+/// for changes made a daemon whose state folder sat in its repository read it again and again).
+fn only_under(paths: &[std::path::PathBuf], folders: &[std::path::PathBuf]) -> bool {
+    !paths.is_empty()
+        && paths
+            .iter()
+            .all(|p| folders.iter().any(|f| p.starts_with(f)))
 }
 
 #[cfg(test)]
 mod tests {
     use notify::event::{AccessKind, AccessMode, CreateKind, ModifyKind, RemoveKind};
     use notify::EventKind;
+
+    #[test]
+    fn olos_own_writes_inside_the_watched_folder_are_not_changes() {
+        use std::path::PathBuf;
+        let own = [PathBuf::from("/repo/.olo")];
+        assert!(super::only_under(
+            &[PathBuf::from("/repo/.olo/state.db-wal")],
+            &own
+        ));
+        assert!(!super::only_under(
+            &[PathBuf::from("/repo/workspaces/w/jobs/a.yaml")],
+            &own
+        ));
+        assert!(!super::only_under(
+            &[
+                PathBuf::from("/repo/.olo/x"),
+                PathBuf::from("/repo/olo.yaml")
+            ],
+            &own
+        ));
+        assert!(!super::only_under(&[], &own));
+    }
 
     #[test]
     fn reading_a_file_is_not_a_change() {

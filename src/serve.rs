@@ -118,7 +118,12 @@ pub async fn serve(settings: &Settings, once: bool, start: StartArgs) -> anyhow:
         }
     });
     let _watcher = if settings.source.url.is_none() {
-        watch(&settings.source.path, state.queue.clone())
+        let dags = settings.layout().dags;
+        watch(
+            &settings.source.path,
+            &[&settings.state.dir, &dags],
+            state.queue.clone(),
+        )
     } else {
         None
     };

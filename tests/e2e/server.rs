@@ -954,6 +954,47 @@ async fn branch_reads(d: &Daemon) -> u64 {
 /// import its folder about three times a second, for ever.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_idle_daemon_on_a_local_folder_leaves_it_alone_until_it_changes() {
+    idle_daemon_leaves_its_folder_alone().await;
+}
+
+/// A plain (not git) folder with olo's state folder inside it, as `olo serve` run in a folder
+/// with the default `./.olo` has it: each read of a plain folder imports it into a git
+/// repository in the state folder, and taking those writes for changes had an idle daemon read
+/// it again about three times a second. olo's own folders are left out of the watch.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_state_folder_inside_the_watched_folder_is_not_a_change() {
+    let folder = tempfile::tempdir().unwrap();
+    let write = |path: &str, text: &str| {
+        let path = folder.path().join(path);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, text).unwrap();
+    };
+    write("workspaces/w/workspace.yaml", common::WORKSPACE);
+    write("workspaces/w/jobs/one.yaml", &job("one", "echo 1"));
+    let olo = common::Olo::new(&folder.path().display().to_string())
+        .set("OLO_SOURCE__POLL_SECONDS", "3600")
+        .set(
+            "OLO_STATE__DIR",
+            &folder.path().join(".olo").display().to_string(),
+        );
+    let d = Daemon::resume(olo).await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let idle = branch_reads(&d).await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(
+        branch_reads(&d).await,
+        idle,
+        "the folder was read again with nothing changed"
+    );
+    write("workspaces/w/jobs/two.yaml", &job("two", "echo 2"));
+    d.wait_until("the new job to be served", |d| async move {
+        d.get("/api/v1/workspaces/w/jobs/two").await.0 == 200
+    })
+    .await;
+}
+
+/// An idle daemon on a local git folder: see above.
+async fn idle_daemon_leaves_its_folder_alone() {
     let repo = Repo::new();
     repo.write("workspaces/w/jobs/one.yaml", &job("one", "echo 1"));
     repo.commit("one", WHO);
