@@ -12,6 +12,10 @@ use super::StoreResult;
 /// How long delivery ids are kept: beyond GitHub's 3-day redelivery window, with a margin.
 pub const KEEP_DELIVERIES: std::time::Duration = std::time::Duration::from_secs(7 * 24 * 3600);
 
+/// A delivery id, once: a repeat inserts nothing (race-safe: the insert decides).
+const INSERT_DELIVERY: &str = "INSERT INTO webhook_deliveries (delivery_id, event, received_at) \
+     VALUES ($1, $2, $3) ON CONFLICT (delivery_id) DO NOTHING";
+
 /// `true` when the delivery id is new, `false` for a repeat (race-safe: the insert decides).
 /// A new delivery's `work` (kind, payload) goes on the work queue in the same transaction, so
 /// a delivery is never recorded without its work, nor its work queued twice.
@@ -28,16 +32,13 @@ pub(super) async fn record(
         // concurrent deliveries wait in SQLite's busy handler (sleeps of milliseconds): 32
         // connections of deliveries ran at 3,284/s that way, 5,996/s like this (BENCHMARKS.md).
         let affected = on_pool!(db, |pool| {
-            sqlx::query(
-                "INSERT INTO webhook_deliveries (delivery_id, event, received_at) \
-                 VALUES ($1, $2, $3) ON CONFLICT (delivery_id) DO NOTHING",
-            )
-            .bind(delivery_id)
-            .bind(event)
-            .bind(now)
-            .execute(pool)
-            .await
-            .map(|done| done.rows_affected())
+            sqlx::query(INSERT_DELIVERY)
+                .bind(delivery_id)
+                .bind(event)
+                .bind(now)
+                .execute(pool)
+                .await
+                .map(|done| done.rows_affected())
         })
         .map_err(query_error(what))?;
         return Ok(affected == 1);
@@ -45,17 +46,14 @@ pub(super) async fn record(
     // With work (replicas, so PostgreSQL in practice): both rows or neither.
     on_pool!(db, |pool| {
         let mut tx = pool.begin().await.map_err(query_error(what))?;
-        let affected = sqlx::query(
-            "INSERT INTO webhook_deliveries (delivery_id, event, received_at) \
-             VALUES ($1, $2, $3) ON CONFLICT (delivery_id) DO NOTHING",
-        )
-        .bind(delivery_id)
-        .bind(event)
-        .bind(now)
-        .execute(&mut *tx)
-        .await
-        .map_err(query_error(what))?
-        .rows_affected();
+        let affected = sqlx::query(INSERT_DELIVERY)
+            .bind(delivery_id)
+            .bind(event)
+            .bind(now)
+            .execute(&mut *tx)
+            .await
+            .map_err(query_error(what))?
+            .rows_affected();
         if affected == 1 {
             sqlx::query(
                 "INSERT INTO work_requests (kind, payload, created_at) VALUES ($1, $2, $3)",
