@@ -24,7 +24,9 @@
 #   - dbt-core 1.11 with dbt-trino and dbt-ol (openlineage-dbt) in a cached venv, on the worker's
 #     PATH (scripts/worker-env.sh), for the medallion's dbt tasks;
 #   - Schemathesis in a cached venv, which fuzzes olo's API from its OpenAPI document;
-#   - then the medallion sample end to end on all of it (scripts/medallion-e2e.sh, docs/medallion.md).
+#   - then the medallion sample end to end on all of it (scripts/medallion-e2e.sh, docs/medallion.md);
+#   - then cargo-fuzz (crates.io, cached) runs each fuzz target of fuzz/ for a minute
+#     (scripts/fuzz.sh).
 # A component that cannot be installed makes the run fail; no test is skipped for lack of one.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -193,3 +195,8 @@ if [ "$#" -gt 0 ]; then
 fi
 echo "==> the medallion sample end to end (scripts/medallion-e2e.sh)"
 scripts/medallion-e2e.sh
+
+# libFuzzer on the config loader, webhooks, OpenLineage events and the plan comment, from the
+# corpus in fuzz/corpus (scripts/fuzz.sh; OLO_FUZZ_SECONDS per target, default 60).
+echo "==> fuzzing (scripts/fuzz.sh, cargo fuzz)"
+scripts/fuzz.sh "${OLO_FUZZ_SECONDS:-60}"

@@ -732,6 +732,10 @@ mod tests {
         assert_eq!(fence_for("```\n~~~~"), "`````");
         assert_eq!(code_span("a`b"), "``a`b``");
         assert_eq!(code_span("`x"), "`` `x ``");
+        // Found by fuzz/pr_comment: a blank path gave "``", which a later "``" in the message
+        // closed, leaving the message's code unescaped (emphasis planted in olo's comment).
+        assert_eq!(code_span("\r"), "` `");
+        assert_eq!(code_span(""), "` `");
     }
 
     // Every fenced code block of a comment part, parsed back as CommonMark.

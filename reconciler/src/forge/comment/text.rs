@@ -129,9 +129,13 @@ pub(super) fn fence_for(content: &str) -> String {
     crate::text::code_fence(content)
 }
 
-/// An inline code span that holds `s` whatever backticks it contains.
+/// An inline code span that holds `s` whatever backticks it contains (on one line; a blank `s`
+/// is a span of one space: two backticks alone are no span, and would pair with a later run).
 pub(super) fn code_span(s: &str) -> String {
     let s = one_line(s);
+    if s.is_empty() {
+        return "` `".into();
+    }
     let delimiter = "`".repeat(longest_backtick_run(&s) + 1);
     if s.starts_with('`') || s.ends_with('`') {
         format!("{delimiter} {s} {delimiter}")
