@@ -90,7 +90,9 @@ impl Layout {
 /// disk, then renames them into place in plan order, then flushes the folders: Airflow's DAG
 /// processor sees the old file or the new one, never half of one, and a power loss cannot leave
 /// an empty file behind a completed rename. (Flushing once per batch rather than once per file
-/// is what makes a 10,000-file apply take seconds rather than minutes.)
+/// is what makes a 10,000-file apply take seconds rather than minutes.) A temporary file that is
+/// not renamed into place (a write failed, the disk is full, the apply stopped) is removed, so
+/// that it does not hold the space the next attempt needs.
 pub struct FolderSink {
     layout: Layout,
     pending: Vec<FolderOp>,
@@ -106,6 +108,23 @@ impl FolderSink {
         FolderSink {
             layout,
             pending: Vec::new(),
+        }
+    }
+}
+
+impl Drop for FolderSink {
+    /// The writes of an apply that never reached `finish` (an error after them) leave nothing.
+    fn drop(&mut self) {
+        remove_temps(&self.pending);
+    }
+}
+
+/// Removes the temporary files of writes that will not be renamed into place (best effort: a
+/// file that cannot be removed is overwritten by the next write of its target).
+fn remove_temps(ops: &[FolderOp]) {
+    for op in ops {
+        if let FolderOp::Write { tmp, .. } = op {
+            let _ = fs::remove_file(tmp);
         }
     }
 }
@@ -166,15 +185,20 @@ impl Sink for FolderSink {
             }
             dests.push(dest);
         }
-        let temps: Vec<PathBuf> = dests
+        let temps: Vec<Result<PathBuf>> = dests
             .par_iter()
             .zip(files.par_iter())
             .map(|(dest, (_, content))| write_temp(dest, &content.bytes()))
-            .collect::<Result<_>>()?;
+            .collect();
+        let mut failed = None;
         for (tmp, dest) in temps.into_iter().zip(dests) {
-            self.pending.push(FolderOp::Write { tmp, dest });
+            match tmp {
+                // Pending, so that `finish` renames it or dropping the sink removes it.
+                Ok(tmp) => self.pending.push(FolderOp::Write { tmp, dest }),
+                Err(e) => failed = failed.or(Some(e)),
+            }
         }
-        Ok(())
+        failed.map_or(Ok(()), Err)
     }
 
     fn delete(&mut self, name: &str) -> Result<()> {
@@ -184,20 +208,26 @@ impl Sink for FolderSink {
     }
 
     fn finish(&mut self, _message: &str) -> Result<()> {
-        let ops = std::mem::take(&mut self.pending);
-        let temps: Vec<&Path> = ops
+        let temps: Vec<&Path> = self
+            .pending
             .iter()
             .filter_map(|op| match op {
                 FolderOp::Write { tmp, .. } => Some(tmp.as_path()),
                 FolderOp::Delete(_) => None,
             })
             .collect();
+        // On an error the pending writes stay pending: dropping the sink removes their files.
         flush(&temps)?;
         let mut dirs = std::collections::BTreeSet::new();
-        for op in ops {
+        let mut ops = std::mem::take(&mut self.pending).into_iter();
+        while let Some(op) = ops.next() {
             match op {
                 FolderOp::Write { tmp, dest } => {
-                    fs::rename(&tmp, &dest).map_err(io_err("write", &dest))?;
+                    if let Err(e) = fs::rename(&tmp, &dest) {
+                        let _ = fs::remove_file(&tmp);
+                        self.pending = ops.collect();
+                        return Err(io_err("write", &dest)(e));
+                    }
                     if let Some(d) = dest.parent() {
                         dirs.insert(d.to_path_buf());
                     }
@@ -209,7 +239,10 @@ impl Sink for FolderSink {
                         }
                     }
                     Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                    Err(e) => return Err(io_err("delete", &path)(e)),
+                    Err(e) => {
+                        self.pending = ops.collect();
+                        return Err(io_err("delete", &path)(e));
+                    }
                 },
             }
         }
@@ -259,7 +292,11 @@ fn write_temp(dest: &Path, bytes: &[u8]) -> Result<PathBuf> {
     let file_name = dest.file_name().and_then(|n| n.to_str()).unwrap_or("file");
     let tmp = dest.with_file_name(format!(".{file_name}.olo-tmp"));
     let mut f = fs::File::create(&tmp).map_err(io_err("write", &tmp))?;
-    f.write_all(bytes).map_err(io_err("write", &tmp))?;
+    if let Err(e) = f.write_all(bytes) {
+        drop(f);
+        let _ = fs::remove_file(&tmp);
+        return Err(io_err("write", &tmp)(e));
+    }
     Ok(tmp)
 }
 

@@ -581,13 +581,13 @@ impl Engine {
             self.inventory = Some(owned);
         });
         if let Err(e) = result {
-            store
-                .finish_plan(plan_id, "failed", Some(&format!("{e:#}")))
-                .await?;
+            // With the causes: "could not write …: No space left on device".
+            let reason = crate::text::chain(&e);
+            store.finish_plan(plan_id, "failed", Some(&reason)).await?;
             store
                 .set_revision_status(&rev.branch, &rev.sha, RevisionStatus::Failed, &json!([]))
                 .await?;
-            let message = format!("applying {} failed: {e}", short(&rev.sha));
+            let message = format!("applying {} failed: {reason}", short(&rev.sha));
             self.stall(rev, last_applied, message).await?;
             return Err(e);
         }

@@ -1,5 +1,18 @@
 //! Small text helpers for echoing what a caller sent, and for holding it in Markdown.
 
+/// An error and its causes on one line: `a: b: c` (`could not write dags/x.py: No space left
+/// on device`).
+pub fn chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        text.push_str(": ");
+        text.push_str(&c.to_string());
+        cause = c.source();
+    }
+    text
+}
+
 /// The first `max` characters of `text` (all of it when shorter), cut on a character boundary.
 pub fn first_chars(text: &str, max: usize) -> &str {
     match text.char_indices().nth(max) {

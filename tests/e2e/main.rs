@@ -14,6 +14,7 @@ mod cli;
 mod cli_read;
 mod connections;
 mod dashboard;
+mod disk_full;
 mod lineage;
 mod local_source;
 mod mlflow_run_context;

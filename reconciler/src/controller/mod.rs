@@ -398,17 +398,7 @@ impl Controller {
     }
 }
 
-/// An error and its causes on one line: `a: b: c`.
-pub fn chain(e: &dyn std::error::Error) -> String {
-    let mut text = e.to_string();
-    let mut cause = e.source();
-    while let Some(c) = cause {
-        text.push_str(": ");
-        text.push_str(&c.to_string());
-        cause = c.source();
-    }
-    text
-}
+pub use crate::text::chain;
 
 /// Reads the branch tip of `source` (fetching a remote source first), off the async workers.
 pub async fn latest(source: &SharedSource) -> Result<Tip, Error> {
