@@ -12,6 +12,7 @@
 #                  else of the comment
 #
 #   scripts/fuzz.sh [SECONDS] [TARGET...]     (default: 60 seconds, every target)
+#   scripts/fuzz.sh build                     install cargo-fuzz and build the targets, run nothing
 #
 # Starts from the corpus in fuzz/corpus/<target> (read only: what a run finds goes to a folder
 # under $OLO_FUZZ_WORK, default a temporary one). A crash stops the script with exit 1 and says
@@ -25,6 +26,11 @@ source scripts/cargo-env.sh
 # The fuzz build sets its own instrumentation flags; mold's link flag is kept out of them.
 unset RUSTFLAGS
 
+build_only=0
+if [ "${1:-}" = build ]; then
+    build_only=1
+    shift
+fi
 seconds="${1:-60}"
 shift || true
 targets=("$@")
@@ -45,6 +51,9 @@ export PATH="$tools/bin:$PATH"
 cargo fetch --locked --manifest-path fuzz/Cargo.toml --quiet
 echo "==> building the fuzz targets (cargo fuzz build -s none)"
 cargo fuzz build -s none
+if [ "$build_only" = 1 ]; then
+    exit 0
+fi
 
 work="${OLO_FUZZ_WORK:-$(mktemp -d)}"
 status=0

@@ -5,6 +5,8 @@
 #   scripts/postgres.sh url       print the admin URL of the running server
 #   scripts/postgres.sh status    exit 0 when it is running
 #   scripts/postgres.sh stop      stop it and delete its data
+#   scripts/postgres.sh pause     stop it, keeping its data and port (a server down, for fault tests)
+#   scripts/postgres.sh resume    start a paused server again on the same port; prints the admin URL
 #
 # Installs Debian's `postgresql` package on first use. The data folder is a temp folder
 # (${OLO_PG_DIR:-/tmp/olo-postgres}), not under $HOME: as root, PostgreSQL runs as the `postgres`
@@ -77,7 +79,11 @@ start() {
         return
     fi
 
-    port="$(free_port "$first_port")"
+    if [ "${resume:-0}" = 1 ] && [ -f "$dir/port" ]; then
+        port="$(cat "$dir/port")"
+    else
+        port="$(free_port "$first_port")"
+    fi
 
     mkdir -p "$dir"
     if [ "$(id -u)" = 0 ]; then
@@ -118,9 +124,20 @@ stop() {
     rm -rf "$dir"
 }
 
+pause() {
+    local bin
+    bin="$(bindir)"
+    if running; then
+        say "pausing the server in $data (data kept)"
+        as_owner "$bin/pg_ctl" stop -D "$data" -m fast -w >/dev/null
+    fi
+}
+
 case "${1:-start}" in
 start) start ;;
 stop) stop ;;
+pause) pause ;;
+resume) resume=1 start ;;
 status) running ;;
 url)
     running || {
@@ -130,7 +147,7 @@ url)
     url
     ;;
 *)
-    say "usage: scripts/postgres.sh [start|url|status|stop]"
+    say "usage: scripts/postgres.sh [start|url|status|stop|pause|resume]"
     exit 2
     ;;
 esac

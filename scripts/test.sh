@@ -184,6 +184,14 @@ if ! wait "$build_pid"; then
     exit 1
 fi
 rm -f "$build_log"
+# The fuzz targets build apart (libFuzzer's instrumentation, every dependency again): at low
+# priority while the tests run, which mostly wait on Airflow, Spark and Trino.
+fuzz_build_log="$(mktemp)"
+fuzz_build_pid=""
+if [ "$#" -eq 0 ]; then
+    nice -n 19 scripts/fuzz.sh build >"$fuzz_build_log" 2>&1 &
+    fuzz_build_pid=$!
+fi
 echo "==> cargo test"
 cargo test --workspace --all-targets --locked "$@"
 
@@ -199,4 +207,10 @@ scripts/medallion-e2e.sh
 # libFuzzer on the config loader, webhooks, OpenLineage events and the plan comment, from the
 # corpus in fuzz/corpus (scripts/fuzz.sh; OLO_FUZZ_SECONDS per target, default 60).
 echo "==> fuzzing (scripts/fuzz.sh, cargo fuzz)"
+if ! wait "$fuzz_build_pid"; then
+    echo "building the fuzz targets failed; its output:" >&2
+    cat "$fuzz_build_log" >&2
+    exit 1
+fi
+rm -f "$fuzz_build_log"
 scripts/fuzz.sh "${OLO_FUZZ_SECONDS:-60}"

@@ -10,8 +10,7 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use olo_reconciler::controller::{chain, replicas, Replicas, Round, Step, Trigger};
-use olo_reconciler::targets::airflow::Airflow;
-use tracing::{error, info};
+use tracing::{error, info, warn};
 
 use crate::process::{raise_open_files_limit, stop_on_signals, watch};
 use crate::settings::Settings;
@@ -136,18 +135,21 @@ pub async fn serve(settings: &Settings, once: bool, start: StartArgs) -> anyhow:
         state.lineage.clone(),
     )
     .await?;
-    let follow_runs = |airflow: &Arc<dyn Airflow>| {
-        tokio::spawn(olo_reconciler::runs::follow(
-            state.store.clone(),
-            airflow.clone(),
-            Duration::from_secs(settings.airflow.poll_seconds),
-        ));
+    // Runs are followed in Airflow by the one olo, or by the leader while it leads.
+    let follow_runs = || {
+        rt.airflow.as_ref().map(|airflow| {
+            tokio::spawn(olo_reconciler::runs::follow(
+                state.store.clone(),
+                airflow.clone(),
+                Duration::from_secs(settings.airflow.poll_seconds),
+            ))
+        })
     };
-    if replicas.is_none() {
-        if let Some(airflow) = &rt.airflow {
-            follow_runs(airflow);
-        }
-    }
+    let mut following_runs = if replicas.is_none() {
+        follow_runs()
+    } else {
+        None
+    };
     let mut beat = tokio::time::interval(replicas::BEAT);
     // What a pull request's plan is shown against: the live catalog and lineage graph.
     let live = || {
@@ -174,14 +176,24 @@ pub async fn serve(settings: &Settings, once: bool, start: StartArgs) -> anyhow:
         if let Some(r) = replicas.as_mut() {
             match r.step(&rt.controller, &mut pending).await {
                 Round::Lead { took_over: true } => {
-                    if let Some(airflow) = &rt.airflow {
-                        follow_runs(airflow);
+                    let new = follow_runs();
+                    if let Some(old) = std::mem::replace(&mut following_runs, new) {
+                        old.abort();
                     }
                 }
                 Round::Lead { took_over: false } => {}
                 Round::Follow => continue,
+                Round::SteppedDown => {
+                    if let Some(old) = following_runs.take() {
+                        old.abort();
+                    }
+                    rt.controller.step_down();
+                    continue;
+                }
             }
         }
+        // A leader that loses the lead drops its reconcile at once (another replica may lead).
+        let lost_lead = replicas.as_ref().map(|r| r.lost_lead());
         // Local file changes come in bursts (an editor's save, a checkout): let them settle
         // before reading the commit. Webhooks and API calls name a commit that exists already;
         // requests arriving during a reconcile collapse into the next one anyway.
@@ -192,7 +204,19 @@ pub async fn serve(settings: &Settings, once: bool, start: StartArgs) -> anyhow:
 
         if let Some(trigger) = pending.reconcile {
             state.metrics.branch_reads.inc();
-            match rt.controller.reconcile(trigger, &progress).await {
+            let reconciled = tokio::select! {
+                step = rt.controller.reconcile(trigger, &progress) => step,
+                () = async {
+                    match lost_lead {
+                        Some(lost) => lost.await,
+                        None => std::future::pending().await,
+                    }
+                } => {
+                    warn!("olo serve: dropped the reconcile of {trigger}: this replica no longer leads");
+                    continue;
+                }
+            };
+            match reconciled {
                 Step::UpToDate => state.set_ready(),
                 Step::NoTip { error, .. } => {
                     error!(error = %chain(&error), "could not read the branch tip")

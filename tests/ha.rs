@@ -341,3 +341,111 @@ async fn a_commit_trailer_triggers_one_run_across_a_failover() {
     drop(b);
     db.drop_database();
 }
+
+/// PostgreSQL stopped for a minute under a running `olo serve` (its own server, stopped with
+/// `pg_ctl stop -m fast` and started again on the same port): the daemon stays up and says it
+/// is not ready; a webhook and a run trigger that arrive meanwhile are refused with 503 and
+/// reach nothing (GitHub redelivers, the caller retries); once PostgreSQL is back, without a
+/// restart, the redelivered push is applied, its `Olo-Run:` trailer triggers one run, a run
+/// triggered through the API is recorded, and nothing is applied or triggered twice. Real
+/// Airflow: the daemon applies to its DAG folder and triggers there.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_stopped_for_a_minute_under_a_running_daemon() {
+    let airflow = env("OLO_TEST_AIRFLOW_URL");
+    let dags = common::airflow::own_dag_folder("pg_outage");
+    let password = env("OLO_TEST_AIRFLOW_PASSWORD");
+    let server = common::pg::PgServer::start();
+    let shared = tempfile::tempdir().unwrap();
+    let folder = |name: &str| shared.path().join(name).display().to_string();
+    let (trino, iceberg) = (folder("trino"), folder("iceberg"));
+    let settings = [
+        ("OLO_STATE__DATABASE", server.url.as_str()),
+        ("OLO_APPLY__DAGS_FOLDER", dags.as_str()),
+        ("OLO_APPLY__TRINO_FOLDER", trino.as_str()),
+        ("OLO_APPLY__ICEBERG_FOLDER", iceberg.as_str()),
+        ("OLO_LAKEHOUSE__CATALOG", "off"),
+        ("OLO_LAKEHOUSE__WAREHOUSE", "off"),
+        ("OLO_AIRFLOW__URL", airflow.as_str()),
+        ("OLO_AIRFLOW__PASSWORD_ENV", "TEST_AIRFLOW_PASSWORD"),
+        ("TEST_AIRFLOW_PASSWORD", password.as_str()),
+        ("OLO_AIRFLOW__POLL_SECONDS", "1"),
+        ("OLO_AIRFLOW__PARSE_TIMEOUT_SECONDS", "150"),
+    ];
+    let name = format!("pg_{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
+    let dag_id = format!("w__{name}");
+    let repo = Repo::new();
+    let file = format!("workspaces/w/jobs/{name}.yaml");
+    repo.write(&file, &job(&name, "echo 1"));
+    let c1 = repo.commit("a job", WHO);
+    let d = Daemon::start(&repo, &settings).await;
+    applied_everywhere(&[&d], &c1).await;
+
+    // PostgreSQL stops.
+    server.pause();
+    let down_at = std::time::Instant::now();
+    d.wait_within(
+        "/readyz to say the store is unreachable",
+        Duration::from_secs(30),
+        |d| async move {
+            let r = reqwest::get(format!("{}/readyz", d.base)).await;
+            assert!(d.running(), "olo serve exited:\n{}", d.log());
+            r.is_ok_and(|r| r.status() == 503)
+        },
+    )
+    .await;
+    assert_eq!(d.get_text("/healthz").await.trim(), "ok");
+    // A push with a trailer, and a run asked for through the API, while it is down.
+    repo.write(&file, &job(&name, "echo 2"));
+    let c2 = repo.commit(&format!("run it\n\nOlo-Run: w/{name}"), WHO);
+    let (s, body) = push(&d, &c2, "delivery-outage").await;
+    assert_eq!(s, 503, "a delivery olo cannot record is refused: {body}");
+    common::daemon::assert_error_shape(&body, "store_unavailable");
+    let trigger = format!("/api/v1/workspaces/w/jobs/{name}/runs");
+    let (s, body) = d
+        .post(&trigger, Some(common::daemon::TOKEN), serde_json::json!({}))
+        .await;
+    assert_eq!(s, 503, "a run olo cannot record is not triggered: {body}");
+    assert!(
+        airflow_runs(&airflow, &password, &dag_id).await.is_empty(),
+        "nothing reached Airflow while the store was down"
+    );
+    tokio::time::sleep(Duration::from_secs(60).saturating_sub(down_at.elapsed())).await;
+    assert!(
+        d.running(),
+        "olo serve exited while PostgreSQL was down:\n{}",
+        d.log()
+    );
+
+    // PostgreSQL is back: GitHub redelivers, the caller retries.
+    server.resume();
+    d.wait_within(
+        "/readyz to be ready again",
+        Duration::from_secs(60),
+        |d| async move {
+            let r = reqwest::get(format!("{}/readyz", d.base)).await;
+            r.is_ok_and(|r| r.status() == 200)
+        },
+    )
+    .await;
+    let (s, body) = push(&d, &c2, "delivery-outage").await;
+    assert_eq!(s, 202, "the redelivery is new to olo: {body}");
+    applied_everywhere(&[&d], &c2).await;
+    let runs_path = format!("/api/v1/runs?job={name}");
+    d.wait_within("the trailer's run", Duration::from_secs(200), |d| {
+        let (path, c2) = (runs_path.clone(), c2.clone());
+        async move { commit_runs(d, &path, &c2).await == 1 }
+    })
+    .await;
+    let (s, body) = d
+        .post(&trigger, Some(common::daemon::TOKEN), serde_json::json!({}))
+        .await;
+    assert_eq!(s, 201, "{body}");
+    let (_, runs) = d.get(&runs_path).await;
+    assert_eq!(runs["items"].as_array().unwrap().len(), 2, "{runs}");
+    assert_eq!(
+        airflow_runs(&airflow, &password, &dag_id).await.len(),
+        2,
+        "Airflow holds the trailer's run and the API's, once each"
+    );
+    assert_eq!(applies(&d).await, vec![c2, c1], "each commit applied once");
+}

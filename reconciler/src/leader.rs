@@ -88,6 +88,13 @@ impl Election {
     }
 
     /// Gives the lead up (on shutdown), so a follower takes over at once.
+    /// Drops the session (and with it the lock, when PostgreSQL still holds it): after a check
+    /// that did not answer in time, this replica no longer counts itself the leader.
+    pub fn abandon(&mut self) {
+        self.leading = false;
+        self.conn = None;
+    }
+
     pub async fn resign(&mut self) {
         if let Some(mut conn) = self.conn.take() {
             if self.leading {

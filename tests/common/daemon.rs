@@ -144,6 +144,13 @@ impl Daemon {
         self._process.0.id()
     }
 
+    /// Whether the process is still running (not exited, not a zombie).
+    #[allow(dead_code)]
+    pub fn running(&self) -> bool {
+        std::fs::read_to_string(format!("/proc/{}/stat", self.pid()))
+            .is_ok_and(|stat| !stat.contains(") Z "))
+    }
+
     pub fn log(&self) -> String {
         std::fs::read_to_string(self.olo.state.path().join("serve.log")).unwrap_or_default()
     }

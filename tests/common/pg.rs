@@ -74,3 +74,59 @@ impl PgDatabase {
         );
     }
 }
+
+/// A PostgreSQL server of a test's own (scripts/postgres.sh in a folder and on a port of its
+/// own), which the test may stop and start again: the shared server of the run stays up for the
+/// other tests. Deleted with its data when dropped.
+pub struct PgServer {
+    dir: tempfile::TempDir,
+    /// The admin URL (database `postgres`).
+    pub url: String,
+}
+
+impl PgServer {
+    fn script(dir: &std::path::Path, verb: &str) -> String {
+        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/postgres.sh");
+        let out = Command::new(script)
+            .arg(verb)
+            .env("OLO_PG_DIR", dir.join("pg"))
+            // Away from the shared server's ports (25432 up).
+            .env("OLO_PG_PORT", "26432")
+            .output()
+            .unwrap_or_else(|e| panic!("could not run {script}: {e}"));
+        assert!(
+            out.status.success(),
+            "scripts/postgres.sh {verb}: {}",
+            stderr(&out)
+        );
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    }
+
+    pub fn start() -> PgServer {
+        // The postgres OS user (PostgreSQL runs as it under root) must enter the folder.
+        let dir = tempfile::Builder::new()
+            .prefix("olo-pg-")
+            .tempdir_in("/tmp")
+            .unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+        let url = PgServer::script(dir.path(), "start");
+        PgServer { dir, url }
+    }
+
+    /// Stops the server, keeping its data (`pg_ctl stop -m fast`: connections are closed).
+    pub fn pause(&self) {
+        PgServer::script(self.dir.path(), "pause");
+    }
+
+    /// Starts it again on the same port.
+    pub fn resume(&self) {
+        PgServer::script(self.dir.path(), "resume");
+    }
+}
+
+impl Drop for PgServer {
+    fn drop(&mut self) {
+        let _ = std::panic::catch_unwind(|| PgServer::script(self.dir.path(), "stop"));
+    }
+}

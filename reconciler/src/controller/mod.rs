@@ -210,6 +210,19 @@ impl Controller {
         self
     }
 
+    /// Forgets what this replica knew of the live state as the leader (its held inventories,
+    /// when it last read the targets back, the commit it settled last): another replica may lead
+    /// and apply before this one leads again, so its next reconcile reads everything back.
+    pub fn step_down(&mut self) {
+        self.last = None;
+        let engine = &mut self.engine;
+        engine.last_full_observe = None;
+        engine.inventory = None;
+        engine.lake_inventory = None;
+        engine.lake_unchanged = None;
+        engine.memo = None;
+    }
+
     /// Reads the branch tip (fetching a remote source first), off the async workers.
     pub async fn latest(&self) -> Result<Tip, Error> {
         latest(&self.source).await

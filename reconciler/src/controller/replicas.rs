@@ -30,8 +30,9 @@ use crate::store::Store;
 pub const BEAT: Duration = Duration::from_secs(1);
 /// How often a follower tries to take the lead, and the leader checks it still has it.
 const ELECTION: Duration = Duration::from_secs(2);
-/// Exit code of a leader whose lock session broke (a supervisor restarts it as a follower).
-const LOST_LEAD: i32 = 3;
+/// Longest wait for PostgreSQL to answer an election query (a connection to a server that is
+/// cut off may otherwise hang for minutes); a leader whose check times out stops leading.
+const ELECTION_TIMEOUT: Duration = Duration::from_secs(5);
 /// How often a replica reads the observed lineage other replicas took in.
 const LINEAGE_RELOAD: Duration = Duration::from_secs(5);
 
@@ -72,6 +73,11 @@ pub enum Round {
     Lead { took_over: bool },
     /// Nothing more this round: the leader does the work.
     Follow,
+    /// This replica led until its lock session broke (PostgreSQL stopped, or the network to it):
+    /// stop everything only the leader does and forget the live state it held
+    /// ([`Controller::step_down`]). It follows from the next round and leads again once it gets
+    /// the lock back (when PostgreSQL is back, if no other replica took the lead meanwhile).
+    SteppedDown,
 }
 
 /// Why a replica could not join the election.
@@ -150,9 +156,24 @@ impl Replicas {
         }
     }
 
+    /// Resolves when this replica, leading now, stops leading (its lock session broke): what it
+    /// is doing as the leader (a reconcile) is to be dropped at once.
+    pub fn lost_lead(&self) -> impl std::future::Future<Output = ()> + Send + 'static {
+        let mut leading = self.leading.clone();
+        async move {
+            let _ = leading.wait_for(|leads| !*leads).await;
+        }
+    }
+
     /// One round: the leader adds the work other replicas handed over to `pending`; a follower
     /// hands its `pending` over and serves the newest applied revision.
     pub async fn step(&mut self, controller: &Controller, pending: &mut Pending) -> Round {
+        if self.was_leading && !*self.leading.borrow() {
+            self.was_leading = false;
+            self.loaded = None;
+            self.serving.set_role(Role::Follower);
+            return Round::SteppedDown;
+        }
         // OpenLineage events reach any replica; each adds what the others recorded (edges are
         // flags on a set: reading them again changes nothing).
         if self.lineage_read.elapsed() >= LINEAGE_RELOAD {
@@ -249,29 +270,39 @@ impl Replicas {
     }
 }
 
-/// Holds the lead, or tries to take it, until told to resign; a leader whose lock session broke
-/// exits the process (a supervisor restarts it as a follower).
+/// Holds the lead, or tries to take it, until told to resign. A leader whose lock session breaks
+/// (or does not answer within [`ELECTION_TIMEOUT`]) stops leading at once and campaigns again.
 async fn campaign(
     mut election: Election,
     leading: watch::Sender<bool>,
     mut resigned: oneshot::Receiver<()>,
 ) {
+    use tokio::time::timeout;
     loop {
         if election.is_leader() {
-            if !election.still_leading().await {
-                error!("olo serve: lost the lead (the PostgreSQL session holding the lock broke; another replica may lead already): exiting, a restart rejoins as a follower");
-                std::process::exit(LOST_LEAD);
+            let alive = timeout(ELECTION_TIMEOUT, election.still_leading()).await;
+            if alive != Ok(true) {
+                election.abandon();
+                let _ = leading.send(false);
+                error!("olo serve: lost the lead (the PostgreSQL session holding the lock broke; another replica may lead already): stopped leading at once; this replica follows and leads again when it gets the lock back");
             }
         } else {
-            match election.try_lead().await {
-                Ok(true) => {
+            match timeout(ELECTION_TIMEOUT, election.try_lead()).await {
+                Ok(Ok(true)) => {
                     info!("olo serve: this replica leads now");
                     let _ = leading.send(true);
                 }
-                Ok(false) => {}
-                Err(e) => {
+                Ok(Ok(false)) => {}
+                Ok(Err(e)) => {
                     warn!(
                         "olo serve: leader election: PostgreSQL did not answer ({e}); trying again"
+                    )
+                }
+                Err(_) => {
+                    election.abandon();
+                    warn!(
+                        "olo serve: leader election: PostgreSQL did not answer within {} s; trying again",
+                        ELECTION_TIMEOUT.as_secs()
                     )
                 }
             }

@@ -179,7 +179,23 @@ impl<'a> Runs<'a> {
             "trigger": by.kind.as_str(),
             "revision": by.revision,
         });
-        let dag_run = airflow
+        // Recorded before Airflow is asked: a run olo cannot record (the state store is down) is
+        // not triggered, so a caller that retries does not start it twice.
+        let mut run = self
+            .store
+            .insert_run(&NewRun {
+                workspace: workspace.to_string(),
+                job: job.to_string(),
+                dag_id: dag_id.clone(),
+                airflow_run_id: run_id.clone(),
+                state: "queued".into(),
+                trigger: by.kind,
+                triggered_by: Some(by.actor.to_string()),
+                revision: by.revision.map(str::to_string),
+                conf: conf.clone(),
+            })
+            .await?;
+        let triggered = airflow
             .trigger_run(
                 &dag_id,
                 &NewDagRun {
@@ -189,21 +205,20 @@ impl<'a> Runs<'a> {
                     note: request.note.as_deref(),
                 },
             )
-            .await?;
-        let mut run = self
-            .store
-            .insert_run(&NewRun {
-                workspace: workspace.to_string(),
-                job: job.to_string(),
-                dag_id: dag_id.clone(),
-                airflow_run_id: run_id.clone(),
-                state: dag_run.state.clone(),
-                trigger: by.kind,
-                triggered_by: Some(by.actor.to_string()),
-                revision: by.revision.map(str::to_string),
-                conf: conf.clone(),
-            })
-            .await?;
+            .await;
+        let dag_run = match triggered {
+            Ok(dag_run) => dag_run,
+            Err(e) => {
+                if let Err(gone) = self.store.delete_run(run.id).await {
+                    tracing::warn!(
+                        run = run.id,
+                        "could not remove the run Airflow refused: {gone}"
+                    );
+                }
+                return Err(e.into());
+            }
+        };
+        run.state = dag_run.state.clone();
         let update = RunUpdate {
             state: dag_run.state.clone(),
             logical_date: dag_run.logical_date.or(Some(logical_date)),

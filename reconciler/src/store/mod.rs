@@ -194,6 +194,8 @@ pub trait Store: Send + Sync {
     async fn insert_run(&self, run: &NewRun) -> StoreResult<Run>;
     /// Replaces the state and times of a run (and sets updated_at to now).
     async fn update_run(&self, id: i64, update: &RunUpdate) -> StoreResult<()>;
+    /// Removes a run whose trigger Airflow refused (olo records a run before it triggers it).
+    async fn delete_run(&self, id: i64) -> StoreResult<()>;
     async fn run(&self, id: i64) -> StoreResult<Option<Run>>;
     /// Newest first (id descending), `limit` rows at most, id < `before_id` when given; the
     /// filter's fields are ANDed.

@@ -120,6 +120,18 @@ pub(super) async fn update(db: &Db, id: i64, update: &RunUpdate) -> StoreResult<
     one_row("update_run", affected)
 }
 
+/// Removes a run recorded for a trigger that Airflow then refused (it never ran).
+pub(super) async fn delete(db: &Db, id: i64) -> StoreResult<()> {
+    on_pool!(db, |pool| {
+        sqlx::query("DELETE FROM runs WHERE id = $1")
+            .bind(id)
+            .execute(pool)
+            .await
+            .map(|_| ())
+    })
+    .map_err(query_error("delete_run"))
+}
+
 pub(super) async fn get(db: &Db, id: i64) -> StoreResult<Option<Run>> {
     let sql = format!("SELECT {COLUMNS} FROM runs WHERE id = $1");
     let row = on_pool!(db, |pool| {

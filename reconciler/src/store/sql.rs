@@ -286,6 +286,10 @@ impl<B> Store for SqlStore<B> {
         runs::update(&self.db, id, update).await
     }
 
+    async fn delete_run(&self, id: i64) -> StoreResult<()> {
+        runs::delete(&self.db, id).await
+    }
+
     async fn run(&self, id: i64) -> StoreResult<Option<Run>> {
         runs::get(&self.db, id).await
     }

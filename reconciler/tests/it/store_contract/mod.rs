@@ -115,6 +115,7 @@ contract! {
             insert_run_is_idempotent_on_dag_id_and_airflow_run_id,
             insert_run_refuses_a_conf_that_is_not_an_object,
             unknown_run_is_none,
+            delete_run_removes_that_run_only,
             update_run_replaces_state_and_times,
             update_run_of_unknown_run_fails,
             runs_are_newest_first_with_limit_and_before_id,

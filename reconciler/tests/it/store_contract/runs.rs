@@ -135,6 +135,21 @@ pub async fn unknown_run_is_none(store: &dyn Store) {
     assert_eq!(store.run(-1).await.unwrap(), None);
 }
 
+/// A run Airflow refused to start is removed; the others stay.
+pub async fn delete_run_removes_that_run_only(store: &dyn Store) {
+    let kept = store
+        .insert_run(&new_run("sales", "orders", "manual__1"))
+        .await
+        .unwrap();
+    let refused = store
+        .insert_run(&new_run("sales", "orders", "manual__2"))
+        .await
+        .unwrap();
+    store.delete_run(refused.id).await.unwrap();
+    assert_eq!(store.run(refused.id).await.unwrap(), None);
+    assert_eq!(store.run(kept.id).await.unwrap(), Some(kept));
+}
+
 pub async fn update_run_replaces_state_and_times(store: &dyn Store) {
     let run = store
         .insert_run(&new_run("sales", "orders", "manual__1"))
