@@ -3,6 +3,10 @@
 //! exactly one leads; followers serve the API and take webhooks, which reach the leader through
 //! the store; kill -9 the leader and a follower takes over within 15 s; a SIGTERM'd leader hands
 //! over at once; no commit is applied twice and no webhook delivery is lost or done twice.
+//!
+//! And the outages a running daemon rides out without a restart: its PostgreSQL stopped for a
+//! minute (a server of the test's own), and Airflow unreachable while a run is followed (a TCP
+//! proxy between olo and the shared Airflow, cut and restored).
 
 mod common;
 
@@ -448,4 +452,111 @@ async fn postgres_stopped_for_a_minute_under_a_running_daemon() {
         "Airflow holds the trailer's run and the API's, once each"
     );
     assert_eq!(applies(&d).await, vec![c2, c1], "each commit applied once");
+}
+
+/// Airflow unreachable for 40 s while olo follows a run (a TCP proxy between olo and the shared
+/// Airflow is cut; Airflow itself runs on and finishes the run): olo keeps the run's last known
+/// state rather than calling it failed, says Airflow is unavailable (503) for a task log and a
+/// new trigger, which leaves no run behind; once Airflow is reachable again, olo catches up
+/// with the run's end and its task instances without a restart.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn airflow_unreachable_while_a_run_is_followed() {
+    let airflow = env("OLO_TEST_AIRFLOW_URL");
+    let dags = common::airflow::own_dag_folder("airflow_outage");
+    let password = env("OLO_TEST_AIRFLOW_PASSWORD");
+    let proxy = common::proxy::Proxy::start(airflow.trim_start_matches("http://")).await;
+    let through = proxy.url();
+    let shared = tempfile::tempdir().unwrap();
+    let folder = |name: &str| shared.path().join(name).display().to_string();
+    let (trino, iceberg) = (folder("trino"), folder("iceberg"));
+    let settings = [
+        ("OLO_APPLY__DAGS_FOLDER", dags.as_str()),
+        ("OLO_APPLY__TRINO_FOLDER", trino.as_str()),
+        ("OLO_APPLY__ICEBERG_FOLDER", iceberg.as_str()),
+        ("OLO_LAKEHOUSE__CATALOG", "off"),
+        ("OLO_LAKEHOUSE__WAREHOUSE", "off"),
+        ("OLO_AIRFLOW__URL", through.as_str()),
+        ("OLO_AIRFLOW__PASSWORD_ENV", "TEST_AIRFLOW_PASSWORD"),
+        ("TEST_AIRFLOW_PASSWORD", password.as_str()),
+        ("OLO_AIRFLOW__POLL_SECONDS", "1"),
+        ("OLO_AIRFLOW__PARSE_TIMEOUT_SECONDS", "150"),
+    ];
+    let name = format!("outage_{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
+    let dag_id = format!("w__{name}");
+    let repo = Repo::new();
+    repo.write(
+        &format!("workspaces/w/jobs/{name}.yaml"),
+        &job(&name, "sleep 20 && echo done"),
+    );
+    let c1 = repo.commit("a slow job", WHO);
+    let d = Daemon::start(&repo, &settings).await;
+    applied_everywhere(&[&d], &c1).await;
+
+    let trigger = format!("/api/v1/workspaces/w/jobs/{name}/runs");
+    let (s, run) = d
+        .post(&trigger, Some(common::daemon::TOKEN), serde_json::json!({}))
+        .await;
+    assert_eq!(s, 201, "{run}");
+    let run_path = format!("/api/v1/runs/{}", run["id"]);
+    d.wait_within(
+        "olo to see the run running",
+        Duration::from_secs(120),
+        |d| {
+            let path = run_path.clone();
+            async move { d.get(&path).await.1["state"] == "running" }
+        },
+    )
+    .await;
+
+    proxy.cut();
+    let cut_at = std::time::Instant::now();
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    let (s, seen) = d.get(&run_path).await;
+    assert_eq!(
+        (s, seen["state"].as_str()),
+        (200, Some("running")),
+        "the last known state, not a failure: {seen}"
+    );
+    let (s, body) = d.get(&format!("{run_path}/tasks/a/logs/1")).await;
+    assert_eq!(s, 503, "{body}");
+    common::daemon::assert_error_shape(&body, "airflow_unavailable");
+    let (s, body) = d
+        .post(&trigger, Some(common::daemon::TOKEN), serde_json::json!({}))
+        .await;
+    assert_eq!(s, 503, "{body}");
+    common::daemon::assert_error_shape(&body, "airflow_unavailable");
+    let (_, runs) = d.get(&format!("/api/v1/runs?job={name}")).await;
+    assert_eq!(
+        runs["items"].as_array().unwrap().len(),
+        1,
+        "the refused trigger left no run: {runs}"
+    );
+    // The run ends in Airflow meanwhile (it sleeps 20 s).
+    tokio::time::sleep(Duration::from_secs(40).saturating_sub(cut_at.elapsed())).await;
+    assert_eq!(d.get(&run_path).await.1["state"], "running");
+    assert!(
+        d.running(),
+        "olo serve exited while Airflow was unreachable:\n{}",
+        d.log()
+    );
+
+    proxy.restore();
+    d.wait_within(
+        "olo to catch up with the run's end",
+        Duration::from_secs(60),
+        |d| {
+            let path = run_path.clone();
+            async move { d.get(&path).await.1["state"] == "success" }
+        },
+    )
+    .await;
+    let (_, tasks) = d.get(&format!("{run_path}/tasks")).await;
+    let states: Vec<&str> = tasks["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|t| t["state"].as_str())
+        .collect();
+    assert_eq!(states, ["success"], "{tasks}");
+    assert_eq!(airflow_runs(&airflow, &password, &dag_id).await.len(), 1);
 }

@@ -5,6 +5,7 @@ pub mod airflow;
 pub mod browser;
 pub mod daemon;
 pub mod pg;
+pub mod proxy;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
