@@ -11,9 +11,16 @@
 #     chart's values.schema.json), kubernetes-validate (the rendered manifests against the
 #     Kubernetes 1.34 OpenAPI schemas, strict: unknown fields fail), yamllint (.yamllint).
 #
+# Every shipped settings file (compose/olo/olo.toml, the chart's ConfigMap with the pod's
+# environment, the image's /etc/olo/olo.toml) is also loaded by olo itself (`olo settings`, the
+# binary in $OLO_BIN, default target/debug/olo), so a wrong value fails as it would at start; the
+# port olo then listens on is checked against the ports the compose health check, the Dockerfile's
+# HEALTHCHECK and EXPOSE, the chart's container port, probes and Service use.
+#
 # Each check prints one line. The negative checks break something on purpose (a wrong value for
 # the chart's schema, 3 replicas without PostgreSQL, a broken compose file, a manifest with a
-# misspelt field) and pass only when the validator refuses it.
+# misspelt field, a settings value olo refuses, a listen port the probes do not use, a probe on a
+# port that does not exist) and pass only when the check refuses it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -30,6 +37,9 @@ fail() {
 }
 
 # --- tools ---------------------------------------------------------------------------------------
+olo_bin="${OLO_BIN:-target/debug/olo}"
+[ -x "$olo_bin" ] || fail "$olo_bin does not exist: build olo first (cargo build), or set OLO_BIN"
+export OLO_BIN="$olo_bin"
 if ! command -v docker-compose >/dev/null; then
     fail "docker-compose is not installed (scripts/setup.sh installs Debian's docker-compose package)"
 fi
@@ -108,6 +118,29 @@ def check_settings(toml_text, env_names, where):
         die(f"{where}: server.listen must be 0.0.0.0:<port> in a container, got {doc.get('server')}")
     return doc
 
+def olo_settings(toml_text, env, where):
+    """The settings olo itself loads from `toml_text` and the `OLO_*` variables of `env` (the
+    other variables are left out), as `olo serve` would at start; dies with olo's reason."""
+    import subprocess, tempfile
+    with tempfile.NamedTemporaryFile("w", suffix=".toml", delete=False) as f:
+        f.write(toml_text)
+    run_env = {"PATH": os.environ.get("PATH", "")}
+    run_env.update({k: str(v) for k, v in env.items() if k.startswith("OLO_") and "__" in k})
+    out = subprocess.run([os.environ["OLO_BIN"], "settings", "--config", f.name, "--format", "json"],
+                         env=run_env, capture_output=True, text=True)
+    os.unlink(f.name)
+    if out.returncode != 0:
+        die(f"{where}: olo refuses these settings: {out.stderr.strip()}")
+    return json.loads(out.stdout)
+
+def listen_port(settings):
+    return int(settings["server"]["listen"].rsplit(":", 1)[1])
+
+def url_port(text):
+    """The port of the first http://host:port URL in `text`, or None."""
+    m = re.search(r"https?://[^/:\s\"']+:(\d+)", text)
+    return int(m.group(1)) if m else None
+
 # --- compose -----------------------------------------------------------------------------------
 def compose(config_file, env_example, compose_toml):
     cfg = yaml.safe_load(open(config_file))
@@ -146,6 +179,16 @@ def compose(config_file, env_example, compose_toml):
     olo = services.get("olo") or die("compose: no olo service")
     env = olo.get("environment") or {}
     check_settings(open(compose_toml).read(), env.keys(), "compose/olo/olo.toml + olo's environment")
+    loaded = olo_settings(open(compose_toml).read(), env, "compose/olo/olo.toml + olo's environment")
+    port = listen_port(loaded)
+    # "127.0.0.1:8081:8080/tcp" (docker-compose 1's config output) or {target: 8080, ...}.
+    targets = [int(p["target"]) if isinstance(p, dict) else int(str(p).rsplit(":", 1)[-1].split("/")[0])
+               for p in olo.get("ports", [])]
+    if port not in targets:
+        problems.append(f"olo listens on {port} (server.listen), but its published ports go to {targets}")
+    probe = url_port(" ".join(map(str, (olo.get("healthcheck") or {}).get("test", []))))
+    if probe != port:
+        problems.append(f"olo's healthcheck asks port {probe}, but olo listens on {port}")
     for var in ("OLO_STATE__DATABASE", "OLO_AIRFLOW_PASSWORD", "OLO_GITHUB_WEBHOOK_SECRET", "OLO_API__TOKENS"):
         if var not in env:
             problems.append(f"olo: {var} not in its environment")
@@ -248,6 +291,24 @@ def chart_semantics(out_dir, ha):
                 and ref["key"] not in secret_keys:
             problems.append(f"env {name} refers to a key the chart's Secret does not have")
     settings = check_settings(cm, env.keys(), f"ConfigMap olo.toml ({'HA' if ha else 'default'} values)")
+    # olo loads it with the pod's environment (a value from a Secret stands in as a placeholder).
+    pod_env = {n: e.get("value", "postgres://olo@db/olo" if "DATABASE" in n else "from-a-secret")
+               for n, e in env.items()}
+    port = listen_port(olo_settings(cm, pod_env, f"ConfigMap olo.toml ({'HA' if ha else 'default'} values)"))
+    named = {p.get("name"): p["containerPort"] for p in c.get("ports", [])}
+    def resolve(ref):
+        return ref if isinstance(ref, int) else named.get(ref)
+    if port not in named.values():
+        problems.append(f"olo listens on {port} (server.listen), but the container ports are {named}")
+    for probe in ("livenessProbe", "readinessProbe"):
+        ref = c[probe]["httpGet"]["port"]
+        if resolve(ref) is None:
+            problems.append(f"{probe} asks port {ref!r}, which the container does not have")
+        elif resolve(ref) != port:
+            problems.append(f"{probe} asks port {resolve(ref)}, but olo listens on {port}")
+    for sp in svc["spec"]["ports"]:
+        if resolve(sp.get("targetPort", sp["port"])) != port:
+            problems.append(f"the Service's port {sp.get('name')} goes to {sp.get('targetPort')}, not to olo's {port}")
     # Every *_env setting names a variable the pod has.
     def env_refs(d, path=""):
         for k, v in d.items():
@@ -300,7 +361,8 @@ if __name__ == "__main__":
     cmd, *args = sys.argv[1:]
     {"compose": compose, "render": render, "render-must-fail": render_must_fail,
      "lint": lint, "chart-semantics": lambda d, ha: chart_semantics(d, ha == "ha"),
-     "settings": lambda f, where: check_settings(open(f).read(), [], where)}[cmd](*args)
+     "settings": lambda f, where: check_settings(open(f).read(), [], where),
+     "olo-settings": lambda f, where: print(listen_port(olo_settings(open(f).read(), {}, where)))}[cmd](*args)
 PY
 export KUBE_VERSION="$kube_version"
 checks_py() { "$py" "$work/checks.py" "$@"; }
@@ -323,7 +385,22 @@ fi
 ok "docker-compose config: compose/docker-compose.yml is a valid Compose file with compose/.env.example (no warnings)"
 
 out="$(checks_py compose "$work/compose.yml" compose/.env.example compose/olo/olo.toml)" || fail "compose checks"
-ok "compose: $out; images pinned, a healthcheck behind every service_healthy, one-shot services behind service_completed_successfully, ports on 127.0.0.1, variables = .env.example, olo's settings keys documented, DAG and Trino folders shared"
+ok "compose: $out; olo loads its settings (olo settings) and listens on the port its healthcheck and published port use; images pinned, a healthcheck behind every service_healthy, one-shot services behind service_completed_successfully, ports on 127.0.0.1, variables = .env.example, olo's settings keys documented, DAG and Trino folders shared"
+
+# Negative: a settings value olo refuses, and a listen port the health check does not ask.
+sed 's/^poll_seconds = 30$/poll_seconds = "thirty"/' compose/olo/olo.toml >"$work/thirty.toml"
+grep -q '"thirty"' "$work/thirty.toml" || fail "could not make the poll_seconds negative check (compose/olo/olo.toml changed?)"
+if out="$(checks_py compose "$work/compose.yml" compose/.env.example "$work/thirty.toml" 2>&1)"; then
+    fail "compose checks accepted poll_seconds = \"thirty\""
+fi
+grep -q "olo refuses these settings" <<<"$out" || fail "poll_seconds = \"thirty\" failed for another reason: $out"
+ok "olo refuses compose's olo.toml with poll_seconds = \"thirty\": $(grep -o 'invalid type[^;]*' <<<"$out" | head -n 1 | cut -c1-90)"
+sed 's/^listen = "0.0.0.0:8080"$/listen = "0.0.0.0:9090"/' compose/olo/olo.toml >"$work/9090.toml"
+if out="$(checks_py compose "$work/compose.yml" compose/.env.example "$work/9090.toml" 2>&1)"; then
+    fail "compose checks accepted olo listening on 9090 behind a health check on 8080"
+fi
+grep -q "healthcheck asks port 8080, but olo listens on 9090" <<<"$out" || fail "listen 9090 failed for another reason: $out"
+ok "compose checks refuse olo listening on 9090 while its healthcheck and published port use 8080"
 
 # Negative: the validator refuses a broken file (an unknown depends_on condition).
 mkdir -p "$work/badcompose"
@@ -354,7 +431,15 @@ fi
 awk '/^COPY <<.EOF. \/etc\/olo\/olo.toml/{f=1;next} /^EOF$/{f=0} f' Dockerfile >"$work/image-olo.toml"
 [ -s "$work/image-olo.toml" ] || fail "Dockerfile: no olo.toml heredoc for /etc/olo/olo.toml"
 checks_py settings "$work/image-olo.toml" "the image's /etc/olo/olo.toml" || fail "the image's olo.toml"
-ok "Dockerfile (static): multi-stage, rust 1.95, cargo build --release --locked, non-root USER, HEALTHCHECK, examples-repo bundled, its olo.toml keys documented and listening on 0.0.0.0, no transparent huge pages; .dockerignore excludes target/ and .olo/"
+image_port="$(checks_py olo-settings "$work/image-olo.toml" "the image's /etc/olo/olo.toml")" || fail "olo refuses the image's olo.toml"
+# The HEALTHCHECK instruction with its continuation lines.
+healthcheck="$(awk '/^HEALTHCHECK/{f=1} f{printf "%s ", $0; if ($0 !~ /\\$/) exit}' Dockerfile)"
+grep -Eq "(localhost|127\.0\.0\.1):$image_port/" <<<"$healthcheck" || dockerfile_problems+=("HEALTHCHECK does not ask port $image_port, where the image's olo.toml listens")
+grep -Eq "^EXPOSE $image_port\b" Dockerfile || dockerfile_problems+=("EXPOSE does not name port $image_port, where the image's olo.toml listens")
+if ((${#dockerfile_problems[@]})); then
+    fail "Dockerfile: ${dockerfile_problems[*]}"
+fi
+ok "Dockerfile (static): multi-stage, rust 1.95, cargo build --release --locked, non-root USER, HEALTHCHECK and EXPOSE on the port its olo.toml listens on ($image_port; olo loads that file), examples-repo bundled, its olo.toml keys documented and listening on 0.0.0.0, no transparent huge pages; .dockerignore excludes target/ and .olo/"
 
 # --- Helm chart ------------------------------------------------------------------------------------
 out="$(checks_py lint -)" || fail "helm lint with the default values"
@@ -382,8 +467,18 @@ for set in default ha; do
     fi
     ok "kubernetes-validate --strict -k $kube_version: ${#files[@]} manifests of the $set values$([ "$set" = ha ] && echo " (ServiceMonitor skipped: a CRD, no schema offline; its fields are checked next)")"
     out="$(checks_py chart-semantics "$work/$set" "$set")" || fail "the $set manifests"
-    ok "chart semantics ($set): probes /healthz + /readyz, requests, non-root, selectors, PDB, every *_env setting backed by an env var, olo.toml keys documented, listen 0.0.0.0$([ "$set" = ha ] && echo ", 3 replicas, database from the Secret, [oidc], reads behind sign-in, Ingress, ServiceMonitor on /metrics"): $out"
+    ok "chart semantics ($set): olo loads its settings with the pod's environment and listens on the container port its probes and Service use, probes /healthz + /readyz, requests, non-root, selectors, PDB, every *_env setting backed by an env var, olo.toml keys documented, listen 0.0.0.0$([ "$set" = ha ] && echo ", 3 replicas, database from the Secret, [oidc], reads behind sign-in, Ingress, ServiceMonitor on /metrics"): $out"
 done
+
+# Negative: a probe on a port the container does not have.
+cp -r "$work/default" "$work/badprobe"
+sed -i '0,/port: http$/s//port: htp/' "$work/badprobe/"*-Deployment-*.yaml
+grep -q "port: htp" "$work/badprobe/"*-Deployment-*.yaml || fail "could not make the probe-port negative check (the probes do not name port http?)"
+if out="$(checks_py chart-semantics "$work/badprobe" default 2>&1)"; then
+    fail "chart semantics accepted a probe on port htp"
+fi
+grep -q "asks port 'htp', which the container does not have" <<<"$out" || fail "the htp probe failed for another reason: $out"
+ok "chart semantics refuse a probe on a port the container does not have (htp)"
 
 # Negative: kubernetes-validate refuses a manifest with a misspelt field.
 sed 's/^  replicas:/  replicaz:/' "$work/ha/"*-Deployment-*.yaml >"$work/bad-deployment.yaml"

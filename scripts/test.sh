@@ -165,9 +165,6 @@ trino_env="$(mktemp)"
 scripts/trino.sh start >"$trino_env" &
 trino_pid=$!
 
-echo "==> Deployment files, validated offline: compose/, charts/olo, Dockerfile (scripts/check-deploy.sh)"
-scripts/check-deploy.sh
-
 if ! wait "$trino_pid"; then
     echo "scripts/trino.sh start failed" >&2
     exit 1
@@ -184,6 +181,11 @@ if ! wait "$build_pid"; then
     exit 1
 fi
 rm -f "$build_log"
+
+# After the build: olo itself loads every shipped settings file (`olo settings`).
+echo "==> Deployment files, validated offline: compose/, charts/olo, Dockerfile (scripts/check-deploy.sh)"
+OLO_BIN=target/debug/olo scripts/check-deploy.sh
+
 # The fuzz targets build apart (libFuzzer's instrumentation, every dependency again): at low
 # priority while the tests run, which mostly wait on Airflow, Spark and Trino.
 fuzz_build_log="$(mktemp)"

@@ -328,6 +328,18 @@ pub(crate) enum Command {
         #[command(flatten)]
         api: client::ApiArgs,
     },
+    /// Print the settings olo would run with: the defaults, then the settings file, then the
+    /// `OLO_<SECTION>__<KEY>` environment variables, checked as `olo serve` checks them at
+    /// start. Exit 0 when they are valid, 2 with the reason when not. Secrets are never in
+    /// settings (only the names of the environment variables that hold them).
+    Settings {
+        /// Settings file (TOML).
+        #[arg(long, env = "OLO_CONFIG")]
+        config: Option<PathBuf>,
+        /// Output format: text (TOML, as a settings file) or json.
+        #[arg(long, value_enum, default_value = "text")]
+        format: Format,
+    },
     /// Print the JSON Schema (draft 2020-12) of a document kind, for editors and other tools.
     Schema {
         /// Which document: job (workspaces/<ws>/jobs/<job>.yaml), workspace

@@ -240,6 +240,17 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let settings = load_settings(config.as_deref())?;
             tokio()?.block_on(backup::restore(&settings, &from, force))
         }
+        Command::Settings { config, format } => {
+            let settings = Settings::load(config.as_deref())?;
+            match format {
+                Format::Text => print!(
+                    "{}",
+                    toml::to_string_pretty(&settings).context("printing the settings")?
+                ),
+                Format::Json => println!("{}", serde_json::to_string_pretty(&settings)?),
+            }
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Status { config } => {
             let settings = load_settings(config.as_deref())?;
             tokio()?.block_on(commands::status(&settings))

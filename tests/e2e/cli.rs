@@ -459,3 +459,61 @@ fn one_apply_waits_for_another_without_a_daemon() {
     );
     assert!(state.path().join("dags/w__j.py").is_file());
 }
+
+/// `olo settings` prints what olo would run with (file, then environment) and refuses what
+/// `olo serve` would refuse at start, naming the key and where it came from.
+#[test]
+fn settings_prints_the_merged_settings_and_refuses_bad_values() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("olo.toml");
+    std::fs::write(
+        &file,
+        "[source]\npoll_seconds = 45\n[server]\nlisten = \"0.0.0.0:9000\"\n",
+    )
+    .unwrap();
+    let settings = |env: &[(&str, &str)], format: &str| {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_olo"));
+        c.args([
+            "settings",
+            "--config",
+            file.to_str().unwrap(),
+            "--format",
+            format,
+        ])
+        .current_dir(dir.path())
+        .env_remove("OLO_CONFIG");
+        for (k, v) in env {
+            c.env(k, v);
+        }
+        c.output().unwrap()
+    };
+    let out = settings(&[("OLO_APPLY__PRUNE", "false")], "text");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    for line in [
+        "poll_seconds = 45",
+        "listen = \"0.0.0.0:9000\"",
+        "prune = false",
+    ] {
+        assert!(text.contains(line), "{line} in:\n{text}");
+    }
+    let out = settings(&[], "json");
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(json["source"]["poll_seconds"], 45);
+
+    let out = settings(&[("OLO_SOURCE__POLL_SECONDS", "thirty")], "text");
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("\"thirty\"") && err.to_ascii_lowercase().contains("poll_seconds"),
+        "{err}"
+    );
+    std::fs::write(&file, "[server]\nlisten = \"everywhere\"\n").unwrap();
+    let out = settings(&[], "text");
+    assert_eq!(out.status.code(), Some(2));
+    insta::assert_snapshot!("settings_bad_listen", String::from_utf8_lossy(&out.stderr));
+}
