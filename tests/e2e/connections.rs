@@ -255,6 +255,7 @@ async fn an_overlong_target_or_header_block_is_refused_in_the_error_shape() {
     .await;
     assert!(status.starts_with("HTTP/1.1 414"), "{status}");
     assert_error_shape(&body, "uri_too_long");
+    insta::assert_snapshot!("uri_too_long", body["error"]["message"].as_str().unwrap());
     let (status, _) = send(get(
         format!("/api/v1/status?x={}", "a".repeat(7_000)),
         String::new(),
@@ -267,6 +268,10 @@ async fn an_overlong_target_or_header_block_is_refused_in_the_error_shape() {
     let (status, body) = send(get("/api/v1/status".into(), many)).await;
     assert!(status.starts_with("HTTP/1.1 431"), "{status}");
     assert_error_shape(&body, "headers_too_large");
+    insta::assert_snapshot!(
+        "too_many_header_lines",
+        body["error"]["message"].as_str().unwrap()
+    );
     // 40 KB of headers in few lines.
     let large: String = (0..10)
         .map(|i| format!("X-Big-{i}: {}\r\n", "v".repeat(4_000)))
@@ -274,6 +279,10 @@ async fn an_overlong_target_or_header_block_is_refused_in_the_error_shape() {
     let (status, body) = send(get("/api/v1/status".into(), large)).await;
     assert!(status.starts_with("HTTP/1.1 431"), "{status}");
     assert_error_shape(&body, "headers_too_large");
+    insta::assert_snapshot!(
+        "header_block_too_large",
+        body["error"]["message"].as_str().unwrap()
+    );
     let (status, _) = send(get("/api/v1/status".into(), "X-Small: v\r\n".into())).await;
     assert!(status.starts_with("HTTP/1.1 200"), "{status}");
 }

@@ -13,7 +13,7 @@ use super::Args;
 
 /// Event `k` of the lineage benchmark: job `bench.job{k}` reads `t{k}` and a far table, writes
 /// `t{2k+1}` and `t{2k+2}` (a connected, branching graph).
-fn lineage_event(k: usize, tables: usize) -> Value {
+pub(super) fn lineage_event(k: usize, tables: usize) -> Value {
     let t = |i: usize| json!({"namespace": "bench", "name": format!("db.t{}", i % tables)});
     json!({
         "eventType": "COMPLETE",

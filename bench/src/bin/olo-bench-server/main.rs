@@ -24,6 +24,7 @@ mod push;
 mod push_webhook;
 mod report;
 mod setup;
+mod soak;
 mod webhook_throughput;
 
 use std::path::{Path, PathBuf};
@@ -82,6 +83,10 @@ struct Args {
     /// Depth-5 graph queries of the lineage benchmark (one connection, in a row).
     #[arg(long, default_value_t = 200)]
     lineage_queries: usize,
+    /// Instead of the benchmarks: a soak of this many minutes (a steady mix of commits, webhooks,
+    /// API reads and OpenLineage events; resident memory and open files sampled every 10 s).
+    #[arg(long)]
+    soak_minutes: Option<f64>,
     /// Folder for the repository, the state and the daemon's log (default: a new folder under
     /// the system's temporary folder, removed at the end unless --keep).
     #[arg(long)]
@@ -149,6 +154,19 @@ async fn run(args: &Args, olo: &Path, work: &Path) -> anyhow::Result<()> {
 
     let http = reqwest::Client::new();
     let mut daemon = Daemon::spawn(olo, &repo, &state).await?;
+    if let Some(minutes) = args.soak_minutes {
+        daemon.wait_ready(&http).await?;
+        eprintln!("soak: {minutes} minutes of commits, webhooks, API reads and OpenLineage events");
+        let figures = soak::soak(args, &repo, &daemon, minutes).await?;
+        let exited = daemon.child.try_wait()?;
+        ensure!(
+            exited.is_none(),
+            "olo serve exited during the soak ({exited:?}):\n{}",
+            daemon.log_tail()
+        );
+        print!("{}", soak::report(&figures));
+        return Ok(());
+    }
     eprintln!(
         "0/5 GET /api/v1/runs at {} req/s while the first (cold) reconcile runs",
         args.rate

@@ -59,7 +59,7 @@ impl PushFigures {
 }
 
 /// One job's file: the `metadata.description` line is what each push changes.
-fn edit_job(path: &Path, token: &str) -> anyhow::Result<()> {
+pub(super) fn edit_job(path: &Path, token: &str) -> anyhow::Result<()> {
     let text =
         std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
     let mut out = String::with_capacity(text.len() + 40);
