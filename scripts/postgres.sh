@@ -114,23 +114,19 @@ start() {
     url
 }
 
-stop() {
+# Stops the server (its data and port stay, for `resume`).
+pause() {
     local bin
     bin="$(bindir)"
     if running; then
         say "stopping the server in $data"
         as_owner "$bin/pg_ctl" stop -D "$data" -m fast -w >/dev/null
     fi
-    rm -rf "$dir"
 }
 
-pause() {
-    local bin
-    bin="$(bindir)"
-    if running; then
-        say "pausing the server in $data (data kept)"
-        as_owner "$bin/pg_ctl" stop -D "$data" -m fast -w >/dev/null
-    fi
+stop() {
+    pause
+    rm -rf "$dir"
 }
 
 case "${1:-start}" in

@@ -21,7 +21,8 @@ use serde_json::Value;
 /// What every replica shares: the store, and the folders it applies to (as pods sharing a
 /// volume would).
 struct Replica {
-    database: String,
+    /// A PostgreSQL URL (`None`: the daemon's own SQLite store).
+    database: Option<String>,
     dags: String,
     trino: String,
     iceberg: String,
@@ -29,9 +30,13 @@ struct Replica {
 
 impl Replica {
     fn new(db: &PgDatabase, shared: &std::path::Path, dags: &str) -> Replica {
+        Replica::on(Some(&db.url), shared, dags)
+    }
+
+    fn on(database: Option<&str>, shared: &std::path::Path, dags: &str) -> Replica {
         let folder = |name: &str| shared.join(name).display().to_string();
         Replica {
-            database: db.url.clone(),
+            database: database.map(str::to_string),
             dags: dags.to_string(),
             trino: folder("trino"),
             iceberg: folder("iceberg"),
@@ -39,8 +44,7 @@ impl Replica {
     }
 
     fn settings(&self) -> Vec<(&str, &str)> {
-        vec![
-            ("OLO_STATE__DATABASE", self.database.as_str()),
+        let mut settings = vec![
             ("OLO_APPLY__DAGS_FOLDER", self.dags.as_str()),
             ("OLO_APPLY__TRINO_FOLDER", self.trino.as_str()),
             ("OLO_APPLY__ICEBERG_FOLDER", self.iceberg.as_str()),
@@ -48,8 +52,23 @@ impl Replica {
             // catalog (REST, or the SQL catalog on PostgreSQL), which these tests do not run.
             ("OLO_LAKEHOUSE__CATALOG", "off"),
             ("OLO_LAKEHOUSE__WAREHOUSE", "off"),
-        ]
+        ];
+        if let Some(database) = &self.database {
+            settings.push(("OLO_STATE__DATABASE", database.as_str()));
+        }
+        settings
     }
+}
+
+/// The settings of a daemon that applies to the shared Airflow (at `url`) and follows its runs.
+fn airflow_settings<'a>(url: &'a str, password: &'a str) -> [(&'static str, &'a str); 5] {
+    [
+        ("OLO_AIRFLOW__URL", url),
+        ("OLO_AIRFLOW__PASSWORD_ENV", "TEST_AIRFLOW_PASSWORD"),
+        ("TEST_AIRFLOW_PASSWORD", password),
+        ("OLO_AIRFLOW__POLL_SECONDS", "1"),
+        ("OLO_AIRFLOW__PARSE_TIMEOUT_SECONDS", "150"),
+    ]
 }
 
 async fn status(d: &Daemon) -> Value {
@@ -277,13 +296,7 @@ async fn a_commit_trailer_triggers_one_run_across_a_failover() {
     let shared = tempfile::tempdir().unwrap();
     let replica = Replica::new(&db, shared.path(), &dags);
     let mut settings = replica.settings();
-    settings.extend([
-        ("OLO_AIRFLOW__URL", airflow.as_str()),
-        ("OLO_AIRFLOW__PASSWORD_ENV", "TEST_AIRFLOW_PASSWORD"),
-        ("TEST_AIRFLOW_PASSWORD", password.as_str()),
-        ("OLO_AIRFLOW__POLL_SECONDS", "1"),
-        ("OLO_AIRFLOW__PARSE_TIMEOUT_SECONDS", "150"),
-    ]);
+    settings.extend(airflow_settings(&airflow, &password));
     // Airflow's database outlives a test run: a fresh job name every time.
     let name = format!("ha_{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
     let dag_id = format!("w__{name}");
@@ -360,21 +373,9 @@ async fn postgres_stopped_for_a_minute_under_a_running_daemon() {
     let password = env("OLO_TEST_AIRFLOW_PASSWORD");
     let server = common::pg::PgServer::start();
     let shared = tempfile::tempdir().unwrap();
-    let folder = |name: &str| shared.path().join(name).display().to_string();
-    let (trino, iceberg) = (folder("trino"), folder("iceberg"));
-    let settings = [
-        ("OLO_STATE__DATABASE", server.url.as_str()),
-        ("OLO_APPLY__DAGS_FOLDER", dags.as_str()),
-        ("OLO_APPLY__TRINO_FOLDER", trino.as_str()),
-        ("OLO_APPLY__ICEBERG_FOLDER", iceberg.as_str()),
-        ("OLO_LAKEHOUSE__CATALOG", "off"),
-        ("OLO_LAKEHOUSE__WAREHOUSE", "off"),
-        ("OLO_AIRFLOW__URL", airflow.as_str()),
-        ("OLO_AIRFLOW__PASSWORD_ENV", "TEST_AIRFLOW_PASSWORD"),
-        ("TEST_AIRFLOW_PASSWORD", password.as_str()),
-        ("OLO_AIRFLOW__POLL_SECONDS", "1"),
-        ("OLO_AIRFLOW__PARSE_TIMEOUT_SECONDS", "150"),
-    ];
+    let replica = Replica::on(Some(&server.url), shared.path(), &dags);
+    let mut settings = replica.settings();
+    settings.extend(airflow_settings(&airflow, &password));
     let name = format!("pg_{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
     let dag_id = format!("w__{name}");
     let repo = Repo::new();
@@ -467,20 +468,10 @@ async fn airflow_unreachable_while_a_run_is_followed() {
     let proxy = common::proxy::Proxy::start(airflow.trim_start_matches("http://")).await;
     let through = proxy.url();
     let shared = tempfile::tempdir().unwrap();
-    let folder = |name: &str| shared.path().join(name).display().to_string();
-    let (trino, iceberg) = (folder("trino"), folder("iceberg"));
-    let settings = [
-        ("OLO_APPLY__DAGS_FOLDER", dags.as_str()),
-        ("OLO_APPLY__TRINO_FOLDER", trino.as_str()),
-        ("OLO_APPLY__ICEBERG_FOLDER", iceberg.as_str()),
-        ("OLO_LAKEHOUSE__CATALOG", "off"),
-        ("OLO_LAKEHOUSE__WAREHOUSE", "off"),
-        ("OLO_AIRFLOW__URL", through.as_str()),
-        ("OLO_AIRFLOW__PASSWORD_ENV", "TEST_AIRFLOW_PASSWORD"),
-        ("TEST_AIRFLOW_PASSWORD", password.as_str()),
-        ("OLO_AIRFLOW__POLL_SECONDS", "1"),
-        ("OLO_AIRFLOW__PARSE_TIMEOUT_SECONDS", "150"),
-    ];
+    let replica = Replica::on(None, shared.path(), &dags);
+    let mut settings = replica.settings();
+    // Airflow through the proxy.
+    settings.extend(airflow_settings(&through, &password));
     let name = format!("outage_{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
     let dag_id = format!("w__{name}");
     let repo = Repo::new();
