@@ -365,6 +365,68 @@ async fn a_dead_airflow_stalls_the_apply_and_refuses_runs_with_a_clear_error() {
     assert_eq!(d.get("/healthz").await.0, 200);
 }
 
+/// Airflow knows the DAG but fails the trigger itself: olo records a run before it asks Airflow
+/// (so that a trigger it cannot record never starts), and removes that record when Airflow
+/// refuses; the caller gets Airflow's answer and nothing is left behind. Airflow is a wiremock
+/// server answering as Airflow 3.3's API does.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_trigger_airflow_fails_leaves_no_run() {
+    use wiremock::matchers::{method, path};
+    use wiremock::{Mock, MockServer, ResponseTemplate};
+    let airflow = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/auth/token"))
+        .respond_with(ResponseTemplate::new(201).set_body_json(json!({"access_token": "jwt"})))
+        .mount(&airflow)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/api/v2/dags/w__one"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "dag_id": "w__one",
+            "is_paused": false,
+            "last_parsed_time": "2026-12-07T00:00:00Z",
+            "relative_fileloc": "w__one.py",
+            "file_token": "token"
+        })))
+        .mount(&airflow)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/api/v2/dags/w__one/dagRuns"))
+        .respond_with(ResponseTemplate::new(503).set_body_string("the scheduler is restarting"))
+        .mount(&airflow)
+        .await;
+    let repo = Repo::new();
+    repo.write("workspaces/w/jobs/one.yaml", &job("one", "echo 1"));
+    repo.commit("one", WHO);
+    let url = airflow.uri();
+    let d = Daemon::start(
+        &repo,
+        &[
+            ("OLO_AIRFLOW__URL", url.as_str()),
+            ("OLO_AIRFLOW__PASSWORD_ENV", "TEST_AIRFLOW_PASSWORD"),
+            ("TEST_AIRFLOW_PASSWORD", "x"),
+            ("OLO_AIRFLOW__PARSE_TIMEOUT_SECONDS", "2"),
+            ("OLO_AIRFLOW__TIMEOUT_SECONDS", "2"),
+        ],
+    )
+    .await;
+    let (code, err) = d
+        .post("/api/v1/workspaces/w/jobs/one/runs", Some(TOKEN), json!({}))
+        .await;
+    assert_eq!(code, 503, "{err}");
+    assert_error_shape(&err, "airflow_unavailable");
+    let asked = airflow
+        .received_requests()
+        .await
+        .unwrap()
+        .iter()
+        .filter(|r| r.method.as_str() == "POST" && r.url.path() == "/api/v2/dags/w__one/dagRuns")
+        .count();
+    assert!(asked >= 1, "olo asked Airflow to start the run");
+    let (_, runs) = d.get("/api/v1/runs").await;
+    assert_eq!(runs["items"], json!([]), "the refused trigger left no run");
+}
+
 #[test]
 fn sigint_and_sigterm_stop_the_daemon() {
     for signal in ["-INT", "-TERM"] {
