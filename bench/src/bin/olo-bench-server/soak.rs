@@ -28,6 +28,9 @@ use super::{Args, BRANCH};
 pub(super) struct Sample {
     pub(super) seconds: f64,
     pub(super) rss_kib: u64,
+    /// The anonymous part of it (the heap, SQLite's page cache), and the part mapped from files.
+    pub(super) anon_kib: u64,
+    pub(super) file_kib: u64,
     pub(super) open_files: usize,
 }
 
@@ -65,15 +68,19 @@ pub(super) struct SoakFigures {
 fn sample(pid: u32, start: Instant) -> anyhow::Result<Sample> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status"))
         .context("reading the daemon's /proc status (is it running?)")?;
-    let rss_kib = status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.split_whitespace().next()?.parse().ok())
-        .unwrap_or(0);
+    let kib = |field: &str| {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(field))
+            .and_then(|v| v.split_whitespace().next()?.parse().ok())
+            .unwrap_or(0)
+    };
     let open_files = std::fs::read_dir(format!("/proc/{pid}/fd"))?.count();
     Ok(Sample {
         seconds: start.elapsed().as_secs_f64(),
-        rss_kib,
+        rss_kib: kib("VmRSS:"),
+        anon_kib: kib("RssAnon:"),
+        file_kib: kib("RssFile:"),
         open_files,
     })
 }
@@ -215,9 +222,11 @@ pub(super) async fn soak(
                 samples.push(sample(pid, start)?);
                 let s = samples.last().expect("just pushed");
                 eprintln!(
-                    "  {:>4.0} s: {:.1} MiB resident, {} open files",
+                    "  {:>4.0} s: {:.1} MiB resident ({:.1} anonymous, {:.1} from files), {} open files",
                     s.seconds,
                     s.rss_kib as f64 / 1024.0,
+                    s.anon_kib as f64 / 1024.0,
+                    s.file_kib as f64 / 1024.0,
                     s.open_files
                 );
                 next_sample += Duration::from_secs(10);
@@ -275,6 +284,12 @@ pub(super) fn report(f: &SoakFigures) -> String {
         mib(last.rss_kib),
         mib(last.rss_kib) - mib(warm.rss_kib),
         mib(max_rss)
+    );
+    let _ = writeln!(
+        out,
+        "    of which anonymous (heap, SQLite's page cache): {:.1} MiB after the first minute, {:.1} MiB at the end",
+        mib(warm.anon_kib),
+        mib(last.anon_kib)
     );
     let _ = writeln!(
         out,
