@@ -326,6 +326,7 @@ pub async fn engine(
         lake_unchanged: None,
         phases: Default::default(),
         verify: settings.verify.verifier()?,
+        unchecked: None,
     })
 }
 

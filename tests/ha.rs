@@ -458,8 +458,10 @@ async fn postgres_stopped_for_a_minute_under_a_running_daemon() {
 /// Airflow unreachable for 40 s while olo follows a run (a TCP proxy between olo and the shared
 /// Airflow is cut; Airflow itself runs on and finishes the run): olo keeps the run's last known
 /// state rather than calling it failed, says Airflow is unavailable (503) for a task log and a
-/// new trigger, which leaves no run behind; once Airflow is reachable again, olo catches up
-/// with the run's end and its task instances without a restart.
+/// new trigger, which leaves no run behind; a commit pushed meanwhile is written and stalls on
+/// its parse check. Once Airflow is reachable again, without a restart or a new commit, olo's
+/// retry finds the commit parsed (Ready), and olo catches up with the run's end and its task
+/// instances.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn airflow_unreachable_while_a_run_is_followed() {
     let airflow = env("OLO_TEST_AIRFLOW_URL");
@@ -470,8 +472,9 @@ async fn airflow_unreachable_while_a_run_is_followed() {
     let shared = tempfile::tempdir().unwrap();
     let replica = Replica::on(None, shared.path(), &dags);
     let mut settings = replica.settings();
-    // Airflow through the proxy.
+    // Airflow through the proxy; an apply waits 10 s for its parse.
     settings.extend(airflow_settings(&through, &password));
+    settings.push(("OLO_AIRFLOW__PARSE_TIMEOUT_SECONDS", "10"));
     let name = format!("outage_{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
     let dag_id = format!("w__{name}");
     let repo = Repo::new();
@@ -522,6 +525,29 @@ async fn airflow_unreachable_while_a_run_is_followed() {
         1,
         "the refused trigger left no run: {runs}"
     );
+    // A commit pushed meanwhile: its DAG file is written, but Airflow cannot be asked whether it
+    // parsed it, so the branch stalls, saying so, and olo tries again with backoff.
+    let file = format!("workspaces/w/jobs/{name}.yaml");
+    repo.write(&file, &job(&name, "sleep 20 && echo changed"));
+    let c2 = repo.commit("changed while Airflow is unreachable", WHO);
+    assert_eq!(push(&d, &c2, "delivery-outage-c2").await.0, 202);
+    d.wait_within(
+        "the apply to stall on the unanswered parse check",
+        Duration::from_secs(60),
+        |d| async move {
+            let s = status(d).await;
+            s["sync"]["state"] == "Stalled"
+                && s["sync"]["message"]
+                    .as_str()
+                    .is_some_and(|m| m.contains("Airflow did not answer"))
+        },
+    )
+    .await;
+    assert!(
+        std::fs::read_to_string(std::path::Path::new(&dags).join(format!("{dag_id}.py")))
+            .unwrap()
+            .contains("echo changed")
+    );
     // The run ends in Airflow meanwhile (it sleeps 20 s).
     tokio::time::sleep(Duration::from_secs(40).saturating_sub(cut_at.elapsed())).await;
     assert_eq!(d.get(&run_path).await.1["state"], "running");
@@ -532,6 +558,19 @@ async fn airflow_unreachable_while_a_run_is_followed() {
     );
 
     proxy.restore();
+    // No new commit, no request: the retry checks the parse again and the branch is Ready.
+    d.wait_within(
+        "the retry to find the commit parsed and the branch Ready",
+        Duration::from_secs(150),
+        |d| {
+            let c2 = c2.clone();
+            async move {
+                let s = status(d).await;
+                s["sync"]["state"] == "Ready" && s["sync"]["last_applied"] == c2
+            }
+        },
+    )
+    .await;
     d.wait_within(
         "olo to catch up with the run's end",
         Duration::from_secs(60),

@@ -28,8 +28,13 @@ pub enum Outcome {
     /// The commit failed validation; nothing was applied.
     Invalid { errors: usize },
     /// The files were written but a target refused them (e.g. Airflow could not import a DAG):
-    /// the plan's outcome is "failed" with `error`, and the branch is Stalled until a new commit.
-    Failed { plan: Plan, error: String },
+    /// the plan's outcome is "failed" with `error`, and the branch is Stalled until a new commit;
+    /// or (`retry`) the target did not answer the check, which is tried again with backoff.
+    Failed {
+        plan: Plan,
+        error: String,
+        retry: bool,
+    },
     /// `verify.policy = "enforce"` and the commit's signature does not verify with a trusted
     /// key: refused like an invalid commit, nothing applied.
     Unverified { signature: Verification },
@@ -37,7 +42,6 @@ pub enum Outcome {
 
 /// A check run after the sink was written and before the apply counts as done: e.g. Airflow
 /// parsed every changed DAG without an import error (and new DAGs got their pause state).
-/// `Err` carries what people need to fix it (the stack trace).
 #[async_trait::async_trait]
 pub trait AfterApply: Send + Sync {
     async fn after_apply(
@@ -45,7 +49,24 @@ pub trait AfterApply: Send + Sync {
         plan: &Plan,
         catalog: &Catalog,
         applied_since: chrono::DateTime<Utc>,
-    ) -> std::result::Result<(), String>;
+    ) -> std::result::Result<(), CheckFailed>;
+}
+
+/// Why an [`AfterApply`] check failed: what people need to fix it (the stack trace), and whether
+/// it failed only because the target did not answer (the same check may pass later).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CheckFailed {
+    pub message: String,
+    pub unanswered: bool,
+}
+
+/// A check that failed because its target did not answer: the commit, the plan it checked and
+/// when that apply began, so that a retry of the same commit (whose files are written, so its
+/// plan is empty) checks them again.
+pub struct Unchecked {
+    pub sha: String,
+    pub plan: Plan,
+    pub since: chrono::DateTime<Utc>,
 }
 
 /// The desired state of a snapshot: validated and rendered, or the diagnostics.
@@ -115,6 +136,8 @@ pub struct Engine {
     pub phases: Phases,
     /// Checks each commit's signature (`None`: verify.policy = "off").
     pub verify: Option<Arc<Verifier>>,
+    /// The check of an apply whose target did not answer, to run again on a retry.
+    pub unchecked: Option<Unchecked>,
 }
 
 /// The audit action of a commit refused because its signature does not verify.
@@ -591,14 +614,37 @@ impl Engine {
             self.stall(rev, last_applied, message).await?;
             return Err(e);
         }
-        let checked = match (&self.after_apply, self.catalog()) {
-            (Some(check), Some(catalog)) if plan.has_changes() => {
+        // A commit whose files were written while the target did not answer its check has an
+        // empty plan now: the check of the plan that wrote them is run again.
+        let again = self
+            .unchecked
+            .take()
+            .filter(|u| u.sha == rev.sha && !plan.has_changes());
+        let checked = match (&self.after_apply, self.catalog(), &again) {
+            (Some(check), Some(catalog), _) if plan.has_changes() => {
                 check.after_apply(&plan, &catalog, applying_since).await
+            }
+            (Some(check), Some(catalog), Some(u)) => {
+                check.after_apply(&u.plan, &catalog, u.since).await
             }
             _ => Ok(()),
         };
         self.phases.lap("check");
-        if let Err(error) = checked {
+        if let Err(CheckFailed {
+            message: error,
+            unanswered,
+        }) = checked
+        {
+            if unanswered {
+                self.unchecked = Some(match again {
+                    Some(u) => u,
+                    None => Unchecked {
+                        sha: rev.sha.clone(),
+                        plan: plan.clone(),
+                        since: applying_since,
+                    },
+                });
+            }
             store.finish_plan(plan_id, "failed", Some(&error)).await?;
             store
                 .set_revision_status(&rev.branch, &rev.sha, RevisionStatus::Failed, &json!([]))
@@ -617,7 +663,11 @@ impl Engine {
                 format!("{} was written but failed: {first}", short(&rev.sha)),
             )
             .await?;
-            return Ok(Outcome::Failed { plan, error });
+            return Ok(Outcome::Failed {
+                plan,
+                error,
+                retry: unanswered,
+            });
         }
         store.finish_plan(plan_id, "applied", None).await?;
         store

@@ -256,6 +256,12 @@ impl Controller {
             .instrument(span.clone())
             .await;
         let action = match &result {
+            // Written, but the target did not answer its check: the same commit again, with
+            // backoff (its check runs again, [`crate::engine::Unchecked`]).
+            Ok(Outcome::Failed { retry: true, .. }) => {
+                self.last = None;
+                Action::RequeueAfter(self.backoff.next_wait(), Trigger::Retry)
+            }
             Ok(outcome) => {
                 self.backoff.reset();
                 self.last = Some(tip.revision.sha.clone());

@@ -18,7 +18,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 
 use crate::catalog::Catalog;
-use crate::engine::AfterApply;
+use crate::engine::{AfterApply, CheckFailed};
 use crate::plan::{Action, Plan};
 use crate::targets::airflow::{Airflow, ImportError};
 
@@ -185,12 +185,18 @@ impl AirflowDags {
         }
     }
 
+    /// Waits until Airflow parsed every DAG the plan creates or updates. The failure is
+    /// `unanswered` when nothing was refused or broken and Airflow did not answer the last look.
     async fn check(
         &self,
         plan: &Plan,
         catalog: &Catalog,
         since: DateTime<Utc>,
-    ) -> Result<(), String> {
+    ) -> Result<(), CheckFailed> {
+        let refused = |message: String| CheckFailed {
+            message,
+            unanswered: false,
+        };
         let mut waiting = changed_dags(plan);
         if self.reparse && !waiting.is_empty() {
             self.request_parse(&waiting, catalog).await;
@@ -200,24 +206,39 @@ impl AirflowDags {
         // The last temporary error, if Airflow did not answer.
         let mut unreachable: Option<String> = None;
         while !waiting.is_empty() {
+            // Whether Airflow answered is about the last round of looks.
+            unreachable = None;
             let errors = match self.airflow.import_errors().await {
                 Ok(e) => e,
                 Err(e) if e.is_temporary() => {
                     unreachable = Some(e.to_string());
                     Vec::new()
                 }
-                Err(e) => return Err(format!("Airflow refused to list import errors: {e}")),
+                Err(e) => {
+                    return Err(refused(format!(
+                        "Airflow refused to list import errors: {e}"
+                    )))
+                }
             };
             let mut still = Vec::new();
             for dag_id in waiting {
-                match self.look(&dag_id, since, &errors, &mut unreachable).await? {
+                match self
+                    .look(&dag_id, since, &errors, &mut unreachable)
+                    .await
+                    .map_err(refused)?
+                {
                     None => still.push(dag_id),
                     Some(Seen::Broken(trace)) => broken.push((dag_id, trace)),
                     Some(Seen::Parsed { paused }) => {
                         let want = catalog.job_by_dag_id(&dag_id).map(|j| j.paused);
                         if let Some(want) = want.filter(|w| *w != paused) {
                             self.airflow.set_paused(&dag_id, want).await.map_err(|e| {
-                                format!("could not set DAG {dag_id} paused={want}: {e}")
+                                CheckFailed {
+                                    message: format!(
+                                        "could not set DAG {dag_id} paused={want}: {e}"
+                                    ),
+                                    unanswered: e.is_temporary(),
+                                }
                             })?;
                         }
                     }
@@ -255,7 +276,10 @@ impl AirflowDags {
         if out.is_empty() {
             Ok(())
         } else {
-            Err(out)
+            Err(CheckFailed {
+                message: out,
+                unanswered: broken.is_empty() && unreachable.is_some(),
+            })
         }
     }
 }
@@ -267,7 +291,7 @@ impl AfterApply for AirflowDags {
         plan: &Plan,
         catalog: &Catalog,
         applied_since: DateTime<Utc>,
-    ) -> Result<(), String> {
+    ) -> Result<(), CheckFailed> {
         self.check(plan, catalog, applied_since).await
     }
 }
@@ -293,6 +317,8 @@ mod tests {
 
     #[derive(Default)]
     struct FakeState {
+        /// Answers every read with 503 (Airflow down, or restarting).
+        down: bool,
         /// The DAGs it knows, by id.
         known: BTreeMap<String, Dag>,
         /// Files written that it has not found yet.
@@ -377,7 +403,11 @@ mod tests {
             unreachable!("not used after an apply")
         }
         async fn dag(&self, dag_id: &str) -> Result<Option<Dag>, AirflowError> {
-            Ok(self.state.lock().unwrap().known.get(dag_id).cloned())
+            let state = self.state.lock().unwrap();
+            if state.down {
+                return Err(unavailable());
+            }
+            Ok(state.known.get(dag_id).cloned())
         }
         async fn set_paused(&self, _: &str, _: bool) -> Result<(), AirflowError> {
             Ok(())
@@ -395,6 +425,9 @@ mod tests {
         }
         async fn import_errors(&self) -> Result<Vec<ImportError>, AirflowError> {
             let mut state = self.state.lock().unwrap();
+            if state.down {
+                return Err(unavailable());
+            }
             if std::mem::take(&mut state.refresh) {
                 for id in std::mem::take(&mut state.unseen) {
                     state.known.insert(id.clone(), dag(&id, Some(Utc::now())));
@@ -460,6 +493,14 @@ mod tests {
         .unwrap()
     }
 
+    fn unavailable() -> AirflowError {
+        AirflowError::Status {
+            operation: "read",
+            status: 503,
+            body: String::new(),
+        }
+    }
+
     fn check_with(airflow: &Arc<FakeAirflow>, reparse: bool) -> AirflowDags {
         let mut dags = AirflowDags::new(airflow.clone(), Duration::from_millis(300), reparse);
         dags.every = Duration::from_millis(10);
@@ -520,9 +561,45 @@ mod tests {
 
         assert_eq!(airflow.requests(), Vec::<String>::new());
         assert!(
-            error.starts_with("Airflow did not parse these DAGs within 0 s: w__a, w__new"),
-            "{error}"
+            error
+                .message
+                .starts_with("Airflow did not parse these DAGs within 0 s: w__a, w__new"),
+            "{}",
+            error.message
         );
+        // Airflow answered: it is its DAG processor that did not parse (no retry on its own).
+        assert!(!error.unanswered);
+    }
+
+    /// An Airflow that does not answer fails the check as `unanswered` (retried with backoff);
+    /// once it answers, the same check of the same apply passes.
+    #[tokio::test]
+    async fn an_airflow_that_does_not_answer_fails_the_check_as_unanswered() {
+        let airflow = Arc::new(FakeAirflow::with(&["w__a"], &[]));
+        airflow.state.lock().unwrap().down = true;
+        let plan = plan_of(&[("w__a", Action::Update)]);
+        let since = Utc::now();
+        let catalog = catalog_of(&["w__a"]);
+        let error = check_with(&airflow, false)
+            .after_apply(&plan, &catalog, since)
+            .await
+            .expect_err("Airflow is down");
+        assert!(error.unanswered, "{}", error.message);
+        assert!(
+            error.message.contains("Airflow did not answer"),
+            "{}",
+            error.message
+        );
+
+        {
+            let mut state = airflow.state.lock().unwrap();
+            state.down = false;
+            state.known.get_mut("w__a").unwrap().last_parsed_time = Some(Utc::now());
+        }
+        check_with(&airflow, false)
+            .after_apply(&plan, &catalog, since)
+            .await
+            .expect("Airflow is back and parsed the file");
     }
 
     #[tokio::test]

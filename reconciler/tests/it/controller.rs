@@ -151,6 +151,7 @@ impl Setup {
             lake_unchanged: None,
             phases: Default::default(),
             verify: None,
+            unchecked: None,
         };
         let source = LocalSource::new(repo.path(), Some("main".into()), state.path());
         let queue = Arc::new(Queue::default());
