@@ -17,7 +17,7 @@ use crate::lakehouse::{self, apply::Lakehouse};
 use crate::plan::{self, Plan};
 use crate::signature::{Policy, Verification, Verifier};
 use crate::source::Tip;
-use crate::store::{BranchStatus, NewAudit, RevisionStatus, Store, SyncState};
+use crate::store::{NewAudit, RevisionStatus, Store, SyncState};
 use crate::Result;
 
 /// What a reconcile did.
@@ -38,35 +38,6 @@ pub enum Outcome {
     /// `verify.policy = "enforce"` and the commit's signature does not verify with a trusted
     /// key: refused like an invalid commit, nothing applied.
     Unverified { signature: Verification },
-}
-
-/// A check run after the sink was written and before the apply counts as done: e.g. Airflow
-/// parsed every changed DAG without an import error (and new DAGs got their pause state).
-#[async_trait::async_trait]
-pub trait AfterApply: Send + Sync {
-    async fn after_apply(
-        &self,
-        plan: &Plan,
-        catalog: &Catalog,
-        applied_since: chrono::DateTime<Utc>,
-    ) -> std::result::Result<(), CheckFailed>;
-}
-
-/// Why an [`AfterApply`] check failed: what people need to fix it (the stack trace), and whether
-/// it failed only because the target did not answer (the same check may pass later).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CheckFailed {
-    pub message: String,
-    pub unanswered: bool,
-}
-
-/// A check that failed because its target did not answer: the commit, the plan it checked and
-/// when that apply began, so that a retry of the same commit (whose files are written, so its
-/// plan is empty) checks them again.
-pub struct Unchecked {
-    pub sha: String,
-    pub plan: Plan,
-    pub since: chrono::DateTime<Utc>,
 }
 
 /// The desired state of a snapshot: validated and rendered, or the diagnostics.
@@ -101,13 +72,18 @@ pub fn desired(snapshot: olo_schema::Snapshot, settings: &RenderSettings) -> Res
     })
 }
 
+mod check;
 mod memo;
 mod phases;
 mod plan_commit;
+mod record;
 pub use crate::plan::{Observe, PlanOptions};
+pub use check::{AfterApply, CheckFailed, Unchecked};
 pub use memo::{Memo, Work};
 pub use phases::Phases;
 pub use plan_commit::{merge, plan_commit, plan_rows, CommitPlan, LakeInputs};
+use record::{actor, apply_audit};
+pub use record::{refusal, DRIFT_REPAIRED, UNVERIFIED_COMMIT};
 
 pub struct Engine {
     pub store: Arc<dyn Store>,
@@ -140,59 +116,8 @@ pub struct Engine {
     pub unchecked: Option<Unchecked>,
 }
 
-/// The audit action of a commit refused because its signature does not verify.
-pub const UNVERIFIED_COMMIT: &str = "unverified_commit";
-
-/// The branch status message of a refused commit: the commit, the reason, what stays live.
-pub fn refusal(sha: &str, signature: &Verification, last_applied: Option<&str>) -> String {
-    format!(
-        "commit {} is refused: {signature} (verify.policy = \"enforce\"); live state stays at {}",
-        short(sha),
-        last_applied.map(short).unwrap_or("nothing applied yet")
-    )
-}
-
-/// The audit action of a reconcile that put back resources changed in the target by hand.
-pub const DRIFT_REPAIRED: &str = "drift_repaired";
-/// Resources named in that audit entry (the count is always whole).
-const DRIFT_LISTED: usize = 50;
-
 /// How often the daemon reads the whole sink back to find drift.
 pub const FULL_OBSERVE_EVERY: std::time::Duration = std::time::Duration::from_secs(600);
-
-fn actor(p: &crate::store::Person) -> String {
-    format!("{} <{}>", p.name, p.email)
-}
-
-/// The audit entry of an apply: who, the commit, the plan summary and the outcome.
-fn apply_audit(
-    rev: &crate::store::Revision,
-    summary: &serde_json::Value,
-    outcome: std::result::Result<(), &str>,
-) -> NewAudit {
-    let mut details = json!({
-        "committer": actor(&rev.committer),
-        "authored_at": rev.author.time,
-        "committed_at": rev.committer.time,
-        "message": rev.message.lines().next().unwrap_or_default(),
-        "signed": rev.signed,
-        "plan": summary,
-        "outcome": if outcome.is_ok() { "applied" } else { "failed" },
-    });
-    if let Some(signature) = &rev.signature {
-        details["signature"] = json!(signature.to_string());
-    }
-    if let Err(error) = outcome {
-        details["error"] = json!(error);
-    }
-    NewAudit {
-        actor: actor(&rev.author),
-        action: "apply".into(),
-        target: rev.branch.clone(),
-        revision: Some(rev.sha.clone()),
-        details,
-    }
-}
 
 /// The plan of a commit that is not applied (a pull request's head).
 #[derive(Debug, Clone)]
@@ -614,37 +539,13 @@ impl Engine {
             self.stall(rev, last_applied, message).await?;
             return Err(e);
         }
-        // A commit whose files were written while the target did not answer its check has an
-        // empty plan now: the check of the plan that wrote them is run again.
-        let again = self
-            .unchecked
-            .take()
-            .filter(|u| u.sha == rev.sha && !plan.has_changes());
-        let checked = match (&self.after_apply, self.catalog(), &again) {
-            (Some(check), Some(catalog), _) if plan.has_changes() => {
-                check.after_apply(&plan, &catalog, applying_since).await
-            }
-            (Some(check), Some(catalog), Some(u)) => {
-                check.after_apply(&u.plan, &catalog, u.since).await
-            }
-            _ => Ok(()),
-        };
+        let checked = self.check_apply(&rev.sha, &plan, applying_since).await;
         self.phases.lap("check");
         if let Err(CheckFailed {
             message: error,
             unanswered,
         }) = checked
         {
-            if unanswered {
-                self.unchecked = Some(match again {
-                    Some(u) => u,
-                    None => Unchecked {
-                        sha: rev.sha.clone(),
-                        plan: plan.clone(),
-                        since: applying_since,
-                    },
-                });
-            }
             store.finish_plan(plan_id, "failed", Some(&error)).await?;
             store
                 .set_revision_status(&rev.branch, &rev.sha, RevisionStatus::Failed, &json!([]))
@@ -678,27 +579,7 @@ impl Engine {
                 .append_audit(&apply_audit(rev, &summary, Ok(())))
                 .await?;
         }
-        let drifted: Vec<&str> = plan
-            .changes
-            .iter()
-            .filter(|c| c.is_drift())
-            .map(|c| c.name.as_str())
-            .collect();
-        if !drifted.is_empty() {
-            // Resources someone changed or removed in the target by hand, put back.
-            store
-                .append_audit(&NewAudit {
-                    actor: "olo".into(),
-                    action: DRIFT_REPAIRED.into(),
-                    target: self.sink.target().to_string(),
-                    revision: Some(rev.sha.clone()),
-                    details: json!({
-                        "count": drifted.len(),
-                        "resources": drifted.iter().take(DRIFT_LISTED).collect::<Vec<_>>(),
-                    }),
-                })
-                .await?;
-        }
+        self.record_drift(rev, &plan).await?;
         self.set_status(
             &rev.branch,
             SyncState::Ready,
@@ -729,78 +610,6 @@ impl Engine {
             "signature: {signature}"
         );
         Ok(Some(signature))
-    }
-
-    /// Refuses commit `rev`, whose signature does not verify under verify.policy =
-    /// "enforce": recorded as invalid and audited (`unverified_commit`); the branch stalls and
-    /// the live state stays at `last_applied`.
-    async fn refuse(
-        &self,
-        rev: &crate::store::Revision,
-        signature: &Verification,
-        last_applied: Option<String>,
-    ) -> Result<()> {
-        self.store
-            .set_revision_status(&rev.branch, &rev.sha, RevisionStatus::Invalid, &json!([]))
-            .await?;
-        self.store
-            .append_audit(&NewAudit {
-                actor: actor(&rev.author),
-                action: UNVERIFIED_COMMIT.into(),
-                target: rev.branch.clone(),
-                revision: Some(rev.sha.clone()),
-                details: json!({
-                    "message": rev.message.lines().next().unwrap_or_default(),
-                    "signature": signature.to_string(),
-                    "verdict": signature.verdict,
-                    "policy": Policy::Enforce.as_str(),
-                }),
-            })
-            .await?;
-        let message = refusal(&rev.sha, signature, last_applied.as_deref());
-        self.stall(rev, last_applied, message).await
-    }
-
-    /// Stalls the branch at `rev` with `message` and no diagnostics: a target failed (the
-    /// commit is valid), or the commit was refused for its signature.
-    async fn stall(
-        &self,
-        rev: &crate::store::Revision,
-        applied: Option<String>,
-        message: String,
-    ) -> Result<()> {
-        self.set_status(
-            &rev.branch,
-            SyncState::Stalled,
-            Some(&rev.sha),
-            applied,
-            Some(message),
-            json!([]),
-        )
-        .await
-    }
-
-    async fn set_status(
-        &self,
-        branch: &str,
-        state: SyncState,
-        attempted: Option<&str>,
-        applied: Option<String>,
-        message: Option<String>,
-        diagnostics: serde_json::Value,
-    ) -> Result<()> {
-        self.store
-            .set_branch_status(&BranchStatus {
-                branch: branch.to_string(),
-                state,
-                last_attempted: attempted.map(str::to_string),
-                last_applied: applied,
-                message,
-                diagnostics,
-                updated_at: Utc::now(),
-            })
-            .await?;
-        Ok(())
     }
 }
 
