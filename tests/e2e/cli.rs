@@ -501,6 +501,8 @@ fn settings_prints_the_merged_settings_and_refuses_bad_values() {
     ] {
         assert!(text.contains(line), "{line} in:\n{text}");
     }
+    // What people read: every setting, as a settings file.
+    insta::assert_snapshot!("settings_text", text);
     let out = settings(&[], "json");
     let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(json["source"]["poll_seconds"], 45);
