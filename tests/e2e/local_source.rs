@@ -45,19 +45,26 @@ async fn a_state_folder_inside_the_watched_folder_is_not_a_change() {
             &folder.path().join(".olo").display().to_string(),
         );
     let d = Daemon::resume(olo).await;
-    tokio::time::sleep(Duration::from_secs(2)).await;
-    let idle = branch_reads(&d).await;
-    tokio::time::sleep(Duration::from_secs(3)).await;
-    assert_eq!(
-        branch_reads(&d).await,
-        idle,
-        "the folder was read again with nothing changed"
-    );
+    assert_left_alone(&d).await;
     write("workspaces/w/jobs/two.yaml", &job("two", "echo 2"));
     d.wait_until("the new job to be served", |d| async move {
         d.get("/api/v1/workspaces/w/jobs/two").await.0 == 200
     })
     .await;
+}
+
+/// Once the start-up's own file events have settled (2 s), the daemon does not read its folder
+/// again for 3 s while nothing changes. Returns its count of branch reads.
+async fn assert_left_alone(d: &Daemon) -> u64 {
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let idle = branch_reads(d).await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(
+        branch_reads(d).await,
+        idle,
+        "the folder was read again with nothing changed"
+    );
+    idle
 }
 
 /// An idle daemon on a local git folder: see above.
@@ -68,15 +75,7 @@ async fn idle_daemon_leaves_its_folder_alone() {
     let olo = common::Olo::new(&repo.path().display().to_string())
         .set("OLO_SOURCE__POLL_SECONDS", "3600");
     let d = Daemon::resume(olo).await;
-    // Let the start-up's own file events settle.
-    tokio::time::sleep(Duration::from_secs(2)).await;
-    let idle = branch_reads(&d).await;
-    tokio::time::sleep(Duration::from_secs(3)).await;
-    assert_eq!(
-        branch_reads(&d).await,
-        idle,
-        "the folder was read again with nothing changed"
-    );
+    let idle = assert_left_alone(&d).await;
     // A change is still taken (a git folder: olo follows the branch's commits).
     repo.write("workspaces/w/jobs/two.yaml", &job("two", "echo 2"));
     repo.commit("two", WHO);
