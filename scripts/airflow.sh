@@ -5,6 +5,8 @@
 #   scripts/airflow.sh status    exit 0 when its API answers
 #   scripts/airflow.sh password  print the admin password (simple auth manager)
 #   scripts/airflow.sh stop      stop it and delete its folder
+#   scripts/airflow.sh pause     stop it and keep its folder: the next start carries on with its
+#                                metadata database, DAG folder, logs and password (local-stack.sh)
 #
 # Runs Airflow's separate components (api-server, scheduler, dag-processor; `airflow standalone`
 # does not stop cleanly on SIGTERM) from the cached venv of scripts/python-env.sh, with SQLite as
@@ -88,7 +90,8 @@ answers() {
 # shellcheck source=scripts/ports.sh disable=SC1091
 . "$(dirname "${BASH_SOURCE[0]}")/ports.sh"
 
-stop() {
+# Stops the components (the folder stays).
+halt() {
     for pidfile in "$dir"/*.pid; do
         [ -f "$pidfile" ] || continue
         local pid
@@ -104,7 +107,17 @@ stop() {
         kill -KILL -- "-$pid" 2>/dev/null || true
         rm -f "$pidfile"
     done
+}
+
+stop() {
+    halt
     rm -rf "$dir"
+}
+
+# Stops it and marks the folder as kept: start no longer clears it.
+pause() {
+    halt
+    if [ -d "$dir" ]; then touch "$dir/kept"; fi
 }
 
 start() {
@@ -114,7 +127,12 @@ start() {
         echo "http://127.0.0.1:$(port_of) $dags"
         return
     fi
-    stop
+    if [ -f "$dir/kept" ]; then
+        say "carrying on with the paused Airflow in $dir (scripts/airflow.sh stop deletes it)"
+        halt
+    else
+        stop
+    fi
     mkdir -p "$dir/home" "$dags" "$dir/logs"
     local port
     # The API port and the two log server ports after it.
@@ -154,5 +172,6 @@ case "${1:-start}" in
   password)
     python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["admin"])' "$dir/home/passwords.json" ;;
   stop) stop ;;
-  *) say "usage: scripts/airflow.sh [start|status|password|stop]"; exit 2 ;;
+  pause) pause ;;
+  *) say "usage: scripts/airflow.sh [start|status|password|stop|pause]"; exit 2 ;;
 esac

@@ -9,6 +9,8 @@
 #   scripts/lakehouse.sh status    exit 0 when both answer
 #   scripts/lakehouse.sh env       print the `export ...` lines for the running pair
 #   scripts/lakehouse.sh stop      stop both and delete the folder
+#   scripts/lakehouse.sh pause     stop both and keep the folder: the next start carries on with
+#                                  its buckets and catalog (local-stack.sh)
 #
 # test.sh: eval "$(scripts/lakehouse.sh start)". Only the export lines go to stdout.
 #
@@ -265,6 +267,13 @@ stop() {
     rm -rf "$dir"
 }
 
+# Stops both and marks the folder as kept: start no longer clears it.
+pause() {
+    kill_group "$dir/iceberg.pid"
+    kill_group "$dir/s3.pid"
+    if [ -d "$dir" ]; then touch "$dir/kept"; fi
+}
+
 # The end of a server's log, then both servers stopped (the folder and its logs are kept until the
 # next start or stop).
 fail() {
@@ -302,7 +311,13 @@ start() {
         print_env
         return
     fi
-    stop
+    if [ -f "$dir/kept" ]; then
+        say "carrying on with the paused lakehouse in $dir (scripts/lakehouse.sh stop deletes it)"
+        kill_group "$dir/iceberg.pid"
+        kill_group "$dir/s3.pid"
+    else
+        stop
+    fi
     install_tools
     if [ -z "$java" ] || ! "$java" -version >/dev/null 2>&1; then
         say "no Java for the REST catalog server (needs Java 17+: \`java\` on PATH, or set OLO_ICEBERG_JAVA_HOME)"
@@ -320,9 +335,12 @@ start() {
     echo $! >"$dir/s3.pid"
     say "waiting for versitygw on 127.0.0.1:$port"
     wait_for versitygw "$dir/s3.pid" "$dir/s3.log" s3_health
-    curl -fsS -o /dev/null -X PUT --aws-sigv4 "aws:amz:$region:s3" --user "$access_key:$secret_key" \
-        -H "x-amz-content-sha256: UNSIGNED-PAYLOAD" "http://127.0.0.1:$port/$bucket" ||
-        fail versitygw "$dir/s3.log" "refused to create bucket $bucket"
+    # versitygw's posix backend keeps a bucket as a folder: a kept lakehouse has it already.
+    if [ ! -d "$dir/s3/$bucket" ]; then
+        curl -fsS -o /dev/null -X PUT --aws-sigv4 "aws:amz:$region:s3" --user "$access_key:$secret_key" \
+            -H "x-amz-content-sha256: UNSIGNED-PAYLOAD" "http://127.0.0.1:$port/$bucket" ||
+            fail versitygw "$dir/s3.log" "refused to create bucket $bucket"
+    fi
     wait_for versitygw "$dir/s3.pid" "$dir/s3.log" s3_answers
 
     # The catalog's configuration: CATALOG_* variables become catalog properties (see above).
@@ -360,5 +378,6 @@ case "${1:-start}" in
     print_env
     ;;
   stop) stop ;;
-  *) say "usage: scripts/lakehouse.sh [start|install|status|env|stop]"; exit 2 ;;
+  pause) pause ;;
+  *) say "usage: scripts/lakehouse.sh [start|install|status|env|stop|pause]"; exit 2 ;;
 esac

@@ -4,6 +4,8 @@
 #   scripts/mlflow.sh [start]   start it (or reuse the one running); prints its URL
 #   scripts/mlflow.sh status    exit 0 when it answers
 #   scripts/mlflow.sh stop      stop it and delete its folder
+#   scripts/mlflow.sh pause     stop it and keep its folder: the next start carries on with its
+#                               runs and artifacts (local-stack.sh)
 #
 # Runs `mlflow server` from the cached venv of scripts/python-env.sh with a SQLite backend store
 # and local artifacts in ${OLO_MLFLOW_DIR:-/tmp/olo-mlflow}, on the first free port from
@@ -26,15 +28,27 @@ answers() {
 # shellcheck source=scripts/ports.sh disable=SC1091
 . "$(dirname "${BASH_SOURCE[0]}")/ports.sh"
 
-stop() {
+# Stops the server (the folder stays).
+halt() {
     if [ -f "$dir/server.pid" ]; then
         local pid
         pid="$(cat "$dir/server.pid")"
         kill -TERM -- "-$pid" 2>/dev/null || true
         for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.2; done
         kill -KILL -- "-$pid" 2>/dev/null || true
+        rm -f "$dir/server.pid"
     fi
+}
+
+stop() {
+    halt
     rm -rf "$dir"
+}
+
+# Stops it and marks the folder as kept: start no longer clears it.
+pause() {
+    halt
+    if [ -d "$dir" ]; then touch "$dir/kept"; fi
 }
 
 start() {
@@ -42,7 +56,12 @@ start() {
         echo "http://127.0.0.1:$(port_of)"
         return
     fi
-    stop
+    if [ -f "$dir/kept" ]; then
+        say "carrying on with the paused MLflow in $dir (scripts/mlflow.sh stop deletes it)"
+        halt
+    else
+        stop
+    fi
     local venv port
     venv="$(scripts/python-env.sh mlflow)"
     mkdir -p "$dir/artifacts"
@@ -76,5 +95,6 @@ case "${1:-start}" in
   start) start ;;
   status) answers ;;
   stop) stop ;;
-  *) say "usage: scripts/mlflow.sh [start|status|stop]"; exit 2 ;;
+  pause) pause ;;
+  *) say "usage: scripts/mlflow.sh [start|status|stop|pause]"; exit 2 ;;
 esac

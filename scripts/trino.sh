@@ -6,6 +6,8 @@
 #   scripts/trino.sh status    exit 0 when it answers and has finished starting
 #   scripts/trino.sh url       print its URL (fails when it is not running)
 #   scripts/trino.sh stop      stop it and delete its folder (the download cache stays)
+#   scripts/trino.sh pause     stop it and keep its folder: the next start carries on with the
+#                              catalogs and rules olo wrote (local-stack.sh)
 #
 # test.sh: eval "$(scripts/trino.sh start)". Only the export lines go to stdout.
 #
@@ -119,7 +121,8 @@ print_env() {
     echo "export OLO_TEST_TRINO_JAVA=$java_home/bin/java"
 }
 
-stop() {
+# Stops the server (the folder stays).
+halt() {
     local pid
     if [ -f "$dir/pid" ]; then
         pid="$(cat "$dir/pid")"
@@ -127,8 +130,19 @@ stop() {
         kill -TERM -- "-$pid" 2>/dev/null || true
         for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.2; done
         kill -KILL -- "-$pid" 2>/dev/null || true
+        rm -f "$dir/pid"
     fi
+}
+
+stop() {
+    halt
     rm -rf "$dir"
+}
+
+# Stops it and marks the folder as kept: start no longer clears it (olo's catalogs and rules).
+pause() {
+    halt
+    if [ -d "$dir" ]; then touch "$dir/kept"; fi
 }
 
 # The S3 keys the rendered catalogs reference, from the running lakehouse.
@@ -170,7 +184,7 @@ catalog.management=dynamic
 catalog.store=file
 EOF
     # The file catalog store reads and writes etc/catalog: that is olo's catalog folder.
-    ln -s "$dir/olo/catalog" "$dir/etc/catalog"
+    ln -sfn "$dir/olo/catalog" "$dir/etc/catalog"
     cat >"$dir/etc/access-control.properties" <<EOF
 access-control.name=file
 security.config-file=$dir/olo/rules.json
@@ -209,7 +223,12 @@ start() {
         print_env
         return
     fi
-    stop
+    if [ -f "$dir/kept" ]; then
+        say "carrying on with the paused Trino in $dir (scripts/trino.sh stop deletes it)"
+        halt
+    else
+        stop
+    fi
     install
     [ -x "$java_home/bin/java" ] || { say "no Java at $java_home (Trino $version needs Java 24+; set OLO_TRINO_JAVA_HOME)"; exit 1; }
     local port
@@ -253,5 +272,6 @@ case "${1:-start}" in
     echo "http://127.0.0.1:$(port_of)"
     ;;
   stop) stop ;;
-  *) say "usage: scripts/trino.sh [start|install|status|url|stop]"; exit 2 ;;
+  pause) pause ;;
+  *) say "usage: scripts/trino.sh [start|install|status|url|stop|pause]"; exit 2 ;;
 esac

@@ -28,15 +28,14 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.error
-import urllib.parse
 import urllib.request
 from decimal import Decimal
 from pathlib import Path
 
+from stack_setup import EXPECTED_REVENUE, TASK_USER, Airflow, http, workers
+
 ROOT = Path(__file__).resolve().parents[2]
 ADMIN = "alice@example.com"  # a platform admin of the example (olo.yaml `admins`)
-TASK_USER = "airflow"  # render.trino_task_user: the Trino user of Airflow's connections and dbt
 RUN_TIMEOUT = float(os.environ.get("OLO_MEDALLION_RUN_TIMEOUT", "900"))
 LINEAGE_TIMEOUT = 120.0
 
@@ -60,27 +59,6 @@ def check(ok: bool, what: str, detail: str = "") -> bool:
     if not ok:
         failures.append(what)
     return ok
-
-
-def http(method: str, url: str, body=None, headers=None, timeout=60.0):
-    """(status, parsed JSON or text) of one request; never raises for an HTTP status."""
-    data = None
-    headers = dict(headers or {})
-    if body is not None:
-        data = json.dumps(body).encode()
-        headers.setdefault("Content-Type", "application/json")
-    req = urllib.request.Request(url, data=data, method=method, headers=headers)
-    try:
-        with urllib.request.urlopen(req, timeout=timeout) as r:
-            status, raw = r.status, r.read()
-    except urllib.error.HTTPError as e:
-        status, raw = e.code, e.read()
-    except (urllib.error.URLError, ConnectionError, TimeoutError) as e:
-        return 0, f"could not reach {url}: {e}"
-    try:
-        return status, json.loads(raw or b"null")
-    except ValueError:
-        return status, raw.decode(errors="replace")
 
 
 class Trino:
@@ -107,39 +85,6 @@ class Trino:
                 raise RuntimeError(f"Trino answered {status}: {doc}")
 
 
-class Airflow:
-    def __init__(self, url: str, password: str):
-        self.url = url
-        status, doc = http("POST", f"{url}/auth/token", {"username": "admin", "password": password})
-        if status not in (200, 201):
-            sys.exit(f"medallion: Airflow refused the admin password ({status}: {doc})")
-        self.headers = {"Authorization": f"Bearer {doc['access_token']}"}
-
-    def connection(self, conn: dict) -> None:
-        """Creates or replaces one connection."""
-        cid = conn["connection_id"]
-        http("DELETE", f"{self.url}/api/v2/connections/{cid}", None, self.headers)
-        status, doc = http("POST", f"{self.url}/api/v2/connections", conn, self.headers)
-        if status != 201:
-            sys.exit(f"medallion: Airflow refused connection {cid} ({status}: {doc})")
-
-
-    def stop_scheduled_runs(self, dag_id: str, run_type: str = "scheduled") -> list[str]:
-        """Marks the scheduler's own unfinished runs of a DAG failed. The example's jobs are
-        unpaused with schedules, so Airflow starts a run for the latest interval as soon as it
-        parses them (reading the production landing bucket, which this machine has not); with
-        max_active_runs: 1 it would hold back the runs this script triggers."""
-        status, doc = http("GET", f"{self.url}/api/v2/dags/{dag_id}/dagRuns?run_type={run_type}&state=queued&state=running",
-                           None, self.headers)
-        stopped = []
-        for run in (doc or {}).get("dag_runs", []) if status == 200 else []:
-            rid = run["dag_run_id"]
-            http("PATCH", f"{self.url}/api/v2/dags/{dag_id}/dagRuns/{urllib.parse.quote(rid, safe='')}",
-                 {"state": "failed"}, self.headers)
-            stopped.append(rid)
-        return stopped
-
-
 class Olo:
     def __init__(self, url: str, token: str):
         self.url = url
@@ -162,39 +107,6 @@ def git(repo: Path, *args: str) -> str:
     }
     out = subprocess.run(["git", "-C", str(repo), *args], env=env, check=True, capture_output=True, text=True)
     return out.stdout.strip()
-
-
-# The shop's order exports for two days: duplicates, a later update, a test order and a
-# pending one, so each layer's rules show in the result.
-ORDERS = [
-    # id, customer, status, currency, total, created_at, updated_at
-    (1001, 7, "PAID", "eur", "19.90", "2026-01-02T10:00:00Z", "2026-01-02T10:00:00Z"),
-    (1002, 8, "pending", "usd", "5", "2026-01-02T11:30:00Z", "2026-01-02T11:30:00Z"),
-    (1002, 8, "Shipped", "usd", "5", "2026-01-02T11:30:00Z", "2026-01-03T08:00:00Z"),
-    (1003, 7, "paid", "eur", "30.10", "2026-01-02T15:00:00Z", "2026-01-02T15:00:00Z"),
-    (1004, 9, "test", "eur", "99", "2026-01-02T16:00:00Z", "2026-01-02T16:00:00Z"),
-    (1005, 9, "delivered", "eur", "12.50", "2026-01-03T09:00:00Z", "2026-01-03T09:00:00Z"),
-    (1006, 8, "pending", "usd", "7", "2026-01-03T10:00:00Z", "2026-01-03T10:00:00Z"),
-]
-# gold.revenue from them: (order_date, currency, orders, customers, revenue).
-EXPECTED_REVENUE = [
-    ["2026-01-02", "EUR", 2, 1, "50.00"],
-    ["2026-01-02", "USD", 1, 1, "5.00"],
-    ["2026-01-03", "EUR", 1, 1, "12.50"],
-]
-
-
-def landing(folder: Path) -> None:
-    folder.mkdir(parents=True)
-    for day in ("2026-01-02", "2026-01-03"):
-        lines = []
-        for oid, cust, status, cur, total, created, updated in ORDERS:
-            if updated.startswith(day):
-                lines.append(json.dumps({
-                    "id": oid, "customer": cust, "status": status, "currency": cur,
-                    "total": total, "created_at": created, "updated_at": updated,
-                }))
-        (folder / f"orders-{day}.json").write_text("\n".join(lines) + "\n")
 
 
 def settings(work: Path, token_sha: str) -> Path:
@@ -256,19 +168,6 @@ spark_jars = {json.dumps(jars)}
     path = work / "olo.toml"
     path.write_text(toml)
     return path
-
-
-def dbt_profile(trino_url: str) -> None:
-    host, port = trino_url.removeprefix("http://").split(":")
-    folder = Path(need("DBT_PROFILES_DIR"))
-    folder.mkdir(parents=True, exist_ok=True)
-    (folder / "profiles.yml").write_text(
-        "# Written by scripts/medallion/e2e.py for the running Trino.\n"
-        "sales:\n  target: lake\n  outputs:\n    lake:\n"
-        f"      type: trino\n      method: none\n      user: {TASK_USER}\n"
-        f"      host: {host}\n      port: {port}\n      http_scheme: http\n"
-        '      database: lake\n      schema: "sales.gold"\n      threads: 1\n'
-    )
 
 
 def wait_ready(olo: Olo, sha: str, proc: subprocess.Popen, log: Path) -> None:
@@ -378,13 +277,8 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="olo-medallion-"))
     say(f"==> medallion: working in {work}")
 
-    # Airflow's connections, as the platform team sets them up (compose/ does it with env).
-    host, port = need("OLO_TEST_TRINO_URL").removeprefix("http://").split(":")
-    for ws in ("sales", "marketing", "platform"):
-        airflow.connection({"connection_id": f"olo_trino_{ws}", "conn_type": "trino", "host": host,
-                            "port": int(port), "login": TASK_USER, "schema": "lake"})
-    airflow.connection({"connection_id": "spark_default", "conn_type": "spark", "host": "local[2]"})
-    dbt_profile(need("OLO_TEST_TRINO_URL"))
+    # Airflow's connections and dbt's profile, as the platform team sets them up.
+    workers(airflow, need("OLO_TEST_TRINO_URL"), WORKSPACES, Path(need("DBT_PROFILES_DIR")))
     # Runs an earlier, interrupted attempt left behind would hold back this one's.
     for dag in ("sales__orders_daily", "sales__customers_hourly", "marketing__campaign_report"):
         for rid in airflow.stop_scheduled_runs(dag, "manual"):
@@ -426,10 +320,10 @@ def main() -> None:
             (DATE '2026-01-02', 'winter', 'search', 'EUR', 20.00),
             (DATE '2026-01-03', 'winter', 'search', 'EUR', 10.00)""")
 
-        land = work / "landing"
-        landing(land)
+        # The landing param's default, s3a://landing/sales/orders/: scripts/medallion-e2e.sh put
+        # the sample exports there, and the worker's Spark reads them through Hadoop's S3A.
         say("==> sales/orders_daily")
-        orders = run_job(olo, airflow, "sales/orders_daily", {"landing": f"file://{land}/"})
+        orders = run_job(olo, airflow, "sales/orders_daily", {})
         check_run(olo, "sales/orders_daily", orders)
         say("==> sales/customers_hourly")
         customers = run_job(olo, airflow, "sales/customers_hourly", {})
