@@ -232,6 +232,44 @@ pub(crate) enum Command {
         #[command(flatten)]
         api: client::ApiArgs,
     },
+    /// Backfill a job over a date range through a running olo's API: Airflow makes a run for each
+    /// interval of the job's schedule whose logical date lies from --from to --to, and olo
+    /// records and follows each.
+    ///
+    /// With --wait it follows every run to its end and exits 0 when all succeeded, 1 otherwise.
+    /// Exit 2 when olo refused the backfill (the message says why: a paused job, one backfill
+    /// at a time per job, ...) or could not be reached. Needs an operator's token.
+    Backfill {
+        /// The job, as <workspace>/<job> (e.g. sales/orders_daily).
+        job: String,
+        /// The first logical date: a date (midnight UTC) or RFC 3339 with an offset.
+        #[arg(long)]
+        from: String,
+        /// The last logical date (included).
+        #[arg(long)]
+        to: String,
+        /// Every run's conf as a JSON object (checked against the job's params).
+        #[arg(long)]
+        conf: Option<String>,
+        /// An interval that already has a run: leave it (none), run it again when it failed
+        /// (failed), or always (completed).
+        #[arg(long, default_value = "none", value_parser = ["none", "failed", "completed"])]
+        reprocess: String,
+        /// How many of the backfill's runs Airflow runs at once (1 to 100).
+        #[arg(long, default_value_t = 1)]
+        max_active_runs: u32,
+        /// Run the newest interval first.
+        #[arg(long)]
+        backwards: bool,
+        /// Follow every run until it finishes; the exit code says how they ended.
+        #[arg(long)]
+        wait: bool,
+        /// Output format: text (lines as the runs go) or json (the backfill and its runs).
+        #[arg(long, value_enum, default_value = "text")]
+        format: Format,
+        #[command(flatten)]
+        api: client::ApiArgs,
+    },
     /// Re-run the failed tasks of a finished run (Airflow clears them and queues the run again);
     /// with --wait follow it to its end (exit 0 success, 1 failed). Needs an operator's token.
     Clear {

@@ -1,5 +1,6 @@
-//! `olo run`, `olo cancel` and `olo clear`: the CLI side of a running olo's API. Trigger a job's run, follow
-//! it to the end (task states as they change, task logs), stop it. Exit 0 when the run
+//! `olo run`, `olo backfill`, `olo cancel` and `olo clear`: the CLI side of a running olo's API.
+//! Trigger a job's run or a backfill, follow it to the end (task states as they change, task
+//! logs), stop it. Exit 0 when the run
 //! succeeded, 1 when it failed, 2 when olo refused or could not be reached.
 
 use std::collections::BTreeMap;
@@ -9,13 +10,19 @@ use std::time::Duration;
 use anyhow::{bail, Context as _};
 use serde_json::{json, Value};
 
-/// Where the API is and who calls it.
+use crate::cli_config;
+
+/// Where the API is and who calls it: these flags (or their variables), else the CLI config
+/// file (`~/.config/olo/cli.toml`, see `crate::cli_config`).
 #[derive(clap::Args, Clone)]
 pub struct ApiArgs {
-    /// Base URL of a running olo.
-    #[arg(long, env = "OLO_SERVER", default_value = "http://127.0.0.1:8080")]
-    pub server: String,
-    /// An API token (`olo token`) or an OpenID Connect access token.
+    /// Base URL of a running olo [default: the CLI config's `server`, else
+    /// http://127.0.0.1:8080].
+    #[arg(long, env = "OLO_SERVER")]
+    pub server: Option<String>,
+    /// An API token (`olo token`) or an OpenID Connect access token [default: the CLI config's
+    /// `token` or `token_file`]. The CLI config is ~/.config/olo/cli.toml (or
+    /// $XDG_CONFIG_HOME/olo/cli.toml, or the file OLO_CLI_CONFIG names).
     #[arg(long, env = "OLO_TOKEN", hide_env_values = true)]
     pub token: Option<String>,
 }
@@ -40,14 +47,29 @@ pub(crate) struct Api {
 
 impl Api {
     pub(crate) fn new(args: &ApiArgs) -> anyhow::Result<Api> {
+        let env = |k: &str| std::env::var(k).ok();
+        // The file is read only when a flag leaves something to fill in.
+        let file = match (&args.server, &args.token) {
+            (Some(_), Some(_)) => None,
+            _ => match cli_config::path(env) {
+                Some(path) => cli_config::load(&path, env("OLO_CLI_CONFIG").is_some())?,
+                None => None,
+            },
+        };
+        let (server, token) = cli_config::resolve(
+            args.server.as_deref(),
+            args.token.as_deref(),
+            file,
+            env("HOME").as_deref(),
+        )?;
         let http = reqwest::Client::builder()
             .timeout(Duration::from_secs(60))
             .build()
             .context("could not set up the HTTP client")?;
         Ok(Api {
             http,
-            base: args.server.trim_end_matches('/').to_string(),
-            token: args.token.clone(),
+            base: server.trim_end_matches('/').to_string(),
+            token,
         })
     }
 
@@ -148,12 +170,7 @@ impl Api {
 fn trigger_body(args: &RunArgs) -> anyhow::Result<Value> {
     let mut body = json!({});
     if let Some(conf) = &args.conf {
-        let conf: Value = serde_json::from_str(conf)
-            .context("--conf must be a JSON object, e.g. --conf '{\"day\": \"2026-03-01\"}'")?;
-        if !conf.is_object() {
-            bail!("--conf must be a JSON object, e.g. --conf '{{\"day\": \"2026-03-01\"}}'");
-        }
-        body["conf"] = conf;
+        body["conf"] = conf_flag(conf)?;
     }
     if let Some(date) = &args.logical_date {
         body["logical_date"] = json!(date);
@@ -330,6 +347,107 @@ async fn print_logs(api: &Api, run: &Value) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// What `olo backfill` asks for.
+pub struct BackfillArgs {
+    /// `<workspace>/<job>`
+    pub job: String,
+    pub from: String,
+    pub to: String,
+    pub conf: Option<String>,
+    pub reprocess: String,
+    pub max_active_runs: u32,
+    pub backwards: bool,
+    pub wait: bool,
+    pub json: bool,
+}
+
+/// `olo backfill`: a run for each interval of the job's schedule in a date range; with --wait
+/// follows them all (exit 0 when every run succeeded, 1 otherwise).
+pub async fn backfill(api: &ApiArgs, args: BackfillArgs) -> anyhow::Result<ExitCode> {
+    let (ws, job) = split_job(&args.job)?;
+    let mut body = json!({
+        "from_date": args.from,
+        "to_date": args.to,
+        "reprocess": args.reprocess,
+        "max_active_runs": args.max_active_runs,
+        "run_backwards": args.backwards,
+    });
+    if let Some(conf) = &args.conf {
+        body["conf"] = conf_flag(conf)?;
+    }
+    let api = Api::new(api)?;
+    let answer = api
+        .call(
+            reqwest::Method::POST,
+            &format!("/workspaces/{ws}/jobs/{job}/backfills"),
+            Some(&body),
+        )
+        .await?;
+    let runs: Vec<Value> = answer["runs"].as_array().cloned().unwrap_or_default();
+    if !args.json {
+        println!(
+            "backfill {} of {ws}/{job}, {} to {}: {} run{}",
+            answer["backfill"]["id"],
+            answer["backfill"]["from_date"].as_str().unwrap_or("?"),
+            answer["backfill"]["to_date"].as_str().unwrap_or("?"),
+            runs.len(),
+            if runs.len() == 1 { "" } else { "s" },
+        );
+        for run in &runs {
+            println!(
+                "  run {}: logical date {}, {}",
+                run["id"],
+                run["logical_date"].as_str().unwrap_or("none"),
+                run["state"].as_str().unwrap_or("?"),
+            );
+        }
+    }
+    if !args.wait {
+        if args.json {
+            println!("{}", serde_json::to_string_pretty(&answer)?);
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    // One run after another: the exit code needs them all, and Airflow runs them in order.
+    let mut finished = Vec::new();
+    let mut all_succeeded = true;
+    for run in &runs {
+        let id = run["id"]
+            .as_i64()
+            .context("olo's answer has a run without id")?;
+        let run = follow(&api, id, args.json).await?;
+        let state = run["state"].as_str().unwrap_or("?").to_string();
+        all_succeeded &= state == "success";
+        if !args.json {
+            println!(
+                "run {id} ({}): {state}",
+                run["logical_date"].as_str().unwrap_or("none")
+            );
+        }
+        finished.push(run);
+    }
+    if args.json {
+        let mut answer = answer;
+        answer["runs"] = Value::Array(finished);
+        println!("{}", serde_json::to_string_pretty(&answer)?);
+    }
+    Ok(if all_succeeded {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
+
+/// `--conf`'s JSON object.
+fn conf_flag(conf: &str) -> anyhow::Result<Value> {
+    let conf: Value = serde_json::from_str(conf)
+        .context("--conf must be a JSON object, e.g. --conf '{\"day\": \"2026-03-01\"}'")?;
+    if !conf.is_object() {
+        bail!("--conf must be a JSON object, e.g. --conf '{{\"day\": \"2026-03-01\"}}'");
+    }
+    Ok(conf)
 }
 
 /// `olo cancel`.

@@ -15,6 +15,7 @@ use args::{Cli, Command, Format, JobAction, SchemaKind};
 mod args;
 mod backup;
 mod branch_lock;
+mod cli_config;
 mod client;
 mod commands;
 mod components;
@@ -276,6 +277,31 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             };
             tokio()?.block_on(client::run(&api, args))
         }
+        Command::Backfill {
+            job,
+            from,
+            to,
+            conf,
+            reprocess,
+            max_active_runs,
+            backwards,
+            wait,
+            format,
+            api,
+        } => tokio()?.block_on(client::backfill(
+            &api,
+            client::BackfillArgs {
+                job,
+                from,
+                to,
+                conf,
+                reprocess,
+                max_active_runs,
+                backwards,
+                wait,
+                json: matches!(format, Format::Json),
+            },
+        )),
         Command::Clear {
             run,
             wait,

@@ -106,6 +106,12 @@ async fn commits_become_dags_runs_and_logs_in_a_real_airflow() {
             &format!("apiVersion: olo/v1\nkind: Job\nmetadata: {{name: {name}}}\nspec:\n  paused: false\n  tasks:\n    - id: only\n      bash: {{command: '{command}'}}\n      retries: 0\n"),
         );
     }
+    // A daily job for `olo backfill`: a run for each day of a range.
+    let daily = format!("daily_{suffix}");
+    repo.write(
+        &format!("workspaces/e2e/jobs/{daily}.yaml"),
+        &format!("apiVersion: olo/v1\nkind: Job\nmetadata: {{name: {daily}}}\nspec:\n  paused: false\n  schedule: '@daily'\n  start_date: 2026-01-01\n  params:\n    greeting: {{type: string, default: hi}}\n  tasks:\n    - id: hello\n      bash: {{command: 'echo \"greeting={{{{ params.greeting }}}} day={{{{ ds }}}}\"'}}\n      retries: 0\n"),
+    );
     // A paused job: a run would wait in `queued`, so olo refuses to trigger it.
     let paused = format!("paused_{suffix}");
     repo.write(
@@ -457,6 +463,92 @@ async fn commits_become_dags_runs_and_logs_in_a_real_airflow() {
         log.starts_with("==> hello (try 1)") && log.contains("greeting=from-cli day=2026-04-02"),
         "`olo logs {cli_run} hello`:\n{log}"
     );
+    // `olo backfill --wait`: Airflow makes a run for each day of the range, each standing for
+    // its day (`{{ ds }}`); olo records, follows and audits them like any run.
+    let (code, err) = d
+        .post(
+            &format!("/api/v1/workspaces/e2e/jobs/{daily}/backfills"),
+            Some(TOKEN),
+            json!({"from_date": "2026-02-03", "to_date": "2026-02-01"}),
+        )
+        .await;
+    assert_eq!(
+        (code, err["error"]["code"].as_str()),
+        (400, Some("bad_request")),
+        "{err}"
+    );
+    let out = olo(vec![
+        "backfill".into(),
+        format!("e2e/{daily}"),
+        "--from".into(),
+        "2026-02-01".into(),
+        "--to".into(),
+        "2026-02-02".into(),
+        "--conf".into(),
+        r#"{"greeting": "backfilled"}"#.into(),
+        "--wait".into(),
+        "--format".into(),
+        "json".into(),
+    ])
+    .await
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{stdout}\n{}\n{}",
+        String::from_utf8_lossy(&out.stderr),
+        d.log()
+    );
+    let backfill: Value = serde_json::from_str(&stdout).expect("json");
+    let runs = backfill["runs"].as_array().unwrap();
+    let days: Vec<&str> = runs
+        .iter()
+        .map(|r| r["logical_date"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        days,
+        ["2026-02-01T00:00:00Z", "2026-02-02T00:00:00Z"],
+        "{backfill}"
+    );
+    for run in runs {
+        assert_eq!(run["state"], "success", "{run}");
+        assert_eq!(run["triggered_by"], "ci-bot", "{run}");
+        let id = run["id"].as_i64().unwrap();
+        let day = &run["logical_date"].as_str().unwrap()[..10];
+        let log = d
+            .http
+            .get(format!("{}/api/v1/runs/{id}/tasks/hello/logs/1", d.base))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(
+            log.contains(&format!("greeting=backfilled day={day}")),
+            "task log of run {id}:\n{log}"
+        );
+    }
+    let (_, audit) = d.get("/api/v1/audit?limit=50").await;
+    let entry = audit["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["action"] == "run_backfill")
+        .unwrap_or_else(|| panic!("a run_backfill entry:\n{audit}"));
+    assert_eq!(entry["actor"], "ci-bot");
+    assert_eq!(entry["target"], format!("e2e/{daily}").as_str());
+    assert_eq!(
+        entry["details"]["backfill"], backfill["backfill"]["id"],
+        "{entry}"
+    );
+    assert_eq!(
+        entry["details"]["runs"].as_array().map(Vec::len),
+        Some(2),
+        "{entry}"
+    );
+
     let out = olo(vec![
         "run".into(),
         format!("e2e/{failing}"),

@@ -75,3 +75,76 @@ async fn the_cli_lists_jobs_and_runs_and_shows_lineage_from_a_running_olo() {
     assert_eq!(code, 2);
     assert!(err.contains("Trino"), "{err}");
 }
+
+/// `~/.config/olo/cli.toml` (here named by OLO_CLI_CONFIG) stands in for --server and --token;
+/// a flag still wins, and a token in a file others can read is refused before anything is sent.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cli_config_file_gives_the_server_and_the_token() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let repo = Repo::new();
+    repo.write("workspaces/w/jobs/one.yaml", &job("one", "echo 1"));
+    repo.commit("one job", WHO);
+    // Reads need a token here, so a listing proves the file's token was sent.
+    let d = Daemon::start(&repo, &[("OLO_API__READ_REQUIRES_TOKEN", "true")]).await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("cli.toml");
+    std::fs::write(dir.path().join("token"), format!("{TOKEN}\n")).unwrap();
+    std::fs::write(
+        &config,
+        format!(
+            "server = \"{}\"\ntoken_file = \"{}\"\n",
+            d.base,
+            dir.path().join("token").display()
+        ),
+    )
+    .unwrap();
+    let run = |args: &[&str], config: &std::path::Path| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_olo"))
+            .args(args)
+            .env_remove("OLO_TOKEN")
+            .env_remove("OLO_SERVER")
+            .env("OLO_CLI_CONFIG", config)
+            .output()
+            .expect("olo runs");
+        (
+            out.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let server_only = dir.path().join("server-only.toml");
+    std::fs::write(&server_only, format!("server = \"{}\"\n", d.base)).unwrap();
+    let (code, _, err) = run(&["jobs"], &server_only);
+    assert_ne!(code, 0);
+    assert!(err.contains("HTTP 401"), "{err}");
+    let (code, out, err) = run(&["jobs"], &config);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.lines().nth(1).unwrap_or("").starts_with("w/one "),
+        "{out}"
+    );
+    // A flag wins over the file: a server nobody listens on.
+    let (code, _, err) = run(&["jobs", "--server", "http://127.0.0.1:9"], &config);
+    assert_ne!(code, 0);
+    assert!(
+        err.contains("could not reach olo at http://127.0.0.1:9"),
+        "{err}"
+    );
+    // The token inline, in a file others can read: refused, with the fix.
+    std::fs::write(
+        &config,
+        format!("server = \"{}\"\ntoken = \"{TOKEN}\"\n", d.base),
+    )
+    .unwrap();
+    std::fs::set_permissions(&config, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let (code, _, err) = run(&["jobs"], &config);
+    assert_ne!(code, 0);
+    assert!(err.contains("chmod 600"), "{err}");
+    std::fs::set_permissions(&config, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let (code, _, err) = run(&["jobs"], &config);
+    assert_eq!(code, 0, "{err}");
+    // OLO_CLI_CONFIG naming a file that is not there is an error, not a silent default.
+    let (code, _, err) = run(&["jobs"], &dir.path().join("missing.toml"));
+    assert_ne!(code, 0);
+    assert!(err.contains("missing.toml"), "{err}");
+}

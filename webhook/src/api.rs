@@ -19,7 +19,8 @@ use crate::access::Role;
 use crate::caller::{Caller, Need};
 use crate::error::ApiError;
 use crate::{lineage, sql, AppState};
-use olo_reconciler::runs::{Control, RunRequest, TriggeredBy};
+use olo_reconciler::runs::{BackfillRequest, Control, RunRequest, TriggeredBy};
+use olo_reconciler::targets::airflow::Reprocess;
 
 pub const OPENAPI: &str = include_str!("../openapi.json");
 
@@ -33,6 +34,7 @@ pub fn routes() -> Router<Arc<AppState>> {
         .route("/workspaces/{ws}/jobs", get(jobs))
         .route("/workspaces/{ws}/jobs/{job}", get(job))
         .route("/workspaces/{ws}/jobs/{job}/runs", post(trigger_run))
+        .route("/workspaces/{ws}/jobs/{job}/backfills", post(backfill_job))
         .route(
             "/workspaces/{ws}/jobs/{job}/lineage",
             get(lineage::job_lineage),
@@ -268,11 +270,7 @@ pub struct TriggerBody {
 
 impl TriggerBody {
     fn into_request(self) -> Result<RunRequest, ApiError> {
-        let conf = match self.conf {
-            None | Some(Value::Null) => serde_json::Map::new(),
-            Some(Value::Object(map)) => map,
-            Some(_) => return Err(ApiError::bad_request("`conf` must be a JSON object")),
-        };
+        let conf = conf_object(self.conf)?;
         let logical_date = self
             .logical_date
             .as_deref()
@@ -290,6 +288,61 @@ impl TriggerBody {
             logical_date,
             note: self.note,
         })
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BackfillBody {
+    /// The first and last logical dates, each RFC 3339 or a date (midnight UTC).
+    pub from_date: String,
+    pub to_date: String,
+    #[serde(default)]
+    pub conf: Option<Value>,
+    /// `none` (default): leave intervals that have a run alone; `failed`: run failed ones
+    /// again; `completed`: run every one again.
+    #[serde(default)]
+    pub reprocess: Reprocess,
+    /// How many of its runs Airflow runs at once (1 to 100; default 1).
+    #[serde(default)]
+    pub max_active_runs: Option<u32>,
+    #[serde(default)]
+    pub run_backwards: bool,
+}
+
+impl BackfillBody {
+    fn into_request(self) -> Result<BackfillRequest, ApiError> {
+        let date = |name: &str, text: &str| {
+            parse_logical_date(text).ok_or_else(|| {
+                ApiError::bad_request(format!(
+                    "`{name}` must be an RFC 3339 time with an offset (2026-03-01T00:00:00Z) \
+                     or a date (2026-03-01)"
+                ))
+            })
+        };
+        let max_active_runs = self.max_active_runs.unwrap_or(1);
+        if !(1..=100).contains(&max_active_runs) {
+            return Err(ApiError::bad_request(
+                "`max_active_runs` must be between 1 and 100",
+            ));
+        }
+        Ok(BackfillRequest {
+            from: date("from_date", &self.from_date)?,
+            to: date("to_date", &self.to_date)?,
+            conf: conf_object(self.conf)?,
+            reprocess: self.reprocess,
+            max_active_runs,
+            run_backwards: self.run_backwards,
+        })
+    }
+}
+
+/// A body's `conf`: a JSON object, or nothing.
+fn conf_object(conf: Option<Value>) -> Result<serde_json::Map<String, Value>, ApiError> {
+    match conf {
+        None | Some(Value::Null) => Ok(serde_json::Map::new()),
+        Some(Value::Object(map)) => Ok(map),
+        Some(_) => Err(ApiError::bad_request("`conf` must be a JSON object")),
     }
 }
 
@@ -339,6 +392,42 @@ async fn trigger_run(
         .await?;
     state.metrics.runs_triggered.inc();
     Ok((StatusCode::CREATED, Json(json!(run))))
+}
+
+/// Starts a backfill of a job over a date range (operator of its workspace): Airflow makes a
+/// run for each interval of the job's schedule, and olo records and follows each.
+async fn backfill_job(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+    Path((ws, job)): Path<(String, String)>,
+    body: axum::body::Bytes,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    caller
+        .need(&state, Need::Workspace(&ws, Role::Operator))
+        .await?;
+    let actor = caller.actor().to_string();
+    let body: BackfillBody = serde_json::from_slice(&body)
+        .map_err(|e| ApiError::bad_request(format!("invalid JSON body: {e}")))?;
+    let revision = state.catalog().and_then(|c| c.revision.clone());
+    let backfilled = state
+        .runs()
+        .backfill(
+            state.catalog().as_deref(),
+            &ws,
+            &job,
+            body.into_request()?,
+            TriggeredBy {
+                kind: RunTrigger::Api,
+                actor: &actor,
+                revision: revision.as_deref(),
+            },
+        )
+        .await?;
+    state
+        .metrics
+        .runs_triggered
+        .inc_by(backfilled.runs.len() as u64);
+    Ok((StatusCode::CREATED, Json(json!(backfilled))))
 }
 
 #[derive(Debug, Deserialize)]
@@ -734,7 +823,7 @@ mod tests {
                 documented.insert((path.clone(), verb.clone()));
             }
         }
-        assert_eq!(routed.len(), 40, "routes read from the source: {routed:?}");
+        assert_eq!(routed.len(), 41, "routes read from the source: {routed:?}");
         assert_eq!(routed, documented);
     }
 

@@ -117,6 +117,8 @@ impl From<RunError> for ApiError {
             RunError::JobPaused { .. } => (StatusCode::CONFLICT, "job_paused"),
             RunError::RunFinished { .. } => (StatusCode::CONFLICT, "run_finished"),
             RunError::RunNotFinished { .. } => (StatusCode::CONFLICT, "run_not_finished"),
+            RunError::BackfillRange { .. } => (StatusCode::BAD_REQUEST, "bad_request"),
+            RunError::BackfillRunning { .. } => (StatusCode::CONFLICT, "backfill_running"),
         };
         ApiError::new(status, code, message)
     }

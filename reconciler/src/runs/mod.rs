@@ -14,7 +14,7 @@ use crate::catalog::Catalog;
 use crate::store::{
     is_terminal_run_state, NewAudit, NewRun, Run, RunTrigger, RunUpdate, Store, StoreError,
 };
-use crate::targets::airflow::{Airflow, AirflowError, NewDagRun};
+use crate::targets::airflow::{Airflow, AirflowError, Backfill, NewBackfill, NewDagRun, Reprocess};
 use crate::text::first_chars;
 
 pub use follow::{follow, follow_once};
@@ -61,6 +61,20 @@ pub enum RunError {
     RunFinished { run: Box<Run> },
     #[error("run {} of {}/{} is still {}; re-run its failed tasks once it has finished", run.id, run.workspace, run.job, run.state)]
     RunNotFinished { run: Box<Run> },
+    #[error("a backfill cannot start at {from} and end before, at {to}")]
+    BackfillRange {
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    },
+    #[error(
+        "job {workspace}/{job} has a backfill that has not finished; Airflow runs one at a time: {airflow}"
+    )]
+    BackfillRunning {
+        workspace: String,
+        job: String,
+        /// What Airflow said.
+        airflow: String,
+    },
     #[error(transparent)]
     Airflow(#[from] AirflowError),
     #[error(transparent)]
@@ -86,6 +100,27 @@ pub struct RunRequest {
     pub logical_date: Option<DateTime<Utc>>,
     /// A note shown beside the run in Airflow's UI.
     pub note: Option<String>,
+}
+
+/// A backfill a caller asks for.
+#[derive(Debug)]
+pub struct BackfillRequest {
+    /// The first and last logical dates; Airflow runs every interval of the job's schedule
+    /// between them.
+    pub from: DateTime<Utc>,
+    pub to: DateTime<Utc>,
+    /// Every run's conf, checked as a trigger's is.
+    pub conf: Map<String, Value>,
+    pub reprocess: Reprocess,
+    pub max_active_runs: u32,
+    pub run_backwards: bool,
+}
+
+/// A backfill Airflow started, and the runs olo recorded for it (oldest logical date first).
+#[derive(Debug, serde::Serialize)]
+pub struct Backfilled {
+    pub backfill: Backfill,
+    pub runs: Vec<Run>,
 }
 
 /// What an operator may do to a run olo triggered.
@@ -128,42 +163,16 @@ impl<'a> Runs<'a> {
         request: RunRequest,
         by: TriggeredBy<'_>,
     ) -> Result<Run, RunError> {
-        let Some(view) = catalog.and_then(|c| c.job(workspace, job)) else {
-            return Err(RunError::UnknownJob {
-                workspace: workspace.to_string(),
-                job: job.to_string(),
-            });
-        };
-        if request.conf.contains_key("olo") {
-            return Err(RunError::ReservedConf);
-        }
-        let problems = view.check_conf(&request.conf);
-        if !problems.is_empty() {
-            return Err(RunError::InvalidConf {
-                workspace: workspace.to_string(),
-                job: job.to_string(),
-                path: view.path.clone(),
-                problems,
-            });
-        }
-        if let Some(note) = &request.note {
-            if note.chars().count() > MAX_NOTE_CHARS {
-                return Err(RunError::NoteTooLong);
-            }
-        }
-        let dag_id = view.dag_id.clone();
+        let dag_id = self
+            .checked_job(
+                catalog,
+                workspace,
+                job,
+                &request.conf,
+                request.note.as_deref(),
+            )
+            .await?;
         let airflow = self.airflow()?;
-        match airflow.dag(&dag_id).await? {
-            None => return Err(RunError::DagNotInAirflow { dag_id }),
-            Some(dag) if dag.is_paused => {
-                return Err(RunError::JobPaused {
-                    workspace: workspace.to_string(),
-                    job: job.to_string(),
-                    path: view.path.clone(),
-                })
-            }
-            Some(_) => {}
-        }
         let logical_date = request.logical_date.unwrap_or_else(Utc::now);
         let run_id = format!(
             "olo__{}__{}",
@@ -244,6 +253,163 @@ impl<'a> Runs<'a> {
             })
             .await?;
         Ok(run)
+    }
+
+    /// What a trigger and a backfill check before Airflow is asked: the job is live, the conf
+    /// leaves `olo` alone and matches the declared params, the note fits, and Airflow knows the
+    /// DAG and has not paused it. The job's DAG id.
+    async fn checked_job(
+        &self,
+        catalog: Option<&Catalog>,
+        workspace: &str,
+        job: &str,
+        conf: &Map<String, Value>,
+        note: Option<&str>,
+    ) -> Result<String, RunError> {
+        let Some(view) = catalog.and_then(|c| c.job(workspace, job)) else {
+            return Err(RunError::UnknownJob {
+                workspace: workspace.to_string(),
+                job: job.to_string(),
+            });
+        };
+        if conf.contains_key("olo") {
+            return Err(RunError::ReservedConf);
+        }
+        let problems = view.check_conf(conf);
+        if !problems.is_empty() {
+            return Err(RunError::InvalidConf {
+                workspace: workspace.to_string(),
+                job: job.to_string(),
+                path: view.path.clone(),
+                problems,
+            });
+        }
+        if note.is_some_and(|note| note.chars().count() > MAX_NOTE_CHARS) {
+            return Err(RunError::NoteTooLong);
+        }
+        let dag_id = view.dag_id.clone();
+        match self.airflow()?.dag(&dag_id).await? {
+            None => Err(RunError::DagNotInAirflow { dag_id }),
+            Some(dag) if dag.is_paused => Err(RunError::JobPaused {
+                workspace: workspace.to_string(),
+                job: job.to_string(),
+                path: view.path.clone(),
+            }),
+            Some(_) => Ok(dag_id),
+        }
+    }
+
+    /// Starts a backfill of job `workspace/job` in Airflow (a run for each interval of its
+    /// schedule from `request.from` to `request.to`), then records each run Airflow created, so
+    /// they are followed like any run, and audits it (`run_backfill`). Refused as a trigger is
+    /// (see [`Runs::trigger`]), and when `from` is after `to`. The runs carry the caller's conf
+    /// plus olo's identity block, and are recorded as triggered through the API.
+    pub async fn backfill(
+        &self,
+        catalog: Option<&Catalog>,
+        workspace: &str,
+        job: &str,
+        request: BackfillRequest,
+        by: TriggeredBy<'_>,
+    ) -> Result<Backfilled, RunError> {
+        if request.from > request.to {
+            return Err(RunError::BackfillRange {
+                from: request.from,
+                to: request.to,
+            });
+        }
+        let dag_id = self
+            .checked_job(catalog, workspace, job, &request.conf, None)
+            .await?;
+        let airflow = self.airflow()?;
+        let conf = Value::Object(request.conf);
+        let mut sent = conf.clone();
+        sent["olo"] = json!({
+            "triggered_by": by.actor,
+            "trigger": "backfill",
+            "revision": by.revision,
+        });
+        let backfill = airflow
+            .create_backfill(
+                &dag_id,
+                &NewBackfill {
+                    from: request.from,
+                    to: request.to,
+                    conf: &sent,
+                    reprocess: request.reprocess,
+                    max_active_runs: request.max_active_runs,
+                    run_backwards: request.run_backwards,
+                },
+            )
+            .await
+            .map_err(|e| match e {
+                AirflowError::Status {
+                    status: 409, body, ..
+                } => RunError::BackfillRunning {
+                    workspace: workspace.to_string(),
+                    job: job.to_string(),
+                    airflow: body,
+                },
+                e => e.into(),
+            })?;
+        // Airflow made the backfill's runs with it, queued. A DAG has one unfinished backfill at
+        // a time, so the unfinished backfill runs in its range are this one's; finished ones are
+        // earlier backfills' runs it left alone (`reprocess`). A run Airflow queued again is
+        // recorded anew or, when olo knows it, takes its new state (the insert is idempotent).
+        let mut runs = Vec::new();
+        for dag_run in airflow
+            .backfill_runs(&dag_id, backfill.from_date, backfill.to_date)
+            .await?
+        {
+            if is_terminal_run_state(&dag_run.state) {
+                continue;
+            }
+            let mut run = self
+                .store
+                .insert_run(&NewRun {
+                    workspace: workspace.to_string(),
+                    job: job.to_string(),
+                    dag_id: dag_id.clone(),
+                    airflow_run_id: dag_run.dag_run_id.clone(),
+                    state: dag_run.state.clone(),
+                    trigger: by.kind,
+                    triggered_by: Some(by.actor.to_string()),
+                    revision: by.revision.map(str::to_string),
+                    conf: conf.clone(),
+                })
+                .await?;
+            let update = RunUpdate {
+                state: dag_run.state.clone(),
+                logical_date: dag_run.logical_date,
+                started_at: dag_run.start_date,
+                ended_at: dag_run.end_date,
+            };
+            self.store.update_run(run.id, &update).await?;
+            run.state = update.state;
+            run.logical_date = update.logical_date;
+            run.started_at = update.started_at;
+            run.ended_at = update.ended_at;
+            runs.push(run);
+        }
+        self.store
+            .append_audit(&NewAudit {
+                actor: by.actor.to_string(),
+                action: "run_backfill".into(),
+                target: format!("{workspace}/{job}"),
+                revision: by.revision.map(str::to_string),
+                details: json!({
+                    "backfill": backfill.id,
+                    "dag_id": dag_id,
+                    "from": backfill.from_date,
+                    "to": backfill.to_date,
+                    "reprocess": backfill.reprocess_behavior,
+                    "max_active_runs": backfill.max_active_runs,
+                    "runs": runs.iter().map(|r| r.id).collect::<Vec<_>>(),
+                    "conf": conf,
+                }),
+            })
+            .await?;
+        Ok(Backfilled { backfill, runs })
     }
 
     /// Cancels or clears a run in Airflow, with a note naming the caller; records the state

@@ -149,6 +149,46 @@ pub struct NewDagRun<'a> {
     pub note: Option<&'a str>,
 }
 
+/// A backfill to start: a run for each interval of the DAG's schedule from `from` to `to`
+/// (`POST /api/v2/backfills`).
+#[derive(Debug, Clone)]
+pub struct NewBackfill<'a> {
+    pub from: DateTime<Utc>,
+    pub to: DateTime<Utc>,
+    /// Every run's conf.
+    pub conf: &'a Value,
+    pub reprocess: Reprocess,
+    /// How many of its runs Airflow runs at once.
+    pub max_active_runs: u32,
+    /// The newest interval first.
+    pub run_backwards: bool,
+}
+
+/// What a backfill does about an interval that already has a run (`ReprocessBehavior`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Reprocess {
+    /// Leave it alone.
+    #[default]
+    None,
+    /// Run it again when it failed.
+    Failed,
+    /// Run it again whatever its state.
+    Completed,
+}
+
+/// A backfill, as Airflow reports it (`BackfillResponse`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Backfill {
+    pub id: i64,
+    pub dag_id: String,
+    pub from_date: DateTime<Utc>,
+    pub to_date: DateTime<Utc>,
+    pub reprocess_behavior: Reprocess,
+    pub max_active_runs: u32,
+    pub created_at: DateTime<Utc>,
+}
+
 /// What olo needs from Airflow.
 #[async_trait::async_trait]
 pub trait Airflow: Send + Sync {
@@ -198,6 +238,23 @@ pub trait Airflow: Send + Sync {
         run_id: &str,
         note: &str,
     ) -> Result<DagRun, AirflowError>;
+
+    /// Starts a backfill; Airflow creates its runs at once and its scheduler runs them.
+    /// [`AirflowError::Status`] 409 when the DAG has a backfill that has not finished.
+    async fn create_backfill(
+        &self,
+        dag_id: &str,
+        backfill: &NewBackfill<'_>,
+    ) -> Result<Backfill, AirflowError>;
+
+    /// The backfill runs of a DAG (`run_type=backfill`) whose logical dates lie between `from`
+    /// and `to`, both included (all pages).
+    async fn backfill_runs(
+        &self,
+        dag_id: &str,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> Result<Vec<DagRun>, AirflowError>;
 
     /// Every current import error (all pages).
     async fn import_errors(&self) -> Result<Vec<ImportError>, AirflowError>;
@@ -414,7 +471,7 @@ impl AirflowClient {
 /// One page of a list endpoint; the items' key depends on the endpoint.
 #[derive(Deserialize)]
 struct Page<T> {
-    #[serde(alias = "task_instances", alias = "import_errors")]
+    #[serde(alias = "task_instances", alias = "import_errors", alias = "dag_runs")]
     items: Vec<T>,
     total_entries: Option<u64>,
 }
@@ -625,6 +682,50 @@ impl Airflow for AirflowClient {
             .send(OPERATION, || self.http.post(url.clone()).json(&body))
             .await?;
         read_json(OPERATION, response).await
+    }
+
+    async fn create_backfill(
+        &self,
+        dag_id: &str,
+        backfill: &NewBackfill<'_>,
+    ) -> Result<Backfill, AirflowError> {
+        const OPERATION: &str = "start a backfill";
+        let url = self.endpoint(OPERATION, &["api", "v2", "backfills"])?;
+        let body = json!({
+            "dag_id": dag_id,
+            "from_date": backfill.from.to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
+            "to_date": backfill.to.to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
+            "run_backwards": backfill.run_backwards,
+            "dag_run_conf": backfill.conf,
+            "reprocess_behavior": backfill.reprocess,
+            "max_active_runs": backfill.max_active_runs,
+        });
+        let response = self
+            .send(OPERATION, || self.http.post(url.clone()).json(&body))
+            .await?;
+        read_json(OPERATION, response).await
+    }
+
+    async fn backfill_runs(
+        &self,
+        dag_id: &str,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> Result<Vec<DagRun>, AirflowError> {
+        const OPERATION: &str = "list the runs of a backfill";
+        let mut url = self.endpoint(OPERATION, &["api", "v2", "dags", dag_id, "dagRuns"])?;
+        url.query_pairs_mut()
+            .append_pair("run_type", "backfill")
+            .append_pair(
+                "logical_date_gte",
+                &from.to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
+            )
+            .append_pair(
+                "logical_date_lte",
+                &to.to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
+            )
+            .append_pair("order_by", "logical_date");
+        self.all_pages(OPERATION, &url).await
     }
 
     async fn import_errors(&self) -> Result<Vec<ImportError>, AirflowError> {

@@ -300,7 +300,9 @@ impl AfterApply for AirflowDags {
 mod tests {
     use super::*;
     use crate::plan::Change;
-    use crate::targets::airflow::{AirflowError, Dag, DagRun, NewDagRun, TaskInstance};
+    use crate::targets::airflow::{
+        AirflowError, Backfill, Dag, DagRun, NewBackfill, NewDagRun, TaskInstance,
+    };
     use std::collections::BTreeMap;
     use std::sync::Mutex;
 
@@ -421,6 +423,21 @@ mod tests {
             unreachable!("not used after an apply")
         }
         async fn cancel_run(&self, _: &str, _: &str, _: &str) -> Result<DagRun, AirflowError> {
+            unreachable!("not used after an apply")
+        }
+        async fn create_backfill(
+            &self,
+            _: &str,
+            _: &NewBackfill<'_>,
+        ) -> Result<Backfill, AirflowError> {
+            unreachable!("not used after an apply")
+        }
+        async fn backfill_runs(
+            &self,
+            _: &str,
+            _: DateTime<Utc>,
+            _: DateTime<Utc>,
+        ) -> Result<Vec<DagRun>, AirflowError> {
             unreachable!("not used after an apply")
         }
         async fn import_errors(&self) -> Result<Vec<ImportError>, AirflowError> {

@@ -143,3 +143,32 @@ pub(crate) fn new_run(conf: &Value) -> olo_reconciler::targets::airflow::NewDagR
         note: None,
     }
 }
+
+/// A backfill of two days as Airflow 3.3.2 answered its creation (olo's e2e run).
+pub(crate) fn daily_backfill() -> Value {
+    json!({
+        "id": 1, "dag_id": "e2e__daily", "from_date": "2026-02-01T00:00:00Z",
+        "to_date": "2026-02-02T00:00:00Z",
+        "dag_run_conf": {"greeting": "backfilled",
+                         "olo": {"triggered_by": "ci-bot", "trigger": "backfill", "revision": null}},
+        "is_paused": false, "reprocess_behavior": "none", "max_active_runs": 1,
+        "created_at": "2026-12-07T17:12:19.837490Z", "completed_at": null,
+        "updated_at": "2026-12-07T17:12:19.837490Z", "dag_display_name": "e2e__daily"
+    })
+}
+
+/// One of that backfill's runs, just created (queued).
+pub(crate) fn backfill_run(day: &str) -> Value {
+    json!({
+        "dag_run_id": format!("backfill__{day}T00:00:00+00:00"), "dag_id": "e2e__daily",
+        "logical_date": format!("{day}T00:00:00Z"), "queued_at": "2026-12-07T17:12:19.843501Z",
+        "start_date": null, "end_date": null, "duration": null,
+        "data_interval_start": format!("{day}T00:00:00Z"),
+        "data_interval_end": format!("{day}T00:00:00Z"), "run_after": format!("{day}T00:00:00Z"),
+        "last_scheduling_decision": null, "run_type": "backfill", "state": "queued",
+        "triggered_by": "backfill", "triggering_user_name": "admin",
+        "conf": {"greeting": "backfilled"}, "note": null, "dag_versions": [],
+        "bundle_version": null, "dag_display_name": "e2e__daily",
+        "partition_key": null, "partition_date": null
+    })
+}

@@ -275,3 +275,125 @@ async fn unknown_run_is_not_found_and_permanent() {
     );
     assert!(!err.is_temporary());
 }
+
+#[tokio::test]
+async fn create_backfill_posts_the_range_the_conf_and_how_to_treat_runs_that_exist() {
+    use olo_reconciler::targets::airflow::{NewBackfill, Reprocess};
+    let airflow = TestAirflow::start().await;
+    airflow.expect_token(TOKEN, 1).await;
+    // Every field of BackfillPostBody olo sets (the spec forbids any other).
+    api("POST", "/api/v2/backfills", TOKEN)
+        .and(header("content-type", "application/json"))
+        .and(body_json(json!({
+            "dag_id": "e2e__daily",
+            "from_date": "2026-02-01T00:00:00.000000Z",
+            "to_date": "2026-02-02T00:00:00.000000Z",
+            "run_backwards": false,
+            "dag_run_conf": {"greeting": "backfilled"},
+            "reprocess_behavior": "failed",
+            "max_active_runs": 2
+        })))
+        .respond_with(ResponseTemplate::new(200).set_body_json(daily_backfill()))
+        .expect(1)
+        .mount(&airflow.server)
+        .await;
+
+    let backfill = airflow
+        .client
+        .create_backfill(
+            "e2e__daily",
+            &NewBackfill {
+                from: time("2026-02-01T00:00:00Z").unwrap(),
+                to: time("2026-02-02T00:00:00Z").unwrap(),
+                conf: &json!({"greeting": "backfilled"}),
+                reprocess: Reprocess::Failed,
+                max_active_runs: 2,
+                run_backwards: false,
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(backfill.id, 1);
+    assert_eq!(backfill.reprocess_behavior, Reprocess::None);
+    assert_eq!(backfill.from_date, time("2026-02-01T00:00:00Z").unwrap());
+}
+
+#[tokio::test]
+async fn a_second_backfill_of_a_dag_is_a_409_with_airflows_reason() {
+    use olo_reconciler::targets::airflow::{NewBackfill, Reprocess};
+    let airflow = TestAirflow::start().await;
+    airflow.expect_token(TOKEN, 1).await;
+    api("POST", "/api/v2/backfills", TOKEN)
+        .respond_with(ResponseTemplate::new(409).set_body_json(
+            json!({"detail": "There is already a running backfill for dag e2e__daily"}),
+        ))
+        .mount(&airflow.server)
+        .await;
+    let err = airflow
+        .client
+        .create_backfill(
+            "e2e__daily",
+            &NewBackfill {
+                from: time("2026-02-01T00:00:00Z").unwrap(),
+                to: time("2026-02-02T00:00:00Z").unwrap(),
+                conf: &json!({}),
+                reprocess: Reprocess::None,
+                max_active_runs: 1,
+                run_backwards: false,
+            },
+        )
+        .await
+        .unwrap_err();
+    match err {
+        AirflowError::Status { status, body, .. } => {
+            assert_eq!(status, 409);
+            assert!(body.contains("already a running backfill"), "{body}");
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn backfill_runs_lists_the_backfill_runs_of_the_range_every_page() {
+    use wiremock::matchers::query_param;
+    let airflow = TestAirflow::start().await;
+    airflow.expect_token(TOKEN, 1).await;
+    api("GET", "/api/v2/dags/e2e__daily/dagRuns", TOKEN)
+        .and(query_param("run_type", "backfill"))
+        .and(query_param(
+            "logical_date_gte",
+            "2026-02-01T00:00:00.000000Z",
+        ))
+        .and(query_param(
+            "logical_date_lte",
+            "2026-02-02T00:00:00.000000Z",
+        ))
+        .and(query_param("order_by", "logical_date"))
+        .and(query_param("offset", "0"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "dag_runs": [backfill_run("2026-02-01"), backfill_run("2026-02-02")],
+            "total_entries": 2, "total_entries_limit": null,
+            "next_cursor": null, "previous_cursor": null
+        })))
+        .expect(1)
+        .mount(&airflow.server)
+        .await;
+    let runs = airflow
+        .client
+        .backfill_runs(
+            "e2e__daily",
+            time("2026-02-01T00:00:00Z").unwrap(),
+            time("2026-02-02T00:00:00Z").unwrap(),
+        )
+        .await
+        .unwrap();
+    let ids: Vec<&str> = runs.iter().map(|r| r.dag_run_id.as_str()).collect();
+    assert_eq!(
+        ids,
+        [
+            "backfill__2026-02-01T00:00:00+00:00",
+            "backfill__2026-02-02T00:00:00+00:00"
+        ]
+    );
+    assert_eq!(runs[1].logical_date, time("2026-02-02T00:00:00Z"));
+}
