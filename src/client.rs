@@ -280,23 +280,40 @@ pub async fn clear(
     finish(&api, run, wait, logs, json).await
 }
 
-/// Polls the run until it finished, printing each task's state when it changes.
+/// Polls the run until it finished, printing each task's state when it changes. On a terminal a
+/// status line under them counts the finished tasks and the time, redrawn in place; piped, only
+/// the plain lines.
 async fn follow(api: &Api, id: i64, quiet: bool) -> anyhow::Result<Value> {
+    use std::io::{IsTerminal as _, Write as _};
+    let live = !quiet
+        && std::io::stdout().is_terminal()
+        && std::env::var("TERM").map_or(true, |t| t != "dumb");
+    let started = std::time::Instant::now();
     let mut seen: BTreeMap<String, String> = BTreeMap::new();
     let mut last_state = String::new();
+    let mut out = std::io::stdout();
     loop {
         let run = api.get(&format!("/runs/{id}")).await?;
         let state = run["state"].as_str().unwrap_or("?").to_string();
+        let tasks = task_states(&run);
         if !quiet {
-            for (task, task_state) in task_states(&run) {
-                if seen.get(&task) != Some(&task_state) {
+            if live {
+                // Clear the status line before printing lines above it.
+                print!("\r\x1b[2K");
+            }
+            for (task, task_state) in &tasks {
+                if seen.get(task) != Some(task_state) {
                     println!("  {task}: {task_state}");
-                    seen.insert(task, task_state);
+                    seen.insert(task.clone(), task_state.clone());
                 }
             }
             if state != last_state && !matches!(state.as_str(), "success" | "failed") {
                 println!("run {id}: {state}");
             }
+            if live && !matches!(state.as_str(), "success" | "failed") {
+                print!("{}", status_line(id, &state, &tasks, started.elapsed()));
+            }
+            out.flush().ok();
         }
         last_state = state;
         if matches!(last_state.as_str(), "success" | "failed") {
@@ -304,6 +321,27 @@ async fn follow(api: &Api, id: i64, quiet: bool) -> anyhow::Result<Value> {
         }
         tokio::time::sleep(Duration::from_secs(2)).await;
     }
+}
+
+/// The live line under a followed run: `run 7 running · 2/5 tasks done · 1 running · 0:42`.
+fn status_line(id: i64, state: &str, tasks: &[(String, String)], elapsed: Duration) -> String {
+    let done = tasks
+        .iter()
+        .filter(|(_, s)| {
+            matches!(
+                s.as_str(),
+                "success" | "failed" | "skipped" | "upstream_failed"
+            )
+        })
+        .count();
+    let running = tasks.iter().filter(|(_, s)| s == "running").count();
+    let secs = elapsed.as_secs();
+    let mut line = format!("run {id} {state} · {done}/{} tasks done", tasks.len());
+    if running > 0 {
+        line.push_str(&format!(" · {running} running"));
+    }
+    line.push_str(&format!(" · {}:{:02}", secs / 60, secs % 60));
+    line
 }
 
 /// Each task's state at its newest try (`task_id[map_index]` for mapped tasks).
@@ -472,6 +510,30 @@ pub async fn cancel(api: &ApiArgs, id: i64, json_out: bool) -> anyhow::Result<Ex
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_live_line_counts_finished_and_running_tasks_and_the_time() {
+        let tasks = |states: &[&str]| -> Vec<(String, String)> {
+            states
+                .iter()
+                .enumerate()
+                .map(|(i, s)| (format!("t{i}"), s.to_string()))
+                .collect()
+        };
+        assert_eq!(
+            status_line(
+                7,
+                "running",
+                &tasks(&["success", "running", "none", "skipped"]),
+                Duration::from_secs(62)
+            ),
+            "run 7 running · 2/4 tasks done · 1 running · 1:02"
+        );
+        assert_eq!(
+            status_line(3, "queued", &[], Duration::from_secs(5)),
+            "run 3 queued · 0/0 tasks done · 0:05"
+        );
+    }
 
     #[test]
     fn jobs_are_named_workspace_slash_job() {

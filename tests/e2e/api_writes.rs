@@ -472,3 +472,173 @@ async fn in_pull_request_mode_the_change_is_pushed_to_a_branch_and_a_pull_reques
     assert_eq!(entry["details"]["pull_request"]["number"], 9);
     assert_eq!(entry["revision"], sha);
 }
+
+/// The workspace routes: creating a workspace takes a platform admin, replacing or deleting one
+/// takes an admin of it; each write is one commit by the caller, applied like a push, and a
+/// refusal writes nothing and is audited.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn workspaces_written_through_the_api_are_commits_by_their_admins() {
+    const ADA: &str = "olo_test_token_of_ada";
+    let work = Repo::new();
+    work.write(
+        "olo.yaml",
+        "apiVersion: olo/v1\nkind: Repository\nmetadata: {name: t}\nspec:\n  admins: ['user:ada']\n",
+    );
+    work.write("workspaces/w/jobs/one.yaml", &job("one", "echo 1"));
+    let base = work.commit("one", WHO);
+    let repo = Repo {
+        dir: tempfile::tempdir().unwrap(),
+    };
+    work.git(
+        &["clone", "-q", "--bare", ".", repo.path().to_str().unwrap()],
+        WHO,
+    );
+    let d = Daemon::start_with_tokens(
+        &repo,
+        &[("OLO_API__WRITES", "commit")],
+        &[("ada", ADA), ("vera", VIEWER)],
+    )
+    .await;
+    let fresh = "apiVersion: olo/v1\nkind: Workspace\nmetadata: {name: fresh}\nspec:\n  lakehouse: {catalog: fresh, warehouse: 's3://lake-bucket/fresh', namespaces: [raw]}\n  access: {admin: ['user:ci-bot']}\n";
+
+    // A new workspace needs a platform admin: ci-bot (an operator of `w`) is refused.
+    let (status, answer) = send(
+        &d,
+        reqwest::Method::PUT,
+        "/api/v1/workspaces/fresh",
+        TOKEN,
+        Some(&base),
+        put_yaml(fresh),
+    )
+    .await;
+    assert_eq!(status, 403, "{answer}");
+    assert_eq!(tip(&repo), base);
+
+    // Ada, a platform admin, creates it: one commit by her, applied.
+    let (status, answer) = send(
+        &d,
+        reqwest::Method::PUT,
+        "/api/v1/workspaces/fresh",
+        ADA,
+        Some(&base),
+        put_yaml(fresh),
+    )
+    .await;
+    assert_eq!(status, 201, "{answer}");
+    assert_eq!(answer["action"], "created");
+    let c1 = answer["revision"].as_str().unwrap().to_string();
+    assert_eq!(tip(&repo), c1);
+    assert_eq!(
+        repo.git(&["log", "-1", "--format=%an|%cn|%P|%s", &c1], WHO),
+        format!("ada|olo|{base}|Create workspace fresh")
+    );
+    assert_eq!(
+        repo.git(
+            &["show", &format!("{c1}:workspaces/fresh/workspace.yaml")],
+            WHO
+        ),
+        fresh.trim_end()
+    );
+    let c1_ref = c1.as_str();
+    d.wait_until("the new workspace applied", |d| async move {
+        d.last_applied().await.as_deref() == Some(c1_ref)
+    })
+    .await;
+    let (_, workspaces) = d.get("/api/v1/workspaces").await;
+    assert!(workspaces.to_string().contains("\"fresh\""), "{workspaces}");
+
+    // ci-bot is admin of `fresh` now: it may replace it (a namespace more); a viewer may not.
+    let replaced = fresh.replace("namespaces: [raw]", "namespaces: [raw, gold]");
+    let (status, answer) = send(
+        &d,
+        reqwest::Method::PUT,
+        "/api/v1/workspaces/fresh",
+        VIEWER,
+        Some(&c1),
+        put_yaml(&replaced),
+    )
+    .await;
+    assert_eq!(status, 403, "{answer}");
+    let (status, answer) = send(
+        &d,
+        reqwest::Method::PUT,
+        "/api/v1/workspaces/fresh",
+        TOKEN,
+        Some(&c1),
+        put_yaml(&replaced),
+    )
+    .await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(answer["action"], "replaced");
+    let c2 = answer["revision"].as_str().unwrap().to_string();
+    assert_eq!(
+        repo.git(&["log", "-1", "--format=%an|%s", &c2], WHO),
+        "ci-bot|Replace workspace fresh"
+    );
+
+    // Invalid (an unknown key): 422 at its line, nothing written.
+    let (status, answer) = send(
+        &d,
+        reqwest::Method::PUT,
+        "/api/v1/workspaces/fresh",
+        TOKEN,
+        Some(&c2),
+        put_yaml(&format!("{replaced}  colour: blue\n")),
+    )
+    .await;
+    assert_eq!(status, 422, "{answer}");
+    assert_error_shape(&answer, "invalid_change");
+    assert_eq!(tip(&repo), c2);
+
+    // `w` still has a job: deleting it alone would leave the job without its workspace file.
+    // ci-bot is only its operator: 403 before anything is looked at.
+    let (status, _) = send(
+        &d,
+        reqwest::Method::DELETE,
+        "/api/v1/workspaces/w",
+        TOKEN,
+        Some(&c2),
+        None,
+    )
+    .await;
+    assert_eq!(status, 403);
+
+    // Ada deletes `fresh`: one commit removing its folder's workspace file.
+    let (status, answer) = send(
+        &d,
+        reqwest::Method::DELETE,
+        "/api/v1/workspaces/fresh",
+        ADA,
+        Some(&c2),
+        None,
+    )
+    .await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(answer["action"], "deleted");
+    let c3 = answer["revision"].as_str().unwrap().to_string();
+    assert_eq!(tip(&repo), c3);
+    assert_eq!(
+        repo.git(&["log", "-1", "--format=%an|%s", &c3], WHO),
+        "ada|Delete workspace fresh"
+    );
+    let c3_ref = c3.as_str();
+    d.wait_until("the deletion applied", |d| async move {
+        d.last_applied().await.as_deref() == Some(c3_ref)
+    })
+    .await;
+
+    // The refusals are in the audit log, with who asked.
+    let (_, audit) = d.get("/api/v1/audit?limit=100").await;
+    let denied: Vec<&Value> = audit["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["action"] == "denied")
+        .collect();
+    for actor in ["ci-bot", "vera"] {
+        assert!(
+            denied.iter().any(|e| e["actor"] == actor),
+            "a denied entry for {actor}: {audit}"
+        );
+    }
+}

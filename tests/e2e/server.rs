@@ -427,6 +427,179 @@ async fn a_trigger_airflow_fails_leaves_no_run() {
     assert_eq!(runs["items"], json!([]), "the refused trigger left no run");
 }
 
+/// An Airflow (wiremock) whose runs of `w__one` succeed after two looks, with one task `a` and
+/// its log, and an olo following it.
+async fn olo_on_an_airflow_whose_runs_succeed() -> (Daemon, wiremock::MockServer) {
+    use wiremock::matchers::{method, path, path_regex};
+    use wiremock::{Mock, MockServer, ResponseTemplate};
+    let airflow = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/auth/token"))
+        .respond_with(ResponseTemplate::new(201).set_body_json(json!({"access_token": "jwt"})))
+        .mount(&airflow)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/api/v2/dags/w__one"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "dag_id": "w__one", "is_paused": false, "last_parsed_time": "2026-12-07T00:00:00Z",
+            "relative_fileloc": "w__one.py", "file_token": "token"
+        })))
+        .mount(&airflow)
+        .await;
+    let dag_run = |state: &str| {
+        json!({
+            "dag_id": "w__one", "dag_run_id": "olo__x", "state": state,
+            "logical_date": "2026-03-01T00:00:00Z", "start_date": null, "end_date": null,
+            "conf": {}
+        })
+    };
+    Mock::given(method("POST"))
+        .and(path("/api/v2/dags/w__one/dagRuns"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(dag_run("queued")))
+        .mount(&airflow)
+        .await;
+    // Running for olo's first two looks (about 2 s), so a follower sees the run unfinished first.
+    Mock::given(method("GET"))
+        .and(path_regex(r"^/api/v2/dags/w__one/dagRuns/[^/]+$"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(dag_run("running")))
+        .up_to_n_times(2)
+        .with_priority(1)
+        .mount(&airflow)
+        .await;
+    Mock::given(method("GET"))
+        .and(path_regex(r"^/api/v2/dags/w__one/dagRuns/[^/]+$"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(dag_run("success")))
+        .mount(&airflow)
+        .await;
+    Mock::given(method("GET"))
+        .and(path_regex(
+            r"^/api/v2/dags/w__one/dagRuns/[^/]+/taskInstances$",
+        ))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "task_instances": [{
+                "task_id": "a", "map_index": -1, "try_number": 1, "state": "success",
+                "start_date": "2026-03-01T00:00:01Z", "end_date": "2026-03-01T00:00:02Z",
+                "duration": 1.0
+            }],
+            "total_entries": 1
+        })))
+        .mount(&airflow)
+        .await;
+    Mock::given(method("GET"))
+        .and(path_regex(
+            r"^/api/v2/dags/w__one/dagRuns/[^/]+/taskInstances/a/logs/1$",
+        ))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "content": [
+                {"timestamp": "2026-03-01T00:00:01Z", "level": "info", "event": "Running command: echo 1"},
+                {"timestamp": "2026-03-01T00:00:01Z", "level": "info", "event": "1"},
+                {"timestamp": "2026-03-01T00:00:02Z", "level": "info", "event": "Command exited with return code 0"}
+            ],
+            "continuation_token": null
+        })))
+        .mount(&airflow)
+        .await;
+    let repo = Repo::new();
+    repo.write("workspaces/w/jobs/one.yaml", &job("one", "echo 1"));
+    repo.commit("one", WHO);
+    let url = airflow.uri();
+    let d = Daemon::start(
+        &repo,
+        &[
+            ("OLO_AIRFLOW__URL", url.as_str()),
+            ("OLO_AIRFLOW__PASSWORD_ENV", "TEST_AIRFLOW_PASSWORD"),
+            ("TEST_AIRFLOW_PASSWORD", "x"),
+            ("OLO_AIRFLOW__POLL_SECONDS", "1"),
+            ("OLO_AIRFLOW__PARSE_TIMEOUT_SECONDS", "2"),
+        ],
+    )
+    .await;
+    (d, airflow)
+}
+
+/// What a person reads from `olo run --wait --logs`, against an Airflow (wiremock) whose run
+/// succeeds within seconds: the run line, each task's state, each log, the end. The Airflow run id is
+/// random and the progress lines depend on timing (how many polls see `queued`), so both are
+/// normalised before the snapshot.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn olo_run_wait_logs_as_people_read_it() {
+    let (d, _airflow) = olo_on_an_airflow_whose_runs_succeed().await;
+    let base = d.base.clone();
+    let out = tokio::task::spawn_blocking(move || {
+        std::process::Command::new(env!("CARGO_BIN_EXE_olo"))
+            .args([
+                "run",
+                "w/one",
+                "--logical-date",
+                "2026-03-01",
+                "--wait",
+                "--logs",
+            ])
+            .args(["--server", &base])
+            .env("OLO_TOKEN", TOKEN)
+            .output()
+            .expect("olo runs")
+    })
+    .await
+    .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let shown: Vec<String> = stdout
+        .lines()
+        .filter(|l| {
+            !(l.starts_with("run 1: ") && (l.ends_with("queued") || l.ends_with("running")))
+        })
+        .map(
+            |l| match (l.find("Airflow run olo__"), l.find(", logical date")) {
+                (Some(a), Some(b)) => {
+                    format!("{}Airflow run olo__[time]__[id]{}", &l[..a], &l[b..])
+                }
+                _ => l.to_string(),
+            },
+        )
+        .collect();
+    insta::assert_snapshot!("olo_run_wait_logs", shown.join("\n"));
+}
+
+/// On a terminal (a pseudo-terminal from util-linux's `script`), `olo run --wait` redraws a
+/// status line in place under the task lines; piped (above), it prints plain lines only.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn olo_run_wait_on_a_terminal_draws_a_live_status_line() {
+    let (d, _airflow) = olo_on_an_airflow_whose_runs_succeed().await;
+    let command = format!(
+        "{} run w/one --wait --server {}",
+        env!("CARGO_BIN_EXE_olo"),
+        d.base
+    );
+    let out = tokio::task::spawn_blocking(move || {
+        std::process::Command::new("script")
+            .args(["-qec", &command, "/dev/null"])
+            .env("OLO_TOKEN", TOKEN)
+            .env("TERM", "xterm")
+            .output()
+            .expect("util-linux script runs (bsdutils)")
+    })
+    .await
+    .unwrap();
+    let shown = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{shown}");
+    assert!(
+        shown.contains("\r\x1b[2K"),
+        "the line is cleared in place: {shown:?}"
+    );
+    assert!(shown.contains("tasks done"), "a status line: {shown:?}");
+    assert!(shown.contains("  a: success"), "{shown:?}");
+    assert!(
+        shown.trim_end().ends_with("run 1 of w/one: success"),
+        "{shown:?}"
+    );
+}
+
 #[test]
 fn sigint_and_sigterm_stop_the_daemon() {
     for signal in ["-INT", "-TERM"] {

@@ -667,6 +667,8 @@ async fn job(
             recent: &recent,
             latest: &latest,
             now: Utc::now(),
+            branch: &state.config.branch,
+            writes: state.writes.as_ref().map_or("off", |w| w.mode.as_str()),
         }),
     )
 }
@@ -684,6 +686,10 @@ pub struct JobPage<'a> {
     pub latest: &'a [TaskInstanceRow],
     pub lineage: &'a olo_reconciler::lineage::Mismatches,
     pub now: DateTime<Utc>,
+    /// The tracked branch.
+    pub branch: &'a str,
+    /// `api.writes`: off, commit or pull_request.
+    pub writes: &'a str,
 }
 
 fn job_page(p: &JobPage<'_>) -> Value {
@@ -692,6 +698,9 @@ fn job_page(p: &JobPage<'_>) -> Value {
         job => ser(p.job),
         revision => p.revision,
         file_url => file_url(p.repository, p.revision, &p.job.path),
+        edit_url => edit_url(p.repository, p.branch, &p.job.path),
+        branch => p.branch,
+        writes => p.writes,
         next_run => p.job.next_run(p.now).map(|t| t.to_rfc3339()),
         airflow_ui => p.airflow_ui,
         spec => p.spec,

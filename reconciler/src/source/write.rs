@@ -408,6 +408,79 @@ mod tests {
             .is_ok());
     }
 
+    /// A repository with a working tree, `main` checked out, holding `files`.
+    fn checkout_with(files: &[(&str, &str)]) -> (tempfile::TempDir, Repository, String) {
+        let dir = tempfile::tempdir().unwrap();
+        let mut opts = git2::RepositoryInitOptions::new();
+        opts.initial_head("main");
+        let repo = Repository::init_opts(dir.path(), &opts).unwrap();
+        for (path, text) in files {
+            let full = dir.path().join(path);
+            std::fs::create_dir_all(full.parent().unwrap()).unwrap();
+            std::fs::write(full, text).unwrap();
+        }
+        let mut index = repo.index().unwrap();
+        index
+            .add_all(["*"], git2::IndexAddOption::DEFAULT, None)
+            .unwrap();
+        index.write().unwrap();
+        let tree = repo.find_tree(index.write_tree().unwrap()).unwrap();
+        let sig = Signature::now("Init", "init@example.com").unwrap();
+        let oid = repo
+            .commit(Some("HEAD"), &sig, &sig, "init", &tree, &[])
+            .unwrap();
+        drop(tree);
+        (dir, repo, oid.to_string())
+    }
+
+    fn clean(repo: &Repository) -> bool {
+        repo.statuses(None).unwrap().is_empty()
+    }
+
+    #[test]
+    fn with_the_branch_checked_out_the_working_tree_follows_the_commit() {
+        let (dir, repo, base) = checkout_with(&[("workspaces/w/jobs/a.yaml", "a1"), ("x", "1")]);
+        let write_a = |base: &str, text: &str| {
+            request(
+                base,
+                vec![FileChange {
+                    path: "workspaces/w/jobs/a.yaml".into(),
+                    content: Some(text.as_bytes().to_vec()),
+                }],
+            )
+        };
+        let w = commit_local(dir.path(), &write_a(&base, "a2")).unwrap();
+        assert_eq!(branch_tip(&repo, "main").unwrap().to_string(), w.sha);
+        // The file on disk is the commit's, and git sees nothing to commit (the index followed).
+        assert_eq!(
+            std::fs::read_to_string(dir.path().join("workspaces/w/jobs/a.yaml")).unwrap(),
+            "a2"
+        );
+        assert!(clean(&repo));
+
+        // An edit of the person's own to another file stays, and does not stop the commit.
+        std::fs::write(dir.path().join("x"), "mine").unwrap();
+        let w2 = commit_local(dir.path(), &write_a(&w.sha, "a3")).unwrap();
+        assert_eq!(
+            std::fs::read_to_string(dir.path().join("x")).unwrap(),
+            "mine"
+        );
+        assert_eq!(
+            std::fs::read_to_string(dir.path().join("workspaces/w/jobs/a.yaml")).unwrap(),
+            "a3"
+        );
+
+        // An edit to the file the commit writes: refused, nothing moves, the edit is kept.
+        std::fs::write(dir.path().join("workspaces/w/jobs/a.yaml"), "edited").unwrap();
+        let err = commit_local(dir.path(), &write_a(&w2.sha, "a4")).unwrap_err();
+        assert!(matches!(err, WriteError::Dirty { .. }), "{err}");
+        assert_eq!(branch_tip(&repo, "main").unwrap().to_string(), w2.sha);
+        assert_eq!(
+            std::fs::read_to_string(dir.path().join("workspaces/w/jobs/a.yaml")).unwrap(),
+            "edited"
+        );
+    }
+
     #[test]
     fn a_moved_branch_refuses_the_commit_and_names_its_tip() {
         let (dir, repo, base) = repo_with(&[("x", "1")]);

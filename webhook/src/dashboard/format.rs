@@ -134,3 +134,12 @@ pub fn file_url(repository: Option<&str>, revision: Option<&str>, path: &str) ->
     let (repo, rev) = (repository?, revision?);
     Some(format!("https://github.com/{repo}/blob/{rev}/{path}"))
 }
+
+/// GitHub's editor for a file on a branch: saving it there opens a pull request (or commits, for
+/// those who may push), which olo then plans like any other.
+pub fn edit_url(repository: Option<&str>, branch: &str, path: &str) -> Option<String> {
+    Some(format!(
+        "https://github.com/{}/edit/{branch}/{path}",
+        repository?
+    ))
+}

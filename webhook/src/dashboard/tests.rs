@@ -190,6 +190,8 @@ fn the_job_page_as_people_read_it() {
                 }],
             },
             now: at(3600),
+            branch: "main",
+            writes: "pull_request",
         }),
         at(3600),
     )
