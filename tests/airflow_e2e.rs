@@ -106,12 +106,9 @@ async fn commits_become_dags_runs_and_logs_in_a_real_airflow() {
             &format!("apiVersion: olo/v1\nkind: Job\nmetadata: {{name: {name}}}\nspec:\n  paused: false\n  tasks:\n    - id: only\n      bash: {{command: '{command}'}}\n      retries: 0\n"),
         );
     }
-    // A daily job for `olo backfill`: a run for each day of a range.
+    // A daily job for `olo backfill` (written later, through olo's API).
     let daily = format!("daily_{suffix}");
-    repo.write(
-        &format!("workspaces/e2e/jobs/{daily}.yaml"),
-        &format!("apiVersion: olo/v1\nkind: Job\nmetadata: {{name: {daily}}}\nspec:\n  paused: false\n  schedule: '@daily'\n  start_date: 2026-01-01\n  params:\n    greeting: {{type: string, default: hi}}\n  tasks:\n    - id: hello\n      bash: {{command: 'echo \"greeting={{{{ params.greeting }}}} day={{{{ ds }}}}\"'}}\n      retries: 0\n"),
-    );
+    let daily_yaml = format!("apiVersion: olo/v1\nkind: Job\nmetadata: {{name: {daily}}}\nspec:\n  paused: false\n  schedule: '@daily'\n  start_date: 2026-01-01\n  params:\n    greeting: {{type: string, default: hi}}\n  tasks:\n    - id: hello\n      bash: {{command: 'echo \"greeting={{{{ params.greeting }}}} day={{{{ ds }}}}\"'}}\n      retries: 0\n");
     // A paused job: a run would wait in `queued`, so olo refuses to trigger it.
     let paused = format!("paused_{suffix}");
     repo.write(
@@ -125,9 +122,18 @@ async fn commits_become_dags_runs_and_logs_in_a_real_airflow() {
     let lineage_port = env("OLO_TEST_LINEAGE_PORT");
     let lineage_token = env("OLO_TEST_LINEAGE_TOKEN");
     let listen = format!("127.0.0.1:{lineage_port}");
+    // olo's remote: a bare repository, as a Git server holds them (libgit2 pushes only to bare
+    // ones), which takes this test's pushes and olo's API writes.
+    let server = Repo {
+        dir: tempfile::tempdir().unwrap(),
+    };
+    let server_path = server.path().display().to_string();
+    repo.git(&["clone", "-q", "--bare", ".", &server_path], WHO);
+    let server_url = format!("file://{server_path}");
     let d = Daemon::start_with_tokens(
         &repo,
         &[
+            ("OLO_SOURCE__URL", server_url.as_str()),
             ("OLO_SERVER__LISTEN", listen.as_str()),
             ("OLO_APPLY__DAGS_FOLDER", dags.as_str()),
             ("OLO_AIRFLOW__URL", airflow.as_str()),
@@ -135,6 +141,8 @@ async fn commits_become_dags_runs_and_logs_in_a_real_airflow() {
             ("TEST_AIRFLOW_PASSWORD", password.as_str()),
             ("OLO_AIRFLOW__POLL_SECONDS", "1"),
             ("OLO_AIRFLOW__PARSE_TIMEOUT_SECONDS", "150"),
+            // Writes through the API become commits on the tracked branch.
+            ("OLO_API__WRITES", "commit"),
             ("OLO_MLFLOW__URL", mlflow.as_str()),
             ("OLO_RENDER__MLFLOW_TRACKING_URI", mlflow.as_str()),
         ],
@@ -310,6 +318,7 @@ async fn commits_become_dags_runs_and_logs_in_a_real_airflow() {
         &broken_job(&broken),
     );
     let c2 = repo.commit("add a job Airflow refuses", WHO);
+    repo.git(&["push", "-q", &server_path, "main"], WHO);
     let body = push_payload("refs/heads/main", &c2);
     let (code, _) = d.deliver("push", "e2e-forged", &body, "sha256=1234").await;
     assert_eq!(code, 401);
@@ -347,6 +356,7 @@ async fn commits_become_dags_runs_and_logs_in_a_real_airflow() {
         &format!("remove the broken job\n\nOlo-Run: e2e/{hello}\n"),
         ("Grace", "grace@example.com"),
     );
+    repo.git(&["push", "-q", &server_path, "main"], WHO);
     let body = push_payload("refs/heads/main", &c3);
     let (code, _) = d.deliver("push", "e2e-2", &body, &sign(&body)).await;
     assert_eq!(code, 202);
@@ -463,6 +473,36 @@ async fn commits_become_dags_runs_and_logs_in_a_real_airflow() {
         log.starts_with("==> hello (try 1)") && log.contains("greeting=from-cli day=2026-04-02"),
         "`olo logs {cli_run} hello`:\n{log}"
     );
+    // A job written through olo's API: a commit by the caller, applied, live in Airflow.
+    let put = d
+        .http
+        .put(format!("{}/api/v1/workspaces/e2e/jobs/{daily}", d.base))
+        .bearer_auth(TOKEN)
+        .header("Content-Type", "application/yaml")
+        .body(daily_yaml.clone())
+        .send()
+        .await
+        .unwrap();
+    let code = put.status().as_u16();
+    let written: Value = put.json().await.unwrap();
+    assert_eq!(code, 201, "{written}\n{}", d.log());
+    let revision = written["revision"].as_str().unwrap().to_string();
+    assert_eq!(
+        server.git(&["log", "-1", "--format=%an|%cn", &revision], WHO),
+        "ci-bot|olo"
+    );
+    d.wait_within("the API's job live", Duration::from_secs(180), |d| {
+        let revision = revision.clone();
+        async move {
+            let (_, s) = d.get("/api/v1/status").await;
+            assert_ne!(s["sync"]["state"], "Stalled", "{s}");
+            s["sync"]["last_applied"] == revision.as_str() && s["sync"]["state"] == "Ready"
+        }
+    })
+    .await;
+    let dag = airflow_dag(&airflow, &password, &format!("e2e__{daily}")).await;
+    assert_eq!(dag["is_paused"], false, "{dag}");
+
     // `olo backfill --wait`: Airflow makes a run for each day of the range, each standing for
     // its day (`{{ ds }}`); olo records, follows and audits them like any run.
     let (code, err) = d

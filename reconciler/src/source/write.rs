@@ -82,6 +82,12 @@ pub enum WriteError {
         #[source]
         source: git2::Error,
     },
+    #[error(
+        "could not push {branch} to {url}: it is a repository with a working tree, and a push goes \
+         only to a bare one (as Git servers hold them): point source.url at a bare clone \
+         (git clone --bare), or use source.path for a local repository"
+    )]
+    PushToWorkingTree { url: String, branch: String },
 }
 
 impl WriteError {
@@ -231,10 +237,16 @@ fn push(
     scratch: &str,
     request: &WriteRequest,
 ) -> Result<(), WriteError> {
-    let failed = |source| WriteError::Push {
-        url: url.to_string(),
-        branch: request.branch.clone(),
-        source,
+    let failed = |source: git2::Error| match source.code() {
+        ErrorCode::BareRepo => WriteError::PushToWorkingTree {
+            url: url.to_string(),
+            branch: request.branch.clone(),
+        },
+        _ => WriteError::Push {
+            url: url.to_string(),
+            branch: request.branch.clone(),
+            source,
+        },
     };
     let mut remote = repo.remote_anonymous(url).map_err(failed)?;
     let mut connection = remote
@@ -505,6 +517,31 @@ mod tests {
             commit_local(dir.path(), &req),
             Err(WriteError::BranchExists(_))
         ));
+    }
+
+    #[test]
+    fn a_push_to_a_remote_with_a_working_tree_says_to_use_a_bare_one() {
+        let (remote_dir, remote, base) = checkout_with(&[("x", "1")]);
+        let url = format!("file://{}", remote_dir.path().display());
+        let mirror = tempfile::tempdir().unwrap();
+        let m = Repository::init_bare(mirror.path()).unwrap();
+        super::super::remote::fetch_with(
+            &m,
+            &url,
+            &Credentials::None,
+            &["+refs/heads/main:refs/heads/main".to_string()],
+        )
+        .unwrap();
+        let err = commit_and_push(
+            mirror.path(),
+            &url,
+            &Credentials::None,
+            &request(&base, vec![]),
+        )
+        .unwrap_err();
+        assert!(matches!(err, WriteError::PushToWorkingTree { .. }), "{err}");
+        assert!(err.to_string().contains("git clone --bare"), "{err}");
+        assert_eq!(branch_tip(&remote, "main").unwrap().to_string(), base);
     }
 
     #[test]

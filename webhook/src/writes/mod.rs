@@ -566,7 +566,9 @@ fn write_error(e: &WriteError) -> ApiError {
         WriteError::Push { .. } if e.is_temporary() => {
             ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "source_unavailable", message)
         }
-        WriteError::Push { .. } => ApiError::new(StatusCode::BAD_GATEWAY, "push_refused", message),
+        WriteError::Push { .. } | WriteError::PushToWorkingTree { .. } => {
+            ApiError::new(StatusCode::BAD_GATEWAY, "push_refused", message)
+        }
         WriteError::Moved { .. } | WriteError::Git { .. } => ApiError::internal(&message),
     }
 }
