@@ -362,6 +362,12 @@ def main() -> None:
         apply_s = sum(float(line.split()[-1]) for line in str(metrics).splitlines()
                       if line.startswith("olo_reconcile_duration_seconds_sum"))
         timings["olo: reconcile (sum of olo_reconcile_duration_seconds)"] = apply_s
+        def metric(name: str) -> float:
+            return sum(float(line.split()[-1]) for line in str(metrics).splitlines()
+                       if line.startswith(name + " ") or line.startswith(name + "{"))
+        events = metric("olo_lineage_ingest_duration_seconds_count")
+        timings[f"olo: lineage ingest of {events:.0f} events (sum of olo_lineage_ingest_duration_seconds)"] = \
+            metric("olo_lineage_ingest_duration_seconds_sum")
         for line in str(metrics).splitlines():
             if line.startswith("olo_lineage_events_total{") and not line.endswith(" 0"):
                 say(f"  lineage: {line}")

@@ -83,6 +83,7 @@ pub async fn ingest(
             "lineage events need an API token here: set the OpenLineage transport's auth (type api_key) to a token from olo's settings ([[api.tokens]])",
         ));
     }
+    let started = std::time::Instant::now();
     let body = decoded(&headers, body).inspect_err(|_| {
         state.metrics.lineage_result("invalid");
     })?;
@@ -108,6 +109,10 @@ pub async fn ingest(
     state
         .metrics
         .lineage_result(if new { "recorded" } else { "duplicate" });
+    state
+        .metrics
+        .lineage_ingest_seconds
+        .observe(started.elapsed().as_secs_f64());
     Ok((
         StatusCode::OK,
         Json(json!({ "status": if new { "recorded" } else { "duplicate" } })),

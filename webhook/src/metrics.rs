@@ -64,6 +64,8 @@ pub struct Metrics {
     pub pull_request_plans: Family<OutcomeLabels, Counter>,
     pub runs_triggered: Counter,
     pub lineage_events: Family<ResultLabels, Counter>,
+    /// olo's time per accepted lineage event: from the body read to the durable answer.
+    pub lineage_ingest_seconds: Histogram,
     /// Queries of the SQL runner, by result (see [`crate::sql`]).
     pub sql_queries: Family<ResultLabels, Counter>,
     /// Set at scrape time from the state store.
@@ -128,6 +130,12 @@ impl Default for Metrics {
             "OpenLineage events received, by result",
             lineage_events.clone(),
         );
+        let lineage_ingest_seconds = phase_histogram();
+        registry.register(
+            "lineage_ingest_duration_seconds",
+            "olo's time per lineage event it recorded or found a duplicate: decode, check, and the durable write (group commit)",
+            lineage_ingest_seconds.clone(),
+        );
         let sql_queries = Family::<ResultLabels, Counter>::default();
         registry.register(
             "sql_queries",
@@ -172,6 +180,7 @@ impl Default for Metrics {
             pull_request_plans,
             runs_triggered,
             lineage_events,
+            lineage_ingest_seconds,
             sql_queries,
             runs,
             leader,
