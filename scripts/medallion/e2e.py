@@ -384,6 +384,8 @@ def main() -> None:
         say(f"==> medallion: {len(failures)} miss(es): " + "; ".join(failures))
         say(f"    olo's log: {log}")
         sys.exit(1)
+    # Kept when something missed (olo's log and settings are in it), removed when all passed.
+    shutil.rmtree(work, ignore_errors=True)
     say("==> medallion: every check passed")
 
 
