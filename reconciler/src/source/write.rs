@@ -519,19 +519,25 @@ mod tests {
         ));
     }
 
-    #[test]
-    fn a_push_to_a_remote_with_a_working_tree_says_to_use_a_bare_one() {
-        let (remote_dir, remote, base) = checkout_with(&[("x", "1")]);
-        let url = format!("file://{}", remote_dir.path().display());
+    /// olo's bare mirror of the remote at `url`, holding its `main`.
+    fn mirror_of(url: &str) -> (tempfile::TempDir, Repository) {
         let mirror = tempfile::tempdir().unwrap();
         let m = Repository::init_bare(mirror.path()).unwrap();
         super::super::remote::fetch_with(
             &m,
-            &url,
+            url,
             &Credentials::None,
             &["+refs/heads/main:refs/heads/main".to_string()],
         )
         .unwrap();
+        (mirror, m)
+    }
+
+    #[test]
+    fn a_push_to_a_remote_with_a_working_tree_says_to_use_a_bare_one() {
+        let (remote_dir, remote, base) = checkout_with(&[("x", "1")]);
+        let url = format!("file://{}", remote_dir.path().display());
+        let (mirror, _) = mirror_of(&url);
         let err = commit_and_push(
             mirror.path(),
             &url,
@@ -548,15 +554,7 @@ mod tests {
     fn a_push_to_a_remote_moves_its_branch_and_a_stale_one_is_refused() {
         let (remote_dir, remote, base) = repo_with(&[("x", "1")]);
         let url = format!("file://{}", remote_dir.path().display());
-        let mirror = tempfile::tempdir().unwrap();
-        let m = Repository::init_bare(mirror.path()).unwrap();
-        super::super::remote::fetch_with(
-            &m,
-            &url,
-            &Credentials::None,
-            &["+refs/heads/main:refs/heads/main".to_string()],
-        )
-        .unwrap();
+        let (mirror, m) = mirror_of(&url);
         let w = commit_and_push(
             mirror.path(),
             &url,
