@@ -343,13 +343,14 @@ impl Catalog {
             .map(|j| j.as_ref())
     }
 
-    /// The job a DAG id belongs to.
+    /// The job a DAG id belongs to. A DAG id is `<workspace>__<job>`; names may hold `__`
+    /// themselves, so each split is tried (a handful), each a lookup in one workspace: the
+    /// cost does not grow with the other workspaces' jobs.
     pub fn job_by_dag_id(&self, dag_id: &str) -> Option<&JobView> {
-        self.workspaces
-            .iter()
-            .flat_map(|w| w.jobs.iter())
-            .find(|j| j.dag_id == dag_id)
-            .map(|j| j.as_ref())
+        dag_id.match_indices("__").find_map(|(at, _)| {
+            self.job(&dag_id[..at], &dag_id[at + 2..])
+                .filter(|j| j.dag_id == dag_id)
+        })
     }
 
     /// Which workspace each rendered resource belongs to (DAG files, Trino catalog files, and
@@ -414,6 +415,42 @@ fn clip(text: &str, max: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_dag_id_finds_its_job_when_names_hold_double_underscores() {
+        let dir = tempfile::tempdir().unwrap();
+        let write = |path: &str, text: String| {
+            let full = dir.path().join(path);
+            std::fs::create_dir_all(full.parent().unwrap()).unwrap();
+            std::fs::write(full, text).unwrap();
+        };
+        for ws in ["a", "a__b"] {
+            write(
+                &format!("workspaces/{ws}/workspace.yaml"),
+                format!("apiVersion: olo/v1\nkind: Workspace\nmetadata: {{name: {ws}}}\nspec:\n  lakehouse: {{catalog: c{}, warehouse: 's3://lake/{ws}', namespaces: [raw]}}\n", ws.len()),
+            );
+        }
+        for (ws, job) in [("a", "x__y"), ("a__b", "c"), ("a", "b")] {
+            write(
+                &format!("workspaces/{ws}/jobs/{job}.yaml"),
+                format!("apiVersion: olo/v1\nkind: Job\nmetadata: {{name: {job}}}\nspec:\n  tasks:\n    - id: t\n      bash: {{command: echo}}\n"),
+            );
+        }
+        let snapshot = crate::snapshot::from_worktree(dir.path()).unwrap();
+        let validated = olo_schema::validate(snapshot);
+        let repo = validated.repo.expect("valid");
+        let catalog = Catalog::from_repo(&repo, None);
+        let found = |dag_id: &str| {
+            catalog
+                .job_by_dag_id(dag_id)
+                .map(|j| format!("{}/{}", j.workspace, j.name))
+        };
+        assert_eq!(found("a__x__y").as_deref(), Some("a/x__y"));
+        assert_eq!(found("a__b__c").as_deref(), Some("a__b/c"));
+        assert_eq!(found("a__b").as_deref(), Some("a/b"));
+        assert_eq!(found("a__nope"), None);
+        assert_eq!(found("plain"), None);
+    }
 
     #[test]
     fn the_example_repository_reads_as_workspaces_and_jobs() {
