@@ -1,6 +1,6 @@
 //! Airflow DAG runs of olo's jobs: trigger (from the API or an `Olo-Run:` commit trailer),
-//! cancel or clear, and follow (state and task instances copied into the state store). Logs are
-//! fetched from Airflow on demand by the server.
+//! backfill a date range, cancel or clear, and follow (state and task instances copied into the
+//! state store). Logs are fetched from Airflow on demand by the server.
 //!
 //! Every refusal is a [`RunError`] variant; the server maps them to HTTP statuses.
 
