@@ -24,6 +24,7 @@ mod reconcile;
 mod render;
 mod schemathesis;
 mod server;
+mod service_scripts;
 mod signed_commits;
 mod sql;
 mod store_loss;
