@@ -16,10 +16,18 @@ use reqwest::header::ACCEPT;
 use reqwest::{RequestBuilder, Response, StatusCode};
 use secrecy::{ExposeSecret, SecretString};
 use serde::de::DeserializeOwned;
-use serde::{Deserialize, Serialize};
-use serde_json::{json, Value};
+use serde::Deserialize;
+use serde_json::json;
 use tokio::sync::Mutex;
 use url::Url;
+
+mod logs;
+mod model;
+
+use logs::LogPage;
+pub use model::{
+    Backfill, Dag, DagRun, ImportError, NewBackfill, NewDagRun, Reprocess, TaskInstance,
+};
 
 /// How to reach Airflow. `Debug` shows the password as `[REDACTED]`.
 #[derive(Debug, Clone)]
@@ -30,56 +38,6 @@ pub struct AirflowSettings {
     pub password: SecretString,
     /// For each HTTP request, from connecting to reading the whole body.
     pub timeout: Duration,
-}
-
-/// A DAG run, as Airflow reports it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct DagRun {
-    pub dag_id: String,
-    pub dag_run_id: String,
-    /// `queued`, `running`, `success` or `failed`.
-    pub state: String,
-    pub logical_date: Option<DateTime<Utc>>,
-    pub start_date: Option<DateTime<Utc>>,
-    pub end_date: Option<DateTime<Utc>>,
-    pub conf: Option<Value>,
-}
-
-/// One task (one map index) of a DAG run, at its latest try.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct TaskInstance {
-    pub task_id: String,
-    /// `-1` unless the task is mapped.
-    pub map_index: i64,
-    /// `0` until the task first runs.
-    pub try_number: i64,
-    /// `None` until the scheduler looks at the task.
-    pub state: Option<String>,
-    pub start_date: Option<DateTime<Utc>>,
-    pub end_date: Option<DateTime<Utc>>,
-    /// Seconds.
-    pub duration: Option<f64>,
-}
-
-/// A DAG Airflow has parsed.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Dag {
-    pub dag_id: String,
-    pub is_paused: bool,
-    pub last_parsed_time: Option<DateTime<Utc>>,
-    /// The file, relative to its DAG bundle's root.
-    pub relative_fileloc: Option<String>,
-    /// Airflow's signed name of the file, for [`Airflow::reparse_dag_file`].
-    pub file_token: Option<String>,
-}
-
-/// A DAG file Airflow could not load.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct ImportError {
-    /// Relative to its DAG bundle's root.
-    pub filename: String,
-    pub stack_trace: String,
-    pub timestamp: Option<DateTime<Utc>>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -136,57 +94,6 @@ impl AirflowError {
             _ => false,
         }
     }
-}
-
-/// A run to start: its id, the logical date it stands for (templates' `{{ ds }}`,
-/// `{{ logical_date }}`; Airflow gives a manual run with a null date no such variables), the conf
-/// it carries and an optional note shown in Airflow's UI.
-#[derive(Debug, Clone, Copy)]
-pub struct NewDagRun<'a> {
-    pub run_id: &'a str,
-    pub logical_date: DateTime<Utc>,
-    pub conf: &'a Value,
-    pub note: Option<&'a str>,
-}
-
-/// A backfill to start: a run for each interval of the DAG's schedule from `from` to `to`
-/// (`POST /api/v2/backfills`).
-#[derive(Debug, Clone)]
-pub struct NewBackfill<'a> {
-    pub from: DateTime<Utc>,
-    pub to: DateTime<Utc>,
-    /// Every run's conf.
-    pub conf: &'a Value,
-    pub reprocess: Reprocess,
-    /// How many of its runs Airflow runs at once.
-    pub max_active_runs: u32,
-    /// The newest interval first.
-    pub run_backwards: bool,
-}
-
-/// What a backfill does about an interval that already has a run (`ReprocessBehavior`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Reprocess {
-    /// Leave it alone.
-    #[default]
-    None,
-    /// Run it again when it failed.
-    Failed,
-    /// Run it again whatever its state.
-    Completed,
-}
-
-/// A backfill, as Airflow reports it (`BackfillResponse`).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Backfill {
-    pub id: i64,
-    pub dag_id: String,
-    pub from_date: DateTime<Utc>,
-    pub to_date: DateTime<Utc>,
-    pub reprocess_behavior: Reprocess,
-    pub max_active_runs: u32,
-    pub created_at: DateTime<Utc>,
 }
 
 /// What olo needs from Airflow.
@@ -739,99 +646,5 @@ impl Airflow for AirflowClient {
         let url = self.endpoint(OPERATION, &["api", "v2", "parseDagFile", file_token])?;
         let response = self.send(OPERATION, || self.http.put(url.clone())).await?;
         success(OPERATION, response).await.map(drop)
-    }
-}
-
-/// `TaskInstancesLogResponse`.
-#[derive(Deserialize)]
-struct LogPage {
-    content: Vec<LogLine>,
-    continuation_token: Option<String>,
-}
-
-/// `content` holds structured events, or (from some log handlers) plain lines.
-#[derive(Deserialize)]
-#[serde(untagged)]
-enum LogLine {
-    Event(LogEvent),
-    Text(String),
-}
-
-/// `StructuredLogMessage`: `event` plus whatever the logger added.
-#[derive(Deserialize)]
-struct LogEvent {
-    event: String,
-    #[serde(default)]
-    timestamp: Option<String>,
-    #[serde(default)]
-    level: Option<String>,
-    /// structlog's exception dicts; read leniently, as a log must not fail over its traceback.
-    #[serde(default)]
-    error_detail: Option<Value>,
-}
-
-#[derive(Deserialize)]
-struct ExceptionDetail {
-    #[serde(default)]
-    exc_type: String,
-    #[serde(default)]
-    exc_value: String,
-    #[serde(default)]
-    frames: Vec<Frame>,
-}
-
-#[derive(Deserialize)]
-struct Frame {
-    #[serde(default)]
-    filename: String,
-    #[serde(default)]
-    lineno: Option<i64>,
-    #[serde(default)]
-    name: String,
-}
-
-impl LogLine {
-    /// Appends `timestamp LEVEL event` (leaving out what the event lacks) and a newline; an
-    /// exception follows as a Python-style traceback.
-    fn write_to(&self, out: &mut String) {
-        let event = match self {
-            LogLine::Text(line) => {
-                out.push_str(line);
-                out.push('\n');
-                return;
-            }
-            LogLine::Event(event) => event,
-        };
-        if let Some(timestamp) = &event.timestamp {
-            out.push_str(timestamp);
-            out.push(' ');
-        }
-        if let Some(level) = &event.level {
-            out.push_str(&level.to_uppercase());
-            out.push(' ');
-        }
-        out.push_str(&event.event);
-        out.push('\n');
-        let exceptions = event
-            .error_detail
-            .as_ref()
-            .and_then(|detail| Vec::<ExceptionDetail>::deserialize(detail).ok())
-            .unwrap_or_default();
-        for exception in exceptions {
-            out.push_str("Traceback (most recent call last):\n");
-            for frame in &exception.frames {
-                let line = frame.lineno.map_or("?".to_string(), |n| n.to_string());
-                out.push_str(&format!(
-                    "  File \"{}\", line {line}, in {}\n",
-                    frame.filename, frame.name
-                ));
-            }
-            out.push_str(&exception.exc_type);
-            if !exception.exc_value.is_empty() {
-                out.push_str(": ");
-                out.push_str(&exception.exc_value);
-            }
-            out.push('\n');
-        }
     }
 }
