@@ -18,7 +18,7 @@
 # `URL DAGS_FOLDER` goes to stdout.
 #
 # For a second instance beside the test one (scripts/bench-airflow-live.sh, the reparse test of
-# tests/airflow_e2e.rs), set OLO_AIRFLOW_DIR and OLO_AIRFLOW_PORT, and optionally:
+# tests/airflow_e2e/), set OLO_AIRFLOW_DIR and OLO_AIRFLOW_PORT, and optionally:
 #   OLO_AIRFLOW_DAGS                        its DAG folder (default: $OLO_AIRFLOW_DIR/dags, which
 #                                           start and stop empty; one of yours is kept)
 #   OLO_AIRFLOW_REFRESH_INTERVAL            [dag_processor] refresh_interval, seconds (default 3;
@@ -67,7 +67,7 @@ env_for() {
     export AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT=$((port + 1))
     export AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT=$((port + 2))
     export AIRFLOW__DATABASE__SQL_ALCHEMY_CONN="sqlite:///$dir/home/airflow.db"
-    # The OpenLineage provider reports every task to olo's lineage endpoint (tests/airflow_e2e.rs
+    # The OpenLineage provider reports every task to olo's lineage endpoint (tests/airflow_e2e/
     # runs olo on that port with that token); while nothing listens there it logs and goes on.
     export AIRFLOW__OPENLINEAGE__NAMESPACE=airflow
     export AIRFLOW__OPENLINEAGE__TRANSPORT="$transport"

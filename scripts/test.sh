@@ -7,9 +7,9 @@
 #   - PostgreSQL (Debian package), started for the run by scripts/postgres.sh and stopped after it
 #     (the state store contract runs against it as well as SQLite);
 #   - a running Apache Airflow 3.3 (api-server, scheduler, dag-processor from the same venv),
-#     started by scripts/airflow.sh and stopped after the run (tests/airflow_e2e.rs drives it);
+#     started by scripts/airflow.sh and stopped after the run (tests/airflow_e2e/ drives it);
 #   - an MLflow tracking server (PyPI mlflow in its own cached venv, SQLite backend), started by
-#     scripts/mlflow.sh and stopped after the run (tests/airflow_e2e.rs links a run to it);
+#     scripts/mlflow.sh and stopped after the run (tests/airflow_e2e/ links a run to it);
 #   - Debian's chromium and chromium-driver (scripts/chromium.sh) for the dashboard test;
 #   - Apache Iceberg's reference REST catalog server 1.10.1 (jars from Maven Central, fetched once
 #     by mvn) and an S3 server (Versity's versitygw 1.8.0, built once with `go install`), started by
@@ -85,7 +85,7 @@ export OLO_TEST_POSTGRES_URL
 echo "    $OLO_TEST_POSTGRES_URL"
 
 echo "==> Apache Airflow 3.3 for the end-to-end test (throwaway)"
-# Its OpenLineage provider reports to the olo that tests/airflow_e2e.rs runs on this port.
+# Its OpenLineage provider reports to the olo that tests/airflow_e2e/ runs on this port.
 export OLO_TEST_LINEAGE_PORT="${OLO_TEST_LINEAGE_PORT:-28070}"
 export OLO_TEST_LINEAGE_TOKEN="${OLO_TEST_LINEAGE_TOKEN:-olo-test-lineage-token}"
 if ! scripts/airflow.sh status; then

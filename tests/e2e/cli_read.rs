@@ -1,6 +1,6 @@
 //! `olo jobs`, `olo runs`, `olo lineage` and `olo sql` against a running `olo serve` (a real git
 //! repository, SQLite state): the CLI reads what the API serves, as tables or JSON, and says what
-//! to do when it cannot. `olo logs` and `olo runs` with real runs are in tests/airflow_e2e.rs.
+//! to do when it cannot. `olo logs` and `olo runs` with real runs are in tests/airflow_e2e/.
 
 use crate::common::daemon::{Daemon, TOKEN, WHO};
 use crate::common::{job, Repo};

@@ -1,6 +1,6 @@
 //! The MLflow client against a fake MLflow (wiremock) following MLflow's REST API 2.0
 //! (`experiments/get-by-name`, `runs/search`): the requests it sends and how it reads the
-//! answers. tests/airflow_e2e.rs drives the same client against a real MLflow server.
+//! answers. tests/airflow_e2e/ drives the same client against a real MLflow server.
 
 use std::time::Duration;
 
