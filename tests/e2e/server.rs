@@ -372,44 +372,14 @@ async fn a_dead_airflow_stalls_the_apply_and_refuses_runs_with_a_clear_error() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_trigger_airflow_fails_leaves_no_run() {
     use wiremock::matchers::{method, path};
-    use wiremock::{Mock, MockServer, ResponseTemplate};
-    let airflow = MockServer::start().await;
-    Mock::given(method("POST"))
-        .and(path("/auth/token"))
-        .respond_with(ResponseTemplate::new(201).set_body_json(json!({"access_token": "jwt"})))
-        .mount(&airflow)
-        .await;
-    Mock::given(method("GET"))
-        .and(path("/api/v2/dags/w__one"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
-            "dag_id": "w__one",
-            "is_paused": false,
-            "last_parsed_time": "2026-12-07T00:00:00Z",
-            "relative_fileloc": "w__one.py",
-            "file_token": "token"
-        })))
-        .mount(&airflow)
-        .await;
+    use wiremock::{Mock, ResponseTemplate};
+    let airflow = airflow_knowing_w_one().await;
     Mock::given(method("POST"))
         .and(path("/api/v2/dags/w__one/dagRuns"))
         .respond_with(ResponseTemplate::new(503).set_body_string("the scheduler is restarting"))
         .mount(&airflow)
         .await;
-    let repo = Repo::new();
-    repo.write("workspaces/w/jobs/one.yaml", &job("one", "echo 1"));
-    repo.commit("one", WHO);
-    let url = airflow.uri();
-    let d = Daemon::start(
-        &repo,
-        &[
-            ("OLO_AIRFLOW__URL", url.as_str()),
-            ("OLO_AIRFLOW__PASSWORD_ENV", "TEST_AIRFLOW_PASSWORD"),
-            ("TEST_AIRFLOW_PASSWORD", "x"),
-            ("OLO_AIRFLOW__PARSE_TIMEOUT_SECONDS", "2"),
-            ("OLO_AIRFLOW__TIMEOUT_SECONDS", "2"),
-        ],
-    )
-    .await;
+    let (d, _repo) = olo_following(&airflow, &[("OLO_AIRFLOW__TIMEOUT_SECONDS", "2")]).await;
     let (code, err) = d
         .post("/api/v1/workspaces/w/jobs/one/runs", Some(TOKEN), json!({}))
         .await;
@@ -429,23 +399,10 @@ async fn a_trigger_airflow_fails_leaves_no_run() {
 
 /// An Airflow (wiremock) whose runs of `w__one` succeed after two looks, with one task `a` and
 /// its log, and an olo following it.
-async fn olo_on_an_airflow_whose_runs_succeed() -> (Daemon, wiremock::MockServer) {
+async fn olo_on_an_airflow_whose_runs_succeed() -> (Daemon, wiremock::MockServer, Repo) {
     use wiremock::matchers::{method, path, path_regex};
-    use wiremock::{Mock, MockServer, ResponseTemplate};
-    let airflow = MockServer::start().await;
-    Mock::given(method("POST"))
-        .and(path("/auth/token"))
-        .respond_with(ResponseTemplate::new(201).set_body_json(json!({"access_token": "jwt"})))
-        .mount(&airflow)
-        .await;
-    Mock::given(method("GET"))
-        .and(path("/api/v2/dags/w__one"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
-            "dag_id": "w__one", "is_paused": false, "last_parsed_time": "2026-12-07T00:00:00Z",
-            "relative_fileloc": "w__one.py", "file_token": "token"
-        })))
-        .mount(&airflow)
-        .await;
+    use wiremock::{Mock, ResponseTemplate};
+    let airflow = airflow_knowing_w_one().await;
     let dag_run = |state: &str| {
         json!({
             "dag_id": "w__one", "dag_run_id": "olo__x", "state": state,
@@ -499,22 +456,63 @@ async fn olo_on_an_airflow_whose_runs_succeed() -> (Daemon, wiremock::MockServer
         })))
         .mount(&airflow)
         .await;
+    let (d, repo) = olo_following(&airflow, &[("OLO_AIRFLOW__POLL_SECONDS", "1")]).await;
+    (d, airflow, repo)
+}
+
+/// `olo ARGS --server <d>` with the test token, piped: (exit code, stdout, stderr).
+async fn olo_cli(d: &Daemon, args: &[&str]) -> (Option<i32>, String, String) {
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_olo"));
+    command
+        .args(args)
+        .args(["--server", &d.base])
+        .env("OLO_TOKEN", TOKEN);
+    let out = tokio::task::spawn_blocking(move || command.output().expect("olo runs"))
+        .await
+        .unwrap();
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// A wiremock Airflow that hands out tokens and knows DAG `w__one`, unpaused.
+async fn airflow_knowing_w_one() -> wiremock::MockServer {
+    use wiremock::matchers::{method, path};
+    use wiremock::{Mock, MockServer, ResponseTemplate};
+    let airflow = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/auth/token"))
+        .respond_with(ResponseTemplate::new(201).set_body_json(json!({"access_token": "jwt"})))
+        .mount(&airflow)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/api/v2/dags/w__one"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "dag_id": "w__one", "is_paused": false, "last_parsed_time": "2026-12-07T00:00:00Z",
+            "relative_fileloc": "w__one.py", "file_token": "token"
+        })))
+        .mount(&airflow)
+        .await;
+    airflow
+}
+
+/// olo on a repository with job `w/one` (task `a`), with `airflow` as its Airflow; the
+/// repository lives as long as the caller keeps it.
+async fn olo_following(airflow: &wiremock::MockServer, extra: &[(&str, &str)]) -> (Daemon, Repo) {
     let repo = Repo::new();
     repo.write("workspaces/w/jobs/one.yaml", &job("one", "echo 1"));
     repo.commit("one", WHO);
     let url = airflow.uri();
-    let d = Daemon::start(
-        &repo,
-        &[
-            ("OLO_AIRFLOW__URL", url.as_str()),
-            ("OLO_AIRFLOW__PASSWORD_ENV", "TEST_AIRFLOW_PASSWORD"),
-            ("TEST_AIRFLOW_PASSWORD", "x"),
-            ("OLO_AIRFLOW__POLL_SECONDS", "1"),
-            ("OLO_AIRFLOW__PARSE_TIMEOUT_SECONDS", "2"),
-        ],
-    )
-    .await;
-    (d, airflow)
+    let mut settings = vec![
+        ("OLO_AIRFLOW__URL", url.as_str()),
+        ("OLO_AIRFLOW__PASSWORD_ENV", "TEST_AIRFLOW_PASSWORD"),
+        ("TEST_AIRFLOW_PASSWORD", "x"),
+        ("OLO_AIRFLOW__PARSE_TIMEOUT_SECONDS", "2"),
+    ];
+    settings.extend_from_slice(extra);
+    (Daemon::start(&repo, &settings).await, repo)
 }
 
 /// What a person reads from `olo run --wait --logs`, against an Airflow (wiremock) whose run
@@ -523,32 +521,20 @@ async fn olo_on_an_airflow_whose_runs_succeed() -> (Daemon, wiremock::MockServer
 /// normalised before the snapshot.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn olo_run_wait_logs_as_people_read_it() {
-    let (d, _airflow) = olo_on_an_airflow_whose_runs_succeed().await;
-    let base = d.base.clone();
-    let out = tokio::task::spawn_blocking(move || {
-        std::process::Command::new(env!("CARGO_BIN_EXE_olo"))
-            .args([
-                "run",
-                "w/one",
-                "--logical-date",
-                "2026-03-01",
-                "--wait",
-                "--logs",
-            ])
-            .args(["--server", &base])
-            .env("OLO_TOKEN", TOKEN)
-            .output()
-            .expect("olo runs")
-    })
-    .await
-    .unwrap();
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let stdout = String::from_utf8_lossy(&out.stdout);
+    let (d, _airflow, _repo) = olo_on_an_airflow_whose_runs_succeed().await;
+    let (code, stdout, stderr) = olo_cli(
+        &d,
+        &[
+            "run",
+            "w/one",
+            "--logical-date",
+            "2026-03-01",
+            "--wait",
+            "--logs",
+        ],
+    )
+    .await;
+    assert_eq!(code, Some(0), "{stderr}");
     let shown: Vec<String> = stdout
         .lines()
         .filter(|l| {
@@ -566,11 +552,61 @@ async fn olo_run_wait_logs_as_people_read_it() {
     insta::assert_snapshot!("olo_run_wait_logs", shown.join("\n"));
 }
 
+/// What a person reads from `olo backfill` (without --wait): the backfill and a line per run
+/// olo recorded, against an Airflow (wiremock) answering as Airflow 3.3.2 did in airflow_e2e.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn olo_backfill_as_people_read_it() {
+    use wiremock::matchers::{method, path, query_param};
+    use wiremock::{Mock, ResponseTemplate};
+    let airflow = airflow_knowing_w_one().await;
+    Mock::given(method("POST"))
+        .and(path("/api/v2/backfills"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "id": 4, "dag_id": "w__one", "from_date": "2026-02-01T00:00:00Z",
+            "to_date": "2026-02-02T00:00:00Z", "dag_run_conf": {}, "is_paused": false,
+            "reprocess_behavior": "none", "max_active_runs": 1,
+            "created_at": "2026-12-07T17:12:19.837490Z", "completed_at": null,
+            "updated_at": "2026-12-07T17:12:19.837490Z", "dag_display_name": "w__one"
+        })))
+        .mount(&airflow)
+        .await;
+    let run = |day: &str| {
+        json!({
+            "dag_id": "w__one", "dag_run_id": format!("backfill__{day}T00:00:00+00:00"),
+            "state": "queued", "logical_date": format!("{day}T00:00:00Z"),
+            "start_date": null, "end_date": null, "conf": {}
+        })
+    };
+    Mock::given(method("GET"))
+        .and(path("/api/v2/dags/w__one/dagRuns"))
+        .and(query_param("run_type", "backfill"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "dag_runs": [run("2026-02-01"), run("2026-02-02")], "total_entries": 2
+        })))
+        .mount(&airflow)
+        .await;
+    let (d, _repo) = olo_following(&airflow, &[]).await;
+    let (code, stdout, stderr) = olo_cli(
+        &d,
+        &[
+            "backfill",
+            "w/one",
+            "--from",
+            "2026-02-01",
+            "--to",
+            "2026-02-02",
+        ],
+    )
+    .await;
+    assert_eq!(code, Some(0), "{stderr}");
+    insta::assert_snapshot!("olo_backfill", stdout);
+}
+
 /// On a terminal (a pseudo-terminal from util-linux's `script`), `olo run --wait` redraws a
 /// status line in place under the task lines; piped (above), it prints plain lines only.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn olo_run_wait_on_a_terminal_draws_a_live_status_line() {
-    let (d, _airflow) = olo_on_an_airflow_whose_runs_succeed().await;
+    let (d, _airflow, _repo) = olo_on_an_airflow_whose_runs_succeed().await;
     let command = format!(
         "{} run w/one --wait --server {}",
         env!("CARGO_BIN_EXE_olo"),
