@@ -177,6 +177,19 @@ impl Browser {
         self.post(&format!("/element/{el}/click"), json!({})).await;
     }
 
+    /// Types `text` into a form field, as a person would.
+    pub async fn fill(&self, css: &str, text: &str) {
+        let el = self
+            .all(css)
+            .await
+            .into_iter()
+            .next()
+            .unwrap_or_else(|| panic!("no element {css} on the page"));
+        self.post(&format!("/element/{el}/clear"), json!({})).await;
+        self.post(&format!("/element/{el}/value"), json!({ "text": text }))
+            .await;
+    }
+
     pub async fn attr(&self, css: &str, name: &str) -> Option<String> {
         let el = self.all(css).await.into_iter().next()?;
         self.get(&format!("/element/{el}/attribute/{name}"))

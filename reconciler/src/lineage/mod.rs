@@ -15,6 +15,7 @@ use std::collections::{BTreeSet, HashMap, HashSet, VecDeque};
 
 use serde::Serialize;
 
+mod clusters;
 pub mod column;
 mod draw;
 mod impact;
@@ -23,6 +24,7 @@ mod names;
 mod observed;
 pub mod search;
 
+pub use clusters::{Cluster, Clusters, Crossing};
 pub use draw::{layout, marquez, Drawn, Layout, Placed, NODE_H, NODE_W};
 pub use impact::{plan_impact, BrokenRead, JobImpact, PlanImpact, IMPACT_DEPTH};
 pub use names::{declared_dataset, declared_edges, Resolver, RunIndex};
@@ -440,6 +442,8 @@ fn sorted_ids(g: &Graph, set: &BTreeSet<u32>) -> Vec<String> {
     v
 }
 
+#[cfg(test)]
+mod clusters_tests;
 #[cfg(test)]
 mod impact_tests;
 #[cfg(test)]

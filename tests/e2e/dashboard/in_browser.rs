@@ -228,6 +228,17 @@ async fn every_page_shows_the_seeded_state_in_headless_chromium() {
     b.click("#lineage-link").await;
     b.wait_for_url("/lineage?node=job%3Aw%3Aorders").await;
     check_page(&b, &base, "lineage").await;
+    // The job's card: declared in the repository and seen in events, its latest run as the
+    // extract task's COMPLETE event reported it.
+    assert_eq!(
+        b.js("return document.getElementById('lineage-node-sources').innerText")
+            .await,
+        json!("declared and observed")
+    );
+    let run = b
+        .js("return document.getElementById('lineage-node-run').innerText")
+        .await;
+    assert!(run.as_str().unwrap().starts_with("completed"), "{run}");
     let nodes = b
         .js("return [...document.querySelectorAll('#lineage-graph a.node')].map(n => n.dataset.id)")
         .await;
@@ -237,7 +248,9 @@ async fn every_page_shows_the_seeded_state_in_headless_chromium() {
             "job:w:orders",
             "dataset:w:gold.revenue",
             "dataset:w:raw.orders",
-            "dataset:w:raw.orders_rejected"
+            "dataset:w:raw.orders_rejected",
+            // Two edges away: the job of another namespace that read gold.revenue.
+            "job:analytics:weekly_report"
         ])
     );
     let edges = b
@@ -246,12 +259,13 @@ async fn every_page_shows_the_seeded_state_in_headless_chromium() {
     assert_eq!(
         edges,
         // orders → raw.orders (both), raw.orders → orders, orders ⇄ gold.revenue (declared),
-        // orders → raw.orders_rejected (observed).
+        // orders → raw.orders_rejected (observed), gold.revenue → weekly_report (observed).
         json!([
             "edge-both",
             "edge-declared",
             "edge-declared",
             "edge-declared",
+            "edge-observed",
             "edge-observed"
         ])
     );
@@ -270,10 +284,106 @@ async fn every_page_shows_the_seeded_state_in_headless_chromium() {
     b.click("nav a[href='/lineage']").await;
     b.wait_for_url("/lineage").await;
     check_page(&b, &base, "lineage-overview").await;
+    // Each namespace with its jobs and datasets; the edge from w into analytics, observed only.
+    let clusters = b
+        .js("return [...document.querySelectorAll('#lineage-namespaces .cluster')].map(c => [c.dataset.namespace, [...c.querySelectorAll('li a')].map(a => a.dataset.id)])")
+        .await;
+    assert_eq!(
+        clusters,
+        json!([
+            [
+                "analytics",
+                [
+                    "job:analytics:weekly_report",
+                    "dataset:analytics:reports.weekly"
+                ]
+            ],
+            [
+                "w",
+                [
+                    "job:w:orders",
+                    "dataset:w:gold.revenue",
+                    "dataset:w:raw.orders",
+                    "dataset:w:raw.orders_rejected"
+                ]
+            ]
+        ])
+    );
+    let weekly = b
+        .js("return document.querySelector(\"#lineage-namespaces a[data-id='job:analytics:weekly_report']\").parentElement.innerText")
+        .await;
+    assert!(
+        weekly.as_str().unwrap().contains("failed")
+            && weekly.as_str().unwrap().contains("observed only"),
+        "{weekly}"
+    );
+    let crossings = b
+        .js("return [...document.querySelectorAll('#lineage-crossings tbody tr')].map(r => r.innerText.split('\t').map(t => t.trim()))")
+        .await;
+    assert_eq!(
+        crossings,
+        json!([[
+            "w",
+            "analytics",
+            "1",
+            "observed",
+            "dataset:w:gold.revenue → job:analytics:weekly_report"
+        ]])
+    );
     let mismatched = b
         .js("return [...document.querySelectorAll('#lineage-mismatched tbody tr')].map(r => r.innerText.split('\t'))")
         .await;
-    assert_eq!(mismatched, json!([["job:w:orders", "3", "1"]]));
+    assert_eq!(
+        mismatched,
+        json!([
+            ["job:w:orders", "3", "1"],
+            ["job:analytics:weekly_report", "0", "2"]
+        ])
+    );
+    // Search by name: both revenue tables' readers and writers are a click away.
+    b.fill("#lineage-q", "revenue").await;
+    b.click("#lineage-search-form button").await;
+    b.wait_for_url("/lineage?q=revenue&namespace=&kind=").await;
+    check_page(&b, &base, "lineage-search").await;
+    let found = b
+        .js("return [...document.querySelectorAll('#lineage-results tbody tr')].map(r => r.innerText.split('\t').map(t => t.trim()))")
+        .await;
+    assert_eq!(
+        found,
+        json!([["dataset", "w", "gold.revenue", "declared and observed", ""]])
+    );
+    // The failed job from the overview: its card says what events said.
+    b.click("nav a[href='/lineage']").await;
+    b.wait_for_url("/lineage").await;
+    b.click("#lineage-namespaces a[data-id='job:analytics:weekly_report']")
+        .await;
+    b.wait_for_url("node=job%3Aanalytics%3Aweekly_report").await;
+    check_page(&b, &base, "lineage-failed-job").await;
+    assert_eq!(
+        b.js("return document.getElementById('lineage-node-sources').innerText")
+            .await,
+        json!("observed only")
+    );
+    let run = b
+        .js("return document.getElementById('lineage-node-run').innerText")
+        .await;
+    assert!(run.as_str().unwrap().starts_with("failed"), "{run}");
+    assert_eq!(
+        b.js("return document.getElementById('lineage-node-error').innerText")
+            .await,
+        json!("Table not found: gold.revenue_v2")
+    );
+    assert_eq!(
+        b.attr(
+            "#lineage-graph a[data-id='job:analytics:weekly_report']",
+            "data-run"
+        )
+        .await
+        .as_deref(),
+        Some("failed")
+    );
+    b.click("nav a[href='/lineage']").await;
+    b.wait_for_url("/lineage").await;
     b.click("#lineage-mismatched a").await;
     b.wait_for_url("/lineage?node=job%3Aw%3Aorders").await;
     b.goto(&format!("{base}/workspaces/w/jobs/orders")).await;

@@ -248,6 +248,69 @@ async fn a_workspace_with_many_jobs_is_paged() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_lineage_overview_is_never_blank_and_pages_its_namespaces() {
+    let repo = Repo::new();
+    repo.write("workspaces/w/jobs/one.yaml", &common::job("one", "echo 1"));
+    repo.commit("one", WHO);
+    let d = Daemon::start(&repo, &[]).await;
+    // No lineage at all: the page says where lineage comes from.
+    let (status, _, empty) = page(&d, "/lineage").await;
+    assert_eq!(status, 200, "{empty}");
+    assert!(empty.contains(r#"id="lineage-empty""#), "{empty}");
+
+    // 31 namespaces, one job each writing 15 tables: 2 pages of namespaces, 12 jobs and 12
+    // datasets listed per namespace and the rest counted.
+    for n in 0..31 {
+        let outputs: Vec<_> = (0..15)
+            .map(|t| json!({"namespace": format!("ns{n:02}"), "name": format!("t{t:02}")}))
+            .collect();
+        let (status, v) = d
+            .post(
+                "/api/v1/lineage",
+                Some(common::daemon::TOKEN),
+                json!({
+                    "eventType": "COMPLETE",
+                    "eventTime": "2026-11-27T04:30:00Z",
+                    "producer": "https://example.com/loader",
+                    "run": {"runId": format!("01930f5e-7b7e-7c4c-9a52-4c1a5e0f2b{n:02}")},
+                    "job": {"namespace": format!("ns{n:02}"), "name": "loader"},
+                    "outputs": outputs,
+                }),
+            )
+            .await;
+        assert_eq!(status, 200, "{v}");
+    }
+    let clusters = |body: &str| body.matches(r#"<section class="card cluster""#).count();
+    let (status, _, first) = page(&d, "/lineage").await;
+    assert_eq!(status, 200, "{first}");
+    assert_eq!(clusters(&first), 30);
+    assert!(first.contains("31 namespaces"), "{first}");
+    assert!(first.contains("page 1 of 2"), "{first}");
+    assert!(first.contains(r#"data-namespace="ns29""#));
+    assert!(!first.contains(r#"data-namespace="ns30""#));
+    assert!(
+        first.contains(r#"lineage?namespace=ns00">and 3 more</a>"#),
+        "{first}"
+    );
+    let (_, _, second) = page(&d, "/lineage?page=2").await;
+    assert_eq!(clusters(&second), 1);
+    assert!(second.contains(r#"data-namespace="ns30""#), "{second}");
+    // "and 3 more" lists the whole namespace.
+    let (_, _, all) = page(&d, "/lineage?namespace=ns00").await;
+    assert!(all.contains("16 matches"), "{all}");
+    let (_, _, jobs) = page(&d, "/lineage?q=load&kind=job").await;
+    assert!(jobs.contains("31 matches"), "{jobs}");
+    for bad in [
+        "/lineage?page=0",
+        "/lineage?page=x",
+        "/lineage?kind=table&q=a",
+    ] {
+        let (status, _, body) = page(&d, bad).await;
+        assert_eq!(status, 400, "{bad}: {body}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_dead_airflow_shows_as_a_failed_plan_and_an_unavailable_log() {
     let repo = Repo::new();
     repo.write("workspaces/w/jobs/one.yaml", &common::job("one", "echo 1"));

@@ -193,6 +193,30 @@ pub(super) async fn seeded() -> Seeded {
         )
         .await;
     assert_eq!(status, 200, "{v}");
+    // A job olo does not declare, in a namespace of its own, read w's gold.revenue and failed.
+    let (status, v) = d
+        .post(
+            "/api/v1/lineage",
+            Some(common::daemon::TOKEN),
+            json!({
+                "eventType": "FAIL",
+                "eventTime": "2026-11-27T05:00:00Z",
+                "producer": "https://github.com/OpenLineage/OpenLineage/tree/1.40.0/integration/spark",
+                "run": {"runId": "01930f5e-7b7e-7c4c-9a52-4c1a5e0f2b12", "facets": {
+                    "errorMessage": {
+                        "_producer": "https://github.com/OpenLineage/OpenLineage/tree/1.40.0/integration/spark",
+                        "_schemaURL": "https://openlineage.io/spec/facets/1-0-1/ErrorMessageRunFacet.json",
+                        "message": "Table not found: gold.revenue_v2",
+                        "programmingLanguage": "scala"
+                    }
+                }},
+                "job": {"namespace": "analytics", "name": "weekly_report"},
+                "inputs": [{"namespace": "w", "name": "gold.revenue"}],
+                "outputs": [{"namespace": "analytics", "name": "reports.weekly"}]
+            }),
+        )
+        .await;
+    assert_eq!(status, 200, "{v}");
 
     // A drift repair, as the engine records it (tests/e2e/reconcile.rs makes a real one).
     store

@@ -17,11 +17,12 @@ pub fn first_line(message: &str) -> &str {
 /// The colour family of a state, for badges: `ok`, `busy`, `bad`, `warn` or `muted`.
 pub fn tone(state: &str) -> &'static str {
     match state.to_ascii_lowercase().as_str() {
-        "ready" | "success" | "applied" | "create" | "finished" | "live" | "added" => "ok",
+        "ready" | "success" | "applied" | "create" | "finished" | "live" | "added"
+        | "completed" => "ok",
         "reconciling" | "running" | "queued" | "applying" | "scheduled" | "restarting"
         | "deferred" | "update" | "modified" => "busy",
         "stalled" | "failed" | "invalid" | "upstream_failed" | "error" | "delete" | "deleted"
-        | "killed" => "bad",
+        | "killed" | "aborted" => "bad",
         "up_for_retry" | "up_for_reschedule" | "keep" | "warning" => "warn",
         _ => "muted",
     }
