@@ -185,8 +185,28 @@ async fn events_become_observed_lineage_beside_the_declared_one() {
         assert!(metrics.contains(line), "{line} not in\n{metrics}");
     }
 
-    // After a restart the observed lineage is still there (read back from the state store).
+    // After a restart the observed lineage is still there (read back from the state store),
+    // and each of the 2 stored events was read once: after the first reconcile, in the live
+    // commit's names (olo used to read them at start, and again then).
     let d = d.restart().await;
+    d.wait_until("the run read back under refine", |d| async move {
+        let (_, j) = d.get("/api/v1/namespaces/w/jobs/refine").await;
+        j["latestRun"]["state"] == "COMPLETED"
+    })
+    .await;
+    let metrics = d
+        .http
+        .get(format!("{}/metrics", d.base))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("olo_lineage_events_read_back 2\n"),
+        "{metrics}"
+    );
     let (_, m) = d.get("/api/v1/workspaces/w/jobs/refine/lineage").await;
     assert_eq!(
         m["mismatches"]["observed_not_declared"],
@@ -198,6 +218,37 @@ async fn events_become_observed_lineage_beside_the_declared_one() {
         "{}",
         d.log()
     );
+}
+
+/// A daemon whose first commit is invalid never gets a live catalog: the stored events are read
+/// back at start under the names they were sent with, not left unread.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_a_valid_commit_stored_events_are_read_back_in_their_own_names() {
+    let repo = Repo::new();
+    repo.write(
+        "workspaces/w/jobs/refine.yaml",
+        "apiVersion: olo/v1\nkind: Job\nmetadata: {name: refine}\nspec: {tasks: []}\n",
+    );
+    repo.commit("an invalid job", WHO);
+    let d = Daemon::start(&repo, &[]).await;
+    let (status, v) = post_event(
+        &d,
+        &airflow_event("COMPLETE", "2026-11-27T04:30:00Z"),
+        Some(TOKEN),
+    )
+    .await;
+    assert_eq!(status, 200, "{v}");
+    let d = d.restart().await;
+    d.wait_until(
+        "the run read back under the name it was sent with",
+        |d| async move {
+            let (_, j) = d.get("/api/v1/namespaces/default/jobs/w__refine.t").await;
+            j["latestRun"]["state"] == "COMPLETED"
+        },
+    )
+    .await;
+    let (_, status) = d.get("/api/v1/status").await;
+    assert_eq!(status["sync"]["state"], "Stalled", "{status}");
 }
 
 /// OpenLineage's and Marquez's own Python clients (PyPI openlineage-python and marquez-python,

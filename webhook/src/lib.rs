@@ -387,6 +387,10 @@ async fn readyz(State(state): State<Arc<AppState>>) -> Response {
 }
 
 async fn metrics_text(State(state): State<Arc<AppState>>) -> Response {
+    state
+        .metrics
+        .lineage_events_read_back
+        .set(i64::try_from(state.lineage.events_read_back()).unwrap_or(i64::MAX));
     if let Ok(counts) = state.store.run_counts().await {
         state.metrics.runs.clear();
         for (s, n) in counts {

@@ -80,6 +80,8 @@ pub struct Metrics {
     pub denied_requests: Family<CallerLabels, Counter>,
     /// Reads of the tracked branch's tip, one per trigger taken (also when nothing changed).
     pub branch_reads: Counter,
+    /// Set at scrape time: stored OpenLineage events read back since start.
+    pub lineage_events_read_back: Gauge,
 }
 
 impl Default for Metrics {
@@ -136,6 +138,12 @@ impl Default for Metrics {
             "olo's time per lineage event it recorded or found a duplicate: decode, check, and the durable write (group commit)",
             lineage_ingest_seconds.clone(),
         );
+        let lineage_events_read_back = Gauge::default();
+        registry.register(
+            "lineage_events_read_back",
+            "Stored OpenLineage events read back from the state store since start (at start each once, after the first reconcile, in the live commit's names)",
+            lineage_events_read_back.clone(),
+        );
         let sql_queries = Family::<ResultLabels, Counter>::default();
         registry.register(
             "sql_queries",
@@ -171,6 +179,7 @@ impl Default for Metrics {
         );
         Metrics {
             branch_reads,
+            lineage_events_read_back,
             denied_requests,
             registry,
             reconciles,

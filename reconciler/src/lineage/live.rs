@@ -64,6 +64,11 @@ pub struct Lineage {
     read_up_to: tokio::sync::Mutex<i64>,
     /// Whether the stored events were read back with a live catalog's names.
     replayed: std::sync::atomic::AtomicBool,
+    /// Whether any stored events were read into [`Observed`] (with or without a catalog's
+    /// names): until then [`Lineage::load`] reads only edges, and the first read is the replay.
+    read_any: std::sync::atomic::AtomicBool,
+    /// Stored events read back since start (each read of each event counts).
+    events_read: std::sync::atomic::AtomicU64,
     /// The catalog whose declared edges and names the graph holds (compared by pointer).
     declared_for: Mutex<Option<Arc<Catalog>>>,
     resolver: RwLock<Arc<Resolver>>,
@@ -75,15 +80,21 @@ pub struct Lineage {
 
 impl Lineage {
     /// Adds the observed edges recorded in the store, and what the events recorded since the
-    /// last call say of runs and datasets (at start, and every few seconds on replicas that
-    /// share a store). Reading an event twice changes nothing.
+    /// last call say of runs and datasets (every few seconds on replicas that share a store).
+    /// Reading an event twice changes nothing. At start only the edges are read: the events
+    /// are read once, by [`Lineage::replay_with`] after the first reconcile, in the live
+    /// catalog's names (a read without them would be read again).
     pub async fn load(&self, store: &dyn Store) -> Result<usize, StoreError> {
+        use std::sync::atomic::Ordering;
         let edges = store.observed_edges().await?;
         {
             let mut graph = self.graph.write().expect("lineage lock");
             for e in &edges {
                 add_observed(&mut graph, e);
             }
+        }
+        if !self.read_any.load(Ordering::Acquire) {
+            return Ok(edges.len());
         }
         let mut read_up_to = self.read_up_to.lock().await;
         self.read_events(store, &mut read_up_to, |event, raw, s| {
@@ -94,17 +105,30 @@ impl Lineage {
         Ok(edges.len())
     }
 
-    /// Reads every stored event again, once, when a live catalog is first known: events read at
-    /// start were recorded under the names they were sent with, and a run attributed to an olo
-    /// job only through its parent run (openlineage-spark, dbt-ol) needs the parent's event read
-    /// with the catalog's names first. The answer is built aside and swapped in.
+    /// Reads every stored event, once, when a live catalog is first known: a run attributed to
+    /// an olo job only through its parent run (openlineage-spark, dbt-ol) needs the parent's
+    /// event read with the catalog's names first. The answer is built aside and swapped in.
+    /// Without a catalog (the first commit is invalid, or the branch unreadable) the events are
+    /// read under the names they were sent with, and read again once a catalog comes.
     pub async fn replay_with(
         &self,
         catalog: Option<&Arc<Catalog>>,
         store: &dyn Store,
     ) -> Result<(), StoreError> {
         use std::sync::atomic::Ordering;
-        if catalog.is_none() || self.replayed.load(Ordering::Acquire) {
+        if self.replayed.load(Ordering::Acquire) {
+            return Ok(());
+        }
+        if catalog.is_none() {
+            if !self.read_any.load(Ordering::Acquire) {
+                let mut read_up_to = self.read_up_to.lock().await;
+                self.read_events(store, &mut read_up_to, |event, raw, s| {
+                    let s = s.sighting(event, raw, &s.resolver());
+                    s.record(&mut self.observed.write().expect("lineage lock"), raw);
+                })
+                .await?;
+                self.read_any.store(true, Ordering::Release);
+            }
             return Ok(());
         }
         self.sync(catalog);
@@ -125,7 +149,14 @@ impl Lineage {
         .await?;
         *read_up_to = cursor;
         self.replayed.store(true, Ordering::Release);
+        self.read_any.store(true, Ordering::Release);
         Ok(())
+    }
+
+    /// Stored events read back since start (each read of each event counts: at start every
+    /// event once).
+    pub fn events_read_back(&self) -> u64 {
+        self.events_read.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Hands each stored event after `cursor` to `record`, oldest first, moving the cursor.
@@ -141,6 +172,8 @@ impl Lineage {
                 return Ok(());
             };
             *cursor = *last;
+            self.events_read
+                .fetch_add(events.len() as u64, std::sync::atomic::Ordering::Relaxed);
             for (id, raw) in &events {
                 // Stored events were checked when they came in; one that no longer parses
                 // (a stricter olo) is skipped, not fatal.
