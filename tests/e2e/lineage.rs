@@ -220,6 +220,76 @@ async fn events_become_observed_lineage_beside_the_declared_one() {
     );
 }
 
+/// Marquez's dashboard figures (`/stats/*`, which its web UI draws): today's run events by type,
+/// and the running totals of jobs and datasets, counted from the events' times.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn marquez_dashboard_figures_count_the_events_of_the_last_day_and_week() {
+    let repo = Repo::new();
+    repo.write(
+        "workspaces/w/jobs/one.yaml",
+        &crate::common::job("one", "echo 1"),
+    );
+    repo.commit("one", WHO);
+    let d = Daemon::start(&repo, &[]).await;
+    let now = chrono::Utc::now().to_rfc3339();
+    for (kind, run) in [("START", 1), ("COMPLETE", 1), ("START", 2), ("FAIL", 2)] {
+        let event = json!({
+            "eventType": kind,
+            "eventTime": now,
+            "producer": "https://example.com/loader",
+            "run": {"runId": format!("01930f5e-7b7e-7c4c-9a52-00000000000{run}")},
+            "job": {"namespace": "etl", "name": format!("load{run}")},
+            "outputs": [{"namespace": "etl", "name": "table"}]
+        });
+        let (status, v) = post_event(&d, &event, Some(TOKEN)).await;
+        assert_eq!(status, 200, "{v}");
+    }
+    let last = |v: &Value| v.as_array().unwrap().last().unwrap().clone();
+    let (status, day) = d.get("/api/v1/stats/lineage-events?period=DAY").await;
+    assert_eq!(status, 200, "{day}");
+    assert_eq!(day.as_array().unwrap().len(), 24);
+    let hour = last(&day);
+    assert_eq!(
+        (
+            &hour["start"],
+            &hour["complete"],
+            &hour["fail"],
+            &hour["abort"]
+        ),
+        (&json!(2), &json!(1), &json!(1), &json!(0)),
+        "{day}"
+    );
+    let (status, week) = d
+        .get("/api/v1/stats/lineage-events?period=WEEK&timezone=UTC")
+        .await;
+    assert_eq!(status, 200, "{week}");
+    assert_eq!(week.as_array().unwrap().len(), 7);
+    assert_eq!(last(&week)["start"], 2, "{week}");
+    for (figure, today) in [("jobs", 2), ("datasets", 1), ("sources", 0)] {
+        let (status, v) = d.get(&format!("/api/v1/stats/{figure}?period=DAY")).await;
+        assert_eq!(status, 200, "{figure}: {v}");
+        assert_eq!(last(&v)["count"], today, "{figure}: {v}");
+        assert_eq!(v[0]["count"], 0, "{figure}: {v}");
+    }
+    for (path, status) in [
+        ("/api/v1/stats/lineage-events?period=WEEK", 400),
+        ("/api/v1/stats/lineage-events?period=MONTH", 400),
+        ("/api/v1/stats/lineage-events", 400),
+        ("/api/v1/stats/owners?period=DAY", 404),
+    ] {
+        let (got, v) = d.get(path).await;
+        assert_eq!(got, status, "{path}: {v}");
+        assert_error_shape(
+            &v,
+            if status == 400 {
+                "bad_request"
+            } else {
+                "not_found"
+            },
+        );
+    }
+}
+
 /// A daemon whose first commit is invalid never gets a live catalog: the stored events are read
 /// back at start under the names they were sent with, not left unread.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -511,6 +581,52 @@ async fn openlineage_and_marquez_clients_work_against_olo() {
     );
     assert_eq!(read["events_newest"]["events"][0]["eventType"], "FAIL");
     assert_eq!(read["events_newest"]["totalCount"], 4);
+
+    // What Marquez's web UI reads besides (checked by hand against its build, docs/server.md):
+    // tags (olo keeps none), jobs of every namespace by their latest run's state, a run's facets,
+    // a job's tags and a dataset's column lineage.
+    assert_eq!(read["tags"], json!({"tags": []}));
+    let failed: Vec<&Value> = read["failed_jobs"]["jobs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .collect();
+    assert_eq!(
+        failed
+            .iter()
+            .map(|j| (
+                j["namespace"].as_str().unwrap(),
+                j["name"].as_str().unwrap()
+            ))
+            .collect::<Vec<_>>(),
+        [("w", "refine")],
+        "{}",
+        read["failed_jobs"]
+    );
+    assert_eq!(failed[0]["tags"], json!([]));
+    assert_eq!(failed[0]["latestRun"]["state"], "FAILED");
+    assert_eq!(
+        read["run_facets"]["runId"],
+        "01930f5e-7b7e-7c4c-9a52-000000000002"
+    );
+    assert!(
+        read["run_facets"]["facets"]["errorMessage"]["message"].is_string(),
+        "{}",
+        read["run_facets"]
+    );
+    let columns: Vec<(&str, &str)> = read["dataset"]["columnLineage"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no columnLineage in {}", read["dataset"]))
+        .iter()
+        .flat_map(|c| {
+            c["inputFields"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(move |i| (c["name"].as_str().unwrap(), i["field"].as_str().unwrap()))
+        })
+        .collect();
+    assert_eq!(columns, [("day", "ordered_at"), ("revenue", "amount")]);
 
     // A Spark job's event, attributed to refine only through its parent run facet (the task's
     // run): its run is one of refine's.

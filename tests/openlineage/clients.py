@@ -196,6 +196,12 @@ def main():
             params={"sortDirection": "asc", "after": "2026-11-27T04:29:00+00:00", "limit": 2, "offset": 1},
         ),
         "events_newest": marquez._get(marquez._url("/events/lineage"), params={"limit": 1}),
+        # What Marquez's web UI asks for besides: tags, the jobs of every namespace, a run's facets.
+        "tags": marquez.list_tags(),
+        "failed_jobs": marquez._get(marquez._url("/jobs"), params={"lastRunStates": "FAILED"}),
+        "run_facets": marquez._get(
+            marquez._url("/jobs/runs/{}/facets", RUN_FAILED), params={"type": "run"}
+        ),
     }
     json.dump(read, sys.stdout)
 

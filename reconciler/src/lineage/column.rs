@@ -204,6 +204,31 @@ impl Columns {
             .unwrap_or(&[])
     }
 
+    /// Marquez's `Dataset.columnLineage`: each field of `dataset` a facet gave inputs, by name,
+    /// with its input fields (`namespace`, `dataset`, `field`, and how it is computed from it).
+    pub fn of_dataset(&self, dataset: &NodeRef) -> Vec<Value> {
+        self.fields_of(dataset)
+            .filter_map(|name| {
+                let inputs = self.inputs_of(&FieldRef::new(dataset, name));
+                (!inputs.is_empty()).then(|| {
+                    let inputs: Vec<Value> = inputs
+                        .iter()
+                        .map(|i| {
+                            json!({
+                                "namespace": i.field.dataset.namespace,
+                                "dataset": i.field.dataset.name,
+                                "field": i.field.field,
+                                "transformationDescription": i.transformation_description,
+                                "transformationType": i.transformation_type,
+                            })
+                        })
+                        .collect();
+                    json!({ "name": name, "inputFields": inputs })
+                })
+            })
+            .collect()
+    }
+
     /// The fields computed from `input`.
     fn feeds_of(&self, input: &FieldRef) -> impl Iterator<Item = &FieldRef> {
         self.feeds.get(input).into_iter().flatten()

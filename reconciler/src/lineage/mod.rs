@@ -23,6 +23,7 @@ pub mod live;
 mod names;
 mod observed;
 pub mod search;
+pub mod stats;
 
 pub use clusters::{Cluster, Clusters, Crossing};
 pub use draw::{layout, marquez, Drawn, Layout, Placed, NODE_H, NODE_W};

@@ -420,6 +420,10 @@ impl Observed {
             "latestRuns": runs,
             "facets": facets.unwrap_or_else(|| json!({})),
             "currentVersion": null,
+            // olo keeps no tags or labels; Marquez's web UI reads both as lists.
+            "tags": [],
+            "labels": [],
+            "parentJobUuid": null,
         })
     }
 
@@ -443,6 +447,7 @@ impl Observed {
             "facets": seen.map(|s| Value::Object(s.facets.clone())).unwrap_or_else(|| json!({})),
             "currentVersion": null,
             "deleted": false,
+            "columnLineage": self.columns.of_dataset(node),
         })
     }
 }

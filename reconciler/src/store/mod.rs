@@ -233,6 +233,14 @@ pub trait Store: Send + Sync {
     /// A page of the `RunEvent`s recorded (static lineage left out), as received, and how many
     /// match the page's time window in all.
     async fn lineage_run_events(&self, page: &LineageEventPage) -> StoreResult<(Vec<Value>, u64)>;
+    /// How many `RunEvent`s of each type (`START`, `COMPLETE`, ...) have an event time in each
+    /// hour from `from` (inclusive) to `to` (exclusive): `(start of the hour, type, count)`,
+    /// by hour. The counts behind Marquez's `/stats/lineage-events`.
+    async fn lineage_event_hours(
+        &self,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> StoreResult<Vec<(DateTime<Utc>, String, u64)>>;
 
     /// A cheap query proving the store answers (the readiness probe).
     async fn ping(&self) -> StoreResult<()>;

@@ -343,6 +343,14 @@ impl<B> Store for SqlStore<B> {
         lineage::run_events(&self.db, page).await
     }
 
+    async fn lineage_event_hours(
+        &self,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> StoreResult<Vec<(DateTime<Utc>, String, u64)>> {
+        lineage::event_hours(&self.db, from, to).await
+    }
+
     async fn ping(&self) -> StoreResult<()> {
         on_pool!(&self.db, |pool| sqlx::query("SELECT 1")
             .execute(pool)

@@ -171,3 +171,41 @@ pub async fn lineage_run_events_pages_by_event_time(store: &dyn Store) {
     assert_eq!(get(page(None, None, true, 0, 0)).await, (vec![], 5));
     assert_eq!(get(page(None, None, true, 10, 99)).await, (vec![], 5));
 }
+
+pub async fn lineage_event_hours_count_run_events_by_hour_and_type(store: &dyn Store) {
+    let at = |h: u32, m: u32| chrono::Utc.with_ymd_and_hms(2024, 5, 1, h, m, 0).unwrap();
+    let event = |key: &str, h: u32, m: u32, kind: Option<&str>| NewLineageEvent {
+        event_type: kind.map(str::to_string),
+        event_time: at(h, m),
+        run_id: kind.map(|_| format!("01930f5e-7b7e-7c4c-9a52-4c1a5e0f2b{h:02}")),
+        ..run_event(key, 0, None)
+    };
+    store
+        .record_lineage(&[
+            event("s1", 1, 5, Some("START")),
+            event("c1", 1, 59, Some("COMPLETE")),
+            event("s2", 1, 30, Some("START")),
+            event("f2", 2, 0, Some("FAIL")),
+            // Static lineage (no run) is not a run event; 04:00 is past the window.
+            event("static", 2, 10, None),
+            event("late", 4, 0, Some("START")),
+            // Before the window.
+            event("early", 0, 59, Some("ABORT")),
+        ])
+        .await
+        .unwrap();
+    let hours = store.lineage_event_hours(at(1, 0), at(4, 0)).await.unwrap();
+    assert_eq!(
+        hours,
+        vec![
+            (at(1, 0), "COMPLETE".to_string(), 1),
+            (at(1, 0), "START".to_string(), 2),
+            (at(2, 0), "FAIL".to_string(), 1),
+        ]
+    );
+    assert!(store
+        .lineage_event_hours(at(5, 0), at(6, 0))
+        .await
+        .unwrap()
+        .is_empty());
+}

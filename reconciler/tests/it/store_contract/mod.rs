@@ -130,6 +130,7 @@ contract! {
         lineage: [
             record_lineage_keeps_each_event_once_and_its_edges,
             lineage_run_events_pages_by_event_time,
+            lineage_event_hours_count_run_events_by_hour_and_type,
         ],
         timestamps: [stamps_are_the_application_clock_to_the_microsecond],
         open: [ping_answers],
