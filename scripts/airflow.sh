@@ -77,7 +77,7 @@ lineage_port="${OLO_TEST_LINEAGE_PORT:-28070}"
 lineage_token="${OLO_TEST_LINEAGE_TOKEN:-olo-test-lineage-token}"
 transport="{\"type\": \"http\", \"url\": \"http://127.0.0.1:$lineage_port\", \"endpoint\": \"api/v1/lineage\", \"timeout\": 5, \"auth\": {\"type\": \"api_key\", \"apiKey\": \"$lineage_token\"}}"
 # What a running instance must have been started with to be reused.
-wanted="$transport refresh=$refresh_interval min_file=$min_file_process_interval dags=$dags components=$components"
+wanted="$transport refresh=$refresh_interval min_file=$min_file_process_interval dags=$dags components=$components policy=refused-tag"
 
 port_of() { cat "$dir/port" 2>/dev/null; }
 
@@ -133,7 +133,20 @@ start() {
     else
         stop
     fi
-    mkdir -p "$dir/home" "$dags" "$dir/logs"
+    mkdir -p "$dir/home/config" "$dags" "$dir/logs"
+    # A cluster policy, as platform teams set them (Airflow's airflow_local_settings.py): a DAG
+    # tagged `olo-test-refused` is refused at import. olo cannot know such rules, so it sees the
+    # refusal as an import error after an apply (tests/airflow_e2e/ drives that end to end).
+    cat >"$dir/home/config/airflow_local_settings.py" <<'PYEOF2'
+from airflow.exceptions import AirflowClusterPolicyViolation
+
+
+def dag_policy(dag):
+    if "olo-test-refused" in (dag.tags or ()):
+        raise AirflowClusterPolicyViolation(
+            f"DAG {dag.dag_id} is tagged olo-test-refused, which this Airflow's policy refuses"
+        )
+PYEOF2
     local port
     # The API port and the two log server ports after it.
     port="$(free_port "$first_port" 3 10)"

@@ -116,6 +116,11 @@ OLO_TEST_MLFLOW_URL="$(scripts/mlflow.sh start)"
 export OLO_TEST_MLFLOW_URL
 echo "    $OLO_TEST_MLFLOW_URL"
 
+# Airflow's own cron parser (croniter) judges the cron forms olo's validation takes
+# (tests/e2e/validate.rs).
+OLO_TEST_AIRFLOW_PYTHON="$(scripts/python-env.sh airflow)/bin/python"
+export OLO_TEST_AIRFLOW_PYTHON
+
 # The MLflow client of that venv checks that tasks' runs get their tags (tests/e2e/mlflow_run_context.rs).
 OLO_TEST_MLFLOW_PYTHON="$(scripts/python-env.sh mlflow)/bin/python"
 export OLO_TEST_MLFLOW_PYTHON

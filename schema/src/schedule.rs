@@ -127,8 +127,11 @@ fn check_cron(expr: &str) -> Result<(), String> {
 }
 
 /// Forms croner takes (Quartz's) that Airflow's cron parser (croniter) refuses, so a DAG with
-/// them would not load: `L` anywhere in the day-of-week field (`5L`, `5#L`, `L`) and `LW` in the
-/// day-of-month field. Checked against croniter in Airflow 3.3's venv: `L`, `15W` and `5#3` load.
+/// them would not load: `L` anywhere in the day-of-week field (`5L`, `5#L`, `L`), `LW` or a `W`
+/// in a list (`1W,15`, `15W,L`) in the day-of-month field, and a `#` on a range or beside items
+/// without one in the day-of-week field (`1-5#2`, `5#3,1`). Checked against croniter in Airflow
+/// 3.3's venv, form by form, by tests/e2e/validate.rs: `L`, `15W`, `L,15`, `5#3` and `1#1,3#3`
+/// load.
 fn airflow_refuses(expr: &str) -> Option<String> {
     let fields: Vec<&str> = expr.split_whitespace().collect();
     let [_, _, dom, _, dow] = fields[..] else {
@@ -145,6 +148,24 @@ fn airflow_refuses(expr: &str) -> Option<String> {
             "the day-of-month field `{}` uses `LW`, which Airflow's cron parser refuses: use `L` (the month's last day) or `15W` (the weekday nearest the 15th)",
             dom.escape_debug()
         ));
+    }
+    if dom.to_ascii_uppercase().contains('W') && dom.contains(',') {
+        return Some(format!(
+            "the day-of-month field `{}` has `W` in a list, which Airflow's cron parser refuses: `W` (the weekday nearest a day) stands alone (`15W`)",
+            dom.escape_debug()
+        ));
+    }
+    if dow.contains('#') {
+        let item_ok = |item: &str| {
+            item.split_once('#')
+                .is_some_and(|(day, _)| !day.contains('-') && !day.contains('/'))
+        };
+        if !dow.split(',').all(item_ok) {
+            return Some(format!(
+                "the day-of-week field `{}` has `#` on a range or beside days without one, which Airflow's cron parser refuses: write each n-th weekday alone (`5#3`) or all of them with `#` (`1#1,3#3`)",
+                dow.escape_debug()
+            ));
+        }
     }
     None
 }
@@ -304,6 +325,22 @@ mod tests {
             (
                 "0 0 LW * *",
                 "the day-of-month field `LW` uses `LW`, which Airflow's cron parser refuses",
+            ),
+            (
+                "0 0 1W,15 * *",
+                "the day-of-month field `1W,15` has `W` in a list",
+            ),
+            (
+                "0 0 15W,L * *",
+                "the day-of-month field `15W,L` has `W` in a list",
+            ),
+            (
+                "0 0 * * 1-5#2",
+                "the day-of-week field `1-5#2` has `#` on a range or beside days without one",
+            ),
+            (
+                "0 0 * * 5#3,1",
+                "the day-of-week field `5#3,1` has `#` on a range",
             ),
             (
                 "0 25 * * *",

@@ -306,3 +306,103 @@ fn qualified_reads(code: &str, ws: &str) -> Vec<(String, String)> {
     }
     reads
 }
+
+/// The cron forms olo's validation takes are the ones Airflow's own parser (croniter, in the
+/// Airflow venv of scripts/python-env.sh airflow, `OLO_TEST_AIRFLOW_PYTHON`) takes, form by form:
+/// olo never passes a schedule Airflow would refuse to import. A few forms croniter reads and
+/// olo's parser (croner) does not are refused by olo: listed, so that a change either way shows.
+#[test]
+fn cron_forms_agree_with_airflows_own_parser() {
+    const FORMS: &[&str] = &[
+        "0 0 1W,15 * *",
+        "0 0 15W * *",
+        "0 0 1-5W * *",
+        "0 0 W * *",
+        "0 0 L * *",
+        "0 0 L-2 * *",
+        "0 0 15W/2 * *",
+        "0 0 ? * 1",
+        "0 0 * * ?",
+        "0 0 * * 5#3",
+        "0 0 * * 5#5",
+        "0 0 * * MON#2",
+        "0 0 * * 1#1,3#3",
+        "0 0 * * 5#6",
+        "0 0 * * 5#0",
+        "*/0 * * * *",
+        "0/15 * * * *",
+        "1-5/2 * * * *",
+        "5-1 * * * *",
+        "0 0 * * 7",
+        "0 0 * * 0-7",
+        "0 0 * * SUN-SAT",
+        "0 0 * * MON-FRI/2",
+        "0 0 1,15W * *",
+        "0 0 31W * *",
+        "0 0 L,15 * *",
+        "0 0 15,L * *",
+        "0 0 * JAN-DEC/3 *",
+        "0 0 1 1 * 2026",
+        "@daily",
+        "@hourly",
+        "@yearly",
+        "@annually",
+        "@midnight",
+        "@reboot",
+        "0 0 LW * *",
+        "0 0 * * L",
+        "0 0 * * 5L",
+        "0 0 15W,L * *",
+        "0 0 1-15W * *",
+        "0 0 W15 * *",
+        "0 0 * * 1-5#2",
+        "0 0 * * 5#3,1",
+        "0 0 * * 5#L",
+        "*/5 * * * *",
+        "0 12 * * MON-FRI",
+        "0 0 1-31/2 * *",
+    ];
+    /// croniter reads these; olo refuses them (croner does not take them).
+    const OLO_STRICTER: &[&str] = &[
+        "0/15 * * * *",
+        "5-1 * * * *",
+        "@annually",
+        "@midnight",
+        "0 0 W15 * *",
+    ];
+    let python = std::env::var("OLO_TEST_AIRFLOW_PYTHON").expect(
+        "OLO_TEST_AIRFLOW_PYTHON must name the python of Airflow's venv (scripts/test.sh sets it: $(scripts/python-env.sh airflow)/bin/python)",
+    );
+    let out = std::process::Command::new(python)
+        .args([
+            "-c",
+            "import json, sys\nfrom croniter import croniter\nprint(json.dumps([croniter.is_valid(e) for e in json.load(sys.stdin)]))",
+        ])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .and_then(|mut child| {
+            use std::io::Write as _;
+            child
+                .stdin
+                .take()
+                .unwrap()
+                .write_all(serde_json::to_string(FORMS).unwrap().as_bytes())?;
+            child.wait_with_output()
+        })
+        .expect("running croniter");
+    assert!(out.status.success(), "{out:?}");
+    let airflow: Vec<bool> = serde_json::from_slice(&out.stdout).unwrap();
+    let mut disagree = Vec::new();
+    for (form, airflow_takes) in FORMS.iter().zip(airflow) {
+        let olo_takes = olo_schema::schedule::Schedule::parse(Some(form)).is_ok();
+        assert!(
+            !olo_takes || airflow_takes,
+            "olo passes `{form}`, which Airflow refuses to import"
+        );
+        if olo_takes != airflow_takes {
+            disagree.push(*form);
+        }
+    }
+    assert_eq!(disagree, OLO_STRICTER);
+}
