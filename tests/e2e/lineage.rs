@@ -238,7 +238,11 @@ async fn marquez_dashboard_figures_count_the_events_of_the_last_day_and_week() {
             "eventTime": now,
             "producer": "https://example.com/loader",
             "run": {"runId": format!("01930f5e-7b7e-7c4c-9a52-00000000000{run}")},
-            "job": {"namespace": "etl", "name": format!("load{run}")},
+            "job": {"namespace": "etl", "name": "load", "facets": {"sql": {
+                "_producer": "https://example.com/loader",
+                "_schemaURL": "https://openlineage.io/spec/facets/1-1-0/SQLJobFacet.json",
+                "query": format!("INSERT INTO etl.table SELECT {run}")
+            }}},
             "outputs": [{"namespace": "etl", "name": "table"}]
         });
         let (status, v) = post_event(&d, &event, Some(TOKEN)).await;
@@ -265,13 +269,32 @@ async fn marquez_dashboard_figures_count_the_events_of_the_last_day_and_week() {
     assert_eq!(status, 200, "{week}");
     assert_eq!(week.as_array().unwrap().len(), 7);
     assert_eq!(last(&week)["start"], 2, "{week}");
-    for (figure, today) in [("jobs", 2), ("datasets", 1), ("sources", 0)] {
+    // One job, one dataset, and its namespace as the one source (Marquez's `sourceName`).
+    for (figure, today) in [("jobs", 1), ("datasets", 1), ("sources", 1)] {
         let (status, v) = d.get(&format!("/api/v1/stats/{figure}?period=DAY")).await;
         assert_eq!(status, 200, "{figure}: {v}");
         assert_eq!(last(&v)["count"], today, "{figure}: {v}");
         assert_eq!(v[0]["count"], 0, "{figure}: {v}");
     }
+    // A run's job facets are those its own events carried, not the job's latest.
+    for run in [1, 2] {
+        let (status, v) = d
+            .get(&format!(
+                "/api/v1/jobs/runs/01930f5e-7b7e-7c4c-9a52-00000000000{run}/facets?type=job"
+            ))
+            .await;
+        assert_eq!(status, 200, "{v}");
+        assert_eq!(
+            v["facets"]["sql"]["query"],
+            format!("INSERT INTO etl.table SELECT {run}"),
+            "{v}"
+        );
+    }
     for (path, status) in [
+        (
+            "/api/v1/jobs/runs/01930f5e-7b7e-7c4c-9a52-000000000001/facets",
+            400,
+        ),
         ("/api/v1/stats/lineage-events?period=WEEK", 400),
         ("/api/v1/stats/lineage-events?period=MONTH", 400),
         ("/api/v1/stats/lineage-events", 400),

@@ -251,8 +251,8 @@ pub struct FacetsQuery {
     kind: Option<String>,
 }
 
-/// `GET /api/v1/jobs/runs/{id}/facets?type=run|job`: `FacetsResult`, the run's facets or its
-/// job's (the job's latest: olo keeps no job versions).
+/// `GET /api/v1/jobs/runs/{id}/facets?type=run|job`: `FacetsResult`, the run's facets or the
+/// job facets its events carried (as Marquez answers: the job as it was for that run).
 async fn run_facets(
     State(state): State<Arc<AppState>>,
     caller: Caller,
@@ -267,16 +267,14 @@ async fn run_facets(
         )));
     }
     let observed = state.lineage.observed();
-    let (job, run) = observed
+    let (_, run) = observed
         .run(&id)
         .ok_or_else(|| ApiError::not_found(format!("no run {id:?} in olo's lineage")))?;
-    let facets = if kind == "run" {
-        Value::Object(run.facets.clone())
+    let facets = Value::Object(if kind == "run" {
+        run.facets.clone()
     } else {
-        observed
-            .job(job)
-            .map_or_else(|| json!({}), |j| Value::Object(j.facets.clone()))
-    };
+        run.job_facets.clone()
+    });
     Ok(Json(json!({ "runId": run.id, "facets": facets })))
 }
 
@@ -411,7 +409,25 @@ async fn stats(
             });
             stats::running_totals(period, now, created)
         }
-        "sources" => stats::running_totals(period, now, std::iter::empty()),
+        "sources" => {
+            // A dataset's `sourceName` is its namespace: a source exists from its first
+            // dataset (from before the window when one is only declared).
+            let mut first: BTreeMap<String, Option<DateTime<Utc>>> = BTreeMap::new();
+            let members = nodes(&state);
+            let observed = state.lineage.observed();
+            for n in members
+                .values()
+                .flatten()
+                .filter(|n| n.kind == Kind::Dataset)
+            {
+                let created = observed.dataset(n).and_then(|d| d.created_at);
+                first
+                    .entry(n.namespace.clone())
+                    .and_modify(|t| *t = (*t).min(created))
+                    .or_insert(created);
+            }
+            stats::running_totals(period, now, first.into_values())
+        }
         other => {
             return Err(ApiError::not_found(format!(
                 "no figure {other:?}: olo answers lineage-events, jobs, datasets and sources"

@@ -36,6 +36,9 @@ pub struct Run {
     /// From the `errorMessage` run facet of a failed run.
     pub error_message: Option<String>,
     pub facets: Map<String, Value>,
+    /// The job facets the run's events carried (Marquez's job facets of a run: what the job
+    /// was when this run ran, its SQL or documentation).
+    pub job_facets: Map<String, Value>,
     /// The event time `state` was set from.
     state_at: Option<DateTime<Utc>>,
 }
@@ -206,6 +209,7 @@ impl Observed {
                     nominal_end_time: None,
                     error_message: None,
                     facets: Map::new(),
+                    job_facets: Map::new(),
                     state_at: None,
                 });
                 self.run_jobs.insert(run_id.to_string(), job.clone());
@@ -246,6 +250,9 @@ impl Observed {
         }
         for (k, v) in facets(run_facets) {
             run.facets.insert(k.clone(), v.clone());
+        }
+        for (k, v) in facets(raw.pointer("/job/facets")) {
+            run.job_facets.insert(k.clone(), v.clone());
         }
         seen.runs.sort_by(|a, b| {
             a.created_at
