@@ -327,6 +327,7 @@ pub async fn engine(
         phases: Default::default(),
         verify: settings.verify.verifier()?,
         unchecked: None,
+        unchecked_read: false,
     })
 }
 

@@ -114,6 +114,8 @@ pub struct Engine {
     pub verify: Option<Arc<Verifier>>,
     /// The check of an apply whose target did not answer, to run again on a retry.
     pub unchecked: Option<Unchecked>,
+    /// Whether the store's pending check was read into `unchecked` (once per process).
+    pub unchecked_read: bool,
 }
 
 /// How often the daemon reads the whole sink back to find drift.
@@ -539,7 +541,9 @@ impl Engine {
             self.stall(rev, last_applied, message).await?;
             return Err(e);
         }
-        let checked = self.check_apply(&rev.sha, &plan, applying_since).await;
+        let checked = self
+            .check_apply(&rev.branch, &rev.sha, &plan, applying_since)
+            .await;
         self.phases.lap("check");
         if let Err(CheckFailed {
             message: error,

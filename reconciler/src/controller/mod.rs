@@ -221,6 +221,9 @@ impl Controller {
         engine.lake_inventory = None;
         engine.lake_unchanged = None;
         engine.memo = None;
+        // The leader after this one may have run or kept a check: read the store's again.
+        engine.unchecked = None;
+        engine.unchecked_read = false;
     }
 
     /// Reads the branch tip (fetching a remote source first), off the async workers.

@@ -5,7 +5,7 @@ use sqlx::types::Json;
 
 use super::sql::{on_pool, query_error, value, Db, Record};
 use super::time::DbTime;
-use super::{BranchStatus, StoreResult, SyncState};
+use super::{BranchStatus, PendingCheck, StoreResult, SyncState};
 
 #[derive(sqlx::FromRow)]
 struct BranchStatusRecord {
@@ -74,5 +74,52 @@ pub(super) async fn set(db: &Db, status: &BranchStatus) -> StoreResult<()> {
         .map(|done| done.rows_affected())
     })
     .map_err(query_error("set_branch_status"))?;
+    Ok(())
+}
+
+pub(super) async fn pending_check(db: &Db, branch: &str) -> StoreResult<Option<PendingCheck>> {
+    let row: Option<(String, Json<Value>, DbTime)> = on_pool!(db, |pool| {
+        sqlx::query_as("SELECT sha, plan, since FROM pending_checks WHERE branch = $1")
+            .bind(branch)
+            .fetch_optional(pool)
+            .await
+    })
+    .map_err(query_error("pending_check"))?;
+    Ok(row.map(|(sha, plan, since)| PendingCheck {
+        sha,
+        plan: plan.0,
+        since: since.into(),
+    }))
+}
+
+pub(super) async fn set_pending_check(
+    db: &Db,
+    branch: &str,
+    check: Option<&PendingCheck>,
+) -> StoreResult<()> {
+    match check {
+        Some(check) => on_pool!(db, |pool| {
+            sqlx::query(
+                "INSERT INTO pending_checks (branch, sha, plan, since) VALUES ($1, $2, $3, $4) \
+                 ON CONFLICT (branch) DO UPDATE SET \
+                 sha = excluded.sha, plan = excluded.plan, since = excluded.since",
+            )
+            .bind(branch)
+            .bind(&check.sha)
+            .bind(Json(&check.plan))
+            .bind(DbTime::from(check.since))
+            .execute(pool)
+            .await
+            .map(|done| done.rows_affected())
+        }),
+        None => on_pool!(db, |pool| {
+            sqlx::query("DELETE FROM pending_checks WHERE branch = $1")
+                .bind(branch)
+                .execute(pool)
+                .await
+                .map(|done| done.rows_affected())
+        }),
+    }
+    .map_err(query_error("set_pending_check"))?;
     Ok(())
 }

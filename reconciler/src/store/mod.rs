@@ -36,8 +36,8 @@ use serde_json::Value;
 pub use deliveries::{housekeeping, KEEP_DELIVERIES};
 pub use model::{
     is_terminal_run_state, AuditEntry, BranchStatus, InventoryItem, LineageEventPage, NewAudit,
-    NewLineageEvent, NewRun, ObservedEdge, Person, PlanBrief, PlanRow, Revision, RevisionRow,
-    RevisionStatus, Run, RunFilter, RunTrigger, RunUpdate, SyncState, TaskInstanceRow,
+    NewLineageEvent, NewRun, ObservedEdge, PendingCheck, Person, PlanBrief, PlanRow, Revision,
+    RevisionRow, RevisionStatus, Run, RunFilter, RunTrigger, RunUpdate, SyncState, TaskInstanceRow,
 };
 pub use sql::{PostgresStore, SqlStore, SqliteStore};
 
@@ -169,6 +169,14 @@ pub trait Store: Send + Sync {
 
     async fn branch_status(&self, branch: &str) -> StoreResult<Option<BranchStatus>>;
     async fn set_branch_status(&self, status: &BranchStatus) -> StoreResult<()>;
+    /// The branch's after-apply check that its target did not answer, if one is pending.
+    async fn pending_check(&self, branch: &str) -> StoreResult<Option<PendingCheck>>;
+    /// Keeps `check` as the branch's pending check (replacing any), or forgets it (`None`).
+    async fn set_pending_check(
+        &self,
+        branch: &str,
+        check: Option<&PendingCheck>,
+    ) -> StoreResult<()>;
 
     /// Records a webhook delivery id; `true` when it was new, `false` for a repeat. A new
     /// delivery's `work` (kind and payload, as [`Store::push_work`] takes them) is handed to the

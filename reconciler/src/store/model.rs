@@ -171,6 +171,15 @@ impl SyncState {
     }
 }
 
+/// An after-apply check its target did not answer, kept until it is run again and answered:
+/// the commit, the plan that wrote its files (as JSON) and when that apply began.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PendingCheck {
+    pub sha: String,
+    pub plan: serde_json::Value,
+    pub since: chrono::DateTime<chrono::Utc>,
+}
+
 /// The status of a tracked branch: what was last attempted and what is live.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct BranchStatus {

@@ -17,7 +17,7 @@ use sqlx::{Postgres, Sqlite};
 use super::{
     audit, branch_status, deliveries, inventory, lineage, plans, revisions, runs, task_instances,
     work_queue, AuditEntry, BranchStatus, InventoryItem, LineageEventPage, NewAudit,
-    NewLineageEvent, NewRun, ObservedEdge, PlanBrief, PlanRow, Revision, RevisionRow,
+    NewLineageEvent, NewRun, ObservedEdge, PendingCheck, PlanBrief, PlanRow, Revision, RevisionRow,
     RevisionStatus, Run, RunFilter, RunUpdate, Store, StoreError, StoreResult, TaskInstanceRow,
 };
 
@@ -255,6 +255,18 @@ impl<B> Store for SqlStore<B> {
 
     async fn set_branch_status(&self, status: &BranchStatus) -> StoreResult<()> {
         branch_status::set(&self.db, status).await
+    }
+
+    async fn pending_check(&self, branch: &str) -> StoreResult<Option<PendingCheck>> {
+        branch_status::pending_check(&self.db, branch).await
+    }
+
+    async fn set_pending_check(
+        &self,
+        branch: &str,
+        check: Option<&PendingCheck>,
+    ) -> StoreResult<()> {
+        branch_status::set_pending_check(&self.db, branch, check).await
     }
 
     async fn record_delivery(

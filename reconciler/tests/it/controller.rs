@@ -10,7 +10,7 @@ use std::time::Duration;
 use olo_reconciler::apply::{FolderSink, Layout, SharedSink, Sink};
 use olo_reconciler::content::Content;
 use olo_reconciler::controller::{Action, Backoff, Controller, Queue, Reconciled, Step, Trigger};
-use olo_reconciler::engine::{Engine, Outcome};
+use olo_reconciler::engine::{AfterApply, CheckFailed, Engine, Outcome};
 use olo_reconciler::source::LocalSource;
 
 const WORKSPACE: &str = "apiVersion: olo/v1\nkind: Workspace\nmetadata: {name: w}\nspec:\n  lakehouse: {catalog: lake, warehouse: 's3://lake-bucket/w', namespaces: [raw]}\n  access: {operator: ['user:ci-bot']}\n";
@@ -121,10 +121,26 @@ fn git(repo: &Path, args: &[&str]) -> String {
 
 impl Setup {
     async fn new() -> Setup {
-        let repo = tempfile::tempdir().unwrap();
-        git(repo.path(), &["init", "-q", "-b", "main"]);
-        let out = tempfile::tempdir().unwrap();
-        let state = tempfile::tempdir().unwrap();
+        Setup::build(
+            tempfile::tempdir().unwrap(),
+            tempfile::tempdir().unwrap(),
+            tempfile::tempdir().unwrap(),
+            None,
+        )
+        .await
+    }
+
+    /// A controller on `repo` (a new git repository when empty), a SQLite store in `state` and
+    /// a folder sink in `out`, with `after_apply` as its after-apply check.
+    async fn build(
+        repo: tempfile::TempDir,
+        out: tempfile::TempDir,
+        state: tempfile::TempDir,
+        after_apply: Option<Arc<dyn AfterApply>>,
+    ) -> Setup {
+        if !repo.path().join(".git").exists() {
+            git(repo.path(), &["init", "-q", "-b", "main"]);
+        }
         let store = olo_reconciler::store::open(&format!(
             "sqlite:{}",
             state.path().join("state.db").display()
@@ -145,13 +161,14 @@ impl Setup {
             last_full_observe: None,
             memo: None,
             inventory: None,
-            after_apply: None,
+            after_apply,
             lakehouse: None,
             lake_inventory: None,
             lake_unchanged: None,
             phases: Default::default(),
             verify: None,
             unchecked: None,
+            unchecked_read: false,
         };
         let source = LocalSource::new(repo.path(), Some("main".into()), state.path());
         let queue = Arc::new(Queue::default());
@@ -173,6 +190,14 @@ impl Setup {
             fail,
             gate,
         }
+    }
+
+    /// Another olo process on the same repository, store and sink (this one stopped).
+    async fn restart(self, after_apply: Option<Arc<dyn AfterApply>>) -> Setup {
+        let Setup {
+            repo, out, _state, ..
+        } = self;
+        Setup::build(repo, out, _state, after_apply).await
     }
 
     fn commit(&self, name: &str, command: &str) -> String {
@@ -458,4 +483,76 @@ async fn the_work_of_a_commit_follows_the_change_not_the_repository() {
         (1, 1, 1),
         "the fix of an invalid commit renders what changed since the last valid one"
     );
+}
+
+/// An after-apply check (Airflow's import errors, in olo) that does not answer while `down`;
+/// `seen` has the names each check was asked about.
+#[derive(Default)]
+struct FakeCheck {
+    down: std::sync::atomic::AtomicBool,
+    seen: Mutex<Vec<Vec<String>>>,
+}
+
+#[async_trait::async_trait]
+impl AfterApply for FakeCheck {
+    async fn after_apply(
+        &self,
+        plan: &olo_reconciler::plan::Plan,
+        _catalog: &olo_reconciler::catalog::Catalog,
+        _since: chrono::DateTime<chrono::Utc>,
+    ) -> Result<(), CheckFailed> {
+        let names = plan.changes.iter().map(|c| c.name.clone()).collect();
+        self.seen.lock().unwrap().push(names);
+        if self.down.load(std::sync::atomic::Ordering::SeqCst) {
+            return Err(CheckFailed {
+                message: "Airflow did not answer".into(),
+                unanswered: true,
+            });
+        }
+        Ok(())
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_check_airflow_did_not_answer_is_run_again_after_a_restart() {
+    let down = Arc::new(FakeCheck::default());
+    down.down.store(true, std::sync::atomic::Ordering::SeqCst);
+    let mut s = Setup::build(
+        tempfile::tempdir().unwrap(),
+        tempfile::tempdir().unwrap(),
+        tempfile::tempdir().unwrap(),
+        Some(down.clone()),
+    )
+    .await;
+    s.commit("one", "echo 1");
+    s.queue.reconcile(Trigger::Poll);
+    let r = reconciled(s.work().await);
+    assert!(
+        matches!(r.result, Ok(Outcome::Failed { retry: true, .. })),
+        "{:?}",
+        r.result
+    );
+    assert!(s.dag("one").exists(), "written before the check");
+
+    // olo stops before its retry; the next one starts with Airflow answering. The commit's
+    // files are written (its plan is empty), and still the check of what wrote them runs.
+    let up = Arc::new(FakeCheck::default());
+    let mut s = s.restart(Some(up.clone())).await;
+    s.queue.reconcile(Trigger::Poll);
+    let r = reconciled(s.work().await);
+    assert!(r.ready(), "{:?}", r.result);
+    let first = down.seen.lock().unwrap()[0].clone();
+    assert!(first.contains(&"dags/w__one.py".to_string()), "{first:?}");
+    assert_eq!(
+        *up.seen.lock().unwrap(),
+        vec![first],
+        "the restarted olo checked the files the first one wrote"
+    );
+
+    // Answered, so forgotten: the restart after that checks nothing again.
+    let again = Arc::new(FakeCheck::default());
+    let mut s = s.restart(Some(again.clone())).await;
+    s.queue.reconcile(Trigger::Poll);
+    assert!(reconciled(s.work().await).ready());
+    assert!(again.seen.lock().unwrap().is_empty());
 }

@@ -162,6 +162,17 @@ pub(crate) async fn fill(db: &Db) {
         })
         .await
         .unwrap();
+    store
+        .set_pending_check(
+            "main",
+            Some(&olo_reconciler::store::PendingCheck {
+                sha: "a1".to_string(),
+                plan: json!({"revision": "a1", "changes": [{"name": "dags/w__one.py", "action": "create", "hash": "h"}], "unchanged": 0}),
+                since: at(29, 123_456),
+            }),
+        )
+        .await
+        .unwrap();
     assert!(store
         .record_delivery("delivery-1", "push", None)
         .await

@@ -42,6 +42,7 @@ pub(crate) async fn a_restored_store_holds_every_row_of_the_backup(backend: Back
             "leader_lease",
             "lineage_edges",
             "lineage_events",
+            "pending_checks",
             "plans",
             "revisions",
             "runs",

@@ -281,6 +281,36 @@ pub async fn branch_status_is_none_until_set(store: &dyn Store) {
     assert_eq!(store.branch_status("main").await.unwrap(), Some(status));
 }
 
+pub async fn a_pending_check_is_kept_per_branch_until_forgotten(store: &dyn Store) {
+    use olo_reconciler::store::PendingCheck;
+    assert_eq!(store.pending_check("main").await.unwrap(), None);
+    let first = PendingCheck {
+        sha: "a1".to_string(),
+        plan: json!({"revision": "a1", "changes": [{"name": "dags/w__one.py", "action": "create", "hash": "h"}], "unchanged": 0}),
+        since: at(10),
+    };
+    store.set_pending_check("main", Some(&first)).await.unwrap();
+    assert_eq!(
+        store.pending_check("main").await.unwrap(),
+        Some(first.clone())
+    );
+    assert_eq!(store.pending_check("dev").await.unwrap(), None);
+    // Replaced by a newer commit's, then forgotten; forgetting again is no error.
+    let second = PendingCheck {
+        sha: "b2".to_string(),
+        since: at(20),
+        ..first
+    };
+    store
+        .set_pending_check("main", Some(&second))
+        .await
+        .unwrap();
+    assert_eq!(store.pending_check("main").await.unwrap(), Some(second));
+    store.set_pending_check("main", None).await.unwrap();
+    store.set_pending_check("main", None).await.unwrap();
+    assert_eq!(store.pending_check("main").await.unwrap(), None);
+}
+
 pub async fn set_branch_status_upserts(store: &dyn Store) {
     let mut status = branch_status("main", SyncState::Ready);
     status.last_attempted = Some("a1".to_string());

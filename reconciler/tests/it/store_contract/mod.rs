@@ -102,6 +102,7 @@ contract! {
             branch_status_is_none_until_set,
             set_branch_status_upserts,
             branch_status_is_per_branch,
+            a_pending_check_is_kept_per_branch_until_forgotten,
         ],
         deliveries_work: [
             record_delivery_is_true_once_per_delivery_id,
