@@ -38,6 +38,7 @@ pub async fn serve(settings: &Settings, once: bool, start: StartArgs) -> anyhow:
     olo_reconciler::adopt::check(
         engine.store.as_ref(),
         &engine.sink,
+        engine.lakehouse.as_ref().and_then(|l| l.catalog.as_deref()),
         &olo_reconciler::store::redacted_url(&settings.database_url()),
         start.adopt,
     )

@@ -17,8 +17,17 @@
 //! stop a start: files olo writes without one (`trino/rules.json`, `iceberg/namespaces.json`,
 //! `dags/.airflowignore`, the task files under `dags/olo_assets/`) are rendered again by the
 //! first reconcile, which claims them anew (files of jobs removed meanwhile stay).
+//!
+//! With a lakehouse catalog, olo's namespaces are adopted too ([`lake_namespaces`]): those the
+//! last rendered `iceberg/namespaces.json` names, and their workspace parents, that the catalog
+//! holds with olo's ownership marker (`olo.managed-by = olo`). So a namespace whose workspace
+//! left the repository meanwhile is dropped as it would have been. Tables (olo never drops one)
+//! and warehouse folders are claimed again by the first apply that touches them.
 
 use crate::apply::SharedSink;
+use crate::lakehouse::{
+    namespace_hash, IcebergCatalog, NamespaceId, OWNERSHIP_PROPERTY, TARGET as LAKEHOUSE,
+};
 use crate::store::{InventoryItem, NewAudit, Store};
 use crate::{Error, Result};
 
@@ -35,8 +44,60 @@ pub enum Start {
     Known,
     /// An empty store and none of olo's files: a fresh install.
     Fresh,
-    /// An empty store, and olo's files were adopted into the inventory.
-    Adopted { files: usize },
+    /// An empty store, and olo's files (and lakehouse namespaces) were adopted into the
+    /// inventory.
+    Adopted { files: usize, namespaces: usize },
+}
+
+/// The namespaces of the lakehouse that are olo's, as the inventory items olo would have
+/// recorded for them: each namespace the sink's last `iceberg/namespaces.json` names, and its
+/// workspace parent, that `catalog` holds with `olo.managed-by = olo` (in name order). A
+/// namespace without the marker is never adopted.
+pub async fn lake_namespaces(
+    sink: &SharedSink,
+    catalog: &dyn IcebergCatalog,
+) -> Result<Vec<InventoryItem>> {
+    const RENDERED: &str = "iceberg/namespaces.json";
+    let file = sink
+        .blocking(|sink| sink.observe(&mut std::iter::once(RENDERED)))
+        .await?;
+    let Some(bytes) = file.get(RENDERED) else {
+        return Ok(Vec::new());
+    };
+    let listed: serde_json::Value = serde_json::from_slice(bytes).unwrap_or_default();
+    let mut ids = std::collections::BTreeSet::new();
+    for ns in listed["namespaces"].as_array().into_iter().flatten() {
+        let (Some(catalog), Some(parts)) = (ns["catalog"].as_str(), ns["namespace"].as_array())
+        else {
+            continue;
+        };
+        let parts: Vec<String> = parts
+            .iter()
+            .filter_map(|p| p.as_str().map(str::to_string))
+            .collect();
+        for depth in 1..=parts.len() {
+            ids.insert(NamespaceId {
+                catalog: catalog.to_string(),
+                parts: parts[..depth].to_vec(),
+            });
+        }
+    }
+    let mut items = Vec::new();
+    for id in ids {
+        let Some(properties) = catalog.load_namespace(&id).await? else {
+            continue;
+        };
+        if properties.get(OWNERSHIP_PROPERTY).map(String::as_str) != Some("olo") {
+            continue;
+        }
+        items.push(InventoryItem {
+            target: LAKEHOUSE.to_string(),
+            name: id.resource(),
+            hash: namespace_hash(&properties),
+            revision: ADOPTED.to_string(),
+        });
+    }
+    Ok(items)
 }
 
 /// The files of the sink that start with olo's header, as the inventory items olo would have
@@ -76,6 +137,7 @@ pub async fn rendered_files(sink: &SharedSink) -> Result<Vec<InventoryItem>> {
 pub async fn check(
     store: &dyn Store,
     sink: &SharedSink,
+    lake: Option<&dyn IcebergCatalog>,
     store_name: &str,
     adopt: bool,
 ) -> Result<Start> {
@@ -100,24 +162,34 @@ pub async fn check(
             revision: crate::engine::short(&first.revision).to_string(),
         });
     }
+    let namespaces = match lake {
+        Some(catalog) => lake_namespaces(sink, catalog).await?,
+        None => Vec::new(),
+    };
     store.upsert_inventory_many(&files).await?;
+    store.upsert_inventory_many(&namespaces).await?;
     store
         .append_audit(&NewAudit {
             actor: "olo".into(),
             action: ADOPTED.into(),
             target: sink.target().to_string(),
             revision: None,
-            details: serde_json::json!({ "files": files.len() }),
+            details: serde_json::json!({ "files": files.len(), "namespaces": namespaces.len() }),
         })
         .await?;
     tracing::info!(
         files = files.len(),
+        namespaces = namespaces.len(),
         target = sink.target(),
         "--adopt: the state store was empty; {} olo rendered taken back into the inventory from \
-         their headers",
-        crate::text::count(files.len(), "file")
+         their headers, and {} of the lakehouse that carry olo's marker",
+        crate::text::count(files.len(), "file"),
+        crate::text::count(namespaces.len(), "namespace")
     );
-    Ok(Start::Adopted { files: files.len() })
+    Ok(Start::Adopted {
+        files: files.len(),
+        namespaces: namespaces.len(),
+    })
 }
 
 #[cfg(test)]
@@ -125,6 +197,7 @@ mod tests {
     use super::*;
     use crate::apply::{FolderSink, Layout};
     use crate::store::SqliteStore;
+    use std::sync::Arc;
 
     fn dag(revision: &str, body: &str) -> String {
         olo_templates::render::header("#", "workspaces/w/jobs/j.yaml", revision, body) + body
@@ -182,12 +255,12 @@ mod tests {
         let (dir, sink, store) = setup().await;
         // A fresh install: no files, or none of olo's.
         assert_eq!(
-            check(&store, &sink, "s", false).await.unwrap(),
+            check(&store, &sink, None, "s", false).await.unwrap(),
             Start::Fresh
         );
         write(dir.path(), "dags/foreign.py", "# someone's DAG\n");
         assert_eq!(
-            check(&store, &sink, "s", false).await.unwrap(),
+            check(&store, &sink, None, "s", false).await.unwrap(),
             Start::Fresh
         );
         assert!(store.is_empty().await.unwrap());
@@ -197,7 +270,7 @@ mod tests {
             "dags/w__one.py",
             &dag("0123456789abcdef", "one\n"),
         );
-        let refused = check(&store, &sink, "sqlite:state.db", false).await;
+        let refused = check(&store, &sink, None, "sqlite:state.db", false).await;
         let Err(e @ Error::StoreLost { files: 1, .. }) = refused else {
             panic!("{refused:?}");
         };
@@ -209,8 +282,11 @@ mod tests {
         assert!(store.is_empty().await.unwrap(), "a refusal changes nothing");
 
         assert_eq!(
-            check(&store, &sink, "s", true).await.unwrap(),
-            Start::Adopted { files: 1 }
+            check(&store, &sink, None, "s", true).await.unwrap(),
+            Start::Adopted {
+                files: 1,
+                namespaces: 0
+            }
         );
         let inventory = store.inventory("files").await.unwrap();
         assert_eq!(inventory.len(), 1);
@@ -222,8 +298,68 @@ mod tests {
         );
         // Once the store holds something, olo starts on it as it is.
         assert_eq!(
-            check(&store, &sink, "s", false).await.unwrap(),
+            check(&store, &sink, None, "s", false).await.unwrap(),
             Start::Known
         );
+    }
+
+    #[tokio::test]
+    async fn olos_namespaces_in_the_catalog_are_adopted_and_no_others() {
+        use crate::lakehouse::sql::SqlCatalog;
+        use std::collections::BTreeMap;
+        let (dir, sink, store) = setup().await;
+        let cat = SqlCatalog::open(
+            &format!("sqlite://{}/cat.db?mode=rwc", dir.path().display()),
+            Arc::new(crate::lakehouse::warehouse::Warehouses::new(None).unwrap()),
+        )
+        .await
+        .unwrap();
+        let olos: BTreeMap<String, String> = [
+            ("olo.managed-by".to_string(), "olo".to_string()),
+            ("owner".to_string(), "data-eng".to_string()),
+        ]
+        .into();
+        let id = |parts: &[&str]| NamespaceId::new("lake", parts);
+        for parts in [&["w"][..], &["w", "raw"], &["w", "gold"]] {
+            cat.create_namespace(&id(parts), &olos).await.unwrap();
+        }
+        // Listed but not marked as olo's; marked but not listed; listed but absent.
+        cat.create_namespace(&id(&["x"]), &BTreeMap::new())
+            .await
+            .unwrap();
+        cat.create_namespace(&id(&["x", "raw"]), &BTreeMap::new())
+            .await
+            .unwrap();
+        cat.create_namespace(&id(&["other"]), &olos).await.unwrap();
+        write(dir.path(), "dags/w__one.py", &dag("c1", "one\n"));
+        let listed = |ws: &str, ns: &str| serde_json::json!({"catalog": "lake", "workspace": ws, "namespace": [ws, ns], "properties": {}});
+        write(
+            dir.path(),
+            "iceberg/namespaces.json",
+            &serde_json::json!({"generated_by": "olo", "namespaces": [
+                listed("w", "raw"), listed("w", "gold"), listed("x", "raw"), listed("y", "raw")
+            ]})
+            .to_string(),
+        );
+        assert_eq!(
+            check(&store, &sink, Some(&cat), "s", true).await.unwrap(),
+            Start::Adopted {
+                files: 1,
+                namespaces: 3
+            }
+        );
+        let lake = store.inventory(LAKEHOUSE).await.unwrap();
+        let names: Vec<&str> = lake.iter().map(|i| i.name.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "namespace/lake/w",
+                "namespace/lake/w.gold",
+                "namespace/lake/w.raw"
+            ]
+        );
+        assert_eq!(lake[0].hash, namespace_hash(&olos));
+        let audit = store.last_audit(ADOPTED).await.unwrap().unwrap();
+        assert_eq!(audit.details["namespaces"], 3);
     }
 }

@@ -76,7 +76,37 @@ fn audit_of(olo: &Olo, action: &str) -> Vec<serde_json::Value> {
 
 /// Jobs one and two applied into a DAG folder that also holds a DAG olo did not write; returns
 /// the first commit.
+/// The namespaces of the embedded Iceberg catalog (in the state folder), read through olo's
+/// SQL catalog client.
+fn namespaces(olo: &Olo) -> Vec<String> {
+    use olo_reconciler::lakehouse::{
+        sql::SqlCatalog, warehouse::Warehouses, IcebergCatalog, NamespaceId,
+    };
+    let url = format!("sqlite://{}/iceberg-catalog.db", olo.state.path().display());
+    tokio::runtime::Runtime::new().unwrap().block_on(async {
+        let cat = SqlCatalog::open(&url, std::sync::Arc::new(Warehouses::new(None).unwrap()))
+            .await
+            .unwrap();
+        let mut out = Vec::new();
+        let mut todo = vec![NamespaceId::new("lake", &["w"])];
+        while let Some(id) = todo.pop() {
+            if cat.load_namespace(&id).await.unwrap().is_some() {
+                out.push(id.dotted());
+                todo.extend(cat.children(&id).await.unwrap());
+            }
+        }
+        out.sort();
+        out
+    })
+}
+
+/// The workspace with a second namespace, `gold`, in the embedded Iceberg catalog.
+fn workspace(namespaces: &str) -> String {
+    crate::common::WORKSPACE.replace("namespaces: [raw]", &format!("namespaces: [{namespaces}]"))
+}
+
 fn applied(repo: &Repo, olo: &Olo) -> String {
+    repo.write("workspaces/w/workspace.yaml", &workspace("raw, gold"));
     repo.write("workspaces/w/jobs/one.yaml", &job("one", "echo 1"));
     repo.write("workspaces/w/jobs/two.yaml", &job("two", "echo 2"));
     let c1 = repo.commit("one and two", WHO);
@@ -91,24 +121,35 @@ fn applied(repo: &Repo, olo: &Olo) -> String {
     c1
 }
 
-/// After the refusal: job two leaves the repository while the store is lost; `--adopt` takes
-/// olo's files back (both DAGs and the Trino catalog) and so prunes two's DAG at once, keeps
-/// the foreign DAG, and a later commit prunes one's.
+/// After the refusal: job two and the namespace `gold` leave the repository while the store is
+/// lost; `--adopt` takes olo's files back (both DAGs and the Trino catalog) and its namespaces
+/// (`w`, `w.raw`, `w.gold`, marked as olo's in the embedded Iceberg catalog), and so prunes
+/// two's DAG and drops `w.gold` at once, keeps the foreign DAG, and a later commit prunes one's.
 fn adopt_and_prune(repo: &Repo, olo: &Olo, c1: &str) {
     std::fs::remove_file(repo.path().join("workspaces/w/jobs/two.yaml")).unwrap();
-    repo.commit("remove two", WHO);
+    repo.write("workspaces/w/workspace.yaml", &workspace("raw"));
+    repo.commit("remove two and gold", WHO);
     let adopted = olo.run(&["apply", "--adopt"]);
     ok(&adopted);
     assert!(
-        stderr(&adopted).contains("3 files olo rendered taken back into the inventory"),
+        stderr(&adopted).contains(
+            "3 files olo rendered taken back into the inventory from their headers, and 3 \
+             namespaces of the lakehouse"
+        ),
         "{}",
         stderr(&adopted)
     );
     assert_eq!(olo.dag_files(), ["foreign.py", "w__one.py"]);
+    assert_eq!(
+        namespaces(olo),
+        ["w", "w.raw"],
+        "the namespace that left the repository is dropped"
+    );
     let adoptions = audit_of(olo, "adopt");
     assert_eq!(adoptions.len(), 1, "{adoptions:#?}");
     assert_eq!(adoptions[0]["actor"], "olo");
     assert_eq!(adoptions[0]["details"]["files"], 3);
+    assert_eq!(adoptions[0]["details"]["namespaces"], 3);
     assert!(olo.status().starts_with("main: Ready"), "{}", olo.status());
     // The history starts over from the adoption: c1 is only known from the headers.
     assert!(
