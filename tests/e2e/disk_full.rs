@@ -168,3 +168,112 @@ step space
         space.status
     );
 }
+
+/// The disk under the state store fills up: SQLite cannot even open the store (its WAL's shared
+/// memory file needs space; SQLite's own message is "disk I/O error"). The apply fails saying the
+/// disk has no space left, nothing of the new commit reaches the DAG folder (olo records a commit
+/// and claims its files in the store before it writes them), `olo status` says the same, and the
+/// next apply after space returns goes through. The full disk is a 1 MiB tmpfs on the
+/// store's folder, filled up with a file and freed by deleting it.
+#[test]
+fn a_full_disk_under_the_state_store_fails_the_apply_before_any_file_and_recovers() {
+    let repo = Repo::new();
+    for name in ["one", "two", "three"] {
+        repo.write(
+            &format!("workspaces/w/jobs/{name}.yaml"),
+            &job(name, "echo 1"),
+        );
+    }
+    let first = repo.commit("three small jobs", WHO);
+    for i in 0..8 {
+        let name = format!("big{i}");
+        repo.write(&format!("workspaces/w/jobs/{name}.yaml"), &big_job(&name));
+    }
+    repo.write("workspaces/w/jobs/one.yaml", &job("one", "echo changed"));
+    let second = repo.commit("eight large jobs, one changed", WHO);
+    repo.git(&["reset", "-q", "--hard", &first], WHO);
+
+    let store_dir = tempfile::tempdir().unwrap();
+    let olo = Olo::new(&repo.path().display().to_string()).set(
+        "OLO_STATE__DATABASE",
+        &format!("sqlite:{}/state.db", store_dir.path().display()),
+    );
+    let dags = olo.dags();
+    std::fs::create_dir_all(&dags).unwrap();
+    let out = tempfile::tempdir().unwrap();
+    let script = r#"
+set -u
+mount -t tmpfs -o size=1m olo-state-full "$STORE" || exit 90
+step() {
+    "$OLO" apply >/dev/null 2>"$OUT/$1.err"; echo $? >"$OUT/$1.code"
+    "$OLO" status >"$OUT/$1.status" 2>&1
+    cp -a "$DAGS" "$OUT/$1"
+}
+step first
+git -C "$REPO" reset -q --hard "$SECOND"
+dd if=/dev/zero of="$STORE/filler" bs=4k 2>/dev/null
+step full
+step again
+rm "$STORE/filler"
+step space
+"#;
+    let mut unshare = Command::new("unshare");
+    unshare
+        .args(["--mount", "--propagation", "private", "sh", "-c", script])
+        .env("STORE", store_dir.path())
+        .env("DAGS", &dags)
+        .env("OLO", env!("CARGO_BIN_EXE_olo"))
+        .env("OUT", out.path())
+        .env("REPO", repo.path())
+        .env("SECOND", &second)
+        .env("OLO_LAKEHOUSE__CATALOG", "off")
+        .env("OLO_LAKEHOUSE__WAREHOUSE", "off");
+    for (k, v) in &olo.env {
+        unshare.env(k, v);
+    }
+    let run = unshare.output().expect("util-linux's unshare runs");
+    assert!(
+        run.status.success(),
+        "the script in a mount namespace failed ({:?}); this test mounts a tmpfs, which needs \
+         root or unprivileged user namespaces:\n{}",
+        run.status.code(),
+        String::from_utf8_lossy(&run.stderr)
+    );
+
+    let first = read_step(out.path(), "first");
+    assert_eq!(first.code, "0", "{}", first.stderr);
+    let dag_files = |s: &Step| s.files.keys().filter(|n| n.ends_with(".py")).count();
+    assert_eq!(dag_files(&first), 3);
+    for name in ["full", "again"] {
+        let full = read_step(out.path(), name);
+        assert_eq!(full.code, "1", "{name}: {}", full.stderr);
+        assert!(
+            full.stderr.contains(&format!(
+                "the disk holding the state store sqlite:{}/state.db has no space left",
+                store_dir.path().display()
+            )) || full.stderr.contains("database or disk is full"),
+            "{name}: the reason is said:\n{}",
+            full.stderr
+        );
+        assert_eq!(
+            full.files, first.files,
+            "{name}: the DAG folder holds exactly the last good commit's files"
+        );
+        // SQLite cannot open its WAL files on the full disk, for reading either: `olo status`
+        // says why.
+        assert!(
+            full.status.contains("has no space left"),
+            "{name}: olo status says why:\n{}",
+            full.status
+        );
+    }
+    let space = read_step(out.path(), "space");
+    assert_eq!(space.code, "0", "{}", space.stderr);
+    assert_eq!(dag_files(&space), 11);
+    assert!(
+        space.status.contains("Ready")
+            && space.status.contains(&format!("last applied:   {second}")),
+        "{}",
+        space.status
+    );
+}

@@ -59,19 +59,51 @@ pub enum StoreError {
     },
     #[error("unsupported state store URL `{0}` (expected sqlite:… or postgres://…)")]
     Url(String),
+    /// SQLite failed on a disk with no space left: said plainly, since SQLite's own message for
+    /// some of these is "disk I/O error".
+    #[error(
+        "the disk holding the state store {url} has no space left ({folder}): free space there \
+         (olo's writes are refused until then; the last applied state stays live)"
+    )]
+    NoSpace {
+        url: String,
+        folder: String,
+        #[source]
+        source: sqlx::Error,
+    },
 }
 
 impl StoreError {
     /// Temporary errors (connection lost, pool timeout) are retried; the rest are not.
     pub fn is_temporary(&self) -> bool {
         match self {
-            StoreError::Open { source, .. } | StoreError::Query { source, .. } => matches!(
-                source,
-                sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed
-            ),
+            StoreError::Open { source, .. } | StoreError::Query { source, .. } => {
+                matches!(
+                    source,
+                    sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed
+                ) || may_pass_later(source)
+            }
+            // Space may come back: retried like a lost connection.
+            StoreError::NoSpace { .. } => true,
             _ => false,
         }
     }
+}
+
+/// A database's refusal that time may cure, so a write is tried again rather than the commit
+/// given up: SQLite's `SQLITE_FULL` (13) and I/O errors (10, and their extended codes);
+/// PostgreSQL's class 53 (insufficient resources: `disk_full` 53100, ...), `io_error` (58030)
+/// and `read_only_sql_transaction` (25006: a standby answering during a failover).
+fn may_pass_later(e: &sqlx::Error) -> bool {
+    let Some(code) = e.as_database_error().and_then(|db| db.code()) else {
+        return false;
+    };
+    // PostgreSQL's SQLSTATEs have five characters; SQLite's codes are numbers below 10,000.
+    if code.len() == 5 {
+        return code.starts_with("53") || code == "58030" || code == "25006";
+    }
+    code.parse::<i64>()
+        .is_ok_and(|n| matches!(n & 0xff, 10 | 13))
 }
 
 pub type StoreResult<T> = std::result::Result<T, StoreError>;
@@ -330,6 +362,64 @@ mod tests {
         assert!(is_terminal_run_state("failed"));
         for active in ["queued", "running", "", "Success", "up_for_retry"] {
             assert!(!is_terminal_run_state(active), "{active:?}");
+        }
+    }
+}
+
+#[cfg(test)]
+mod disk_tests {
+    use super::*;
+
+    #[derive(Debug)]
+    struct Refusal(&'static str);
+
+    impl std::fmt::Display for Refusal {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            write!(f, "refused with {}", self.0)
+        }
+    }
+
+    impl std::error::Error for Refusal {}
+
+    impl sqlx::error::DatabaseError for Refusal {
+        fn message(&self) -> &str {
+            "refused"
+        }
+        fn code(&self) -> Option<std::borrow::Cow<'_, str>> {
+            Some(self.0.into())
+        }
+        fn as_error(&self) -> &(dyn std::error::Error + Send + Sync + 'static) {
+            self
+        }
+        fn as_error_mut(&mut self) -> &mut (dyn std::error::Error + Send + Sync + 'static) {
+            self
+        }
+        fn into_error(self: Box<Self>) -> Box<dyn std::error::Error + Send + Sync + 'static> {
+            self
+        }
+        fn kind(&self) -> sqlx::error::ErrorKind {
+            sqlx::error::ErrorKind::Other
+        }
+    }
+
+    fn query(code: &'static str) -> StoreError {
+        StoreError::Query {
+            what: "insert",
+            source: sqlx::Error::Database(Box::new(Refusal(code))),
+        }
+    }
+
+    #[test]
+    fn a_full_disk_or_a_read_only_standby_is_temporary_and_a_refused_row_is_not() {
+        // SQLite: full, disk I/O error, its WAL shared memory; PostgreSQL: disk_full, io_error,
+        // a read-only transaction (a standby during a failover).
+        for code in ["13", "10", "4874", "53100", "58030", "25006"] {
+            assert!(query(code).is_temporary(), "{code}");
+        }
+        // SQLite: a constraint (2067: unique), a read-only database (8); PostgreSQL: a unique
+        // violation, a syntax error.
+        for code in ["2067", "8", "23505", "42601"] {
+            assert!(!query(code).is_temporary(), "{code}");
         }
     }
 }

@@ -61,15 +61,35 @@ impl SqliteStore {
             }
             SqlitePoolOptions::new().max_connections(4)
         };
+        let folder = options
+            .get_filename()
+            .parent()
+            .map(std::path::Path::to_path_buf)
+            .filter(|f| !f.as_os_str().is_empty())
+            .unwrap_or_else(|| std::path::PathBuf::from("."));
         let pool = pool_options
             .acquire_timeout(Duration::from_secs(10))
             .connect_with(options)
             .await
-            .map_err(open_error)?;
+            .map_err(|e| match no_space(&folder) {
+                // Setting up the WAL's shared memory on a full disk fails as "disk I/O error".
+                true if !in_memory => StoreError::NoSpace {
+                    url: url.to_string(),
+                    folder: folder.display().to_string(),
+                    source: e,
+                },
+                _ => open_error(e),
+            })?;
 
         MIGRATOR.run(&pool).await.map_err(StoreError::Migrate)?;
         Ok(SqliteStore::new(Db::Sqlite(pool)))
     }
+}
+
+/// Whether the file system holding `folder` has no space left for SQLite (under 64 KiB free to
+/// unprivileged writers).
+pub(super) fn no_space(folder: &std::path::Path) -> bool {
+    rustix::fs::statvfs(folder).is_ok_and(|s| s.f_bavail.saturating_mul(s.f_frsize) < 64 * 1024)
 }
 
 #[cfg(test)]
