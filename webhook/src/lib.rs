@@ -391,6 +391,11 @@ async fn metrics_text(State(state): State<Arc<AppState>>) -> Response {
         .metrics
         .lineage_events_read_back
         .set(i64::try_from(state.lineage.events_read_back()).unwrap_or(i64::MAX));
+    let refused = state.lineage.observed().columns().refused();
+    state
+        .metrics
+        .lineage_column_fields_refused
+        .set(i64::try_from(refused).unwrap_or(i64::MAX));
     if let Ok(counts) = state.store.run_counts().await {
         state.metrics.runs.clear();
         for (s, n) in counts {

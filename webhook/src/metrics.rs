@@ -82,6 +82,8 @@ pub struct Metrics {
     pub branch_reads: Counter,
     /// Set at scrape time: stored OpenLineage events read back since start.
     pub lineage_events_read_back: Gauge,
+    /// Set at scrape time: column lineage fields not kept because of its memory bound.
+    pub lineage_column_fields_refused: Gauge,
 }
 
 impl Default for Metrics {
@@ -144,6 +146,12 @@ impl Default for Metrics {
             "Stored OpenLineage events read back from the state store since start (at start each once, after the first reconcile, in the live commit's names)",
             lineage_events_read_back.clone(),
         );
+        let lineage_column_fields_refused = Gauge::default();
+        registry.register(
+            "lineage_column_fields_refused",
+            "Column lineage output fields (and input fields past 1,000 per output) not kept because of the bound on what column lineage holds (500,000 output fields)",
+            lineage_column_fields_refused.clone(),
+        );
         let sql_queries = Family::<ResultLabels, Counter>::default();
         registry.register(
             "sql_queries",
@@ -180,6 +188,7 @@ impl Default for Metrics {
         Metrics {
             branch_reads,
             lineage_events_read_back,
+            lineage_column_fields_refused,
             denied_requests,
             registry,
             reconciles,

@@ -109,15 +109,33 @@ pub fn parse_facet(facet: &Value, resolve: impl Fn(&str, &str) -> NodeRef) -> Fa
 /// The inputs of an output field, and the time of the event that gave them.
 type Inputs = (DateTime<Utc>, Vec<InputField>);
 
+/// Most output fields column lineage keeps: a bound on the memory a stream of events naming
+/// ever new fields can take (each field with its inputs is a few hundred bytes). Fields already
+/// known are still updated; a new one past the bound is counted in [`Columns::refused`].
+pub const MAX_FIELDS: usize = 500_000;
+/// Most input fields kept per output field (the first, in the facet's order).
+pub const MAX_INPUTS: usize = 1_000;
+
 /// Every field's inputs, as recorded.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct Columns {
+    /// New output fields (or inputs past [`MAX_INPUTS`]) not kept, because of the bounds.
+    refused: u64,
+    /// The bounds: [`MAX_FIELDS`] and [`MAX_INPUTS`] but in tests.
+    max_fields: usize,
+    max_inputs: usize,
     /// Output field → its inputs.
     inputs: HashMap<FieldRef, Inputs>,
     /// Input field → the output fields computed from it.
     feeds: HashMap<FieldRef, BTreeSet<FieldRef>>,
     /// Dataset → its fields any facet named (as an output or an input).
     fields: HashMap<NodeRef, BTreeSet<String>>,
+}
+
+impl Default for Columns {
+    fn default() -> Self {
+        Columns::with_bounds(MAX_FIELDS, MAX_INPUTS)
+    }
 }
 
 /// The part of the column lineage a walk reached.
@@ -132,6 +150,18 @@ pub struct ColumnGraph {
 }
 
 impl Columns {
+    /// Empty, keeping at most `max_fields` output fields and `max_inputs` inputs of each.
+    pub fn with_bounds(max_fields: usize, max_inputs: usize) -> Columns {
+        Columns {
+            refused: 0,
+            max_fields,
+            max_inputs,
+            inputs: HashMap::new(),
+            feeds: HashMap::new(),
+            fields: HashMap::new(),
+        }
+    }
+
     /// Records what an event at `time` said of the fields of `output`. An older event than the
     /// one a field's inputs came from changes nothing of that field.
     pub fn record(&mut self, output: &NodeRef, time: DateTime<Utc>, facet: FacetFields) {
@@ -140,7 +170,23 @@ impl Columns {
         }
     }
 
-    fn set(&mut self, output: FieldRef, time: DateTime<Utc>, inputs: Vec<InputField>) {
+    fn set(&mut self, output: FieldRef, time: DateTime<Utc>, mut inputs: Vec<InputField>) {
+        if !self.inputs.contains_key(&output) && self.inputs.len() >= self.max_fields {
+            self.refused += 1;
+            if self.refused == 1 || self.refused.is_multiple_of(10_000) {
+                tracing::warn!(
+                    refused = self.refused,
+                    "column lineage holds {} output fields, its bound: new fields are not kept \
+                     (olo_lineage_column_fields_refused counts them)",
+                    self.max_fields
+                );
+            }
+            return;
+        }
+        if inputs.len() > self.max_inputs {
+            self.refused += (inputs.len() - self.max_inputs) as u64;
+            inputs.truncate(self.max_inputs);
+        }
         if let Some((at, old)) = self.inputs.get(&output) {
             if *at > time {
                 return;
@@ -171,7 +217,9 @@ impl Columns {
     /// Moves every dataset to the name `dataset` gives it now, when they differ (see
     /// `Observed::rename`).
     pub fn rename(&mut self, dataset: impl Fn(&NodeRef) -> NodeRef) {
-        let old = std::mem::take(self);
+        let fresh = Columns::with_bounds(self.max_fields, self.max_inputs);
+        let old = std::mem::replace(self, fresh);
+        self.refused = old.refused;
         let rename = |f: &FieldRef| FieldRef::new(&dataset(&f.dataset), &f.field);
         // Oldest first, so that where two names become one the newest inputs win.
         let mut entries: Vec<(FieldRef, Inputs)> = old.inputs.into_iter().collect();
@@ -189,6 +237,20 @@ impl Columns {
         for (d, names) in old.fields {
             self.fields.entry(dataset(&d)).or_default().extend(names);
         }
+    }
+
+    /// Output fields (and inputs) not kept because of [`MAX_FIELDS`] and [`MAX_INPUTS`].
+    pub fn refused(&self) -> u64 {
+        self.refused
+    }
+
+    /// Output fields kept.
+    pub fn len(&self) -> usize {
+        self.inputs.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.inputs.is_empty()
     }
 
     /// The fields of `dataset` any facet named.
@@ -475,6 +537,44 @@ mod tests {
             })
             .collect();
         json!({ "fields": fields })
+    }
+
+    #[test]
+    fn column_lineage_keeps_at_most_its_bound_of_fields_and_inputs() {
+        let mut c = Columns::with_bounds(3, 2);
+        let t = NodeRef::dataset("sales", "wide");
+        let fields: Vec<(String, Vec<(&str, &str)>)> = (0..5)
+            .map(|i| {
+                (
+                    format!("f{i}"),
+                    vec![("raw.a", "x"), ("raw.a", "y"), ("raw.a", "z")],
+                )
+            })
+            .collect();
+        let spec: Vec<(&str, &[(&str, &str)])> = fields
+            .iter()
+            .map(|(n, i)| (n.as_str(), i.as_slice()))
+            .collect();
+        c.record(&t, at(1), parse_facet(&facet(&spec), resolve));
+        // Three fields kept with two inputs each; two fields and the third input of each of
+        // the three refused.
+        assert_eq!((c.len(), c.refused()), (3, 3 + 2));
+        assert!(c
+            .inputs_of(&FieldRef::new(&t, "f0"))
+            .iter()
+            .map(|i| i.field.field.as_str())
+            .eq(["x", "y"]));
+        // A known field is still updated at the bound.
+        c.record(
+            &t,
+            at(2),
+            parse_facet(&facet(&[("f0", &[("raw.a", "w")])]), resolve),
+        );
+        assert_eq!(c.inputs_of(&FieldRef::new(&t, "f0"))[0].field.field, "w");
+        assert_eq!((c.len(), c.refused()), (3, 5));
+        // A rename keeps the bounds and the count.
+        c.rename(|d| d.clone());
+        assert_eq!((c.len(), c.refused()), (3, 5));
     }
 
     /// raw.orders → silver.orders → gold.revenue, and silver.orders → gold.refunds.
