@@ -650,6 +650,16 @@ async fn openlineage_and_marquez_clients_work_against_olo() {
         })
         .collect();
     assert_eq!(columns, [("day", "ordered_at"), ("revenue", "amount")]);
+    // A dataset's versions: the current one (olo keeps only that), made by refine's latest run,
+    // read back by its id; the dataset's `currentVersion` is that id.
+    let versions = &read["versions"];
+    assert_eq!(versions["totalCount"], 1, "{versions}");
+    let current = &versions["versions"][0];
+    assert_eq!(current["version"], read["dataset"]["currentVersion"]);
+    assert_eq!(current["id"]["version"], current["version"]);
+    assert_eq!(current["createdByRun"]["state"], "FAILED", "{current}");
+    assert_eq!(current["fields"], read["dataset"]["fields"]);
+    assert_eq!(read["version"], *current);
 
     // A Spark job's event, attributed to refine only through its parent run facet (the task's
     // run): its run is one of refine's.

@@ -199,10 +199,14 @@ def main():
         # What Marquez's web UI asks for besides: tags, the jobs of every namespace, a run's facets.
         "tags": marquez.list_tags(),
         "failed_jobs": marquez._get(marquez._url("/jobs"), params={"lastRunStates": "FAILED"}),
+        "versions": marquez.list_dataset_versions("w", "gold.revenue"),
         "run_facets": marquez._get(
             marquez._url("/jobs/runs/{}/facets", RUN_FAILED), params={"type": "run"}
         ),
     }
+    # The current version by the id the list gave, through the client's own method.
+    version = read["versions"]["versions"][0]["version"]
+    read["version"] = marquez.get_dataset_version("w", "gold.revenue", version)
     json.dump(read, sys.stdout)
 
 

@@ -447,7 +447,7 @@ mod tests {
                 documented.insert((path.clone(), verb.clone()));
             }
         }
-        assert_eq!(routed.len(), 45, "routes read from the source: {routed:?}");
+        assert_eq!(routed.len(), 47, "routes read from the source: {routed:?}");
         assert_eq!(routed, documented);
     }
 

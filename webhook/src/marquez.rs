@@ -48,6 +48,14 @@ pub fn routes() -> Router<Arc<AppState>> {
         .route("/namespaces/{namespace}/jobs/{job}/runs", get(runs))
         .route("/namespaces/{namespace}/datasets", get(datasets))
         .route("/namespaces/{namespace}/datasets/{dataset}", get(dataset))
+        .route(
+            "/namespaces/{namespace}/datasets/{dataset}/versions",
+            get(dataset_versions),
+        )
+        .route(
+            "/namespaces/{namespace}/datasets/{dataset}/versions/{version}",
+            get(dataset_version),
+        )
         .route("/jobs", get(all_jobs))
         .route("/jobs/runs/{id}", get(run))
         .route("/jobs/runs/{id}/facets", get(run_facets))
@@ -463,13 +471,65 @@ async fn dataset(
     Path((namespace, name)): Path<(String, String)>,
 ) -> Result<Json<Value>, ApiError> {
     caller.need(&state, Need::Member).await?;
-    let node = NodeRef::dataset(&namespace, &name);
-    if !members(&state, &namespace)?.contains(&node) {
+    let node = known_dataset(&state, &namespace, &name)?;
+    Ok(Json(state.lineage.observed().dataset_json(&node)))
+}
+
+/// A dataset's current version in Marquez's `DatasetVersion` shape, created by the latest run
+/// of a job that writes it.
+fn version_json(state: &AppState, node: &NodeRef) -> Value {
+    let graph = state.lineage.read();
+    let (producers, _) = graph.datasets_of(node);
+    let observed = state.lineage.observed();
+    let latest = producers
+        .iter()
+        .filter(|p| p.kind == Kind::Job)
+        .filter_map(|p| observed.job(p).and_then(|j| j.runs.last()))
+        .max_by_key(|r| r.updated_at);
+    observed.dataset_version_json(node, latest)
+}
+
+fn known_dataset(state: &AppState, namespace: &str, name: &str) -> Result<NodeRef, ApiError> {
+    let node = NodeRef::dataset(namespace, name);
+    if !members(state, namespace)?.contains(&node) {
         return Err(ApiError::not_found(format!(
             "no dataset {name:?} in namespace {namespace:?}"
         )));
     }
-    Ok(Json(state.lineage.observed().dataset_json(&node)))
+    Ok(node)
+}
+
+/// `GET /api/v1/namespaces/{namespace}/datasets/{dataset}/versions`: `DatasetVersionList`. olo
+/// keeps one version of a dataset, the current one, so the list holds it alone.
+async fn dataset_versions(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+    Path((namespace, name)): Path<(String, String)>,
+    Query(page): Query<Page>,
+) -> Result<Json<Value>, ApiError> {
+    caller.need(&state, Need::Member).await?;
+    let node = known_dataset(&state, &namespace, &name)?;
+    let versions = page.apply(vec![version_json(&state, &node)]);
+    Ok(Json(json!({ "versions": versions, "totalCount": 1 })))
+}
+
+/// `GET /api/v1/namespaces/{namespace}/datasets/{dataset}/versions/{version}`:
+/// `DatasetVersion`, the current one only (an older version id is 404).
+async fn dataset_version(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+    Path((namespace, name, version)): Path<(String, String, String)>,
+) -> Result<Json<Value>, ApiError> {
+    caller.need(&state, Need::Member).await?;
+    let node = known_dataset(&state, &namespace, &name)?;
+    let current = version_json(&state, &node);
+    if current["version"] != version.as_str() {
+        return Err(ApiError::not_found(format!(
+            "no version {version:?} of dataset {name:?}: olo keeps the current version only ({})",
+            current["version"].as_str().unwrap_or_default()
+        )));
+    }
+    Ok(Json(current))
 }
 
 /// A whole number from a query, `default` when absent, at most `max`.

@@ -434,6 +434,53 @@ impl Observed {
         })
     }
 
+    /// The id of a dataset's current version: olo keeps one version of a dataset, the current
+    /// (its latest fields and facets), and names it by what it holds, so the id changes when
+    /// its schema does (as Marquez's version ids do) and is the same in every olo.
+    pub fn dataset_version(&self, node: &NodeRef) -> String {
+        let fields = self
+            .datasets
+            .get(node)
+            .map(|s| Value::from(s.fields.clone()))
+            .unwrap_or_default();
+        let digest = olo_templates::render::sha256_hex(
+            format!("{}\0{}\0{fields}", node.namespace, node.name).as_bytes(),
+        );
+        let mut bytes = [0u8; 16];
+        for (i, b) in bytes.iter_mut().enumerate() {
+            *b = u8::from_str_radix(&digest[2 * i..2 * i + 2], 16).unwrap_or(0);
+        }
+        uuid::Builder::from_custom_bytes(bytes)
+            .into_uuid()
+            .to_string()
+    }
+
+    /// Marquez's `DatasetVersion` of a dataset's current version ([`Observed::dataset_version`]),
+    /// `created_by` the latest run of a job that writes it.
+    pub fn dataset_version_json(&self, node: &NodeRef, created_by: Option<&Run>) -> Value {
+        let mut v = self.dataset_json(node);
+        let seen = self.datasets.get(node);
+        let version = self.dataset_version(node);
+        v["id"]["version"] = json!(version);
+        v["version"] = json!(version);
+        v["createdAt"] = json!(seen
+            .and_then(|s| s.last_modified_at.or(s.updated_at))
+            .map(time));
+        v["createdByRun"] = created_by.map(run_json).unwrap_or(Value::Null);
+        v["lifecycleState"] = Value::Null;
+        if let Some(o) = v.as_object_mut() {
+            for key in [
+                "currentVersion",
+                "deleted",
+                "columnLineage",
+                "lastLifecycleState",
+            ] {
+                o.remove(key);
+            }
+        }
+        v
+    }
+
     /// A dataset's node in Marquez's `Dataset` shape.
     pub fn dataset_json(&self, node: &NodeRef) -> Value {
         let seen = self.datasets.get(node);
@@ -452,7 +499,7 @@ impl Observed {
             "lastLifecycleState": null,
             "description": null,
             "facets": seen.map(|s| Value::Object(s.facets.clone())).unwrap_or_else(|| json!({})),
-            "currentVersion": null,
+            "currentVersion": self.dataset_version(node),
             "deleted": false,
             "columnLineage": self.columns.of_dataset(node),
         })
