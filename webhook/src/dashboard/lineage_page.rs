@@ -98,17 +98,16 @@ fn bad_request(message: String) -> PageError {
 fn entry(node: &NodeRef, graph: &Graph, observed: &Observed, catalog: Option<&Catalog>) -> Value {
     let id = node.id();
     let sources = graph.sources_of(node);
-    let declared = sources & DECLARED != 0
-        || (node.kind == Kind::Job
-            && catalog.is_some_and(|c| c.job(&node.namespace, &node.name).is_some()));
+    // A job of the live commit is declared even when it declares no dataset.
+    let olo_job = node.kind == Kind::Job
+        && catalog.is_some_and(|c| c.job(&node.namespace, &node.name).is_some());
+    let declared = sources & DECLARED != 0 || olo_job;
     let seen = match node.kind {
         Kind::Job => observed.job(node).and_then(|j| j.updated_at),
         Kind::Dataset => observed.dataset(node).and_then(|d| d.updated_at),
     };
     let latest = observed.job(node).and_then(|j| j.runs.last());
-    let job_page = (node.kind == Kind::Job
-        && catalog.is_some_and(|c| c.job(&node.namespace, &node.name).is_some()))
-    .then(|| {
+    let job_page = olo_job.then(|| {
         format!(
             "/workspaces/{}/jobs/{}",
             enc(&node.namespace),
