@@ -2,8 +2,8 @@
 -- `olo serve` (POST /api/v1/lineage), or depth-5 graph queries (GET /api/v1/lineage), with the
 -- API token as `Authorization: Bearer`. wrk is the load generator; nothing here is olo's code.
 --
---   LINEAGE_WRK_TOKEN=<token> LINEAGE_WRK_THREADS=2 [LINEAGE_WRK_SEED=<n>] wrk -t2 -c32 -d20s --latency \
---       -s bench/lineage_wrk.lua http://127.0.0.1:PORT
+--   LINEAGE_WRK_TOKEN=<token> LINEAGE_WRK_THREADS=2 [LINEAGE_WRK_SEED=<n>] \
+--       wrk -t2 -c32 -d20s --latency -s bench/lineage_wrk.lua http://127.0.0.1:PORT
 --   LINEAGE_WRK_MODE=query LINEAGE_WRK_NODES=job:sales:orders_daily,... wrk -t1 -c1 ... (queries)
 --
 -- Events are serialized as openlineage-python 1.x serializes a RunEvent (its keys, in its order,
@@ -18,9 +18,9 @@
 --     `lake.sales.silver.orders`) and Spark's (`s3://lakehouse`, `sales/bronze/orders`): olo maps
 --     each onto its own job and tables;
 --   * section 7's graph (bench/lineage_load.py's events): job `bench.job<j>` (namespace `default`,
---     j cycling over 25,000 jobs), reading `db.t<j>` and a far table, writing `db.t<2j+1>` and
---     `db.t<2j+2>` (namespace `bench`): a connected, branching graph of 100,000 edges once every
---     job has run.
+--     j counting from LINEAGE_WRK_BENCH_FIRST and cycling over 25,000 jobs), reading `db.t<j>`
+--     and a far table, writing `db.t<2j+1>` and `db.t<2j+2>` (namespace `bench`): a connected,
+--     branching graph of 100,000 edges once every job has run.
 -- A response outside 2xx counts as an error (its first status and body are printed), and a 2xx
 -- answering {"status": "duplicate"} as a duplicate. done() prints one line `wrk-result {json}`.
 
@@ -30,6 +30,9 @@ local seed = tonumber(os.getenv("LINEAGE_WRK_SEED") or "") or os.time()
 local depth = os.getenv("LINEAGE_WRK_DEPTH") or "5"
 local nodes_env = os.getenv("LINEAGE_WRK_NODES") or "job:sales:orders_daily"
 local nthreads = tonumber(os.getenv("LINEAGE_WRK_THREADS") or "") or 2
+-- The first bench job of this invocation (the script passes the number of bench runs already
+-- posted, so that a measured run goes on growing the graph where the warm-up left it).
+local bench_first = tonumber(os.getenv("LINEAGE_WRK_BENCH_FIRST") or "") or 0
 
 local PRODUCER = "https://github.com/openlake/olo/bench/lineage_wrk.lua"
 local SCHEMA_URL = "https://openlineage.io/spec/2-0-2/OpenLineage.json#/$defs/RunEvent"
@@ -138,7 +141,7 @@ function request()
   local global = run * nthreads + tid
   local ns, name, ins, outs
   if global % 2 == 0 then
-    ns, name, ins, outs = bench_event((global / 2) % BENCH_JOBS)
+    ns, name, ins, outs = bench_event((bench_first + global / 2) % BENCH_JOBS)
   else
     local tpl = TEMPLATES[((global - 1) / 2) % #TEMPLATES + 1]
     ns, name, ins, outs = "default", tpl[1], tpl[2], tpl[3]
