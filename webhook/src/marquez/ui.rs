@@ -154,9 +154,10 @@ pub(super) async fn stats(
                     "`timezone` is required with period WEEK (as Marquez asks)",
                 ));
             }
+            let intervals = period.intervals(now);
             let (from, to) = (
-                period.intervals(now)[0].0,
-                period.intervals(now).last().map_or(now, |i| i.1),
+                intervals.first().map_or(now, |i| i.0),
+                intervals.last().map_or(now, |i| i.1),
             );
             let hours = state
                 .store
