@@ -270,7 +270,9 @@ type Node = (git2::Oid, bool, i32);
 
 impl TreeDiff {
     /// Compares the entries of two trees (either may be absent) below `dir` (`""` or ending in
-    /// `/`); descends only into sub-trees whose ids differ.
+    /// `/`); descends only into sub-trees whose ids differ. Both trees list their entries in
+    /// git's order, so one merge walk pairs them, and only the entries that differ are named: a
+    /// commit that changes one job of 1,000 workspaces compares 1,000 ids, nothing more.
     fn trees(
         &mut self,
         repo: &Repository,
@@ -278,64 +280,109 @@ impl TreeDiff {
         new: Option<&git2::Tree<'_>>,
         dir: &str,
     ) -> std::result::Result<(), git2::Error> {
-        let entries = |tree: Option<&git2::Tree<'_>>| -> std::collections::BTreeMap<String, Node> {
-            tree.map(|t| {
-                t.iter()
-                    .filter_map(|e| {
-                        let kind = e.kind()?;
-                        let is_tree = match kind {
-                            ObjectType::Tree => true,
-                            ObjectType::Blob => false,
-                            _ => return None, // submodules
-                        };
-                        Some((e.name().ok()?.to_string(), (e.id(), is_tree, e.filemode())))
-                    })
-                    .collect()
-            })
-            .unwrap_or_default()
-        };
-        let (old, new) = (entries(old), entries(new));
-        let names: std::collections::BTreeSet<&String> = old.keys().chain(new.keys()).collect();
-        for name in names {
-            let path = format!("{dir}{name}");
-            let (was, now) = (old.get(name), new.get(name));
-            if was == now {
+        let mut olds = old
+            .into_iter()
+            .flat_map(|t| t.iter())
+            .filter_map(node)
+            .peekable();
+        let mut news = new
+            .into_iter()
+            .flat_map(|t| t.iter())
+            .filter_map(node)
+            .peekable();
+        loop {
+            use std::cmp::Ordering::{Equal, Greater, Less};
+            // Which side goes next (Less: the old one alone), and whether a pair is the same.
+            let (side, same) = match (olds.peek(), news.peek()) {
+                (None, None) => return Ok(()),
+                (Some(_), None) => (Less, false),
+                (None, Some(_)) => (Greater, false),
+                (Some(a), Some(b)) => (git_order(a, b), a.1 == b.1),
+            };
+            let (was, now) = match side {
+                Less => (olds.next(), None),
+                Greater => (None, news.next()),
+                Equal => (olds.next(), news.next()),
+            };
+            if same && side == Equal {
                 continue;
             }
-            let wanted_dir = path == "workspaces" || path.starts_with("workspaces/");
-            // The old side goes first: a folder replaced by a file (or the reverse) is a removal
-            // and an addition.
-            match was {
-                Some((_, true, _)) if wanted_dir && !matches!(now, Some((_, true, _))) => {
-                    self.removed_dirs.push(path.clone());
-                }
-                Some((_, false, _)) if is_tracked(&path) && !matches!(now, Some((_, false, _))) => {
-                    self.files.push((path.clone(), None));
-                }
-                _ => {}
-            }
-            match now {
-                Some((id, true, _)) if wanted_dir => {
-                    let new_tree = repo.find_tree(*id)?;
-                    let old_tree = match was {
-                        Some((old_id, true, _)) => Some(repo.find_tree(*old_id)?),
-                        _ => None,
-                    };
-                    self.trees(
-                        repo,
-                        old_tree.as_ref(),
-                        Some(&new_tree),
-                        &format!("{path}/"),
-                    )?;
-                }
-                Some((id, false, mode)) if is_tracked(&path) => {
-                    self.files.push((path, Some((*id, *mode == MODE_LINK))));
-                }
-                _ => {}
-            }
+            let Some(name) = was.as_ref().or(now.as_ref()).and_then(|e| e.0.name().ok()) else {
+                continue; // not UTF-8: never a config file
+            };
+            let path = format!("{dir}{name}");
+            self.entry(repo, &path, was.map(|e| e.1), now.map(|e| e.1))?;
         }
-        Ok(())
     }
+
+    /// One entry that differs between the old and the new tree (absent on one side, or another
+    /// id or mode). The old side goes first: a folder replaced by a file (or the reverse) is a
+    /// removal and an addition.
+    fn entry(
+        &mut self,
+        repo: &Repository,
+        path: &str,
+        was: Option<Node>,
+        now: Option<Node>,
+    ) -> std::result::Result<(), git2::Error> {
+        let wanted_dir = path == "workspaces" || path.starts_with("workspaces/");
+        match was {
+            Some((_, true, _)) if wanted_dir && !matches!(now, Some((_, true, _))) => {
+                self.removed_dirs.push(path.to_string());
+            }
+            Some((_, false, _)) if is_tracked(path) && !matches!(now, Some((_, false, _))) => {
+                self.files.push((path.to_string(), None));
+            }
+            _ => {}
+        }
+        match now {
+            Some((id, true, _)) if wanted_dir => {
+                let new_tree = repo.find_tree(id)?;
+                let old_tree = match was {
+                    Some((old_id, true, _)) => Some(repo.find_tree(old_id)?),
+                    _ => None,
+                };
+                self.trees(
+                    repo,
+                    old_tree.as_ref(),
+                    Some(&new_tree),
+                    &format!("{path}/"),
+                )
+            }
+            Some((id, false, mode)) if is_tracked(path) => {
+                self.files
+                    .push((path.to_string(), Some((id, mode == MODE_LINK))));
+                Ok(())
+            }
+            _ => Ok(()),
+        }
+    }
+}
+
+/// A tree entry worth comparing (a file, a link or a folder; not a submodule). The entry borrows
+/// its name from the tree: nothing is copied until an entry differs.
+fn node(e: git2::TreeEntry<'_>) -> Option<(git2::TreeEntry<'_>, Node)> {
+    let is_tree = match e.kind()? {
+        ObjectType::Tree => true,
+        ObjectType::Blob => false,
+        _ => return None, // submodules
+    };
+    let n = (e.id(), is_tree, e.filemode());
+    Some((e, n))
+}
+
+/// Git's order of tree entries: by name, a folder's name read as if it ended in `/` (so `a!`
+/// comes before the folder `a`). Two entries of the same name but not the same kind are two
+/// different entries.
+fn git_order(
+    a: &(git2::TreeEntry<'_>, Node),
+    b: &(git2::TreeEntry<'_>, Node),
+) -> std::cmp::Ordering {
+    fn key<'e>(e: &'e (git2::TreeEntry<'_>, Node)) -> impl Iterator<Item = &'e u8> {
+        let slash: &'static [u8] = if e.1 .1 { b"/" } else { b"" };
+        e.0.name_bytes().iter().chain(slash)
+    }
+    key(a).cmp(key(b))
 }
 
 #[cfg(test)]
@@ -461,6 +508,69 @@ mod tests {
         assert_eq!(changed.len(), ws01 + 2, "{changed:?}");
         assert!(changed.contains(&"workspaces/new/jobs/a.yaml".to_string()));
         assert!(changed.contains(&"olo.yaml".to_string()));
+    }
+
+    /// The tree diff walks both trees in git's order, where a folder sorts as if its name ended
+    /// in `/`: names that sort between `a` and `a/` (`a!`, `a.b`, `a-`), and a file and a folder
+    /// trading one name, still pair up. Each step's read from the one before equals the whole
+    /// read, and names exactly the files whose bytes differ.
+    #[test]
+    fn names_that_sort_around_a_folder_pair_up_in_the_tree_diff() {
+        let dir = tempfile::tempdir().unwrap();
+        let repo = Repository::init(dir.path()).unwrap();
+        let f = |p: &str, body: &str| (format!("workspaces/{p}"), body.as_bytes().to_vec());
+        let steps: Vec<Vec<(String, Vec<u8>)>> = vec![
+            vec![
+                f("a/jobs/j.yaml", "1"),
+                f("a!/jobs/j.yaml", "1"),
+                f("a.b", "1"),
+            ],
+            // `a` alone is left, unchanged: in git's order it comes after `a!`, by name before.
+            vec![f("a/jobs/j.yaml", "1")],
+            // The folder `a` becomes a file, `a-` appears, `a!` changes.
+            vec![
+                f("a", "2"),
+                f("a!/jobs/j.yaml", "2"),
+                f("a-/jobs/j.yaml", "2"),
+                f("a.b", "1"),
+            ],
+            // And back: the file `a` becomes a folder again, `a.b` a folder.
+            vec![
+                f("a/jobs/j.yaml", "3"),
+                f("a!/jobs/j.yaml", "2"),
+                f("a.b/jobs/k.yaml", "3"),
+            ],
+            vec![],
+        ];
+        let tracked = |files: &[(String, Vec<u8>)]| -> std::collections::BTreeMap<String, Vec<u8>> {
+            files
+                .iter()
+                .filter(|(p, _)| is_tracked(p))
+                .cloned()
+                .collect()
+        };
+        let mut before = tracked(&[]);
+        let mut since: Option<Snapshot> = None;
+        for (i, files) in steps.iter().enumerate() {
+            let sha = commit(&repo, files, &[]);
+            let whole = from_commit(dir.path(), &sha).unwrap();
+            let now = tracked(files);
+            if let Some(since) = &mut since {
+                let changed = update_to(dir.path(), since, &sha).unwrap().unwrap();
+                assert_eq!(*since, whole, "step {i}");
+                let mut expected: Vec<String> = before
+                    .keys()
+                    .chain(now.keys())
+                    .filter(|p| before.get(*p) != now.get(*p))
+                    .cloned()
+                    .collect();
+                expected.sort();
+                expected.dedup();
+                assert_eq!(changed, expected, "step {i}");
+            }
+            since = Some(whole);
+            before = now;
+        }
     }
 }
 
