@@ -14,22 +14,97 @@ impl Content for Vec<u8> {
     }
 }
 
-/// A file's bytes compressed with LZ4. A rendered DAG file is repetitive Python (7.6 KB on
-/// average in the 10,000-job benchmark, 3.3 KB packed), and the daemon holds every one between
-/// reconciles; unpacking one takes microseconds, and only a file that is written or diffed is
-/// unpacked.
+/// A file's bytes compressed with LZ4 against a dictionary: a sample DAG file with a task of
+/// every kind ([`dictionary`]). A rendered DAG file is repetitive Python (7.6 KB on average in
+/// the 10,000-job benchmark) made mostly of the text every DAG file shares (imports, helpers,
+/// operator calls); packed against the sample it keeps little more than what is its own. The
+/// daemon holds every one between reconciles; unpacking one takes microseconds, and only a file
+/// that is written or diffed is unpacked.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Packed(Box<[u8]>);
 
+const SAMPLE_WORKSPACE: &str = "apiVersion: olo/v1
+kind: Workspace
+metadata: { name: sample, owners: [owner@example.com] }
+spec:
+  lakehouse: { catalog: lake, warehouse: s3://lakehouse/sample, namespaces: [bronze, silver] }
+  defaults: { retries: 1, retry_delay: 5m, owner: sample, timeout: 1h }
+";
+
+const SAMPLE_JOB: &str = "apiVersion: olo/v1
+kind: Job
+metadata: { name: sample, description: A sample job. }
+spec:
+  description: A job with a task of every kind.
+  schedule: \"0 5 * * *\"
+  start_date: 2026-01-01
+  max_active_runs: 1
+  tags: [sample]
+  params:
+    day: { type: string, default: \"\", description: Day to process }
+    mode: { type: string, default: full, enum: [full, incremental] }
+  tasks:
+    - id: ingest
+      description: Ingest.
+      spark: { application: spark/ingest.py, conf: { spark.executor.memory: 2g }, args: [--day, \"{{ ds }}\"] }
+      outputs: [bronze.events]
+    - id: model
+      dbt: { select: model }
+      depends_on: [ingest]
+    - id: check
+      bash: { command: echo check }
+      timeout: 10m
+      depends_on: [ingest, model]
+    - id: transform
+      sql: { file: sql/transform.sql }
+      inputs: [bronze.events]
+      outputs: [silver.events]
+      depends_on: [model]
+    - id: train
+      python: { module: jobs.train, args: [--day, \"{{ ds }}\"] }
+      mlflow: { experiment: sample }
+      depends_on: [transform, check]
+";
+
+/// What every packed file is compressed against, the same bytes for the life of the process:
+/// the DAG file of [`SAMPLE_JOB`], rendered once. Empty (plain LZ4) if the sample stopped
+/// rendering, which a test forbids.
+fn dictionary() -> &'static [u8] {
+    static DICTIONARY: std::sync::OnceLock<Vec<u8>> = std::sync::OnceLock::new();
+    DICTIONARY.get_or_init(|| sample_dag().unwrap_or_default())
+}
+
+fn sample_dag() -> Option<Vec<u8>> {
+    let mut snapshot = olo_schema::Snapshot::new(None);
+    snapshot.insert_file("workspaces/sample/workspace.yaml", SAMPLE_WORKSPACE);
+    snapshot.insert_file("workspaces/sample/jobs/sample.yaml", SAMPLE_JOB);
+    // The files its tasks name.
+    for file in [
+        "spark/ingest.py",
+        "dbt/dbt_project.yml",
+        "sql/transform.sql",
+    ] {
+        snapshot.insert_file(format!("workspaces/sample/{file}"), "");
+    }
+    let repo = olo_schema::validate(snapshot).repo?;
+    let ws = repo.workspaces.values().next()?;
+    let job = ws.jobs.values().next()?;
+    let settings = olo_templates::RenderSettings::default();
+    let (_, bytes) = olo_templates::render::render_dag_file(&repo, ws, job, &settings).ok()?;
+    Some(bytes)
+}
+
 impl Packed {
     pub fn new(bytes: &[u8]) -> Packed {
-        Packed(lz4_flex::compress_prepend_size(bytes).into_boxed_slice())
+        let packed = lz4_flex::block::compress_prepend_size_with_dict(bytes, dictionary());
+        Packed(packed.into_boxed_slice())
     }
 
     /// The original bytes.
     pub fn unpack(&self) -> Vec<u8> {
         // Only `Packed::new` makes the bytes, and nothing changes them afterwards.
-        lz4_flex::decompress_size_prepended(&self.0).expect("bytes packed by Packed::new")
+        lz4_flex::block::decompress_size_prepended_with_dict(&self.0, dictionary())
+            .expect("bytes packed by Packed::new")
     }
 
     /// Bytes held (packed).
@@ -65,6 +140,35 @@ mod tests {
             assert_eq!(Packed::new(bytes).unpack(), bytes);
             assert_eq!(&*Packed::new(bytes).bytes(), bytes);
         }
+    }
+
+    /// The sample job renders (else every file would be packed without a dictionary), and
+    /// every DAG file of the example repository packs smaller against it than without it, and
+    /// unpacks to the same bytes.
+    #[test]
+    fn a_rendered_dag_file_keeps_little_more_than_its_own_text() {
+        let sample = sample_dag().expect("the sample job renders");
+        assert!(sample.len() > 4_000, "{} bytes", sample.len());
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples-repo");
+        let snapshot = crate::snapshot::from_worktree(&root).unwrap();
+        let crate::engine::Desired::Valid { files, .. } =
+            crate::engine::desired(snapshot, &Default::default()).unwrap()
+        else {
+            panic!("the example repository is valid");
+        };
+        let dags: Vec<_> = files.iter().filter(|(n, _)| n.ends_with(".py")).collect();
+        assert!(dags.len() >= 3, "{:?}", files.keys());
+        let (mut with, mut without) = (0, 0);
+        for (name, bytes) in dags {
+            let packed = Packed::new(bytes);
+            assert_eq!(packed.unpack(), *bytes, "{name}");
+            with += packed.packed_len();
+            without += lz4_flex::compress_prepend_size(bytes).len();
+        }
+        assert!(
+            with * 2 < without,
+            "{with} bytes against the sample, {without} without"
+        );
     }
 
     #[test]
