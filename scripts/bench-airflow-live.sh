@@ -26,6 +26,9 @@ cd "$(dirname "$0")/.."
 per_arm="${1:-20}"; ws="${2:-10}"; jobs="${3:-100}"
 profile="${OLO_BENCH_PROFILE:-release}"
 if [ "$profile" = release ]; then
+    # The same flags as the tests (scripts/cargo-env.sh), so that their build is reused.
+    # shellcheck source=scripts/cargo-env.sh
+    source scripts/cargo-env.sh
     cargo build --release -q --workspace
 fi
 bin="target/$profile"

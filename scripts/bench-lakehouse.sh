@@ -9,6 +9,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ws="${1:-50}"; ns="${2:-4}"; tables="${3:-2}"
+# The same flags as the tests (scripts/cargo-env.sh), so that their build is reused.
+# shellcheck source=scripts/cargo-env.sh
+source scripts/cargo-env.sh
 cargo build --release -q --workspace --locked --bin olo
 eval "$(scripts/lakehouse.sh start)"
 py="$(scripts/python-env.sh pyiceberg)/bin/python"

@@ -13,6 +13,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ws="${1:-100}"; jobs="${2:-100}"
+# The same flags as the tests (scripts/cargo-env.sh), so that their build is reused.
+# shellcheck source=scripts/cargo-env.sh
+source scripts/cargo-env.sh
 cargo build --release -q --workspace
 olo="${OLO_BENCH_BIN:-target/release/olo}"
 work="$(mktemp -d)"; serve_pid=""

@@ -20,6 +20,9 @@ sizes=("$@")
 commits="${COMMITS:-10}"
 rounds="${ROUNDS:-2}"
 echo "building the release binaries..." >&2
+# The same flags as the tests (scripts/cargo-env.sh), so that their build is reused.
+# shellcheck source=scripts/cargo-env.sh
+source scripts/cargo-env.sh
 cargo build --release -q --workspace
 new="$PWD/target/release/olo"
 old="${OLO_BENCH_OLD:-}"

@@ -16,6 +16,9 @@
 #   scripts/bench-server.sh [olo-bench-server options]    (e.g. --json server.json; --help)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# The same flags as the tests (scripts/cargo-env.sh), so that their build is reused.
+# shellcheck source=scripts/cargo-env.sh
+source scripts/cargo-env.sh
 cargo build --release -q -p olo -p olo-bench
 
 echo "machine: $(nproc) CPUs ($(awk -F': ' '/^model name/ {print $2; exit}' /proc/cpuinfo)), $(awk '/^MemTotal/ {printf "%.1f GiB", $2/1048576}' /proc/meminfo) memory, $(uname -sr)"

@@ -76,6 +76,9 @@ hf() { hyperfine --style basic --shell=bash "$@"; }
 
 # ---------------------------------------------------------------- build and venvs
 section "build"
+# The same flags as the tests (scripts/cargo-env.sh), so that their build is reused.
+# shellcheck source=scripts/cargo-env.sh
+source scripts/cargo-env.sh
 cargo build --release --workspace 2>&1 | tail -n 1
 bin="$root/target/release"
 bench_venv="$(scripts/python-env.sh bench)"
