@@ -21,8 +21,9 @@ pub struct Memo {
     /// is read as a tree diff from it and validated from it.
     pub(super) current: Option<olo_schema::Repo>,
     pub(super) validation: olo_schema::Cache,
-    /// The desired files of the last valid commit, packed: 10,000 DAG files take 33 MB instead
-    /// of 77 MB.
+    /// The desired files of the last valid commit, packed against a sample DAG file: the
+    /// 10,000 DAG files of the benchmark (11.1 KB each) take 8.8 MB instead of 111 MB (47 MB
+    /// with plain LZ4).
     pub(super) files: BTreeMap<String, Packed>,
     /// Content hash of each of `files`, computed when it was rendered.
     pub(super) hashes: BTreeMap<String, String>,
