@@ -15,9 +15,10 @@ impl Content for Vec<u8> {
 }
 
 /// A file's bytes compressed with LZ4 against a dictionary: a sample DAG file with a task of
-/// every kind ([`dictionary`]). A rendered DAG file is repetitive Python (7.6 KB on average in
+/// every kind ([`dictionary`]). A rendered DAG file is repetitive Python (11.1 KB on average in
 /// the 10,000-job benchmark) made mostly of the text every DAG file shares (imports, helpers,
-/// operator calls); packed against the sample it keeps little more than what is its own. The
+/// operator calls); packed against the sample it keeps little more than what is its own (884 B
+/// there, 4,666 B with plain LZ4). The
 /// daemon holds every one between reconciles; unpacking one takes microseconds, and only a file
 /// that is written or diffed is unpacked.
 #[derive(Clone, PartialEq, Eq)]

@@ -42,8 +42,7 @@ pub fn from_commit(repo_path: &Path, rev: &str) -> Result<Snapshot> {
         };
         let path = format!("{dir}{name}");
         if entry.kind() == Some(ObjectType::Tree) {
-            let wanted = path == "workspaces" || path.starts_with("workspaces/");
-            return if wanted {
+            return if is_config_dir(&path) {
                 TreeWalkResult::Ok
             } else {
                 TreeWalkResult::Skip
@@ -292,19 +291,23 @@ impl TreeDiff {
             .peekable();
         loop {
             use std::cmp::Ordering::{Equal, Greater, Less};
-            // Which side goes next (Less: the old one alone), and whether a pair is the same.
+            // Which side goes next (Less: the old one alone), and whether it is a pair that did
+            // not change.
             let (side, same) = match (olds.peek(), news.peek()) {
                 (None, None) => return Ok(()),
                 (Some(_), None) => (Less, false),
                 (None, Some(_)) => (Greater, false),
-                (Some(a), Some(b)) => (git_order(a, b), a.1 == b.1),
+                (Some(a), Some(b)) => {
+                    let side = git_order(a, b);
+                    (side, side == Equal && a.1 == b.1)
+                }
             };
             let (was, now) = match side {
                 Less => (olds.next(), None),
                 Greater => (None, news.next()),
                 Equal => (olds.next(), news.next()),
             };
-            if same && side == Equal {
+            if same {
                 continue;
             }
             let Some(name) = was.as_ref().or(now.as_ref()).and_then(|e| e.0.name().ok()) else {
@@ -325,7 +328,7 @@ impl TreeDiff {
         was: Option<Node>,
         now: Option<Node>,
     ) -> std::result::Result<(), git2::Error> {
-        let wanted_dir = path == "workspaces" || path.starts_with("workspaces/");
+        let wanted_dir = is_config_dir(path);
         match was {
             Some((_, true, _)) if wanted_dir && !matches!(now, Some((_, true, _))) => {
                 self.removed_dirs.push(path.to_string());
@@ -357,6 +360,11 @@ impl TreeDiff {
             _ => Ok(()),
         }
     }
+}
+
+/// Whether olo reads the folder at `path`: `workspaces/` and what is below it.
+fn is_config_dir(path: &str) -> bool {
+    path == "workspaces" || path.starts_with("workspaces/")
 }
 
 /// A tree entry worth comparing (a file, a link or a folder; not a submodule). The entry borrows
